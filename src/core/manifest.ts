@@ -1,0 +1,226 @@
+/**
+ * The model manifest: everything a device needs to rebuild the frozen backbone (backbone, dims,
+ * seed, layer list) plus the SHA-256 of the frozen weights so a device can prove it rebuilt the
+ * same numbers as the cloud. Manifests arrive as JSON, so parsing validates every field and
+ * rejects a layer list that disagrees with what the dims derive.
+ */
+import { z } from 'zod';
+import { BackboneDimsError, MAX_DIM, backboneLayers } from './backbones.ts';
+import type { BackboneConfig, LayerSpec } from './backbones.ts';
+import { ChordError } from './errors.ts';
+import { generateFrozenWeights, hashFrozenWeights } from './frozen.ts';
+import type { FrozenLayer } from './frozen.ts';
+
+export const MANIFEST_FORMAT = 'chord-manifest';
+export const MANIFEST_VERSION = 1;
+
+interface ManifestCommon {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly version: typeof MANIFEST_VERSION;
+  /** Lower-case slug: letters, digits, single hyphens between them; at most 64 chars. */
+  readonly modelId: string;
+  readonly numItems: number;
+  /** Length of the user embedding z produced by the on-device GRU. */
+  readonly userDim: number;
+  /** u32 seed of the frozen weights. */
+  readonly seed: number;
+  /** Quantizable layers, in order; must equal what backbones.ts derives from dims. */
+  readonly layers: readonly LayerSpec[];
+  /** Lower-case hex SHA-256 of the frozen weights (see hashFrozenWeights). */
+  readonly frozenWeightsHash: string;
+}
+
+export type ModelManifest = ManifestCommon & BackboneConfig;
+
+/** A manifest that is malformed or inconsistent; `field` is the path of the first bad field. */
+export class ManifestError extends ChordError {
+  readonly field: string;
+  constructor(field: string, message: string, code = 'MANIFEST_INVALID') {
+    super(code, `manifest ${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** The frozen weights this code generates do not hash to the manifest's frozenWeightsHash. */
+export class FrozenHashMismatchError extends ManifestError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super(
+      'frozenWeightsHash',
+      `generated frozen weights hash to ${actual}, manifest says ${expected}`,
+      'FROZEN_HASH_MISMATCH',
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+const u32 = z.number().int().min(0).max(0xffffffff);
+const dim = z.number().int().min(1).max(MAX_DIM);
+const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const nonNegative = z.number().min(0).max(Number.MAX_VALUE);
+const fanMode = z.enum(['fan_in', 'fan_out']);
+const nonlinearity = z.enum(['linear', 'relu', 'leaky_relu']);
+
+const initSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('uniform'), bound: nonNegative }),
+  z.strictObject({ kind: z.literal('normal'), std: nonNegative }),
+  z.strictObject({ kind: z.literal('xavier_uniform'), gain: nonNegative }),
+  z.strictObject({ kind: z.literal('xavier_normal'), gain: nonNegative }),
+  z.strictObject({ kind: z.literal('kaiming_uniform'), a: nonNegative, mode: fanMode, nonlinearity }),
+  z.strictObject({ kind: z.literal('kaiming_normal'), a: nonNegative, mode: fanMode, nonlinearity }),
+]);
+
+const layerSchema = z.strictObject({
+  name: z.string().min(1),
+  shape: z.array(positiveInt).min(1),
+  outChannels: positiveInt,
+  rowLength: positiveInt,
+  init: initSchema,
+});
+
+const common = {
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  modelId: z.string().max(64).regex(SLUG, 'must be a lower-case slug like "sasrec-ml100k"'),
+  numItems: z.number().int().min(1).max(0x7fffffff),
+  userDim: dim,
+  seed: u32,
+  layers: z.array(layerSchema),
+  frozenWeightsHash: z.string().regex(SHA256_HEX, 'must be 64 lower-case hex digits'),
+};
+
+const manifestSchema = z.discriminatedUnion('backbone', [
+  z.strictObject({
+    ...common,
+    backbone: z.literal('sasrec'),
+    dims: z.strictObject({ hidden: dim, heads: dim, blocks: dim, ffn: dim, maxLen: dim }),
+  }),
+  z.strictObject({
+    ...common,
+    backbone: z.literal('caser'),
+    dims: z.strictObject({ d: dim, L: dim, nv: dim, nh: dim, maxLen: dim }),
+  }),
+]);
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function firstIssue(error: z.ZodError): ManifestError {
+  const issue = error.issues[0];
+  if (!issue) return new ManifestError('(root)', 'invalid');
+  // An unknown key is reported on its parent object; name the key itself.
+  const path =
+    issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined
+      ? [...issue.path, issue.keys[0]]
+      : issue.path;
+  return new ManifestError(fieldPath(path), issue.message);
+}
+
+/** backboneLayers, with invalid dims reported as a ManifestError on the dims field. */
+function deriveLayers(config: BackboneConfig): LayerSpec[] {
+  try {
+    return backboneLayers(config);
+  } catch (error) {
+    if (error instanceof BackboneDimsError) {
+      throw new ManifestError(error.field === undefined ? 'dims' : `dims.${error.field}`, error.message);
+    }
+    throw error;
+  }
+}
+
+/** Throws ManifestError at the first field where `actual` differs from the derived layers. */
+function checkLayers(actual: readonly LayerSpec[], expected: readonly LayerSpec[]): void {
+  if (actual.length !== expected.length) {
+    throw new ManifestError('layers', `dims derive ${expected.length} layers, manifest lists ${actual.length}`);
+  }
+  expected.forEach((want, i) => {
+    const got = actual[i]!;
+    const at = `layers[${i}]`;
+    if (got.name !== want.name) {
+      throw new ManifestError(`${at}.name`, `expected "${want.name}", got "${got.name}"`);
+    }
+    if (got.shape.length !== want.shape.length || got.shape.some((v, d) => v !== want.shape[d])) {
+      throw new ManifestError(`${at}.shape`, `expected [${want.shape.join(', ')}], got [${got.shape.join(', ')}]`);
+    }
+    if (got.outChannels !== want.outChannels) {
+      throw new ManifestError(`${at}.outChannels`, `expected ${want.outChannels}, got ${got.outChannels}`);
+    }
+    if (got.rowLength !== want.rowLength) {
+      throw new ManifestError(`${at}.rowLength`, `expected ${want.rowLength}, got ${got.rowLength}`);
+    }
+    if (got.init.kind !== want.init.kind) {
+      throw new ManifestError(`${at}.init.kind`, `expected "${want.init.kind}", got "${got.init.kind}"`);
+    }
+    const gotInit = got.init as unknown as Record<string, unknown>;
+    for (const [key, value] of Object.entries(want.init)) {
+      if (gotInit[key] !== value) {
+        throw new ManifestError(`${at}.init.${key}`, `expected ${String(value)}, got ${String(gotInit[key])}`);
+      }
+    }
+  });
+}
+
+/**
+ * Validates untrusted JSON as a ModelManifest. Checks structure, ranges, dims consistency and
+ * that `layers` equals the layers derived from backbone + dims. Does not check
+ * frozenWeightsHash against the weights (that needs generating them; see loadFrozenWeights).
+ */
+export function parseManifest(json: unknown): ModelManifest {
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) throw firstIssue(parsed.error);
+  const manifest: ModelManifest = parsed.data;
+  checkLayers(manifest.layers, deriveLayers(manifest));
+  return manifest;
+}
+
+export type ManifestInput = BackboneConfig & {
+  readonly modelId: string;
+  readonly numItems: number;
+  readonly userDim: number;
+  readonly seed: number;
+};
+
+/** Builds a manifest: derives the layers from dims, generates and hashes the frozen weights. */
+export async function buildManifest(input: ManifestInput): Promise<ModelManifest> {
+  const layers = deriveLayers(input);
+  const frozenWeightsHash = await hashFrozenWeights(generateFrozenWeights({ seed: input.seed, layers }));
+  const common = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    modelId: input.modelId,
+    numItems: input.numItems,
+    userDim: input.userDim,
+    seed: input.seed,
+    layers,
+    frozenWeightsHash,
+  } as const;
+  const manifest: ModelManifest =
+    input.backbone === 'sasrec'
+      ? { ...common, backbone: 'sasrec', dims: input.dims }
+      : { ...common, backbone: 'caser', dims: input.dims };
+  // Same checks as for a received manifest (e.g. the modelId slug), so every built one parses.
+  return parseManifest(manifest);
+}
+
+/**
+ * Generates the frozen weights of a parsed manifest and checks them against its hash; throws
+ * FrozenHashMismatchError when this code's weights differ from the ones the manifest pinned.
+ */
+export async function loadFrozenWeights(manifest: ModelManifest): Promise<FrozenLayer[]> {
+  const layers = generateFrozenWeights(manifest);
+  const actual = await hashFrozenWeights(layers);
+  if (actual !== manifest.frozenWeightsHash) {
+    throw new FrozenHashMismatchError(manifest.frozenWeightsHash, actual);
+  }
+  return layers;
+}
