@@ -4,7 +4,12 @@ import { getPipeline, type ComputeProgram } from './pipeline-cache.ts';
 export const axpyProgram: ComputeProgram = { shaderKey: 'axpy', wgsl };
 
 /** y <- a*x + y on the GPU, one dispatch and one readback. The harness smoke check uses it. */
-export async function runAxpy(device: GPUDevice, a: number, x: Float32Array, y: Float32Array): Promise<Float32Array> {
+export async function runAxpy(
+  device: GPUDevice,
+  a: number,
+  x: Float32Array<ArrayBuffer>,
+  y: Float32Array<ArrayBuffer>,
+): Promise<Float32Array> {
   if (x.length !== y.length) throw new RangeError('x and y differ in length');
   const pipeline = await getPipeline(device, axpyProgram);
   const params = new ArrayBuffer(8);

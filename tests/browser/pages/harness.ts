@@ -1,6 +1,8 @@
 // Exposes project modules to Playwright tests: `await page.evaluate(() => window.chord.<name>(...))`.
 import { acquireGpu } from '../../../src/gpu/device.ts';
 import { runAxpy } from '../../../src/gpu/axpy-program.ts';
+import { computeFrozenVectors } from '../../../src/core/frozen.ts';
+import frozenVectors from '../../fixtures/frozen-vectors.json';
 
 async function smokeAxpy(): Promise<{ adapter: string; y: number[] }> {
   const { device, adapterDescription } = await acquireGpu();
@@ -15,7 +17,12 @@ async function smokeAxpy(): Promise<{ adapter: string; y: number[] }> {
   }
 }
 
-const api = { smokeAxpy };
+/** Recomputes the pinned frozen-weight vectors in the page (the Node test pins the same fixture). */
+async function frozenVectorsInPage() {
+  return { expected: frozenVectors, actual: await computeFrozenVectors(frozenVectors as Parameters<typeof computeFrozenVectors>[0]) };
+}
+
+const api = { smokeAxpy, frozenVectorsInPage };
 declare global {
   interface Window {
     chord: typeof api;
