@@ -1,0 +1,122 @@
+import wgsl from '../../shaders/matmul_mixed.wgsl?raw';
+import { ChordError } from '../core/errors.ts';
+import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE } from '../core/packing.ts';
+import { bindingSize, type PackedLayerBindings, type TransientBuffers } from './buffers.ts';
+import type { ComputeProgram } from './pipeline-cache.ts';
+
+/** y = x . deq(W)^T + b over a packed layer, unpacking in registers (shaders/matmul_mixed.wgsl). */
+export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl };
+
+/** Packed positions and x rows per workgroup (TILE_N x TILE_M = 64 invocations). */
+export const MATMUL_TILE_N = 16;
+export const MATMUL_TILE_M = 4;
+/** Width groups a layer can have (one per width 1..8); the uniform holds this many. */
+export const MATMUL_MAX_GROUPS = 8;
+const HEADER_U32 = 8;
+
+export class MatmulArgumentError extends ChordError {
+  constructor(message: string) {
+    super('gpu-matmul-arguments', message);
+  }
+}
+
+export interface MixedMatmulArgs {
+  readonly layer: PackedLayerBindings;
+  /** M: rows of x (sequence positions). */
+  readonly rows: number;
+  /** Row-major [rows, rowLength] f32, starting at element `xOffset`. */
+  readonly x: GPUBufferBinding;
+  readonly xOffset?: number;
+  /** Output y[yOffset + m * yStride + channel], channels in original order; yStride defaults to outChannels. */
+  readonly y: GPUBufferBinding;
+  readonly yOffset?: number;
+  readonly yStride?: number;
+  /** outChannels f32 in original channel order. */
+  readonly bias?: GPUBufferBinding;
+}
+
+export interface MatmulPlan {
+  /** Contents of the uniform (struct Params in the shader). */
+  readonly params: Uint32Array;
+  /** Workgroups: channel tiles of all width groups, row tiles. */
+  readonly grid: readonly [number, number];
+}
+
+function checkCount(v: number, what: string, min: number): number {
+  if (!Number.isSafeInteger(v) || v < min) throw new MatmulArgumentError(`${what} = ${v}`);
+  return v;
+}
+
+/** Uniform contents and grid for one matmul; validates sizes against the bound ranges. */
+export function planMixedMatmul(args: MixedMatmulArgs, maxPerDimension = 65535): MatmulPlan {
+  const { layer } = args;
+  const rows = checkCount(args.rows, 'rows', 1);
+  const xOffset = checkCount(args.xOffset ?? 0, 'xOffset', 0);
+  const yOffset = checkCount(args.yOffset ?? 0, 'yOffset', 0);
+  const yStride = checkCount(args.yStride ?? layer.outChannels, 'yStride', layer.outChannels);
+  const K = layer.rowLength;
+  const N = layer.outChannels;
+  if (bindingSize(args.x) < (xOffset + rows * K) * 4) {
+    throw new MatmulArgumentError(`x holds ${bindingSize(args.x) / 4} floats, needs ${xOffset + rows * K}`);
+  }
+  if (bindingSize(args.y) < (yOffset + (rows - 1) * yStride + N) * 4) {
+    throw new MatmulArgumentError(`y holds ${bindingSize(args.y) / 4} floats, needs ${yOffset + (rows - 1) * yStride + N}`);
+  }
+  if (args.bias && bindingSize(args.bias) < N * 4) {
+    throw new MatmulArgumentError(`bias holds ${bindingSize(args.bias) / 4} floats, needs ${N}`);
+  }
+  const groupCount = layer.groups.length / GROUP_STRIDE;
+  if (!Number.isInteger(groupCount) || groupCount < 1 || groupCount > MATMUL_MAX_GROUPS) {
+    throw new MatmulArgumentError(`layer has ${layer.groups.length} group entries`);
+  }
+  const params = new Uint32Array(HEADER_U32 + 4 * MATMUL_MAX_GROUPS);
+  params.set([rows, K, N, groupCount, xOffset, yOffset, yStride, args.bias ? 1 : 0]);
+  let tiles = 0;
+  for (let g = 0; g < groupCount; g++) {
+    const bits = layer.groups[g * GROUP_STRIDE + GROUP_BITS]!;
+    const start = layer.groups[g * GROUP_STRIDE + GROUP_START]!;
+    const end = layer.groups[g * GROUP_STRIDE + GROUP_END]!;
+    if (bits < 1 || bits > 8 || end <= start || end > N) {
+      throw new MatmulArgumentError(`bad width group ${g}: bits ${bits}, [${start}, ${end})`);
+    }
+    params.set([bits, start, end, tiles], HEADER_U32 + 4 * g);
+    tiles += Math.ceil((end - start) / MATMUL_TILE_N);
+  }
+  const rowTiles = Math.ceil(rows / MATMUL_TILE_M);
+  if (tiles > maxPerDimension || rowTiles > maxPerDimension) {
+    throw new MatmulArgumentError(`grid ${tiles} x ${rowTiles} exceeds ${maxPerDimension} per dimension`);
+  }
+  return { params, grid: [tiles, rowTiles] };
+}
+
+/** Records one mixed-bit matmul into `pass`; its uniform goes to `transient` (destroy after submit). */
+export function encodeMixedMatmul(
+  device: GPUDevice,
+  pass: GPUComputePassEncoder,
+  pipeline: GPUComputePipeline,
+  args: MixedMatmulArgs,
+  transient: TransientBuffers,
+): void {
+  const plan = planMixedMatmul(args, device.limits.maxComputeWorkgroupsPerDimension);
+  const params = transient.uniform(plan.params, 'matmul params');
+  const { layer } = args;
+  const bindGroup = device.createBindGroup({
+    label: 'matmul_mixed',
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: args.x },
+      { binding: 2, resource: layer.words },
+      { binding: 3, resource: layer.meta },
+      { binding: 4, resource: layer.scale },
+      { binding: 5, resource: layer.zero },
+      { binding: 6, resource: layer.max },
+      // Without a bias the kernel never reads binding 7, but 'auto' layouts still need it bound.
+      { binding: 7, resource: args.bias ?? args.x },
+      { binding: 8, resource: args.y },
+    ],
+  });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(plan.grid[0], plan.grid[1]);
+}

@@ -1,0 +1,74 @@
+import { expect, test } from '@playwright/test';
+import type { AdaptParityOptions } from './pages/gpu.ts';
+
+test.beforeEach(async ({ page }) => {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') console.log(`[page ${msg.type()}] ${msg.text()}`);
+  });
+  await page.goto('/tests/browser/pages/gpu.html');
+  await page.waitForSelector('body[data-ready="1"]');
+});
+
+type Report = Awaited<ReturnType<Window['chordGpu']['adaptParity']>>;
+
+/** Every array of every layer in every round equals core's packLayer, byte for byte. */
+function expectIdentical(report: Report, layerCount: number): Set<number> {
+  const widths = new Set<number>();
+  expect(report.rounds.length).toBeGreaterThan(0);
+  for (const round of report.rounds) {
+    expect(round.layers).toHaveLength(layerCount);
+    for (const layer of round.layers) {
+      expect(layer.first, `table ${round.table.join('/')}`).toBeNull();
+      expect(layer.mismatches).toEqual({ words: 0, meta: 0, scale: 0, zero: 0, max: 0, position: 0, groups: 0 });
+      expect(layer.comparedWords).toBeGreaterThan(0);
+      for (const w of layer.widths) widths.add(w);
+    }
+  }
+  return widths;
+}
+
+test('adapt: edge-case channels match core packLayer byte for byte, widths 1..8, re-adapt in place', async ({ page }) => {
+  const opts: AdaptParityOptions = { model: 'edge', seed: 11, tables: [[1, 3, 5, 7], [2, 4, 6, 8]] };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+  console.log(`adapter ${report.adapter}; adapt ms ${report.rounds.map((r) => r.adaptMs.toFixed(1)).join(', ')}`);
+  const widths = expectIdentical(report, 9);
+  expect([...widths].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  // The inputs really exercised half-to-even ties and the emulated-f64 fallback near them.
+  expect(report.ties.exact).toBeGreaterThan(100);
+  expect(report.ties.near).toBeGreaterThan(100);
+  expect(report.sameBuffers).toBe(true);
+});
+
+test('adapt: edge-case channels, consecutive widths [1,2,3,4] then [5,6,7,8]', async ({ page }) => {
+  const opts: AdaptParityOptions = { model: 'edge', seed: 29, tables: [[1, 2, 3, 4], [5, 6, 7, 8]] };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+  const widths = expectIdentical(report, 9);
+  expect([...widths].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(report.ties.exact).toBeGreaterThan(100);
+});
+
+test('adapt: SASRec frozen weights (hidden 64, FFN 256), whole model in one submit', async ({ page }) => {
+  const opts: AdaptParityOptions = { model: 'sasrec', seed: 2024, tables: [[2, 4, 6, 8], [1, 2, 3, 4]] };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+  console.log(`sasrec adapt ms ${report.rounds.map((r) => r.adaptMs.toFixed(1)).join(', ')}`);
+  const widths = expectIdentical(report, 12);
+  expect([...widths].sort()).toEqual([1, 2, 3, 4, 6, 8]);
+  expect(report.sameBuffers).toBe(true);
+});
+
+test('adapt: Caser frozen weights (conv rows of 5..320, fc1 336)', async ({ page }) => {
+  const opts: AdaptParityOptions = { model: 'caser', seed: 7, tables: [[2, 4, 6, 8]] };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+  expectIdentical(report, 7);
+});
+
+test('adapt: the emulated-f64 path alone also reproduces core (edge + SASRec, every weight)', async ({ page }) => {
+  // The f32 fast path normally decides almost every code; this mode checks the fallback on all
+  // weights, so a GPU whose f32 division is less accurate than SwiftShader's stays byte-exact.
+  const edge: AdaptParityOptions = { model: 'edge', seed: 5, tables: [[1, 3, 5, 7], [2, 4, 6, 8]], exactPathOnly: true };
+  expectIdentical(await page.evaluate((o) => window.chordGpu.adaptParity(o), edge), 9);
+  const sasrec: AdaptParityOptions = { model: 'sasrec', seed: 77, tables: [[2, 4, 6, 8]], exactPathOnly: true };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), sasrec);
+  console.log(`sasrec exact-path adapt ms ${report.rounds.map((r) => r.adaptMs.toFixed(1)).join(', ')}`);
+  expectIdentical(report, 12);
+});
