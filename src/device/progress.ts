@@ -1,0 +1,26 @@
+/**
+ * Progress of the page-side loading steps, for a loading bar. `loaded`/`total` are bytes for
+ * the I/O stages and layers for 'frozen'; `total` is 0 when unknown (a response without a
+ * Content-Length).
+ */
+export type ProgressStage =
+  /** Reading a stored entry from IndexedDB. */
+  | 'store-read'
+  /** SHA-256 check of a stored or downloaded entry. */
+  | 'verify'
+  /** Writing an entry to IndexedDB. */
+  | 'store-write'
+  /** Downloading an artifact. */
+  | 'download'
+  /** Regenerating the frozen weights from the seed. */
+  | 'frozen';
+
+export interface ProgressReport {
+  readonly stage: ProgressStage;
+  /** What is being processed, e.g. "sasrec-ml100k@3/backbone.bin" or a layer name. */
+  readonly item: string;
+  readonly loaded: number;
+  readonly total: number;
+}
+
+export type ProgressCallback = (report: ProgressReport) => void;

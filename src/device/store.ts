@@ -1,0 +1,582 @@
+/**
+ * The page's weight store: IndexedDB (through `idb`) with integrity checks and an in-memory
+ * fallback, so storage trouble costs a re-download, never a crash.
+ *
+ * What is stored, and what is not:
+ * - Trained tensors (backbone.json/.bin, gru.json/.bin) keyed by [modelId, version, name].
+ * - Adapted (quantized + packed) weights keyed by [modelId, version, strategyHash], a few per
+ *   model (least recently used evicted): re-applying a strategy seen before skips quantization.
+ * - Frozen weights are NOT stored: they are regenerated from the manifest's seed. Measured for
+ *   the default SASRec (98,304 weights, 384 KiB): ~2 ms to generate + ~1 ms to hash in Node,
+ *   a few ms in Chromium (see tests/browser/sdk-store.spec.ts, which logs it) -- cheaper than
+ *   an IndexedDB read and its SHA-256 check of the same bytes, and nothing to keep coherent.
+ *
+ * Integrity: every record carries the SHA-256 of its bytes, recomputed (WebCrypto) on load. A
+ * record that is corrupt, truncated or stale (older record format, or not the hash/layout the
+ * caller expects) is deleted and reported as `{ status: 'dropped', error }`; the caller re-fetches
+ * or re-packs. Quota: a write refused with QuotaExceededError returns
+ * `{ stored: 'memory', error: StorageQuotaError }` and every later write of this session goes
+ * to memory; IndexedDB missing or failing to open does the same from the start.
+ */
+import { openDB } from 'idb';
+import type { DBSchema, IDBPDatabase } from 'idb';
+import { sha256Hex } from '../core/hash.ts';
+import { validatePackedLayer } from '../core/packing.ts';
+import type { PackedLayer } from '../core/packing.ts';
+import { parseTensorIndex } from '../core/tensor-file.ts';
+import type { TensorIndex } from '../core/tensor-file.ts';
+import { StorageQuotaError, StoreIntegrityError, StoreUnavailableError } from './errors.ts';
+import type { IntegrityReason } from './errors.ts';
+import type { ProgressCallback } from './progress.ts';
+
+export const STORE_DB_NAME = 'chord-rerank';
+/** IndexedDB schema version: bump it and add a step to `upgradeSchema` for every schema change. */
+export const STORE_DB_VERSION = 1;
+/** Layout of the records themselves: records of another format are stale and dropped on read. */
+export const RECORD_FORMAT = 1;
+export const DEFAULT_MAX_PACKED_PER_MODEL = 4;
+
+export interface ArtifactKey {
+  readonly modelId: string;
+  /** Opaque release of the model's trained tensors, e.g. a training run id. */
+  readonly version: string;
+  /** Artifact name without extension: "backbone", "gru". */
+  readonly name: string;
+}
+
+export interface PackedKey {
+  readonly modelId: string;
+  readonly version: string;
+  /** SHA-256 (hex) of the strategy bitstream the weights were quantized with. */
+  readonly strategyHash: string;
+}
+
+export interface ArtifactRecord {
+  readonly format: number;
+  readonly modelId: string;
+  readonly version: string;
+  readonly name: string;
+  readonly index: TensorIndex;
+  readonly bin: ArrayBuffer;
+  readonly byteLength: number;
+  /** SHA-256 of `bin` (the .bin file's hash, as a manifest would pin it). */
+  readonly sha256: string;
+  /** SHA-256 of the canonical JSON of `index`. */
+  readonly indexSha256: string;
+  readonly storedAt: number;
+}
+
+export interface PackedRecord {
+  readonly format: number;
+  readonly modelId: string;
+  readonly version: string;
+  readonly strategyHash: string;
+  readonly layers: readonly PackedLayer[];
+  readonly byteLength: number;
+  readonly sha256: string;
+  readonly storedAt: number;
+  readonly usedAt: number;
+}
+
+type Key3 = [string, string, string];
+
+export interface ChordStoreSchema extends DBSchema {
+  artifacts: { key: Key3; value: ArtifactRecord; indexes: { byModel: string } };
+  packed: { key: Key3; value: PackedRecord; indexes: { byModel: string } };
+}
+
+type StoreName = 'artifacts' | 'packed';
+
+/**
+ * The one upgrade path. Each step takes the schema from version k-1 to k and runs only for
+ * databases older than k, in order, so a database at any old version is walked up to the
+ * current one (the fall-through of a `switch (oldVersion)`, written as `if (oldVersion < k)`
+ * because the tsconfig forbids switch fall-through).
+ */
+export function upgradeSchema(db: IDBPDatabase<ChordStoreSchema>, oldVersion: number): void {
+  if (oldVersion < 1) {
+    const artifacts = db.createObjectStore('artifacts', { keyPath: ['modelId', 'version', 'name'] });
+    artifacts.createIndex('byModel', 'modelId');
+    const packed = db.createObjectStore('packed', { keyPath: ['modelId', 'version', 'strategyHash'] });
+    packed.createIndex('byModel', 'modelId');
+  }
+  // if (oldVersion < 2) { ... } goes here.
+}
+
+export interface StoredArtifact {
+  readonly index: TensorIndex;
+  readonly bin: Uint8Array<ArrayBuffer>;
+  readonly sha256: string;
+}
+
+export type LoadResult<T> =
+  | { readonly status: 'hit'; readonly value: T; readonly from: StoreMode }
+  | { readonly status: 'miss' }
+  /** The entry failed its check and was deleted. */
+  | { readonly status: 'dropped'; readonly error: StoreIntegrityError };
+
+export type PutResult =
+  | { readonly stored: 'indexeddb'; readonly pruned: number }
+  | { readonly stored: 'memory'; readonly error: StorageQuotaError | StoreUnavailableError };
+
+export type StoreMode = 'indexeddb' | 'memory';
+
+export type StoreIssue = StoreIntegrityError | StorageQuotaError | StoreUnavailableError;
+
+export interface WeightStoreOptions {
+  readonly dbName?: string;
+  /** Defaults to globalThis.indexedDB; absent -> memory only. */
+  readonly indexedDB?: IDBFactory;
+  readonly maxPackedPerModel?: number;
+  /** Every dropped entry and every fallback to memory, for logging/telemetry. */
+  readonly onIssue?: (issue: StoreIssue) => void;
+  readonly now?: () => number;
+}
+
+export interface ArtifactLoadOptions {
+  /** The .bin hash the caller expects (e.g. from a manifest); another hash means stale. */
+  readonly expectSha256?: string;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface PackedExpectation {
+  /** Per layer, in order: the layout the current manifest gives. */
+  readonly layers?: readonly { readonly outChannels: number; readonly rowLength: number }[];
+}
+
+function key3(store: StoreName, k: ArtifactKey | PackedKey): Key3 {
+  return store === 'artifacts'
+    ? [k.modelId, k.version, (k as ArtifactKey).name]
+    : [k.modelId, k.version, (k as PackedKey).strategyHash];
+}
+
+function recordKey(record: ArtifactRecord | PackedRecord): Key3 {
+  return 'name' in record
+    ? [record.modelId, record.version, record.name]
+    : [record.modelId, record.version, record.strategyHash];
+}
+
+function keyLabel(store: StoreName, k: Key3): string {
+  return store === 'artifacts' ? `${k[0]}@${k[1]}/${k[2]}` : `${k[0]}@${k[1]}/packed/${k[2].slice(0, 12)}`;
+}
+
+function isQuotaError(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === 'QuotaExceededError' || (e as { code?: unknown } | null)?.code === 22;
+}
+
+/** Where records live; IndexedDB and a Map behind one small interface. */
+interface RecordBackend {
+  get(store: StoreName, key: Key3): Promise<unknown>;
+  put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void>;
+  delete(store: StoreName, key: Key3): Promise<void>;
+  /** All records of a model (for pruning). */
+  listModel(store: StoreName, modelId: string): Promise<unknown[]>;
+}
+
+class IdbBackend implements RecordBackend {
+  constructor(readonly db: IDBPDatabase<ChordStoreSchema>) {}
+  get(store: StoreName, key: Key3): Promise<unknown> {
+    return this.db.get(store, key);
+  }
+  async put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void> {
+    const tx = this.db.transaction(store, 'readwrite');
+    // The put request can succeed and the commit still abort with QuotaExceededError: wait for both.
+    await Promise.all([tx.store.put(record as ArtifactRecord & PackedRecord), tx.done]);
+  }
+  async delete(store: StoreName, key: Key3): Promise<void> {
+    await this.db.delete(store, key);
+  }
+  listModel(store: StoreName, modelId: string): Promise<unknown[]> {
+    return this.db.getAllFromIndex(store, 'byModel', modelId);
+  }
+}
+
+class MemoryBackend implements RecordBackend {
+  private readonly maps = { artifacts: new Map<string, unknown>(), packed: new Map<string, unknown>() };
+  async get(store: StoreName, key: Key3): Promise<unknown> {
+    return this.maps[store].get(JSON.stringify(key));
+  }
+  async put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void> {
+    this.maps[store].set(JSON.stringify(recordKey(record)), record);
+  }
+  async delete(store: StoreName, key: Key3): Promise<void> {
+    this.maps[store].delete(JSON.stringify(key));
+  }
+  async listModel(store: StoreName, modelId: string): Promise<unknown[]> {
+    return [...this.maps[store].values()].filter((r) => (r as { modelId?: unknown }).modelId === modelId);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+class Reject extends Error {
+  constructor(readonly reason: IntegrityReason, message: string) {
+    super(message);
+  }
+}
+
+const PACKED_ARRAYS = [
+  ['words', Uint32Array],
+  ['meta', Uint32Array],
+  ['scale', Float32Array],
+  ['zero', Float32Array],
+  ['max', Float32Array],
+  ['position', Uint32Array],
+  ['groups', Uint32Array],
+] as const;
+
+/** Bytes hashed for packed weights: per layer outChannels, rowLength (u32 LE) then each array's bytes. */
+function packedBytes(layers: readonly PackedLayer[]): Uint8Array<ArrayBuffer> {
+  let total = 0;
+  for (const l of layers) {
+    total += 8;
+    for (const [name] of PACKED_ARRAYS) total += l[name].byteLength;
+  }
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let p = 0;
+  for (const l of layers) {
+    view.setUint32(p, l.outChannels, true);
+    view.setUint32(p + 4, l.rowLength, true);
+    p += 8;
+    for (const [name] of PACKED_ARRAYS) {
+      const a = l[name];
+      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
+      p += a.byteLength;
+    }
+  }
+  return out;
+}
+
+function packedByteLength(layers: readonly PackedLayer[]): number {
+  return layers.reduce((s, l) => s + PACKED_ARRAYS.reduce((t, [name]) => t + l[name].byteLength, 0), 0);
+}
+
+/** A record of another (numbered) format is stale; one without a format is not ours: corrupt. */
+function checkFormat(r: unknown): asserts r is Record<string, unknown> {
+  if (!isObject(r)) throw new Reject('corrupt', 'record is not an object');
+  if (typeof r.format !== 'number') throw new Reject('corrupt', 'record has no format number');
+  if (r.format !== RECORD_FORMAT) throw new Reject('stale', `record format ${r.format}, expected ${RECORD_FORMAT}`);
+}
+
+async function checkArtifact(r: unknown, key: Key3, expectSha256: string | undefined): Promise<StoredArtifact> {
+  checkFormat(r);
+  if (r.modelId !== key[0] || r.version !== key[1] || r.name !== key[2]) throw new Reject('corrupt', 'record key fields differ');
+  if (!(r.bin instanceof ArrayBuffer) || typeof r.sha256 !== 'string' || typeof r.byteLength !== 'number') {
+    throw new Reject('corrupt', 'record fields missing or of the wrong type');
+  }
+  if (r.bin.byteLength !== r.byteLength) {
+    throw new Reject('truncated', `${r.bin.byteLength} bytes stored, record says ${r.byteLength}`);
+  }
+  let index: TensorIndex;
+  try {
+    index = parseTensorIndex(r.index);
+  } catch (e) {
+    throw new Reject('corrupt', `tensor index invalid: ${(e as Error).message}`);
+  }
+  if (index.byteLength !== r.byteLength) {
+    throw new Reject('truncated', `index describes ${index.byteLength} bytes, record has ${r.byteLength}`);
+  }
+  const bin = new Uint8Array(r.bin);
+  const [sha, indexSha] = await Promise.all([sha256Hex(bin), sha256Hex(new TextEncoder().encode(JSON.stringify(index)))]);
+  if (sha !== r.sha256) throw new Reject('corrupt', `bytes hash to ${sha}, record says ${String(r.sha256)}`);
+  if (indexSha !== r.indexSha256) throw new Reject('corrupt', 'tensor index does not match its hash');
+  if (expectSha256 !== undefined && sha !== expectSha256.toLowerCase()) {
+    throw new Reject('stale', `stored ${sha}, expected ${expectSha256}`);
+  }
+  return { index, bin, sha256: sha };
+}
+
+function toPackedLayer(v: unknown, i: number): PackedLayer {
+  if (!isObject(v)) throw new Reject('corrupt', `layer ${i} is not an object`);
+  for (const [name, type] of PACKED_ARRAYS) {
+    if (!(v[name] instanceof type)) throw new Reject('corrupt', `layer ${i}.${name} is not a ${type.name}`);
+  }
+  if (typeof v.outChannels !== 'number' || typeof v.rowLength !== 'number') {
+    throw new Reject('corrupt', `layer ${i} dims missing`);
+  }
+  return v as unknown as PackedLayer;
+}
+
+async function checkPacked(r: unknown, key: Key3, expect: PackedExpectation | undefined): Promise<PackedLayer[]> {
+  checkFormat(r);
+  if (r.modelId !== key[0] || r.version !== key[1] || r.strategyHash !== key[2]) {
+    throw new Reject('corrupt', 'record key fields differ');
+  }
+  if (!Array.isArray(r.layers) || typeof r.sha256 !== 'string' || typeof r.byteLength !== 'number') {
+    throw new Reject('corrupt', 'record fields missing or of the wrong type');
+  }
+  const layers = r.layers.map(toPackedLayer);
+  const want = expect?.layers;
+  if (want) {
+    if (want.length !== layers.length) throw new Reject('stale', `${layers.length} layers stored, ${want.length} expected`);
+    want.forEach((w, i) => {
+      const l = layers[i]!;
+      if (l.outChannels !== w.outChannels || l.rowLength !== w.rowLength) {
+        throw new Reject('stale', `layer ${i} is ${l.outChannels}x${l.rowLength}, expected ${w.outChannels}x${w.rowLength}`);
+      }
+    });
+  }
+  const bytes = packedByteLength(layers);
+  if (bytes !== r.byteLength) throw new Reject('truncated', `${bytes} bytes stored, record says ${r.byteLength}`);
+  const sha = await sha256Hex(packedBytes(layers));
+  if (sha !== r.sha256) throw new Reject('corrupt', `bytes hash to ${sha}, record says ${r.sha256}`);
+  layers.forEach((l, i) => {
+    try {
+      validatePackedLayer(l);
+    } catch (e) {
+      throw new Reject('corrupt', `layer ${i}: ${(e as Error).message}`);
+    }
+  });
+  return layers;
+}
+
+export class WeightStore {
+  private idb: IdbBackend | null;
+  private readonly memory = new MemoryBackend();
+  /** True once a write failed: the rest of the session writes to memory. */
+  private writeToMemory: boolean;
+  private readonly maxPacked: number;
+  private readonly onIssue: ((issue: StoreIssue) => void) | undefined;
+  private readonly now: () => number;
+
+  private constructor(idb: IdbBackend | null, options: WeightStoreOptions) {
+    this.idb = idb;
+    this.writeToMemory = idb === null;
+    this.maxPacked = options.maxPackedPerModel ?? DEFAULT_MAX_PACKED_PER_MODEL;
+    this.onIssue = options.onIssue;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens (creating or upgrading) the database. Never throws: without IndexedDB it runs from memory. */
+  static async open(options: WeightStoreOptions = {}): Promise<WeightStore> {
+    const factory = options.indexedDB ?? globalThis.indexedDB;
+    if (!factory) {
+      const store = new WeightStore(null, options);
+      store.report(new StoreUnavailableError('IndexedDB is not available; weights are kept in memory'));
+      return store;
+    }
+    let store: WeightStore | undefined;
+    try {
+      const db = await openDB<ChordStoreSchema>(options.dbName ?? STORE_DB_NAME, STORE_DB_VERSION, {
+        upgrade: (database, oldVersion) => upgradeSchema(database, oldVersion),
+        // A newer SDK in another tab needs to upgrade: step aside rather than block it.
+        blocking: () => store?.detach('a newer version of the store was opened in another tab'),
+        terminated: () => store?.detach('the browser closed the database connection'),
+      });
+      store = new WeightStore(new IdbBackend(db), options);
+      return store;
+    } catch (e) {
+      const fallback = new WeightStore(null, options);
+      fallback.report(new StoreUnavailableError(`IndexedDB could not be opened: ${(e as Error).message}`, { cause: e }));
+      return fallback;
+    }
+  }
+
+  get mode(): StoreMode {
+    return this.writeToMemory ? 'memory' : 'indexeddb';
+  }
+
+  close(): void {
+    this.idb?.db.close();
+    this.idb = null;
+    this.writeToMemory = true;
+  }
+
+  private detach(why: string): void {
+    this.close();
+    this.report(new StoreUnavailableError(`${why}; weights are kept in memory for this session`));
+  }
+
+  private report(issue: StoreIssue): void {
+    this.onIssue?.(issue);
+  }
+
+  /** Reads a record from memory (this session's writes) or IndexedDB. */
+  private async read(store: StoreName, key: Key3): Promise<{ record: unknown; backend: RecordBackend } | null> {
+    const mem = await this.memory.get(store, key);
+    if (mem !== undefined) return { record: mem, backend: this.memory };
+    if (!this.idb) return null;
+    try {
+      const record = await this.idb.get(store, key);
+      return record === undefined ? null : { record, backend: this.idb };
+    } catch (e) {
+      this.report(new StoreUnavailableError(`reading ${keyLabel(store, key)} failed: ${(e as Error).message}`, { cause: e }));
+      return null;
+    }
+  }
+
+  private async drop(store: StoreName, key: Key3, backend: RecordBackend, reject: Reject): Promise<LoadResult<never>> {
+    const error = new StoreIntegrityError(reject.reason, keyLabel(store, key), reject.message);
+    try {
+      await backend.delete(store, key);
+    } catch {
+      // Deleting is best effort: the entry fails its check again next time and is retried.
+    }
+    this.report(error);
+    return { status: 'dropped', error };
+  }
+
+  private async write(store: StoreName, record: ArtifactRecord | PackedRecord, bytes: number): Promise<PutResult> {
+    const key = recordKey(record);
+    if (!this.writeToMemory && this.idb) {
+      try {
+        await this.idb.put(store, record);
+        await this.memory.delete(store, key);
+        return { stored: 'indexeddb', pruned: await this.prune(store, record) };
+      } catch (e) {
+        const error = isQuotaError(e)
+          ? new StorageQuotaError(keyLabel(store, key), bytes, { cause: e })
+          : new StoreUnavailableError(`writing ${keyLabel(store, key)} failed: ${(e as Error).message}`, { cause: e });
+        this.writeToMemory = true;
+        this.report(error);
+        await this.memory.put(store, record);
+        return { stored: 'memory', error };
+      }
+    }
+    await this.memory.put(store, record);
+    return {
+      stored: 'memory',
+      error: new StoreUnavailableError(`IndexedDB unavailable this session; ${keyLabel(store, key)} kept in memory`),
+    };
+  }
+
+  /** After a successful IndexedDB write: drops other versions of the model and old packed entries. */
+  private async prune(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<number> {
+    if (!this.idb) return 0;
+    const all = (await this.idb.listModel(store, record.modelId)) as (ArtifactRecord | PackedRecord)[];
+    const doomed: Key3[] = [];
+    const sameVersion: PackedRecord[] = [];
+    for (const r of all) {
+      const k = recordKey(r);
+      if (r.version !== record.version) {
+        if (store === 'packed' || (r as ArtifactRecord).name === (record as ArtifactRecord).name) doomed.push(k);
+      } else if (store === 'packed') {
+        sameVersion.push(r as PackedRecord);
+      }
+    }
+    sameVersion.sort((a, b) => b.usedAt - a.usedAt);
+    for (const r of sameVersion.slice(this.maxPacked)) doomed.push(key3('packed', r));
+    for (const k of doomed) await this.idb.delete(store, k);
+    return doomed.length;
+  }
+
+  async getArtifact(key: ArtifactKey, options: ArtifactLoadOptions = {}): Promise<LoadResult<StoredArtifact>> {
+    const k = key3('artifacts', key);
+    const label = keyLabel('artifacts', k);
+    const found = await this.read('artifacts', k);
+    if (!found) return { status: 'miss' };
+    const size = isObject(found.record) && typeof found.record.byteLength === 'number' ? found.record.byteLength : 0;
+    options.onProgress?.({ stage: 'store-read', item: label, loaded: size, total: size });
+    try {
+      const value = await checkArtifact(found.record, k, options.expectSha256);
+      options.onProgress?.({ stage: 'verify', item: label, loaded: size, total: size });
+      return { status: 'hit', value, from: found.backend === this.memory ? 'memory' : 'indexeddb' };
+    } catch (e) {
+      if (e instanceof Reject) return this.drop('artifacts', k, found.backend, e);
+      throw e;
+    }
+  }
+
+  async putArtifact(
+    key: ArtifactKey,
+    artifact: { index: TensorIndex; bin: Uint8Array },
+    options: { onProgress?: ProgressCallback } = {},
+  ): Promise<PutResult> {
+    const index = parseTensorIndex(artifact.index);
+    const bin = artifact.bin.slice().buffer; // own copy: the caller may reuse its buffer
+    const [sha256, indexSha256] = await Promise.all([
+      sha256Hex(new Uint8Array(bin)),
+      sha256Hex(new TextEncoder().encode(JSON.stringify(index))),
+    ]);
+    const record: ArtifactRecord = {
+      format: RECORD_FORMAT,
+      modelId: key.modelId,
+      version: key.version,
+      name: key.name,
+      index,
+      bin,
+      byteLength: bin.byteLength,
+      sha256,
+      indexSha256,
+      storedAt: this.now(),
+    };
+    const item = keyLabel('artifacts', key3('artifacts', key));
+    options.onProgress?.({ stage: 'store-write', item, loaded: 0, total: bin.byteLength });
+    const result = await this.write('artifacts', record, bin.byteLength);
+    options.onProgress?.({ stage: 'store-write', item, loaded: bin.byteLength, total: bin.byteLength });
+    return result;
+  }
+
+  async getPacked(key: PackedKey, expect?: PackedExpectation): Promise<LoadResult<PackedLayer[]>> {
+    const k = key3('packed', key);
+    const found = await this.read('packed', k);
+    if (!found) return { status: 'miss' };
+    try {
+      const value = await checkPacked(found.record, k, expect);
+      if (found.backend === this.idb) {
+        // LRU bookkeeping, best effort: a failed touch only makes eviction less accurate.
+        this.idb.put('packed', { ...(found.record as PackedRecord), usedAt: this.now() }).catch(() => undefined);
+      }
+      return { status: 'hit', value, from: found.backend === this.memory ? 'memory' : 'indexeddb' };
+    } catch (e) {
+      if (e instanceof Reject) return this.drop('packed', k, found.backend, e);
+      throw e;
+    }
+  }
+
+  async putPacked(key: PackedKey, layers: readonly PackedLayer[]): Promise<PutResult> {
+    layers.forEach((l) => validatePackedLayer(l));
+    // Plain objects of typed arrays: structured clone stores them as they are.
+    const copy: PackedLayer[] = layers.map((l) => ({
+      outChannels: l.outChannels,
+      rowLength: l.rowLength,
+      words: l.words.slice(),
+      meta: l.meta.slice(),
+      scale: l.scale.slice(),
+      zero: l.zero.slice(),
+      max: l.max.slice(),
+      position: l.position.slice(),
+      groups: l.groups.slice(),
+    }));
+    const t = this.now();
+    const byteLength = packedByteLength(copy);
+    const record: PackedRecord = {
+      format: RECORD_FORMAT,
+      modelId: key.modelId,
+      version: key.version,
+      strategyHash: key.strategyHash,
+      layers: copy,
+      byteLength,
+      sha256: await sha256Hex(packedBytes(copy)),
+      storedAt: t,
+      usedAt: t,
+    };
+    return this.write('packed', record, byteLength);
+  }
+
+  /** Deletes every entry of a model (both stores), except `keepVersion` if given. Returns the count. */
+  async deleteModel(modelId: string, keepVersion?: string): Promise<number> {
+    let n = 0;
+    for (const store of ['artifacts', 'packed'] as const) {
+      for (const backend of [this.memory, this.idb]) {
+        if (!backend) continue;
+        const records = (await backend.listModel(store, modelId)) as (ArtifactRecord | PackedRecord)[];
+        for (const r of records) {
+          if (r.version === keepVersion) continue;
+          await backend.delete(store, recordKey(r));
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+}
+
+/** Convenience: `WeightStore.open`. */
+export function openWeightStore(options?: WeightStoreOptions): Promise<WeightStore> {
+  return WeightStore.open(options);
+}
