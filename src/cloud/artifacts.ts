@@ -1,0 +1,196 @@
+/**
+ * Loading the model artifact directories the strategy server serves.
+ *
+ * ## src/cloud README: the model artifact directory (the contract)
+ *
+ *     <modelsDir>/<modelId>/manifest.json         ModelManifest (src/core/manifest.ts)
+ *     <modelsDir>/<modelId>/backbone.json|.bin    trained backbone tensors (the page loads these)
+ *     <modelsDir>/<modelId>/gru.json|.bin         the profiler GRU (the page loads these)
+ *     <modelsDir>/<modelId>/hypernet.json         HypernetConfig (cloud only)
+ *     <modelsDir>/<modelId>/hyper.json|.bin       hypernet tensors (cloud only, never served)
+ *
+ * `.json`/`.bin` pairs are chord-tensors files (src/core/tensor-file.ts). The directory name must
+ * equal the manifest's modelId. At load the server checks everything it can, so a broken model
+ * fails at start-up and never at request time:
+ * - the manifest parses, and the frozen weights regenerated from its seed hash to its
+ *   frozenWeightsHash (the same check every device makes);
+ * - hypernet.json parses, its zDim equals the manifest's userDim and its layers equal the
+ *   manifest's layers (names, channels, row lengths, in order);
+ * - the hypernet tensors have every name and shape the config needs;
+ * - backbone and gru indexes parse and their .bin sizes match.
+ * The per-channel ranges (max - min) of the frozen weights, which the resource transform T
+ * needs, are computed here once per model.
+ *
+ * Only manifest.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
+ * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
+ * a model's files must never change under the same modelId — publish a new modelId instead.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { averageBits } from '../core/allocation.ts';
+import { channelRangesFromWeights } from '../core/budget.ts';
+import type { FrozenLayerInfo } from '../core/budget.ts';
+import { ChordError } from '../core/errors.ts';
+import { parseHypernetConfig } from '../core/hypernet.ts';
+import type { HypernetConfig } from '../core/hypernet.ts';
+import { loadFrozenWeights, parseManifest } from '../core/manifest.ts';
+import type { ModelManifest } from '../core/manifest.ts';
+import type { Strategy } from '../core/strategy.ts';
+import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
+import { BatchedHypernet } from './batched-hypernet.ts';
+import { ModelLoadError } from './errors.ts';
+
+/** The files a page may download, by the name used in the URL. */
+export const SERVED_FILES = ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'] as const;
+export type ServedFileName = (typeof SERVED_FILES)[number];
+
+export interface StaticFile {
+  readonly bytes: Buffer;
+  /** Strong ETag (quoted), from the SHA-256 of the bytes. */
+  readonly etag: string;
+  readonly contentType: string;
+}
+
+export interface LoadedModel {
+  readonly modelId: string;
+  readonly dir: string;
+  readonly manifest: ModelManifest;
+  readonly hypernetConfig: HypernetConfig;
+  readonly hypernet: BatchedHypernet;
+  /** Per quantizable layer: row length and frozen per-channel ranges, in layer order (T's input). */
+  readonly frozen: readonly FrozenLayerInfo[];
+  readonly rowLengths: readonly number[];
+  readonly totalChannels: number;
+  readonly files: ReadonlyMap<ServedFileName, StaticFile>;
+  /** Weight-weighted average bits of a strategy for this model. */
+  averageBits(strategy: Strategy): number;
+}
+
+/** Strong ETag of some bytes: SHA-256, first 128 bits, base64url, quoted. */
+export function etagOf(bytes: Uint8Array): string {
+  return `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
+}
+
+async function readRequired(dir: string, name: string): Promise<Buffer> {
+  try {
+    return await readFile(join(dir, name));
+  } catch (error) {
+    throw new ModelLoadError(dir, `cannot read ${name}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function parseJson(dir: string, name: string, bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new ModelLoadError(dir, `${name} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Re-throws core's validation errors as ModelLoadError naming the directory. */
+function wrap<T>(dir: string, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ModelLoadError) throw error;
+    const message = error instanceof ChordError ? error.message : String(error);
+    throw new ModelLoadError(dir, `${what}: ${message}`, { cause: error });
+  }
+}
+
+function checkLayersMatch(dir: string, manifest: ModelManifest, config: HypernetConfig): void {
+  if (config.zDim !== manifest.userDim) {
+    throw new ModelLoadError(dir, `hypernet zDim ${config.zDim} != manifest userDim ${manifest.userDim}`);
+  }
+  if (config.layers.length !== manifest.layers.length) {
+    throw new ModelLoadError(dir, `hypernet has ${config.layers.length} layers, manifest ${manifest.layers.length}`);
+  }
+  config.layers.forEach((h, i) => {
+    const m = manifest.layers[i]!;
+    if (h.name !== m.name || h.outChannels !== m.outChannels || h.rowLength !== m.rowLength) {
+      throw new ModelLoadError(
+        dir,
+        `hypernet layer ${i} is ${h.name} [${h.outChannels}x${h.rowLength}], manifest has ${m.name} [${m.outChannels}x${m.rowLength}]`,
+      );
+    }
+  });
+}
+
+/** Loads and checks one model directory (see the module comment). */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const manifestBytes = await readRequired(dir, 'manifest.json');
+  const manifest = wrap(dir, 'manifest.json', () => parseManifest(parseJson(dir, 'manifest.json', manifestBytes)));
+  const dirName = dir.split(/[\\/]/).filter(Boolean).pop();
+  if (dirName !== manifest.modelId) {
+    throw new ModelLoadError(dir, `directory name "${dirName}" differs from modelId "${manifest.modelId}"`);
+  }
+  let frozenLayers;
+  try {
+    frozenLayers = await loadFrozenWeights(manifest);
+  } catch (error) {
+    throw new ModelLoadError(dir, `frozen weights: ${(error as Error).message}`, { cause: error });
+  }
+  const frozen: FrozenLayerInfo[] = frozenLayers.map((l) => ({
+    rowLength: l.spec.rowLength,
+    ranges: channelRangesFromWeights(l.weights, l.spec.outChannels, l.spec.rowLength),
+  }));
+
+  const hypernetBytes = await readRequired(dir, 'hypernet.json');
+  const hypernetConfig = wrap(dir, 'hypernet.json', () => parseHypernetConfig(parseJson(dir, 'hypernet.json', hypernetBytes)));
+  checkLayersMatch(dir, manifest, hypernetConfig);
+  const hyperIndex = parseJson(dir, 'hyper.json', await readRequired(dir, 'hyper.json'));
+  const hyperBin = await readRequired(dir, 'hyper.bin');
+  const tensors = wrap(dir, 'hyper.json/.bin', () => decodeTensorFile(hyperIndex, hyperBin));
+  const hypernet = wrap(dir, 'hypernet tensors', () => new BatchedHypernet(hypernetConfig, tensors));
+
+  const files = new Map<ServedFileName, StaticFile>();
+  files.set('manifest.json', { bytes: manifestBytes, etag: etagOf(manifestBytes), contentType: 'application/json' });
+  for (const name of ['backbone', 'gru'] as const) {
+    const indexBytes = await readRequired(dir, `${name}.json`);
+    const bin = await readRequired(dir, `${name}.bin`);
+    const index = wrap(dir, `${name}.json`, () => parseTensorIndex(parseJson(dir, `${name}.json`, indexBytes)));
+    if (index.byteLength !== bin.byteLength) {
+      throw new ModelLoadError(dir, `${name}.bin has ${bin.byteLength} bytes, ${name}.json says ${index.byteLength}`);
+    }
+    files.set(`${name}.json`, { bytes: indexBytes, etag: etagOf(indexBytes), contentType: 'application/json' });
+    files.set(`${name}.bin`, { bytes: bin, etag: etagOf(bin), contentType: 'application/octet-stream' });
+  }
+
+  const rowLengths = manifest.layers.map((l) => l.rowLength);
+  return {
+    modelId: manifest.modelId,
+    dir,
+    manifest,
+    hypernetConfig,
+    hypernet,
+    frozen,
+    rowLengths,
+    totalChannels: manifest.layers.reduce((s, l) => s + l.outChannels, 0),
+    files,
+    averageBits: (strategy) => averageBits(strategy, rowLengths),
+  };
+}
+
+/**
+ * Loads every subdirectory of `modelsDir` that holds a manifest.json. Throws ModelLoadError if
+ * one of them is broken (a server must not start half-configured) or if there is none.
+ */
+export async function loadModels(modelsDir: string): Promise<Map<string, LoadedModel>> {
+  let entries: string[];
+  try {
+    entries = (await readdir(modelsDir)).sort();
+  } catch (error) {
+    throw new ModelLoadError(modelsDir, `cannot list models: ${(error as Error).message}`, { cause: error });
+  }
+  const models = new Map<string, LoadedModel>();
+  for (const entry of entries) {
+    const dir = join(modelsDir, entry);
+    const isModel = await stat(join(dir, 'manifest.json')).then((s) => s.isFile(), () => false);
+    if (!isModel) continue;
+    const model = await loadModel(dir);
+    models.set(model.modelId, model);
+  }
+  if (models.size === 0) throw new ModelLoadError(modelsDir, 'no model directory (<modelId>/manifest.json) found');
+  return models;
+}

@@ -1,0 +1,114 @@
+/**
+ * CLI: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1] [--token T]... [--origin URL]...
+ *                       [--rate-limit N] [--body-limit BYTES] [--batch-window-ms MS] [--max-batch N]
+ *                       [--cache-entries N]
+ *
+ * Tokens may also come from CHORD_TOKENS (comma-separated), which keeps them out of `ps`.
+ * SIGINT/SIGTERM: stop accepting connections, finish in-flight requests, exit 0; a second
+ * signal exits at once with 1. Under a process manager run `node --import tsx src/cloud/serve.ts`
+ * directly: npm 11 exits on SIGTERM without passing it on, which would orphan the server.
+ */
+import { parseArgs } from 'node:util';
+import { createServer } from './server.ts';
+
+const USAGE = `usage: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1]
+       [--token T]... [--origin https://shop.example]... [--rate-limit REQS_PER_MIN_PER_IP (0 = off, default 600)]
+       [--body-limit BYTES (65536)] [--batch-window-ms MS (1)] [--max-batch N (64)] [--cache-entries N (50000)]`;
+
+function fail(message: string): never {
+  console.error(`error: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function intOption(value: string | undefined, name: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min) fail(`--${name} must be an integer >= ${min}, got "${value}"`);
+  return Number(value);
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        models: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        token: { type: 'string', multiple: true },
+        origin: { type: 'string', multiple: true },
+        'rate-limit': { type: 'string' },
+        'body-limit': { type: 'string' },
+        'batch-window-ms': { type: 'string' },
+        'max-batch': { type: 'string' },
+        'cache-entries': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!args.models) fail('--models is required');
+  const port = intOption(args.port, 'port', 8080);
+  if (port > 65535) fail(`--port ${port} is not a TCP port`);
+  const host = args.host ?? '127.0.0.1';
+  const tokens = [...(args.token ?? []), ...(process.env.CHORD_TOKENS ?? '').split(',')].map((t) => t.trim()).filter(Boolean);
+  const origins = args.origin ?? [];
+  for (const o of origins) {
+    if (!/^https?:\/\/[^/]+$/.test(o)) fail(`--origin must be a scheme and host like https://shop.example, got "${o}"`);
+  }
+  const perMinute = intOption(args['rate-limit'], 'rate-limit', 600);
+  const windowMs = intOption(args['batch-window-ms'], 'batch-window-ms', 1);
+  const server = await createServer({
+    modelsDir: args.models,
+    tokens,
+    origins,
+    bodyLimit: intOption(args['body-limit'], 'body-limit', 64 * 1024, 64),
+    rateLimit: perMinute === 0 ? false : { max: perMinute, timeWindowMs: 60_000 },
+    strategy: {
+      batchWindowMs: windowMs,
+      maxBatch: intOption(args['max-batch'], 'max-batch', 64, 1),
+      cacheEntries: intOption(args['cache-entries'], 'cache-entries', 50_000),
+    },
+  }).catch((error: unknown) => fail((error as Error).message));
+
+  console.log(`chord strategy server: ${server.models.size} model(s) from ${args.models}`);
+  for (const m of server.models.values()) {
+    const c = m.hypernetConfig;
+    console.log(
+      `  ${m.modelId}: ${m.manifest.backbone}, hypernet method ${c.method}, ${c.layers.length} layers, ` +
+        `${m.totalChannels} channels, z dim ${c.zDim}, hidden ${c.hidden}, rank ${c.rank}, levels ${c.levelTable.join('/')}`,
+    );
+  }
+  const url = await server.listen(port, host);
+  console.log(
+    `  auth: ${tokens.length > 0 ? `${tokens.length} bearer token(s)` : 'none'}; CORS: ${origins.length > 0 ? origins.join(', ') : 'off'}; ` +
+      `rate limit: ${perMinute === 0 ? 'off' : `${perMinute}/min per IP`}; batch window ${windowMs} ms`,
+  );
+  console.log(`listening on ${url}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: finishing in-flight requests, then exiting`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+await main();

@@ -1,0 +1,320 @@
+/**
+ * The CHORD strategy server: the cloud half a shop runs next to its catalogue.
+ *
+ *   POST /v1/models/:model/strategy        z -> strategy bitstream (application/octet-stream)
+ *        body JSON  {"z": [..], "budget"?: bits}            (Content-Type: application/json)
+ *        or binary  little-endian float32 z, ?budget=bits    (Content-Type: application/octet-stream)
+ *        answer headers: ETag (hash of the bytes), Cache-Control: private, max-age=…,
+ *        X-Chord-Average-Bits (weight-weighted, after T), X-Chord-Cache (hit|miss|shared)
+ *   GET  /v1/models                         the loaded models
+ *   GET  /v1/models/:model/manifest         manifest.json
+ *   GET  /v1/models/:model/files/:name      manifest.json, backbone.json|.bin, gru.json|.bin (immutable, ETag)
+ *   GET  /healthz                           liveness (no token, no rate limit)
+ *   GET  /metrics                           Prometheus text (no rate limit; token if tokens are set)
+ *
+ * Every error is `{ "error": { "code", "message" } }` with a 4xx status for anything the client
+ * sent (codes in errors.ts); a 5xx means a bug. With tokens configured, every route except
+ * /healthz and CORS preflights needs `Authorization: Bearer <token>`.
+ */
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { loadModels, SERVED_FILES } from './artifacts.ts';
+import type { LoadedModel, ServedFileName } from './artifacts.ts';
+import { ApiError, errorBody } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { StrategyService } from './strategy-service.ts';
+import type { StrategyServiceOptions } from './strategy-service.ts';
+
+export interface ServerOptions {
+  /** Directory of model directories (see artifacts.ts); or pass `models` already loaded. */
+  modelsDir?: string;
+  models?: ReadonlyMap<string, LoadedModel>;
+  /** Accepted bearer tokens; empty or absent = no authentication. */
+  tokens?: readonly string[];
+  /** Shop origins allowed by CORS (exact, e.g. "https://shop.example"); empty = no CORS headers. */
+  origins?: readonly string[];
+  /** Largest request body in bytes (default 64 KiB). */
+  bodyLimit?: number;
+  /** Requests per client IP per window; false disables (default 600 per minute). */
+  rateLimit?: { max: number; timeWindowMs: number } | false;
+  /** max-age (seconds) of strategy answers (default 300). */
+  strategyMaxAgeS?: number;
+  strategy?: Partial<StrategyServiceOptions>;
+  /** Fastify's request logger (default off: the CLI prints its own start-up lines). */
+  logger?: boolean;
+  /** Where 5xx causes go (they are bugs); default: console.error. */
+  onInternalError?: (error: unknown, route: string) => void;
+}
+
+export interface ChordServer {
+  readonly app: FastifyInstance;
+  readonly models: ReadonlyMap<string, LoadedModel>;
+  readonly service: StrategyService;
+  readonly metrics: ServerMetrics;
+  /** Starts listening; resolves to the base URL (port 0 picks a free port). */
+  listen(port: number, host?: string): Promise<string>;
+  /** Stops accepting connections, finishes in-flight requests, then resolves. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+const STRICT_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const EXPOSED_HEADERS = ['ETag', 'X-Chord-Average-Bits', 'X-Chord-Cache', 'Retry-After'];
+
+const strategyBodySchema = {
+  type: 'object',
+  required: ['z'],
+  additionalProperties: false,
+  properties: {
+    z: { type: 'array', minItems: 1, maxItems: 65536, items: { type: 'number' } },
+    budget: { type: 'number' },
+  },
+} as const;
+
+interface StrategyJsonBody {
+  z: number[];
+  budget?: number;
+}
+
+interface ModelParams {
+  model: string;
+}
+
+function parseBudgetQuery(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !STRICT_NUMBER.test(value)) {
+    throw new ApiError(400, 'bad-budget', `budget query ${JSON.stringify(value)} is not a decimal number`);
+  }
+  return Number(value);
+}
+
+/** Maps Fastify's own errors (body parsing, validation) to our codes; anything else is a bug. */
+function toApiError(error: FastifyError | ApiError | Error): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as FastifyError;
+  if (e.validation) return new ApiError(400, 'invalid-request', e.message);
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'body-too-large', e.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'unsupported-media-type', `${e.message}; send application/json or application/octet-stream`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'empty-body', e.message);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, 'bad-json', e.message);
+    default:
+      break;
+  }
+  if (e instanceof SyntaxError && e.statusCode === 400) return new ApiError(400, 'bad-json', e.message);
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode, 'invalid-request', e.message);
+  }
+  return new ApiError(500, 'internal', 'internal server error', { cause: error });
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time check against every token (hashing first makes lengths equal). */
+function tokenMatcher(tokens: readonly string[]): (header: string | undefined) => boolean {
+  const digests = tokens.map(sha256);
+  return (header) => {
+    const m = /^Bearer ([^\s]+)$/.exec(header ?? '');
+    if (!m) return false;
+    const given = sha256(m[1]!);
+    let ok = false;
+    for (const d of digests) ok = timingSafeEqual(d, given) || ok;
+    return ok;
+  };
+}
+
+export async function createServer(options: ServerOptions): Promise<ChordServer> {
+  const models = options.models ?? (options.modelsDir !== undefined ? await loadModels(options.modelsDir) : undefined);
+  if (!models) throw new TypeError('createServer needs modelsDir or models');
+  const metrics = createMetrics();
+  const service = new StrategyService(models, {
+    ...options.strategy,
+    onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
+    onCache: (result) => metrics.cache.inc({ result }),
+  });
+  const maxAge = options.strategyMaxAgeS ?? 300;
+  const reportInternal = options.onInternalError ?? ((error: unknown, route: string) => console.error(`internal error on ${route}:`, error));
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Strict types: "1" is not a number, unknown body keys are rejected rather than dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  // Only JSON and binary z are accepted; Fastify's built-in text/plain parser would let a string through.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const api = toApiError(error);
+    if (api.statusCode >= 500) reportInternal(error, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    void reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody('not-found', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+  });
+  // In-flight strategy requests waiting for a batch window need not wait for it at shutdown.
+  app.addHook('preClose', async () => service.flush());
+
+  await app.register(cors, {
+    origin: options.origins && options.origins.length > 0 ? [...options.origins] : false,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['Content-Type', 'Authorization'],
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: 600,
+  });
+
+  if (options.rateLimit !== false) {
+    const { max, timeWindowMs } = options.rateLimit ?? { max: 600, timeWindowMs: 60_000 };
+    await app.register(rateLimit, {
+      global: true,
+      max,
+      timeWindow: timeWindowMs,
+      errorResponseBuilder: (_request, context) =>
+        new ApiError(429, 'rate-limited', `more than ${context.max} requests in ${context.after}; retry later`),
+    });
+  }
+
+  const tokens = options.tokens?.filter((t) => t.length > 0) ?? [];
+  if (tokens.length > 0) {
+    const matches = tokenMatcher(tokens);
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method === 'OPTIONS' || request.routeOptions.url === '/healthz') return;
+      if (!matches(request.headers.authorization)) {
+        void reply.header('WWW-Authenticate', 'Bearer');
+        throw new ApiError(401, 'unauthorized', 'missing or unknown bearer token');
+      }
+    });
+  }
+
+  const noLimit = { rateLimit: false } as const;
+
+  app.get('/healthz', { config: noLimit }, async () => ({ status: 'ok', models: models.size }));
+
+  app.get('/metrics', { config: noLimit }, async (_request, reply) => {
+    void reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.get('/v1/models', async () => ({
+    models: [...models.values()].map((m) => ({
+      modelId: m.modelId,
+      backbone: m.manifest.backbone,
+      method: m.hypernetConfig.method,
+      zDim: m.hypernetConfig.zDim,
+      layers: m.manifest.layers.length,
+      channels: m.totalChannels,
+      levelTable: m.hypernetConfig.levelTable,
+      frozenWeightsHash: m.manifest.frozenWeightsHash,
+      files: Object.fromEntries(SERVED_FILES.map((f) => [f, `/v1/models/${m.modelId}/files/${f}`])),
+    })),
+  }));
+
+  const sendFile = (model: LoadedModel, name: ServedFileName, request: FastifyRequest, reply: FastifyReply) => {
+    const file = model.files.get(name)!;
+    void reply
+      .header('ETag', file.etag)
+      .header('Cache-Control', 'public, max-age=31536000, immutable')
+      .type(file.contentType);
+    const inm = request.headers['if-none-match'];
+    if (inm !== undefined && inm.split(',').some((t) => t.trim() === file.etag || t.trim() === '*')) {
+      return reply.code(304).send();
+    }
+    return reply.send(file.bytes);
+  };
+
+  app.get<{ Params: ModelParams }>('/v1/models/:model/manifest', async (request, reply) =>
+    sendFile(service.model(request.params.model), 'manifest.json', request, reply),
+  );
+
+  app.get<{ Params: ModelParams & { name: string } }>('/v1/models/:model/files/:name', async (request, reply) => {
+    const model = service.model(request.params.model);
+    const name = request.params.name;
+    if (!(SERVED_FILES as readonly string[]).includes(name)) {
+      throw new ApiError(404, 'not-found', `model files are ${SERVED_FILES.join(', ')}; "${name}" is not served`);
+    }
+    return sendFile(model, name as ServedFileName, request, reply);
+  });
+
+  app.post<{ Params: ModelParams; Body: StrategyJsonBody | Buffer | undefined; Querystring: Record<string, unknown> }>(
+    '/v1/models/:model/strategy',
+    {
+      schema: {
+        body: {
+          content: {
+            'application/json': { schema: strategyBodySchema },
+            'application/octet-stream': { schema: {} },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const model = service.model(request.params.model);
+      const body = request.body;
+      let z: Float32Array;
+      let budget = parseBudgetQuery(request.query.budget);
+      if (Buffer.isBuffer(body)) {
+        if (body.length === 0) throw new ApiError(400, 'empty-body', 'binary body is empty; send zDim little-endian float32 values');
+        if (body.length % 4 !== 0) {
+          throw new ApiError(400, 'bad-z-length', `binary z has ${body.length} bytes, not a whole number of float32 values`);
+        }
+        const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+        z = new Float32Array(body.length / 4);
+        for (let i = 0; i < z.length; i++) z[i] = view.getFloat32(4 * i, true);
+      } else if (body !== undefined && body !== null && typeof body === 'object') {
+        if (body.budget !== undefined) {
+          if (budget !== undefined) throw new ApiError(400, 'bad-budget', 'budget given both in the body and in the query');
+          budget = body.budget;
+        }
+        if (body.z.length !== model.hypernetConfig.zDim) {
+          throw new ApiError(400, 'bad-z-length', `z has ${body.z.length} values, model "${model.modelId}" expects ${model.hypernetConfig.zDim}`);
+        }
+        const limit = service.maxAbsZ;
+        body.z.forEach((x, i) => {
+          // Checked before the float32 conversion, which would turn 1e39 into Infinity.
+          if (Math.abs(x) > limit) throw new ApiError(400, 'z-out-of-range', `z[${i}] = ${x} is outside ±${limit}`);
+        });
+        z = Float32Array.from(body.z);
+      } else {
+        throw new ApiError(400, 'empty-body', 'no body; send {"z": [...]} as application/json or float32 z as application/octet-stream');
+      }
+      const answer = await service.strategy(model.modelId, z, budget);
+      void reply
+        .header('ETag', answer.etag)
+        .header('Cache-Control', `private, max-age=${maxAge}`)
+        .header('X-Chord-Average-Bits', answer.averageBits.toFixed(4))
+        .header('X-Chord-Cache', answer.cache)
+        .type('application/octet-stream');
+      return reply.send(Buffer.from(answer.bytes.buffer, answer.bytes.byteOffset, answer.bytes.byteLength));
+    },
+  );
+
+  await app.ready();
+  return {
+    app,
+    models,
+    service,
+    metrics,
+    async listen(port, host = '127.0.0.1') {
+      return app.listen({ port, host });
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { gammaAllocate } from '../../src/core/allocation.ts';
+import { Hypernet } from '../../src/core/hypernet.ts';
+import type { HypernetConfig, HypernetMethod } from '../../src/core/hypernet.ts';
+import type { Strategy } from '../../src/core/strategy.ts';
+import { BatchedHypernet, elementMass, gammaTiers } from '../../src/cloud/batched-hypernet.ts';
+import { snapZ } from '../../src/cloud/strategy-service.ts';
+import { hypernetTensors } from '../fixtures/artifacts.ts';
+
+function config(method: HypernetMethod, rank: number, zDim = 6): HypernetConfig {
+  return {
+    format: 'chord-hypernet',
+    version: 1,
+    method,
+    zDim,
+    hidden: 12,
+    rank,
+    levelTable: [2, 4, 6, 8],
+    beta: 0.125,
+    lambda: { up: 1, down: 1 },
+    layers: [
+      { name: 'a', outChannels: 16, rowLength: 9 },
+      { name: 'b', outChannels: 7, rowLength: 20 },
+      { name: 'c', outChannels: 33, rowLength: 5 },
+      { name: 'd', outChannels: 3, rowLength: 2 },
+    ],
+  };
+}
+
+function randomZ(count: number, dim: number, seed: number): Float32Array {
+  let s = seed;
+  const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  return Float32Array.from({ length: count * dim }, next);
+}
+
+const levels = (s: Strategy) => s.layers.map((l) => Array.from(l.levels));
+
+describe('BatchedHypernet', () => {
+  it('uses the WebAssembly SIMD kernel by default in Node', () => {
+    const cfg = config('chord', 2);
+    expect(new BatchedHypernet(cfg, hypernetTensors(cfg, 1)).kernel).toBe('wasm');
+    expect(new BatchedHypernet(cfg, hypernetTensors(cfg, 1), { kernel: 'js' }).kernel).toBe('js');
+  });
+
+  for (const kernel of ['wasm', 'js'] as const) {
+    for (const method of ['chord', 'weighted', 'custom'] as const) {
+      for (const rank of [1, 2, 3]) {
+        it(`equals core's per-z strategy bit for bit (${kernel} kernel, ${method}, rank ${rank})`, () => {
+          const cfg = config(method, rank);
+          const tensors = hypernetTensors(cfg, 11 + rank);
+          const core = new Hypernet(cfg, tensors);
+          const batched = new BatchedHypernet(cfg, tensors, { kernel });
+          // Odd sizes, sizes around the 8-wide blocks, and 70 > the 64-item wasm chunk.
+          for (const n of [1, 3, 8, 19, 70]) {
+            const zs = randomZ(n, cfg.zDim, n * 7 + rank);
+            const results = batched.strategies(zs, n);
+            expect(results).toHaveLength(n);
+            results.forEach((r, i) => {
+              if (!r.ok) throw r.error;
+              const want = core.strategy(zs.subarray(i * cfg.zDim, (i + 1) * cfg.zDim));
+              expect(levels(r.strategy)).toEqual(levels(want));
+              expect(r.strategy.levelTable).toEqual(want.levelTable);
+              expect(r.strategy.beta).toBe(want.beta);
+              expect(r.strategy.layers.map((l) => l.name)).toEqual(['a', 'b', 'c', 'd']);
+            });
+          }
+        });
+      }
+    }
+  }
+
+  it('gives different users different strategies (the test model is not degenerate)', () => {
+    const cfg = config('chord', 2);
+    const batched = new BatchedHypernet(cfg, hypernetTensors(cfg, 3));
+    const rs = batched.strategies(randomZ(4, cfg.zDim, 99), 4).map((r) => (r.ok ? JSON.stringify(levels(r.strategy)) : 'err'));
+    expect(new Set(rs).size).toBe(4);
+  });
+
+  it.each(['wasm', 'js'] as const)('fails a non-finite z alone and leaves the rest of the batch intact (%s)', (kernel) => {
+    const cfg = config('chord', 2);
+    const tensors = hypernetTensors(cfg, 5);
+    const core = new Hypernet(cfg, tensors);
+    const batched = new BatchedHypernet(cfg, tensors, { kernel });
+    const zs = randomZ(5, cfg.zDim, 4);
+    zs[2 * cfg.zDim + 3] = NaN;
+    zs[4 * cfg.zDim] = Infinity;
+    const results = batched.strategies(zs, 5);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true, false]);
+    const bad = results[2]!;
+    expect(!bad.ok && bad.error.message).toBe('z[3] is not finite');
+    for (const i of [0, 1, 3]) {
+      const r = results[i]!;
+      expect(r.ok && levels(r.strategy)).toEqual(levels(core.strategy(zs.subarray(i * cfg.zDim, (i + 1) * cfg.zDim))));
+    }
+  });
+
+  it('rejects a batch whose length is not count × zDim', () => {
+    const cfg = config('chord', 2);
+    const batched = new BatchedHypernet(cfg, hypernetTensors(cfg, 5));
+    expect(() => batched.strategies(new Float32Array(7), 1)).toThrow(/expected 1 × 6/);
+  });
+});
+
+describe('elementMass', () => {
+  it('is Σ_k |float32(Σ_r u·v)| in k order', () => {
+    const u = Float32Array.from([1, 2, -1, 0.5, 3, -3]); // C = 3, rank 2
+    const v = Float32Array.from([1, 1, -2, 0.25]); // R = 2
+    // channel 0: |1+2| + |-2+0.5| = 4.5; channel 1: |-1+0.5| + |2+0.125| = 2.625; channel 2: |3-3| + |-6-0.75| = 6.75
+    expect(Array.from(elementMass(u, v, 3, 2, 2))).toEqual([4.5, 2.625, 6.75]);
+    expect(Array.from(elementMass(Float32Array.from([2, -1]), Float32Array.from([3, -4, 0.5]), 2, 3, 1))).toEqual([15, 7.5]);
+  });
+});
+
+describe('gammaTiers', () => {
+  it("equals core's gammaAllocate, ties (+0/-0 included) going to the lower index", () => {
+    const cases: number[][] = [
+      [0.5, 0.1, 0.5, 0.9, 0.1, 0.5, 0.5, 0.2],
+      [0, -0, 0, 1e-30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      [3, 2, 1],
+      [Infinity, 1, Infinity, 2, 0, 0, 0, 0],
+      [-1, -5, 2, -0.5, -3, 7, 7, -2],
+    ];
+    let s = 1;
+    for (let t = 0; t < 40; t++) {
+      const n = 1 + (t * 37) % 300;
+      // Few distinct values, so ties are common.
+      cases.push(Array.from({ length: n }, () => ((s = (Math.imul(s, 69069) + 1) >>> 0) % 7) / 3));
+    }
+    for (const c of cases) {
+      const scores = Float32Array.from(c);
+      for (const beta of [0, 0.125, 0.3, 0.5]) {
+        expect(Array.from(gammaTiers(scores, beta))).toEqual(Array.from(gammaAllocate(scores, beta)));
+      }
+    }
+  });
+
+  it('leaves NaN and bad beta to core, which throws', () => {
+    expect(() => gammaTiers(Float32Array.from([1, NaN]), 0.125)).toThrow(/NaN/);
+    expect(() => gammaTiers(Float32Array.from([1, 2]), 0.7)).toThrow(/beta/);
+  });
+});
+
+describe('snapZ', () => {
+  it('rounds to multiples of 2^-bits symmetrically and maps -0 to +0', () => {
+    const z = Float32Array.from([0.3, -0.3, 1 / 8 + 1 / 32, -(1 / 8 + 1 / 32), 1 / 16 + 1 / 32, -0, 1e-9, 1 / 16, -1 / 16]);
+    const q = snapZ(z, 3);
+    // Halfway (±1/16 = ±0.5 steps) rounds away from zero on both sides.
+    expect(Array.from(q)).toEqual([0.25, -0.25, 0.125, -0.125, 0.125, 0, 0, 0.125, -0.125]);
+    expect(Object.is(q[5], 0)).toBe(true);
+    // On-grid values are fixed points.
+    const onGrid = Float32Array.from([0.5, -0.75, 3 / 65536]);
+    expect(Array.from(snapZ(onGrid, 16))).toEqual(Array.from(onGrid));
+  });
+});

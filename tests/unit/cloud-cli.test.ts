@@ -1,0 +1,99 @@
+/**
+ * `npm run serve`'s entry point as a real process: start-up log, serving, and SIGTERM finishing
+ * an in-flight request before exiting 0.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTestModel } from '../fixtures/artifacts.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+let modelsDir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  modelsDir = await mkdtemp(join(tmpdir(), 'chord-cli-'));
+  await writeTestModel(modelsDir, { modelId: 'cli-model', seed: 5 });
+});
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await rm(modelsDir, { recursive: true, force: true });
+});
+
+interface Cli {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+function runCli(args: string[]): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cloud/serve.ts'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, lines, exited };
+}
+
+async function waitFor(cli: Cli, pattern: RegExp): Promise<RegExpExecArray> {
+  for (let t = 0; t < 600; t++) {
+    for (const line of cli.lines) {
+      const m = pattern.exec(line);
+      if (m) return m;
+    }
+    if (cli.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no line matching ${pattern}:\n${cli.lines.join('\n')}`);
+}
+
+describe('serve CLI', () => {
+  it('logs the models and URL, serves, and on SIGTERM finishes the in-flight request then exits 0', async () => {
+    const cli = runCli(['--models', modelsDir, '--port', '0', '--host', '127.0.0.1', '--batch-window-ms', '3000', '--origin', 'https://shop.example']);
+    const url = (await waitFor(cli, /listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    expect(cli.lines.join('\n')).toMatch(/cli-model: sasrec, hypernet method chord, 6 layers, 112 channels, z dim 8/);
+    expect(cli.lines.join('\n')).toMatch(/auth: none; CORS: https:\/\/shop.example; rate limit: 600\/min per IP; batch window 3000 ms/);
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', models: 1 });
+
+    // Held by the 3 s batch window until shutdown flushes it.
+    const inflight = fetch(`${url}/v1/models/cli-model/strategy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ z: [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8] }),
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const sent = Date.now();
+    cli.child.kill('SIGTERM');
+    const res = await inflight;
+    expect(res.status).toBe(200);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(59);
+    expect(Date.now() - sent).toBeLessThan(2500); // flushed at shutdown, not after the window
+    expect(await cli.exited).toBe(0);
+    expect(cli.lines.join('\n')).toMatch(/SIGTERM: finishing in-flight requests, then exiting/);
+  });
+
+  it('refuses bad arguments and broken model directories with exit code 2', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'chord-cli-empty-'));
+    const cases: [string[], RegExp][] = [
+      [['--port', '0'], /--models is required/],
+      [['--models', modelsDir, '--port', 'abc'], /--port must be an integer/],
+      [['--models', modelsDir, '--origin', 'shop.example'], /--origin must be a scheme and host/],
+      [['--models', empty, '--port', '0'], /no model directory/],
+    ];
+    const clis = cases.map(([args]) => runCli(args));
+    for (const [i, cli] of clis.entries()) {
+      expect(await cli.exited).toBe(2);
+      expect(cli.lines.join('\n')).toMatch(cases[i]![1]);
+    }
+    await rm(empty, { recursive: true, force: true });
+  });
+});
