@@ -6,6 +6,7 @@
  *     <modelsDir>/<modelId>/manifest.json         ModelManifest (src/core/manifest.ts)
  *     <modelsDir>/<modelId>/backbone.json|.bin    trained backbone tensors (the page loads these)
  *     <modelsDir>/<modelId>/gru.json|.bin         the profiler GRU (the page loads these)
+ *     <modelsDir>/<modelId>/items.json            the shop's item ids by dense index, ["[PAD]", id1, ...]
  *     <modelsDir>/<modelId>/hypernet.json         HypernetConfig (cloud only)
  *     <modelsDir>/<modelId>/hyper.json|.bin       hypernet tensors (cloud only, never served)
  *
@@ -21,7 +22,7 @@
  * The per-channel ranges (max - min) of the frozen weights, which the resource transform T
  * needs, are computed here once per model.
  *
- * Only manifest.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
+ * Only manifest.json, items.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
  * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
  * a model's files must never change under the same modelId — publish a new modelId instead.
  */
@@ -42,7 +43,7 @@ import { BatchedHypernet } from './batched-hypernet.ts';
 import { ModelLoadError } from './errors.ts';
 
 /** The files a page may download, by the name used in the URL. */
-export const SERVED_FILES = ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'] as const;
+export const SERVED_FILES = ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'] as const;
 export type ServedFileName = (typeof SERVED_FILES)[number];
 
 export interface StaticFile {
@@ -146,6 +147,13 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 
   const files = new Map<ServedFileName, StaticFile>();
   files.set('manifest.json', { bytes: manifestBytes, etag: etagOf(manifestBytes), contentType: 'application/json' });
+  const itemsBytes = await readRequired(dir, 'items.json');
+  const items = parseJson(dir, 'items.json', itemsBytes);
+  // Index 0 is the padding slot; ids 1..numItems must all be present so the page can map every item.
+  if (!Array.isArray(items) || items.length !== manifest.numItems + 1 || !items.every((x) => typeof x === 'string')) {
+    throw new ModelLoadError(dir, `items.json must be an array of ${manifest.numItems + 1} strings (index 0 = padding)`);
+  }
+  files.set('items.json', { bytes: itemsBytes, etag: etagOf(itemsBytes), contentType: 'application/json' });
   for (const name of ['backbone', 'gru'] as const) {
     const indexBytes = await readRequired(dir, `${name}.json`);
     const bin = await readRequired(dir, `${name}.bin`);

@@ -56,6 +56,11 @@ describe('loadModel', () => {
     expect((await loadError(other)).message).toMatch(/directory name "other" differs from modelId "m1"/);
   });
 
+  it('refuses an items.json that does not cover every item', async () => {
+    await writeFile(join(model.dir, 'items.json'), JSON.stringify(['[PAD]', 'only-one']));
+    expect((await loadError()).message).toMatch(/items.json must be an array of \d+ strings/);
+  });
+
   it('refuses a manifest whose frozen weights hash differs', async () => {
     await editJson('manifest.json', (j) => (j.frozenWeightsHash = '0'.repeat(64)));
     expect((await loadError()).message).toMatch(/frozen weights.*hash/);

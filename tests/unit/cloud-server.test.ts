@@ -396,7 +396,7 @@ describe('models, files, health and metrics', () => {
     const manifest = await fetch(`${url}/v1/models/tiny/manifest`);
     expect(manifest.status).toBe(200);
     expect(await manifest.json()).toEqual(tiny.manifest);
-    for (const name of ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin']) {
+    for (const name of ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin']) {
       const res = await fetch(`${url}/v1/models/tiny/files/${name}`);
       expect(res.status).toBe(200);
       const bytes = await bytesOf(res);
