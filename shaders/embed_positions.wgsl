@@ -1,0 +1,54 @@
+// Embedding gather, one workgroup per row:
+//   act[out + r * d + j] = item_emb[id_r * d + j] * scale + pos_emb[slot_r * d + j]
+// SASRec: the real items of the window compacted to rows 0..n-1 (ids[ids_offset + r], slots
+// [slots_offset + r] = position in the left-padded window), scale = sqrt(d), with positions.
+// Caser: the L rows of the window (id 0 = padding -> zero row), scale = 1, no positions.
+//
+// Rows: row_mode 0 = [0, run.n), 2 = [0, fixed_rows).
+
+struct Params {
+  d: u32,
+  row_mode: u32,
+  fixed_rows: u32,
+  out_offset: u32,
+  emb_offset: u32,
+  pos_offset: u32,
+  has_pos: u32,
+  scale: f32,
+  ids_offset: u32,
+  slots_offset: u32,
+}
+
+struct Run {
+  n: u32,
+  cand_count: u32,
+  k: u32,
+  cand_mode: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> run: Run;
+@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+@group(0) @binding(3) var<storage, read> model: array<f32>;
+@group(0) @binding(4) var<storage, read> ids: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wg.x;
+  let end = select(run.n, params.fixed_rows, params.row_mode == 2u);
+  if (r >= end) { return; }
+  let d = params.d;
+  let id = ids[params.ids_offset + r];
+  let e0 = params.emb_offset + id * d;
+  let y0 = params.out_offset + r * d;
+  if (id == 0u) {
+    for (var j = lid; j < d; j += 64u) { act[y0 + j] = 0.0; }
+    return;
+  }
+  if (params.has_pos != 0u) {
+    let p0 = params.pos_offset + ids[params.slots_offset + r] * d;
+    for (var j = lid; j < d; j += 64u) { act[y0 + j] = model[e0 + j] * params.scale + model[p0 + j]; }
+  } else {
+    for (var j = lid; j < d; j += 64u) { act[y0 + j] = model[e0 + j] * params.scale; }
+  }
+}

@@ -1,0 +1,37 @@
+// Per-row min-max fake quantization of activations, one invocation per row
+// (src/core/forward/ops.ts quantizeActivationRows; definitions in fake_quant_lib.wgsl, prepended by
+// the program). SASRec quantizes per token (a row = one position's vector); Caser per tensor (one
+// row holding the whole tensor).
+//
+// Rows: row_mode 0 = [0, run.n), 1 = the last real row only, 2 = [0, fixed_rows); stride `width`.
+
+struct Params {
+  width: u32,
+  row_mode: u32,
+  fixed_rows: u32,
+  bits: u32,
+  in_offset: u32,
+  out_offset: u32,
+}
+
+struct Run {
+  n: u32,
+  cand_count: u32,
+  k: u32,
+  cand_mode: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> run: Run;
+@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  var r = gid.x;
+  var end = run.n;
+  if (params.row_mode == 1u) { r += run.n - 1u; }
+  if (params.row_mode == 2u) { end = params.fixed_rows; }
+  if (r >= end) { return; }
+  let w = params.width;
+  fq_row(params.in_offset + r * w, params.out_offset + r * w, w, params.bits);
+}

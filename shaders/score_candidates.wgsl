@@ -1,0 +1,49 @@
+// Candidate scores, one invocation per candidate (src/core/forward/rank.ts):
+//   run.cand_mode 0: score[i] = rep . model.emb[id_i] + model.bias[id_i]   (catalogue ids; no bias
+//                    term when has_bias = 0, as SASRec)
+//   run.cand_mode 1: score[i] = rep . cand[i] + cand_bias[i]                (embeddings the shop sent)
+// rep and the scores live in `act`; candidate ids in `ids`, candidate embeddings in `cand`.
+
+struct Params {
+  dim: u32,
+  rep_offset: u32,
+  scores_offset: u32,
+  ids_offset: u32,
+  emb_offset: u32,
+  bias_offset: u32,
+  has_bias: u32,
+  cand_bias_offset: u32,
+}
+
+struct Run {
+  n: u32,
+  cand_count: u32,
+  k: u32,
+  cand_mode: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> run: Run;
+@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+@group(0) @binding(3) var<storage, read> model: array<f32>;
+@group(0) @binding(4) var<storage, read> ids: array<u32>;
+@group(0) @binding(5) var<storage, read> cand: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= run.cand_count) { return; }
+  let dim = params.dim;
+  var s = 0.0;
+  if (run.cand_mode == 0u) {
+    let id = ids[params.ids_offset + i];
+    let e0 = params.emb_offset + id * dim;
+    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * model[e0 + c]; }
+    if (params.has_bias != 0u) { s += model[params.bias_offset + id]; }
+  } else {
+    let e0 = i * dim;
+    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * cand[e0 + c]; }
+    s += cand[params.cand_bias_offset + i];
+  }
+  act[params.scores_offset + i] = s;
+}

@@ -1,0 +1,32 @@
+// Public surface of chord-rerank's in-page SDK: createReranker() and what its API mentions.
+export { createReranker, DEFAULT_MAX_CANDIDATES, Reranker } from './reranker.ts';
+export type {
+  BudgetSetting,
+  Candidate,
+  CreateRerankerOptions,
+  DevicePreference,
+  DriftEvent,
+  FallbackEvent,
+  LoadProgress,
+  LoadStage,
+  ObserveResult,
+  RankedItem,
+  RerankerErrorEvent,
+  RerankerEvents,
+  RerankerHandlers,
+  RerankOptions,
+  StrategyChangeReason,
+  StrategyEvent,
+  UnknownItemPolicy,
+} from './reranker.ts';
+export type { StrategyInfo, StrategySource } from './strategy-state.ts';
+export type { BackendKind } from './backend.ts';
+export { budgetFromResources, readResourceSignals } from './resources.ts';
+export type { AdapterSignal, BatterySignal, BudgetChoice, ResourceSignals } from './resources.ts';
+export { RerankerDisposedError, RerankInputError, UnknownItemError } from './reranker-errors.ts';
+export { ArtifactError, StorageQuotaError, StoreIntegrityError, StoreUnavailableError } from './errors.ts';
+export { StrategyFetchError } from '../sw/errors.ts';
+export type { StrategyFetchErrorCode } from '../sw/errors.ts';
+export { GpuDeviceLostError, WebGpuUnavailableError } from '../gpu/errors.ts';
+export { ChordError } from '../core/errors.ts';
+export { FrozenHashMismatchError, ManifestError } from '../core/manifest.ts';

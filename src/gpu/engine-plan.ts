@@ -1,0 +1,70 @@
+/**
+ * What a backbone's GPU forward is made of: buffer layouts (element offsets into `act`, `model`
+ * and `ids`) and an ordered list of dispatches. A plan is built once per engine; after every
+ * strategy its uniforms are refreshed (width groups change), and per rerank only the grid sizes
+ * (which depend on the history's real length n and the candidate count) are computed.
+ */
+import type { EngineProgram } from './engine-bindings.ts';
+import type { QuantizedModelWeights } from './quantized-weights.ts';
+
+export interface Step {
+  readonly label: string;
+  readonly program: EngineProgram;
+  /** 'backbone' steps are skipped when the history has no real last item (SASRec: rep = final beta). */
+  readonly stage: 'backbone' | 'scoring';
+  /** The uniform for the current strategy of `weights` (called after every adapt). */
+  params(weights: QuantizedModelWeights): Uint32Array<ArrayBuffer>;
+  /** Workgroups for n real history rows and c candidates (after the last params()). x = 0 skips. */
+  grid(n: number, c: number): [number, number];
+}
+
+/** Offsets (elements) of named regions packed one after another. */
+export class RegionAllocator {
+  #size = 0;
+  alloc(length: number): number {
+    const offset = this.#size;
+    // Keep regions 16-byte aligned: cheap, and copyBufferToBuffer needs 4-byte multiples anyway.
+    this.#size += Math.ceil(Math.max(length, 1) / 4) * 4;
+    return offset;
+  }
+  get size(): number {
+    return this.#size;
+  }
+}
+
+/** Trained tensors packed into one f32 array, with their offsets. */
+export class ModelTensorPacker {
+  readonly #parts: { offset: number; data: Float32Array }[] = [];
+  readonly #alloc = new RegionAllocator();
+  add(data: Float32Array): number {
+    const offset = this.#alloc.alloc(data.length);
+    this.#parts.push({ offset, data });
+    return offset;
+  }
+  pack(): Float32Array<ArrayBuffer> {
+    const out = new Float32Array(this.#alloc.size);
+    for (const { offset, data } of this.#parts) out.set(data, offset);
+    return out;
+  }
+}
+
+export interface BackbonePlan {
+  readonly steps: readonly Step[];
+  /** Trained tensors for the `model` buffer. */
+  readonly model: Float32Array<ArrayBuffer>;
+  readonly actLength: number;
+  readonly idsLength: number;
+  /** act offset of the representation (repDim values) and of the scores. */
+  readonly repOffset: number;
+  /** ids offset of the candidate ids. */
+  readonly candIdsOffset: number;
+  /** Values the engine writes into act once, at creation (Caser's user half of rep). */
+  readonly actInit?: { readonly offset: number; readonly data: Float32Array<ArrayBuffer> };
+  /** model offset of the representation used when the history has no real last item (SASRec). */
+  readonly emptyRepModelOffset?: number;
+  /**
+   * The ids buffer contents for a history (validated), and n: the real rows (SASRec) or the
+   * window length (Caser). n = 0 means "no backbone pass" (SASRec's final-beta case).
+   */
+  encodeHistory(history: ArrayLike<number>, ids: Uint32Array): number;
+}

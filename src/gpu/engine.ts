@@ -1,0 +1,479 @@
+/**
+ * GpuRerankEngine: the whole rerank (backbone forward, candidate scores, top-k) on WebGPU, with the
+ * ranking of the CPU path (src/core/forward: createForward + scoreCandidates + topK).
+ *
+ *   const engine = await GpuRerankEngine.create(device, manifest, trainedTensors, frozenLayers);
+ *   await engine.applyStrategy(strategy);            // adapt on the GPU, one submit
+ *   const { ids, scores } = await engine.rerank(recentItemIds, candidateIds, 10);
+ *
+ * Resident: trained tensors, frozen weights, packed weights (QuantizedModelWeights), activations,
+ * uniforms and bind groups are created once; a strategy only rewrites packed buffers and uniforms.
+ * A rerank writes the history/candidates with queue.writeBuffer, records every dispatch into one
+ * compute pass, copies the top-k pairs to a resident staging buffer: ONE submit, ONE mapAsync.
+ * Operations run one at a time, in call order.
+ *
+ * Device loss: every pending or later call rejects with GpuDeviceLostError; `lost` resolves with
+ * it, so the caller can rebuild the engine on a new device.
+ */
+import { backboneLayers, type BackboneConfig } from '../core/backbones.ts';
+import { ChordError } from '../core/errors.ts';
+import {
+  type CandidateEmbedding,
+  type CaserUserEmbedding,
+  createForward,
+  ForwardError,
+  SASREC_LN_EPS,
+} from '../core/forward/index.ts';
+import type { FrozenLayer } from '../core/frozen.ts';
+import type { Strategy } from '../core/strategy.ts';
+import type { TensorMap } from '../core/tensor-file.ts';
+import { awaitGpu, createBufferFrom, deviceLoss, GpuCommandError, storageUsage, throwIfLost } from './buffers.ts';
+import { buildCaserPlan } from './caser-plan.ts';
+import {
+  CAND_MODE_EMBEDDINGS,
+  CAND_MODE_IDS,
+  createEngineBindGroup,
+  type EngineResources,
+  RUN_BYTES,
+  runUniform,
+} from './engine-bindings.ts';
+import type { BackbonePlan, Step } from './engine-plan.ts';
+import { GpuDeviceLostError } from './errors.ts';
+import { getPipeline, preparePipelines } from './pipeline-cache.ts';
+import { QuantizedModelWeights } from './quantized-weights.ts';
+import { buildSasrecPlan } from './sasrec-plan.ts';
+import { decodeTopk } from './topk-program.ts';
+
+export type GpuEngineErrorCode =
+  /** Used after destroy(), or rerank before the first applyStrategy. */
+  | 'gpu-engine-state'
+  /** More candidates than the engine was sized for. */
+  | 'gpu-engine-limit';
+
+export class GpuEngineError extends ChordError {
+  declare readonly code: GpuEngineErrorCode;
+  constructor(code: GpuEngineErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export interface GpuEngineOptions {
+  /** Per-token (SASRec) / per-tensor (Caser) activation fake-quantization bits at matmul inputs. */
+  readonly activationBits?: number;
+  /** SASRec layer-norm epsilon; default SASREC_LN_EPS. */
+  readonly lnEps?: number;
+  /** Caser's user half of the representation; default 'mean'. */
+  readonly userEmbedding?: CaserUserEmbedding;
+  /** Most candidates one rerank may score (sizes the resident buffers). Default 1024. */
+  readonly maxCandidates?: number;
+}
+
+export interface RerankResult<Id> {
+  /** Candidate ids, best first (k of them). */
+  readonly ids: Id[];
+  /** Indices into the candidate list, best first. */
+  readonly order: Uint32Array;
+  /** Scores of `ids`, as the GPU computed them (f32). */
+  readonly scores: Float32Array;
+}
+
+/** Frozen weights: core's FrozenLayer list (generateFrozenWeights) or arrays by layer name. */
+export type FrozenWeightsInput = readonly FrozenLayer[] | ReadonlyMap<string, Float32Array>;
+
+export const DEFAULT_MAX_CANDIDATES = 1024;
+const PARAMS_ALIGN = 256;
+
+interface PreparedStep {
+  readonly step: Step;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly offset: number;
+}
+
+interface EngineBuffers extends Omit<EngineResources, 'weights'> {
+  readonly params: GPUBuffer;
+  readonly staging: GPUBuffer;
+}
+
+function frozenByName(frozen: FrozenWeightsInput): ReadonlyMap<string, Float32Array> {
+  if (frozen instanceof Map) return frozen;
+  return new Map((frozen as readonly FrozenLayer[]).map((l) => [l.spec.name, l.weights]));
+}
+
+function isEmbeddingList(c: ArrayLike<number> | readonly CandidateEmbedding[]): c is readonly CandidateEmbedding[] {
+  return Array.isArray(c) && c.length > 0 && typeof c[0] === 'object' && c[0] !== null;
+}
+
+export class GpuRerankEngine {
+  readonly device: GPUDevice;
+  readonly config: BackboneConfig;
+  /** Length of the user representation (SASRec hidden, Caser 2d). */
+  readonly repDim: number;
+  readonly numItems: number;
+  readonly maxCandidates: number;
+  /** Resolves (never rejects) with the loss error once the device is lost. */
+  readonly lost: Promise<GpuDeviceLostError>;
+
+  readonly #weights: QuantizedModelWeights;
+  readonly #plan: BackbonePlan;
+  readonly #buffers: EngineBuffers;
+  readonly #steps: readonly PreparedStep[];
+  readonly #idsScratch: Uint32Array<ArrayBuffer>;
+  #chain: Promise<unknown> = Promise.resolve();
+  #strategy: Strategy | undefined;
+  #destroyed = false;
+  #submits = 0;
+  #readbacks = 0;
+
+  private constructor(
+    device: GPUDevice,
+    config: BackboneConfig,
+    repDim: number,
+    numItems: number,
+    maxCandidates: number,
+    weights: QuantizedModelWeights,
+    plan: BackbonePlan,
+    buffers: EngineBuffers,
+    steps: readonly PreparedStep[],
+  ) {
+    this.device = device;
+    this.config = config;
+    this.repDim = repDim;
+    this.numItems = numItems;
+    this.maxCandidates = maxCandidates;
+    this.#weights = weights;
+    this.#plan = plan;
+    this.#buffers = buffers;
+    this.#steps = steps;
+    this.#idsScratch = new Uint32Array(plan.idsLength);
+    this.lost = device.lost.then(
+      (info) => new GpuDeviceLostError(info.reason, `GPU device lost (${info.reason}): ${info.message}`),
+    );
+  }
+
+  /**
+   * Validates the inputs as the CPU forward does, uploads everything, compiles every kernel ahead
+   * of first use. `config` is a manifest or any BackboneConfig.
+   */
+  static async create(
+    device: GPUDevice,
+    config: BackboneConfig,
+    tensors: TensorMap,
+    frozen: FrozenWeightsInput,
+    options: GpuEngineOptions = {},
+  ): Promise<GpuRerankEngine> {
+    void deviceLoss(device);
+    throwIfLost(device);
+    const maxCandidates = options.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
+    if (!Number.isInteger(maxCandidates) || maxCandidates < 1) {
+      throw new ForwardError('FORWARD_BAD_OPTION', `maxCandidates ${maxCandidates} must be a positive integer`);
+    }
+    const frozenMap = frozenByName(frozen);
+    // The CPU forward's constructor validates dims, tensors, weights and options: same errors here.
+    const reference = createForward(config, tensors, frozenMap, {
+      ...(options.activationBits === undefined ? {} : { activationBits: options.activationBits }),
+      ...(options.lnEps === undefined ? {} : { lnEps: options.lnEps }),
+      ...(options.userEmbedding === undefined ? {} : { userEmbedding: options.userEmbedding }),
+    });
+    const layers = backboneLayers(config);
+    let plan: BackbonePlan;
+    if (config.backbone === 'sasrec') {
+      plan = buildSasrecPlan(config.dims, tensors, {
+        lnEps: options.lnEps ?? SASREC_LN_EPS,
+        maxCandidates,
+        ...(options.activationBits === undefined ? {} : { activationBits: options.activationBits }),
+      });
+    } else {
+      plan = buildCaserPlan(config.dims, tensors, {
+        userEmbedding: options.userEmbedding ?? 'mean',
+        maxCandidates,
+        ...(options.activationBits === undefined ? {} : { activationBits: options.activationBits }),
+      });
+    }
+
+    const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    if (plan.model.byteLength > limit || plan.actLength * 4 > limit) {
+      throw new GpuEngineError('gpu-engine-limit', `the trained tensors (${plan.model.byteLength} bytes) exceed this device's ${limit}-byte buffer limit`);
+    }
+
+    const programs = [...new Set(plan.steps.map((s) => s.program))];
+    const [made, compiled] = await Promise.allSettled([
+      QuantizedModelWeights.create(
+        device,
+        layers.map(({ name, outChannels, rowLength }) => ({ name, outChannels, rowLength })),
+        layers.map((l) => frozenMap.get(l.name)!),
+      ),
+      awaitGpu(device, preparePipelines(device, programs)),
+    ]);
+    if (made.status === 'rejected') throw made.reason;
+    const weights = made.value;
+    if (compiled.status === 'rejected') {
+      weights.destroy();
+      throw compiled.reason;
+    }
+    // Already compiled: these resolve from the cache.
+    const pipelines = await Promise.all(plan.steps.map((step) => getPipeline(device, step.program)));
+
+    const repDim = reference.repDim;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let buffers: EngineBuffers | undefined;
+    const steps: PreparedStep[] = [];
+    let failure: unknown;
+    try {
+      buffers = GpuRerankEngine.#allocate(device, plan, repDim, maxCandidates);
+      const res: EngineResources = { ...buffers, weights: weights.buffers };
+      let offset = 0;
+      for (const [i, step] of plan.steps.entries()) {
+        const pipeline = pipelines[i]!;
+        const size = Math.ceil(step.program.paramsBytes / 16) * 16;
+        const bindGroup = createEngineBindGroup(device, pipeline, step.program, res, { buffer: buffers.params, offset, size });
+        steps.push({ step, pipeline, bindGroup, offset });
+        offset += Math.ceil(size / PARAMS_ALIGN) * PARAMS_ALIGN;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    const [validation, oom] = await awaitGpu(device, Promise.all([device.popErrorScope(), device.popErrorScope()]));
+    const gpuError = validation ?? oom;
+    if (failure === undefined && gpuError) {
+      failure = new GpuCommandError(`creating the rerank engine: ${gpuError.message}`, { cause: gpuError });
+    }
+    if (failure !== undefined || !buffers) {
+      weights.destroy();
+      if (buffers) for (const b of Object.values(buffers)) b.destroy();
+      throw failure;
+    }
+    return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, weights, plan, buffers, steps);
+  }
+
+  static #allocate(device: GPUDevice, plan: BackbonePlan, repDim: number, maxCandidates: number): EngineBuffers {
+    const storage = storageUsage();
+    const paramsSize = plan.steps.reduce(
+      (sum, s) => sum + Math.ceil(Math.ceil(s.program.paramsBytes / 16) * 16 / PARAMS_ALIGN) * PARAMS_ALIGN,
+      0,
+    );
+    const act = device.createBuffer({ label: 'engine act', size: plan.actLength * 4, usage: storage });
+    if (plan.actInit) device.queue.writeBuffer(act, plan.actInit.offset * 4, plan.actInit.data);
+    return {
+      params: device.createBuffer({ label: 'engine params', size: paramsSize, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+      run: device.createBuffer({ label: 'engine run', size: RUN_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+      act,
+      model: createBufferFrom(device, plan.model, storage, 'engine model'),
+      ids: device.createBuffer({ label: 'engine ids', size: plan.idsLength * 4, usage: storage }),
+      cand: device.createBuffer({ label: 'engine candidates', size: maxCandidates * (repDim + 1) * 4, usage: storage }),
+      out: device.createBuffer({ label: 'engine top-k', size: maxCandidates * 8, usage: storage }),
+      staging: device.createBuffer({
+        label: 'engine readback',
+        size: Math.max(maxCandidates * 8, repDim * 4),
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+    };
+  }
+
+  /** queue.submit calls made by this engine (applyStrategy's adaptation included). */
+  get submits(): number {
+    return this.#submits;
+  }
+
+  /** mapAsync readbacks made by this engine. */
+  get readbacks(): number {
+    return this.#readbacks;
+  }
+
+  get strategy(): Strategy | undefined {
+    return this.#strategy;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /**
+   * Quantizes and packs the frozen weights to `strategy` on the GPU (one submit) and refreshes the
+   * kernels' uniforms. Later reranks use it.
+   */
+  applyStrategy(strategy: Strategy): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#checkAlive();
+      const previous = this.#strategy;
+      try {
+        await this.#weights.adapt(strategy);
+      } catch (err) {
+        // adapt() checks the strategy before touching any buffer; if the weights still hold the
+        // previous one, so do the uniforms, and reranks keep working with it.
+        this.#strategy = previous !== undefined && this.#weights.strategy === previous ? previous : undefined;
+        throw err;
+      }
+      this.#submits++; // QuantizedModelWeights.adapt records its dispatch in one submit
+      this.#strategy = undefined;
+      for (const { step, offset } of this.#steps) {
+        this.device.queue.writeBuffer(this.#buffers.params, offset, step.params(this.#weights));
+      }
+      this.#strategy = strategy;
+    });
+  }
+
+  /**
+   * The top k (default: all) of `candidates` for the shopper whose recent items are `history`
+   * (oldest first, 0 = padding), best first, with core's tie-break. Candidates are catalogue ids
+   * (1..numItems) or embeddings the shop sends (length repDim, optional bias).
+   */
+  rerank(history: ArrayLike<number>, candidates: ArrayLike<number>, k?: number): Promise<RerankResult<number>>;
+  rerank(history: ArrayLike<number>, candidates: readonly CandidateEmbedding[], k?: number): Promise<RerankResult<string | number>>;
+  rerank(
+    history: ArrayLike<number>,
+    candidates: ArrayLike<number> | readonly CandidateEmbedding[],
+    k?: number,
+  ): Promise<RerankResult<string | number>> {
+    return this.#enqueue(async () => {
+      this.#checkReady();
+      const count = candidates.length;
+      const kk = k ?? count;
+      if (!Number.isInteger(kk) || kk < 0) throw new ForwardError('FORWARD_BAD_OPTION', `k = ${kk} must be a non-negative integer`);
+      if (count > this.maxCandidates) {
+        throw new GpuEngineError('gpu-engine-limit', `${count} candidates exceed this engine's maxCandidates (${this.maxCandidates})`);
+      }
+      const ids = this.#idsScratch;
+      const n = this.#plan.encodeHistory(history, ids);
+      const embeddings = isEmbeddingList(candidates);
+      if (embeddings) this.#writeCandidateEmbeddings(candidates);
+      else this.#encodeCandidateIds(candidates, ids);
+      const size = Math.min(kk, count);
+      if (size === 0) return { ids: [], order: new Uint32Array(0), scores: new Float32Array(0) };
+
+      const mode = embeddings ? CAND_MODE_EMBEDDINGS : CAND_MODE_IDS;
+      const pairs = new Uint32Array(await this.#run(n, count, size, mode, true, size * 8));
+      const { order, scores } = decodeTopk(pairs, size);
+      const chosen: (string | number)[] = Array.from(order, (i) =>
+        embeddings ? (candidates as readonly CandidateEmbedding[])[i]!.id : (candidates as ArrayLike<number>)[i]!,
+      );
+      return { ids: chosen, order, scores };
+    });
+  }
+
+  /** The user representation after `history` (one submit, one readback): for checks and debugging. */
+  represent(history: ArrayLike<number>): Promise<Float32Array> {
+    return this.#enqueue(async () => {
+      this.#checkReady();
+      const n = this.#plan.encodeHistory(history, this.#idsScratch);
+      return new Float32Array(await this.#run(n, 0, 0, CAND_MODE_IDS, false, this.repDim * 4));
+    });
+  }
+
+  /** Frees every buffer of the engine (not the device). Later calls throw GpuEngineError. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#strategy = undefined;
+    this.#weights.destroy();
+    for (const b of Object.values(this.#buffers)) b.destroy();
+  }
+
+  #encodeCandidateIds(candidates: ArrayLike<number>, ids: Uint32Array): void {
+    const base = this.#plan.candIdsOffset;
+    for (let i = 0; i < candidates.length; i++) {
+      const id = candidates[i]!;
+      if (!Number.isInteger(id) || id < 1 || id > this.numItems) {
+        throw new ForwardError('FORWARD_BAD_ITEM', `candidate ${i} has id ${id}, expected an item id in 1..${this.numItems}`);
+      }
+      ids[base + i] = id;
+    }
+  }
+
+  #writeCandidateEmbeddings(candidates: readonly CandidateEmbedding[]): void {
+    const dim = this.repDim;
+    const data = new Float32Array(candidates.length * dim);
+    const bias = new Float32Array(candidates.length);
+    candidates.forEach((c, i) => {
+      const e = c.embedding;
+      if (e.length !== dim) {
+        throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidate ${i} (${String(c.id)}) has an embedding of ${e.length} values, expected ${dim}`);
+      }
+      for (let j = 0; j < dim; j++) data[i * dim + j] = e[j]!;
+      bias[i] = c.bias ?? 0;
+      // The CPU path rejects a non-finite score; finite inputs are the GPU's equivalent check.
+      if (!data.subarray(i * dim, (i + 1) * dim).every(Number.isFinite) || !Number.isFinite(bias[i]!)) {
+        throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidate ${i} (${String(c.id)}) has a non-finite embedding or bias`);
+      }
+    });
+    this.device.queue.writeBuffer(this.#buffers.cand, 0, data);
+    this.device.queue.writeBuffer(this.#buffers.cand, this.maxCandidates * dim * 4, bias);
+  }
+
+  /**
+   * Records the forward (and the scoring steps when `score`), one submit, one mapAsync of
+   * `bytes` from the top-k pairs (score) or the representation.
+   */
+  async #run(n: number, candCount: number, k: number, candMode: number, score: boolean, bytes: number): Promise<ArrayBuffer> {
+    const { device } = this;
+    const b = this.#buffers;
+    const plan = this.#plan;
+    device.queue.writeBuffer(b.run, 0, runUniform(n, candCount, k, candMode));
+    device.queue.writeBuffer(b.ids, 0, this.#idsScratch);
+
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let encodeError: unknown;
+    try {
+      const encoder = device.createCommandEncoder({ label: 'rerank' });
+      if (n === 0) {
+        if (plan.emptyRepModelOffset === undefined) throw new Error('n = 0 for a backbone without an empty-history representation');
+        encoder.copyBufferToBuffer(b.model, plan.emptyRepModelOffset * 4, b.act, plan.repOffset * 4, this.repDim * 4);
+      }
+      const pass = encoder.beginComputePass({ label: 'rerank' });
+      for (const { step, pipeline, bindGroup } of this.#steps) {
+        if (step.stage === 'backbone' ? n === 0 : !score) continue;
+        const [x, y] = step.grid(n, candCount);
+        if (x === 0 || y === 0) continue;
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(x, y);
+      }
+      pass.end();
+      if (score) encoder.copyBufferToBuffer(b.out, 0, b.staging, 0, bytes);
+      else encoder.copyBufferToBuffer(b.act, plan.repOffset * 4, b.staging, 0, bytes);
+      device.queue.submit([encoder.finish()]);
+      this.#submits++;
+    } catch (err) {
+      encodeError = err;
+    }
+    const pops = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    if (encodeError !== undefined) {
+      await pops.catch(() => undefined);
+      throw encodeError;
+    }
+    this.#readbacks++;
+    const mapped = b.staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    try {
+      const [[validation, oom]] = await awaitGpu(device, Promise.all([pops, mapped]));
+      const error = validation ?? oom;
+      if (error) throw new GpuCommandError(`rerank: ${error.message}`, { cause: error });
+      return b.staging.getMappedRange(0, bytes).slice(0);
+    } catch (err) {
+      mapped.catch(() => undefined);
+      if (this.#destroyed && !(err instanceof GpuDeviceLostError)) {
+        throw new GpuEngineError('gpu-engine-state', 'the engine was destroyed during the rerank');
+      }
+      throw err;
+    } finally {
+      if (b.staging.mapState === 'mapped') b.staging.unmap();
+    }
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(work, work);
+    this.#chain = result.catch(() => undefined);
+    return result;
+  }
+
+  #checkAlive(): void {
+    if (this.#destroyed) throw new GpuEngineError('gpu-engine-state', 'the engine was destroyed');
+    throwIfLost(this.device);
+  }
+
+  #checkReady(): void {
+    this.#checkAlive();
+    if (!this.#strategy) throw new GpuEngineError('gpu-engine-state', 'no strategy applied: call applyStrategy() first');
+  }
+}

@@ -1,0 +1,84 @@
+import wgsl from '../../shaders/matmul_fused.wgsl?raw';
+import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
+import { groupTiles, KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+
+/**
+ * Mixed-bit matmul of up to three layers in one dispatch with a bias / ReLU / residual epilogue
+ * (shaders/matmul_fused.wgsl), addressing layers inside the model-wide packed buffers.
+ */
+export const MATMUL_MAX_JOBS = 3;
+const JOB_U32 = 16 + 4 * MAX_GROUPS;
+const HEADER_U32 = 4;
+
+export const fusedMatmulProgram: EngineProgram = {
+  shaderKey: 'matmul_fused',
+  wgsl,
+  bindings: ['params', 'run', 'act', 'model', 'words', 'meta', 'scale', 'zero', 'max'],
+  paramsBytes: (HEADER_U32 + MATMUL_MAX_JOBS * JOB_U32) * 4,
+};
+
+/** Output channels per workgroup and rows per workgroup (TILE_N; TILE_M * ROWS = 2 * 8 in the shader). */
+export const FUSED_TILE_N = 16;
+export const FUSED_ROWS_PER_WORKGROUP = 16;
+
+export interface MatmulJob {
+  readonly layer: PackedLayerRef;
+  readonly rowMode: RowMode;
+  readonly fixedRows?: number;
+  /** act offsets (elements); strides default to the layer's row length and out channels. */
+  readonly xOffset: number;
+  readonly xStride?: number;
+  readonly yOffset: number;
+  readonly yStride?: number;
+  /** model offset of the bias (original channel order). */
+  readonly biasOffset?: number;
+  readonly relu?: boolean;
+  /** y = residual + (x W^T + b): act offset and row stride of the residual rows. */
+  readonly residual?: { readonly offset: number; readonly stride: number };
+}
+
+export interface FusedMatmulPlan {
+  readonly params: Uint32Array<ArrayBuffer>;
+  /** Channel tiles of all jobs and groups (the grid's x). */
+  readonly tiles: number;
+  readonly jobs: readonly MatmulJob[];
+}
+
+export function planFusedMatmul(jobs: readonly MatmulJob[]): FusedMatmulPlan {
+  if (jobs.length < 1 || jobs.length > MATMUL_MAX_JOBS) throw new KernelPlanError(`${jobs.length} matmul jobs`);
+  const w = new ParamsWriter(fusedMatmulProgram.paramsBytes).u(0, jobs.length);
+  let tiles = 0;
+  jobs.forEach((job, j) => {
+    const { layer } = job;
+    const base = HEADER_U32 + j * JOB_U32;
+    const g = groupTiles(layer, FUSED_TILE_N, tiles);
+    const flags = (job.biasOffset !== undefined ? 1 : 0) | (job.relu ? 2 : 0) | (job.residual ? 4 : 0);
+    w.us(base, [
+      layer.tableStart,
+      layer.wordStart,
+      layer.rowLength,
+      g.rows.length,
+      job.xOffset,
+      job.xStride ?? layer.rowLength,
+      job.yOffset,
+      job.yStride ?? layer.outChannels,
+      job.biasOffset ?? 0,
+      job.residual?.offset ?? 0,
+      job.residual?.stride ?? 0,
+      flags,
+      job.rowMode,
+      job.fixedRows ?? 0,
+      tiles,
+      0,
+    ]);
+    g.rows.forEach((row, i) => w.us(base + 16 + 4 * i, row));
+    tiles += g.tiles;
+  });
+  return { params: w.u32, tiles, jobs };
+}
+
+/** Workgroups for n real history rows: all tiles by the row tiles of the job with most rows. */
+export function fusedMatmulGrid(plan: FusedMatmulPlan, n: number): [number, number] {
+  const rows = Math.max(...plan.jobs.map((j) => rowCount(j.rowMode, n, j.fixedRows ?? 0)));
+  return [rows === 0 ? 0 : plan.tiles, Math.ceil(rows / FUSED_ROWS_PER_WORKGROUP)];
+}

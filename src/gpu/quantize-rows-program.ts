@@ -1,0 +1,37 @@
+import fakeQuantLib from '../../shaders/fake_quant_lib.wgsl?raw';
+import wgsl from '../../shaders/quantize_rows.wgsl?raw';
+import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
+
+/** Per-row min-max fake quantization of activations (shaders/quantize_rows.wgsl). */
+export const quantizeRowsProgram: EngineProgram = {
+  shaderKey: 'quantize_rows',
+  wgsl: `${fakeQuantLib}\n${wgsl}`,
+  bindings: ['params', 'run', 'act'],
+  paramsBytes: 6 * 4,
+};
+
+export interface QuantizeRowsParams {
+  readonly width: number;
+  readonly rowMode: RowMode;
+  readonly fixedRows?: number;
+  readonly bits: number;
+  /** act offsets; rows have stride `width`. */
+  readonly inOffset: number;
+  readonly outOffset: number;
+}
+
+export function quantizeRowsParams(p: QuantizeRowsParams): Uint32Array<ArrayBuffer> {
+  return new ParamsWriter(quantizeRowsProgram.paramsBytes).us(0, [
+    p.width,
+    p.rowMode,
+    p.fixedRows ?? 0,
+    p.bits,
+    p.inOffset,
+    p.outOffset,
+  ]).u32;
+}
+
+/** One invocation per row, 64 per workgroup. */
+export function quantizeRowsGrid(p: QuantizeRowsParams, n: number): [number, number] {
+  return [Math.ceil(rowCount(p.rowMode, n, p.fixedRows ?? 0) / 64), 1];
+}

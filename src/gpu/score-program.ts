@@ -1,0 +1,41 @@
+import wgsl from '../../shaders/score_candidates.wgsl?raw';
+import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
+
+/** Candidate scores against the user representation (shaders/score_candidates.wgsl). */
+export const scoreProgram: EngineProgram = {
+  shaderKey: 'score_candidates',
+  wgsl,
+  bindings: ['params', 'run', 'act', 'model', 'ids', 'cand'],
+  paramsBytes: 8 * 4,
+};
+
+export interface ScoreParams {
+  readonly dim: number;
+  /** act offsets of the representation and of the scores. */
+  readonly repOffset: number;
+  readonly scoresOffset: number;
+  /** ids offset of the candidate ids (catalogue mode). */
+  readonly idsOffset: number;
+  /** model offsets of the scoring table and its bias (none for SASRec). */
+  readonly embOffset: number;
+  readonly biasOffset?: number;
+  /** cand offset of the candidate biases (embedding mode; embeddings start at 0). */
+  readonly candBiasOffset: number;
+}
+
+export function scoreParams(p: ScoreParams): Uint32Array<ArrayBuffer> {
+  return new ParamsWriter(scoreProgram.paramsBytes).us(0, [
+    p.dim,
+    p.repOffset,
+    p.scoresOffset,
+    p.idsOffset,
+    p.embOffset,
+    p.biasOffset ?? 0,
+    p.biasOffset === undefined ? 0 : 1,
+    p.candBiasOffset,
+  ]).u32;
+}
+
+export function scoreGrid(candCount: number): [number, number] {
+  return [Math.ceil(candCount / 64), 1];
+}

@@ -1,0 +1,29 @@
+import wgsl from '../../shaders/topk.wgsl?raw';
+import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
+
+/** Top-k by rank counting with core's tie-break (shaders/topk.wgsl). */
+export const topkProgram: EngineProgram = {
+  shaderKey: 'topk',
+  wgsl,
+  bindings: ['params', 'run', 'act', 'out'],
+  paramsBytes: 4,
+};
+
+export function topkParams(scoresOffset: number): Uint32Array<ArrayBuffer> {
+  return new ParamsWriter(topkProgram.paramsBytes).u(0, scoresOffset).u32;
+}
+
+export function topkGrid(candCount: number): [number, number] {
+  return [Math.ceil(candCount / 64), 1];
+}
+
+/** Decodes the kernel's (index, score bits) pairs: indices into the candidate list, best first. */
+export function decodeTopk(pairs: Uint32Array, k: number): { order: Uint32Array; scores: Float32Array } {
+  const order = new Uint32Array(k);
+  const bits = new Uint32Array(k);
+  for (let r = 0; r < k; r++) {
+    order[r] = pairs[2 * r]!;
+    bits[r] = pairs[2 * r + 1]!;
+  }
+  return { order, scores: new Float32Array(bits.buffer) };
+}
