@@ -1,0 +1,84 @@
+/**
+ * Full-ranking evaluation: each user's target is ranked against every item, once with the
+ * user's history left rankable ("unmasked") and once with the history removed ("masked").
+ * Ranks and means come from src/core/metrics (ties count against the target).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { RankingMetrics, rankOf, type RankingSummary } from '../core/metrics.ts';
+import type { SplitDataset } from '../data/types.ts';
+import { writeLastWindow } from './batches.ts';
+
+/** Per user: the input history and the held-out target item (0 = skip the user). */
+export interface EvalSet {
+  readonly histories: readonly ArrayLike<number>[];
+  readonly targets: ArrayLike<number>;
+}
+
+export function validationSet(ds: SplitDataset): EvalSet {
+  return { histories: ds.train, targets: ds.valid };
+}
+
+/** Test input = training sequence followed by the validation item. */
+export function testSet(ds: SplitDataset): EvalSet {
+  const histories = ds.train.map((t, u) => {
+    const h = new Int32Array(t.length + 1);
+    h.set(t);
+    h[t.length] = ds.valid[u]!;
+    return h;
+  });
+  return { histories, targets: ds.test };
+}
+
+export interface Metrics {
+  readonly ndcg5: number;
+  readonly ndcg10: number;
+  readonly hr5: number;
+  readonly hr10: number;
+  readonly mrr: number;
+}
+
+export interface EvalResult {
+  readonly users: number;
+  readonly unmasked: Metrics;
+  readonly masked: Metrics;
+}
+
+/** Scores [B, numItems] for windows seq [B, inputLen] of users (column j = item j + 1). */
+export type ScoreFn = (seq: tf.Tensor2D, users: tf.Tensor1D) => tf.Tensor2D;
+
+function toMetrics(s: RankingSummary): Metrics {
+  return { ndcg5: s.ndcg[5]!, ndcg10: s.ndcg[10]!, hr5: s.hr[5]!, hr10: s.hr[10]!, mrr: s.mrr };
+}
+
+export function evaluateRanking(
+  score: ScoreFn,
+  numItems: number,
+  inputLen: number,
+  set: EvalSet,
+  batchSize = 256,
+): EvalResult {
+  const users: number[] = [];
+  for (let u = 0; u < set.histories.length; u++) if (set.targets[u]! > 0) users.push(u);
+  const unmasked = new RankingMetrics([5, 10]);
+  const masked = new RankingMetrics([5, 10]);
+  const mask = new Uint8Array(numItems);
+  for (let start = 0; start < users.length; start += batchSize) {
+    const batch = users.slice(start, start + batchSize);
+    const seq = new Int32Array(batch.length * inputLen);
+    batch.forEach((u, k) => writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen));
+    const scores = tf.tidy(() => {
+      const s = score(tf.tensor2d(seq, [batch.length, inputLen], 'int32'), tf.tensor1d(batch, 'int32'));
+      return s.dataSync() as Float32Array;
+    });
+    batch.forEach((u, k) => {
+      const row = scores.subarray(k * numItems, (k + 1) * numItems);
+      const target = set.targets[u]! - 1;
+      unmasked.add(rankOf(row, target));
+      const h = set.histories[u]!;
+      for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 1;
+      masked.add(rankOf(row, target, mask));
+      for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 0;
+    });
+  }
+  return { users: users.length, unmasked: toMetrics(unmasked.summary()), masked: toMetrics(masked.summary()) };
+}

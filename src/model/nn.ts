@@ -1,0 +1,66 @@
+/** Functional building blocks shared by the backbones. All follow y = x . W^T + b, W [out, in]. */
+import * as tf from '@tensorflow/tfjs';
+
+function swapLast(t: tf.Tensor): tf.Tensor {
+  return t.rank === 2 ? tf.transpose(t) : tf.transpose(t, [0, 2, 1]);
+}
+
+const plainMatMul = tf.customGrad((a, b, save) => {
+  const A = a as tf.Tensor;
+  const B = b as tf.Tensor;
+  (save as tf.GradSaveFunc)([A, B]);
+  return {
+    value: tf.matMul(A, B),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+      return [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)];
+    },
+  };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/**
+ * tf.matMul for rank-2 or rank-3 operands, but every product (forward and both gradients) is run
+ * with untransposed operands, transposing explicitly first. The wasm backend's BatchMatMul is
+ * 10-20x slower with a transpose flag than without one (e.g. [6400,64]x[64,64]^T: 34 ms vs
+ * 1.8 ms), and tfjs's own gradient uses those flags; the explicit transposes cost ~1%.
+ */
+export function mm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  return plainMatMul(transposeA ? swapLast(a) : a, transposeB ? swapLast(b) : b);
+}
+
+/**
+ * x [..., in] times W^T plus b [out]. W is either shared, [out, in], or per example, [B, out, in]
+ * with x [B, ..., in] (CHORD gives every user its own quantized copy of the frozen weights).
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const perExample = w.rank === 3;
+  const out = w.shape[perExample ? 1 : 0]!;
+  const inDim = w.shape[perExample ? 2 : 1]!;
+  const lead = x.shape.slice(0, -1);
+  const flat = perExample ? x.reshape([w.shape[0]!, -1, inDim]) : x.reshape([-1, inDim]);
+  let y: tf.Tensor = mm(flat, w, false, true);
+  if (b) y = tf.add(y, b);
+  return y.reshape([...lead, out]);
+}
+
+/** Layer norm over the last axis. */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+export function dropout(x: tf.Tensor, rate: number, training: boolean, seed: () => number): tf.Tensor {
+  if (!training || rate <= 0) return x;
+  return tf.dropout(x, rate, undefined, seed());
+}
+
+/**
+ * Cross-entropy of full-softmax logits [M, N] against targets (column indices, int32 [M]),
+ * averaged over rows.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const n = logits.shape[1];
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, n)), 1);
+  return tf.neg(tf.mean(picked)) as tf.Scalar;
+}

@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { SplitDataset } from '../../src/data/types.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { evaluateRanking, testSet, validationSet } from '../../src/model/evaluate.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+/**
+ * A scorer that ranks item i by i (item 6 best) and records the windows it was given. Items
+ * 1..6; column j is item j + 1.
+ */
+function byItemId(seen: number[][]) {
+  return (seq: tf.Tensor2D): tf.Tensor2D => {
+    seen.push(...(seq.arraySync() as number[][]));
+    const b = seq.shape[0];
+    return tf.tile(tf.tensor2d([[1, 2, 3, 4, 5, 6]]), [b, 1]) as tf.Tensor2D;
+  };
+}
+
+describe('evaluateRanking', () => {
+  it('ranks over all items, unmasked and with the history removed', () => {
+    // user 0: target 4, history holds 5 and 6 (the two best) -> unmasked rank 2, masked rank 0.
+    // user 1: target 1, history [2] -> unmasked rank 5, masked rank 4.
+    const set = { histories: [Int32Array.from([6, 5]), Int32Array.from([2])], targets: Int32Array.from([4, 1]) };
+    const seen: number[][] = [];
+    const r = evaluateRanking(byItemId(seen), 6, 3, set);
+    expect(r.users).toBe(2);
+    expect(r.unmasked.hr5).toBeCloseTo(0.5, 10); // ranks 2 and 5
+    expect(r.unmasked.ndcg10).toBeCloseTo((1 / Math.log2(4) + 1 / Math.log2(7)) / 2, 10);
+    expect(r.masked.hr5).toBeCloseTo(1, 10); // ranks 0 and 4
+    expect(r.masked.ndcg5).toBeCloseTo((1 + 1 / Math.log2(6)) / 2, 10);
+    expect(r.masked.mrr).toBeCloseTo((1 + 1 / 5) / 2, 10);
+    // Windows are the last inputLen items, left-padded.
+    expect(seen).toEqual([[0, 6, 5], [0, 0, 2]]);
+  });
+
+  it('uses train as validation input and train + valid as test input', () => {
+    const ds: SplitDataset = {
+      numItems: 6,
+      numUsers: 2,
+      train: [Int32Array.from([1, 2, 3]), Int32Array.from([4])],
+      valid: Int32Array.from([5, 6]),
+      test: Int32Array.from([6, 1]),
+      itemIds: ['[PAD]', '1', '2', '3', '4', '5', '6'],
+      userIds: ['a', 'b'],
+    };
+    expect(validationSet(ds).histories.map((h) => Array.from(h))).toEqual([[1, 2, 3], [4]]);
+    expect(testSet(ds).histories.map((h) => Array.from(h))).toEqual([[1, 2, 3, 5], [4, 6]]);
+    const seen: number[][] = [];
+    const r = evaluateRanking(byItemId(seen), 6, 2, testSet(ds));
+    expect(seen).toEqual([[3, 5], [4, 6]]);
+    // user 0: target 6 is best -> rank 0; user 1: target 1 is worst, history 4 and 6 masked -> rank 3.
+    expect(r.masked.hr5).toBe(1);
+    expect(r.unmasked.hr5).toBe(0.5);
+  });
+});
