@@ -39,8 +39,6 @@ struct Row {
 const WG: u32 = 64u;
 const SIGN: u32 = 0x80000000u;
 
-var<workgroup> red_lo: array<u32, WG>;
-var<workgroup> red_hi: array<u32, WG>;
 
 // ---- f32 total order on bits: key(a) < key(b) <=> a < b (with -0 < +0). ----
 fn order_key(bits: u32) -> u32 {
@@ -254,52 +252,34 @@ fn quantize(w: u32, lo: u32, s: u32, n: u32) -> u32 {
 
 @compute @workgroup_size(64)
 fn main(
-  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(global_invocation_id) gid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
 ) {
-  // Rows may exceed one dispatch dimension (65535): the host folds them into x * y workgroups.
-  let r = wg.y * nwg.x + wg.x;
+  // Experiment: one invocation per row, no workgroup memory, no barriers.
+  let r = gid.y * nwg.x * WG + gid.x;
   if (r >= params.row_count) { return; }
   let row = rows[r];
-
-  // Per-channel min / max on order-preserving integer keys (exact, immune to subnormal flushing).
-  let first = order_key(weights[row.weight_start]);
-  var lo = first;
-  var hi = first;
-  for (var k = lid; k < row.row_length; k += WG) {
+  var lo = order_key(weights[row.weight_start]);
+  var hi = lo;
+  for (var k = 1u; k < row.row_length; k++) {
     let key = order_key(weights[row.weight_start + k]);
     lo = min(lo, key);
     hi = max(hi, key);
   }
-  red_lo[lid] = lo;
-  red_hi[lid] = hi;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red_lo[lid] = min(red_lo[lid], red_lo[lid + stride]);
-      red_hi[lid] = max(red_hi[lid], red_hi[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  var lo_bits = from_order_key(red_lo[0]);
-  var hi_bits = from_order_key(red_hi[0]);
-  if (lo_bits == SIGN) { lo_bits = 0u; } // -0 -> +0, as the reference does
+  var lo_bits = from_order_key(lo);
+  var hi_bits = from_order_key(hi);
+  if (lo_bits == SIGN) { lo_bits = 0u; }
   if (hi_bits == SIGN) { hi_bits = 0u; }
-
   let n = (1u << row.bits) - 1u;
   let is_constant = lo_bits == hi_bits;
   var s = 0u;
   if (!is_constant) { s = channel_scale_bits(lo_bits, hi_bits, row.bits); }
-  if (lid == 0u) {
-    scale_out[row.table_index] = s;
-    zero_out[row.table_index] = lo_bits;
-    max_out[row.table_index] = hi_bits;
-  }
-
+  scale_out[row.table_index] = s;
+  zero_out[row.table_index] = lo_bits;
+  max_out[row.table_index] = hi_bits;
   let vpw = 32u / row.bits;
   let word_count = (row.row_length + vpw - 1u) / vpw;
-  for (var w = lid; w < word_count; w += WG) {
+  for (var w = 0u; w < word_count; w++) {
     var word = 0u;
     if (!is_constant) {
       let k0 = w * vpw;

@@ -64,7 +64,7 @@ export function encodeAdapt(
       { binding: 6, resource: bindings.max },
     ],
   });
-  const [x, y] = foldedGrid(rowCount, device.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = foldedGrid(Math.ceil(rowCount / 64), device.limits.maxComputeWorkgroupsPerDimension);
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y);

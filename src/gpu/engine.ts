@@ -6,8 +6,10 @@
  *   await engine.applyStrategy(strategy);            // adapt on the GPU, one submit
  *   const { ids, scores } = await engine.rerank(recentItemIds, candidateIds, 10);
  *
- * Resident: trained tensors, frozen weights, packed weights (QuantizedModelWeights), activations,
- * uniforms and bind groups are created once; a strategy only rewrites packed buffers and uniforms.
+ * Resident: trained tensors, packed weights (QuantizedModelWeights), activations, uniforms and bind
+ * groups are created once; a strategy rewrites packed buffers and uniforms. The frozen f32 weights
+ * are on the GPU only during applyStrategy, and the packed words are sized to the strategy: when a
+ * strategy needs a larger (or much smaller) words buffer, the bind groups are rebuilt.
  * A rerank writes the history/candidates with queue.writeBuffer, records every dispatch into one
  * compute pass, copies the top-k pairs to a resident staging buffer: ONE submit, ONE mapAsync.
  * Operations run one at a time, in call order.
@@ -40,7 +42,7 @@ import {
 import type { BackbonePlan, Step } from './engine-plan.ts';
 import { GpuDeviceLostError } from './errors.ts';
 import { getPipeline, preparePipelines } from './pipeline-cache.ts';
-import { QuantizedModelWeights } from './quantized-weights.ts';
+import { QuantizedModelWeights, type WeightMemory } from './quantized-weights.ts';
 import { buildSasrecPlan } from './sasrec-plan.ts';
 import { decodeTopk } from './topk-program.ts';
 
@@ -66,6 +68,10 @@ export interface GpuEngineOptions {
   readonly userEmbedding?: CaserUserEmbedding;
   /** Most candidates one rerank may score (sizes the resident buffers). Default 1024. */
   readonly maxCandidates?: number;
+  /** Packed words sized to each strategy ('fit', default) or for any strategy ('any'). */
+  readonly wordCapacity?: 'any' | 'fit';
+  /** Frozen f32 weights on the GPU only while adapting ('transient', default) or always ('resident'). */
+  readonly frozenResidency?: 'transient' | 'resident';
 }
 
 export interface RerankResult<Id> {
@@ -86,7 +92,8 @@ const PARAMS_ALIGN = 256;
 interface PreparedStep {
   readonly step: Step;
   readonly pipeline: GPUComputePipeline;
-  readonly bindGroup: GPUBindGroup;
+  /** Rebuilt when the packed weights' buffers change (QuantizedModelWeights.generation). */
+  bindGroup: GPUBindGroup;
   readonly offset: number;
 }
 
@@ -124,6 +131,7 @@ export class GpuRerankEngine {
   #destroyed = false;
   #submits = 0;
   #readbacks = 0;
+  #boundGeneration: number;
 
   private constructor(
     device: GPUDevice,
@@ -146,6 +154,7 @@ export class GpuRerankEngine {
     this.#buffers = buffers;
     this.#steps = steps;
     this.#idsScratch = new Uint32Array(plan.idsLength);
+    this.#boundGeneration = weights.generation;
     this.lost = device.lost.then(
       (info) => new GpuDeviceLostError(info.reason, `GPU device lost (${info.reason}): ${info.message}`),
     );
@@ -202,6 +211,10 @@ export class GpuRerankEngine {
         device,
         layers.map(({ name, outChannels, rowLength }) => ({ name, outChannels, rowLength })),
         layers.map((l) => frozenMap.get(l.name)!),
+        {
+          wordCapacity: options.wordCapacity ?? 'fit',
+          frozenResidency: options.frozenResidency ?? 'transient',
+        },
       ),
       awaitGpu(device, preparePipelines(device, programs)),
     ]);
@@ -226,10 +239,9 @@ export class GpuRerankEngine {
       let offset = 0;
       for (const [i, step] of plan.steps.entries()) {
         const pipeline = pipelines[i]!;
-        const size = Math.ceil(step.program.paramsBytes / 16) * 16;
-        const bindGroup = createEngineBindGroup(device, pipeline, step.program, res, { buffer: buffers.params, offset, size });
+        const bindGroup = GpuRerankEngine.#bindGroup(device, pipeline, step, res, buffers.params, offset);
         steps.push({ step, pipeline, bindGroup, offset });
-        offset += Math.ceil(size / PARAMS_ALIGN) * PARAMS_ALIGN;
+        offset += Math.ceil(Math.ceil(step.program.paramsBytes / 16) * 16 / PARAMS_ALIGN) * PARAMS_ALIGN;
       }
     } catch (err) {
       failure = err;
@@ -245,6 +257,18 @@ export class GpuRerankEngine {
       throw failure;
     }
     return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, weights, plan, buffers, steps);
+  }
+
+  static #bindGroup(
+    device: GPUDevice,
+    pipeline: GPUComputePipeline,
+    step: Step,
+    res: EngineResources,
+    params: GPUBuffer,
+    offset: number,
+  ): GPUBindGroup {
+    const size = Math.ceil(step.program.paramsBytes / 16) * 16;
+    return createEngineBindGroup(device, pipeline, step.program, res, { buffer: params, offset, size });
   }
 
   static #allocate(device: GPUDevice, plan: BackbonePlan, repDim: number, maxCandidates: number): EngineBuffers {
@@ -285,6 +309,11 @@ export class GpuRerankEngine {
     return this.#strategy;
   }
 
+  /** GPU bytes of the quantizable weights (packed words, per-channel tables, frozen if resident). */
+  get weightMemory(): WeightMemory {
+    return this.#weights.memory;
+  }
+
   get destroyed(): boolean {
     return this.#destroyed;
   }
@@ -307,6 +336,7 @@ export class GpuRerankEngine {
       }
       this.#submits++; // QuantizedModelWeights.adapt records its dispatch in one submit
       this.#strategy = undefined;
+      if (this.#weights.generation !== this.#boundGeneration) this.#rebind();
       for (const { step, offset } of this.#steps) {
         this.device.queue.writeBuffer(this.#buffers.params, offset, step.params(this.#weights));
       }
@@ -368,6 +398,15 @@ export class GpuRerankEngine {
     this.#strategy = undefined;
     this.#weights.destroy();
     for (const b of Object.values(this.#buffers)) b.destroy();
+  }
+
+  /** New bind groups over the packed weights' current buffers (after adapt() replaced one). */
+  #rebind(): void {
+    const res: EngineResources = { ...this.#buffers, weights: this.#weights.buffers };
+    for (const prepared of this.#steps) {
+      prepared.bindGroup = GpuRerankEngine.#bindGroup(this.device, prepared.pipeline, prepared.step, res, this.#buffers.params, prepared.offset);
+    }
+    this.#boundGeneration = this.#weights.generation;
   }
 
   #encodeCandidateIds(candidates: ArrayLike<number>, ids: Uint32Array): void {

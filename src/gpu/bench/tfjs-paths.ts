@@ -1,0 +1,128 @@
+/**
+ * The reference paths the benchmark compares CHORD against, on whichever tfjs backend is active
+ * when they are created (see tfjs-backends.ts):
+ * - TfjsReranker: src/model's SASRec forward with the fp32 frozen weights, candidate scores and
+ *   top-k, read back with data(): what a shop would run without CHORD's packed kernels.
+ * - TfjsFinetune: one on-device training step (forward, backward, Adam on the trained parameters)
+ *   for one user's sequence: the per-user adaptation CHORD replaces with one quantization pass.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { FrozenLayer } from '../../core/frozen.ts';
+import { type BatchTensors, INFERENCE } from '../../model/backbone.ts';
+import { batchTensors, disposeBatch, writeLastWindow } from '../../model/batches.ts';
+import { mm } from '../../model/nn.ts';
+import { Adam } from '../../model/optim.ts';
+import { type ParamMap, variableFrom, type WeightMap } from '../../model/params.ts';
+import { createSasrec, SASREC_DEFAULTS, type SasrecConfig, sasrecExamples, sasrecForward } from '../../model/sasrec.ts';
+import type { BenchModel } from './model.ts';
+
+export function sasrecConfigOf(model: BenchModel): SasrecConfig {
+  return { ...SASREC_DEFAULTS, ...model.config.dims, numItems: model.numItems, numUsers: 1 };
+}
+
+/** Trained tensors as tfjs variables on the active backend. */
+function paramsOf(model: BenchModel): ParamMap {
+  const params: ParamMap = {};
+  for (const [name, t] of model.tensors) params[name] = variableFrom(name, t.shape, t.data);
+  return params;
+}
+
+/** fp32 frozen weights as (non-trainable) tensors on the active backend, by layer name. */
+function weightsOf(frozen: readonly FrozenLayer[]): WeightMap {
+  const weights: WeightMap = {};
+  for (const { spec, weights: w } of frozen) weights[spec.name] = tf.tensor(w, [...spec.shape], 'float32');
+  return weights;
+}
+
+export interface TopK {
+  readonly ids: number[];
+  readonly scores: Float32Array;
+}
+
+export class TfjsReranker {
+  readonly backend: string;
+  readonly #config: SasrecConfig;
+  readonly #params: ParamMap;
+  readonly #weights: WeightMap;
+  readonly #window: Int32Array;
+
+  constructor(model: BenchModel, frozen: readonly FrozenLayer[]) {
+    this.backend = tf.getBackend();
+    this.#config = sasrecConfigOf(model);
+    this.#params = paramsOf(model);
+    this.#weights = weightsOf(frozen);
+    this.#window = new Int32Array(this.#config.maxLen);
+  }
+
+  /** The top k of `candidates` after `history`, read back to the CPU. */
+  async rerank(history: readonly number[], candidates: readonly number[], k: number): Promise<TopK> {
+    const c = this.#config;
+    writeLastWindow(history, c.maxLen, this.#window, 0);
+    const [values, indices] = tf.tidy(() => {
+      const seq = tf.tensor2d(this.#window, [1, c.maxLen], 'int32');
+      const h = sasrecForward(c, this.#params, this.#weights, seq, INFERENCE);
+      const rep = h.slice([0, c.maxLen - 1, 0], [1, 1, c.hidden]).reshape([1, c.hidden]);
+      const table = tf.gather(this.#params['item_emb']!, tf.tensor1d(Int32Array.from(candidates), 'int32'));
+      const scores = mm(rep, table, false, true).reshape([candidates.length]);
+      const top = tf.topk(scores, k);
+      return [top.values, top.indices];
+    });
+    try {
+      const [v, i] = await Promise.all([values.data(), indices.data()]);
+      return { ids: Array.from(i, (j) => candidates[j]!), scores: v as Float32Array };
+    } finally {
+      tf.dispose([values, indices]);
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([...Object.values(this.#params), ...Object.values(this.#weights)]);
+  }
+}
+
+export class TfjsFinetune {
+  readonly backend: string;
+  readonly #params: ParamMap;
+  readonly #weights: WeightMap;
+  readonly #names: string[];
+  readonly #adam = new Adam({ lr: 1e-3 });
+  readonly #batch: BatchTensors;
+  readonly #loss: ReturnType<typeof createSasrec>['loss'];
+  #seed = 1;
+
+  /** `sequence`: one user's items, oldest first (maxLen + 1 of them give maxLen targets). */
+  constructor(model: BenchModel, frozen: readonly FrozenLayer[], sequence: readonly number[]) {
+    this.backend = tf.getBackend();
+    const backbone = createSasrec(sasrecConfigOf(model));
+    this.#loss = backbone.loss;
+    this.#params = paramsOf(model);
+    this.#weights = weightsOf(frozen);
+    this.#names = Object.keys(this.#params).sort();
+    const examples = sasrecExamples(backbone.sasrec, [Int32Array.from(sequence)], 0);
+    this.#batch = batchTensors(examples, [0]);
+  }
+
+  /** One forward + backward + Adam update on every trained parameter; resolves with the loss. */
+  async step(): Promise<number> {
+    const vars = this.#names.map((n) => this.#params[n]!);
+    const byTfName = new Map(vars.map((v, i) => [v.name, this.#names[i]!]));
+    const ctx = { training: true, seed: () => this.#seed++ };
+    const { value, grads } = tf.variableGrads(() => this.#loss(this.#params, this.#weights, this.#batch, ctx), vars);
+    const named: Record<string, tf.Tensor> = {};
+    for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
+    this.#adam.apply(this.#params, named);
+    try {
+      // Reading the loss waits for the step; one parameter read makes sure the update ran too.
+      const [loss] = await Promise.all([value.data(), this.#params['final_ln.beta']!.data()]);
+      return loss[0]!;
+    } finally {
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+  }
+
+  dispose(): void {
+    this.#adam.dispose();
+    disposeBatch(this.#batch);
+    tf.dispose([...Object.values(this.#params), ...Object.values(this.#weights)]);
+  }
+}
