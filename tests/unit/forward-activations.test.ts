@@ -23,17 +23,7 @@ import { layerNormRows, linearRows } from '../../src/core/forward/ops.ts';
 import { generateLayerWeights } from '../../src/core/frozen.ts';
 import { fakeQuantize } from '../../src/core/quantize.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../fixtures/mulberry32.ts';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

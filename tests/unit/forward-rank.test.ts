@@ -7,17 +7,7 @@ import {
   topK,
   type ScoringTable,
 } from '../../src/core/forward/index.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../fixtures/mulberry32.ts';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -21,17 +21,7 @@ import {
   wordsPerRow,
 } from '../../src/core/packing.ts';
 import { QuantizeError, dequantizeChannels, quantizeChannels } from '../../src/core/quantize.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../fixtures/mulberry32.ts';
 
 function randomWeights(rand: () => number, n: number): Float32Array {
   return new Float32Array(n).map(() => (rand() - 0.5) * (rand() < 0.05 ? 8 : 1));

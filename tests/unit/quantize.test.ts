@@ -11,18 +11,7 @@ import {
   quantizeChannels,
   roundHalfEven,
 } from '../../src/core/quantize.ts';
-
-/** Small deterministic PRNG so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../fixtures/mulberry32.ts';
 
 function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);

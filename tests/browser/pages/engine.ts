@@ -48,19 +48,10 @@ import { quantizeRowsParams, quantizeRowsProgram } from '../../../src/gpu/quanti
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { scoreParams, scoreProgram } from '../../../src/gpu/score-program.ts';
 import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
+import { mulberry32 } from '../../fixtures/mulberry32.ts';
 
 // ---- Inputs ----
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rand = () => number;
 
 function randomArray(rand: Rand, n: number, lo = -0.5, hi = 0.5): Float32Array<ArrayBuffer> {

@@ -19,19 +19,9 @@ import { encodeMixedMatmul, mixedMatmulProgram } from '../../../src/gpu/matmul-p
 import type { QuantizableLayer } from '../../../src/gpu/packed-layout.ts';
 import { getPipeline } from '../../../src/gpu/pipeline-cache.ts';
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
+import { mulberry32 } from '../../fixtures/mulberry32.ts';
 
 // ---- Inputs ----
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const f32 = Math.fround;
 const bitsView = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
