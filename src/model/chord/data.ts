@@ -1,0 +1,102 @@
+/**
+ * Training examples and evaluation sets with each example's GRU window: the last N clicks the
+ * page would have seen when the example's (last) target is predicted.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { SplitDataset } from '../../data/types.ts';
+import type { Backbone, Examples } from '../backbone.ts';
+import { batchTensors, writeLastWindow } from '../batches.ts';
+import { ChordTrainError } from './errors.ts';
+import { writeGruWindow } from './gru.ts';
+import type { ChordBatch } from './model.ts';
+
+export interface ChordExamples extends Examples {
+  readonly gruLen: number;
+  /** [count * gruLen]: per example, the clicks before its last target, left-padded with 0. */
+  readonly gru: Int32Array;
+}
+
+/**
+ * The backbone's examples for an epoch, plus GRU windows.
+ * - SASRec: an example's input window ends right before its last target, so the GRU window is
+ *   the window's last N items (N <= maxLen).
+ * - Caser: one example per (user, position p >= 1) in that order (caserExamples); the GRU window
+ *   is the N items before p. The order is verified against the examples' own inputs and targets,
+ *   so a change in the backbone's enumeration fails loudly instead of misaligning windows.
+ */
+export function chordExamples(backbone: Backbone, train: readonly Int32Array[], shift: number, gruLen: number): ChordExamples {
+  const ex = backbone.examples(train, shift);
+  const L = ex.inputLen;
+  const gru = new Int32Array(ex.count * gruLen);
+  if (backbone.kind === 'sasrec') {
+    if (gruLen > L) throw new ChordTrainError('CHORD_BAD_OPTION', `GRU window ${gruLen} exceeds SASRec maxLen ${L}`);
+    for (let i = 0; i < ex.count; i++) gru.set(ex.seq.subarray(i * L + L - gruLen, (i + 1) * L), i * gruLen);
+    return { ...ex, gruLen, gru };
+  }
+  let i = 0;
+  train.forEach((t, u) => {
+    for (let p = 1; p < t.length; p++, i++) {
+      const ok =
+        i < ex.count &&
+        ex.users[i] === u &&
+        ex.targets[i * ex.targetsPer] === t[p] &&
+        ex.seq[i * L + L - 1] === t[p - 1];
+      if (!ok) throw new ChordTrainError('CHORD_BAD_DATA', `Caser example ${i} is not (user ${u}, position ${p})`);
+      writeGruWindow(t.subarray(0, p), gruLen, gru, i * gruLen);
+    }
+  });
+  if (i !== ex.count) throw new ChordTrainError('CHORD_BAD_DATA', `Caser has ${ex.count} examples, expected ${i}`);
+  return { ...ex, gruLen, gru };
+}
+
+/** Batch tensors of examples `idx`; dispose with disposeChordBatch. */
+export function chordBatch(ex: ChordExamples, idx: ArrayLike<number>): ChordBatch {
+  const base = batchTensors(ex, idx);
+  const n = ex.gruLen;
+  const gru = new Int32Array(idx.length * n);
+  for (let k = 0; k < idx.length; k++) gru.set(ex.gru.subarray(idx[k]! * n, (idx[k]! + 1) * n), k * n);
+  return { ...base, gru: tf.tensor2d(gru, [idx.length, n], 'int32') };
+}
+
+export function disposeChordBatch(b: ChordBatch): void {
+  tf.dispose([b.seq, b.users, b.targetRows, b.targetCols, b.gru]);
+}
+
+/** Per user: the input history and the held-out target (0 = skip). */
+export interface HistorySet {
+  readonly histories: readonly Int32Array[];
+  readonly targets: Int32Array;
+}
+
+export function validationHistories(ds: SplitDataset): HistorySet {
+  return { histories: ds.train, targets: ds.valid };
+}
+
+/** Test input = training sequence followed by the validation item. */
+export function testHistories(ds: SplitDataset): HistorySet {
+  return {
+    histories: ds.train.map((t, u) => {
+      const h = new Int32Array(t.length + 1);
+      h.set(t);
+      h[t.length] = ds.valid[u]!;
+      return h;
+    }),
+    targets: ds.test,
+  };
+}
+
+/** Model-input windows [B, inputLen] and GRU windows [B, gruLen] of users `users`. */
+export function historyWindows(
+  set: HistorySet,
+  users: readonly number[],
+  inputLen: number,
+  gruLen: number,
+): { seq: Int32Array; gru: Int32Array } {
+  const seq = new Int32Array(users.length * inputLen);
+  const gru = new Int32Array(users.length * gruLen);
+  users.forEach((u, k) => {
+    writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen);
+    writeGruWindow(set.histories[u]!, gruLen, gru, k * gruLen);
+  });
+  return { seq, gru };
+}

@@ -1,0 +1,135 @@
+/**
+ * Evaluation through the deployment path, from an artifact directory: per user, z from core's
+ * GRU over the last N clicks, the strategy from core's Hypernet (Γ, Λ), optionally the resource
+ * transform T (applyBudget), the frozen weights dequantized by core's fakeQuantize at that
+ * strategy, and core's CPU forward and scoring (the page's CPU path). The numbers are what the
+ * page would get.
+ */
+import { averageBits } from '../../core/allocation.ts';
+import { applyBudget, channelRangesFromWeights, type FrozenLayerInfo } from '../../core/budget.ts';
+import { createForward, scoreCandidates, type BackboneForward } from '../../core/forward/index.ts';
+import { generateFrozenWeights, hashFrozenWeights } from '../../core/frozen.ts';
+import { gruWeightsFromTensors, itemEmbeddingsFromTensors, profileClicks } from '../../core/gru.ts';
+import type { GruWeights, ItemEmbeddings } from '../../core/gru.ts';
+import { Hypernet } from '../../core/hypernet.ts';
+import { FrozenHashMismatchError } from '../../core/manifest.ts';
+import { fakeQuantize } from '../../core/quantize.ts';
+import type { Strategy } from '../../core/strategy.ts';
+import type { EvalResult } from '../evaluate.ts';
+import { shippedLayerWeights, type ArtifactFiles } from '../export.ts';
+import type { HistorySet } from './data.ts';
+import { ChordTrainError } from './errors.ts';
+import { evaluateUsers } from './evaluate.ts';
+
+export interface DeployOptions {
+  /** N of the page's GruProfiler (window mode). */
+  readonly gruWindow: number;
+  /** Average-bit budget for T; none = the strategy as the hypernet sends it. */
+  readonly budget?: number;
+  /** Activation fake-quantization bits at matmul inputs (w3a3: 3). */
+  readonly activationBits?: number;
+  /**
+   * Whose clicks the strategy is computed from (default: the user's own). A diagnostic: giving
+   * every user another user's strategy measures what the personalisation itself is worth.
+   */
+  readonly strategyUser?: (user: number) => number;
+}
+
+export interface DeployedEval extends EvalResult {
+  /** Mean over users of the weight-weighted average bits (undefined for fp32 Base). */
+  readonly averageBits: number | undefined;
+}
+
+export interface Deployment {
+  readonly artifact: ArtifactFiles;
+  readonly hypernet: Hypernet | undefined;
+  /** The weights that get quantized: the seed's frozen weights, or the shipped ones. */
+  readonly frozen: Map<string, Float32Array>;
+  /** True when the backbone ships its own layer weights. */
+  readonly shipped: boolean;
+  readonly frozenInfo: FrozenLayerInfo[];
+  readonly gru: GruWeights;
+  readonly itemEmbeddings: ItemEmbeddings;
+}
+
+/**
+ * Prepares an artifact for evaluation: regenerates the seed's frozen weights and checks them
+ * against the manifest hash (as every device does), unless the backbone ships its weights.
+ */
+export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deployment> {
+  const { manifest } = artifact;
+  const shippedWeights = shippedLayerWeights(artifact.backbone, manifest.layers);
+  let frozen: Map<string, Float32Array>;
+  if (shippedWeights) {
+    frozen = shippedWeights;
+  } else {
+    const layers = generateFrozenWeights(manifest);
+    const hash = await hashFrozenWeights(layers);
+    if (hash !== manifest.frozenWeightsHash) throw new FrozenHashMismatchError(manifest.frozenWeightsHash, hash);
+    frozen = new Map(layers.map((l) => [l.spec.name, l.weights]));
+  }
+  const hypernet = artifact.hypernet ? new Hypernet(artifact.hypernet.config, artifact.hypernet.tensors) : undefined;
+  const frozenInfo = manifest.layers.map((l) => ({
+    rowLength: l.rowLength,
+    ranges: channelRangesFromWeights(frozen.get(l.name)!, l.outChannels, l.rowLength),
+  }));
+  return {
+    artifact,
+    hypernet,
+    frozen,
+    shipped: shippedWeights !== undefined,
+    frozenInfo,
+    gru: gruWeightsFromTensors(artifact.gru),
+    itemEmbeddings: itemEmbeddingsFromTensors(artifact.backbone),
+  };
+}
+
+/** The dequantized layer weights of one strategy (core's quantizer, per-channel widths). */
+export function strategyWeights(dep: Deployment, strategy: Strategy): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  dep.artifact.manifest.layers.forEach((spec, l) => {
+    const levels = strategy.layers[l]!.levels;
+    const bits = Uint8Array.from(levels, (level) => strategy.levelTable[level]!);
+    out.set(spec.name, fakeQuantize(dep.frozen.get(spec.name)!, spec.shape, bits));
+  });
+  return out;
+}
+
+/** The strategy the page would apply for a click history (z -> Hypernet -> optional T). */
+export function userStrategy(dep: Deployment, history: ArrayLike<number>, opts: DeployOptions): Strategy {
+  if (!dep.hypernet) throw new ChordTrainError('CHORD_BAD_ARTIFACT', 'artifact has no hypernet');
+  const items = Array.from(history).filter((i) => i > 0);
+  const z = profileClicks(dep.gru, dep.itemEmbeddings, items, { window: opts.gruWindow });
+  const strategy = dep.hypernet.strategy(z);
+  return opts.budget === undefined ? strategy : applyBudget(strategy, dep.frozenInfo, opts.budget).strategy;
+}
+
+/** Full-ranking metrics of the artifact on `set` through the deployment path. */
+export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): DeployedEval {
+  const { manifest, backbone } = dep.artifact;
+  const rowLengths = manifest.layers.map((l) => l.rowLength);
+  const numItems = manifest.numItems;
+  const forwardOptions = opts.activationBits === undefined ? {} : { activationBits: opts.activationBits };
+  // Base ships fp32 weights and has no hypernet: they are used as they are.
+  const fixed = dep.hypernet ? undefined : dep.frozen;
+  const forward: BackboneForward = createForward(manifest, backbone, fixed ?? dep.frozen, forwardOptions);
+  const ids = Int32Array.from({ length: numItems }, (_, i) => i + 1);
+  let bitsSum = 0;
+  let bitsUsers = 0;
+  const result = evaluateUsers(set, numItems, (users) => {
+    const out = new Float32Array(users.length * numItems);
+    users.forEach((u, k) => {
+      const history = set.histories[u]!;
+      if (!fixed) {
+        const strategy = userStrategy(dep, set.histories[opts.strategyUser?.(u) ?? u]!, opts);
+        bitsSum += averageBits(strategy, rowLengths);
+        bitsUsers++;
+        forward.setWeights(strategyWeights(dep, strategy));
+      }
+      const rep = forward.represent(history);
+      scoreCandidates(rep, forward.scoring, ids, out.subarray(k * numItems, (k + 1) * numItems));
+    });
+    return out;
+  });
+  return { ...result, averageBits: bitsUsers ? bitsSum / bitsUsers : undefined };
+}

@@ -1,0 +1,131 @@
+/**
+ * The hypernets H_F, H_E, H_L in tfjs, batched over users: the training form of
+ * src/core/hypernet.ts. Parameters carry exactly core's tensor names and shapes (`hyper.trunk.w`
+ * [hidden, zDim], `hyper.F.<layer>.w` [C, hidden], `hyper.E.<layer>.u` [C*rank, hidden], ...), and
+ * the arithmetic is core's, row for row:
+ *
+ *   h     = tanh(z · trunk.wᵀ + trunk.b)                        [B, hidden]
+ *   α_F   = h · F.wᵀ + F.b                                       [B, C]
+ *   α_E   = (h · E.uᵀ + E.ub)[B, C, rank] · (h · E.vᵀ + E.vb)[B, R, rank]ᵀ     [B, C, R]
+ *   α_L   = h · L.wᵀ + L.b                                       [B, layers]
+ *   score = softmax(α_F) · Σ_k |α_E|                             [B, C]   (core channelScores)
+ *
+ * Only the per-channel L1 mass of α_E is ever needed, so it is reduced per layer as soon as it is
+ * formed ([B, C, R] is the size of the layer's weights, per user).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { HypernetConfig, HypernetLayer, HypernetMethod } from '../../core/hypernet.ts';
+import type { LevelTable } from '../../core/strategy.ts';
+import type { TensorMap } from '../../core/tensor-file.ts';
+import { mm } from '../nn.ts';
+import { need, variableFrom, type ParamMap } from '../params.ts';
+import { Rng } from '../rng.ts';
+
+export interface HypernetShape {
+  readonly method: HypernetMethod;
+  readonly zDim: number;
+  readonly hidden: number;
+  readonly rank: number;
+  readonly layers: readonly HypernetLayer[];
+}
+
+/** Core's tensor names and shapes for a hypernet (the parity contract). */
+export function hypernetTensorShapes(s: HypernetShape): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  out.set('hyper.trunk.w', [s.hidden, s.zDim]);
+  out.set('hyper.trunk.b', [s.hidden]);
+  for (const ly of s.layers) {
+    out.set(`hyper.F.${ly.name}.w`, [ly.outChannels, s.hidden]);
+    out.set(`hyper.F.${ly.name}.b`, [ly.outChannels]);
+    if (s.method !== 'custom') {
+      out.set(`hyper.E.${ly.name}.u`, [ly.outChannels * s.rank, s.hidden]);
+      out.set(`hyper.E.${ly.name}.ub`, [ly.outChannels * s.rank]);
+      out.set(`hyper.E.${ly.name}.v`, [ly.rowLength * s.rank, s.hidden]);
+      out.set(`hyper.E.${ly.name}.vb`, [ly.rowLength * s.rank]);
+    }
+  }
+  if (s.method === 'chord') {
+    out.set('hyper.L.w', [s.layers.length, s.hidden]);
+    out.set('hyper.L.b', [s.layers.length]);
+  }
+  return out;
+}
+
+function uniform(rng: Rng, n: number, bound: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rng.next() * 2 - 1) * bound;
+  return a;
+}
+
+/**
+ * Trainable hypernet variables. Weights are PyTorch-Linear-like U(±1/sqrt(fan_in)); the E biases
+ * start at +1/sqrt(rank)-ish so α_E is not centred on zero (|·| is then smooth around the start
+ * and every channel has some L1 mass), the other biases at zero.
+ */
+export function createHypernetParams(s: HypernetShape, seed: number): ParamMap {
+  const rng = new Rng(seed ^ 0x4e7);
+  const out: ParamMap = {};
+  for (const [name, shape] of hypernetTensorShapes(s)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    let values: Float32Array;
+    if (shape.length === 2) values = uniform(rng, n, 1 / Math.sqrt(shape[1]!));
+    else if (name.endsWith('.ub') || name.endsWith('.vb')) values = new Float32Array(n).fill(1 / Math.sqrt(s.rank));
+    else values = new Float32Array(n);
+    out[name] = variableFrom(name, shape, values);
+  }
+  return out;
+}
+
+export interface HypernetOutputs {
+  /** Per layer: softmax(α_F) · Σ|α_E|, [B, C] (core's channel score). */
+  readonly scores: tf.Tensor2D[];
+  /** [B, layers]; zeros without an L head. */
+  readonly alphaL: tf.Tensor2D;
+}
+
+/** α's of every user in the batch (z [B, zDim]). Differentiable in the variables and in z. */
+export function hypernetForward(s: HypernetShape, params: ParamMap, z: tf.Tensor2D): HypernetOutputs {
+  const p = (n: string) => need(params, n);
+  const dense = (x: tf.Tensor2D, w: string, b: string) => tf.add(mm(x, p(w), false, true), p(b)) as tf.Tensor2D;
+  const batch = z.shape[0];
+  const h = tf.tanh(dense(z, 'hyper.trunk.w', 'hyper.trunk.b')) as tf.Tensor2D;
+  const scores = s.layers.map((ly) => {
+    const soft = tf.softmax(dense(h, `hyper.F.${ly.name}.w`, `hyper.F.${ly.name}.b`)) as tf.Tensor2D;
+    if (s.method === 'custom') return tf.mul(soft, ly.rowLength) as tf.Tensor2D;
+    const u = dense(h, `hyper.E.${ly.name}.u`, `hyper.E.${ly.name}.ub`).reshape([batch, ly.outChannels, s.rank]);
+    const v = dense(h, `hyper.E.${ly.name}.v`, `hyper.E.${ly.name}.vb`).reshape([batch, ly.rowLength, s.rank]);
+    const mass = tf.sum(tf.abs(mm(u, v, false, true)), 2); // [B, C]
+    return tf.mul(soft, mass) as tf.Tensor2D;
+  });
+  const alphaL =
+    s.method === 'chord' ? dense(h, 'hyper.L.w', 'hyper.L.b') : (tf.zeros([batch, s.layers.length]) as tf.Tensor2D);
+  return { scores, alphaL };
+}
+
+/** The core HypernetConfig for a trained hypernet (what hypernet.json holds). */
+export function hypernetConfig(
+  s: HypernetShape,
+  opts: { levelTable: LevelTable; beta: number; lambda: { up: number; down: number } },
+): HypernetConfig {
+  return {
+    format: 'chord-hypernet',
+    version: 1,
+    method: s.method,
+    zDim: s.zDim,
+    hidden: s.hidden,
+    rank: s.rank,
+    levelTable: [...opts.levelTable],
+    beta: opts.beta,
+    lambda: s.method === 'chord' ? { ...opts.lambda } : { up: 0, down: 0 },
+    layers: s.layers.map((l) => ({ name: l.name, outChannels: l.outChannels, rowLength: l.rowLength })),
+  };
+}
+
+/** The hypernet variables as a host TensorMap in core's naming (hyper.json/.bin). */
+export function hypernetTensors(s: HypernetShape, params: ParamMap): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [name, shape] of hypernetTensorShapes(s)) {
+    out.set(name, { shape, data: new Float32Array(need(params, name).dataSync()) });
+  }
+  return out;
+}

@@ -1,0 +1,314 @@
+/**
+ * The training loop of the `train` CLI: shuffled mini-batches, Adam (src/model/optim.ts), a
+ * validation after every `evalEvery` epochs, early stopping on validation NDCG@10 (unmasked by
+ * default; test data is never looked at), a progress bar, and checkpoints after every epoch so
+ * a killed run resumes where it stopped (same checkpoint files as src/model/train.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SingleBar } from 'cli-progress';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TensorMap } from '../../core/tensor-file.ts';
+import type { ForwardCtx } from '../backbone.ts';
+import {
+  assignVariables,
+  CheckpointError,
+  hasTensorSet,
+  loadTensorSet,
+  saveTensorSet,
+  snapshot,
+  writeFileAtomic,
+} from '../checkpoint.ts';
+import type { EvalResult } from '../evaluate.ts';
+import { Adam } from '../optim.ts';
+import type { ParamMap } from '../params.ts';
+import { Rng, shuffleInPlace } from '../rng.ts';
+import { selectionScore, type SelectionMetric } from '../train.ts';
+import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
+import type { ChordBatch } from './model.ts';
+
+export interface Trainable {
+  readonly variables: ParamMap;
+  loss(batch: ChordBatch, ctx: ForwardCtx): tf.Scalar;
+}
+
+export interface LoopOptions {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  /** Learning rate of the hypernet and GRU variables (`hyper.*`, `gru.*`); default `lr`. */
+  readonly hyperLr?: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  readonly patience: number;
+  readonly evalEvery: number;
+  readonly metric: SelectionMetric;
+  readonly checkpointDir?: string;
+  readonly resume: boolean;
+  readonly maxStepsPerEpoch?: number;
+  /** Recorded in state.json; resuming requires equal settings. */
+  readonly settings: Record<string, unknown>;
+  /** Show a cli-progress bar (a TTY); otherwise one log line per epoch. */
+  readonly progress: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface EpochLog {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly steps: number;
+  readonly trainSeconds: number;
+  /** CPU seconds (user + system) of the epoch's steps: step cost independent of machine load. */
+  readonly trainCpuSeconds: number;
+  readonly evalSeconds?: number;
+  readonly valid?: EvalResult;
+}
+
+export interface LoopResult {
+  readonly bestEpoch: number;
+  readonly bestValid: EvalResult | undefined;
+  readonly epochsRun: number;
+  readonly stoppedEarly: boolean;
+  readonly meanStepSeconds: number;
+  readonly meanStepCpuSeconds: number;
+  readonly history: readonly EpochLog[];
+}
+
+interface RunState {
+  version: 1;
+  epoch: number;
+  adamStep: number;
+  rngState: number;
+  bestEpoch: number;
+  bestScore: number;
+  bestValid: EvalResult | undefined;
+  badEvals: number;
+  stoppedEarly: boolean;
+  history: EpochLog[];
+  settings: Record<string, unknown>;
+}
+
+/** What a step needs from the optimizer (Adam, or GroupedAdam below). */
+export interface StepOptimizer {
+  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void;
+}
+
+const isHyper = (name: string) => name.startsWith('hyper.') || name.startsWith('gru.');
+
+/**
+ * Adam with its own learning rate for the hypernet + GRU: they only reach the loss through
+ * which channels cross a Γ/Λ boundary, and with the backbone's rate they reorder channels far
+ * more slowly than the backbone converges. One step counter; state is one named tensor set.
+ */
+export class GroupedAdam implements StepOptimizer {
+  private readonly main: Adam;
+  private readonly hyper: Adam;
+  constructor(lr: number, hyperLr: number, weightDecay: number) {
+    this.main = new Adam({ lr, weightDecay });
+    this.hyper = new Adam({ lr: hyperLr, weightDecay });
+  }
+  get step(): number {
+    return this.main.step;
+  }
+  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
+    const split = (hyper: boolean) => Object.fromEntries(Object.entries(grads).filter(([n]) => isHyper(n) === hyper));
+    this.main.apply(vars, split(false));
+    this.hyper.apply(vars, split(true));
+  }
+  stateTensors(): Record<string, tf.Tensor> {
+    return { ...this.main.stateTensors(), ...this.hyper.stateTensors() };
+  }
+  loadState(step: number, tensors: TensorMap): void {
+    const part = (hyper: boolean) => new Map([...tensors].filter(([k]) => isHyper(k.slice(k.indexOf('/') + 1)) === hyper));
+    this.main.loadState(step, part(false));
+    this.hyper.loadState(step, part(true));
+  }
+  dispose(): void {
+    this.main.dispose();
+    this.hyper.dispose();
+  }
+}
+
+/** One optimizer step on a batch; returns the loss. */
+export function chordStep(model: Trainable, adam: StepOptimizer, batch: ChordBatch, ctx: ForwardCtx): number {
+  const names = Object.keys(model.variables).sort();
+  const vars = names.map((n) => model.variables[n]!);
+  const byTfName = new Map(vars.map((v, i) => [v.name, names[i]!]));
+  const { value, grads } = tf.variableGrads(() => model.loss(batch, ctx), vars);
+  const named: Record<string, tf.Tensor> = {};
+  for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
+  adam.apply(model.variables, named);
+  const loss = value.dataSync()[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  return loss;
+}
+
+function readState(dir: string): RunState | undefined {
+  const path = join(dir, 'state.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as RunState;
+    if (s.version !== 1) throw new Error(`state version ${String(s.version)}`);
+    return s;
+  } catch (cause) {
+    throw new CheckpointError(`cannot read ${path}`, { cause });
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function trainLoop(
+  model: Trainable,
+  examples: (shift: number) => ChordExamples,
+  inputLen: number,
+  validate: () => EvalResult,
+  opts: LoopOptions,
+): Promise<LoopResult> {
+  const rng = new Rng(opts.seed);
+  const adam = new GroupedAdam(opts.lr, opts.hyperLr ?? opts.lr, opts.weightDecay);
+  let state: RunState = {
+    version: 1,
+    epoch: 0,
+    adamStep: 0,
+    rngState: rng.state,
+    bestEpoch: 0,
+    bestScore: -Infinity,
+    bestValid: undefined,
+    badEvals: 0,
+    stoppedEarly: false,
+    history: [],
+    settings: opts.settings,
+  };
+  let best: TensorMap | undefined;
+  const dir = opts.checkpointDir;
+  if (dir && opts.resume) {
+    const saved = readState(dir);
+    if (saved) {
+      if (JSON.stringify(saved.settings) !== JSON.stringify(opts.settings)) {
+        throw new CheckpointError(`settings differ from the checkpoint in ${dir}; refusing to resume`);
+      }
+      state = saved;
+      assignVariables(model.variables, loadTensorSet(dir, 'last'));
+      adam.loadState(saved.adamStep, loadTensorSet(dir, 'optimizer'));
+      rng.state = saved.rngState;
+      if (hasTensorSet(dir, 'best')) best = loadTensorSet(dir, 'best');
+      opts.log(`resumed from ${dir} after epoch ${saved.epoch}`);
+    }
+  }
+  const ctx: ForwardCtx = { training: true, seed: () => rng.seed() };
+  const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
+  const lastValid = (): EvalResult | undefined => {
+    for (let i = state.history.length - 1; i >= 0; i--) if (state.history[i]!.valid) return state.history[i]!.valid;
+    return undefined;
+  };
+
+  let bar: SingleBar | undefined;
+  let stepsPerEpoch = 0;
+  let stepSeconds = 0;
+  let stepsTimed = 0;
+  while (state.epoch < opts.epochs && !state.stoppedEarly) {
+    const epoch = state.epoch + 1;
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const ex = examples(rng.int(inputLen));
+    const order = Array.from({ length: ex.count }, (_, i) => i);
+    shuffleInPlace(order, rng);
+    let steps = Math.ceil(ex.count / opts.batchSize);
+    if (opts.maxStepsPerEpoch !== undefined) steps = Math.min(steps, opts.maxStepsPerEpoch);
+    if (opts.progress && !bar) {
+      stepsPerEpoch = steps;
+      bar = new SingleBar({
+        format:
+          '{bar} {percentage}% | epoch {epoch}/{epochs} | loss {loss} | val NDCG@10 {ndcg} (best {best} @{bestEpoch}) | {stepTime}s/step | ETA {eta_formatted}',
+        etaBuffer: 50,
+        hideCursor: true,
+      });
+      bar.start(opts.epochs * stepsPerEpoch, state.epoch * stepsPerEpoch, {
+        epoch,
+        epochs: opts.epochs,
+        loss: '-',
+        ndcg: fmt(lastValid()?.unmasked.ndcg10),
+        best: fmt(state.bestValid?.unmasked.ndcg10),
+        bestEpoch: state.bestEpoch,
+        stepTime: '-',
+      });
+    }
+    let lossSum = 0;
+    for (let s = 0; s < steps; s++) {
+      const ts = performance.now();
+      const batch = chordBatch(ex, order.slice(s * opts.batchSize, (s + 1) * opts.batchSize));
+      lossSum += chordStep(model, adam, batch, ctx);
+      disposeChordBatch(batch);
+      stepSeconds += (performance.now() - ts) / 1000;
+      stepsTimed++;
+      bar?.update((epoch - 1) * stepsPerEpoch + Math.min(s + 1, stepsPerEpoch), {
+        epoch,
+        loss: (lossSum / (s + 1)).toFixed(4),
+        stepTime: (stepSeconds / stepsTimed).toFixed(2),
+      });
+      await yieldToEventLoop();
+    }
+    const trainSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    let entry: EpochLog = { epoch, loss: lossSum / steps, steps, trainSeconds, trainCpuSeconds };
+    let line = `epoch ${epoch} loss ${entry.loss.toFixed(4)} ${trainSeconds.toFixed(1)}s, cpu ${(trainCpuSeconds / steps).toFixed(2)}s/step (${steps} steps)`;
+    if (epoch % opts.evalEvery === 0 || epoch === opts.epochs) {
+      const te = performance.now();
+      const valid = validate();
+      const evalSeconds = (performance.now() - te) / 1000;
+      entry = { ...entry, valid, evalSeconds };
+      const sc = selectionScore(valid, opts.metric);
+      line += ` | valid NDCG@10 ${fmt(valid.unmasked.ndcg10)} HR@10 ${fmt(valid.unmasked.hr10)}`;
+      line += ` masked ${fmt(valid.masked.ndcg10)} / ${fmt(valid.masked.hr10)} (${evalSeconds.toFixed(1)}s)`;
+      if (sc > state.bestScore) {
+        state.bestScore = sc;
+        state.bestEpoch = epoch;
+        state.bestValid = valid;
+        state.badEvals = 0;
+        best = snapshot(model.variables);
+        if (dir) saveTensorSet(dir, 'best', best);
+        line += ' *';
+      } else if (++state.badEvals >= opts.patience) {
+        state.stoppedEarly = true;
+        line += ' (early stop)';
+      }
+    }
+    state.history.push(entry);
+    state.epoch = epoch;
+    state.adamStep = adam.step;
+    state.rngState = rng.state;
+    if (dir) {
+      saveTensorSet(dir, 'last', model.variables);
+      saveTensorSet(dir, 'optimizer', adam.stateTensors());
+      writeFileAtomic(join(dir, 'state.json'), JSON.stringify(state, null, 1));
+    }
+    if (bar) {
+      process.stdout.write(`\r\x1b[K${line}\n`);
+      bar.update(epoch * stepsPerEpoch, {
+        ndcg: fmt(entry.valid?.unmasked.ndcg10 ?? lastValid()?.unmasked.ndcg10),
+        best: fmt(state.bestValid?.unmasked.ndcg10),
+        bestEpoch: state.bestEpoch,
+      });
+    }
+    opts.log(line);
+  }
+  bar?.stop();
+  adam.dispose();
+  if (best) assignVariables(model.variables, best);
+  const totalSteps = state.history.reduce((a, e) => a + e.steps, 0);
+  const totalSeconds = state.history.reduce((a, e) => a + e.trainSeconds, 0);
+  // Epochs logged before CPU time was recorded (old checkpoints) are left out of its mean.
+  const timed = state.history.filter((e) => e.trainCpuSeconds !== undefined);
+  const totalCpu = timed.reduce((a, e) => a + e.trainCpuSeconds, 0);
+  const cpuSteps = timed.reduce((a, e) => a + e.steps, 0);
+  return {
+    bestEpoch: state.bestEpoch,
+    bestValid: state.bestValid,
+    epochsRun: state.epoch,
+    stoppedEarly: state.stoppedEarly,
+    meanStepSeconds: totalSteps ? totalSeconds / totalSteps : 0,
+    meanStepCpuSeconds: cpuSteps ? totalCpu / cpuSteps : 0,
+    history: state.history,
+  };
+}

@@ -1,0 +1,377 @@
+/**
+ * One training run end to end, as the `train` CLI drives it: build the model for a method,
+ * train with early stopping on validation, export the artifact directory, read it back with
+ * core's parsers and evaluate it through the deployment path (valid + test, masked + unmasked,
+ * optionally at lower bit budgets via T), and record everything in training.json.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateFrozenWeights } from '../../core/frozen.ts';
+import { buildManifest } from '../../core/manifest.ts';
+import type { TensorMap } from '../../core/tensor-file.ts';
+import type { SplitDataset } from '../../data/types.ts';
+import type { Backbone } from '../backbone.ts';
+import { createCaser } from '../caser.ts';
+import { loadTensorSet } from '../checkpoint.ts';
+import type { EvalResult } from '../evaluate.ts';
+import { readArtifact, slugify, writeArtifact, type ArtifactFiles } from '../export.ts';
+import { createBaseModel } from '../model.ts';
+import { countParams, type ParamMap } from '../params.ts';
+import { createSasrec } from '../sasrec.ts';
+import type { SelectionMetric } from '../train.ts';
+import { chordExamples, historyWindows, testHistories, validationHistories, type HistorySet } from './data.ts';
+import { evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
+import { ChordTrainError } from './errors.ts';
+import { evaluateUsers, modelScorer, type UserScorer } from './evaluate.ts';
+import { createGruParams, gruTensors } from './gru.ts';
+import { hypernetConfig, hypernetTensors } from './hypernet.ts';
+import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
+import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
+import type { LevelTable } from '../../core/strategy.ts';
+
+export type RunMethod = 'base' | ChordOptions['method'];
+
+export interface RunOptions {
+  readonly backbone: 'sasrec' | 'caser';
+  readonly method: RunMethod;
+  readonly dataName: string;
+  readonly seed: number;
+  readonly epochs: number;
+  readonly patience: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  /** Learning rate of hypernet + GRU; default lr. */
+  readonly hyperLr?: number;
+  readonly weightDecay: number;
+  readonly dropout: number;
+  readonly evalEvery: number;
+  readonly metric: SelectionMetric;
+  readonly maxLen: number;
+  readonly levelTable: LevelTable;
+  readonly beta: number;
+  readonly lambda: { up: number; down: number };
+  readonly temperature: number;
+  readonly uniformBits: number;
+  readonly zDim: number;
+  readonly hyperHidden: number;
+  readonly rank: number;
+  readonly gruWindow: number;
+  /** Activation bits (w3a3: 3); undefined = fp32 activations. */
+  readonly activationBits?: number;
+  /** 'pretrained': frozen weights (and initial parameters) from a Base run's best checkpoint. */
+  readonly init: 'random' | 'pretrained';
+  readonly pretrainedDir?: string;
+  /** Extra deployment budgets (average bits) evaluated through T on the test set. */
+  readonly budgets: readonly number[];
+  readonly out: string;
+  readonly modelId?: string;
+  readonly resume: boolean;
+  readonly maxStepsPerEpoch?: number;
+  readonly progress: boolean;
+  readonly command: string;
+  readonly log: (line: string) => void;
+}
+
+export const RUN_DEFAULTS = {
+  epochs: 200,
+  patience: 10,
+  lr: 1e-3,
+  weightDecay: 0,
+  evalEvery: 1,
+  metric: 'ndcg10' as SelectionMetric,
+  maxLen: 50,
+  ...CHORD_DEFAULTS,
+  init: 'random' as const,
+  budgets: [] as number[],
+  resume: false,
+  progress: false,
+};
+
+export interface RunResult {
+  readonly artifactDir: string;
+  readonly training: Record<string, unknown>;
+  readonly loop: LoopResult;
+  readonly valid: DeployedEval;
+  readonly test: DeployedEval;
+}
+
+function makeBackbone(o: RunOptions, ds: SplitDataset): ChordBackbone {
+  const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: o.dropout };
+  return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser(common);
+}
+
+/** The best checkpoint of a Base run (this CLI's <out>/checkpoint or train-base-cli's <out>). */
+function loadPretrained(dir: string): TensorMap {
+  for (const d of [join(dir, 'checkpoint'), dir]) {
+    if (existsSync(join(d, 'best.json'))) return loadTensorSet(d, 'best');
+  }
+  throw new ChordTrainError('CHORD_BAD_OPTION', `no best.json in ${dir} or ${join(dir, 'checkpoint')}`);
+}
+
+/** What training and export need from either kind of model. */
+interface RunModel extends Trainable {
+  readonly params: ParamMap;
+  readonly gru: ParamMap;
+  /** fp32 trained layer weights (Base) to ship; undefined when the frozen weights apply. */
+  shippedWeights(): TensorMap | undefined;
+  scorer(set: HistorySet): UserScorer;
+  hypernet(): ArtifactFiles['hypernet'];
+  dispose(): void;
+}
+
+function hostTensors(map: ParamMap, names: readonly string[]): TensorMap {
+  const out: TensorMap = new Map();
+  for (const n of names) out.set(n, { shape: [...map[n]!.shape], data: new Float32Array(map[n]!.dataSync()) });
+  return out;
+}
+
+function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMap | undefined): RunModel {
+  const layers = backbone.layers();
+  if (o.method === 'base') {
+    const base = createBaseModel(backbone, o.seed);
+    const itemEmb = base.params['item_emb']!;
+    const gru = createGruParams(itemEmb.shape[1]!, o.zDim, o.seed);
+    return {
+      variables: base.variables,
+      params: base.params,
+      gru,
+      loss: (batch, ctx) => base.loss(batch, ctx),
+      shippedWeights: () => hostTensors(base.weights, layers.map((l) => l.name)),
+      scorer: (set) => (users) => {
+        const { seq } = historyWindows(set, users, backbone.inputLen, 1);
+        return tf.tidy(() => {
+          const s = base.scores(tf.tensor2d(seq, [users.length, backbone.inputLen], 'int32'), tf.tensor1d(Array.from(users), 'int32'));
+          return s.dataSync() as Float32Array;
+        });
+      },
+      hypernet: () => undefined,
+      dispose: () => tf.dispose([...Object.values(base.variables), ...Object.values(gru)]),
+    };
+  }
+  const frozen = new Map<string, Float32Array>();
+  if (pretrained) {
+    for (const l of layers) {
+      const t = pretrained.get(l.name);
+      if (!t) throw new ChordTrainError('CHORD_BAD_OPTION', `pretrained checkpoint has no layer ${l.name}`);
+      frozen.set(l.name, t.data);
+    }
+  } else {
+    for (const l of generateFrozenWeights({ seed: o.seed, layers })) frozen.set(l.spec.name, l.weights);
+  }
+  const options: ChordOptions = {
+    method: o.method,
+    levelTable: o.levelTable,
+    beta: o.beta,
+    lambda: o.lambda,
+    temperature: o.temperature,
+    uniformBits: o.uniformBits,
+    zDim: o.zDim,
+    hyperHidden: o.hyperHidden,
+    rank: o.rank,
+    gruWindow: o.gruWindow,
+    ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }),
+    seed: o.seed,
+  };
+  const initParams = pretrained ? new Map([...pretrained].map(([k, v]) => [k, v.data])) : undefined;
+  const model: ChordModel = createChordModel(backbone, frozen, options, initParams);
+  return {
+    variables: model.variables,
+    params: model.params,
+    gru: model.gru,
+    loss: (batch, ctx) => model.loss(batch, ctx),
+    shippedWeights: () => (pretrained ? new Map(layers.map((l) => [l.name, { shape: [...l.shape], data: frozen.get(l.name)! }])) : undefined),
+    scorer: (set) => modelScorer(model, set, o.gruWindow),
+    hypernet: () => {
+      if (o.method === 'quant') return uniformHypernet(o, layers);
+      const shape = model.hypernetShape!;
+      return {
+        config: hypernetConfig(shape, { levelTable: o.levelTable, beta: o.beta, lambda: o.lambda }),
+        tensors: hypernetTensors(shape, model.hyper),
+      };
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * 'quant' as a servable hypernet: method custom, β = 0 (no channel leaves the lowest tier) and a
+ * level table starting at the uniform width, all-zero tensors. Every z then gets the uniform
+ * strategy through the normal server and page code.
+ */
+function uniformHypernet(o: RunOptions, layers: ReturnType<Backbone['layers']>): NonNullable<ArtifactFiles['hypernet']> {
+  const u = o.uniformBits;
+  if (u > 5) throw new ChordTrainError('CHORD_BAD_OPTION', `uniform ${u} bits cannot start a level table`);
+  const levelTable: LevelTable = [u, u + 1, u + 2, u + 3];
+  const shape = { method: 'custom' as const, zDim: o.zDim, hidden: 1, rank: 1, layers: layers.map((l) => ({ name: l.name, outChannels: l.outChannels, rowLength: l.rowLength })) };
+  const tensors: TensorMap = new Map();
+  tensors.set('hyper.trunk.w', { shape: [1, o.zDim], data: new Float32Array(o.zDim) });
+  tensors.set('hyper.trunk.b', { shape: [1], data: new Float32Array(1) });
+  for (const l of layers) {
+    tensors.set(`hyper.F.${l.name}.w`, { shape: [l.outChannels, 1], data: new Float32Array(l.outChannels) });
+    tensors.set(`hyper.F.${l.name}.b`, { shape: [l.outChannels], data: new Float32Array(l.outChannels) });
+  }
+  return { config: hypernetConfig(shape, { levelTable, beta: 0, lambda: { up: 0, down: 0 } }), tensors };
+}
+
+/** Backbone tensors as the page loads them (Caser: user_emb_mean instead of the user table). */
+function backboneTensors(backbone: Backbone, params: ParamMap, shipped: TensorMap | undefined): TensorMap {
+  const out: TensorMap = new Map();
+  for (const name of Object.keys(params).sort()) {
+    const v = params[name]!;
+    const data = new Float32Array(v.dataSync());
+    if (backbone.kind === 'caser' && name === 'user_emb') {
+      const [users, d] = v.shape as [number, number];
+      const mean = new Float32Array(d);
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let u = 0; u < users; u++) s += data[u * d + j]!;
+        mean[j] = s / users;
+      }
+      out.set('user_emb_mean', { shape: [d], data: mean });
+      continue;
+    }
+    out.set(name, { shape: [...v.shape], data });
+  }
+  if (shipped) for (const [k, t] of shipped) out.set(k, t);
+  return out;
+}
+
+function metricsLine(label: string, r: EvalResult): string {
+  const f = (x: number) => x.toFixed(4);
+  return (
+    `${label}: unmasked NDCG@5 ${f(r.unmasked.ndcg5)} NDCG@10 ${f(r.unmasked.ndcg10)} HR@5 ${f(r.unmasked.hr5)} HR@10 ${f(r.unmasked.hr10)}` +
+    ` | masked NDCG@5 ${f(r.masked.ndcg5)} NDCG@10 ${f(r.masked.ndcg10)} HR@5 ${f(r.masked.hr5)} HR@10 ${f(r.masked.hr10)}`
+  );
+}
+
+export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunResult> {
+  const t0 = performance.now();
+  if (o.init === 'pretrained' && o.method === 'base') throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs a quantized method');
+  if (o.init === 'pretrained' && !o.pretrainedDir) throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs --pretrained <base run dir>');
+  if (o.activationBits !== undefined && o.method === 'base') {
+    throw new ChordTrainError('CHORD_BAD_OPTION', '--w3a3 applies to the quantized methods, not to fp32 Base');
+  }
+  const backbone = makeBackbone(o, ds);
+  const pretrained = o.init === 'pretrained' ? loadPretrained(o.pretrainedDir!) : undefined;
+  const model = buildModel(o, backbone, pretrained);
+  const tag = o.method === 'base' || o.method === 'quant' ? '' : `-b${String(o.beta).replace('.', '')}-l${o.levelTable.join('')}`;
+  const modelId = o.modelId ?? slugify(`${o.backbone}-${o.dataName}-${o.method}${tag}${o.init === 'pretrained' ? '-pre' : ''}-s${o.seed}`);
+  const settings = {
+    data: o.dataName,
+    backbone: o.backbone,
+    method: o.method,
+    seed: o.seed,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    ...(o.hyperLr === undefined ? {} : { hyperLr: o.hyperLr }),
+    weightDecay: o.weightDecay,
+    dropout: o.dropout,
+    maxLen: o.maxLen,
+    levelTable: o.levelTable,
+    beta: o.beta,
+    lambda: o.lambda,
+    temperature: o.temperature,
+    uniformBits: o.uniformBits,
+    zDim: o.zDim,
+    hyperHidden: o.hyperHidden,
+    rank: o.rank,
+    gruWindow: o.gruWindow,
+    init: o.init,
+    activationBits: o.activationBits ?? null,
+    metric: o.metric,
+  };
+  o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
+  const valid = validationHistories(ds);
+  const test = testHistories(ds);
+  const loop = await trainLoop(
+    model,
+    (shift) => chordExamples(backbone, ds.train, shift, o.gruWindow),
+    backbone.inputLen,
+    () => evaluateUsers(valid, ds.numItems, model.scorer(valid)),
+    {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      ...(o.hyperLr === undefined ? {} : { hyperLr: o.hyperLr }),
+      weightDecay: o.weightDecay,
+      seed: o.seed,
+      patience: o.patience,
+      evalEvery: o.evalEvery,
+      metric: o.metric,
+      checkpointDir: join(o.out, 'checkpoint'),
+      resume: o.resume,
+      ...(o.maxStepsPerEpoch === undefined ? {} : { maxStepsPerEpoch: o.maxStepsPerEpoch }),
+      settings,
+      progress: o.progress,
+      log: o.log,
+    },
+  );
+  // Over every epoch of the run, including those before a resume: training steps + validations.
+  const trainSeconds = loop.history.reduce((a, e) => a + e.trainSeconds + (e.evalSeconds ?? 0), 0);
+  const meanStepCpuSeconds = loop.meanStepCpuSeconds > 0 ? loop.meanStepCpuSeconds : null;
+
+  const manifest = await buildManifest({ ...backbone.config, modelId, numItems: ds.numItems, userDim: o.zDim, seed: o.seed });
+  const hypernet = model.hypernet();
+  const artifactDir = join(o.out, modelId);
+  const training: Record<string, unknown> = {
+    format: 'chord-training',
+    version: 1,
+    modelId,
+    method: o.method,
+    backbone: o.backbone,
+    options: { ...settings, epochs: o.epochs, patience: o.patience, evalEvery: o.evalEvery, budgets: o.budgets, pretrainedDir: o.pretrainedDir },
+    data: { name: o.dataName, users: ds.numUsers, items: ds.numItems },
+    epochs: { run: loop.epochsRun, best: loop.bestEpoch, stoppedEarly: loop.stoppedEarly },
+    timing: { trainSeconds, meanStepSeconds: loop.meanStepSeconds, meanStepCpuSeconds },
+    validationDuringTraining: loop.bestValid,
+    history: loop.history,
+    command: o.command,
+  };
+  writeArtifact(artifactDir, {
+    manifest,
+    items: ds.itemIds,
+    backbone: backboneTensors(backbone, model.params, model.shippedWeights()),
+    gru: gruTensors(model.gru),
+    ...(hypernet ? { hypernet } : {}),
+    training,
+  });
+  model.dispose();
+
+  // Everything below reads the artifact as the page and the server would.
+  const te = performance.now();
+  const dep = await prepareDeployment(readArtifact(artifactDir));
+  const deployOpts = { gruWindow: o.gruWindow, ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }) };
+  const validEval = evaluateDeployment(dep, valid, deployOpts);
+  o.log(metricsLine(`valid (deployed, ${validEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, validEval));
+  const testEval = evaluateDeployment(dep, test, deployOpts);
+  o.log(metricsLine(`test  (deployed, ${testEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, testEval));
+  const budgets: Record<string, DeployedEval> = {};
+  for (const b of dep.hypernet ? o.budgets : []) {
+    const r = evaluateDeployment(dep, test, { ...deployOpts, budget: b });
+    budgets[String(b)] = r;
+    o.log(metricsLine(`test  (T budget ${b}: ${r.averageBits?.toFixed(3)} bits)`, r));
+  }
+  // Personalisation check: every user gets the strategy of the next user instead of their own.
+  let testOthersStrategy: DeployedEval | undefined;
+  if (dep.hypernet && o.method !== 'quant') {
+    testOthersStrategy = evaluateDeployment(dep, test, { ...deployOpts, strategyUser: (u) => (u + 1) % ds.numUsers });
+    o.log(metricsLine(`test  (another user's strategy)`, testOthersStrategy));
+  }
+  const evalSeconds = (performance.now() - te) / 1000;
+  const final = {
+    ...training,
+    metrics: { valid: validEval, test: testEval, testAtBudget: budgets, ...(testOthersStrategy ? { testOthersStrategy } : {}) },
+    timing: {
+      trainSeconds,
+      finalEvalSeconds: evalSeconds,
+      /** This process only (a resumed run's earlier sessions are in trainSeconds). */
+      sessionWallSeconds: (performance.now() - t0) / 1000,
+      sessionCpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+      meanStepSeconds: loop.meanStepSeconds,
+      meanStepCpuSeconds,
+    },
+  };
+  writeArtifact(artifactDir, { ...dep.artifact, training: final });
+  return { artifactDir, training: final, loop, valid: validEval, test: testEval };
+}

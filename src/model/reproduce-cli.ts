@@ -1,0 +1,333 @@
+/**
+ * Reproduces the paper's ML-100K tables with the committed code:
+ *
+ *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list]
+ *
+ * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
+ * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
+ * training.json exists) is never trained again, so the command can be stopped and restarted at any time and
+ * only does what is missing. `--only` keeps runs whose backbone, method or ablation group is in the list.
+ * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
+ * progress is always on disk.
+ *
+ * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
+ * training.json, which train-cli computes once at the end through the deployment path.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { strategyBitstreamSize } from '../core/bitstream.ts';
+import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../core/backbones.ts';
+
+type Backbone = 'sasrec' | 'caser';
+type Method = 'base' | 'quant' | 'custom' | 'weighted' | 'chord';
+type Group = 'headline' | 'levels' | 'beta' | 'w3a3' | 'pretrained';
+
+interface RunSpec {
+  key: string;
+  group: Group;
+  backbone: Backbone;
+  method: Method;
+  levels: string;
+  beta: number;
+  seed: number;
+  w3a3: boolean;
+  pretrained: boolean;
+  budgets: number[];
+}
+
+/** Settings shared by every run (chosen on validation during development; see training.json of each run). */
+const COMMON_ARGS = ['--epochs', '30', '--patience', '6', '--lr', '2e-3', '--dropout', '0.5', '--no-progress'];
+const DEFAULT_LEVELS = '2,4,6,8';
+const DEFAULT_BETA = 0.125;
+const DEPLOY_BUDGETS = [2.5, 2];
+const METHODS: readonly Method[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
+const BACKBONES: readonly Backbone[] = ['sasrec', 'caser'];
+
+/** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
+const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
+  sasrec: { base: [0.0515, 0.1092], quant: [0.0479, 0.1029], chord: [0.0707, 0.1463] },
+  caser: { base: [0.0599, 0.1177], quant: [0.0298, 0.0615], chord: [0.0639, 0.122] },
+};
+
+function runKey(r: Omit<RunSpec, 'key'>): string {
+  const parts: string[] = [r.backbone, r.method];
+  if (r.method !== 'base' && r.method !== 'quant') parts.push(`l${r.levels.replace(/,/g, '')}`, `b${r.beta}`);
+  if (r.w3a3) parts.push('w3a3');
+  if (r.pretrained) parts.push('pre');
+  parts.push(`s${r.seed}`);
+  return parts.join('-');
+}
+
+/** Every run of the full reproduction, in the order they are worth running. */
+export function planRuns(seeds: readonly number[]): RunSpec[] {
+  const out: RunSpec[] = [];
+  const add = (r: Omit<RunSpec, 'key'>) => out.push({ ...r, key: runKey(r) });
+  const base = { levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, w3a3: false, pretrained: false };
+  // Headline rows first, one seed at a time, so a partial run already covers every method.
+  for (const seed of seeds) {
+    for (const backbone of BACKBONES) {
+      for (const method of METHODS) {
+        add({ ...base, group: 'headline', backbone, method, seed, budgets: method === 'chord' ? DEPLOY_BUDGETS : [] });
+      }
+    }
+  }
+  const s = seeds[0]!;
+  for (const backbone of BACKBONES) {
+    add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s, budgets: [] });
+    for (const beta of [0.0625, 0.1875, 0.25]) add({ ...base, group: 'beta', backbone, method: 'chord', beta, seed: s, budgets: [] });
+    for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s, budgets: [] });
+    add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed: s, budgets: [] });
+  }
+  return out;
+}
+
+function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] {
+  const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
+  args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
+  if (r.w3a3) args.push('--w3a3');
+  if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, budgets: [] })));
+  if (r.budgets.length > 0) args.push('--budgets', r.budgets.join(','));
+  return args;
+}
+
+interface Metrics {
+  ndcg5: number;
+  ndcg10: number;
+  hr5: number;
+  hr10: number;
+}
+interface DeployedEval {
+  unmasked: Metrics;
+  masked: Metrics;
+  averageBits?: number;
+}
+interface Training {
+  modelId: string;
+  command: string;
+  timing: { wallSeconds: number };
+  metrics: { test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
+}
+
+function findTraining(dir: string): Training | undefined {
+  if (!existsSync(dir)) return undefined;
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry, 'training.json');
+    if (existsSync(p)) return JSON.parse(readFileSync(p, 'utf8')) as Training;
+  }
+  return undefined;
+}
+
+function runTrain(args: string[], logPrefix: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/model/train-cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const forward = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) process.stderr.write(`  [${logPrefix}] ${line}\n`);
+    };
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`train-cli exited with ${code} for ${logPrefix}`))));
+  });
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+function std(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+}
+
+interface ResultRow {
+  backbone: Backbone;
+  method: Method;
+  group: Group;
+  levels: string;
+  beta: number | null;
+  w3a3: boolean;
+  init: 'random' | 'pretrained';
+  avg_bits: number;
+  deploy_bits: number;
+  ndcg5: number;
+  hr5: number;
+  ndcg10: number;
+  hr10: number;
+  seeds: number;
+  ndcg10_std: number;
+  strategy_bytes: number;
+  weight_bytes: number;
+  masked: boolean;
+  /** The T budget this row was deployed at; null = the bits the model was trained for. */
+  deploy_budget: number | null;
+  runs: string[];
+}
+
+function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
+  const layers =
+    backbone === 'sasrec'
+      ? backboneLayers({ backbone, dims: DEFAULT_SASREC_DIMS })
+      : backboneLayers({ backbone, dims: DEFAULT_CASER_DIMS });
+  const weightBytes = 4 * layers.reduce((s, l) => s + l.outChannels * l.rowLength, 0);
+  const strategyBytes = personalised ? strategyBitstreamSize(layers.map((l) => l.outChannels), modelIdLength) : 0;
+  return { strategyBytes, weightBytes };
+}
+
+/** Averages the finished runs of each configuration over seeds; one row per protocol (and deploy budget). */
+export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): ResultRow[] {
+  const groups = new Map<string, { spec: RunSpec; training: Training }[]>();
+  for (const f of finished.values()) {
+    const configKey = f.spec.key.replace(/-s\d+$/, '');
+    groups.set(configKey, [...(groups.get(configKey) ?? []), f]);
+  }
+  const rows: ResultRow[] = [];
+  for (const runs of groups.values()) {
+    const spec = runs[0]!.spec;
+    const personalised = spec.method === 'custom' || spec.method === 'weighted' || spec.method === 'chord';
+    const facts = modelFacts(spec.backbone, runs[0]!.training.modelId.length, personalised);
+    const deployments: { bits: string | null; pick: (t: Training) => DeployedEval | undefined }[] = [
+      { bits: null, pick: (t) => t.metrics.test },
+      ...spec.budgets.map((b) => ({ bits: String(b), pick: (t: Training) => t.metrics.testAtBudget[String(b)] })),
+    ];
+    for (const d of deployments) {
+      const evals = runs.map((r) => d.pick(r.training)).filter((e): e is DeployedEval => e !== undefined);
+      if (evals.length === 0) continue;
+      const avgBits = spec.method === 'base' ? 32 : mean(runs.map((r) => r.training.metrics.test.averageBits ?? 32));
+      for (const masked of [false, true]) {
+        const m = evals.map((e) => (masked ? e.masked : e.unmasked));
+        rows.push({
+          backbone: spec.backbone,
+          method: spec.method,
+          group: spec.group,
+          levels: spec.method === 'base' ? 'fp32' : spec.method === 'quant' ? 'uniform-3' : spec.levels.replace(/,/g, '-'),
+          beta: personalised ? spec.beta : null,
+          w3a3: spec.w3a3,
+          init: spec.pretrained ? 'pretrained' : 'random',
+          avg_bits: round(avgBits),
+          deploy_bits: round(d.bits === null ? mean(evals.map((e) => e.averageBits ?? 32)) : Number(d.bits)),
+          ndcg5: round(mean(m.map((x) => x.ndcg5))),
+          hr5: round(mean(m.map((x) => x.hr5))),
+          ndcg10: round(mean(m.map((x) => x.ndcg10))),
+          hr10: round(mean(m.map((x) => x.hr10))),
+          seeds: evals.length,
+          ndcg10_std: round(std(m.map((x) => x.ndcg10))),
+          strategy_bytes: facts.strategyBytes,
+          weight_bytes: facts.weightBytes,
+          masked,
+          deploy_budget: d.bits === null ? null : Number(d.bits),
+          runs: runs.map((r) => r.spec.key),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+function markdown(dataset: string, command: string, rows: ResultRow[], plan: RunSpec[], done: ReadonlySet<string>): string {
+  const f = (x: number) => x.toFixed(4);
+  const lines: string[] = [
+    `# ${dataset}: CHORD reproduction`,
+    '',
+    `Generated by \`${command}\` from the finished runs in .cache/reproduce (${done.size} of ${plan.length} planned runs done).`,
+    'Protocol: 10-core, leave-last-one-out, full ranking over all items; selection on validation NDCG@10 (unmasked);',
+    'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
+    '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
+    '',
+    '## Headline (Table 2): mean over seeds',
+    '',
+    '| backbone | method | bits | seeds | NDCG@10 | HR@10 | ± std | masked NDCG@10 | masked HR@10 | paper NDCG@10 | paper HR@10 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const head = rows.filter((r) => r.group === 'headline');
+  const twin = (r: ResultRow) => rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === r.deploy_budget);
+  for (const r of head.filter((x) => !x.masked && x.deploy_budget === null)) {
+    const m = twin(r);
+    const p = PAPER[r.backbone][r.method];
+    lines.push(
+      `| ${r.backbone} | ${r.method} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${f(r.ndcg10_std)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
+    );
+  }
+  lines.push('', '## Deployment at lower budgets through T (3-bit-trained CHORD)', '', '| backbone | deploy bits | NDCG@10 | HR@10 | masked NDCG@10 | masked HR@10 | seeds |', '|---|---|---|---|---|---|---|');
+  for (const r of head.filter((x) => x.method === 'chord' && !x.masked)) {
+    const m = twin(r);
+    lines.push(`| ${r.backbone} | ${r.deploy_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${r.seeds} |`);
+  }
+  lines.push('', '## Ablations (one seed)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked)) {
+    const m = twin(r);
+    lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
+  }
+  const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
+  lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string' },
+      only: { type: 'string' },
+      seeds: { type: 'string', default: '1,2,3' },
+      cache: { type: 'string', default: join('.cache', 'reproduce') },
+      results: { type: 'string', default: 'results' },
+      list: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.data) throw new Error('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
+  const dataset = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt)$/, '');
+  const seeds = values.seeds.split(',').map(Number);
+  const plan = planRuns(seeds);
+  const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
+  const selected = only ? plan.filter((r) => [...only].every((o) => o === r.backbone || o === r.method || o === r.group || o === `s${r.seed}`)) : plan;
+  const finished = new Map<string, { spec: RunSpec; training: Training }>();
+  const refresh = () => {
+    for (const spec of plan) {
+      const t = findTraining(join(values.cache, spec.key));
+      if (t) finished.set(spec.key, { spec, training: t });
+    }
+  };
+  refresh();
+  const todo = selected.filter((r) => !finished.has(r.key));
+  console.log(`${plan.length} runs planned, ${finished.size} finished, ${selected.length} selected, ${todo.length} to run`);
+  if (values.list) {
+    for (const r of selected) console.log(`${finished.has(r.key) ? 'done' : 'todo'}  ${r.key}`);
+    return;
+  }
+  const command = `npm run reproduce -- --data ${values.data}${values.only ? ` --only ${values.only}` : ''}`;
+  const write = () => {
+    mkdirSync(values.results, { recursive: true });
+    const rows = aggregate(finished);
+    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows };
+    writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, new Set(finished.keys())));
+  };
+  write();
+  const bar = new cliProgress.SingleBar(
+    { format: 'reproduce [{bar}] {value}/{total} runs | {run} | elapsed {duration_formatted} | ETA {eta_formatted}', etaBuffer: 3 },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(todo.length, 0, { run: todo[0]?.key ?? '-' });
+  for (const [i, r] of todo.entries()) {
+    bar.update(i, { run: r.key });
+    await runTrain(trainArgs(r, values.data, values.cache), r.key);
+    refresh();
+    write();
+  }
+  bar.update(todo.length, { run: 'done' });
+  bar.stop();
+  console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

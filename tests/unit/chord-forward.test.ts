@@ -1,0 +1,164 @@
+/**
+ * CHORD's forwards (pluggable quantized layers) against the backbones' own tfjs forwards
+ * (src/model/sasrec.ts, caser.ts) and against core's CPU forward, including where activation
+ * quantization (w3a3) sits.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createForward } from '../../src/core/forward/index.ts';
+import type { TensorMap } from '../../src/core/tensor-file.ts';
+import { INFERENCE } from '../../src/model/backbone.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { createCaser } from '../../src/model/caser.ts';
+import {
+  caserLossWith,
+  caserScoresWith,
+  fakeQuantActivations,
+  sasrecLossWith,
+  sasrecScoresWith,
+  sharedLayers,
+} from '../../src/model/chord/forward.ts';
+import { createBaseModel } from '../../src/model/model.ts';
+import { Rng } from '../../src/model/rng.ts';
+import { createSasrec } from '../../src/model/sasrec.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+function jitter(params: Record<string, tf.Variable>, seed: number, scale = 0.2): void {
+  const rng = new Rng(seed);
+  for (const v of Object.values(params)) v.assign(tf.tensor(Float32Array.from(v.dataSync(), (x) => x + (rng.next() - 0.5) * scale), v.shape));
+}
+
+function host(vars: Record<string, tf.Variable>): TensorMap {
+  return new Map(Object.entries(vars).map(([k, v]) => [k, { shape: [...v.shape], data: new Float32Array(v.dataSync()) }]));
+}
+
+const seqData = [0, 0, 0, 3, 7, 1, 9, 2, 0, 4, 5, 6, 7, 8, 9, 10, 0, 0, 0, 0, 0, 0, 0, 11];
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe('SASRec', () => {
+  const config = { numItems: 12, numUsers: 3, maxLen: 8, hidden: 8, heads: 2, blocks: 2, ffn: 16, dropout: 0.3 };
+
+  it('equals sasrecForward (scores and loss) with the same shared weights', () => {
+    const base = createBaseModel(createSasrec(config), 4);
+    jitter(base.params, 5);
+    const seq = tf.tensor2d(seqData, [3, 8], 'int32');
+    const users = tf.tensor1d([0, 1, 2], 'int32');
+    const c = base.backbone.sasrec;
+    const layer = sharedLayers(base.weights);
+    expect(maxDiff(sasrecScoresWith(c, base.params, layer, seq).dataSync(), base.scores(seq, users).dataSync())).toBeLessThan(1e-5);
+    const batch = {
+      seq,
+      users,
+      targetRows: tf.tensor1d([3, 4, 5, 10, 20, 23], 'int32'),
+      targetCols: tf.tensor1d([1, 2, 3, 4, 5, 6], 'int32'),
+    };
+    const ours = sasrecLossWith(c, base.params, layer, batch, INFERENCE).dataSync()[0]!;
+    expect(ours).toBeCloseTo(base.loss(batch, INFERENCE).dataSync()[0]!, 5);
+    // Dropout: same seeds in the same order give the same training-mode loss.
+    const ctx = () => {
+      let s = 0;
+      return { training: true, seed: () => ++s };
+    };
+    expect(sasrecLossWith(c, base.params, layer, batch, ctx()).dataSync()[0]).toBeCloseTo(base.loss(batch, ctx()).dataSync()[0]!, 5);
+  });
+
+  it('w3a3: activation quantization sits where core SasrecForward puts it', () => {
+    const base = createBaseModel(createSasrec({ ...config, dropout: 0 }), 6);
+    jitter(base.params, 7, 0.5);
+    const c = base.backbone.sasrec;
+    const tensors = host(base.params);
+    const weights = new Map([...host(base.weights)].map(([k, v]) => [k, v.data]));
+    const seq = tf.tensor2d(seqData, [3, 8], 'int32');
+    const ours = (bits?: number) => {
+      const layer = sharedLayers(base.weights);
+      return sasrecScoresWith(c, base.params, layer, seq, bits).dataSync();
+    };
+    const coreScores = (bits?: number) => {
+      const fwd = createForward(base.backbone.config, tensors, weights, bits === undefined ? {} : { activationBits: bits });
+      const out: number[] = [];
+      for (let u = 0; u < 3; u++) {
+        const rep = fwd.represent(seqData.slice(u * 8, u * 8 + 8));
+        for (let i = 1; i <= 12; i++) {
+          let s = 0;
+          for (let j = 0; j < 8; j++) s += rep[j]! * tensors.get('item_emb')!.data[i * 8 + j]!;
+          out.push(s);
+        }
+      }
+      return out;
+    };
+    expect(maxDiff(ours(), coreScores())).toBeLessThan(1e-4);
+    // 8 bits: the training quantizer's plain step and core's restricted f32 step agree closely.
+    const q8 = maxDiff(ours(8), coreScores(8));
+    const q3 = maxDiff(ours(3), coreScores(3));
+    const off3 = maxDiff(coreScores(3), coreScores());
+    expect(q8).toBeLessThan(2e-3);
+    expect(off3).toBeGreaterThan(0.05); // 3-bit activations visibly change the scores ...
+    expect(q3).toBeLessThan(Math.min(off3 / 50, 1e-3)); // ... and ours follows core's placement
+  });
+});
+
+describe('Caser', () => {
+  const config = { numItems: 12, numUsers: 3, L: 4, hidden: 8, nv: 2, nh: 3, dropout: 0.4 };
+  const caserSeq = [0, 3, 7, 1, 4, 5, 6, 7, 0, 0, 0, 11];
+
+  it('equals caserForward (scores and loss) with the same shared weights', () => {
+    const base = createBaseModel(createCaser(config), 4);
+    jitter(base.params, 8);
+    const seq = tf.tensor2d(caserSeq, [3, 4], 'int32');
+    const users = tf.tensor1d([2, 0, 1], 'int32');
+    const c = base.backbone.caser;
+    const layer = sharedLayers(base.weights);
+    expect(maxDiff(caserScoresWith(c, base.params, layer, seq, users).dataSync(), base.scores(seq, users).dataSync())).toBeLessThan(1e-5);
+    const batch = { seq, users, targetRows: tf.tensor1d([0, 1, 2], 'int32'), targetCols: tf.tensor1d([4, 5, 6], 'int32') };
+    expect(caserLossWith(c, base.params, layer, batch, INFERENCE).dataSync()[0]).toBeCloseTo(base.loss(batch, INFERENCE).dataSync()[0]!, 5);
+  });
+
+  it('w3a3: per-example quantization of the embedding image and of fc1\'s input, as core CaserForward', () => {
+    const base = createBaseModel(createCaser({ ...config, dropout: 0 }), 9);
+    jitter(base.params, 10, 0.5);
+    const c = base.backbone.caser;
+    const tensors = host(base.params);
+    const weights = new Map([...host(base.weights)].map(([k, v]) => [k, v.data]));
+    const seq = tf.tensor2d(caserSeq, [3, 4], 'int32');
+    const users = tf.tensor1d([0, 1, 2], 'int32');
+    const ours = (bits?: number) => caserScoresWith(c, base.params, sharedLayers(base.weights), seq, users, bits).dataSync();
+    const coreScores = (bits?: number) => {
+      const out: number[] = [];
+      for (let u = 0; u < 3; u++) {
+        const fwd = createForward(base.backbone.config, tensors, weights, { userEmbedding: { index: u }, ...(bits === undefined ? {} : { activationBits: bits }) });
+        const rep = fwd.represent(caserSeq.slice(u * 4, u * 4 + 4));
+        const { embeddings, bias } = fwd.scoring;
+        for (let i = 1; i <= 12; i++) {
+          let s = bias![i]!;
+          for (let j = 0; j < 16; j++) s += rep[j]! * embeddings[i * 16 + j]!;
+          out.push(s);
+        }
+      }
+      return out;
+    };
+    expect(maxDiff(ours(), coreScores())).toBeLessThan(1e-4);
+    const off3 = maxDiff(coreScores(3), coreScores());
+    expect(off3).toBeGreaterThan(1e-3);
+    expect(maxDiff(ours(3), coreScores(3))).toBeLessThan(off3 / 5);
+  });
+});
+
+describe('fakeQuantActivations', () => {
+  it('quantizes each group to 2^bits levels between its min and max and passes gradients straight through', () => {
+    const x = tf.tensor2d([0, 1, 2, 3, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1], [2, 8]);
+    const y = fakeQuantActivations(x, 2, 1).dataSync();
+    // Row 0: range [0, 7], step 7/3: codes round(x / (7/3)).
+    expect(Array.from(y.subarray(0, 8)).map((v) => +v.toFixed(4))).toEqual([0, 0, 2.3333, 2.3333, 4.6667, 4.6667, 7, 7]);
+    expect(Array.from(y.subarray(8))).toEqual(new Array(8).fill(-1)); // constant row unchanged
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fakeQuantActivations(t, 2, 1), tf.range(0, 16).reshape([2, 8]))))(x).dataSync();
+    expect(Array.from(g)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+  });
+});

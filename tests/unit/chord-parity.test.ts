@@ -1,0 +1,146 @@
+/**
+ * The tfjs training forms of the hypernets and the profiler GRU against the inference forms in
+ * src/core that the strategy server and the page run: same tensor names, same shapes, same
+ * numbers; and the hard strategies chosen during training equal core's Hypernet.strategy.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { channelScores } from '../../src/core/allocation.ts';
+import { generateFrozenWeights } from '../../src/core/frozen.ts';
+import { GruProfiler, gruWeightsFromTensors, itemEmbeddingsFromTensors, profileClicks } from '../../src/core/gru.ts';
+import { Hypernet, parseHypernetConfig, type HypernetMethod } from '../../src/core/hypernet.ts';
+import type { TensorMap } from '../../src/core/tensor-file.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { createGruParams, gruForward, gruTensors } from '../../src/model/chord/gru.ts';
+import {
+  createHypernetParams,
+  hypernetConfig,
+  hypernetForward,
+  hypernetTensors,
+  type HypernetShape,
+} from '../../src/model/chord/hypernet.ts';
+import { CHORD_DEFAULTS, createChordModel } from '../../src/model/chord/model.ts';
+import { Rng } from '../../src/model/rng.ts';
+import { createSasrec } from '../../src/model/sasrec.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+const layers = [
+  { name: 'block0.attn.q', outChannels: 8, rowLength: 8 },
+  { name: 'block0.ffn.in', outChannels: 16, rowLength: 8 },
+  { name: 'block0.ffn.out', outChannels: 8, rowLength: 16 },
+];
+
+function randomZ(batch: number, zDim: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: batch * zDim }, () => rng.next() * 2 - 1);
+}
+
+/** Perturbs every variable so the check does not rest on the special initial biases. */
+function jitter(params: Record<string, tf.Variable>, seed: number): void {
+  const rng = new Rng(seed);
+  for (const v of Object.values(params)) {
+    const d = Float32Array.from(v.dataSync(), (x) => x + (rng.next() - 0.5) * 0.6);
+    v.assign(tf.tensor(d, v.shape));
+  }
+}
+
+describe('hypernet parity with core', () => {
+  for (const method of ['custom', 'weighted', 'chord'] as HypernetMethod[]) {
+    it(`${method}: core tensor names/shapes and the same α_F/α_E/α_L and channel scores`, () => {
+      const shape: HypernetShape = { method, zDim: 6, hidden: 5, rank: 2, layers };
+      const params = createHypernetParams(shape, 3);
+      jitter(params, 4);
+      const config = hypernetConfig(shape, { levelTable: [2, 4, 6, 8], beta: 0.125, lambda: { up: 1, down: 1 } });
+      expect(parseHypernetConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
+      const tensors = hypernetTensors(shape, params);
+      const core = new Hypernet(config, tensors); // throws on any missing name or wrong shape
+      const names = [...tensors.keys()].sort();
+      expect(names).toContain('hyper.trunk.w');
+      expect(names.some((n) => n.startsWith('hyper.E.'))).toBe(method !== 'custom');
+      expect(names.includes('hyper.L.w')).toBe(method === 'chord');
+      expect(tensors.get('hyper.F.block0.ffn.in.w')!.shape).toEqual([16, 5]);
+
+      const batch = 3;
+      const z = randomZ(batch, 6, 7);
+      const out = hypernetForward(shape, params, tf.tensor2d(z, [batch, 6]));
+      const scores = out.scores.map((s) => s.dataSync());
+      const alphaL = out.alphaL.dataSync();
+      for (let b = 0; b < batch; b++) {
+        const s = core.sensitivities(z.subarray(b * 6, (b + 1) * 6));
+        layers.forEach((ly, l) => {
+          const want = channelScores(s.alphaF[l]!, s.alphaE[l]!, ly.outChannels, ly.rowLength);
+          const got = scores[l]!.subarray(b * ly.outChannels, (b + 1) * ly.outChannels);
+          for (let c = 0; c < ly.outChannels; c++) expect(got[c]).toBeCloseTo(want[c]!, 5);
+        });
+        for (let l = 0; l < layers.length; l++) expect(alphaL[b * layers.length + l]).toBeCloseTo(s.alphaL[l]!, 5);
+      }
+    });
+  }
+});
+
+describe('GRU parity with core GruProfiler', () => {
+  it('matches the page profiler (window mode) on short, exact and long histories', () => {
+    const numItems = 12;
+    const D = 6;
+    const rng = new Rng(11);
+    const emb = Float32Array.from({ length: (numItems + 1) * D }, () => rng.next() - 0.5);
+    emb.fill(0, 0, D); // padding row
+    const params = createGruParams(D, 4, 5);
+    jitter(params, 6);
+    const gruMap = gruTensors(params);
+    expect([...gruMap.keys()]).toEqual(['gru.weight_ih', 'gru.weight_hh', 'gru.bias_ih', 'gru.bias_hh']);
+    expect(gruMap.get('gru.weight_ih')!.shape).toEqual([12, 6]);
+    const backbone: TensorMap = new Map([['item_emb', { shape: [numItems + 1, D], data: emb }]]);
+    const window = 5;
+    const histories = [[3], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 7, 8, 9, 12], [9, 9, 10]];
+    const windows = new Int32Array(histories.length * window);
+    histories.forEach((h, i) => {
+      const last = h.slice(-window);
+      windows.set(last, i * window + window - last.length);
+    });
+    const z = gruForward(params, tf.tensor2d(emb, [numItems + 1, D]), tf.tensor2d(windows, [histories.length, window], 'int32')).dataSync();
+    const profiler = GruProfiler.fromTensors(gruMap, backbone, { window });
+    histories.forEach((h, i) => {
+      const want = profiler.setHistory(h);
+      const ref = profileClicks(gruWeightsFromTensors(gruMap), itemEmbeddingsFromTensors(backbone), h, { window });
+      for (let j = 0; j < 4; j++) {
+        expect(z[i * 4 + j]).toBeCloseTo(want[j]!, 5);
+        expect(ref[j]).toBeCloseTo(want[j]!, 6);
+      }
+    });
+  });
+});
+
+describe('training strategies equal the deployment strategies', () => {
+  it('model.allocate (tfjs GRU + hypernet + core Γ/Λ) = core GRU -> Hypernet.strategy', () => {
+    const bb = createSasrec({ numItems: 30, numUsers: 5, maxLen: 8, hidden: 8, heads: 2, blocks: 1, ffn: 16, dropout: 0 });
+    const frozen = new Map(generateFrozenWeights({ seed: 2, layers: bb.layers() }).map((l) => [l.spec.name, l.weights]));
+    const model = createChordModel(bb, frozen, { ...CHORD_DEFAULTS, method: 'chord', zDim: 6, hyperHidden: 8, gruWindow: 4, seed: 9 });
+    jitter(model.hyper, 1);
+    const windows = Int32Array.from([0, 0, 3, 4, 1, 2, 3, 4, 9, 30, 12, 7, 0, 0, 0, 5]);
+    const alloc = model.allocate(tf.tensor2d(windows, [4, 4], 'int32'))!;
+    const shape = model.hypernetShape!;
+    const core = new Hypernet(
+      hypernetConfig(shape, { levelTable: [2, 4, 6, 8], beta: 0.125, lambda: { up: 1, down: 1 } }),
+      hypernetTensors(shape, model.hyper),
+    );
+    const backbone: TensorMap = new Map([['item_emb', { shape: [31, 8], data: new Float32Array(model.params['item_emb']!.dataSync()) }]]);
+    const gru = gruWeightsFromTensors(gruTensors(model.gru));
+    const distinct = new Set<string>();
+    for (let b = 0; b < 4; b++) {
+      const items = Array.from(windows.subarray(b * 4, (b + 1) * 4)).filter((i) => i > 0);
+      const strategy = core.strategy(profileClicks(gru, itemEmbeddingsFromTensors(backbone), items, { window: 4 }));
+      strategy.layers.forEach((ly, l) => {
+        const C = ly.levels.length;
+        expect(Array.from(alloc.levels[l]!.subarray(b * C, (b + 1) * C))).toEqual(Array.from(ly.levels));
+      });
+      distinct.add(strategy.layers.map((l) => l.levels.join('')).join('|'));
+    }
+    // Different histories give different strategies: the check is not comparing constants.
+    expect(distinct.size).toBeGreaterThan(1);
+    model.dispose();
+  });
+});

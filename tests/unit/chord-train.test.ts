@@ -1,0 +1,214 @@
+/**
+ * End to end on a tiny generated dataset: train a few steps, export the artifact directory, and
+ * check that core's parsers and the strategy server's loader accept it, that its deployment-path
+ * metrics are recorded, and that a run resumes from its checkpoint.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/cloud/artifacts.ts';
+import { averageBits } from '../../src/core/allocation.ts';
+import { Hypernet, parseHypernetConfig } from '../../src/core/hypernet.ts';
+import { parseManifest } from '../../src/core/manifest.ts';
+import { decodeTensorFile } from '../../src/core/tensor-file.ts';
+import type { SplitDataset } from '../../src/data/types.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { chordBatch, chordExamples, disposeChordBatch, validationHistories } from '../../src/model/chord/data.ts';
+import { prepareDeployment, userStrategy } from '../../src/model/chord/deployed.ts';
+import { evaluateUsers, modelScorer } from '../../src/model/chord/evaluate.ts';
+import { chordStep } from '../../src/model/chord/loop.ts';
+import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/model/chord/model.ts';
+import { generateFrozenWeights } from '../../src/core/frozen.ts';
+import { Adam } from '../../src/model/optim.ts';
+import { createSasrec } from '../../src/model/sasrec.ts';
+import { RUN_DEFAULTS, runTraining, type RunOptions } from '../../src/model/chord/run.ts';
+import { readArtifact } from '../../src/model/export.ts';
+
+let dir: string;
+beforeAll(async () => {
+  await initBackend('wasm');
+  dir = mkdtempSync(join(tmpdir(), 'chord-train-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** 24 users over 12 items: next item = previous + 1 (mod 12), 12 clicks each. */
+function tinySplit(): SplitDataset {
+  const users = 24;
+  const seqs = Array.from({ length: users }, (_, u) => Int32Array.from({ length: 12 }, (_, i) => ((u + i) % 12) + 1));
+  return {
+    numItems: 12,
+    numUsers: users,
+    train: seqs.map((s) => s.slice(0, 10)),
+    valid: Int32Array.from(seqs.map((s) => s[10]!)),
+    test: Int32Array.from(seqs.map((s) => s[11]!)),
+    itemIds: ['[PAD]', ...Array.from({ length: 12 }, (_, i) => `i${i + 1}`)],
+    userIds: Array.from({ length: users }, (_, u) => `u${u}`),
+  };
+}
+
+function options(over: Partial<RunOptions>): RunOptions {
+  return {
+    ...RUN_DEFAULTS,
+    backbone: 'sasrec',
+    method: 'chord',
+    dataName: 'tiny',
+    seed: 3,
+    epochs: 2,
+    patience: 5,
+    batchSize: 8,
+    lr: 5e-3,
+    dropout: 0.1,
+    maxLen: 8,
+    zDim: 8,
+    hyperHidden: 8,
+    gruWindow: 6,
+    budgets: [2.5],
+    maxStepsPerEpoch: 2,
+    out: join(dir, over.method ?? 'chord'),
+    command: 'test',
+    log: () => {},
+    ...over,
+  };
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+describe('train + export (SASRec, chord)', () => {
+  it('writes an artifact that core and the strategy server accept, with deployment-path metrics', async () => {
+    const lines: string[] = [];
+    const result = await runTraining(options({ log: (l) => lines.push(l) }), tinySplit());
+    const art = result.artifactDir;
+    expect(art.endsWith('sasrec-tiny-chord-b0125-l2468-s3')).toBe(true);
+    for (const f of ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json']) {
+      expect(existsSync(join(art, f))).toBe(true);
+    }
+    const manifest = parseManifest(readJson(join(art, 'manifest.json')));
+    expect(manifest.userDim).toBe(8);
+    expect(manifest.numItems).toBe(12);
+    const config = parseHypernetConfig(readJson(join(art, 'hypernet.json')));
+    expect(config.layers.map((l) => l.name)).toEqual(manifest.layers.map((l) => l.name));
+    const hyper = decodeTensorFile(readJson(join(art, 'hyper.json')), new Uint8Array(readFileSync(join(art, 'hyper.bin'))));
+    const backbone = decodeTensorFile(readJson(join(art, 'backbone.json')), new Uint8Array(readFileSync(join(art, 'backbone.bin'))));
+    expect(backbone.get('item_emb')!.shape).toEqual([13, 64]);
+    expect(backbone.has('block0.attn.q')).toBe(false); // frozen weights come from the seed, not the file
+    const gru = decodeTensorFile(readJson(join(art, 'gru.json')), new Uint8Array(readFileSync(join(art, 'gru.bin'))));
+    expect(gru.get('gru.weight_hh')!.shape).toEqual([24, 8]);
+    new Hypernet(config, hyper);
+
+    const served = await loadModel(art); // the strategy server's checks (hash, shapes, layer match)
+    expect(served.modelId).toBe(manifest.modelId);
+
+    const training = readJson(join(art, 'training.json')) as Record<string, any>;
+    expect(training.method).toBe('chord');
+    expect(training.epochs.run).toBe(2);
+    for (const split of ['valid', 'test']) {
+      for (const view of ['masked', 'unmasked']) {
+        for (const k of ['ndcg5', 'ndcg10', 'hr5', 'hr10']) expect(training.metrics[split][view][k]).toBeGreaterThanOrEqual(0);
+      }
+    }
+    // Γ at β = 0.125 plus Λ: ~3 bits on average; T at 2.5 brings it down to the budget.
+    expect(training.metrics.test.averageBits).toBeGreaterThan(2.8);
+    expect(training.metrics.test.averageBits).toBeLessThan(3.6);
+    expect(training.metrics.testAtBudget['2.5'].averageBits).toBeLessThanOrEqual(2.5);
+    // HR@10 of 12 items masks all but a few: any working ranking is far above zero.
+    expect(training.metrics.valid.unmasked.hr10).toBeGreaterThan(0.5);
+    expect(lines.some((l) => l.startsWith('epoch 2'))).toBe(true);
+    // The deployment-path validation equals the training-side validation of the best epoch up to
+    // ranking ties (f32 vs f64 arithmetic): at most one user of 24 may differ.
+    expect(Math.abs(training.metrics.valid.unmasked.hr10 - result.loop.bestValid!.unmasked.hr10)).toBeLessThanOrEqual(1 / 24 + 1e-9);
+
+    // Different users get different strategies from the shipped hypernet.
+    const dep = await prepareDeployment(readArtifact(art));
+    const data = tinySplit();
+    const strategies = new Set(data.train.map((h) => userStrategy(dep, h, { gruWindow: 6 }).layers.map((l) => l.levels.join('')).join('|')));
+    expect(strategies.size).toBeGreaterThan(1);
+  }, 120_000);
+
+  it('resumes from its checkpoint', async () => {
+    const out = join(dir, 'resume');
+    const first = await runTraining(options({ out, epochs: 1 }), tinySplit());
+    expect(first.loop.epochsRun).toBe(1);
+    const lines: string[] = [];
+    const second = await runTraining(options({ out, epochs: 2, resume: true, log: (l) => lines.push(l) }), tinySplit());
+    expect(lines[1]).toMatch(/^resumed from .* after epoch 1/);
+    expect(second.loop.epochsRun).toBe(2);
+    expect(second.loop.history).toHaveLength(2);
+    expect(second.loop.history[0]).toEqual(first.loop.history[0]);
+  }, 120_000);
+});
+
+describe('other methods and backbones', () => {
+  it('quant w3a3: a servable artifact whose hypernet gives every user the uniform 3-bit strategy', async () => {
+    const result = await runTraining(options({ method: 'quant', activationBits: 3 }), tinySplit());
+    const art = readArtifact(result.artifactDir);
+    expect(art.hypernet!.config.levelTable[0]).toBe(3);
+    const hn = new Hypernet(art.hypernet!.config, art.hypernet!.tensors);
+    const s = hn.strategy(Float32Array.from({ length: 8 }, (_, i) => i / 8 - 0.5));
+    expect(averageBits(s, art.manifest.layers.map((l) => l.rowLength))).toBe(3);
+    expect((result.training as any).metrics.test.averageBits).toBe(3);
+    expect((result.training as any).options.activationBits).toBe(3);
+    await loadModel(result.artifactDir);
+  }, 120_000);
+
+  it('Caser weighted: ships user_emb_mean instead of the per-user table, and evaluates through core', async () => {
+    const result = await runTraining(options({ backbone: 'caser', method: 'weighted', maxLen: 5, budgets: [] }), tinySplit());
+    const art = readArtifact(result.artifactDir);
+    expect(art.backbone.has('user_emb')).toBe(false);
+    expect(art.backbone.get('user_emb_mean')!.shape).toEqual([64]);
+    expect(art.backbone.get('out_emb')!.shape).toEqual([13, 128]);
+    expect(art.hypernet!.config.method).toBe('weighted');
+    expect(art.hypernet!.config.lambda).toEqual({ up: 0, down: 0 });
+    expect(result.test.unmasked.hr10).toBeGreaterThanOrEqual(0);
+    await loadModel(result.artifactDir);
+  }, 120_000);
+
+  it('base, then chord on the frozen pretrained base backbone: both ship their layer weights', async () => {
+    const baseOut = join(dir, 'base');
+    const result = await runTraining(options({ method: 'base', budgets: [], out: baseOut }), tinySplit());
+    const art = readArtifact(result.artifactDir);
+    expect(art.hypernet).toBeUndefined();
+    const trained = art.backbone.get('block1.ffn.out')!;
+    expect(trained.shape).toEqual([64, 256]);
+    expect(result.test.averageBits).toBeUndefined();
+
+    const pre = await runTraining(options({ init: 'pretrained', pretrainedDir: baseOut, out: join(dir, 'pre'), budgets: [] }), tinySplit());
+    expect(pre.artifactDir.endsWith('-pre-s3')).toBe(true);
+    const preArt = readArtifact(pre.artifactDir);
+    // The frozen weights are the Base run's best ones, shipped because no seed can regenerate them.
+    const best = readArtifact(result.artifactDir).backbone.get('block1.ffn.out')!.data;
+    expect(Array.from(preArt.backbone.get('block1.ffn.out')!.data)).toEqual(Array.from(best));
+    const dep = await prepareDeployment(preArt);
+    expect(dep.shipped).toBe(true);
+    expect(pre.test.averageBits).toBeGreaterThan(2.5);
+  }, 120_000);
+});
+
+describe('memory', () => {
+  for (const method of ['quant', 'chord'] as ChordMethod[]) {
+    it(`${method}: training steps and evaluation leave no tensors behind`, () => {
+      const data = tinySplit();
+      const bb = createSasrec({ numItems: 12, numUsers: 24, maxLen: 8, hidden: 8, heads: 2, blocks: 1, ffn: 16, dropout: 0.1 });
+      const frozen = new Map(generateFrozenWeights({ seed: 1, layers: bb.layers() }).map((l) => [l.spec.name, l.weights]));
+      const model = createChordModel(bb, frozen, { ...CHORD_DEFAULTS, method, zDim: 4, hyperHidden: 4, gruWindow: 6, seed: 1 });
+      const adam = new Adam({ lr: 1e-3 });
+      const ex = chordExamples(bb, data.train, 0, 6);
+      const step = () => {
+        const batch = chordBatch(ex, [0, 1, 2, 3]);
+        chordStep(model, adam, batch, { training: true, seed: () => 1 });
+        disposeChordBatch(batch);
+      };
+      const valid = validationHistories(data);
+      step(); // creates the optimizer moments
+      const before = tf.memory().numTensors;
+      step();
+      evaluateUsers(valid, 12, modelScorer(model, valid, 6), 8);
+      expect(tf.memory().numTensors).toBe(before);
+      adam.dispose();
+      model.dispose();
+    });
+  }
+});
