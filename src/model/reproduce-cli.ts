@@ -316,7 +316,9 @@ async function main(): Promise<void> {
   bar.start(todo.length, 0, { run: todo[0]?.key ?? '-' });
   for (const [i, r] of todo.entries()) {
     bar.update(i, { run: r.key });
-    await runTrain(trainArgs(r, values.data, values.cache), r.key);
+    refresh();
+    // Another reproduce process may have finished this run in the meantime.
+    if (!finished.has(r.key)) await runTrain(trainArgs(r, values.data, values.cache), r.key);
     refresh();
     write();
   }
