@@ -22,6 +22,7 @@ import {
 import { evaluateRanking, validationSet, type EvalResult, type Metrics } from './evaluate.ts';
 import type { TrainableModel } from './model.ts';
 import { Adam } from './optim.ts';
+import type { ParamMap } from './params.ts';
 import { Rng, shuffleInPlace } from './rng.ts';
 
 export type SelectionMetric = 'ndcg10' | 'hr10' | 'ndcg10_masked' | 'hr10_masked';
@@ -103,8 +104,19 @@ export function selectionScore(r: EvalResult, metric: SelectionMetric): number {
   }
 }
 
-/** One optimisation step; returns the batch loss. */
-export function trainStep(model: TrainableModel, adam: Adam, batch: ReturnType<typeof batchTensors>, ctx: ForwardCtx): number {
+/** What one optimisation step needs: named variables and a loss over a batch. */
+export interface Steppable<B> {
+  readonly variables: ParamMap;
+  loss(batch: B, ctx: ForwardCtx): tf.Scalar;
+}
+
+/** An optimizer that applies gradients keyed by variable name (Adam, or CHORD's grouped Adam). */
+export interface GradientApplier {
+  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void;
+}
+
+/** One optimisation step; returns the batch loss. Shared by the Base and CHORD training loops. */
+export function trainStep<B>(model: Steppable<B>, adam: GradientApplier, batch: B, ctx: ForwardCtx): number {
   const names = Object.keys(model.variables).sort();
   const varList = names.map((n) => model.variables[n]!);
   const byTfName = new Map(varList.map((v, i) => [v.name, names[i]!]));
@@ -117,11 +129,12 @@ export function trainStep(model: TrainableModel, adam: Adam, batch: ReturnType<t
   return loss;
 }
 
-function readState(dir: string): RunState | undefined {
+/** Reads a training loop's state.json (version 1), or undefined when the run has none yet. */
+export function readRunState<S extends { version: number }>(dir: string): S | undefined {
   const path = join(dir, 'state.json');
   if (!existsSync(path)) return undefined;
   try {
-    const s = JSON.parse(readFileSync(path, 'utf8')) as RunState;
+    const s = JSON.parse(readFileSync(path, 'utf8')) as S;
     if (s.version !== 1) throw new Error(`state version ${String(s.version)}`);
     return s;
   } catch (cause) {
@@ -156,7 +169,7 @@ export async function trainModel(
   let best: TensorMap | undefined;
   const dir = opts.checkpointDir;
   if (dir && opts.resume) {
-    const saved = readState(dir);
+    const saved = readRunState<RunState>(dir);
     if (saved) {
       if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
         throw new CheckpointError(`settings differ from the checkpoint in ${dir}; refusing to resume`);

@@ -18,7 +18,7 @@ import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch, validationHistories } from '../../src/model/chord/data.ts';
 import { prepareDeployment, userStrategy } from '../../src/model/chord/deployed.ts';
 import { evaluateUsers, modelScorer } from '../../src/model/chord/evaluate.ts';
-import { chordStep } from '../../src/model/chord/loop.ts';
+import { trainStep } from '../../src/model/train.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/model/chord/model.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { Adam } from '../../src/model/optim.ts';
@@ -198,7 +198,7 @@ describe('memory', () => {
       const ex = chordExamples(bb, data.train, 0, 6);
       const step = () => {
         const batch = chordBatch(ex, [0, 1, 2, 3]);
-        chordStep(model, adam, batch, { training: true, seed: () => 1 });
+        trainStep(model, adam, batch, { training: true, seed: () => 1 });
         disposeChordBatch(batch);
       };
       const valid = validationHistories(data);

@@ -6,7 +6,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SingleBar } from 'cli-progress';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import type { ForwardCtx } from '../backbone.ts';
@@ -23,7 +22,7 @@ import type { EvalResult } from '../evaluate.ts';
 import { Adam } from '../optim.ts';
 import type { ParamMap } from '../params.ts';
 import { Rng, shuffleInPlace } from '../rng.ts';
-import { selectionScore, type SelectionMetric } from '../train.ts';
+import { readRunState, selectionScore, trainStep, type GradientApplier, type SelectionMetric } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import type { ChordBatch } from './model.ts';
 
@@ -89,9 +88,7 @@ interface RunState {
 }
 
 /** What a step needs from the optimizer (Adam, or GroupedAdam below). */
-export interface StepOptimizer {
-  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void;
-}
+export type StepOptimizer = GradientApplier;
 
 const isHyper = (name: string) => name.startsWith('hyper.') || name.startsWith('gru.');
 
@@ -129,32 +126,6 @@ export class GroupedAdam implements StepOptimizer {
   }
 }
 
-/** One optimizer step on a batch; returns the loss. */
-export function chordStep(model: Trainable, adam: StepOptimizer, batch: ChordBatch, ctx: ForwardCtx): number {
-  const names = Object.keys(model.variables).sort();
-  const vars = names.map((n) => model.variables[n]!);
-  const byTfName = new Map(vars.map((v, i) => [v.name, names[i]!]));
-  const { value, grads } = tf.variableGrads(() => model.loss(batch, ctx), vars);
-  const named: Record<string, tf.Tensor> = {};
-  for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
-  adam.apply(model.variables, named);
-  const loss = value.dataSync()[0]!;
-  tf.dispose([value, ...Object.values(grads)]);
-  return loss;
-}
-
-function readState(dir: string): RunState | undefined {
-  const path = join(dir, 'state.json');
-  if (!existsSync(path)) return undefined;
-  try {
-    const s = JSON.parse(readFileSync(path, 'utf8')) as RunState;
-    if (s.version !== 1) throw new Error(`state version ${String(s.version)}`);
-    return s;
-  } catch (cause) {
-    throw new CheckpointError(`cannot read ${path}`, { cause });
-  }
-}
-
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function trainLoop(
@@ -182,7 +153,7 @@ export async function trainLoop(
   let best: TensorMap | undefined;
   const dir = opts.checkpointDir;
   if (dir && opts.resume) {
-    const saved = readState(dir);
+    const saved = readRunState<RunState>(dir);
     if (saved) {
       if (JSON.stringify(saved.settings) !== JSON.stringify(opts.settings)) {
         throw new CheckpointError(`settings differ from the checkpoint in ${dir}; refusing to resume`);
@@ -237,7 +208,7 @@ export async function trainLoop(
     for (let s = 0; s < steps; s++) {
       const ts = performance.now();
       const batch = chordBatch(ex, order.slice(s * opts.batchSize, (s + 1) * opts.batchSize));
-      lossSum += chordStep(model, adam, batch, ctx);
+      lossSum += trainStep(model, adam, batch, ctx);
       disposeChordBatch(batch);
       stepSeconds += (performance.now() - ts) / 1000;
       stepsTimed++;
