@@ -50,13 +50,14 @@ function toMetrics(s: RankingSummary): Metrics {
   return { ndcg5: s.ndcg[5]!, ndcg10: s.ndcg[10]!, hr5: s.hr[5]!, hr10: s.hr[10]!, mrr: s.mrr };
 }
 
-export function evaluateRanking(
-  score: ScoreFn,
-  numItems: number,
-  inputLen: number,
-  set: EvalSet,
-  batchSize = 256,
-): EvalResult {
+/** Scores [users.length * numItems] (row k = users[k], column j = item j + 1). */
+export type UserScorer = (users: readonly number[]) => Float32Array;
+
+/**
+ * Ranks every user's target against all items, unmasked and masked, scoring users in batches.
+ * Both the Base loop (window scorer) and CHORD (whole-history scorer) evaluate through this.
+ */
+export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): EvalResult {
   const users: number[] = [];
   for (let u = 0; u < set.histories.length; u++) if (set.targets[u]! > 0) users.push(u);
   const unmasked = new RankingMetrics([5, 10]);
@@ -64,12 +65,7 @@ export function evaluateRanking(
   const mask = new Uint8Array(numItems);
   for (let start = 0; start < users.length; start += batchSize) {
     const batch = users.slice(start, start + batchSize);
-    const seq = new Int32Array(batch.length * inputLen);
-    batch.forEach((u, k) => writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen));
-    const scores = tf.tidy(() => {
-      const s = score(tf.tensor2d(seq, [batch.length, inputLen], 'int32'), tf.tensor1d(batch, 'int32'));
-      return s.dataSync() as Float32Array;
-    });
+    const scores = score(batch);
     batch.forEach((u, k) => {
       const row = scores.subarray(k * numItems, (k + 1) * numItems);
       const target = set.targets[u]! - 1;
@@ -81,4 +77,22 @@ export function evaluateRanking(
     });
   }
   return { users: users.length, unmasked: toMetrics(unmasked.summary()), masked: toMetrics(masked.summary()) };
+}
+
+export function evaluateRanking(
+  score: ScoreFn,
+  numItems: number,
+  inputLen: number,
+  set: EvalSet,
+  batchSize = 256,
+): EvalResult {
+  const windowScorer: UserScorer = (batch) => {
+    const seq = new Int32Array(batch.length * inputLen);
+    batch.forEach((u, k) => writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen));
+    return tf.tidy(() => {
+      const s = score(tf.tensor2d(seq, [batch.length, inputLen], 'int32'), tf.tensor1d(Array.from(batch), 'int32'));
+      return s.dataSync() as Float32Array;
+    });
+  };
+  return evaluateUsers(set, numItems, windowScorer, batchSize);
 }
