@@ -1,12 +1,13 @@
 /**
  * Reproduces the paper's ML-100K tables with the committed code:
  *
- *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list]
+ *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list] [--report]
  *
  * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
  * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
  * training.json exists) is never trained again, so the command can be stopped and restarted at any time and
- * only does what is missing. `--only` keeps runs whose backbone, method or ablation group is in the list.
+ * only does what is missing. `--only a,b` keeps runs that match every token (backbone, method, ablation group
+ * or s<seed>); `--list` shows what is done and what is not; `--report` only rewrites the results files.
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
  * progress is always on disk.
  *
@@ -251,7 +252,7 @@ function markdown(dataset: string, command: string, rows: ResultRow[], plan: Run
     const m = twin(r);
     const p = PAPER[r.backbone][r.method];
     lines.push(
-      `| ${r.backbone} | ${r.method} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${f(r.ndcg10_std)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
+      `| ${r.backbone} | ${r.method} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
     );
   }
   lines.push('', '## Deployment at lower budgets through T (3-bit-trained CHORD)', '', '| backbone | deploy bits | NDCG@10 | HR@10 | masked NDCG@10 | masked HR@10 | seeds |', '|---|---|---|---|---|---|---|');
@@ -278,6 +279,7 @@ async function main(): Promise<void> {
       cache: { type: 'string', default: join('.cache', 'reproduce') },
       results: { type: 'string', default: 'results' },
       list: { type: 'boolean', default: false },
+      report: { type: 'boolean', default: false },
     },
   });
   if (!values.data) throw new Error('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
@@ -300,7 +302,8 @@ async function main(): Promise<void> {
     for (const r of selected) console.log(`${finished.has(r.key) ? 'done' : 'todo'}  ${r.key}`);
     return;
   }
-  const command = `npm run reproduce -- --data ${values.data}${values.only ? ` --only ${values.only}` : ''}`;
+  // Rows come from every finished run, whichever invocation (and --only) trained it.
+  const command = `npm run reproduce -- --data ${values.data}`;
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished);
@@ -309,6 +312,10 @@ async function main(): Promise<void> {
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, new Set(finished.keys())));
   };
   write();
+  if (values.report) {
+    console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md from ${finished.size} finished runs`);
+    return;
+  }
   const bar = new cliProgress.SingleBar(
     { format: 'reproduce [{bar}] {value}/{total} runs | {run} | elapsed {duration_formatted} | ETA {eta_formatted}', etaBuffer: 3 },
     cliProgress.Presets.shades_classic,

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { aggregate, planRuns } from '../../src/model/reproduce-cli.ts';
+
+const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
+
+function finishedRun(key: string, ndcg10: number, budgets: Record<string, number> = {}) {
+  const spec = planRuns([1, 2, 3]).find((r) => r.key === key)!;
+  const training = {
+    modelId: `m-${key}`,
+    command: 'x',
+    timing: { wallSeconds: 1 },
+    metrics: {
+      test: { unmasked: metrics(ndcg10), masked: metrics(2 * ndcg10), averageBits: 3.2 },
+      testAtBudget: Object.fromEntries(
+        Object.entries(budgets).map(([b, v]) => [b, { unmasked: metrics(v), masked: metrics(2 * v), averageBits: Number(b) }]),
+      ),
+    },
+  };
+  return [key, { spec, training }] as const;
+}
+
+describe('reproduce plan and aggregation', () => {
+  it('plans every headline method for both backbones and seeds first, then the ablations, with unique keys', () => {
+    const plan = planRuns([1, 2, 3]);
+    expect(new Set(plan.map((r) => r.key)).size).toBe(plan.length);
+    const headline = plan.filter((r) => r.group === 'headline');
+    expect(headline).toHaveLength(2 * 5 * 3);
+    expect(plan.slice(0, headline.length).every((r) => r.group === 'headline')).toBe(true);
+    expect(plan.slice(0, 10).map((r) => r.seed)).toEqual(Array(10).fill(1));
+    expect(plan.filter((r) => r.group === 'levels').map((r) => r.levels)).toEqual(['2,5,6,7', '2,5,6,7']);
+    expect(plan.filter((r) => r.group === 'beta').map((r) => r.beta)).toEqual([0.0625, 0.1875, 0.25, 0.0625, 0.1875, 0.25]);
+    expect(plan.find((r) => r.key === 'sasrec-chord-l2468-b0.125-s1')!.budgets).toEqual([2.5, 2]);
+  });
+
+  it('averages seeds per configuration, one row per protocol and deploy budget', () => {
+    const rows = aggregate(
+      new Map([
+        finishedRun('sasrec-chord-l2468-b0.125-s1', 0.06, { '2.5': 0.05 }),
+        finishedRun('sasrec-chord-l2468-b0.125-s2', 0.08, { '2.5': 0.07 }),
+        finishedRun('sasrec-base-s1', 0.05),
+      ]),
+    );
+    const chord = rows.filter((r) => r.method === 'chord');
+    expect(chord).toHaveLength(4); // trained bits and 2.5 bits, each unmasked and masked
+    const trained = chord.find((r) => !r.masked && r.deploy_budget === null)!;
+    expect(trained.seeds).toBe(2);
+    expect(trained.ndcg10).toBeCloseTo(0.07, 10);
+    expect(trained.ndcg10_std).toBeCloseTo(Math.SQRT2 * 0.01, 4);
+    expect(trained.hr10).toBeCloseTo(0.14, 10);
+    expect(trained.avg_bits).toBe(3.2);
+    expect(trained.strategy_bytes).toBeGreaterThan(1152 / 4); // 2 bits per channel plus header
+    expect(trained.weight_bytes).toBe(4 * (4 * 64 * 64 + 2 * 64 * 256) * 2);
+    const masked = chord.find((r) => r.masked && r.deploy_budget === null)!;
+    expect(masked.ndcg10).toBeCloseTo(0.14, 10);
+    expect(chord.find((r) => !r.masked && r.deploy_budget === 2.5)!.ndcg10).toBeCloseTo(0.06, 10);
+    const base = rows.filter((r) => r.method === 'base');
+    expect(base.map((r) => [r.masked, r.levels, r.strategy_bytes, r.avg_bits])).toEqual([
+      [false, 'fp32', 0, 32],
+      [true, 'fp32', 0, 32],
+    ]);
+  });
+});
