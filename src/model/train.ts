@@ -76,7 +76,8 @@ export interface TrainResult {
   readonly history: EpochLog[];
 }
 
-interface RunState {
+/** A training loop's resumable state (state.json); `E` is the loop's per-epoch log entry. */
+export interface RunState<E = EpochLog> {
   version: 1;
   epoch: number;
   adamStep: number;
@@ -86,7 +87,7 @@ interface RunState {
   bestValid: EvalResult | undefined;
   badEvals: number;
   stoppedEarly: boolean;
-  history: EpochLog[];
+  history: E[];
   settings: Record<string, unknown>;
 }
 

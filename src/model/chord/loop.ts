@@ -22,7 +22,14 @@ import type { EvalResult } from '../evaluate.ts';
 import { Adam } from '../optim.ts';
 import type { ParamMap } from '../params.ts';
 import { Rng, shuffleInPlace } from '../rng.ts';
-import { readRunState, selectionScore, trainStep, type GradientApplier, type SelectionMetric } from '../train.ts';
+import {
+  readRunState,
+  selectionScore,
+  trainStep,
+  type GradientApplier,
+  type RunState as TrainRunState,
+  type SelectionMetric,
+} from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import type { ChordBatch } from './model.ts';
 
@@ -73,19 +80,7 @@ export interface LoopResult {
   readonly history: readonly EpochLog[];
 }
 
-interface RunState {
-  version: 1;
-  epoch: number;
-  adamStep: number;
-  rngState: number;
-  bestEpoch: number;
-  bestScore: number;
-  bestValid: EvalResult | undefined;
-  badEvals: number;
-  stoppedEarly: boolean;
-  history: EpochLog[];
-  settings: Record<string, unknown>;
-}
+type RunState = TrainRunState<EpochLog>;
 
 /** What a step needs from the optimizer (Adam, or GroupedAdam below). */
 export type StepOptimizer = GradientApplier;
