@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import type { CaserDims, LayerSpec, SasrecDims } from '../../src/core/backbones.ts';
 import { backboneLayers } from '../../src/core/backbones.ts';
 import {
-  ForwardError,
   SASREC_LN_EPS,
   createForward,
   quantizeActivations,
@@ -23,17 +22,8 @@ import { layerNormRows, linearRows } from '../../src/core/forward/ops.ts';
 import { generateLayerWeights } from '../../src/core/frozen.ts';
 import { fakeQuantize } from '../../src/core/quantize.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
+import { codeOf } from '../fixtures/forward-error-code.ts';
 import { mulberry32 } from '../fixtures/mulberry32.ts';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ForwardError);
-    return (e as ForwardError).code;
-  }
-  return undefined;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ForwardError,
   ranksBefore,
   scoreCandidates,
   scoreCandidatesWithEmbeddings,
   topK,
   type ScoringTable,
 } from '../../src/core/forward/index.ts';
+import { codeOf } from '../fixtures/forward-error-code.ts';
 import { mulberry32 } from '../fixtures/mulberry32.ts';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ForwardError);
-    return (e as ForwardError).code;
-  }
-  return undefined;
-}
 
 /** Reference order: a full sort by (score desc, NaN last, index asc). */
 function sortedOrder(scores: ArrayLike<number>): number[] {
