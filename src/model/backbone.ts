@@ -1,10 +1,12 @@
 /**
- * What the trainer, the evaluator and (later) CHORD need from a backbone. A backbone is a set of
- * pure functions over named tensors; it owns no state, so the same code runs the fp32 Base model
- * (weights = trainable variables) and CHORD (weights = frozen, fake-quantized tensors).
+ * What the trainer, the evaluator and CHORD need from a backbone. A backbone is a set of pure
+ * functions over named tensors; it owns no state, and each has one forward whose quantizable
+ * layers go through a LayerFn (layers.ts), so the same code runs the fp32 Base model (weights =
+ * trainable variables) and CHORD (frozen weights, fake-quantized per user).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneConfig, LayerSpec } from '../core/backbones.ts';
+import type { LayerFn } from './layers.ts';
 import type { ParamMap, ParamSpec, WeightMap } from './params.ts';
 
 export type BackboneKind = 'sasrec' | 'caser';
@@ -54,13 +56,23 @@ export interface Backbone {
   layers(): LayerSpec[];
   /** Parameters that are always trained: embeddings, norms, biases. */
   paramSpecs(): ParamSpec[];
-  /** Mean full-softmax cross-entropy over all target slots of the batch. */
+  /**
+   * Mean full-softmax cross-entropy over all target slots of the batch, with the layer weights of
+   * `weights` in fp32: each of the layer's shape, or per example [B, ...shape].
+   */
   loss(params: ParamMap, weights: WeightMap, batch: BatchTensors, ctx: ForwardCtx): tf.Scalar;
   /**
    * Scores of every item for the next step after `seq` (int32 [B, inputLen]); [B, numItems],
    * column j is item j + 1. Inference mode (no dropout).
    */
   scores(params: ParamMap, weights: WeightMap, seq: tf.Tensor2D, users: tf.Tensor1D): tf.Tensor2D;
+  /**
+   * `loss` with every quantizable layer applied by `layer`, and with `activationBits` the
+   * activations fake-quantized at the layers' inputs where src/core/forward does it.
+   */
+  lossWith(params: ParamMap, layer: LayerFn, batch: BatchTensors, ctx: ForwardCtx, activationBits?: number): tf.Scalar;
+  /** `scores` with the layers applied by `layer` (and activation quantization), as lossWith. */
+  scoresWith(params: ParamMap, layer: LayerFn, seq: tf.Tensor2D, users: tf.Tensor1D, activationBits?: number): tf.Tensor2D;
   /**
    * All training examples of an epoch from the users' training sequences (index = user). `shift`
    * (0..inputLen-1, drawn per epoch) may move window boundaries; Caser ignores it.

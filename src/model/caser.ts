@@ -11,8 +11,9 @@
  * flattened windows, so the quantizer sees the conventional layout.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone, BatchTensors, Examples, ForwardCtx } from './backbone.ts';
-import { dropout, linear, mm, softmaxCrossEntropy } from './nn.ts';
+import { INFERENCE, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
+import { weightLayers, type LayerFn } from './layers.ts';
+import { dropout, fakeQuantActivations, mm, softmaxCrossEntropy } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
 import { need, type ParamMap, type ParamSpec, type WeightMap } from './params.ts';
 
@@ -54,7 +55,48 @@ export function caserParamSpecs(c: CaserConfig): ParamSpec[] {
   return specs;
 }
 
-/** Context vector [B, 2d] = [fc1 output ; user embedding] for windows seq (int32 [B, L]). */
+/**
+ * Context vector [B, 2d] = [fc1 output ; user embedding] for windows seq (int32 [B, L]), every
+ * quantizable matmul through `layer`. With `activationBits`, activations are fake-quantized per
+ * example ("per tensor" of one history), as src/core/forward does: the embedding image (input of
+ * conv.v and every conv.h) and fc1's input.
+ */
+export function caserForwardWith(
+  c: CaserConfig,
+  params: ParamMap,
+  layer: LayerFn,
+  seq: tf.Tensor2D,
+  users: tf.Tensor1D,
+  ctx: ForwardCtx,
+  activationBits?: number,
+): tf.Tensor2D {
+  const [batch, len] = seq.shape;
+  if (len !== c.L) throw new RangeError(`Caser window must have length ${c.L}, got ${len}`);
+  const d = c.hidden;
+  const p = (n: string) => need(params, n);
+  const aq = (x: tf.Tensor) => (activationBits === undefined ? x : fakeQuantActivations(x, activationBits, x.rank - 1));
+  const mask = tf.cast(tf.notEqual(seq, 0), 'float32').expandDims(2);
+  const emb = aq(tf.mul(tf.gather(p('item_emb'), seq), mask)); // [B, L, d], padding rows zero
+  // Vertical: out_v[b, f, j] = sum_l Wv[f, l] * emb[b, l, j] + bias[f], a linear map over the L
+  // rows, so it is applied to embᵀ [B, d, L]; flattened f-major.
+  const v = layer('conv.v', emb.transpose([0, 2, 1])); // [B, d, nv]
+  const outV = tf.add(v.transpose([0, 2, 1]), p('conv.v.bias').reshape([c.nv, 1])).reshape([batch, c.nv * d]);
+  const pooled: tf.Tensor[] = [];
+  for (let h = 1; h <= c.L; h++) {
+    const windows: tf.Tensor[] = [];
+    for (let i = 0; i + h <= c.L; i++) windows.push(emb.slice([0, i, 0], [batch, h, d]).reshape([batch, h * d]));
+    // [B, nWin, h*d]: each row one flattened h x d window, i.e. one row of conv.h's weights.
+    const stacked = tf.stack(windows, 1);
+    const conv = tf.relu(tf.add(layer(`conv.h${h}`, stacked), p(`conv.h${h}.bias`))); // [B, nWin, nh]
+    pooled.push(tf.max(conv, 1));
+  }
+  let z: tf.Tensor = tf.concat([outV, ...pooled], 1);
+  z = dropout(z, c.dropout, ctx.training, ctx.seed);
+  z = tf.relu(tf.add(layer('fc1', aq(z)), p('fc1.bias')));
+  return tf.concat([z, tf.gather(p('user_emb'), users)], 1) as tf.Tensor2D;
+}
+
+/** caserForwardWith on the fp32 layer weights of `weights` (shared or per example). */
 export function caserForward(
   c: CaserConfig,
   params: ParamMap,
@@ -63,41 +105,7 @@ export function caserForward(
   users: tf.Tensor1D,
   ctx: ForwardCtx,
 ): tf.Tensor2D {
-  const [batch, len] = seq.shape;
-  if (len !== c.L) throw new RangeError(`Caser window must have length ${c.L}, got ${len}`);
-  const d = c.hidden;
-  const p = (n: string) => need(params, n);
-  const w = (n: string) => need(weights, n);
-  const mask = tf.cast(tf.notEqual(seq, 0), 'float32').expandDims(2);
-  const emb = tf.mul(tf.gather(p('item_emb'), seq), mask); // [B, L, d], padding rows zero
-  // Layer weights are shared (conv shape) or per example ([B, ...conv shape]).
-  const perExample = w('conv.v').rank === 5;
-  const lead = perExample ? [batch] : [];
-  // Vertical: out_v[b, f, j] = sum_l Wv[f, l] * emb[b, l, j] + bias[f]; flattened f-major.
-  const vBias = p('conv.v.bias').reshape([c.nv, 1]);
-  let outV: tf.Tensor;
-  if (perExample) {
-    outV = tf.add(mm(w('conv.v').reshape([batch, c.nv, c.L]), emb), vBias); // [B, nv, d]
-  } else {
-    const cols = emb.transpose([1, 0, 2]).reshape([c.L, batch * d]);
-    const v = tf.add(mm(w('conv.v').reshape([c.nv, c.L]), cols), vBias); // [nv, B*d]
-    outV = v.reshape([c.nv, batch, d]).transpose([1, 0, 2]);
-  }
-  outV = outV.reshape([batch, c.nv * d]);
-  const pooled: tf.Tensor[] = [];
-  for (let h = 1; h <= c.L; h++) {
-    const nWin = c.L - h + 1;
-    const windows: tf.Tensor[] = [];
-    for (let i = 0; i < nWin; i++) windows.push(emb.slice([0, i, 0], [batch, h, d]).reshape([batch, h * d]));
-    const stacked = tf.stack(windows, 1); // [B, nWin, h*d]: each row one flattened h x d window
-    const wh = w(`conv.h${h}`).reshape([...lead, c.nh, h * d]);
-    const conv = tf.relu(linear(stacked, wh, p(`conv.h${h}.bias`))); // [B, nWin, nh]
-    pooled.push(tf.max(conv, 1));
-  }
-  let z: tf.Tensor = tf.concat([outV, ...pooled], 1);
-  z = dropout(z, c.dropout, ctx.training, ctx.seed);
-  z = tf.relu(linear(z, w('fc1'), p('fc1.bias')));
-  return tf.concat([z, tf.gather(p('user_emb'), users)], 1) as tf.Tensor2D;
+  return caserForwardWith(c, params, weightLayers(weights, caserLayers(c)), seq, users, ctx);
 }
 
 function outputTables(c: CaserConfig, params: ParamMap): { emb: tf.Tensor2D; bias: tf.Tensor1D } {
@@ -115,14 +123,27 @@ function caserLogits(c: CaserConfig, params: ParamMap, x: tf.Tensor2D): tf.Tenso
 export function caserLoss(
   c: CaserConfig,
   params: ParamMap,
-  weights: WeightMap,
+  layer: LayerFn,
   batch: BatchTensors,
   ctx: ForwardCtx,
+  activationBits?: number,
 ): tf.Scalar {
-  const x = caserForward(c, params, weights, batch.seq, batch.users, ctx);
+  const x = caserForwardWith(c, params, layer, batch.seq, batch.users, ctx, activationBits);
   // One target slot per example, so targetRows indexes examples directly.
   const rows = tf.gather(x, batch.targetRows) as tf.Tensor2D;
   return softmaxCrossEntropy(caserLogits(c, params, rows), batch.targetCols);
+}
+
+/** Inference scores [B, numItems]. */
+export function caserScores(
+  c: CaserConfig,
+  params: ParamMap,
+  layer: LayerFn,
+  seq: tf.Tensor2D,
+  users: tf.Tensor1D,
+  activationBits?: number,
+): tf.Tensor2D {
+  return caserLogits(c, params, caserForwardWith(c, params, layer, seq, users, INFERENCE, activationBits));
 }
 
 /** Every next-item step p >= 1 of every user's training sequence, with its previous L items. */
@@ -151,6 +172,7 @@ export function createCaser(config: Partial<CaserConfig> & Pick<CaserConfig, 'nu
   readonly caser: CaserConfig;
 } {
   const c: CaserConfig = { ...CASER_DEFAULTS, ...config };
+  const layers = caserLayers(c);
   return {
     kind: 'caser',
     caser: c,
@@ -160,9 +182,10 @@ export function createCaser(config: Partial<CaserConfig> & Pick<CaserConfig, 'nu
     inputLen: c.L,
     layers: () => caserLayers(c),
     paramSpecs: () => caserParamSpecs(c),
-    loss: (params, weights, batch, ctx) => caserLoss(c, params, weights, batch, ctx),
-    scores: (params, weights, seq, users) =>
-      caserLogits(c, params, caserForward(c, params, weights, seq, users, { training: false, seed: () => 0 })),
+    loss: (params, weights, batch, ctx) => caserLoss(c, params, weightLayers(weights, layers), batch, ctx),
+    scores: (params, weights, seq, users) => caserScores(c, params, weightLayers(weights, layers), seq, users),
+    lossWith: (params, layer, batch, ctx, activationBits) => caserLoss(c, params, layer, batch, ctx, activationBits),
+    scoresWith: (params, layer, seq, users, activationBits) => caserScores(c, params, layer, seq, users, activationBits),
     examples: (train) => caserExamples(c, train),
   };
 }

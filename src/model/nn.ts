@@ -1,4 +1,4 @@
-/** Functional building blocks shared by the backbones. All follow y = x . W^T + b, W [out, in]. */
+/** Functional building blocks shared by the backbones and CHORD. */
 import * as tf from '@tensorflow/tfjs';
 
 function swapLast(t: tf.Tensor): tf.Tensor {
@@ -28,21 +28,6 @@ export function mm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = 
   return plainMatMul(transposeA ? swapLast(a) : a, transposeB ? swapLast(b) : b);
 }
 
-/**
- * x [..., in] times W^T plus b [out]. W is either shared, [out, in], or per example, [B, out, in]
- * with x [B, ..., in] (CHORD gives every user its own quantized copy of the frozen weights).
- */
-export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
-  const perExample = w.rank === 3;
-  const out = w.shape[perExample ? 1 : 0]!;
-  const inDim = w.shape[perExample ? 2 : 1]!;
-  const lead = x.shape.slice(0, -1);
-  const flat = perExample ? x.reshape([w.shape[0]!, -1, inDim]) : x.reshape([-1, inDim]);
-  let y: tf.Tensor = mm(flat, w, false, true);
-  if (b) y = tf.add(y, b);
-  return y.reshape([...lead, out]);
-}
-
 /** Layer norm over the last axis. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
@@ -63,4 +48,28 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, n)), 1);
   return tf.neg(tf.mean(picked)) as tf.Scalar;
+}
+
+/**
+ * Min–max fake quantization with one range per group of the last `groupDims` dims (1: per token;
+ * rank - 1: per example), straight-through: the gradient passes unchanged to x. Plain f32 step
+ * (max - min) / (2^bits - 1) and round half to even; core's restricted-step quantizer differs
+ * from it by at most one code at rare rounding boundaries.
+ */
+export function fakeQuantActivations(x: tf.Tensor, bits: number, groupDims: number): tf.Tensor {
+  const op = tf.customGrad((input) => {
+    const t = input as tf.Tensor;
+    const axes = Array.from({ length: groupDims }, (_, i) => t.rank - groupDims + i);
+    const value = tf.tidy(() => {
+      const lo = tf.min(t, axes, true);
+      const hi = tf.max(t, axes, true);
+      const n = 2 ** bits - 1;
+      const step = tf.div(tf.sub(hi, lo), n);
+      const safe = tf.where(tf.greater(step, 0), step, tf.onesLike(step));
+      const q = tf.clipByValue(tf.round(tf.div(tf.sub(t, lo), safe)), 0, n);
+      return tf.add(lo, tf.mul(q, tf.mul(safe, tf.cast(tf.greater(step, 0), 'float32'))));
+    });
+    return { value, gradFunc: (dy) => dy as tf.Tensor };
+  }) as (x: tf.Tensor) => tf.Tensor;
+  return op(x);
 }

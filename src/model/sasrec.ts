@@ -5,8 +5,9 @@
  * by the (tied) item embedding. Trained with full softmax over all items at every position.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone, BatchTensors, Examples, ForwardCtx } from './backbone.ts';
-import { dropout, layerNorm, linear, mm, softmaxCrossEntropy } from './nn.ts';
+import { INFERENCE, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
+import { weightLayers, type LayerFn } from './layers.ts';
+import { dropout, fakeQuantActivations, layerNorm, mm, softmaxCrossEntropy } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
 import { need, type ParamMap, type ParamSpec, type WeightMap } from './params.ts';
 
@@ -84,18 +85,27 @@ function attentionBias(seq: tf.Tensor2D): tf.Tensor4D {
   return tf.mul(tf.sub(1, allowed), -1e9) as tf.Tensor4D;
 }
 
-/** Final hidden states [B, L, d] for item sequences seq (int32 [B, L], left-padded with 0). */
-export function sasrecForward(
+/**
+ * Final hidden states [B, L, d] for item sequences seq (int32 [B, L], left-padded with 0), every
+ * quantizable matmul through `layer`. With `activationBits`, activations are fake-quantized per
+ * token where src/core/forward puts it: at the input of every quantizable matmul (LN_attn output
+ * into Wq, x into Wk and Wv, merged heads into Wo, LN_ffn output into Win, the ReLU output into
+ * Wout).
+ */
+export function sasrecForwardWith(
   c: SasrecConfig,
   params: ParamMap,
-  weights: WeightMap,
+  layer: LayerFn,
   seq: tf.Tensor2D,
   ctx: ForwardCtx,
+  activationBits?: number,
 ): tf.Tensor3D {
   const [batch, len] = seq.shape;
   if (len > c.maxLen) throw new RangeError(`sequence length ${len} > maxLen ${c.maxLen}`);
   const p = (n: string) => need(params, n);
-  const w = (n: string) => need(weights, n);
+  const aq = (x: tf.Tensor) => (activationBits === undefined ? x : fakeQuantActivations(x, activationBits, 1));
+  /** Layer `name` with its bias on an input that is already (activation-)quantized. */
+  const linear = (name: string, x: tf.Tensor) => tf.add(layer(name, x), p(`${name}.bias`));
   const mask = tf.cast(tf.notEqual(seq, 0), 'float32').expandDims(2); // [B, L, 1]
   const pos = p('pos_emb').slice([c.maxLen - len, 0], [len, c.hidden]);
   let x: tf.Tensor = tf.add(tf.mul(tf.gather(p('item_emb'), seq), Math.sqrt(c.hidden)), pos);
@@ -105,23 +115,34 @@ export function sasrecForward(
   for (let b = 0; b < c.blocks; b++) {
     const n = `block${b}`;
     const q = layerNorm(x, p(`${n}.ln_attn.gamma`), p(`${n}.ln_attn.beta`), c.lnEps);
-    const proj = (which: string, input: tf.Tensor) =>
-      splitHeads(linear(input, w(`${n}.attn.${which}`), p(`${n}.attn.${which}.bias`)), c.heads);
-    const Q = proj('q', q);
-    const K = proj('k', x);
-    const V = proj('v', x);
+    const kvIn = aq(x); // quantized once for Wk and Wv, as the core forward does
+    const proj = (which: string, input: tf.Tensor) => splitHeads(linear(`${n}.attn.${which}`, input), c.heads);
+    const Q = proj('q', aq(q));
+    const K = proj('k', kvIn);
+    const V = proj('v', kvIn);
     const logits = tf.mul(mm(Q, K, false, true), scale).reshape([batch, c.heads, len, len]);
     let att: tf.Tensor = tf.softmax(tf.add(logits, bias)).reshape([batch * c.heads, len, len]);
     att = dropout(att, c.dropout, ctx.training, ctx.seed);
     const heads = mergeHeads(mm(att, V), batch, c.heads);
-    x = tf.add(q, linear(heads, w(`${n}.attn.out`), p(`${n}.attn.out.bias`)));
+    x = tf.add(q, linear(`${n}.attn.out`, aq(heads)));
     x = layerNorm(x, p(`${n}.ln_ffn.gamma`), p(`${n}.ln_ffn.beta`), c.lnEps);
-    let f = tf.relu(linear(x, w(`${n}.ffn.in`), p(`${n}.ffn.in.bias`)));
+    let f = tf.relu(linear(`${n}.ffn.in`, aq(x)));
     f = dropout(f, c.dropout, ctx.training, ctx.seed);
-    f = dropout(linear(f, w(`${n}.ffn.out`), p(`${n}.ffn.out.bias`)), c.dropout, ctx.training, ctx.seed);
+    f = dropout(linear(`${n}.ffn.out`, aq(f)), c.dropout, ctx.training, ctx.seed);
     x = tf.mul(tf.add(x, f), mask);
   }
   return layerNorm(x, p('final_ln.gamma'), p('final_ln.beta'), c.lnEps) as tf.Tensor3D;
+}
+
+/** sasrecForwardWith on the fp32 layer weights of `weights` (shared or per example). */
+export function sasrecForward(
+  c: SasrecConfig,
+  params: ParamMap,
+  weights: WeightMap,
+  seq: tf.Tensor2D,
+  ctx: ForwardCtx,
+): tf.Tensor3D {
+  return sasrecForwardWith(c, params, weightLayers(weights, sasrecLayers(c)), seq, ctx);
 }
 
 /** Output embedding of the real items (row j = item j + 1): padding item 0 is never scored. */
@@ -132,24 +153,26 @@ function itemTable(c: SasrecConfig, params: ParamMap): tf.Tensor2D {
 export function sasrecLoss(
   c: SasrecConfig,
   params: ParamMap,
-  weights: WeightMap,
+  layer: LayerFn,
   batch: BatchTensors,
   ctx: ForwardCtx,
+  activationBits?: number,
 ): tf.Scalar {
-  const h = sasrecForward(c, params, weights, batch.seq, ctx).reshape([-1, c.hidden]) as tf.Tensor2D;
+  const h = sasrecForwardWith(c, params, layer, batch.seq, ctx, activationBits).reshape([-1, c.hidden]) as tf.Tensor2D;
   const rows = tf.gather(h, batch.targetRows) as tf.Tensor2D;
   const logits = mm(rows, itemTable(c, params), false, true) as tf.Tensor2D;
   return softmaxCrossEntropy(logits, batch.targetCols);
 }
 
+/** Inference scores [B, numItems] from the last position's hidden state. */
 export function sasrecScores(
   c: SasrecConfig,
   params: ParamMap,
-  weights: WeightMap,
+  layer: LayerFn,
   seq: tf.Tensor2D,
-  ctx: ForwardCtx,
+  activationBits?: number,
 ): tf.Tensor2D {
-  const h = sasrecForward(c, params, weights, seq, ctx);
+  const h = sasrecForwardWith(c, params, layer, seq, INFERENCE, activationBits);
   const [b, l] = seq.shape;
   const last = h.slice([0, l - 1, 0], [b, 1, c.hidden]).reshape([b, c.hidden]) as tf.Tensor2D;
   return mm(last, itemTable(c, params), false, true) as tf.Tensor2D;
@@ -192,6 +215,7 @@ export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 
 } {
   const c: SasrecConfig = { ...SASREC_DEFAULTS, ...config };
   if (c.hidden % c.heads !== 0) throw new RangeError('hidden must be divisible by heads');
+  const layers = sasrecLayers(c);
   return {
     kind: 'sasrec',
     sasrec: c,
@@ -201,9 +225,10 @@ export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 
     inputLen: c.maxLen,
     layers: () => sasrecLayers(c),
     paramSpecs: () => sasrecParamSpecs(c),
-    loss: (params, weights, batch, ctx) => sasrecLoss(c, params, weights, batch, ctx),
-    scores: (params, weights, seq) =>
-      sasrecScores(c, params, weights, seq, { training: false, seed: () => 0 }),
+    loss: (params, weights, batch, ctx) => sasrecLoss(c, params, weightLayers(weights, layers), batch, ctx),
+    scores: (params, weights, seq) => sasrecScores(c, params, weightLayers(weights, layers), seq),
+    lossWith: (params, layer, batch, ctx, activationBits) => sasrecLoss(c, params, layer, batch, ctx, activationBits),
+    scoresWith: (params, layer, seq, _users, activationBits) => sasrecScores(c, params, layer, seq, activationBits),
     examples: (train, shift) => sasrecExamples(c, train, shift),
   };
 }

@@ -1,26 +1,21 @@
 /**
- * CHORD's forwards (pluggable quantized layers) against the backbones' own tfjs forwards
- * (src/model/sasrec.ts, caser.ts) and against core's CPU forward, including where activation
- * quantization (w3a3) sits.
+ * The backbone forwards' layer hook (src/model/layers.ts), through which CHORD plugs in its
+ * quantized layers: every quantizable matmul goes through it; and the forwards against core's CPU
+ * forward, including where activation quantization (w3a3) sits.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { LayerSpec } from '../../src/core/backbones.ts';
 import { createForward } from '../../src/core/forward/index.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { INFERENCE } from '../../src/model/backbone.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { createCaser } from '../../src/model/caser.ts';
-import {
-  caserLossWith,
-  caserScoresWith,
-  fakeQuantActivations,
-  sasrecLossWith,
-  sasrecScoresWith,
-  sharedLayers,
-} from '../../src/model/chord/forward.ts';
+import { caserScores, createCaser } from '../../src/model/caser.ts';
+import { weightLayers, type LayerFn } from '../../src/model/layers.ts';
 import { createBaseModel } from '../../src/model/model.ts';
+import { fakeQuantActivations } from '../../src/model/nn.ts';
 import { Rng } from '../../src/model/rng.ts';
-import { createSasrec } from '../../src/model/sasrec.ts';
+import { createSasrec, sasrecScores } from '../../src/model/sasrec.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -43,31 +38,40 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/**
+ * The fp32 hook of `weights`, and a spy around it that records which layers a forward applied and
+ * checks they are each layer of `specs` once, on inputs of the layer's row length.
+ */
+function hookSpy(weights: Record<string, tf.Tensor>, specs: readonly LayerSpec[]) {
+  const fp32 = weightLayers(weights, specs);
+  const calls: Array<[string, number]> = [];
+  const spy: LayerFn = (name, x) => {
+    calls.push([name, x.shape[x.rank - 1]!]);
+    return fp32(name, x);
+  };
+  const expectEveryLayerOnce = () => {
+    expect(calls.map(([n]) => n).sort()).toEqual(specs.map((l) => l.name).sort());
+    for (const [name, inDim] of calls) expect(inDim).toBe(specs.find((l) => l.name === name)!.rowLength);
+  };
+  return { fp32, spy, expectEveryLayerOnce };
+}
+
 describe('SASRec', () => {
   const config = { numItems: 12, numUsers: 3, maxLen: 8, hidden: 8, heads: 2, blocks: 2, ffn: 16, dropout: 0.3 };
 
-  it('equals sasrecForward (scores and loss) with the same shared weights', () => {
+  it('applies every quantizable layer through the hook, once per forward, on inputs of its row length', () => {
     const base = createBaseModel(createSasrec(config), 4);
     jitter(base.params, 5);
     const seq = tf.tensor2d(seqData, [3, 8], 'int32');
     const users = tf.tensor1d([0, 1, 2], 'int32');
-    const c = base.backbone.sasrec;
-    const layer = sharedLayers(base.weights);
-    expect(maxDiff(sasrecScoresWith(c, base.params, layer, seq).dataSync(), base.scores(seq, users).dataSync())).toBeLessThan(1e-5);
-    const batch = {
-      seq,
-      users,
-      targetRows: tf.tensor1d([3, 4, 5, 10, 20, 23], 'int32'),
-      targetCols: tf.tensor1d([1, 2, 3, 4, 5, 6], 'int32'),
-    };
-    const ours = sasrecLossWith(c, base.params, layer, batch, INFERENCE).dataSync()[0]!;
-    expect(ours).toBeCloseTo(base.loss(batch, INFERENCE).dataSync()[0]!, 5);
-    // Dropout: same seeds in the same order give the same training-mode loss.
-    const ctx = () => {
-      let s = 0;
-      return { training: true, seed: () => ++s };
-    };
-    expect(sasrecLossWith(c, base.params, layer, batch, ctx()).dataSync()[0]).toBeCloseTo(base.loss(batch, ctx()).dataSync()[0]!, 5);
+    const bb = base.backbone;
+    const { fp32, spy, expectEveryLayerOnce } = hookSpy(base.weights, bb.layers());
+    const scores = bb.scoresWith(base.params, spy, seq, users).dataSync();
+    expectEveryLayerOnce();
+    expect(Array.from(scores)).toEqual(Array.from(base.scores(seq, users).dataSync()));
+    // The hook's output is what the forward uses: zeroing one layer moves the scores.
+    const zeroed: LayerFn = (name, x) => (name === 'block1.ffn.out' ? tf.zerosLike(fp32(name, x)) : fp32(name, x));
+    expect(maxDiff(bb.scoresWith(base.params, zeroed, seq, users).dataSync(), scores)).toBeGreaterThan(1e-3);
   });
 
   it('w3a3: activation quantization sits where core SasrecForward puts it', () => {
@@ -78,8 +82,8 @@ describe('SASRec', () => {
     const weights = new Map([...host(base.weights)].map(([k, v]) => [k, v.data]));
     const seq = tf.tensor2d(seqData, [3, 8], 'int32');
     const ours = (bits?: number) => {
-      const layer = sharedLayers(base.weights);
-      return sasrecScoresWith(c, base.params, layer, seq, bits).dataSync();
+      const layer = weightLayers(base.weights, base.backbone.layers());
+      return sasrecScores(c, base.params, layer, seq, bits).dataSync();
     };
     const coreScores = (bits?: number) => {
       const fwd = createForward(base.backbone.config, tensors, weights, bits === undefined ? {} : { activationBits: bits });
@@ -109,16 +113,19 @@ describe('Caser', () => {
   const config = { numItems: 12, numUsers: 3, L: 4, hidden: 8, nv: 2, nh: 3, dropout: 0.4 };
   const caserSeq = [0, 3, 7, 1, 4, 5, 6, 7, 0, 0, 0, 11];
 
-  it('equals caserForward (scores and loss) with the same shared weights', () => {
+  it('applies every quantizable layer through the hook, once per forward, on inputs of its row length', () => {
     const base = createBaseModel(createCaser(config), 4);
     jitter(base.params, 8);
     const seq = tf.tensor2d(caserSeq, [3, 4], 'int32');
     const users = tf.tensor1d([2, 0, 1], 'int32');
-    const c = base.backbone.caser;
-    const layer = sharedLayers(base.weights);
-    expect(maxDiff(caserScoresWith(c, base.params, layer, seq, users).dataSync(), base.scores(seq, users).dataSync())).toBeLessThan(1e-5);
+    const bb = base.backbone;
+    const { fp32, spy, expectEveryLayerOnce } = hookSpy(base.weights, bb.layers());
     const batch = { seq, users, targetRows: tf.tensor1d([0, 1, 2], 'int32'), targetCols: tf.tensor1d([4, 5, 6], 'int32') };
-    expect(caserLossWith(c, base.params, layer, batch, INFERENCE).dataSync()[0]).toBeCloseTo(base.loss(batch, INFERENCE).dataSync()[0]!, 5);
+    const loss = bb.lossWith(base.params, spy, batch, INFERENCE).dataSync()[0];
+    expectEveryLayerOnce();
+    expect(loss).toBe(base.loss(batch, INFERENCE).dataSync()[0]);
+    const zeroed: LayerFn = (name, x) => (name === 'conv.v' ? tf.zerosLike(fp32(name, x)) : fp32(name, x));
+    expect(maxDiff(bb.scoresWith(base.params, zeroed, seq, users).dataSync(), base.scores(seq, users).dataSync())).toBeGreaterThan(1e-4);
   });
 
   it('w3a3: per-example quantization of the embedding image and of fc1\'s input, as core CaserForward', () => {
@@ -129,7 +136,7 @@ describe('Caser', () => {
     const weights = new Map([...host(base.weights)].map(([k, v]) => [k, v.data]));
     const seq = tf.tensor2d(caserSeq, [3, 4], 'int32');
     const users = tf.tensor1d([0, 1, 2], 'int32');
-    const ours = (bits?: number) => caserScoresWith(c, base.params, sharedLayers(base.weights), seq, users, bits).dataSync();
+    const ours = (bits?: number) => caserScores(c, base.params, weightLayers(base.weights, base.backbone.layers()), seq, users, bits).dataSync();
     const coreScores = (bits?: number) => {
       const out: number[] = [];
       for (let u = 0; u < 3; u++) {

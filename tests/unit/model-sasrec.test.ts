@@ -4,6 +4,7 @@ import { backboneLayers } from '../../src/core/backbones.ts';
 import { INFERENCE } from '../../src/model/backbone.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { batchTensors, disposeBatch } from '../../src/model/batches.ts';
+import { LayerWeightsError, weightLayers } from '../../src/model/layers.ts';
 import { createBaseModel } from '../../src/model/model.ts';
 import { Adam } from '../../src/model/optim.ts';
 import { createSasrec, sasrecExamples, sasrecForward } from '../../src/model/sasrec.ts';
@@ -94,6 +95,26 @@ describe('SASRec forward', () => {
     mixed[0]!.forEach((v, j) => expect(v).toBeCloseTo(withA[0]![j]!, 4));
     mixed[1]!.forEach((v, j) => expect(v).toBeCloseTo(withB[1]![j]!, 4));
     expect(Math.abs(withA[1]![0]! - withB[1]![0]!)).toBeGreaterThan(1e-3);
+  });
+
+  it('refuses a layer tensor of neither the layer\'s shape nor [B, ...shape], and unknown layers', () => {
+    const model = createBaseModel(createSasrec(tiny), 4);
+    const seq = tf.tensor2d([[0, 0, 1, 2, 3, 4, 5, 6]], [1, 8], 'int32');
+    const users = tf.tensor1d([0], 'int32');
+    const flat = { ...model.weights, 'block0.ffn.in': tf.zeros([32 * 16]) };
+    const err = (() => {
+      try {
+        model.backbone.scores(model.params, flat, seq, users);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(LayerWeightsError);
+    expect((err as LayerWeightsError).code).toBe('MODEL_BAD_WEIGHTS');
+    expect((err as Error).message).toMatch(/block0\.ffn\.in/);
+    const layer = weightLayers(model.weights, model.backbone.layers());
+    expect(() => layer('block9.attn.q', tf.zeros([1, 16]))).toThrow(LayerWeightsError);
   });
 });
 

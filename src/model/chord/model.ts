@@ -6,8 +6,9 @@
  *   custom    H_F only (α_E ≡ 1, no Λ)
  *   weighted  H_F + H_E (no Λ)
  *   chord     H_F + H_E + H_L (Γ then Λ)
- * The backbone's own functional forward (src/model/sasrec.ts, caser.ts) runs on the per-user
- * weights, so CHORD and Base share every line of model arithmetic.
+ * The backbone's own functional forward (src/model/sasrec.ts, caser.ts) runs with CHORD's
+ * quantized layers as its layer hook (src/model/layers.ts), so CHORD and Base share every line of
+ * model arithmetic.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec } from '../../core/backbones.ts';
@@ -15,6 +16,7 @@ import type { HypernetLayer } from '../../core/hypernet.ts';
 import type { LevelTable } from '../../core/strategy.ts';
 import type { BatchTensors, ForwardCtx } from '../backbone.ts';
 import type { createCaser } from '../caser.ts';
+import { weightLayers, type LayerFn } from '../layers.ts';
 import { createParams, need, type ParamMap } from '../params.ts';
 import type { createSasrec } from '../sasrec.ts';
 import { Rng } from '../rng.ts';
@@ -22,7 +24,6 @@ import { ChordTrainError } from './errors.ts';
 import { createGruParams, gruForward } from './gru.ts';
 import { createHypernetParams, hypernetForward, type HypernetShape } from './hypernet.ts';
 import { allocateBatch, softLevels, type AllocationSettings, type BatchAllocation } from './levels.ts';
-import { caserLossWith, caserScoresWith, sasrecLossWith, sasrecScoresWith, sharedLayers, type LayerFn } from './forward.ts';
 import { disposeLevelStack, levelStack, quantLinear, type LevelStack } from './weights.ts';
 
 /** A backbone built by createSasrec / createCaser (their configs drive the forwards). */
@@ -144,13 +145,9 @@ export function createChordModel(
 
   const aBits = o.activationBits;
   const lossWith = (layer: LayerFn, batch: BatchTensors, ctx: ForwardCtx): tf.Scalar =>
-    'sasrec' in backbone
-      ? sasrecLossWith(backbone.sasrec, params, layer, batch, ctx, aBits)
-      : caserLossWith(backbone.caser, params, layer, batch, ctx, aBits);
+    backbone.lossWith(params, layer, batch, ctx, aBits);
   const scoresWith = (layer: LayerFn, seq: tf.Tensor2D, users: tf.Tensor1D): tf.Tensor2D =>
-    'sasrec' in backbone
-      ? sasrecScoresWith(backbone.sasrec, params, layer, seq, aBits)
-      : caserScoresWith(backbone.caser, params, layer, seq, users, aBits);
+    backbone.scoresWith(params, layer, seq, users, aBits);
 
   if (o.method === 'quant') {
     const shared: Record<string, tf.Tensor> = {};
@@ -159,7 +156,7 @@ export function createChordModel(
       shared[spec.name] = stack.flat.reshape([...spec.shape]);
       disposeLevelStack(stack);
     }
-    const layer = sharedLayers(shared);
+    const layer = weightLayers(shared, layers);
     return {
       backbone,
       options: o,
