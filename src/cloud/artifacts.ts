@@ -13,14 +13,16 @@
  * `.json`/`.bin` pairs are chord-tensors files (src/core/tensor-file.ts). The directory name must
  * equal the manifest's modelId. At load the server checks everything it can, so a broken model
  * fails at start-up and never at request time:
- * - the manifest parses, and the frozen weights regenerated from its seed hash to its
- *   frozenWeightsHash (the same check every device makes);
+ * - the manifest parses, and the frozen weights hash to its frozenWeightsHash (the same check
+ *   every device makes): regenerated from its seed, or, for `frozenWeights: 'shipped'` (a
+ *   frozen-pretrained model), the layer weights backbone.bin ships; a seed manifest whose
+ *   backbone ships layer weights is refused (src/core/manifest.ts verifyShippedWeights);
  * - hypernet.json parses, its zDim equals the manifest's userDim and its layers equal the
  *   manifest's layers (names, channels, row lengths, in order);
  * - the hypernet tensors have every name and shape the config needs;
  * - backbone and gru indexes parse and their .bin sizes match.
- * The per-channel ranges (max - min) of the frozen weights, which the resource transform T
- * needs, are computed here once per model.
+ * The per-channel ranges (max - min) of the frozen weights (shipped ones included), which the
+ * resource transform T needs, are computed here once per model.
  *
  * Only manifest.json, items.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
  * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
@@ -35,10 +37,11 @@ import type { FrozenLayerInfo } from '../core/budget.ts';
 import { ChordError } from '../core/errors.ts';
 import { parseHypernetConfig } from '../core/hypernet.ts';
 import type { HypernetConfig } from '../core/hypernet.ts';
-import { loadFrozenWeights, parseManifest } from '../core/manifest.ts';
+import { parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import type { Strategy } from '../core/strategy.ts';
 import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
+import type { TensorIndex } from '../core/tensor-file.ts';
 import { BatchedHypernet } from './batched-hypernet.ts';
 import { ModelLoadError } from './errors.ts';
 
@@ -126,9 +129,22 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   if (dirName !== manifest.modelId) {
     throw new ModelLoadError(dir, `directory name "${dirName}" differs from modelId "${manifest.modelId}"`);
   }
+  // The page's tensor files: read (and size-checked) first, since shipped frozen weights live in backbone.bin.
+  const tensorFiles = new Map<'backbone' | 'gru', { indexBytes: Buffer; index: TensorIndex; bin: Buffer }>();
+  for (const name of ['backbone', 'gru'] as const) {
+    const indexBytes = await readRequired(dir, `${name}.json`);
+    const bin = await readRequired(dir, `${name}.bin`);
+    const index = wrap(dir, `${name}.json`, () => parseTensorIndex(parseJson(dir, `${name}.json`, indexBytes)));
+    if (index.byteLength !== bin.byteLength) {
+      throw new ModelLoadError(dir, `${name}.bin has ${bin.byteLength} bytes, ${name}.json says ${index.byteLength}`);
+    }
+    tensorFiles.set(name, { indexBytes, index, bin });
+  }
+  const backboneFile = tensorFiles.get('backbone')!;
+  const backbone = wrap(dir, 'backbone.json/.bin', () => decodeTensorFile(backboneFile.index, backboneFile.bin));
   let frozenLayers;
   try {
-    frozenLayers = await loadFrozenWeights(manifest);
+    frozenLayers = await resolveFrozenWeights(manifest, backbone);
   } catch (error) {
     throw new ModelLoadError(dir, `frozen weights: ${(error as Error).message}`, { cause: error });
   }
@@ -154,13 +170,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     throw new ModelLoadError(dir, `items.json must be an array of ${manifest.numItems + 1} strings (index 0 = padding)`);
   }
   files.set('items.json', { bytes: itemsBytes, etag: etagOf(itemsBytes), contentType: 'application/json' });
-  for (const name of ['backbone', 'gru'] as const) {
-    const indexBytes = await readRequired(dir, `${name}.json`);
-    const bin = await readRequired(dir, `${name}.bin`);
-    const index = wrap(dir, `${name}.json`, () => parseTensorIndex(parseJson(dir, `${name}.json`, indexBytes)));
-    if (index.byteLength !== bin.byteLength) {
-      throw new ModelLoadError(dir, `${name}.bin has ${bin.byteLength} bytes, ${name}.json says ${index.byteLength}`);
-    }
+  for (const [name, { indexBytes, bin }] of tensorFiles) {
     files.set(`${name}.json`, { bytes: indexBytes, etag: etagOf(indexBytes), contentType: 'application/json' });
     files.set(`${name}.bin`, { bytes: bin, etag: etagOf(bin), contentType: 'application/octet-stream' });
   }

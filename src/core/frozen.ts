@@ -2,9 +2,14 @@
  * The frozen backbone weights: every linear/conv matrix regenerated from (seed, layer name) with
  * the layer's init scheme, identical on every device and in the cloud. Their SHA-256 pins that
  * identity in the manifest.
+ *
+ * A frozen-pretrained model (or a Base one) has no seed that regenerates its weights: they ship
+ * in the artifact's backbone tensors under the layer names (shippedFrozenWeights), and the
+ * manifest's hash covers those instead (src/core/manifest.ts, `frozenWeights: 'shipped'`).
  */
 import { backboneLayers } from './backbones.ts';
 import type { BackboneConfig, LayerSpec } from './backbones.ts';
+import { ChordError } from './errors.ts';
 import { float32LeBytes, sha256Hex } from './hash.ts';
 import { initSlice, initWeights } from './init.ts';
 import type { InitScheme } from './init.ts';
@@ -45,11 +50,63 @@ export function frozenWeightsByName(layers: readonly FrozenLayer[]): Map<string,
 }
 
 /**
- * SHA-256 (lower-case hex) of the concatenation, in layer order, of each layer's weights as
- * little-endian float32 bytes.
+ * The bytes hashFrozenWeights hashes: each layer's weights, in layer order, as little-endian
+ * float32. Exported so a synchronous SHA-256 (node:crypto, when writing an artifact) hashes
+ * exactly the same bytes.
  */
+export function frozenWeightsBytes(layers: readonly FrozenLayer[]): Uint8Array<ArrayBuffer> {
+  return float32LeBytes(layers.map((l) => l.weights));
+}
+
+/** SHA-256 (lower-case hex) of frozenWeightsBytes(layers). */
 export async function hashFrozenWeights(layers: readonly FrozenLayer[]): Promise<string> {
-  return sha256Hex(float32LeBytes(layers.map((l) => l.weights)));
+  return sha256Hex(frozenWeightsBytes(layers));
+}
+
+/** Layer weights shipped in a tensor map are incomplete or have the wrong shape. */
+export class ShippedWeightsError extends ChordError {
+  /** The layer at fault (absent when the set as a whole is wrong). */
+  readonly layer: string | undefined;
+  constructor(message: string, layer?: string) {
+    super('SHIPPED_WEIGHTS_INVALID', message);
+    this.layer = layer;
+  }
+}
+
+/** What shippedFrozenWeights reads: a TensorMap or anything shaped like one. */
+export type LayerTensors = ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
+
+/**
+ * The layer weights shipped in `tensors` under the layers' names, in layer order (views over the
+ * same arrays, no copy); undefined when none is there (the seed's weights apply). All or nothing:
+ * a partial set, or a tensor whose shape is not the layer's, throws ShippedWeightsError — running
+ * half pretrained and half random weights would be a model nobody trained.
+ */
+export function shippedFrozenWeights(layers: readonly LayerSpec[], tensors: LayerTensors): FrozenLayer[] | undefined {
+  const missing = layers.filter((l) => !tensors.has(l.name));
+  if (missing.length === layers.length) return undefined;
+  if (missing.length > 0) {
+    throw new ShippedWeightsError(
+      `backbone ships ${layers.length - missing.length} of ${layers.length} layer weights (missing ${missing.map((l) => l.name).join(', ')})`,
+      missing[0]!.name,
+    );
+  }
+  return layers.map((spec) => {
+    const t = tensors.get(spec.name)!;
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new ShippedWeightsError(`${spec.name} has shape [${t.shape.join(', ')}], the layer is [${spec.shape.join(', ')}]`, spec.name);
+    }
+    if (t.data.length !== spec.outChannels * spec.rowLength) {
+      throw new ShippedWeightsError(`${spec.name} has ${t.data.length} values, the layer ${spec.outChannels * spec.rowLength}`, spec.name);
+    }
+    // A NaN or infinity would poison every channel range the quantizer derives from it.
+    const bad = t.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new ShippedWeightsError(`${spec.name}[${bad}] is ${t.data[bad]}, not a finite number`, spec.name);
+    // Backends upload these to the GPU, which wants plain-ArrayBuffer memory; decoded tensor
+    // files already are, so this copies only views of a SharedArrayBuffer.
+    const weights = t.data.buffer instanceof ArrayBuffer ? (t.data as Float32Array<ArrayBuffer>) : new Float32Array(t.data);
+    return { spec, weights };
+  });
 }
 
 /** Generates and hashes in one go: the value a manifest's frozenWeightsHash must hold. */

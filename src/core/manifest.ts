@@ -3,13 +3,22 @@
  * seed, layer list) plus the SHA-256 of the frozen weights so a device can prove it rebuilt the
  * same numbers as the cloud. Manifests arrive as JSON, so parsing validates every field and
  * rejects a layer list that disagrees with what the dims derive.
+ *
+ * Where the frozen weights come from (`frozenWeights`):
+ * - 'seed' (or absent, as in every manifest written before the field existed): regenerated from
+ *   `seed` (src/core/frozen.ts); the backbone tensors must not carry layer weights.
+ * - 'shipped': a frozen-pretrained (or Base) model; the weights are the backbone tensors named
+ *   after the layers, all of them, and `frozenWeightsHash` is the hash of those. `seed` then
+ *   plays no part in the frozen weights.
+ * Either way one hash pins the exact numbers a device quantizes, and a strategy bitstream names
+ * that hash, so a strategy never applies to other weights than the ones it was made for.
  */
 import { z } from 'zod';
 import { BackboneDimsError, MAX_DIM, backboneLayers } from './backbones.ts';
 import type { BackboneConfig, LayerSpec } from './backbones.ts';
 import { ChordError } from './errors.ts';
-import { generateFrozenWeights, hashFrozenWeights } from './frozen.ts';
-import type { FrozenLayer } from './frozen.ts';
+import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from './frozen.ts';
+import type { FrozenLayer, LayerTensors } from './frozen.ts';
 
 export const MANIFEST_FORMAT = 'chord-manifest';
 export const MANIFEST_VERSION = 1;
@@ -26,9 +35,13 @@ interface ManifestCommon {
   readonly seed: number;
   /** Quantizable layers, in order; must equal what backbones.ts derives from dims. */
   readonly layers: readonly LayerSpec[];
-  /** Lower-case hex SHA-256 of the frozen weights (see hashFrozenWeights). */
+  /** Lower-case hex SHA-256 of the frozen weights (see hashFrozenWeights), wherever they come from. */
   readonly frozenWeightsHash: string;
+  /** Where the frozen weights come from (see the module comment); absent means 'seed'. */
+  readonly frozenWeights?: FrozenWeightsSource;
 }
+
+export type FrozenWeightsSource = 'seed' | 'shipped';
 
 export type ModelManifest = ManifestCommon & BackboneConfig;
 
@@ -41,18 +54,30 @@ export class ManifestError extends ChordError {
   }
 }
 
-/** The frozen weights this code generates do not hash to the manifest's frozenWeightsHash. */
+/**
+ * The frozen weights do not hash to the manifest's frozenWeightsHash: those this code generates
+ * from the seed, or those the backbone ships (a damaged download or stored copy).
+ */
 export class FrozenHashMismatchError extends ManifestError {
   readonly expected: string;
   readonly actual: string;
-  constructor(expected: string, actual: string) {
+  readonly source: FrozenWeightsSource;
+  constructor(expected: string, actual: string, source: FrozenWeightsSource = 'seed') {
     super(
       'frozenWeightsHash',
-      `generated frozen weights hash to ${actual}, manifest says ${expected}`,
+      `${source === 'shipped' ? 'shipped' : 'generated'} frozen weights hash to ${actual}, manifest says ${expected}`,
       'FROZEN_HASH_MISMATCH',
     );
     this.expected = expected;
     this.actual = actual;
+    this.source = source;
+  }
+}
+
+/** The manifest's frozenWeights and the backbone tensors disagree on where the weights come from. */
+export class FrozenSourceError extends ManifestError {
+  constructor(message: string) {
+    super('frozenWeights', message, 'FROZEN_SOURCE_MISMATCH');
   }
 }
 
@@ -92,6 +117,7 @@ const common = {
   seed: u32,
   layers: z.array(layerSchema),
   frozenWeightsHash: z.string().regex(SHA256_HEX, 'must be 64 lower-case hex digits'),
+  frozenWeights: z.enum(['seed', 'shipped']).optional(),
 };
 
 const manifestSchema = z.discriminatedUnion('backbone', [
@@ -188,12 +214,26 @@ export type ManifestInput = BackboneConfig & {
   readonly numItems: number;
   readonly userDim: number;
   readonly seed: number;
+  /**
+   * The artifact's backbone tensors. When they ship the layer weights (frozen-pretrained, Base),
+   * the manifest pins those (`frozenWeights: 'shipped'`); otherwise the seed's.
+   */
+  readonly backboneTensors?: LayerTensors;
 };
 
-/** Builds a manifest: derives the layers from dims, generates and hashes the frozen weights. */
+/** Where a parsed manifest's frozen weights come from. */
+export function frozenWeightsSource(manifest: Pick<ModelManifest, 'frozenWeights'>): FrozenWeightsSource {
+  return manifest.frozenWeights ?? 'seed';
+}
+
+/**
+ * Builds a manifest: derives the layers from dims and hashes the frozen weights (the shipped
+ * ones when `backboneTensors` carries them, else the seed's).
+ */
 export async function buildManifest(input: ManifestInput): Promise<ModelManifest> {
   const layers = deriveLayers(input);
-  const frozenWeightsHash = await hashFrozenWeights(generateFrozenWeights({ seed: input.seed, layers }));
+  const shipped = input.backboneTensors ? shippedFrozenWeights(layers, input.backboneTensors) : undefined;
+  const frozenWeightsHash = await hashFrozenWeights(shipped ?? generateFrozenWeights({ seed: input.seed, layers }));
   const common = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -203,6 +243,8 @@ export async function buildManifest(input: ManifestInput): Promise<ModelManifest
     seed: input.seed,
     layers,
     frozenWeightsHash,
+    // Seed manifests stay as they were before the field existed (same bytes, same store version).
+    ...(shipped ? { frozenWeights: 'shipped' as const } : {}),
   } as const;
   const manifest: ModelManifest =
     input.backbone === 'sasrec'
@@ -213,14 +255,50 @@ export async function buildManifest(input: ManifestInput): Promise<ModelManifest
 }
 
 /**
- * Generates the frozen weights of a parsed manifest and checks them against its hash; throws
- * FrozenHashMismatchError when this code's weights differ from the ones the manifest pinned.
+ * Generates the frozen weights of a parsed seed manifest and checks them against its hash; throws
+ * FrozenHashMismatchError when this code's weights differ from the ones the manifest pinned, and
+ * FrozenSourceError for a manifest whose weights are shipped (see resolveFrozenWeights).
  */
 export async function loadFrozenWeights(manifest: ModelManifest): Promise<FrozenLayer[]> {
+  if (frozenWeightsSource(manifest) === 'shipped') {
+    throw new FrozenSourceError("the frozen weights are shipped in the backbone tensors, not regenerated from the seed (resolveFrozenWeights reads them)");
+  }
   const layers = generateFrozenWeights(manifest);
   const actual = await hashFrozenWeights(layers);
   if (actual !== manifest.frozenWeightsHash) {
     throw new FrozenHashMismatchError(manifest.frozenWeightsHash, actual);
   }
   return layers;
+}
+
+/**
+ * The part of the frozen-weights check that needs the backbone tensors. A 'shipped' manifest:
+ * the shipped layer weights, all present with the layers' shapes (else ShippedWeightsError) and
+ * hashing to frozenWeightsHash (else FrozenHashMismatchError). A 'seed' manifest: undefined, after
+ * checking the backbone carries no layer weights (FrozenSourceError), since the device would
+ * otherwise run the seed's weights while the artifact meant others.
+ */
+export async function verifyShippedWeights(
+  manifest: Pick<ModelManifest, 'layers' | 'frozenWeights' | 'frozenWeightsHash'>,
+  backbone: LayerTensors,
+): Promise<FrozenLayer[] | undefined> {
+  const shipped = shippedFrozenWeights(manifest.layers, backbone);
+  if (frozenWeightsSource(manifest) === 'seed') {
+    if (shipped) {
+      throw new FrozenSourceError(
+        "the backbone ships layer weights but the manifest pins the seed's (frozenWeights 'seed'); " +
+          "an artifact written before frozenWeights existed: read and write it again (src/model/export.ts) so the manifest pins the shipped weights",
+      );
+    }
+    return undefined;
+  }
+  if (!shipped) throw new FrozenSourceError("the manifest pins shipped weights (frozenWeights 'shipped') but the backbone ships none");
+  const actual = await hashFrozenWeights(shipped);
+  if (actual !== manifest.frozenWeightsHash) throw new FrozenHashMismatchError(manifest.frozenWeightsHash, actual, 'shipped');
+  return shipped;
+}
+
+/** The frozen weights a parsed manifest pins, from the seed or from `backbone`, checked against its hash. */
+export async function resolveFrozenWeights(manifest: ModelManifest, backbone: LayerTensors): Promise<FrozenLayer[]> {
+  return (await verifyShippedWeights(manifest, backbone)) ?? loadFrozenWeights(manifest);
 }

@@ -1,6 +1,6 @@
 /**
- * Loading a model's trained tensors (backbone, gru) through the weight store, and regenerating
- * its frozen weights, with progress reports.
+ * Loading a model's trained tensors (backbone, gru) through the weight store, and the frozen
+ * weights (regenerated from the seed, or shipped in the backbone tensors), with progress reports.
  *
  * Artifact URLs: `<baseUrl>/<name>.json` (tensor index) and `<baseUrl>/<name>.bin` (float32 data).
  */
@@ -9,7 +9,7 @@ import type { TensorIndex, TensorMap } from '../core/tensor-file.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { generateLayerWeights, hashFrozenWeights } from '../core/frozen.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
-import { FrozenHashMismatchError } from '../core/manifest.ts';
+import { FrozenHashMismatchError, FrozenSourceError, verifyShippedWeights } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import { ArtifactError, StoreIntegrityError } from './errors.ts';
 import type { ProgressCallback } from './progress.ts';
@@ -25,6 +25,12 @@ export interface LoadArtifactOptions {
   readonly fetch?: typeof fetch;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressCallback;
+  /**
+   * A check of the decoded tensors beyond the .bin hash (e.g. shipped frozen weights against the
+   * manifest's hash). A download that fails it throws and is not stored; a stored copy that
+   * fails it is replaced by a download (reported as `dropped`).
+   */
+  readonly verify?: (tensors: TensorMap) => Promise<void>;
 }
 
 export interface LoadedArtifact {
@@ -94,7 +100,12 @@ export async function loadTensorArtifact(options: LoadArtifactOptions): Promise<
       ...(onProgress ? { onProgress } : {}),
     });
     if (cached.status === 'hit') {
-      return { tensors: decodeTensorFile(cached.value.index, cached.value.bin), sha256: cached.value.sha256, source: 'store' };
+      const tensors = decodeTensorFile(cached.value.index, cached.value.bin);
+      const failed = options.verify ? await options.verify(tensors).then(() => undefined, (e: unknown) => e as Error) : undefined;
+      if (!failed) return { tensors, sha256: cached.value.sha256, source: 'store' };
+      // The stored bytes match the hash stored with them, yet not what the manifest pins: replaced
+      // by the download below (same key), or kept out if the download fails the check too.
+      dropped = new StoreIntegrityError('corrupt', `${key.modelId}@${key.version}/${key.name}`, failed.message);
     }
     if (cached.status === 'dropped') dropped = cached.error;
   }
@@ -124,6 +135,7 @@ export async function loadTensorArtifact(options: LoadArtifactOptions): Promise<
   if (options.expectSha256 !== undefined && sha256 !== options.expectSha256.toLowerCase()) {
     throw new ArtifactError('ARTIFACT_HASH_MISMATCH', binUrl, `hash ${sha256}, expected ${options.expectSha256}`);
   }
+  await options.verify?.(tensors);
   const put = store ? await store.putArtifact(key, { index, bin }, onProgress ? { onProgress } : {}) : undefined;
   return {
     tensors,
@@ -141,13 +153,35 @@ export interface RegeneratedFrozen {
 }
 
 /**
+ * The frozen weights a backbone ships, checked against a 'shipped' manifest's hash ('verify'
+ * progress over their bytes); undefined for a seed manifest, after checking the backbone ships
+ * none (core's verifyShippedWeights has the rules and the errors).
+ */
+export async function checkShippedWeights(
+  manifest: Pick<ModelManifest, 'layers' | 'frozenWeights' | 'frozenWeightsHash' | 'modelId'>,
+  backbone: TensorMap,
+  onProgress?: ProgressCallback,
+): Promise<FrozenLayer[] | undefined> {
+  if (manifest.frozenWeights !== 'shipped') return verifyShippedWeights(manifest, backbone);
+  const item = `${manifest.modelId}/frozen`;
+  const total = manifest.layers.reduce((s, l) => s + l.outChannels * l.rowLength * 4, 0);
+  onProgress?.({ stage: 'verify', item, loaded: 0, total });
+  const layers = await verifyShippedWeights(manifest, backbone);
+  onProgress?.({ stage: 'verify', item, loaded: total, total });
+  return layers;
+}
+
+/**
  * Regenerates the frozen weights of a parsed manifest layer by layer ('frozen' progress, loaded
  * = layers done) and checks them against the manifest's hash.
  */
 export async function regenerateFrozenWeights(
-  manifest: Pick<ModelManifest, 'seed' | 'layers' | 'frozenWeightsHash' | 'modelId'>,
+  manifest: Pick<ModelManifest, 'seed' | 'layers' | 'frozenWeightsHash' | 'modelId' | 'frozenWeights'>,
   onProgress?: ProgressCallback,
 ): Promise<RegeneratedFrozen> {
+  if (manifest.frozenWeights === 'shipped') {
+    throw new FrozenSourceError('the frozen weights are shipped in the backbone tensors, not regenerated from the seed (checkShippedWeights reads them)');
+  }
   const t0 = performance.now();
   const total = manifest.layers.length;
   const layers: FrozenLayer[] = [];

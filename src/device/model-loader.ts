@@ -6,7 +6,11 @@
  *   <model>/backbone.json|.bin   trained tensors, through the WeightStore (IndexedDB, integrity checked)
  *   <model>/gru.json|.bin        the profiler GRU, likewise
  *
- * and regenerates the frozen weights from the manifest's seed, checked against its hash.
+ * and the frozen weights, checked against the manifest's hash: regenerated from its seed, or, when
+ * the manifest says `frozenWeights: 'shipped'` (a frozen-pretrained model), the backbone tensors
+ * named after the layers. The shipped ones are checked before the download is stored and again
+ * on every load from the store, so damaged weights are never quantized (src/core/manifest.ts has
+ * the rules).
  *
  * Store version: the first 16 hex digits of the SHA-256 of manifest.json's bytes. Model files are
  * immutable under a modelId (the cloud serves them as such), so a new release means a new
@@ -19,7 +23,7 @@ import { sha256Hex } from '../core/hash.ts';
 import { parseManifest } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
-import { loadTensorArtifact, readWithProgress, regenerateFrozenWeights } from './artifacts.ts';
+import { checkShippedWeights, loadTensorArtifact, readWithProgress, regenerateFrozenWeights } from './artifacts.ts';
 import { ArtifactError } from './errors.ts';
 import type { ProgressCallback } from './progress.ts';
 import type { WeightStore } from './store.ts';
@@ -102,15 +106,22 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const { items, index } = parseItems(itemsUrl, parseJsonBytes(itemsUrl, itemsBytes), manifest.numItems);
   const version = (await sha256Hex(manifestBytes)).slice(0, 16);
 
-  const load = (name: 'backbone' | 'gru') =>
+  let shipped: FrozenLayer[] | undefined;
+  const load = (name: 'backbone' | 'gru', verify?: (tensors: TensorMap) => Promise<void>) =>
     loadTensorArtifact({
       key: { modelId: manifest.modelId, version, name },
       baseUrl,
       fetch: fetchFn,
       ...(store ? { store } : {}),
       ...(onProgress ? { onProgress } : {}),
+      ...(verify ? { verify } : {}),
     });
-  const [backbone, gru] = await Promise.all([load('backbone'), load('gru')]);
+  const [backbone, gru] = await Promise.all([
+    load('backbone', async (tensors) => {
+      shipped = await checkShippedWeights(manifest, tensors, onProgress);
+    }),
+    load('gru'),
+  ]);
   const itemEmb = backbone.tensors.get('item_emb');
   if (itemEmb && itemEmb.shape[0] !== manifest.numItems + 1) {
     throw new ArtifactError(
@@ -120,7 +131,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
     );
   }
 
-  const { layers: frozen } = await regenerateFrozenWeights(manifest, onProgress);
+  const frozen = shipped ?? (await regenerateFrozenWeights(manifest, onProgress)).layers;
   const frozenInfo = frozen.map(({ spec, weights }) => ({
     rowLength: spec.rowLength,
     ranges: channelRangesFromWeights(weights, spec.outChannels, spec.rowLength),

@@ -7,17 +7,21 @@
  *   backbone.json/.bin    trained tensors: item_emb, pos_emb, biases, norms (Caser: out_emb,
  *                         out_bias, user_emb_mean instead of the per-user table); a backbone whose
  *                         linear/conv weights are not the seed's (Base, frozen-pretrained) also
- *                         ships them here under their layer names (e.g. `block0.attn.q`)
+ *                         ships them here under their layer names (e.g. `block0.attn.q`),
+ *                         and then the manifest says `frozenWeights: 'shipped'` and hashes those
+ *                         (writeArtifact makes it so, whatever manifest it is given)
  *   gru.json/.bin         the profiler GRU (gru.weight_ih, ...)
  *   hypernet.json         core HypernetConfig            (absent for Base: nothing to allocate)
  *   hyper.json/.bin       hypernet tensors (hyper.*)
  *   training.json         method, options, epochs, metrics, timings, command line
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayerSpec } from '../core/backbones.ts';
+import { frozenWeightsBytes, shippedFrozenWeights, ShippedWeightsError } from '../core/frozen.ts';
 import { parseHypernetConfig, type HypernetConfig } from '../core/hypernet.ts';
-import { parseManifest, type ModelManifest } from '../core/manifest.ts';
+import { FrozenHashMismatchError, frozenWeightsSource, parseManifest, type ModelManifest } from '../core/manifest.ts';
 import { decodeTensorFile, encodeTensorFile, type TensorMap } from '../core/tensor-file.ts';
 import { writeFileAtomic } from './checkpoint.ts';
 import { ChordTrainError } from './chord/errors.ts';
@@ -50,13 +54,39 @@ function writeTensors(dir: string, name: string, tensors: TensorMap): void {
   writeFileAtomic(join(dir, `${name}.json`), JSON.stringify(index));
 }
 
-/** Writes every file of the artifact into `dir` (created if needed). */
+/** SHA-256 of frozen weights, synchronously (node:crypto) over the bytes core's hashFrozenWeights hashes. */
+function frozenHashSync(layers: Parameters<typeof frozenWeightsBytes>[0]): string {
+  return createHash('sha256').update(frozenWeightsBytes(layers)).digest('hex');
+}
+
+/**
+ * The manifest that belongs with `backbone`: when the backbone ships the layer weights, one that
+ * says `frozenWeights: 'shipped'` and pins their hash (the training loop builds its manifest from
+ * the seed before it knows what it ships); otherwise the manifest as given, which must then be a
+ * seed one.
+ */
+export function manifestForBackbone(manifest: ModelManifest, backbone: TensorMap): ModelManifest {
+  const shipped = shippedLayers(backbone, manifest.layers);
+  if (!shipped) {
+    if (frozenWeightsSource(manifest) === 'shipped') {
+      throw new ChordTrainError('CHORD_BAD_ARTIFACT', "manifest says frozenWeights 'shipped' but the backbone ships no layer weights");
+    }
+    return manifest;
+  }
+  return parseManifest({ ...manifest, frozenWeights: 'shipped', frozenWeightsHash: frozenHashSync(shipped) });
+}
+
+/**
+ * Writes every file of the artifact into `dir` (created if needed). The manifest written is
+ * manifestForBackbone(files.manifest, files.backbone).
+ */
 export function writeArtifact(dir: string, files: ArtifactFiles): void {
   mkdirSync(dir, { recursive: true });
   if (files.items.length !== files.manifest.numItems + 1) {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${files.items.length} item ids for ${files.manifest.numItems} items + padding`);
   }
-  writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(files.manifest, null, 1));
+  const manifest = manifestForBackbone(files.manifest, files.backbone);
+  writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
   writeFileAtomic(join(dir, 'items.json'), JSON.stringify(files.items));
   writeTensors(dir, 'backbone', files.backbone);
   writeTensors(dir, 'gru', files.gru);
@@ -80,7 +110,12 @@ function readTensors(dir: string, name: string): TensorMap {
   return decodeTensorFile(index, new Uint8Array(readFileSync(join(dir, `${name}.bin`))));
 }
 
-/** Reads an artifact back, validating each file with core's parsers. */
+/**
+ * Reads an artifact back, validating each file with core's parsers; shipped layer weights are
+ * checked against the manifest's hash when it pins them. An artifact from before the manifest
+ * said `frozenWeights` (seed manifest, shipped weights) still reads: writing it back with
+ * writeArtifact gives it the manifest devices accept.
+ */
 export function readArtifact(dir: string): ArtifactFiles {
   const manifest = parseManifest(readJson(dir, 'manifest.json'));
   const items = readJson(dir, 'items.json');
@@ -88,6 +123,12 @@ export function readArtifact(dir: string): ArtifactFiles {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `items.json must list ${manifest.numItems + 1} item ids`);
   }
   const backbone = readTensors(dir, 'backbone');
+  if (frozenWeightsSource(manifest) === 'shipped') {
+    const shipped = shippedLayers(backbone, manifest.layers);
+    if (!shipped) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${dir}: manifest says frozenWeights 'shipped' but the backbone ships none`);
+    const actual = frozenHashSync(shipped);
+    if (actual !== manifest.frozenWeightsHash) throw new FrozenHashMismatchError(manifest.frozenWeightsHash, actual, 'shipped');
+  }
   const gru = readTensors(dir, 'gru');
   const hypernet = existsSync(join(dir, 'hypernet.json'))
     ? { config: parseHypernetConfig(readJson(dir, 'hypernet.json')), tensors: readTensors(dir, 'hyper') }
@@ -102,18 +143,16 @@ export function readArtifact(dir: string): ArtifactFiles {
  * error.
  */
 export function shippedLayerWeights(backbone: TensorMap, layers: readonly LayerSpec[]): Map<string, Float32Array> | undefined {
-  const present = layers.filter((l) => backbone.has(l.name));
-  if (present.length === 0) return undefined;
-  if (present.length !== layers.length) {
-    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `backbone ships ${present.length} of ${layers.length} layer weights`);
+  const shipped = shippedLayers(backbone, layers);
+  return shipped && new Map(shipped.map((l) => [l.spec.name, l.weights]));
+}
+
+/** core's shippedFrozenWeights, its errors as this module's CHORD_BAD_ARTIFACT. */
+function shippedLayers(backbone: TensorMap, layers: readonly LayerSpec[]) {
+  try {
+    return shippedFrozenWeights(layers, backbone);
+  } catch (error) {
+    if (error instanceof ShippedWeightsError) throw new ChordTrainError('CHORD_BAD_ARTIFACT', error.message, { cause: error });
+    throw error;
   }
-  const out = new Map<string, Float32Array>();
-  for (const l of layers) {
-    const t = backbone.get(l.name)!;
-    if (t.data.length !== l.outChannels * l.rowLength) {
-      throw new ChordTrainError('CHORD_BAD_ARTIFACT', `shipped weights of ${l.name} have ${t.data.length} values`);
-    }
-    out.set(l.name, t.data);
-  }
-  return out;
 }
