@@ -12,7 +12,7 @@ export type ProgressStage =
   | 'store-write'
   /** Downloading an artifact. */
   | 'download'
-  /** Regenerating the frozen weights from the seed. */
+  /** Regenerating the frozen weights from the seed (shipped weights are checked under 'verify' instead). */
   | 'frozen';
 
 export interface ProgressReport {

@@ -137,16 +137,6 @@ export function readArtifact(dir: string): ArtifactFiles {
   return { manifest, items: items as string[], backbone, gru, ...(hypernet ? { hypernet } : {}), training };
 }
 
-/**
- * Layer weights shipped in backbone tensors (Base / frozen-pretrained), by layer name; undefined
- * when none are shipped (the seed's frozen weights apply). All or nothing: a partial set is an
- * error.
- */
-export function shippedLayerWeights(backbone: TensorMap, layers: readonly LayerSpec[]): Map<string, Float32Array> | undefined {
-  const shipped = shippedLayers(backbone, layers);
-  return shipped && new Map(shipped.map((l) => [l.spec.name, l.weights]));
-}
-
 /** core's shippedFrozenWeights, its errors as this module's CHORD_BAD_ARTIFACT. */
 function shippedLayers(backbone: TensorMap, layers: readonly LayerSpec[]) {
   try {

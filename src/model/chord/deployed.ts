@@ -8,15 +8,14 @@
 import { averageBits } from '../../core/allocation.ts';
 import { applyBudget, channelRangesFromWeights, type FrozenLayerInfo } from '../../core/budget.ts';
 import { createForward, scoreCandidates, type BackboneForward } from '../../core/forward/index.ts';
-import { generateFrozenWeights, hashFrozenWeights } from '../../core/frozen.ts';
 import { gruWeightsFromTensors, itemEmbeddingsFromTensors, profileClicks } from '../../core/gru.ts';
 import type { GruWeights, ItemEmbeddings } from '../../core/gru.ts';
 import { Hypernet } from '../../core/hypernet.ts';
-import { FrozenHashMismatchError } from '../../core/manifest.ts';
+import { frozenWeightsSource, resolveFrozenWeights } from '../../core/manifest.ts';
 import { fakeQuantize } from '../../core/quantize.ts';
 import type { Strategy } from '../../core/strategy.ts';
 import type { EvalResult } from '../evaluate.ts';
-import { shippedLayerWeights, type ArtifactFiles } from '../export.ts';
+import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
 import { ChordTrainError } from './errors.ts';
 import { evaluateUsers } from './evaluate.ts';
@@ -53,21 +52,13 @@ export interface Deployment {
 }
 
 /**
- * Prepares an artifact for evaluation: regenerates the seed's frozen weights and checks them
- * against the manifest hash (as every device does), unless the backbone ships its weights.
+ * Prepares an artifact for evaluation with the frozen weights its manifest pins, as every device
+ * gets them: regenerated from the seed, or the shipped ones, checked against the manifest hash.
  */
 export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deployment> {
   const { manifest } = artifact;
-  const shippedWeights = shippedLayerWeights(artifact.backbone, manifest.layers);
-  let frozen: Map<string, Float32Array>;
-  if (shippedWeights) {
-    frozen = shippedWeights;
-  } else {
-    const layers = generateFrozenWeights(manifest);
-    const hash = await hashFrozenWeights(layers);
-    if (hash !== manifest.frozenWeightsHash) throw new FrozenHashMismatchError(manifest.frozenWeightsHash, hash);
-    frozen = new Map(layers.map((l) => [l.spec.name, l.weights]));
-  }
+  const layers = await resolveFrozenWeights(manifest, artifact.backbone);
+  const frozen = new Map<string, Float32Array>(layers.map((l) => [l.spec.name, l.weights]));
   const hypernet = artifact.hypernet ? new Hypernet(artifact.hypernet.config, artifact.hypernet.tensors) : undefined;
   const frozenInfo = manifest.layers.map((l) => ({
     rowLength: l.rowLength,
@@ -77,7 +68,7 @@ export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deploy
     artifact,
     hypernet,
     frozen,
-    shipped: shippedWeights !== undefined,
+    shipped: frozenWeightsSource(manifest) === 'shipped',
     frozenInfo,
     gru: gruWeightsFromTensors(artifact.gru),
     itemEmbeddings: itemEmbeddingsFromTensors(artifact.backbone),
