@@ -13,7 +13,6 @@
  *   last.json/.bin        parameters after the most recent epoch (for resuming)
  *   optimizer.json/.bin   Adam moments after that epoch (`m/<param>`, `v/<param>`)
  *   state.json            { version: 1, epoch, adamStep, rngState, best, history, settings }
- *   result.json           written once at the end by the CLI
  * Every file is written to a temporary name and renamed, so a run killed mid-save leaves the
  * previous checkpoint intact.
  */

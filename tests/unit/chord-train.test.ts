@@ -128,16 +128,32 @@ describe('train + export (SASRec, chord)', () => {
     expect(strategies.size).toBeGreaterThan(1);
   }, 120_000);
 
-  it('resumes from its checkpoint', async () => {
+  it('a run killed after epoch 1 resumes to exactly what an uninterrupted run trains, checkpoints and ships', async () => {
+    const straight = await runTraining(options({ out: join(dir, 'straight'), epochs: 3 }), tinySplit());
     const out = join(dir, 'resume');
-    const first = await runTraining(options({ out, epochs: 1 }), tinySplit());
-    expect(first.loop.epochsRun).toBe(1);
+    const kill = (l: string) => {
+      if (l.startsWith('epoch 1 ')) throw new Error('killed'); // logged after epoch 1's checkpoint
+    };
+    await expect(runTraining(options({ out, epochs: 3, log: kill }), tinySplit())).rejects.toThrow('killed');
     const lines: string[] = [];
-    const second = await runTraining(options({ out, epochs: 2, resume: true, log: (l) => lines.push(l) }), tinySplit());
+    const resumed = await runTraining(options({ out, epochs: 3, resume: true, log: (l) => lines.push(l) }), tinySplit());
     expect(lines[1]).toMatch(/^resumed from .* after epoch 1/);
-    expect(second.loop.epochsRun).toBe(2);
-    expect(second.loop.history).toHaveLength(2);
-    expect(second.loop.history[0]).toEqual(first.loop.history[0]);
+    expect(lines.filter((l) => l.startsWith('epoch '))).toHaveLength(2);
+    expect(resumed.loop.epochsRun).toBe(3);
+    const numbers = (r: typeof straight) => ({
+      ...r.loop,
+      meanStepSeconds: undefined,
+      meanStepCpuSeconds: undefined,
+      history: r.loop.history.map((e) => ({ ...e, trainSeconds: undefined, trainCpuSeconds: undefined, evalSeconds: undefined })),
+      metrics: r.training['metrics'],
+    });
+    expect(numbers(resumed)).toEqual(numbers(straight));
+    for (const f of ['last.bin', 'best.bin', 'optimizer.bin']) {
+      expect(readFileSync(join(out, 'checkpoint', f)).equals(readFileSync(join(dir, 'straight', 'checkpoint', f))), f).toBe(true);
+    }
+    for (const f of ['backbone.bin', 'gru.bin', 'hyper.bin']) {
+      expect(readFileSync(join(resumed.artifactDir, f)).equals(readFileSync(join(straight.artifactDir, f))), f).toBe(true);
+    }
   }, 120_000);
 });
 

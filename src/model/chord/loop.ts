@@ -2,10 +2,12 @@
  * The training loop of the `train` CLI: shuffled mini-batches, Adam (src/model/optim.ts), a
  * validation after every `evalEvery` epochs, early stopping on validation NDCG@10 (unmasked by
  * default; test data is never looked at), a progress bar, and checkpoints after every epoch so
- * a killed run resumes where it stopped (same checkpoint files as src/model/train.ts).
+ * a killed run resumes where it stopped (files described in src/model/checkpoint.ts). It trains
+ * every method, Base included.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SingleBar } from 'cli-progress';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import type { ForwardCtx } from '../backbone.ts';
@@ -20,23 +22,13 @@ import {
 } from '../checkpoint.ts';
 import type { EvalResult } from '../evaluate.ts';
 import { Adam } from '../optim.ts';
-import type { ParamMap } from '../params.ts';
 import { Rng, shuffleInPlace } from '../rng.ts';
-import {
-  readRunState,
-  selectionScore,
-  trainStep,
-  type GradientApplier,
-  type RunState as TrainRunState,
-  type SelectionMetric,
-} from '../train.ts';
+import { selectionScore, trainStep, type GradientApplier, type SelectionMetric, type Steppable } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import type { ChordBatch } from './model.ts';
 
-export interface Trainable {
-  readonly variables: ParamMap;
-  loss(batch: ChordBatch, ctx: ForwardCtx): tf.Scalar;
-}
+/** A model the loop trains: Base or a quantized method, on batches with GRU windows. */
+export type Trainable = Steppable<ChordBatch>;
 
 export interface LoopOptions {
   readonly epochs: number;
@@ -80,7 +72,33 @@ export interface LoopResult {
   readonly history: readonly EpochLog[];
 }
 
-type RunState = TrainRunState<EpochLog>;
+/** The loop's resumable state (state.json). */
+export interface RunState {
+  version: 1;
+  epoch: number;
+  adamStep: number;
+  rngState: number;
+  bestEpoch: number;
+  bestScore: number;
+  bestValid: EvalResult | undefined;
+  badEvals: number;
+  stoppedEarly: boolean;
+  history: EpochLog[];
+  settings: Record<string, unknown>;
+}
+
+/** Reads a run's state.json (version 1), or undefined when the run has none yet. */
+function readRunState(dir: string): RunState | undefined {
+  const path = join(dir, 'state.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as RunState;
+    if (s.version !== 1) throw new Error(`state version ${String(s.version)}`);
+    return s;
+  } catch (cause) {
+    throw new CheckpointError(`cannot read ${path}`, { cause });
+  }
+}
 
 /** What a step needs from the optimizer (Adam, or GroupedAdam below). */
 export type StepOptimizer = GradientApplier;
@@ -148,7 +166,7 @@ export async function trainLoop(
   let best: TensorMap | undefined;
   const dir = opts.checkpointDir;
   if (dir && opts.resume) {
-    const saved = readRunState<RunState>(dir);
+    const saved = readRunState(dir);
     if (saved) {
       if (JSON.stringify(saved.settings) !== JSON.stringify(opts.settings)) {
         throw new CheckpointError(`settings differ from the checkpoint in ${dir}; refusing to resume`);

@@ -32,11 +32,11 @@ import type { LevelTable } from '../../core/strategy.ts';
 
 export type RunMethod = 'base' | ChordOptions['method'];
 
-export interface RunOptions {
+/** ChordOptions' model settings (Base uses only the seed; zDim sizes its GRU) and the run's. */
+export interface RunOptions extends Omit<ChordOptions, 'method'> {
   readonly backbone: 'sasrec' | 'caser';
   readonly method: RunMethod;
   readonly dataName: string;
-  readonly seed: number;
   readonly epochs: number;
   readonly patience: number;
   readonly batchSize: number;
@@ -48,17 +48,6 @@ export interface RunOptions {
   readonly evalEvery: number;
   readonly metric: SelectionMetric;
   readonly maxLen: number;
-  readonly levelTable: LevelTable;
-  readonly beta: number;
-  readonly lambda: { up: number; down: number };
-  readonly temperature: number;
-  readonly uniformBits: number;
-  readonly zDim: number;
-  readonly hyperHidden: number;
-  readonly rank: number;
-  readonly gruWindow: number;
-  /** Activation bits (w3a3: 3); undefined = fp32 activations. */
-  readonly activationBits?: number;
   /** 'pretrained': frozen weights (and initial parameters) from a Base run's best checkpoint. */
   readonly init: 'random' | 'pretrained';
   readonly pretrainedDir?: string;
@@ -101,7 +90,7 @@ function makeBackbone(o: RunOptions, ds: SplitDataset): ChordBackbone {
   return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser(common);
 }
 
-/** The best checkpoint of a Base run (this CLI's <out>/checkpoint or train-base-cli's <out>). */
+/** The best checkpoint of a Base run: its <out>/checkpoint, or a checkpoint directory itself. */
 function loadPretrained(dir: string): TensorMap {
   for (const d of [join(dir, 'checkpoint'), dir]) {
     if (existsSync(join(d, 'best.json'))) return loadTensorSet(d, 'best');
@@ -124,6 +113,15 @@ function hostTensors(map: ParamMap, names: readonly string[]): TensorMap {
   const out: TensorMap = new Map();
   for (const n of names) out.set(n, { shape: [...map[n]!.shape], data: new Float32Array(map[n]!.dataSync()) });
   return out;
+}
+
+/**
+ * ChordOptions' quantization settings, in the key order state.json's settings have always had:
+ * a resume compares settings as JSON text, so another order would refuse existing checkpoints.
+ */
+function quantSettings(o: RunOptions) {
+  const { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow } = o;
+  return { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow };
 }
 
 function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMap | undefined): RunModel {
@@ -161,15 +159,7 @@ function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMa
   }
   const options: ChordOptions = {
     method: o.method,
-    levelTable: o.levelTable,
-    beta: o.beta,
-    lambda: o.lambda,
-    temperature: o.temperature,
-    uniformBits: o.uniformBits,
-    zDim: o.zDim,
-    hyperHidden: o.hyperHidden,
-    rank: o.rank,
-    gruWindow: o.gruWindow,
+    ...quantSettings(o),
     ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }),
     seed: o.seed,
   };
@@ -268,15 +258,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     weightDecay: o.weightDecay,
     dropout: o.dropout,
     maxLen: o.maxLen,
-    levelTable: o.levelTable,
-    beta: o.beta,
-    lambda: o.lambda,
-    temperature: o.temperature,
-    uniformBits: o.uniformBits,
-    zDim: o.zDim,
-    hyperHidden: o.hyperHidden,
-    rank: o.rank,
-    gruWindow: o.gruWindow,
+    ...quantSettings(o),
     init: o.init,
     activationBits: o.activationBits ?? null,
     metric: o.metric,
