@@ -5,7 +5,9 @@
 // contiguous values, so it is one dot product of the layer's row length.
 //
 // A workgroup covers TILE packed positions of one width group of one height ("job"); tiles of
-// every (job, group) are numbered consecutively on the host.
+// every (job, group) are numbered consecutively on the host. Packed layout of
+// src/gpu/packed-layout.ts: a row's first word follows from the width groups, the scale from the
+// channel's (min, max) (packed_scale_lib.wgsl).
 
 struct Job {
   table_start: u32,
@@ -31,10 +33,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> act: array<f32>;
 @group(0) @binding(2) var<storage, read> model: array<f32>;
 @group(0) @binding(3) var<storage, read> words: array<u32>;
-@group(0) @binding(4) var<storage, read> chan_meta: array<vec4<u32>>;
-@group(0) @binding(5) var<storage, read> scale: array<f32>;
-@group(0) @binding(6) var<storage, read> zero: array<f32>;
-@group(0) @binding(7) var<storage, read> maxv: array<f32>;
+@group(0) @binding(4) var<storage, read> ranges: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read> chan: array<u32>;
 
 const TILE: u32 = 16u;
 
@@ -45,27 +45,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (wg.x >= params.jobs[i].first_tile) { ji = i; }
   }
   let job = params.jobs[ji];
+  let d = params.d;
+  let k_len = job.h * d;
   var g = job.groups[0];
+  var group_word = job.word_start;
   for (var i = 1u; i < job.group_count; i++) {
     let gi = job.groups[i];
-    if (wg.x >= gi.w) { g = gi; }
+    if (wg.x >= gi.w) {
+      group_word += (g.z - g.y) * words_per_row(g.x, k_len);
+      g = gi;
+    }
   }
   let p = g.y + (wg.x - g.w) * TILE + lid;
   if (p >= g.z) { return; }
 
   let t = job.table_start + p;
-  let info = chan_meta[t];
+  let range = ranges[t];
+  let channel = u16_at(chan[t >> 1u], t);
   let bits = g.x;
   let vpw = 32u / bits;
   let mask = (1u << bits) - 1u;
-  let s = scale[t];
-  let z = zero[t];
-  let top = maxv[t];
-  let d = params.d;
-  let k_len = job.h * d;
-  let word_base = job.word_start + info.z;
+  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
+  let z = bitcast<f32>(range.x);
+  let top = bitcast<f32>(range.y);
   let word_count = (k_len + vpw - 1u) / vpw;
-  let bias = model[job.bias_offset + info.x];
+  let word_base = group_word + (p - g.y) * word_count;
+  let bias = model[job.bias_offset + channel];
 
   var best = -3.4028234e38;
   for (var win = 0u; win + job.h <= params.window; win++) {
@@ -82,5 +87,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     best = max(best, acc + bias);
   }
-  act[job.out_offset + info.x] = max(best, 0.0);
+  act[job.out_offset + channel] = max(best, 0.0);
 }

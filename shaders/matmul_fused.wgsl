@@ -1,6 +1,7 @@
 // Fused mixed-bit matmul of up to 3 layers ("jobs") in one dispatch, reading the model-wide packed
-// buffers of QuantizedModelWeights (src/gpu/quantized-weights.ts; per-layer layout of
-// src/core/packing.ts at the layer's table and word bases) and the activations in `act`:
+// buffers of QuantizedModelWeights (src/gpu/quantized-weights.ts; layout of src/gpu/packed-layout.ts:
+// core's words at the layer's word base, (min, max) and the u16 channel per packed position at its
+// table base) and the activations in `act`:
 //
 //   y[m, j] = epilogue( sum_k x[m, k] * deq(W)[j, k] )
 //   epilogue: + bias[j] (flags & 1), relu (flags & 2), residual r[m, j] + . (flags & 4)
@@ -15,12 +16,14 @@
 // host (x dimension); y enumerates row tiles. Row ranges: row_mode 0 = [0, run.n), 1 = the last
 // real row only, 2 = [0, fixed_rows).
 //
-// Dequantization is core's formula select(zero + f32(q) * scale, max, q == 2^bits - 1), whose
-// product is exact in f32, so the weights equal the CPU's bit for bit.
+// Dequantization is core's formula select(zero + f32(q) * scale, max, q == 2^bits - 1), with the
+// scale recomputed exactly from (min, max, bits) (packed_scale_lib.wgsl); the product is exact in
+// f32, so the weights equal the CPU's bit for bit. A row's first word: the job's word base, plus the
+// rows of the earlier width groups, plus its index in its group times the words per row.
 
 struct Job {
-  table_start: u32,    // packed position 0 of the layer in meta / scale / zero / maxv
-  word_start: u32,     // word 0 of the layer in words (meta.z is relative to it)
+  table_start: u32,    // packed position 0 of the layer in ranges / chan
+  word_start: u32,     // word 0 of the layer in words
   row_length: u32,     // K
   group_count: u32,
   x_offset: u32,
@@ -59,10 +62,8 @@ struct Run {
 @group(0) @binding(2) var<storage, read_write> act: array<f32>;
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 @group(0) @binding(4) var<storage, read> words: array<u32>;
-@group(0) @binding(5) var<storage, read> chan_meta: array<vec4<u32>>;
-@group(0) @binding(6) var<storage, read> scale: array<f32>;
-@group(0) @binding(7) var<storage, read> zero: array<f32>;
-@group(0) @binding(8) var<storage, read> maxv: array<f32>;
+@group(0) @binding(5) var<storage, read> ranges: array<vec2<u32>>;
+@group(0) @binding(6) var<storage, read> chan: array<u32>;
 
 const TILE_N: u32 = 16u;
 const TILE_M: u32 = 2u;
@@ -75,10 +76,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (wg.x >= params.jobs[i].first_tile) { ji = i; }
   }
   let job = params.jobs[ji];
+  let k_len = job.row_length;
   var g = job.groups[0];
+  var group_word = job.word_start;
   for (var i = 1u; i < job.group_count; i++) {
     let gi = job.groups[i];
-    if (wg.x >= gi.w) { g = gi; }
+    if (wg.x >= gi.w) {
+      group_word += (g.z - g.y) * words_per_row(g.x, k_len);
+      g = gi;
+    }
   }
   let p = g.y + (wg.x - g.w) * TILE_N + lid % TILE_N;
   var start = 0u;
@@ -88,14 +94,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let m0 = start + (wg.y * TILE_M + lid / TILE_N) * ROWS;
   if (p >= g.z || m0 >= end) { return; }
 
-  let info = chan_meta[job.table_start + p];
+  let t = job.table_start + p;
+  let range = ranges[t];
   let bits = g.x;
   let vpw = 32u / bits;
   let mask = (1u << bits) - 1u;
-  let s = scale[job.table_start + p];
-  let z = zero[job.table_start + p];
-  let top = maxv[job.table_start + p];
-  let k_len = job.row_length;
+  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
+  let z = bitcast<f32>(range.x);
+  let top = bitcast<f32>(range.y);
   // Rows past the end re-read the last row (in bounds) and are not stored.
   let last = end - 1u;
   let x0 = job.x_offset + m0 * job.x_stride;
@@ -106,8 +112,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let x5 = job.x_offset + min(m0 + 5u, last) * job.x_stride;
   let x6 = job.x_offset + min(m0 + 6u, last) * job.x_stride;
   let x7 = job.x_offset + min(m0 + 7u, last) * job.x_stride;
-  let word_base = job.word_start + info.z;
   let word_count = (k_len + vpw - 1u) / vpw;
+  let word_base = group_word + (p - g.y) * word_count;
 
   var acc = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
@@ -126,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
   // One call per row with a constant component: a loop indexing the accumulators with a variable
   // could push them out of registers.
-  let ch = info.x;
+  let ch = u16_at(chan[t >> 1u], t);
   store(job, ch, m0, end, acc.x);
   store(job, ch, m0 + 1u, end, acc.y);
   store(job, ch, m0 + 2u, end, acc.z);

@@ -1,23 +1,40 @@
+import fixWgsl from '../../shaders/adapt_fix_ties.wgsl?raw';
 import wgsl from '../../shaders/adapt_quantize_pack.wgsl?raw';
 import type { TransientBuffers } from './buffers.ts';
+import { withPackedScaleLib } from './packed-weights-lib.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
 
 /**
- * One-pass adaptation: min-max quantization and packing of every channel of a model, one
- * workgroup per channel (see shaders/adapt_quantize_pack.wgsl). Output bytes equal core's packLayer.
+ * One-pass adaptation: min-max quantization and packing of every channel of a model in one
+ * dispatch, one invocation per channel, workgroups per width group of each layer (see
+ * shaders/adapt_quantize_pack.wgsl); codes within f32 error of a rounding boundary are left to
+ * adaptFixProgram, the next dispatch of the same pass. Output words equal core's packLayer.
  */
-export const adaptProgram: ComputeProgram = { shaderKey: 'adapt_quantize_pack', wgsl };
+export const adaptProgram: ComputeProgram = { shaderKey: 'adapt_quantize_pack', wgsl: withPackedScaleLib(wgsl) };
+
+/** Exact codes for the words adaptProgram listed (shaders/adapt_fix_ties.wgsl). */
+export const adaptFixProgram: ComputeProgram = { shaderKey: 'adapt_fix_ties', wgsl: withPackedScaleLib(fixWgsl) };
+
+/** Workgroups (of 64) striding over the fix list: it is short, and a few keep the dispatch cheap. */
+export const FIX_WORKGROUPS = 8;
+
+/** Bytes of the fix list for `words` packed words: a u32 count, padding, one (u32, u32) entry per word. */
+export function fixListBytes(words: number): number {
+  return 8 + 8 * Math.max(1, words);
+}
 
 /** Buffer ranges the adapt kernel reads and writes, in the layout of packed-layout.ts. */
 export interface AdaptBindings {
   /** Frozen f32 weights of all layers, concatenated. */
   readonly weights: GPUBufferBinding;
-  /** ADAPT_ROW_STRIDE u32 per channel (buildAdaptRows). */
-  readonly rows: GPUBufferBinding;
+  /** SEGMENT_STRIDE u32 per segment (buildAdaptSegments). */
+  readonly segments: GPUBufferBinding;
+  /** u16 channel index per packed position (buildChannelTable). */
+  readonly chan: GPUBufferBinding;
   readonly words: GPUBufferBinding;
-  readonly scale: GPUBufferBinding;
-  readonly zero: GPUBufferBinding;
-  readonly max: GPUBufferBinding;
+  readonly ranges: GPUBufferBinding;
+  /** Zero-filled, fixListBytes(capacity) bytes (a new buffer is: WebGPU zero-initialises). */
+  readonly fixes: GPUBufferBinding;
 }
 
 /**
@@ -34,38 +51,51 @@ export function foldedGrid(count: number, maxPerDimension: number): [number, num
 
 export interface AdaptOptions {
   /**
-   * Verification only: quantize every weight on the emulated-f64 path instead of only those whose
-   * f32 quotient lies near a .5 boundary. Same bytes, several times slower.
+   * Verification only: quantize every weight with the integer path (adapt_fix_ties.wgsl) instead of
+   * only those whose f32 quotient lies near a .5 boundary. Same bytes.
    */
   readonly exactPathOnly?: boolean;
 }
 
-/** Records the adapt dispatch for `rowCount` channels into `pass`. */
+export interface AdaptDispatch {
+  readonly segmentCount: number;
+  /** Workgroups of the first kernel (buildAdaptSegments). */
+  readonly tiles: number;
+  /** Entries the fix list holds: the number of words the strategy packs. */
+  readonly fixCapacity: number;
+}
+
+/**
+ * Records the adaptation into `pass`: the quantize-and-pack dispatch, then the exact fix-up of the
+ * codes it listed (WebGPU orders the two dispatches' storage accesses).
+ */
 export function encodeAdapt(
   device: GPUDevice,
   pass: GPUComputePassEncoder,
-  pipeline: GPUComputePipeline,
+  pipelines: { readonly pack: GPUComputePipeline; readonly fix: GPUComputePipeline },
   bindings: AdaptBindings,
-  rowCount: number,
+  dispatch: AdaptDispatch,
   transient: TransientBuffers,
   options: AdaptOptions = {},
 ): void {
-  const params = transient.uniform(new Uint32Array([rowCount, options.exactPathOnly ? 1 : 0, 0, 0]), 'adapt params');
-  const bindGroup = device.createBindGroup({
-    label: 'adapt',
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: bindings.weights },
-      { binding: 2, resource: bindings.rows },
-      { binding: 3, resource: bindings.words },
-      { binding: 4, resource: bindings.scale },
-      { binding: 5, resource: bindings.zero },
-      { binding: 6, resource: bindings.max },
-    ],
-  });
-  const [x, y] = foldedGrid(Math.ceil(rowCount / 64), device.limits.maxComputeWorkgroupsPerDimension);
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
+  const { segmentCount, tiles, fixCapacity } = dispatch;
+  const shared = [
+    { binding: 1, resource: bindings.weights },
+    { binding: 2, resource: bindings.segments },
+    { binding: 3, resource: bindings.chan },
+    { binding: 4, resource: bindings.words },
+    { binding: 5, resource: bindings.ranges },
+    { binding: 6, resource: bindings.fixes },
+  ];
+  const packParams = transient.uniform(new Uint32Array([segmentCount, options.exactPathOnly ? 1 : 0, fixCapacity, 0]), 'adapt params');
+  const fixParams = transient.uniform(new Uint32Array([segmentCount, fixCapacity, 0, 0]), 'adapt fix params');
+  const group = (pipeline: GPUComputePipeline, params: GPUBuffer, label: string) =>
+    device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: params } }, ...shared] });
+  const [x, y] = foldedGrid(tiles, device.limits.maxComputeWorkgroupsPerDimension);
+  pass.setPipeline(pipelines.pack);
+  pass.setBindGroup(0, group(pipelines.pack, packParams, 'adapt'));
   pass.dispatchWorkgroups(x, y);
+  pass.setPipeline(pipelines.fix);
+  pass.setBindGroup(0, group(pipelines.fix, fixParams, 'adapt fix'));
+  pass.dispatchWorkgroups(FIX_WORKGROUPS);
 }

@@ -3,9 +3,13 @@
  * transient buffers, and turning a lost device into a typed error instead of a hang.
  */
 import { ChordError } from '../core/errors.ts';
-import type { PackedLayer } from '../core/packing.ts';
+import { META_BITS, META_CHANNEL, META_STRIDE, type PackedLayer, validatePackedLayer } from '../core/packing.ts';
+import { channelScale } from '../core/quantize.ts';
 import { GpuDeviceLostError } from './errors.ts';
-import { REGION_ALIGN_BYTES } from './packed-layout.ts';
+import { LayerLayoutError } from './packed-layout.ts';
+
+/** Alignment of buffer-range binding offsets (WebGPU's largest minStorageBufferOffsetAlignment). */
+const BINDING_ALIGN_BYTES = 256;
 
 /** A GPU command failed validation or ran out of memory (a bug or an oversized model, not a loss). */
 export class GpuCommandError extends ChordError {
@@ -181,19 +185,21 @@ export class TransientBuffers {
 // ---- Packed layers on the GPU ----
 
 /**
- * One packed layer as buffer ranges in core's layout (src/core/packing.ts): `words`, `meta`
- * (vec4<u32> per packed position), `scale`, `zero`, `max` (f32 per packed position). `groups` is
- * the CPU copy of core's width groups (bits, start, end)*, which dispatchers need on the host.
+ * One packed layer on the GPU in the layout of src/gpu/packed-layout.ts: `words` (core's packed
+ * words from element `wordStart`), `ranges` (vec2<u32>: min and max as f32 bits) and `chan` (u16
+ * original channel per packed position, two per u32), both from packed position `tableStart`.
+ * Kernels derive widths and word offsets from `groups` (core's (bits, start, end)*, a CPU copy
+ * for the dispatchers) and the step from (min, max, bits).
  */
 export interface PackedLayerBindings {
   readonly outChannels: number;
   readonly rowLength: number;
   readonly groups: Uint32Array;
   readonly words: GPUBufferBinding;
-  readonly meta: GPUBufferBinding;
-  readonly scale: GPUBufferBinding;
-  readonly zero: GPUBufferBinding;
-  readonly max: GPUBufferBinding;
+  readonly wordStart: number;
+  readonly ranges: GPUBufferBinding;
+  readonly chan: GPUBufferBinding;
+  readonly tableStart: number;
 }
 
 export interface UploadedPackedLayer {
@@ -201,30 +207,54 @@ export interface UploadedPackedLayer {
   destroy(): void;
 }
 
-/** Uploads a layer packed on the CPU (core's packLayer) into one buffer with aligned sections. */
+const f32Bits = (x: number): number => new Uint32Array(Float32Array.of(x).buffer)[0]!;
+
+/**
+ * Uploads a layer packed on the CPU (core's packLayer / packQuantized) into one buffer with
+ * aligned sections. The GPU layout keeps no step per channel, so every scale must be core's
+ * channelScale(zero, max, bits), as packLayer makes it, and min / max must not be -0 (core
+ * normalises them): anything else is refused with LayerLayoutError.
+ */
 export function uploadPackedLayer(device: GPUDevice, packed: PackedLayer): UploadedPackedLayer {
-  const parts = [packed.words, packed.meta, packed.scale, packed.zero, packed.max] as const;
+  validatePackedLayer(packed);
+  const n = packed.outChannels;
+  const ranges = new Uint32Array(2 * n);
+  const chan = new Uint16Array(2 * Math.ceil(n / 2));
+  for (let p = 0; p < n; p++) {
+    const zero = packed.zero[p]!;
+    const max = packed.max[p]!;
+    if (Object.is(zero, -0) || Object.is(max, -0)) throw new LayerLayoutError(`packed position ${p}: min or max is -0`);
+    const bits = packed.meta[p * META_STRIDE + META_BITS]!;
+    const expected = channelScale(zero, max, bits);
+    if (f32Bits(packed.scale[p]!) !== f32Bits(expected)) {
+      throw new LayerLayoutError(`packed position ${p}: scale ${packed.scale[p]} is not channelScale(${zero}, ${max}, ${bits}) = ${expected}`);
+    }
+    ranges[2 * p] = f32Bits(zero);
+    ranges[2 * p + 1] = f32Bits(max);
+    chan[p] = packed.meta[p * META_STRIDE + META_CHANNEL]!;
+  }
+  const parts = [packed.words, ranges, chan] as const;
   const offsets: number[] = [];
   let size = 0;
   for (const part of parts) {
     offsets.push(size);
-    size = Math.ceil((size + part.byteLength) / REGION_ALIGN_BYTES) * REGION_ALIGN_BYTES;
+    size = Math.ceil((size + Math.max(4, part.byteLength)) / BINDING_ALIGN_BYTES) * BINDING_ALIGN_BYTES;
   }
   const buffer = device.createBuffer({ label: 'packed layer', size, usage: storageUsage(), mappedAtCreation: true });
   const bytes = new Uint8Array(buffer.getMappedRange());
   parts.forEach((part, i) => bytes.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offsets[i]));
   buffer.unmap();
-  const range = (i: number): GPUBufferBinding => ({ buffer, offset: offsets[i]!, size: parts[i]!.byteLength });
+  const range = (i: number): GPUBufferBinding => ({ buffer, offset: offsets[i]!, size: Math.max(4, parts[i]!.byteLength) });
   return {
     bindings: {
-      outChannels: packed.outChannels,
+      outChannels: n,
       rowLength: packed.rowLength,
       groups: packed.groups.slice(),
       words: range(0),
-      meta: range(1),
-      scale: range(2),
-      zero: range(3),
-      max: range(4),
+      wordStart: 0,
+      ranges: range(1),
+      chan: range(2),
+      tableStart: 0,
     },
     destroy: () => buffer.destroy(),
   };

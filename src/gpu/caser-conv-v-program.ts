@@ -1,13 +1,16 @@
 import wgsl from '../../shaders/caser_conv_v.wgsl?raw';
 import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
-import type { PackedLayerRef } from './packed-layer-ref.ts';
+import { KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+import { withPackedScaleLib } from './packed-weights-lib.ts';
+
+const HEADER_U32 = 8;
 
 /** Caser's vertical convolution over the embedding image (shaders/caser_conv_v.wgsl). */
 export const caserConvVProgram: EngineProgram = {
   shaderKey: 'caser_conv_v',
-  wgsl,
-  bindings: ['params', 'act', 'model', 'words', 'meta', 'scale', 'zero', 'max'],
-  paramsBytes: 7 * 4,
+  wgsl: withPackedScaleLib(wgsl),
+  bindings: ['params', 'act', 'model', 'words', 'ranges', 'chan'],
+  paramsBytes: (HEADER_U32 + 4 * MAX_GROUPS) * 4,
 };
 
 export interface CaserConvVParams {
@@ -20,7 +23,12 @@ export interface CaserConvVParams {
 }
 
 export function caserConvVParams(p: CaserConvVParams): Uint32Array<ArrayBuffer> {
-  return new ParamsWriter(caserConvVProgram.paramsBytes).us(0, [
+  const { groups } = p.layer;
+  const count = groups.length / 3;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GROUPS) {
+    throw new KernelPlanError(`${p.layer.name}: ${groups.length} group entries`);
+  }
+  const w = new ParamsWriter(caserConvVProgram.paramsBytes).us(0, [
     p.layer.tableStart,
     p.layer.wordStart,
     p.layer.rowLength,
@@ -28,7 +36,10 @@ export function caserConvVParams(p: CaserConvVParams): Uint32Array<ArrayBuffer> 
     p.imgOffset,
     p.outOffset,
     p.biasOffset,
-  ]).u32;
+    count,
+  ]);
+  for (let g = 0; g < count; g++) w.us(HEADER_U32 + 4 * g, [groups[3 * g]!, groups[3 * g + 1]!, groups[3 * g + 2]!, 0]);
+  return w.u32;
 }
 
 /** x: column tiles of 64, y: one packed position (filter) each. */

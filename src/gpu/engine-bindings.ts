@@ -24,12 +24,10 @@ export type EngineBinding =
   | 'cand'
   /** Top-k result: (index, score bits) pairs (u32, read-write). */
   | 'out'
-  /** Packed weights of every layer (QuantizedModelWeights.buffers). */
+  /** Packed weights of every layer (QuantizedModelWeights.buffers, layout of packed-layout.ts). */
   | 'words'
-  | 'meta'
-  | 'scale'
-  | 'zero'
-  | 'max';
+  | 'ranges'
+  | 'chan';
 
 export interface EngineProgram extends ComputeProgram {
   /** Binding i of group 0 is bindings[i]. */
@@ -64,10 +62,8 @@ function resourceOf(res: EngineResources, params: GPUBufferBinding, name: Engine
     case 'params':
       return params;
     case 'words':
-    case 'meta':
-    case 'scale':
-    case 'zero':
-    case 'max':
+    case 'ranges':
+    case 'chan':
       if (!res.weights) throw new RangeError(`binding '${name}' needs packed weights`);
       return { buffer: res.weights[name] };
     default:

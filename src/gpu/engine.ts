@@ -8,8 +8,11 @@
  *
  * Resident: trained tensors, packed weights (QuantizedModelWeights), activations, uniforms and bind
  * groups are created once; a strategy rewrites packed buffers and uniforms. The frozen f32 weights
- * are on the GPU only during applyStrategy, and the packed words are sized to the strategy: when a
- * strategy needs a larger (or much smaller) words buffer, the bind groups are rebuilt.
+ * are on the GPU only during applyStrategy, and the packed words are sized exactly to the strategy:
+ * when a strategy needs a different number of words, the words buffer is replaced and the bind
+ * groups are rebuilt. Per channel only min, max and the channel index stay on the GPU (10 bytes);
+ * the kernels derive widths and word offsets from the width groups in their uniforms and recompute
+ * the step (see packed-layout.ts).
  * A rerank writes the history/candidates with queue.writeBuffer, records every dispatch into one
  * compute pass, copies the top-k pairs to a resident staging buffer: ONE submit, ONE mapAsync.
  * Operations run one at a time, in call order.
@@ -68,7 +71,7 @@ export interface GpuEngineOptions {
   readonly userEmbedding?: CaserUserEmbedding;
   /** Most candidates one rerank may score (sizes the resident buffers). Default 1024. */
   readonly maxCandidates?: number;
-  /** Packed words sized to each strategy ('fit', default) or for any strategy ('any'). */
+  /** Packed words sized exactly to each strategy ('fit', default) or for any strategy ('any'). */
   readonly wordCapacity?: 'any' | 'fit';
   /** Frozen f32 weights on the GPU only while adapting ('transient', default) or always ('resident'). */
   readonly frozenResidency?: 'transient' | 'resident';
@@ -309,7 +312,11 @@ export class GpuRerankEngine {
     return this.#strategy;
   }
 
-  /** GPU bytes of the quantizable weights (packed words, per-channel tables, frozen if resident). */
+  /**
+   * GPU bytes of the quantizable weights: every buffer they need between adaptations (packed words,
+   * per-channel min / max and channel index, frozen f32 weights if resident) and the peak during
+   * the last adaptation.
+   */
   get weightMemory(): WeightMemory {
     return this.#weights.memory;
   }

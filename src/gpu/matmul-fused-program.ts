@@ -1,6 +1,7 @@
 import wgsl from '../../shaders/matmul_fused.wgsl?raw';
 import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
 import { groupTiles, KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+import { withPackedScaleLib } from './packed-weights-lib.ts';
 
 /**
  * Mixed-bit matmul of up to three layers in one dispatch with a bias / ReLU / residual epilogue
@@ -12,8 +13,8 @@ const HEADER_U32 = 4;
 
 export const fusedMatmulProgram: EngineProgram = {
   shaderKey: 'matmul_fused',
-  wgsl,
-  bindings: ['params', 'run', 'act', 'model', 'words', 'meta', 'scale', 'zero', 'max'],
+  wgsl: withPackedScaleLib(wgsl),
+  bindings: ['params', 'run', 'act', 'model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + MATMUL_MAX_JOBS * JOB_U32) * 4,
 };
 

@@ -1,18 +1,19 @@
 import wgsl from '../../shaders/matmul_mixed.wgsl?raw';
 import { ChordError } from '../core/errors.ts';
-import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE } from '../core/packing.ts';
+import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE, wordsPerRow } from '../core/packing.ts';
 import { bindingSize, type PackedLayerBindings, type TransientBuffers } from './buffers.ts';
+import { withPackedScaleLib } from './packed-weights-lib.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
 
 /** y = x . deq(W)^T + b over a packed layer, unpacking in registers (shaders/matmul_mixed.wgsl). */
-export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl };
+export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl: withPackedScaleLib(wgsl) };
 
 /** Packed positions and x rows per workgroup (TILE_N x TILE_M = 64 invocations). */
 export const MATMUL_TILE_N = 16;
 export const MATMUL_TILE_M = 4;
 /** Width groups a layer can have (one per width 1..8); the uniform holds this many. */
 export const MATMUL_MAX_GROUPS = 8;
-const HEADER_U32 = 8;
+const HEADER_U32 = 12;
 
 export class MatmulArgumentError extends ChordError {
   constructor(message: string) {
@@ -70,17 +71,30 @@ export function planMixedMatmul(args: MixedMatmulArgs, maxPerDimension = 65535):
     throw new MatmulArgumentError(`layer has ${layer.groups.length} group entries`);
   }
   const params = new Uint32Array(HEADER_U32 + 4 * MATMUL_MAX_GROUPS);
-  params.set([rows, K, N, groupCount, xOffset, yOffset, yStride, args.bias ? 1 : 0]);
+  params.set([rows, K, N, groupCount, xOffset, yOffset, yStride, args.bias ? 1 : 0, layer.wordStart, layer.tableStart]);
   let tiles = 0;
+  let words = 0;
+  let next = 0;
   for (let g = 0; g < groupCount; g++) {
     const bits = layer.groups[g * GROUP_STRIDE + GROUP_BITS]!;
     const start = layer.groups[g * GROUP_STRIDE + GROUP_START]!;
     const end = layer.groups[g * GROUP_STRIDE + GROUP_END]!;
-    if (bits < 1 || bits > 8 || end <= start || end > N) {
+    if (bits < 1 || bits > 8 || start !== next || end <= start || end > N) {
       throw new MatmulArgumentError(`bad width group ${g}: bits ${bits}, [${start}, ${end})`);
     }
     params.set([bits, start, end, tiles], HEADER_U32 + 4 * g);
     tiles += Math.ceil((end - start) / MATMUL_TILE_N);
+    words += (end - start) * wordsPerRow(bits, K);
+    next = end;
+  }
+  if (next !== N) throw new MatmulArgumentError(`width groups cover ${next} of ${N} channels`);
+  // The kernel reads words, ranges (8 B) and chan (u16 pairs) of the layer from its offsets.
+  for (const [what, binding, need] of [
+    ['words', layer.words, (layer.wordStart + words) * 4],
+    ['ranges', layer.ranges, (layer.tableStart + N) * 8],
+    ['chan', layer.chan, Math.ceil((layer.tableStart + N) / 2) * 4],
+  ] as const) {
+    if (bindingSize(binding) < need) throw new MatmulArgumentError(`${what} holds ${bindingSize(binding)} bytes, the layer needs ${need}`);
   }
   const rowTiles = Math.ceil(rows / MATMUL_TILE_M);
   if (tiles > maxPerDimension || rowTiles > maxPerDimension) {
@@ -107,13 +121,11 @@ export function encodeMixedMatmul(
       { binding: 0, resource: { buffer: params } },
       { binding: 1, resource: args.x },
       { binding: 2, resource: layer.words },
-      { binding: 3, resource: layer.meta },
-      { binding: 4, resource: layer.scale },
-      { binding: 5, resource: layer.zero },
-      { binding: 6, resource: layer.max },
-      // Without a bias the kernel never reads binding 7, but 'auto' layouts still need it bound.
-      { binding: 7, resource: args.bias ?? args.x },
-      { binding: 8, resource: args.y },
+      { binding: 3, resource: layer.ranges },
+      { binding: 4, resource: layer.chan },
+      // Without a bias the kernel never reads binding 5, but 'auto' layouts still need it bound.
+      { binding: 5, resource: args.bias ?? args.x },
+      { binding: 6, resource: args.y },
     ],
   });
   pass.setPipeline(pipeline);

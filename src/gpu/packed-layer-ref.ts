@@ -11,9 +11,9 @@ export interface PackedLayerRef {
   readonly name: string;
   readonly outChannels: number;
   readonly rowLength: number;
-  /** Packed position 0 of the layer in meta / scale / zero / max (elements; meta in vec4). */
+  /** Packed position 0 of the layer in ranges / chan (elements). */
   readonly tableStart: number;
-  /** Word 0 of the layer in words; meta's word offsets are relative to it. */
+  /** Word 0 of the layer in words; its groups' rows follow back to back. */
   readonly wordStart: number;
   /** core's width groups (bits, start, end)*, widths descending. */
   readonly groups: Uint32Array;

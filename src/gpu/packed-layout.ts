@@ -3,11 +3,15 @@
  * and the per-strategy tables of the packed layout (src/core/packing.ts). Only O(channels) work
  * happens here; the per-weight quantization and packing run in shaders/adapt_quantize_pack.wgsl.
  *
- * Regions are fixed for the life of a model: every layer reserves the words of its widest
- * possible packing (all channels at the width with the fewest values per word), so re-adapting to
- * any strategy rewrites buffers in place and never reallocates or rebinds. Each region starts on a
- * 256-byte boundary (WebGPU's default minStorageBufferOffsetAlignment), so a layer can be bound as
- * its own buffer range and a kernel sees exactly core's per-layer arrays.
+ * GPU layout (QuantizedModelWeights), per packed position p of a layer (core's packing order):
+ * - `words`: core's packed words, each layer's rows back to back from its wordStart;
+ * - `ranges`: (min, max) of the channel as f32 bits (8 B per channel);
+ * - `chan`: the original channel index as a u16, two per u32 (2 B per channel).
+ * Everything else core's PackedLayer holds per channel is derived where it is needed: the width
+ * and word offset from the layer's width groups (bits, start, end), which kernels receive in
+ * their uniforms, and the step from (min, max, bits) with core's exact formula
+ * (shaders/packed_scale_lib.wgsl). Regions are dense: kernels address layers by element offsets
+ * passed in uniforms, never by buffer-range bindings, so no alignment padding is needed.
  */
 import { ChordError } from '../core/errors.ts';
 import {
@@ -24,12 +28,13 @@ import {
 import { MAX_BITS, MIN_BITS } from '../core/quantize.ts';
 import type { Strategy } from '../core/strategy.ts';
 
-/** Byte alignment of every layer region; 256 is the largest value WebGPU allows for the limit. */
-export const REGION_ALIGN_BYTES = 256;
-const ALIGN_ELEMENTS = REGION_ALIGN_BYTES / 4;
+/** Most channels a layer may have: the GPU stores channel indices as u16. */
+export const MAX_LAYER_CHANNELS = 2 ** 16;
 
-/** u32 per adapt row: weightStart, rowLength, wordStart, bits, tableIndex (struct Row in WGSL). */
-export const ADAPT_ROW_STRIDE = 5;
+/** u32 per adapt segment (struct Segment in shaders/adapt_quantize_pack.wgsl). */
+export const SEGMENT_STRIDE = 8;
+/** Channels per adapt workgroup (TILE in the shader). */
+export const ADAPT_TILE = 64;
 
 /** The model's layers do not describe a valid set of buffers. */
 export class LayerLayoutError extends ChordError {
@@ -55,25 +60,20 @@ export interface QuantizableLayer {
 export interface LayerRegion extends QuantizableLayer {
   /** First weight of the layer in the frozen-weights buffer (layers concatenated densely). */
   readonly weightStart: number;
-  /** Packed position 0 in scale / zero / max; meta starts at META_STRIDE * tableStart. */
+  /** Packed position 0 of the layer in `ranges` (vec2 elements) and `chan` (u16 elements). */
   readonly tableStart: number;
   /** First word of the layer in the words buffer. */
   readonly wordStart: number;
-  /** Words reserved for the layer: enough for any strategy. */
+  /** Words reserved for the layer. */
   readonly wordCapacity: number;
 }
 
 export interface ModelRegions {
   readonly layers: readonly LayerRegion[];
   readonly weightCount: number;
+  /** Channels of all layers: the length of `ranges` and `chan`. */
   readonly channelCount: number;
-  /** Elements of each per-channel table (scale, zero, max), padding included. */
-  readonly tableLength: number;
   readonly wordLength: number;
-}
-
-function alignUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }
 
 /** Most words a row can need: the width with the fewest values per word (8 bits: 4). */
@@ -83,6 +83,10 @@ export function maxWordsPerRow(rowLength: number): number {
   return most;
 }
 
+/**
+ * Dense regions: weights, tables and words of the layers back to back. Words are reserved for
+ * any strategy (each layer's widest packing); `withWords` re-plans them for one strategy.
+ */
 export function planModelRegions(layers: readonly QuantizableLayer[]): ModelRegions {
   if (layers.length === 0) throw new LayerLayoutError('a model needs at least one quantizable layer');
   const names = new Set<string>();
@@ -90,7 +94,6 @@ export function planModelRegions(layers: readonly QuantizableLayer[]): ModelRegi
   let weightStart = 0;
   let tableStart = 0;
   let wordStart = 0;
-  let channelCount = 0;
   for (const layer of layers) {
     const { name, outChannels, rowLength } = layer;
     if (names.has(name)) throw new LayerLayoutError(`duplicate layer name ${JSON.stringify(name)}`);
@@ -98,19 +101,37 @@ export function planModelRegions(layers: readonly QuantizableLayer[]): ModelRegi
     for (const [what, v] of [['outChannels', outChannels], ['rowLength', rowLength]] as const) {
       if (!Number.isSafeInteger(v) || v < 1) throw new LayerLayoutError(`${name}: ${what} = ${v}`);
     }
+    if (outChannels > MAX_LAYER_CHANNELS) {
+      throw new LayerLayoutError(`${name}: ${outChannels} channels, at most ${MAX_LAYER_CHANNELS} (u16 channel indices)`);
+    }
     const wordCapacity = outChannels * maxWordsPerRow(rowLength);
     out.push({ name, outChannels, rowLength, weightStart, tableStart, wordStart, wordCapacity });
     weightStart += outChannels * rowLength;
-    tableStart = alignUp(tableStart + outChannels, ALIGN_ELEMENTS);
-    wordStart = alignUp(wordStart + wordCapacity, ALIGN_ELEMENTS);
-    channelCount += outChannels;
+    tableStart += outChannels;
+    wordStart += wordCapacity;
   }
   // Indices in the kernels are u32 element indices.
   if (weightStart >= 2 ** 32 || wordStart >= 2 ** 32) throw new LayerLayoutError('model too large for u32 indexing');
-  return { layers: out, weightCount: weightStart, channelCount, tableLength: tableStart, wordLength: wordStart };
+  return { layers: out, weightCount: weightStart, channelCount: tableStart, wordLength: wordStart };
 }
 
-/** The strategy-dependent tables of one layer, identical to those of core's packQuantized. */
+/** `base` with each layer's words region exactly `words[l]` long, back to back. */
+export function withWords(base: ModelRegions, words: readonly number[]): ModelRegions {
+  let wordStart = 0;
+  const layers = base.layers.map((layer, l) => {
+    const wordCapacity = words[l]!;
+    const region = { ...layer, wordStart, wordCapacity };
+    wordStart += wordCapacity;
+    return region;
+  });
+  if (wordStart >= 2 ** 32) throw new LayerLayoutError('model too large for u32 indexing');
+  return { ...base, layers, wordLength: wordStart };
+}
+
+/**
+ * The strategy-dependent tables of one layer, identical to those of core's packQuantized (host
+ * copies: of these only the channel order, via buildChannelTable, and the groups reach the GPU).
+ */
 export interface LayerPacking {
   /** Bits per original channel. */
   readonly bits: Uint8Array;
@@ -176,21 +197,47 @@ export function strategyBits(strategy: Strategy, layers: readonly QuantizableLay
   });
 }
 
-/** The adapt kernel's row table (ADAPT_ROW_STRIDE u32 per channel of the model, in packed order). */
-export function buildAdaptRows(regions: ModelRegions, packings: readonly LayerPacking[]): Uint32Array<ArrayBuffer> {
-  const rows = new Uint32Array(regions.channelCount * ADAPT_ROW_STRIDE);
-  let r = 0;
+/** Words of each layer's rows before its width group g (groups in core's order). */
+export function groupWordStarts(groups: Uint32Array, rowLength: number): number[] {
+  const starts: number[] = [];
+  let word = 0;
+  for (let i = 0; i < groups.length; i += GROUP_STRIDE) {
+    starts.push(word);
+    word += (groups[i + 2]! - groups[i + 1]!) * wordsPerRow(groups[i]!, rowLength);
+  }
+  return starts;
+}
+
+/**
+ * The adapt kernel's segments (SEGMENT_STRIDE u32 each, struct Segment in the shader): one per
+ * width group of every layer, with its first tile of ADAPT_TILE channels; `tiles` in all.
+ */
+export function buildAdaptSegments(regions: ModelRegions, packings: readonly LayerPacking[]): { segments: Uint32Array<ArrayBuffer>; tiles: number } {
+  const rows: number[] = [];
+  let tiles = 0;
   regions.layers.forEach((layer, l) => {
-    const packing = packings[l]!;
-    for (let p = 0; p < layer.outChannels; p++, r++) {
-      const mp = p * META_STRIDE;
-      const o = r * ADAPT_ROW_STRIDE;
-      rows[o] = layer.weightStart + packing.meta[mp + META_CHANNEL]! * layer.rowLength;
-      rows[o + 1] = layer.rowLength;
-      rows[o + 2] = layer.wordStart + packing.meta[mp + META_WORD_OFFSET]!;
-      rows[o + 3] = packing.meta[mp + META_BITS]!;
-      rows[o + 4] = layer.tableStart + p;
+    const { groups } = packings[l]!;
+    const starts = groupWordStarts(groups, layer.rowLength);
+    for (let i = 0, g = 0; i < groups.length; i += GROUP_STRIDE, g++) {
+      const bits = groups[i]!;
+      const start = groups[i + 1]!;
+      const count = groups[i + 2]! - start;
+      rows.push(tiles, layer.tableStart + start, count, bits, layer.weightStart, layer.rowLength, layer.wordStart + starts[g]!, 0);
+      tiles += Math.ceil(count / ADAPT_TILE);
     }
   });
-  return rows;
+  return { segments: Uint32Array.from(rows), tiles };
+}
+
+/**
+ * The `chan` table: each layer's original channel index per packed position (u16) from its
+ * tableStart, padded to whole u32 words.
+ */
+export function buildChannelTable(regions: ModelRegions, packings: readonly LayerPacking[]): Uint16Array<ArrayBuffer> {
+  const table = new Uint16Array(2 * Math.ceil(regions.channelCount / 2));
+  regions.layers.forEach((layer, l) => {
+    const { meta } = packings[l]!;
+    for (let p = 0; p < layer.outChannels; p++) table[layer.tableStart + p] = meta[p * META_STRIDE + META_CHANNEL]!;
+  });
+  return table;
 }

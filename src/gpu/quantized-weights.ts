@@ -11,17 +11,20 @@
  *   few ms). `frozenResidency: 'resident'` keeps them on the GPU for devices with memory to spare.
  * - Packed words: `wordCapacity: 'any'` (default) reserves each layer's widest packing, so buffers
  *   never change and bind groups can be cached for the object's life. `'fit'` packs the layers of
- *   the current strategy back to back in one buffer sized to it (plus headroom) and reallocates
- *   it when a strategy needs more, or much less: `generation` then increments and bind groups
- *   holding the old `buffers.words` must be rebuilt.
- * - Per-channel tables (meta, scale, zero, max) cover every channel at any width: fixed size.
+ *   the current strategy back to back in one buffer sized exactly to it (plus optional headroom),
+ *   reallocated when a strategy needs more than it holds or less than it holds minus the headroom:
+ *   `generation` then increments and bind groups holding the old `buffers.words` must be rebuilt.
+ * - Per-channel tables, fixed size (layout of packed-layout.ts): `ranges` (min and max, 8 B per
+ *   channel) and `chan` (u16 original channel per packed position, 2 B). Core's other per-channel
+ *   arrays are not stored: widths and word offsets follow from the width groups that the kernels'
+ *   uniforms carry, and the step is recomputed exactly from (min, max, bits).
  */
 import { TIER_BASE_LEVEL, tierSize } from '../core/allocation.ts';
 import { ChordError } from '../core/errors.ts';
-import { META_STRIDE, type PackedLayer, wordsPerRow } from '../core/packing.ts';
+import { GROUP_STRIDE, META_STRIDE, type PackedLayer, valuesPerWord, wordsPerRow } from '../core/packing.ts';
 import { QuantizeError } from '../core/quantize.ts';
 import { DEFAULT_LEVELS, type Strategy } from '../core/strategy.ts';
-import { adaptProgram, type AdaptOptions, encodeAdapt } from './adapt-program.ts';
+import { adaptFixProgram, adaptProgram, type AdaptOptions, encodeAdapt, fixListBytes } from './adapt-program.ts';
 import {
   awaitGpu,
   GpuCommandError,
@@ -35,21 +38,24 @@ import {
 } from './buffers.ts';
 import { encodeMixedMatmul, type MixedMatmulArgs, mixedMatmulProgram } from './matmul-program.ts';
 import {
-  ADAPT_ROW_STRIDE,
-  buildAdaptRows,
+  buildAdaptSegments,
+  buildChannelTable,
+  groupWordStarts,
   LayerLayoutError,
   type LayerPacking,
   type ModelRegions,
   planLayerPacking,
   planModelRegions,
   type QuantizableLayer,
-  REGION_ALIGN_BYTES,
+  SEGMENT_STRIDE,
   strategyBits,
+  withWords,
 } from './packed-layout.ts';
+import { encodePackedScales, packedScalesProgram } from './packed-scales-program.ts';
 import { type ComputeProgram, getPipeline, preparePipelines } from './pipeline-cache.ts';
 
 /** The kernels this module dispatches; pass to preparePipelines() at start-up to compile early. */
-export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram, mixedMatmulProgram];
+export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram, adaptFixProgram, mixedMatmulProgram];
 
 /** Used after destroy(), or before the first adapt() where packed weights are needed. */
 export class WeightsStateError extends ChordError {
@@ -95,14 +101,15 @@ export interface WeightMemory {
   readonly words: number;
   /** Bytes of words the current strategy packs into (0 before the first adapt). */
   readonly wordsUsed: number;
-  /** meta (16 B per channel) + scale, zero, max (4 B each per channel). */
+  /** Per-channel tables: ranges (min and max, 8 B per channel) + meta. */
   readonly tables: number;
+  /** The channel index table `chan` (u16 per channel); widths and word offsets are not stored. */
   readonly meta: number;
   /** Frozen f32 weights kept between adaptations (0 with frozenResidency 'transient'). */
   readonly frozen: number;
   /** words + tables + frozen: what stays allocated while reranking. */
   readonly resident: number;
-  /** Largest total during the last adapt(): resident + frozen upload + adapt row table. */
+  /** Largest total during the last adapt(): resident + frozen upload + adapt segment table and fix list. */
   readonly peakAdapt: number;
 }
 
@@ -110,24 +117,16 @@ export interface ModelWeightBuffers {
   /** Frozen f32 weights, layers concatenated (LayerRegion.weightStart); only when resident. */
   readonly frozen?: GPUBuffer;
   readonly words: GPUBuffer;
-  /** vec4<u32> per packed position (LayerRegion.tableStart). */
-  readonly meta: GPUBuffer;
-  readonly scale: GPUBuffer;
-  readonly zero: GPUBuffer;
-  readonly max: GPUBuffer;
+  /** vec2<u32> per packed position (LayerRegion.tableStart): min and max as f32 bits. */
+  readonly ranges: GPUBuffer;
+  /** u16 original channel per packed position, two per u32. */
+  readonly chan: GPUBuffer;
 }
 
 /** Layer-level matmul arguments: everything of MixedMatmulArgs except the layer's own buffers. */
 export type LayerMatmulArgs = Omit<MixedMatmulArgs, 'layer'>;
 
-const ALIGN_ELEMENTS = REGION_ALIGN_BYTES / 4;
 const DEFAULT_HEADROOM = 0;
-/** 'fit' shrinks the words buffer once it exceeds the wanted size by more than a third. */
-const SHRINK_BELOW = 3 / 4;
-
-function alignUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
-}
 
 /** Checks lengths (LayerLayoutError) and values (QuantizeError) of the frozen weights. */
 function checkFrozen(regions: ModelRegions, frozen: FrozenWeightArrays): void {
@@ -169,19 +168,6 @@ function uploadFrozen(device: GPUDevice, regions: ModelRegions, frozen: FrozenWe
   return buffer;
 }
 
-/** `base` with the layers' words back to back, each region exactly `words[l]` (aligned). */
-function fitRegions(base: ModelRegions, words: readonly number[]): ModelRegions {
-  let wordStart = 0;
-  const layers = base.layers.map((layer, l) => {
-    const wordCapacity = alignUp(words[l]!, ALIGN_ELEMENTS);
-    const region = { ...layer, wordStart, wordCapacity };
-    wordStart += wordCapacity;
-    return region;
-  });
-  if (wordStart >= 2 ** 32) throw new LayerLayoutError('model too large for u32 indexing');
-  return { ...base, layers, wordLength: wordStart };
-}
-
 /** Words of Γ's tier shares at beta 0.125 on the default level table (levels 0, 1, 3: 2/4/8 bits). */
 function gammaShareWords(layers: readonly QuantizableLayer[]): number[] {
   const [low, mid, top] = TIER_BASE_LEVEL.map((level) => DEFAULT_LEVELS[level]!) as [number, number, number];
@@ -194,10 +180,8 @@ function gammaShareWords(layers: readonly QuantizableLayer[]): number[] {
 interface Buffers {
   frozen: GPUBuffer | undefined;
   words: GPUBuffer;
-  readonly meta: GPUBuffer;
-  readonly scale: GPUBuffer;
-  readonly zero: GPUBuffer;
-  readonly max: GPUBuffer;
+  readonly ranges: GPUBuffer;
+  readonly chan: GPUBuffer;
 }
 
 export class QuantizedModelWeights {
@@ -207,8 +191,9 @@ export class QuantizedModelWeights {
   /** Regions with each layer's weight and table offsets; words as laid out by planModelRegions. */
   readonly #base: ModelRegions;
   readonly #buffers: Buffers;
-  readonly #adaptPipeline: GPUComputePipeline;
+  readonly #adaptPipelines: { readonly pack: GPUComputePipeline; readonly fix: GPUComputePipeline };
   readonly #matmulPipeline: GPUComputePipeline;
+  #scalesPipeline: Promise<GPUComputePipeline> | undefined;
   readonly #headroom: number;
   /** Where transient frozen weights come from; undefined once resident. */
   readonly #source: FrozenWeightsSource | undefined;
@@ -224,7 +209,7 @@ export class QuantizedModelWeights {
     base: ModelRegions,
     regions: ModelRegions,
     buffers: Buffers,
-    pipelines: { adapt: GPUComputePipeline; matmul: GPUComputePipeline },
+    pipelines: { pack: GPUComputePipeline; fix: GPUComputePipeline; matmul: GPUComputePipeline },
     options: Required<QuantizedWeightsOptions>,
     source: FrozenWeightsSource | undefined,
   ) {
@@ -232,7 +217,7 @@ export class QuantizedModelWeights {
     this.#base = base;
     this.#regions = regions;
     this.#buffers = buffers;
-    this.#adaptPipeline = pipelines.adapt;
+    this.#adaptPipelines = { pack: pipelines.pack, fix: pipelines.fix };
     this.#matmulPipeline = pipelines.matmul;
     this.frozenResidency = options.frozenResidency;
     this.wordCapacity = options.wordCapacity;
@@ -260,11 +245,11 @@ export class QuantizedModelWeights {
     };
     if (!(opts.headroom >= 0 && opts.headroom <= 4)) throw new RangeError(`headroom ${opts.headroom} outside [0, 4]`);
     const base = planModelRegions(layers);
-    const regions = opts.wordCapacity === 'fit' ? fitRegions(base, gammaShareWords(base.layers)) : base;
+    const regions = opts.wordCapacity === 'fit' ? withWords(base, gammaShareWords(base.layers)) : base;
     const weights = typeof frozen === 'function' ? await frozen() : frozen;
     checkFrozen(base, weights);
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-    if (base.weightCount * 4 > limit || base.tableLength * META_STRIDE * 4 > limit || regions.wordLength * 4 > limit) {
+    if (base.weightCount * 4 > limit || base.channelCount * 8 > limit || regions.wordLength * 4 > limit) {
       throw new LayerLayoutError(`model buffers exceed this device's ${limit}-byte buffer limit`);
     }
     try {
@@ -274,9 +259,9 @@ export class QuantizedModelWeights {
       throw new GpuCommandError('compiling the adapt / matmul kernels failed', { cause: err });
     }
     // Cached by now: these resolve without compiling again.
-    const [adapt, matmul] = await Promise.all([getPipeline(device, adaptProgram), getPipeline(device, mixedMatmulProgram)]);
+    const [pack, fix, matmul] = await Promise.all(quantizedWeightPrograms.map((p) => getPipeline(device, p)));
     const resident = opts.frozenResidency === 'resident';
-    const initialWords = opts.wordCapacity === 'fit' ? alignUp(Math.ceil(regions.wordLength * (1 + opts.headroom)), ALIGN_ELEMENTS) : regions.wordLength;
+    const initialWords = opts.wordCapacity === 'fit' ? Math.ceil(regions.wordLength * (1 + opts.headroom)) : regions.wordLength;
     const buffers = await withErrorScopes(device, 'allocating model weight buffers', (): Buffers => {
       const usage = storageUsage();
       const make = (label: string, elements: number): GPUBuffer =>
@@ -284,13 +269,11 @@ export class QuantizedModelWeights {
       return {
         frozen: resident ? uploadFrozen(device, base, weights, 'frozen weights') : undefined,
         words: make('packed words', initialWords),
-        meta: make('packed meta', base.tableLength * META_STRIDE),
-        scale: make('packed scale', base.tableLength),
-        zero: make('packed zero', base.tableLength),
-        max: make('packed max', base.tableLength),
+        ranges: make('packed ranges', base.channelCount * 2),
+        chan: make('packed channels', Math.ceil(base.channelCount / 2)),
       };
     });
-    return new QuantizedModelWeights(device, base, regions, buffers, { adapt, matmul }, opts, resident ? undefined : frozen);
+    return new QuantizedModelWeights(device, base, regions, buffers, { pack: pack!, fix: fix!, matmul: matmul! }, opts, resident ? undefined : frozen);
   }
 
   /** Where each layer lives in the model-wide buffers; with 'fit', word offsets follow the strategy. */
@@ -301,8 +284,8 @@ export class QuantizedModelWeights {
   /** The model-wide buffers, for kernels that address layers through `regions`. */
   get buffers(): ModelWeightBuffers {
     this.#checkAlive();
-    const { frozen, words, meta, scale, zero, max } = this.#buffers;
-    return frozen ? { frozen, words, meta, scale, zero, max } : { words, meta, scale, zero, max };
+    const { frozen, words, ranges, chan } = this.#buffers;
+    return frozen ? { frozen, words, ranges, chan } : { words, ranges, chan };
   }
 
   /** How many times adapt() replaced the words buffer ('fit' only): rebuild bind groups when it changes. */
@@ -312,8 +295,8 @@ export class QuantizedModelWeights {
 
   get memory(): WeightMemory {
     const b = this.#buffers;
-    const meta = b.meta.size;
-    const tables = meta + b.scale.size + b.zero.size + b.max.size;
+    const meta = b.chan.size;
+    const tables = meta + b.ranges.size;
     const frozen = b.frozen?.size ?? 0;
     const words = b.words.size;
     const resident = words + tables + frozen;
@@ -340,9 +323,10 @@ export class QuantizedModelWeights {
   }
 
   /**
-   * Quantizes and packs every layer to `strategy`: tables are computed here (O(channels)), the
-   * per-weight work is one dispatch in one submit. Resolves when the GPU has finished. A strategy
-   * that does not fit the layers is refused before any buffer changes.
+   * Quantizes and packs every layer to `strategy`: the packing order and width groups are computed
+   * here (O(channels)), the per-weight work is two dispatches (quantize + pack, exact codes near
+   * rounding ties) in one submit. Resolves when the GPU has finished. A strategy that does not fit
+   * the layers is refused before any buffer changes.
    */
   async adapt(strategy: Strategy, options: AdaptOptions = {}): Promise<void> {
     this.#checkAlive();
@@ -358,27 +342,28 @@ export class QuantizedModelWeights {
       if (typeof source === 'function') checkFrozen(base, upload);
       this.#checkAlive();
     }
-    const regions = this.wordCapacity === 'fit' ? fitRegions(base, packings.map((p) => p.wordCount)) : base;
-    const rows = buildAdaptRows(regions, packings);
-    const meta = new Uint32Array(base.tableLength * META_STRIDE);
-    regions.layers.forEach((layer, l) => meta.set(packings[l]!.meta, layer.tableStart * META_STRIDE));
+    const regions = this.wordCapacity === 'fit' ? withWords(base, packings.map((p) => p.wordCount)) : base;
+    const { segments, tiles } = buildAdaptSegments(regions, packings);
+    const chan = buildChannelTable(regions, packings);
     const b = this.#buffers;
     const transient = new TransientBuffers(device);
     try {
       await withErrorScopes(device, 'adapt', () => {
         this.#fitWords(regions.wordLength);
         const frozen = b.frozen ?? uploadFrozen(device, base, upload!, 'frozen weights (adapt)');
-        const rowsBuffer = transient.from(rows, storageUsage(), 'adapt rows');
-        device.queue.writeBuffer(b.meta, 0, meta);
+        const segmentsBuffer = transient.from(segments, storageUsage(), 'adapt segments');
+        const fixCapacity = packings.reduce((sum, p) => sum + p.wordCount, 0);
+        const fixes = transient.create(fixListBytes(fixCapacity), storageUsage(), 'adapt fix list');
+        device.queue.writeBuffer(b.chan, 0, chan);
         const encoder = device.createCommandEncoder({ label: 'adapt' });
         const pass = encoder.beginComputePass({ label: 'adapt' });
         encodeAdapt(
           device,
           pass,
-          this.#adaptPipeline,
-          { weights: { buffer: frozen }, rows: { buffer: rowsBuffer }, words: { buffer: b.words },
-            scale: { buffer: b.scale }, zero: { buffer: b.zero }, max: { buffer: b.max } },
-          base.channelCount,
+          this.#adaptPipelines,
+          { weights: { buffer: frozen }, segments: { buffer: segmentsBuffer }, chan: { buffer: b.chan },
+            words: { buffer: b.words }, ranges: { buffer: b.ranges }, fixes: { buffer: fixes } },
+          { segmentCount: segments.length / SEGMENT_STRIDE, tiles, fixCapacity },
           transient,
           options,
         );
@@ -386,7 +371,7 @@ export class QuantizedModelWeights {
         device.queue.submit([encoder.finish()]);
         // WebGPU keeps a destroyed buffer alive for the work already submitted.
         if (frozen !== b.frozen) frozen.destroy();
-        this.#peakAdapt = this.memory.resident + (frozen === b.frozen ? 0 : frozen.size) + rowsBuffer.size;
+        this.#peakAdapt = this.memory.resident + (frozen === b.frozen ? 0 : frozen.size) + segmentsBuffer.size + fixes.size;
         // Work encoded from now on sees the new packing, in queue order with the GPU writes.
         this.#regions = regions;
         this.#packings = packings;
@@ -404,13 +389,14 @@ export class QuantizedModelWeights {
 
   /**
    * 'fit': makes the words buffer hold `need` words, reallocating (contents are about to be
-   * rewritten) when it is too small or more than a third larger than need plus headroom.
+   * rewritten) to need plus headroom when it is too small or larger than that: with the default
+   * headroom 0, exactly `need` for every strategy.
    */
   #fitWords(need: number): void {
     if (this.wordCapacity !== 'fit') return;
     const capacity = this.#buffers.words.size / 4;
-    const wanted = alignUp(Math.ceil(need * (1 + this.#headroom)), ALIGN_ELEMENTS);
-    if (need <= capacity && wanted >= capacity * SHRINK_BELOW) return;
+    const wanted = Math.max(1, Math.ceil(need * (1 + this.#headroom)));
+    if (need <= capacity && capacity <= wanted) return;
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (wanted * 4 > limit) throw new LayerLayoutError(`packed words (${wanted * 4} bytes) exceed this device's ${limit}-byte buffer limit`);
     const words = this.device.createBuffer({ label: 'packed words', size: Math.max(4, wanted * 4), usage: storageUsage() });
@@ -419,27 +405,22 @@ export class QuantizedModelWeights {
     this.#generation++;
   }
 
-  /** A layer's packed buffers as core-layout ranges (valid until the next adapt()). */
+  /** A layer's packed buffers: the model-wide buffers and the layer's offsets (valid until the next adapt()). */
   layer(ref: number | string): PackedLayerBindings {
     this.#checkAlive();
     const l = this.layerIndex(ref);
     const packing = this.#packing(l);
     const region = this.regions.layers[l]!;
     const b = this.#buffers;
-    const table = (buffer: GPUBuffer, stride: number): GPUBufferBinding => ({
-      buffer,
-      offset: region.tableStart * stride * 4,
-      size: region.outChannels * stride * 4,
-    });
     return {
       outChannels: region.outChannels,
       rowLength: region.rowLength,
       groups: packing.groups.slice(),
-      words: { buffer: b.words, offset: region.wordStart * 4, size: packing.wordCount * 4 },
-      meta: table(b.meta, META_STRIDE),
-      scale: table(b.scale, 1),
-      zero: table(b.zero, 1),
-      max: table(b.max, 1),
+      words: { buffer: b.words },
+      wordStart: region.wordStart,
+      ranges: { buffer: b.ranges },
+      chan: { buffer: b.chan },
+      tableStart: region.tableStart,
     };
   }
 
@@ -485,29 +466,70 @@ export class QuantizedModelWeights {
     }
   }
 
-  /** Reads a layer's packed form back into core's PackedLayer shape (for checks and caching). */
+  /**
+   * Reads a layer back into core's PackedLayer shape (for checks and caching): words, min and max
+   * and the channel order as stored; meta's widths and word offsets derived from the width groups
+   * as the kernels derive them; the steps as the kernels recompute them (shaders/packed_scales.wgsl).
+   */
   async readPacked(ref: number | string): Promise<PackedLayer> {
+    this.#checkAlive();
+    const { device } = this;
     const l = this.layerIndex(ref);
     const bindings = this.layer(l);
     const packing = this.#packing(l);
-    const [words, meta, scale, zero, max] = await readBuffers(this.device, [
-      bindings.words,
-      bindings.meta,
-      bindings.scale,
-      bindings.zero,
-      bindings.max,
-    ]);
-    return {
-      outChannels: bindings.outChannels,
-      rowLength: bindings.rowLength,
-      words: new Uint32Array(words!),
-      meta: new Uint32Array(meta!),
-      scale: new Float32Array(scale!),
-      zero: new Float32Array(zero!),
-      max: new Float32Array(max!),
-      position: packing.position.slice(),
-      groups: packing.groups.slice(),
-    };
+    const { outChannels: n, rowLength, groups, tableStart } = bindings;
+    this.#scalesPipeline ??= getPipeline(device, packedScalesProgram);
+    const pipeline = await awaitGpu(device, this.#scalesPipeline);
+    this.#checkAlive();
+    const transient = new TransientBuffers(device);
+    try {
+      const scaleBuffer = await withErrorScopes(device, 'readPacked', () => {
+        const encoder = device.createCommandEncoder({ label: 'packed scales' });
+        const pass = encoder.beginComputePass();
+        const out = encodePackedScales(device, pass, pipeline, bindings, transient, storageUsage());
+        pass.end();
+        device.queue.submit([encoder.finish()]);
+        return out;
+      });
+      const firstPair = tableStart & ~1;
+      const [words, ranges, chan, scales] = await readBuffers(device, [
+        { buffer: bindings.words.buffer, offset: bindings.wordStart * 4, size: Math.max(4, packing.wordCount * 4) },
+        { buffer: bindings.ranges.buffer, offset: tableStart * 8, size: n * 8 },
+        { buffer: bindings.chan.buffer, offset: firstPair * 2, size: Math.ceil((tableStart + n - firstPair) / 2) * 4 },
+        { buffer: scaleBuffer, size: n * 4 },
+      ]);
+      const minMax = new Uint32Array(ranges!);
+      const channels = new Uint16Array(chan!, (tableStart - firstPair) * 2, n);
+      const meta = new Uint32Array(n * META_STRIDE);
+      const position = new Uint32Array(n);
+      const zero = new Uint32Array(n);
+      const max = new Uint32Array(n);
+      const starts = groupWordStarts(groups, rowLength);
+      for (let i = 0, g = 0; i < groups.length; i += GROUP_STRIDE, g++) {
+        const bits = groups[i]!;
+        for (let p = groups[i + 1]!; p < groups[i + 2]!; p++) {
+          const ch = channels[p]!;
+          meta.set([ch, bits, starts[g]! + (p - groups[i + 1]!) * wordsPerRow(bits, rowLength), valuesPerWord(bits)], p * META_STRIDE);
+          // A corrupt table shows up as a position that does not invert meta's channel.
+          if (ch < n) position[ch] = p;
+          zero[p] = minMax[2 * p]!;
+          max[p] = minMax[2 * p + 1]!;
+        }
+      }
+      return {
+        outChannels: n,
+        rowLength,
+        words: new Uint32Array(words!, 0, packing.wordCount),
+        meta,
+        scale: new Float32Array(scales!),
+        zero: new Float32Array(zero.buffer),
+        max: new Float32Array(max.buffer),
+        position,
+        groups: groups.slice(),
+      };
+    } finally {
+      transient.destroyAll();
+    }
   }
 
   destroy(): void {

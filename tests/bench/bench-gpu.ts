@@ -46,8 +46,9 @@ const NOTE =
   'SwiftShader is a CPU implementation of WebGPU (and tfjs-wasm runs on the same CPU cores), so absolute ' +
   'milliseconds say little about a shopper\'s GPU: read the ratios between paths measured side by side in the ' +
   'same page. The machine is shared (see load_average); p95 is noisier than p50. resident_weight_bytes counts ' +
-  'GPU buffers actually allocated for the quantizable weights (packed words + per-channel meta/scale/zero/max, ' +
-  'plus frozen f32 weights where kept); fp32 = 4 bytes x frozen params.';
+  'GPU buffers actually allocated for the quantizable weights (packed words + per-channel min/max and u16 ' +
+  'channel index; widths, word offsets and steps are derived on the GPU; plus frozen f32 weights where kept); ' +
+  'fp32 = 4 bytes x frozen params.';
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

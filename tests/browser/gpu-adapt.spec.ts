@@ -47,6 +47,17 @@ test('adapt: edge-case channels, consecutive widths [1,2,3,4] then [5,6,7,8]', a
   expect(report.ties.exact).toBeGreaterThan(100);
 });
 
+test('adapt: steps recomputed from (min, max) equal core channelScale on adversarial ranges, widths 1..8', async ({ page }) => {
+  // Ranges where f64 rounding of M - m decides the step, subnormal and huge ranges, ranges at
+  // n * 2^k: the kernels store no step and recompute it, so readPacked's scale is that recomputation.
+  for (const [seed, tables] of [[3, [[1, 3, 5, 7], [2, 4, 6, 8]]], [17, [[1, 2, 3, 4], [5, 6, 7, 8]]]] as const) {
+    const opts: AdaptParityOptions = { model: 'scales', seed, tables: tables.map((t) => [...t] as [number, number, number, number]) };
+    const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+    const widths = expectIdentical(report, 4);
+    expect([...widths].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  }
+});
+
 test('adapt: SASRec frozen weights (hidden 64, FFN 256), whole model in one submit', async ({ page }) => {
   const opts: AdaptParityOptions = { model: 'sasrec', seed: 2024, tables: [[2, 4, 6, 8], [1, 2, 3, 4]] };
   const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
@@ -54,6 +65,17 @@ test('adapt: SASRec frozen weights (hidden 64, FFN 256), whole model in one subm
   const widths = expectIdentical(report, 12);
   expect([...widths].sort()).toEqual([1, 2, 3, 4, 6, 8]);
   expect(report.sameBuffers).toBe(true);
+});
+
+test("adapt: 'fit' packs the same bytes into a words buffer sized exactly to each strategy", async ({ page }) => {
+  const opts: AdaptParityOptions = { model: 'sasrec', seed: 2024, tables: [[2, 4, 6, 8], [1, 2, 3, 4], [8, 8, 8, 8]], wordCapacity: 'fit' };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+  expectIdentical(report, 12);
+  for (const w of report.words) expect(w.bytes).toBe(w.used);
+  // Three sizes, three buffers (the first replaces the estimate made before any strategy).
+  expect(new Set(report.words.map((w) => w.bytes)).size).toBe(3);
+  expect(report.generation).toBe(3);
+  expect(report.sameBuffers).toBe(false);
 });
 
 test('adapt: Caser frozen weights (conv rows of 5..320, fc1 336)', async ({ page }) => {

@@ -23,3 +23,25 @@ test('engine: typed errors for bad calls, device loss rejects pending reranks, r
   }
   expect(r.afterDestroy).toMatchObject({ name: 'GpuEngineError', code: 'gpu-engine-state' });
 });
+
+for (const backbone of ['sasrec', 'caser'] as const) {
+  test(`${backbone}: re-adapting to strategies of other sizes keeps CPU parity; memory is the words in use + 10 B per channel`, async ({ page }) => {
+    const r = await page.evaluate((b) => window.chordEngine.readaptParity({ backbone: b, seed: 4 }), backbone);
+    expect(r.rounds).toHaveLength(5);
+    for (const [i, round] of r.rounds.entries()) {
+      expect(round.identical, `strategy ${i}`).toBe(true);
+      const m = round.memory;
+      // The words buffer is exactly the strategy's packed words; per channel min + max (8 B) and a
+      // u16 channel index; nothing else stays allocated (frozen weights are transient).
+      expect(m.wordsUsed).toBe(round.wordsUsed);
+      expect(m.words).toBe(round.wordsUsed);
+      expect(m.meta).toBe(Math.ceil(r.channels / 2) * 4);
+      expect(m.tables).toBe(r.channels * 8 + m.meta);
+      expect(m.frozen).toBe(0);
+      expect(m.resident).toBe(m.words + m.tables);
+      expect(m.peakAdapt).toBeGreaterThan(m.resident);
+    }
+    // 2-bit and 8-bit uniform strategies differ in size, so the buffer really was replaced.
+    expect(new Set(r.rounds.map((x) => x.memory.words)).size).toBeGreaterThanOrEqual(4);
+  });
+}

@@ -46,4 +46,6 @@ test('QuantizedModelWeights: refuses bad strategies, weights and arguments with 
   expect(r.nan).toMatchObject({ name: 'QuantizeError', code: 'QUANT_NON_FINITE' });
   expect(r.huge).toMatchObject({ name: 'QuantizeError', code: 'QUANT_RANGE_OVERFLOW' });
   expect(r.wrongLength).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
+  expect(r.otherScale).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
+  expect(r.negativeZero).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
 });

@@ -4,14 +4,18 @@ import type { Strategy } from '../../src/core/strategy.ts';
 import { foldedGrid } from '../../src/gpu/adapt-program.ts';
 import { MatmulArgumentError, planMixedMatmul } from '../../src/gpu/matmul-program.ts';
 import {
-  ADAPT_ROW_STRIDE,
-  buildAdaptRows,
+  ADAPT_TILE,
+  buildAdaptSegments,
+  buildChannelTable,
+  groupWordStarts,
   LayerLayoutError,
+  MAX_LAYER_CHANNELS,
   planLayerPacking,
   planModelRegions,
-  REGION_ALIGN_BYTES,
+  SEGMENT_STRIDE,
   StrategyMismatchError,
   strategyBits,
+  withWords,
 } from '../../src/gpu/packed-layout.ts';
 
 const layers = [
@@ -34,43 +38,77 @@ describe('planLayerPacking', () => {
 });
 
 describe('planModelRegions', () => {
-  it('packs weights densely and aligns tables and words to 256 bytes, sized for 8-bit rows', () => {
+  it('packs weights, tables and words densely, words sized for 8-bit rows', () => {
     const r = planModelRegions(layers);
     expect(r.layers.map((l) => l.weightStart)).toEqual([0, 35, 35 + 70 * 33]);
     expect(r.weightCount).toBe(35 + 70 * 33 + 1);
     expect(r.channelCount).toBe(76);
-    expect(r.layers.map((l) => l.tableStart)).toEqual([0, 64, 192]);
+    expect(r.layers.map((l) => l.tableStart)).toEqual([0, 5, 75]);
     expect(r.layers.map((l) => l.wordCapacity)).toEqual([5 * 2, 70 * 9, 1]);
-    for (const l of r.layers) expect((l.wordStart * 4) % REGION_ALIGN_BYTES).toBe(0);
-    expect(r.layers[1]!.wordStart).toBe(64);
-    expect(r.wordLength).toBe(64 + 640 + 64);
+    expect(r.layers.map((l) => l.wordStart)).toEqual([0, 10, 640]);
+    expect(r.wordLength).toBe(641);
   });
 
-  it('rejects duplicate names and non-positive sizes', () => {
+  it('withWords packs each layer\'s words back to back, exactly', () => {
+    const r = withWords(planModelRegions(layers), [3, 100, 1]);
+    expect(r.layers.map((l) => [l.wordStart, l.wordCapacity])).toEqual([[0, 3], [3, 100], [103, 1]]);
+    expect(r.wordLength).toBe(104);
+    expect(r.layers.map((l) => l.tableStart)).toEqual([0, 5, 75]);
+  });
+
+  it('rejects duplicate names, non-positive sizes and more channels than u16 indices reach', () => {
     expect(() => planModelRegions([layers[0]!, layers[0]!])).toThrow(LayerLayoutError);
     expect(() => planModelRegions([{ name: 'x', outChannels: 0, rowLength: 3 }])).toThrow(LayerLayoutError);
     expect(() => planModelRegions([])).toThrow(LayerLayoutError);
+    expect(() => planModelRegions([{ name: 'x', outChannels: MAX_LAYER_CHANNELS, rowLength: 1 }])).not.toThrow();
+    expect(() => planModelRegions([{ name: 'x', outChannels: MAX_LAYER_CHANNELS + 1, rowLength: 1 }])).toThrow(LayerLayoutError);
   });
 });
 
-describe('strategyBits and buildAdaptRows', () => {
+describe('strategyBits, adapt segments and the channel table', () => {
   const strategy: Strategy = {
     levelTable: [2, 4, 6, 8],
     beta: 0.125,
     layers: layers.map((l) => ({ name: l.name, levels: new Uint8Array(l.outChannels).map((_, j) => j % 4) })),
   };
 
-  it('maps levels through the level table and fills one row per channel in packed order', () => {
-    const regions = planModelRegions(layers);
+  it('maps levels through the level table; one segment per width group, tiles numbered across the model', () => {
     const bits = strategyBits(strategy, layers);
     expect(Array.from(bits[0]!)).toEqual([2, 4, 6, 8, 2]);
     const packings = bits.map((b, l) => planLayerPacking(b, layers[l]!.rowLength));
-    const rows = buildAdaptRows(regions, packings);
-    expect(rows.length).toBe(76 * ADAPT_ROW_STRIDE);
-    // Layer q, packed position 0 is channel 3 (8 bits): row 3 of q, word 0, table index 0.
-    expect(Array.from(rows.subarray(0, 5))).toEqual([3 * 7, 7, 0, 8, 0]);
-    // Layer ffn, position 1 is channel 7 (8 bits, 9 words per row): second row of its region.
-    expect(Array.from(rows.subarray(6 * 5, 7 * 5))).toEqual([35 + 7 * 33, 33, 64 + 9, 8, 65]);
+    const regions = withWords(planModelRegions(layers), packings.map((p) => p.wordCount));
+    const { segments, tiles } = buildAdaptSegments(regions, packings);
+    const rows = Array.from({ length: segments.length / SEGMENT_STRIDE }, (_, i) => Array.from(segments.subarray(i * SEGMENT_STRIDE, (i + 1) * SEGMENT_STRIDE)));
+    // q (rows of 7): widths 8, 6, 4 one channel each, then channels 0 and 4 at 2 bits.
+    expect(rows.slice(0, 4)).toEqual([
+      [0, 0, 1, 8, 0, 7, 0, 0],
+      [1, 1, 1, 6, 0, 7, 2, 0],
+      [2, 2, 1, 4, 0, 7, 4, 0],
+      [3, 3, 2, 2, 0, 7, 5, 0],
+    ]);
+    // ffn (70 channels of 33): 17 channels at 8 bits (9 words each) come first; its words follow q's 7.
+    expect(rows[4]).toEqual([4, 5, 17, 8, 35, 33, 7, 0]);
+    expect(rows[5]).toEqual([5, 5 + 17, 17, 6, 35, 33, 7 + 17 * 9, 0]);
+    // A segment of more than ADAPT_TILE channels would take several tiles; 'one' is a single segment.
+    expect(rows).toHaveLength(4 + 4 + 1);
+    expect(rows[8]).toEqual([8, 75, 1, 2, 35 + 70 * 33, 1, regions.layers[2]!.wordStart, 0]);
+    expect(tiles).toBe(9);
+    const wide = withWords(planModelRegions([{ name: 'w', outChannels: ADAPT_TILE + 1, rowLength: 2 }]), [ADAPT_TILE + 1]);
+    const one = planLayerPacking(new Uint8Array(ADAPT_TILE + 1).fill(8), 2);
+    expect(buildAdaptSegments(wide, [one]).tiles).toBe(2);
+  });
+
+  it('group word starts and the u16 channel table follow core\'s packing order', () => {
+    const bits = strategyBits(strategy, layers);
+    const packings = bits.map((b, l) => planLayerPacking(b, layers[l]!.rowLength));
+    const regions = planModelRegions(layers);
+    expect(groupWordStarts(packings[1]!.groups, 33)).toEqual([0, 17 * 9, 17 * 9 + 17 * 7, 17 * 9 + 17 * 7 + 18 * 5]);
+    const table = buildChannelTable(regions, packings);
+    expect(table.length).toBe(76);
+    expect(Array.from(table.subarray(0, 5))).toEqual([3, 2, 1, 0, 4]);
+    expect(Array.from(table.subarray(5, 8))).toEqual([3, 7, 11]);
+    expect(table[75]).toBe(0);
+    expect(buildChannelTable(planModelRegions([layers[0]!]), [packings[0]!]).length).toBe(6); // padded to u32 words
   });
 
   it('rejects strategies that do not fit the layers', () => {
@@ -95,14 +133,23 @@ describe('dispatch planning', () => {
   it('gives every width group its own tiles and checks buffer sizes', () => {
     const fakeBuffer = (size: number) => ({ buffer: { size } as GPUBuffer, size });
     const groups = Uint32Array.from([8, 0, 3, 4, 3, 20, 2, 20, 64]);
+    // Words: 3 rows of 3 (8 bits), 17 of 2 (4 bits), 44 of 1 (2 bits), from word 7.
+    const words = 3 * 3 + 17 * 2 + 44;
     const layer = {
       outChannels: 64, rowLength: 10, groups,
-      words: fakeBuffer(4), meta: fakeBuffer(4), scale: fakeBuffer(4), zero: fakeBuffer(4), max: fakeBuffer(4),
+      words: fakeBuffer((7 + words) * 4), wordStart: 7,
+      ranges: fakeBuffer((3 + 64) * 8), chan: fakeBuffer(34 * 4), tableStart: 3,
     };
     const plan = planMixedMatmul({ layer, rows: 5, x: fakeBuffer(5 * 10 * 4), y: fakeBuffer(5 * 64 * 4) });
     expect(plan.grid).toEqual([1 + 2 + 3, 2]);
-    expect(Array.from(plan.params.subarray(0, 8))).toEqual([5, 10, 64, 3, 0, 0, 64, 0]);
-    expect(Array.from(plan.params.subarray(8, 20))).toEqual([8, 0, 3, 0, 4, 3, 20, 1, 2, 20, 64, 3]);
+    expect(Array.from(plan.params.subarray(0, 12))).toEqual([5, 10, 64, 3, 0, 0, 64, 0, 7, 3, 0, 0]);
+    expect(Array.from(plan.params.subarray(12, 24))).toEqual([8, 0, 3, 0, 4, 3, 20, 1, 2, 20, 64, 3]);
+    const args = { rows: 5, x: fakeBuffer(5 * 10 * 4), y: fakeBuffer(5 * 64 * 4) };
+    expect(() => planMixedMatmul({ ...args, layer: { ...layer, words: fakeBuffer((7 + words) * 4 - 4) } })).toThrow(MatmulArgumentError);
+    expect(() => planMixedMatmul({ ...args, layer: { ...layer, ranges: fakeBuffer((3 + 64) * 8 - 8) } })).toThrow(MatmulArgumentError);
+    expect(() => planMixedMatmul({ ...args, layer: { ...layer, chan: fakeBuffer(33 * 4) } })).toThrow(MatmulArgumentError);
+    const gap = Uint32Array.from([8, 0, 3, 4, 4, 20, 2, 20, 64]);
+    expect(() => planMixedMatmul({ ...args, layer: { ...layer, groups: gap } })).toThrow(MatmulArgumentError);
     expect(() => planMixedMatmul({ layer, rows: 5, x: fakeBuffer(196), y: fakeBuffer(5 * 64 * 4) })).toThrow(MatmulArgumentError);
     expect(() => planMixedMatmul({ layer, rows: 5, x: fakeBuffer(200), y: fakeBuffer(5 * 64 * 4 - 4) })).toThrow(MatmulArgumentError);
   });

@@ -5,7 +5,7 @@
  */
 import type { FrozenLayer } from '../../core/frozen.ts';
 import type { Strategy } from '../../core/strategy.ts';
-import { buildAdaptRows, planLayerPacking, planModelRegions, strategyBits } from '../packed-layout.ts';
+import { buildAdaptSegments, buildChannelTable, planLayerPacking, planModelRegions, strategyBits, withWords } from '../packed-layout.ts';
 import { summarize, timed } from './stats.ts';
 import { type QuantizedWeightsOptions, QuantizedModelWeights, type WeightMemory } from '../quantized-weights.ts';
 
@@ -14,7 +14,10 @@ export interface MemoryConfig {
   readonly options: QuantizedWeightsOptions;
 }
 
-/** What the engine uses today, what 'fit' gives, and the pre-change layout (frozen resident). */
+/**
+ * Words reserved for any strategy, words sized to the strategy (what the engine uses), and both
+ * with the frozen f32 weights kept on the GPU.
+ */
 export const MEMORY_CONFIGS: readonly MemoryConfig[] = [
   { name: 'any_capacity', options: { wordCapacity: 'any', frozenResidency: 'transient' } },
   { name: 'fit', options: { wordCapacity: 'fit', frozenResidency: 'transient' } },
@@ -43,17 +46,19 @@ function sameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean 
 }
 
 /**
- * Median time of adapt()'s host part (strategy -> per-layer packing tables -> adapt row table),
- * to tell it apart from the GPU pass.
+ * Median time of adapt()'s host part (strategy -> per-layer packing order and width groups ->
+ * fitted regions, adapt segments and channel table), to tell it apart from the GPU pass.
  */
 export function adaptHostMs(frozen: readonly FrozenLayer[], strategy: Strategy, reps = 10): number {
   const layers = frozen.map(({ spec }) => ({ name: spec.name, outChannels: spec.outChannels, rowLength: spec.rowLength }));
-  const regions = planModelRegions(layers);
+  const base = planModelRegions(layers);
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
     const packings = strategyBits(strategy, layers).map((b, l) => planLayerPacking(b, layers[l]!.rowLength));
-    buildAdaptRows(regions, packings);
+    const regions = withWords(base, packings.map((p) => p.wordCount));
+    buildAdaptSegments(regions, packings);
+    buildChannelTable(regions, packings);
     times.push(performance.now() - t0);
   }
   return summarize(times).p50;

@@ -917,6 +917,45 @@ async function lifecycle() {
   };
 }
 
+/**
+ * One engine re-adapted through strategies that pack into different numbers of words (so the words
+ * buffer is replaced and the bind groups rebuilt each time): after each, the top-k against the CPU
+ * path for that strategy, and the memory the engine reports.
+ */
+async function readaptParity(opts: { backbone: 'sasrec' | 'caser'; seed: number }) {
+  const device = await sharedDevice();
+  const base = testModel(opts.backbone, opts.seed);
+  const layers = backboneLayers(base.config);
+  const uniform = (level: number): Strategy => ({
+    levelTable: [2, 4, 6, 8],
+    beta: 0.125,
+    layers: layers.map((l) => ({ name: l.name, levels: new Uint8Array(l.outChannels).fill(level) })),
+  });
+  const strategies = [base.strategy, uniform(0), uniform(3), randomStrategy(layers, opts.seed + 5, [1, 3, 5, 7]), base.strategy];
+  const engine = await GpuRerankEngine.create(device, base.config, base.tensors, base.frozen, { maxCandidates: 64 });
+  try {
+    const rand = mulberry32(opts.seed + 13);
+    const history = Array.from({ length: 40 }, () => 1 + Math.floor(rand() * base.numItems));
+    const candidates = Array.from({ length: 64 }, () => 1 + Math.floor(rand() * base.numItems));
+    const rounds = [];
+    for (const strategy of strategies) {
+      await engine.applyStrategy(strategy);
+      const gpu = await engine.rerank(history, candidates, 20);
+      const ref = cpuRerank(cpuForward({ ...base, strategy }), history, candidates, 20);
+      const cpuIds = Array.from(ref.order, (i) => candidates[i]!);
+      const wordsUsed = strategy.layers.reduce((sum, l, i) => {
+        const K = layers[i]!.rowLength;
+        return sum + Array.from(l.levels).reduce((a, v) => a + Math.ceil(K / Math.floor(32 / strategy.levelTable[v]!)), 0) * 4;
+      }, 0);
+      rounds.push({ identical: gpu.ids.every((id, r) => id === cpuIds[r]), memory: engine.weightMemory, wordsUsed });
+    }
+    const channels = layers.reduce((sum, l) => sum + l.outChannels, 0);
+    return { rounds, channels };
+  } finally {
+    engine.destroy();
+  }
+}
+
 /** Mean rerank time on the GPU engine vs the CPU path, same page, same inputs. */
 async function benchmark(opts: { backbone: 'sasrec' | 'caser'; candidates: number; k: number; reps: number }) {
   const device = await sharedDevice();
@@ -954,6 +993,7 @@ const api = {
   forwardParity,
   rankingParity,
   lifecycle,
+  readaptParity,
   benchmark,
 };
 export type ChordEngineApi = typeof api;

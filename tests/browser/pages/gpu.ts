@@ -131,6 +131,80 @@ function edgeModel(seed: number, bitsHint: (layer: number, channel: number) => n
   return { layers, weights };
 }
 
+const bitsToF32 = (b: number): number => new Float32Array(new Uint32Array([b]).buffer)[0]!;
+
+/**
+ * A (min, max) pair aimed at one case of the kernels' exact step computation (channelScale in
+ * core, channel_scale_bits in shaders/packed_scale_lib.wgsl), for a channel of `bits` bits.
+ */
+function scalePair(kind: number, rand: Rand, bits: number): [number, number] {
+  const n = 2 ** bits - 1;
+  const sign = (): number => (rand() < 0.5 ? -1 : 1);
+  // A value on core's step grid (at most 24 - bits significant bits), times n: then M - m = n * s
+  // exactly when the partner is (nearly) zero.
+  const onGrid = (): number => {
+    const g = Math.floor(1 + rand() * (2 ** (24 - bits) - 1)) * 2 ** Math.floor(rand() * 120 - 90);
+    return f32(n * g);
+  };
+  const halfUlp64 = (x: number): number => 2 ** (Math.floor(Math.log2(Math.abs(x))) - 53);
+  switch (kind) {
+    case 0: { // any two finite f32 below 2^125 in magnitude, either sign
+      const pick = (): number => {
+        for (;;) {
+          const v = bitsToF32(Math.floor(rand() * 2 ** 32));
+          if (Number.isFinite(v) && Math.abs(v) < 2 ** 125) return v;
+        }
+      };
+      return [pick(), pick()];
+    }
+    case 1: { // opposite signs, the small one at most half an f64 ulp of the large: fl64(M - m) = L
+      const L = onGrid();
+      const S = f32(halfUlp64(L) * (rand() < 0.4 ? 1 : rand()));
+      return rand() < 0.5 ? [-S, L] : [-L, S];
+    }
+    case 2: { // as 1, the small one just above half an f64 ulp: fl64(M - m) > L
+      const L = onGrid();
+      const S = f32(halfUlp64(L) * (1 + 2 ** -20 + rand()));
+      return rand() < 0.5 ? [-S, L] : [-L, S];
+    }
+    case 3: { // same signs, a power of two and a tiny partner (f64 rounds M - m up to it)
+      const P = f32(2 ** Math.floor(rand() * 200 - 100)) * sign();
+      const S = f32(Math.abs(P) * 2 ** -(40 + Math.floor(rand() * 30))) * Math.sign(P);
+      return [P, S];
+    }
+    case 4: // subnormal or zero ends: subnormal steps
+      return [Math.floor(rand() * 4000) * 2 ** -149 * sign(), rand() < 0.2 ? 0 : Math.floor(rand() * 4000) * 2 ** -149 * sign()];
+    case 5: { // a range just below or at n * 2^k: the top bits of M - m all ones
+      const k = Math.floor(rand() * 100 - 60);
+      const lo = rand() < 0.5 ? 0 : f32(sign() * 2 ** (k - 30));
+      return [lo, f32(n * 2 ** k * (1 - (rand() < 0.5 ? 0 : 2 ** -23)))];
+    }
+    default: // near the largest accepted magnitude
+      return [f32(-rand() * 2 ** 124.9), f32(rand() * 2 ** 124.9)];
+  }
+}
+
+export const SCALE_KINDS = 7;
+
+/** Layers of two-weight channels whose (min, max) pairs cycle through scalePair's cases. */
+function scalesModel(seed: number, bitsHint: (layer: number, channel: number) => number): TestModel {
+  const rand = mulberry32(seed);
+  const layers: QuantizableLayer[] = [];
+  const weights: Float32Array[] = [];
+  for (let l = 0; l < 4; l++) {
+    const outChannels = 256 + l;
+    const w = new Float32Array(outChannels * 2);
+    for (let j = 0; j < outChannels; j++) {
+      const [a, b] = scalePair((j + l) % SCALE_KINDS, rand, bitsHint(l, j));
+      w[2 * j] = a;
+      w[2 * j + 1] = b;
+    }
+    layers.push({ name: `scales${l}`, outChannels, rowLength: 2 });
+    weights.push(w);
+  }
+  return { layers, weights };
+}
+
 function backboneModel(kind: 'sasrec' | 'caser', seed: number): TestModel {
   const specs =
     kind === 'sasrec'
@@ -215,7 +289,10 @@ function wordOwner(packed: PackedLayer, word: number): string {
   return '?';
 }
 
-/** Weights whose f64 quotient (w - min) / scale is an exact .5 tie, or within 1/64 of one. */
+/**
+ * Weights whose f64 quotient (w - min) / scale is an exact .5 tie, or within 2^-10 of one: the
+ * codes adapt_quantize_pack.wgsl leaves to the exact path (adapt_fix_ties.wgsl).
+ */
 function countTies(packed: PackedLayer, weights: Float32Array): { exact: number; near: number } {
   let exact = 0;
   let near = 0;
@@ -228,7 +305,7 @@ function countTies(packed: PackedLayer, weights: Float32Array): { exact: number;
       const t = (weights[ch * packed.rowLength + k]! - m) / s;
       const d = Math.abs(t - Math.floor(t) - 0.5);
       if (d === 0) exact++;
-      else if (d <= 1 / 64) near++;
+      else if (d <= 2 ** -10) near++;
     }
   }
   return { exact, near };
@@ -237,12 +314,14 @@ function countTies(packed: PackedLayer, weights: Float32Array): { exact: number;
 // ---- Adapt parity ----
 
 export interface AdaptParityOptions {
-  model: 'edge' | 'sasrec' | 'caser';
+  model: 'edge' | 'scales' | 'sasrec' | 'caser';
   seed: number;
   /** One adapt per table, on the same QuantizedModelWeights (re-adaptation in place). */
   tables: LevelTable[];
   /** Send every weight through the kernel's emulated-f64 path (see AdaptOptions). */
   exactPathOnly?: boolean;
+  /** QuantizedModelWeights option; default 'any'. */
+  wordCapacity?: 'any' | 'fit';
 }
 
 async function adaptParity(opts: AdaptParityOptions) {
@@ -252,16 +331,18 @@ async function adaptParity(opts: AdaptParityOptions) {
     const levelsPerRound: (Uint8Array[] | null)[] = opts.tables.map(() => null);
     // Edge channels need their width at generation time (tie grids depend on it): use round 0's.
     let model: TestModel;
-    if (opts.model === 'edge') {
-      const probe = edgeModel(opts.seed, () => 1);
+    if (opts.model === 'edge' || opts.model === 'scales') {
+      const make = opts.model === 'edge' ? edgeModel : scalesModel;
+      const probe = make(opts.seed, () => 1);
       const levels0 = randomLevels(opts.seed + 1, probe.layers);
       levelsPerRound[0] = levels0;
-      model = edgeModel(opts.seed, (l, j) => firstTable[levels0[l]![j]!]!);
+      model = make(opts.seed, (l, j) => firstTable[levels0[l]![j]!]!);
     } else {
       model = backboneModel(opts.model, opts.seed);
     }
-    const weights = await QuantizedModelWeights.create(device, model.layers, model.weights);
+    const weights = await QuantizedModelWeights.create(device, model.layers, model.weights, { wordCapacity: opts.wordCapacity ?? 'any' });
     const buffersBefore = weights.buffers;
+    const words: { bytes: number; used: number }[] = [];
     const rounds = [];
     const ties = { exact: 0, near: 0 };
     for (let r = 0; r < opts.tables.length; r++) {
@@ -281,11 +362,13 @@ async function adaptParity(opts: AdaptParityOptions) {
         ties.near += t.near;
       }
       rounds.push({ table: [...table], adaptMs, layers });
+      words.push({ bytes: weights.memory.words, used: weights.memory.wordsUsed });
     }
     const after = weights.buffers;
     const sameBuffers = (Object.keys(after) as (keyof typeof after)[]).every((k) => after[k] === buffersBefore[k]);
+    const generation = weights.generation;
     weights.destroy();
-    return { adapter: adapterDescription, rounds, ties, sameBuffers };
+    return { adapter: adapterDescription, rounds, ties, sameBuffers, words, generation };
   } finally {
     device.destroy();
   }
@@ -618,7 +701,14 @@ async function inputErrors() {
       QuantizedModelWeights.create(device, m.layers, [new Float32Array(32).fill(1e38), m.weights[1]!]),
     );
     const wrongLength = await expectRejection(() => QuantizedModelWeights.create(device, m.layers, [m.weights[0]!]));
-    return { before, wrongName, wrongCount, badLevel, shortX, destroyed, nan, huge, wrongLength };
+    // The GPU layout recomputes each step from (min, max, bits): a packed layer whose scale is not
+    // core's channelScale (or with a -0 end) cannot be represented and is refused.
+    const packed = packLayer(m.weights[0]!, 4, 8, new Uint8Array([2, 4, 6, 8]));
+    const otherScale = await expectRejection(() => uploadPackedLayer(device, { ...packed, scale: packed.scale.map((v) => v * 2) }));
+    const negativeZero = await expectRejection(() => uploadPackedLayer(device, { ...packed, max: packed.max.map((v, i) => (i === 0 ? -0 : v)) }));
+    const consistent = uploadPackedLayer(device, packed);
+    consistent.destroy();
+    return { before, wrongName, wrongCount, badLevel, shortX, destroyed, nan, huge, wrongLength, otherScale, negativeZero };
   } finally {
     device.destroy();
   }

@@ -1,0 +1,98 @@
+// Library (no entry point): core's per-channel step (src/core/quantize.ts channelScale) computed
+// exactly from the channel's min and max with u32 arithmetic, so the packed weights need not store
+// it: every kernel that dequantizes recomputes it from the (min, max) pair it reads anyway, and the
+// adapt kernel uses the same function, so all of them agree bit for bit with core. Also the u16
+// channel index and words-per-row helpers of the packed layout (src/gpu/packed-layout.ts).
+// The programs prepend this text (src/gpu/packed-weights-lib.ts).
+//
+// Straight-line u32 code on purpose: it runs once per invocation of every dequantizing kernel, and
+// SIMD implementations on a CPU (SwiftShader) pay for every instruction of a shader whatever
+// branches the lanes take.
+
+const PK_SIGN: u32 = 0x80000000u;
+
+fn f32_mant(bits: u32) -> u32 {
+  let f = bits & 0x7fffffu;
+  return select(f | 0x800000u, f, ((bits >> 23u) & 0xffu) == 0u);
+}
+fn f32_exp(bits: u32) -> i32 {
+  let e = i32((bits >> 23u) & 0xffu);
+  return select(e - 150, -149, e == 0);
+}
+
+// f32 bits of sm * 2^e (1 <= sm <= 2^24), known to be representable.
+fn f32_bits(sm: u32, e: i32) -> u32 {
+  let t = firstLeadingBit(sm);
+  var m24 = sm;
+  var e2 = e;
+  if (t <= 23u) {
+    m24 = sm << (23u - t);
+    e2 = e - i32(23u - t);
+  } else {
+    m24 = sm >> (t - 23u);
+    e2 = e + i32(t - 23u);
+  }
+  let biased = e2 + 150;
+  if (biased >= 1) { return (u32(biased) << 23u) | (m24 & 0x7fffffu); }
+  return m24 >> u32(1 - biased);
+}
+
+// core's channelScale as f32 bits for a channel with min `lo` < max `hi` (f32 bits, -0 normalised
+// to +0, |values| < 2^125); 0 for a constant channel.
+//
+// core: D = fl64(M - m); x = fl64(D / n); s = smallest f32 >= max(x, 2^-149) with at most
+// 24 - bits significant bits (n = 2^bits - 1). Rounding the quotient never matters: D has a 53-bit
+// significand, so D / n lies more than 2^-53 (relative) away from any such value it does not equal.
+// Rounding D matters in one case only: M and m of opposite signs with the smaller magnitude S at
+// most half an f64 ulp of the larger L, where fl64(L + S) = L; anywhere else the exact difference
+// gives the same s. So: s = smallest such value with n * s >= D, D = exact M - m (or L in that
+// case), worked out on D at the scale 2^base, base = floor(log2 L) - 29, where L is exact and D
+// fits in 31 bits; bits of S below 2^base only tell whether D lies a little above an integer.
+fn channel_scale_bits(lo: u32, hi: u32, bits: u32) -> u32 {
+  if (lo == hi) { return 0u; }
+  let n = (1u << bits) - 1u;
+  let opposite = ((lo ^ hi) & PK_SIGN) != 0u;
+  let big = max(lo & ~PK_SIGN, hi & ~PK_SIGN); // magnitudes compare as their bit patterns
+  let small = min(lo & ~PK_SIGN, hi & ~PK_SIGN);
+  let big_m = f32_mant(big);
+  let big_e = f32_exp(big) + i32(firstLeadingBit(big_m)); // floor(log2 L)
+  let base = big_e - 29;
+  let big_i = big_m << u32(f32_exp(big) - base); // shift in 6..29
+  let small_m = f32_mant(small);
+  let shift = f32_exp(small) - base;
+  let right = u32(clamp(-shift, 0, 31));
+  var small_i = select(small_m >> right, small_m << u32(clamp(shift, 0, 31)), shift >= 0);
+  if (shift <= -32) { small_i = 0u; }
+  let sticky = shift < 0 && select((small_i << right) != small_m, small_m != 0u, shift <= -32);
+  // S <= 2^(floor(log2 L) - 53), compared as bit patterns: fl64(L + S) = L.
+  let half_ulp_exp = big_e - 53;
+  var half_ulp = u32(max(half_ulp_exp + 127, 0)) << 23u;
+  if (half_ulp_exp < -126) { half_ulp = select(0u, 1u << u32(max(half_ulp_exp + 149, 0)), half_ulp_exp >= -149); }
+  let up = opposite && sticky && small > half_ulp; // D is a little above d
+  let d = select(big_i - small_i, big_i + small_i, opposite); // D = d * 2^base, minus a little when same-sign sticky
+  let t = firstLeadingBit(d);
+  // floor(log2(D / n)) = floor(log2 D) - bits, plus 1 when the top `bits` bits of D are all ones
+  // (D >= n * 2^(t - bits + 1)).
+  let tb = i32(t) - i32(bits) + 1;
+  let top_bits = select(d << u32(clamp(-tb, 0, 31)), d >> u32(clamp(tb, 0, 31)), tb >= 0);
+  let log_q = i32(t) + base - i32(bits) + select(0, 1, top_bits == n);
+  // Quantum of s: 2^(floor(log2(D / n)) - (23 - bits)), at least 2^-149; s = ceil(D / (n * 2^q)) * 2^q.
+  let q = max(log_q - 23 + i32(bits), -149);
+  let j = q - base;
+  let jr = u32(clamp(j, 0, 31));
+  let rest = d & ((1u << jr) - 1u);
+  var a = select(d << u32(clamp(-j, 0, 31)), (d >> jr) + select(0u, 1u, rest != 0u || up), j >= 0);
+  if (j >= 32) { a = 1u; }
+  return f32_bits((a + n - 1u) / n, q);
+}
+
+// The u16 at index t of an array of u32 holding two per word (low half first).
+fn u16_at(word: u32, t: u32) -> u32 {
+  return (word >> ((t & 1u) * 16u)) & 0xffffu;
+}
+
+// Words of a row of `row_length` codes of `bits` bits (no code straddles two words).
+fn words_per_row(bits: u32, row_length: u32) -> u32 {
+  let vpw = 32u / bits;
+  return (row_length + vpw - 1u) / vpw;
+}
