@@ -27,6 +27,7 @@ import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
 /** Invalid shapes, option values or level tables passed to the allocator. */
 export class AllocationInputError extends ChordError {
+  declare readonly code: 'ALLOCATION_INPUT';
   constructor(message: string) {
     super('ALLOCATION_INPUT', message);
   }
@@ -34,8 +35,9 @@ export class AllocationInputError extends ChordError {
 
 /** A NaN (or, where arithmetic needs it, infinite) sensitivity or score. */
 export class NonFiniteScoreError extends ChordError {
+  declare readonly code: 'ALLOCATION_NON_FINITE_SCORE';
   constructor(message: string) {
-    super('NON_FINITE_SCORE', message);
+    super('ALLOCATION_NON_FINITE_SCORE', message);
   }
 }
 

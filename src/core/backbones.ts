@@ -66,6 +66,7 @@ export const MAX_FROZEN_PARAMS = 1 << 25;
  * undefined when no single key is to blame (the total size).
  */
 export class BackboneDimsError extends ChordError {
+  declare readonly code: 'BACKBONE_DIMS_INVALID';
   readonly field: string | undefined;
   constructor(field: string | undefined, message: string) {
     super('BACKBONE_DIMS_INVALID', `${field === undefined ? 'dims' : `dims.${field}`}: ${message}`);

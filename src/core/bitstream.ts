@@ -62,21 +62,21 @@ const CRC_BYTES = 4;
 export const MIN_BITSTREAM_BYTES = OFF_MODEL_ID + 1 + AFTER_MODEL_ID + 4 + 1 + CRC_BYTES;
 
 export const BITSTREAM_ERROR_CODES = [
-  'bad-magic',
-  'unsupported-version',
-  'bad-flags',
-  'truncated',
-  'bad-checksum',
-  'trailing-bytes',
-  'bad-count',
-  'bad-level-table',
-  'bad-model-id',
-  'bad-hash',
-  'model-mismatch',
-  'hash-mismatch',
-  'layer-mismatch',
-  'bad-padding',
-  'bad-beta',
+  'BITSTREAM_BAD_MAGIC',
+  'BITSTREAM_UNSUPPORTED_VERSION',
+  'BITSTREAM_BAD_FLAGS',
+  'BITSTREAM_TRUNCATED',
+  'BITSTREAM_BAD_CHECKSUM',
+  'BITSTREAM_TRAILING_BYTES',
+  'BITSTREAM_BAD_COUNT',
+  'BITSTREAM_BAD_LEVEL_TABLE',
+  'BITSTREAM_BAD_MODEL_ID',
+  'BITSTREAM_BAD_HASH',
+  'BITSTREAM_MODEL_MISMATCH',
+  'BITSTREAM_HASH_MISMATCH',
+  'BITSTREAM_LAYER_MISMATCH',
+  'BITSTREAM_BAD_PADDING',
+  'BITSTREAM_BAD_BETA',
 ] as const;
 
 export type BitstreamErrorCode = (typeof BITSTREAM_ERROR_CODES)[number];
@@ -133,7 +133,7 @@ function isSlugByte(b: number): boolean {
 
 function checkLayerCount(count: number): void {
   if (!Number.isInteger(count) || count < 1 || count > MAX_LAYERS) {
-    fail('bad-count', `layer count ${count} outside 1..${MAX_LAYERS}`);
+    fail('BITSTREAM_BAD_COUNT', `layer count ${count} outside 1..${MAX_LAYERS}`);
   }
 }
 
@@ -144,19 +144,19 @@ function checkChannelCounts(counts: ArrayLike<number>): number {
   for (let i = 0; i < counts.length; i++) {
     const c = counts[i]!;
     if (!Number.isInteger(c) || c < 1 || c > MAX_CHANNELS_PER_LAYER) {
-      fail('bad-count', `layer ${i}: channel count ${c} outside 1..${MAX_CHANNELS_PER_LAYER}`);
+      fail('BITSTREAM_BAD_COUNT', `layer ${i}: channel count ${c} outside 1..${MAX_CHANNELS_PER_LAYER}`);
     }
     total += c;
   }
   if (total > MAX_TOTAL_CHANNELS) {
-    fail('bad-count', `total channel count ${total} exceeds ${MAX_TOTAL_CHANNELS}`);
+    fail('BITSTREAM_BAD_COUNT', `total channel count ${total} exceeds ${MAX_TOTAL_CHANNELS}`);
   }
   return total;
 }
 
 function checkModelIdLength(n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_MODEL_ID_BYTES) {
-    fail('bad-model-id', `modelId length ${n} outside 1..${MAX_MODEL_ID_BYTES}`);
+    fail('BITSTREAM_BAD_MODEL_ID', `modelId length ${n} outside 1..${MAX_MODEL_ID_BYTES}`);
   }
 }
 
@@ -170,7 +170,10 @@ function sizeFor(modelIdLength: number, layerCount: number, totalChannels: numbe
   );
 }
 
-/** Exact encoded size in bytes; throws BitstreamError ('bad-count', 'bad-model-id') on invalid input. */
+/**
+ * Exact encoded size in bytes; throws BitstreamError ('BITSTREAM_BAD_COUNT',
+ * 'BITSTREAM_BAD_MODEL_ID') on invalid input.
+ */
 export function strategyBitstreamSize(
   layerChannelCounts: readonly number[],
   modelIdLength: number,
@@ -181,15 +184,15 @@ export function strategyBitstreamSize(
 }
 
 function checkLevelTable(table: readonly number[]): void {
-  if (table.length !== 4) fail('bad-level-table', `level table has ${table.length} entries, not 4`);
+  if (table.length !== 4) fail('BITSTREAM_BAD_LEVEL_TABLE', `level table has ${table.length} entries, not 4`);
   let previous = 0;
   for (let i = 0; i < 4; i++) {
     const bits = table[i]!;
     if (!Number.isInteger(bits) || bits < 1 || bits > 8) {
-      fail('bad-level-table', `level table entry ${i} = ${bits} outside 1..8`);
+      fail('BITSTREAM_BAD_LEVEL_TABLE', `level table entry ${i} = ${bits} outside 1..8`);
     }
     if (bits <= previous) {
-      fail('bad-level-table', `level table [${table.join(', ')}] is not strictly increasing`);
+      fail('BITSTREAM_BAD_LEVEL_TABLE', `level table [${table.join(', ')}] is not strictly increasing`);
     }
     previous = bits;
   }
@@ -197,7 +200,7 @@ function checkLevelTable(table: readonly number[]): void {
 
 function hexToBytes(hex: string): Uint8Array {
   if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) {
-    fail('bad-hash', 'frozenWeightsHash must be 64 hex digits (a SHA-256)');
+    fail('BITSTREAM_BAD_HASH', 'frozenWeightsHash must be 64 hex digits (a SHA-256)');
   }
   const out = new Uint8Array(HASH_BYTES);
   for (let i = 0; i < HASH_BYTES; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
@@ -212,20 +215,20 @@ function bytesToHex(bytes: Uint8Array): string {
 
 /**
  * Encodes a strategy. Layer names are not carried (the receiver takes them from its manifest).
- * Throws BitstreamError: 'bad-model-id', 'bad-hash', 'bad-level-table' (table invalid or a level
- * index outside 0..3), 'bad-beta', 'bad-count'.
+ * Throws BitstreamError: 'BITSTREAM_BAD_MODEL_ID', 'BITSTREAM_BAD_HASH', 'BITSTREAM_BAD_LEVEL_TABLE'
+ * (table invalid or a level index outside 0..3), 'BITSTREAM_BAD_BETA', 'BITSTREAM_BAD_COUNT'.
  */
 export function encodeStrategy(strategy: Strategy, meta: StrategyMeta): Uint8Array {
   const { modelId } = meta;
   if (typeof modelId !== 'string' || !SLUG.test(modelId)) {
-    fail('bad-model-id', `modelId ${JSON.stringify(modelId)} is not a slug [a-z0-9._-]+`);
+    fail('BITSTREAM_BAD_MODEL_ID', `modelId ${JSON.stringify(modelId)} is not a slug [a-z0-9._-]+`);
   }
   checkModelIdLength(modelId.length); // a slug is ASCII: characters = UTF-8 bytes
   const hash = hexToBytes(meta.frozenWeightsHash);
   checkLevelTable(strategy.levelTable);
   const { beta } = strategy;
   if (typeof beta !== 'number' || !(beta >= 0 && beta <= 1)) {
-    fail('bad-beta', `beta ${beta} outside [0, 1]`);
+    fail('BITSTREAM_BAD_BETA', `beta ${beta} outside [0, 1]`);
   }
   const layers = strategy.layers;
   const counts = layers.map((l) => l.levels.length);
@@ -258,7 +261,7 @@ export function encodeStrategy(strategy: Strategy, meta: StrategyMeta): Uint8Arr
     for (let j = 0; j < levels.length; j++, channel++) {
       const v = levels[j];
       if (v === undefined || !(v >= 0 && v <= 3) || !Number.isInteger(v)) {
-        fail('bad-level-table', `layer ${li} channel ${j}: level index ${v} outside 0..3`);
+        fail('BITSTREAM_BAD_LEVEL_TABLE', `layer ${li} channel ${j}: level index ${v} outside 0..3`);
       }
       out[p + (channel >> 2)]! |= v << ((channel & 3) << 1);
     }
@@ -275,20 +278,20 @@ export function encodeStrategy(strategy: Strategy, meta: StrategyMeta): Uint8Arr
 export function decodeStrategy(bytes: Uint8Array, expect?: StrategyExpectation): DecodedStrategy {
   const len = bytes.length;
   if (len < MIN_BITSTREAM_BYTES) {
-    fail('truncated', `${len} bytes is shorter than the smallest stream (${MIN_BITSTREAM_BYTES})`);
+    fail('BITSTREAM_TRUNCATED', `${len} bytes is shorter than the smallest stream (${MIN_BITSTREAM_BYTES})`);
   }
   for (let i = 0; i < 4; i++) {
-    if (bytes[i] !== BITSTREAM_MAGIC[i]) fail('bad-magic', 'stream does not start with "CHRD"');
+    if (bytes[i] !== BITSTREAM_MAGIC[i]) fail('BITSTREAM_BAD_MAGIC', 'stream does not start with "CHRD"');
   }
   const version = bytes[OFF_VERSION]!;
   if (version !== BITSTREAM_VERSION) {
-    fail('unsupported-version', `version ${version}, this decoder reads ${BITSTREAM_VERSION}`);
+    fail('BITSTREAM_UNSUPPORTED_VERSION', `version ${version}, this decoder reads ${BITSTREAM_VERSION}`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const flags = bytes[OFF_FLAGS]!;
-  if (flags !== 0) fail('bad-flags', `flags 0x${flags.toString(16)} must be 0 in v1`);
+  if (flags !== 0) fail('BITSTREAM_BAD_FLAGS', `flags 0x${flags.toString(16)} must be 0 in v1`);
   const reserved = view.getUint16(OFF_RESERVED, true);
-  if (reserved !== 0) fail('bad-flags', `reserved field 0x${reserved.toString(16)} must be 0 in v1`);
+  if (reserved !== 0) fail('BITSTREAM_BAD_FLAGS', `reserved field 0x${reserved.toString(16)} must be 0 in v1`);
 
   const idLen = bytes[OFF_MODEL_ID_LENGTH]!;
   checkModelIdLength(idLen);
@@ -297,32 +300,32 @@ export function decodeStrategy(bytes: Uint8Array, expect?: StrategyExpectation):
   const offBeta = offLevels + 4;
   const offLayerCount = offBeta + 2;
   const offCounts = offLayerCount + 2;
-  if (len < offCounts) fail('truncated', `header needs ${offCounts} bytes, stream has ${len}`);
+  if (len < offCounts) fail('BITSTREAM_TRUNCATED', `header needs ${offCounts} bytes, stream has ${len}`);
   const layerCount = view.getUint16(offLayerCount, true);
   checkLayerCount(layerCount);
   const offPayload = offCounts + 4 * layerCount;
   if (len < offPayload) {
-    fail('truncated', `${layerCount} channel counts need ${offPayload} bytes, stream has ${len}`);
+    fail('BITSTREAM_TRUNCATED', `${layerCount} channel counts need ${offPayload} bytes, stream has ${len}`);
   }
   const counts = new Array<number>(layerCount);
   for (let i = 0; i < layerCount; i++) counts[i] = view.getUint32(offCounts + 4 * i, true);
   const total = checkChannelCounts(counts);
   const expectedLength = sizeFor(idLen, layerCount, total);
-  if (len < expectedLength) fail('truncated', `stream needs ${expectedLength} bytes, has ${len}`);
+  if (len < expectedLength) fail('BITSTREAM_TRUNCATED', `stream needs ${expectedLength} bytes, has ${len}`);
   if (len > expectedLength) {
-    fail('trailing-bytes', `stream has ${len - expectedLength} bytes past its end (${expectedLength})`);
+    fail('BITSTREAM_TRAILING_BYTES', `stream has ${len - expectedLength} bytes past its end (${expectedLength})`);
   }
   const offCrc = expectedLength - CRC_BYTES;
   const stored = view.getUint32(offCrc, true);
   const actual = crc32(bytes.subarray(0, offCrc));
   if (stored !== actual) {
-    fail('bad-checksum', `CRC-32 0x${stored.toString(16)} does not match content 0x${actual.toString(16)}`);
+    fail('BITSTREAM_BAD_CHECKSUM', `CRC-32 0x${stored.toString(16)} does not match content 0x${actual.toString(16)}`);
   }
 
   let modelId = '';
   for (let i = 0; i < idLen; i++) {
     const b = bytes[OFF_MODEL_ID + i]!;
-    if (!isSlugByte(b)) fail('bad-model-id', `modelId byte ${i} (0x${b.toString(16)}) is not in [a-z0-9._-]`);
+    if (!isSlugByte(b)) fail('BITSTREAM_BAD_MODEL_ID', `modelId byte ${i} (0x${b.toString(16)}) is not in [a-z0-9._-]`);
     modelId += String.fromCharCode(b);
   }
   const frozenWeightsHash = bytesToHex(bytes.subarray(offHash, offHash + HASH_BYTES));
@@ -339,28 +342,31 @@ export function decodeStrategy(bytes: Uint8Array, expect?: StrategyExpectation):
   if (used !== 0) {
     const last = bytes[offCrc - 1]!;
     if (last >> (used << 1) !== 0) {
-      fail('bad-padding', `padding bits of the last payload byte (0x${last.toString(16)}) are not 0`);
+      fail('BITSTREAM_BAD_PADDING', `padding bits of the last payload byte (0x${last.toString(16)}) are not 0`);
     }
   }
 
   if (expect?.modelId !== undefined && expect.modelId !== modelId) {
-    fail('model-mismatch', `stream is for model "${modelId}", expected "${expect.modelId}"`);
+    fail('BITSTREAM_MODEL_MISMATCH', `stream is for model "${modelId}", expected "${expect.modelId}"`);
   }
   if (
     expect?.frozenWeightsHash !== undefined &&
     String(expect.frozenWeightsHash).toLowerCase() !== frozenWeightsHash
   ) {
-    fail('hash-mismatch', `stream is for frozen weights ${frozenWeightsHash}, expected ${expect.frozenWeightsHash}`);
+    fail(
+      'BITSTREAM_HASH_MISMATCH',
+      `stream is for frozen weights ${frozenWeightsHash}, expected ${expect.frozenWeightsHash}`,
+    );
   }
   const expectedLayers = expect?.layers;
   if (expectedLayers !== undefined) {
     if (expectedLayers.length !== layerCount) {
-      fail('layer-mismatch', `stream has ${layerCount} layers, manifest has ${expectedLayers.length}`);
+      fail('BITSTREAM_LAYER_MISMATCH', `stream has ${layerCount} layers, manifest has ${expectedLayers.length}`);
     }
     for (let i = 0; i < layerCount; i++) {
       const e = expectedLayers[i];
       if (e?.outChannels !== counts[i]) {
-        fail('layer-mismatch', `layer ${i}: stream has ${counts[i]} channels, manifest ${e?.outChannels}`);
+        fail('BITSTREAM_LAYER_MISMATCH', `layer ${i}: stream has ${counts[i]} channels, manifest ${e?.outChannels}`);
       }
     }
   }

@@ -24,6 +24,7 @@ import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
 /** Mismatched shapes, bad ranges or a bad budget handed to T. */
 export class BudgetInputError extends ChordError {
+  declare readonly code: 'BUDGET_INPUT';
   constructor(message: string) {
     super('BUDGET_INPUT', message);
   }

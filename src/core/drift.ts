@@ -87,6 +87,7 @@ export interface DriftDecision {
 }
 
 export class DriftError extends ChordError {
+  declare readonly code: 'DRIFT_BAD_INPUT';
   constructor(message: string) {
     super('DRIFT_BAD_INPUT', message);
   }

@@ -65,6 +65,7 @@ export async function hashFrozenWeights(layers: readonly FrozenLayer[]): Promise
 
 /** Layer weights shipped in a tensor map are incomplete or have the wrong shape. */
 export class ShippedWeightsError extends ChordError {
+  declare readonly code: 'SHIPPED_WEIGHTS_INVALID';
   /** The layer at fault (absent when the set as a whole is wrong). */
   readonly layer: string | undefined;
   constructor(message: string, layer?: string) {

@@ -10,7 +10,8 @@
  * And per case kind:
  * - a valid, unmutated stream decodes to the strategy that was encoded;
  * - edits whose outcome is known must fail with that code (a single bit flip is always
- *   rejected, a truncation is 'truncated', non-zero padding with a repaired CRC is 'bad-padding', ...).
+ *   rejected, a truncation is 'BITSTREAM_TRUNCATED', non-zero padding with a repaired CRC is
+ *   'BITSTREAM_BAD_PADDING', ...).
  * A crash is any other exception or a broken invariant.
  */
 import {
@@ -358,14 +359,14 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
     }
     case 3: {
       const len = rng.int(src.length);
-      return { kind: 'truncate', input: src.slice(0, len), outcome: { kind: 'code', code: 'truncated' } };
+      return { kind: 'truncate', input: src.slice(0, len), outcome: { kind: 'code', code: 'BITSTREAM_TRUNCATED' } };
     }
     case 4: {
       const extra = rng.fill(new Uint8Array(rng.range(1, 64)));
       const input = new Uint8Array(src.length + extra.length);
       input.set(src);
       input.set(extra, src.length);
-      return { kind: 'extend', input, outcome: { kind: 'code', code: 'trailing-bytes' } };
+      return { kind: 'extend', input, outcome: { kind: 'code', code: 'BITSTREAM_TRAILING_BYTES' } };
     }
     case 5: {
       const o = other().bytes;
@@ -380,13 +381,13 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
     case 6: {
       b[4] = rng.pick([0, 2, 0xff, rng.range(2, 255)]);
       repairCrc(b);
-      return { kind: 'edit-version', input: b, outcome: { kind: 'code', code: 'unsupported-version' } };
+      return { kind: 'edit-version', input: b, outcome: { kind: 'code', code: 'BITSTREAM_UNSUPPORTED_VERSION' } };
     }
     case 7: {
       if (rng.chance(0.5)) b[5] = rng.range(1, 255);
       else setU16(b, 6, rng.range(1, 0xffff));
       repairCrc(b);
-      return { kind: 'edit-flags', input: b, outcome: { kind: 'code', code: 'bad-flags' } };
+      return { kind: 'edit-flags', input: b, outcome: { kind: 'code', code: 'BITSTREAM_BAD_FLAGS' } };
     }
     case 8: {
       const i = rng.int(L.idLen);
@@ -398,7 +399,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
       return {
         kind: 'edit-model-id',
         input: b,
-        outcome: slug ? ANY : { kind: 'code', code: 'bad-model-id' },
+        outcome: slug ? ANY : { kind: 'code', code: 'BITSTREAM_BAD_MODEL_ID' },
       };
     }
     case 9: {
@@ -423,7 +424,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
       return {
         kind: 'edit-level-table',
         input: b,
-        outcome: valid ? ANY : { kind: 'code', code: 'bad-level-table' },
+        outcome: valid ? ANY : { kind: 'code', code: 'BITSTREAM_BAD_LEVEL_TABLE' },
       };
     }
     case 11: {
@@ -456,7 +457,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
       b[L.offCrc - 1]! |= padMask & (rng.range(1, 255) << (2 * used));
       if (b[L.offCrc - 1] === src[L.offCrc - 1]) b[L.offCrc - 1]! |= 0x80;
       repairCrc(b);
-      return { kind: 'edit-padding', input: b, outcome: { kind: 'code', code: 'bad-padding' } };
+      return { kind: 'edit-padding', input: b, outcome: { kind: 'code', code: 'BITSTREAM_BAD_PADDING' } };
     }
     default: {
       // Valid stream, wrong expectation.
@@ -466,7 +467,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
           kind: 'expect-model',
           input: b,
           expect: { modelId: otherSlug(rng, sample.modelId) },
-          outcome: { kind: 'code', code: 'model-mismatch' },
+          outcome: { kind: 'code', code: 'BITSTREAM_MODEL_MISMATCH' },
         };
       }
       if (which === 1) {
@@ -477,7 +478,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
           kind: 'expect-hash',
           input: b,
           expect: { modelId: sample.modelId, frozenWeightsHash: h.slice(0, k) + d + h.slice(k + 1) },
-          outcome: { kind: 'code', code: 'hash-mismatch' },
+          outcome: { kind: 'code', code: 'BITSTREAM_HASH_MISMATCH' },
         };
       }
       const manifest = sample.manifest.map((l) => ({ ...l }));
@@ -492,7 +493,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
         kind: 'expect-layers',
         input: b,
         expect: { frozenWeightsHash: sample.frozenWeightsHash, layers: manifest },
-        outcome: { kind: 'code', code: 'layer-mismatch' },
+        outcome: { kind: 'code', code: 'BITSTREAM_LAYER_MISMATCH' },
       };
     }
   }

@@ -6,6 +6,7 @@ import { ChordError } from './errors.ts';
 
 /** WebCrypto is missing, e.g. a page served over plain http from a non-localhost host. */
 export class CryptoUnavailableError extends ChordError {
+  declare readonly code: 'CRYPTO_UNAVAILABLE';
   constructor() {
     super(
       'CRYPTO_UNAVAILABLE',

@@ -41,8 +41,9 @@ export interface HypernetConfig {
 }
 
 export class HypernetError extends ChordError {
+  declare readonly code: 'HYPERNET_INVALID';
   constructor(message: string) {
-    super('bad-hypernet', message);
+    super('HYPERNET_INVALID', message);
   }
 }
 

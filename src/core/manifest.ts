@@ -45,10 +45,13 @@ export type FrozenWeightsSource = 'seed' | 'shipped';
 
 export type ModelManifest = ManifestCommon & BackboneConfig;
 
+export type ManifestErrorCode = 'MANIFEST_INVALID' | 'FROZEN_HASH_MISMATCH' | 'FROZEN_SOURCE_MISMATCH';
+
 /** A manifest that is malformed or inconsistent; `field` is the path of the first bad field. */
 export class ManifestError extends ChordError {
+  declare readonly code: ManifestErrorCode;
   readonly field: string;
-  constructor(field: string, message: string, code = 'MANIFEST_INVALID') {
+  constructor(field: string, message: string, code: ManifestErrorCode = 'MANIFEST_INVALID') {
     super(code, `manifest ${field}: ${message}`);
     this.field = field;
   }
@@ -59,6 +62,7 @@ export class ManifestError extends ChordError {
  * from the seed, or those the backbone ships (a damaged download or stored copy).
  */
 export class FrozenHashMismatchError extends ManifestError {
+  declare readonly code: 'FROZEN_HASH_MISMATCH';
   readonly expected: string;
   readonly actual: string;
   readonly source: FrozenWeightsSource;
@@ -76,6 +80,7 @@ export class FrozenHashMismatchError extends ManifestError {
 
 /** The manifest's frozenWeights and the backbone tensors disagree on where the weights come from. */
 export class FrozenSourceError extends ManifestError {
+  declare readonly code: 'FROZEN_SOURCE_MISMATCH';
   constructor(message: string) {
     super('frozenWeights', message, 'FROZEN_SOURCE_MISMATCH');
   }

@@ -15,6 +15,7 @@ import { ChordError } from './errors.ts';
 
 /** Bad ranks, cut-offs, masks or scores handed to the metrics. */
 export class MetricsInputError extends ChordError {
+  declare readonly code: 'METRICS_INPUT';
   constructor(message: string) {
     super('METRICS_INPUT', message);
   }

@@ -10,8 +10,9 @@
 import { ChordError } from './errors.ts';
 
 export class TensorFileError extends ChordError {
+  declare readonly code: 'TENSOR_FILE_INVALID';
   constructor(message: string) {
-    super('bad-tensor-file', message);
+    super('TENSOR_FILE_INVALID', message);
   }
 }
 

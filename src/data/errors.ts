@@ -11,6 +11,7 @@ export interface SourceLocation {
  * problem is tied to a line, so a user can jump straight to it.
  */
 export class DatasetError extends ChordError {
+  declare readonly code: DatasetErrorCode;
   readonly file: string | undefined;
   readonly line: number | undefined;
   constructor(code: DatasetErrorCode, message: string, where?: SourceLocation, options?: { cause?: unknown }) {

@@ -11,6 +11,7 @@ export type IntegrityReason =
 
 /** A stored entry failed its check on load; it has been deleted and the caller should re-fetch. */
 export class StoreIntegrityError extends ChordError {
+  declare readonly code: `STORE_${Uppercase<IntegrityReason>}`;
   readonly reason: IntegrityReason;
   readonly key: string;
   constructor(reason: IntegrityReason, key: string, message: string) {
@@ -22,6 +23,7 @@ export class StoreIntegrityError extends ChordError {
 
 /** The browser refused a write for lack of quota; the store keeps this session's data in memory. */
 export class StorageQuotaError extends ChordError {
+  declare readonly code: 'STORE_QUOTA';
   readonly key: string;
   readonly bytes: number;
   constructor(key: string, bytes: number, options?: { cause?: unknown }) {
@@ -33,15 +35,19 @@ export class StorageQuotaError extends ChordError {
 
 /** IndexedDB cannot be opened or written (private mode, disabled, blocked, disk error). */
 export class StoreUnavailableError extends ChordError {
+  declare readonly code: 'STORE_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_UNAVAILABLE', message, options);
   }
 }
 
 /** A downloaded artifact is malformed or does not match its pinned hash. */
+export type ArtifactErrorCode = 'ARTIFACT_HTTP' | 'ARTIFACT_INVALID' | 'ARTIFACT_HASH_MISMATCH';
+
 export class ArtifactError extends ChordError {
+  declare readonly code: ArtifactErrorCode;
   readonly url: string;
-  constructor(code: 'ARTIFACT_HTTP' | 'ARTIFACT_INVALID' | 'ARTIFACT_HASH_MISMATCH', url: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ArtifactErrorCode, url: string, message: string, options?: { cause?: unknown }) {
     super(code, `${url}: ${message}`, options);
     this.url = url;
   }

@@ -3,6 +3,7 @@ import { ChordError } from '../core/errors.ts';
 
 /** The reranker was disposed; create a new one. */
 export class RerankerDisposedError extends ChordError {
+  declare readonly code: 'RERANKER_DISPOSED';
   constructor() {
     super('RERANKER_DISPOSED', 'this reranker was disposed');
   }
@@ -13,6 +14,7 @@ export class RerankerDisposedError extends ChordError {
  * default). `ids` lists every unknown id of the call, so the page can log them all at once.
  */
 export class UnknownItemError extends ChordError {
+  declare readonly code: 'RERANK_UNKNOWN_ITEM';
   readonly ids: readonly string[];
   constructor(ids: readonly string[]) {
     const shown = ids.slice(0, 5).map((id) => JSON.stringify(id)).join(', ');
@@ -27,6 +29,7 @@ export class UnknownItemError extends ChordError {
 
 /** An argument of a Reranker method or of createReranker is malformed. */
 export class RerankInputError extends ChordError {
+  declare readonly code: 'RERANK_BAD_INPUT';
   constructor(message: string) {
     super('RERANK_BAD_INPUT', message);
   }

@@ -18,6 +18,7 @@ import { ChordError } from '../core/errors.ts';
 export type BackendName = 'wasm' | 'cpu';
 
 export class BackendInitError extends ChordError {
+  declare readonly code: 'BACKEND_INIT';
   constructor(message: string, options?: { cause?: unknown }) {
     super('BACKEND_INIT', message, options);
   }

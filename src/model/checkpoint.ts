@@ -23,6 +23,7 @@ import { ChordError } from '../core/errors.ts';
 import { decodeTensorFile, encodeTensorFile, type TensorMap } from '../core/tensor-file.ts';
 
 export class CheckpointError extends ChordError {
+  declare readonly code: 'CHECKPOINT_INVALID';
   constructor(message: string, options?: { cause?: unknown }) {
     super('CHECKPOINT_INVALID', message, options);
   }

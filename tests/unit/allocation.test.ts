@@ -101,7 +101,7 @@ describe('gammaAllocate', () => {
     try {
       nan();
     } catch (e) {
-      expect((e as ChordError).code).toBe('NON_FINITE_SCORE');
+      expect((e as ChordError).code).toBe('ALLOCATION_NON_FINITE_SCORE');
     }
     expect(() => gammaAllocate(new Float32Array(4), 0.6)).toThrow(AllocationInputError);
     expect(() => gammaAllocate(new Float32Array(4), -0.1)).toThrow(AllocationInputError);

@@ -108,8 +108,8 @@ describe('strategy bitstream layout', () => {
     expect(MIN_BITSTREAM_BYTES).toBe(59);
     expect(strategyBitstreamSize([1], 1)).toBe(MIN_BITSTREAM_BYTES);
     expect(strategyBitstreamSize([4, 4, 4], 10)).toBe(53 + 10 + 12 + 3);
-    expect(codeOf(() => strategyBitstreamSize([], 1))).toBe('bad-count');
-    expect(codeOf(() => strategyBitstreamSize([1], 65))).toBe('bad-model-id');
+    expect(codeOf(() => strategyBitstreamSize([], 1))).toBe('BITSTREAM_BAD_COUNT');
+    expect(codeOf(() => strategyBitstreamSize([1], 65))).toBe('BITSTREAM_BAD_MODEL_ID');
   });
 
   it('decodes the small stream with default and manifest names', () => {
@@ -163,13 +163,13 @@ describe('strategy bitstream layout', () => {
   it('handles the size limits: 1024 layers, 65536 channels, 2^22 channels in total', () => {
     const many = strategyOf(Array.from({ length: 1024 }, (_, i) => [i & 3]));
     expect(decodeStrategy(encodeStrategy(many, META)).strategy.layers).toHaveLength(1024);
-    expect(codeOf(() => encodeStrategy(strategyOf(Array.from({ length: 1025 }, () => [0])), META))).toBe('bad-count');
+    expect(codeOf(() => encodeStrategy(strategyOf(Array.from({ length: 1025 }, () => [0])), META))).toBe('BITSTREAM_BAD_COUNT');
 
     const wide = { levelTable: [2, 4, 6, 8] as LevelTable, beta: 0, layers: [{ name: 'w', levels: new Uint8Array(65536).fill(3) }] };
     const wideBytes = encodeStrategy(wide, META);
     expect(decodeStrategy(wideBytes).strategy.layers[0]!.levels.every((v) => v === 3)).toBe(true);
     const tooWide = { ...wide, layers: [{ name: 'w', levels: new Uint8Array(65537) }] };
-    expect(codeOf(() => encodeStrategy(tooWide, META))).toBe('bad-count');
+    expect(codeOf(() => encodeStrategy(tooWide, META))).toBe('BITSTREAM_BAD_COUNT');
 
     const full = { ...wide, layers: Array.from({ length: 64 }, () => ({ name: 'x', levels: new Uint8Array(65536).fill(2) })) };
     const fullBytes = encodeStrategy(full, META);
@@ -177,7 +177,7 @@ describe('strategy bitstream layout', () => {
     expect(decodeStrategy(fullBytes).strategy.layers).toHaveLength(64);
     const over = { ...full, layers: [...full.layers, { name: 'y', levels: new Uint8Array(1) }] };
     expect(MAX_TOTAL_CHANNELS).toBe(64 * 65536);
-    expect(codeOf(() => encodeStrategy(over, META))).toBe('bad-count');
+    expect(codeOf(() => encodeStrategy(over, META))).toBe('BITSTREAM_BAD_COUNT');
   });
 
   it('decodes a view at a non-zero byte offset', () => {
@@ -198,138 +198,138 @@ describe('strategy bitstream errors', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(ChordError);
       expect((e as Error).name).toBe('BitstreamError');
-      expect((e as BitstreamError).code).toBe('truncated');
+      expect((e as BitstreamError).code).toBe('BITSTREAM_TRUNCATED');
     }
   });
 
-  it('truncated', () => {
-    expect(decodeCode(new Uint8Array(0))).toBe('truncated');
-    expect(decodeCode(SMALL_BYTES.subarray(0, MIN_BITSTREAM_BYTES - 1))).toBe('truncated');
-    expect(decodeCode(SMALL_BYTES.subarray(0, SMALL_BYTES.length - 1))).toBe('truncated');
+  it('BITSTREAM_TRUNCATED', () => {
+    expect(decodeCode(new Uint8Array(0))).toBe('BITSTREAM_TRUNCATED');
+    expect(decodeCode(SMALL_BYTES.subarray(0, MIN_BITSTREAM_BYTES - 1))).toBe('BITSTREAM_TRUNCATED');
+    expect(decodeCode(SMALL_BYTES.subarray(0, SMALL_BYTES.length - 1))).toBe('BITSTREAM_TRUNCATED');
     // A long modelId: the header itself runs past the end.
     const longId = encodeStrategy(SMALL, { ...META, modelId: 'x'.repeat(64) });
-    expect(decodeCode(longId.subarray(0, 100))).toBe('truncated');
+    expect(decodeCode(longId.subarray(0, 100))).toBe('BITSTREAM_TRUNCATED');
     // The declared channel counts run past the end.
     const manyLayers = encodeStrategy(strategyOf(Array.from({ length: 40 }, () => [1])), META);
-    expect(decodeCode(manyLayers.subarray(0, 100))).toBe('truncated');
+    expect(decodeCode(manyLayers.subarray(0, 100))).toBe('BITSTREAM_TRUNCATED');
   });
 
-  it('bad-magic, unsupported-version, bad-flags (checked before the CRC)', () => {
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[0] = 0x58)))).toBe('bad-magic');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[3] = 0x45)))).toBe('bad-magic');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[4] = 2)))).toBe('unsupported-version');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[4] = 0)))).toBe('unsupported-version');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[5] = 1)))).toBe('bad-flags');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[7] = 0x80)))).toBe('bad-flags');
+  it('BITSTREAM_BAD_MAGIC, _UNSUPPORTED_VERSION, _BAD_FLAGS (checked before the CRC)', () => {
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[0] = 0x58)))).toBe('BITSTREAM_BAD_MAGIC');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[3] = 0x45)))).toBe('BITSTREAM_BAD_MAGIC');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[4] = 2)))).toBe('BITSTREAM_UNSUPPORTED_VERSION');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[4] = 0)))).toBe('BITSTREAM_UNSUPPORTED_VERSION');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[5] = 1)))).toBe('BITSTREAM_BAD_FLAGS');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[7] = 0x80)))).toBe('BITSTREAM_BAD_FLAGS');
   });
 
-  it('bad-checksum, and the CRC is checked before semantic fields', () => {
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.payload]! ^= 1)))).toBe('bad-checksum');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.crc]! ^= 0x80)))).toBe('bad-checksum');
+  it('BITSTREAM_BAD_CHECKSUM, and the CRC is checked before semantic fields', () => {
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.payload]! ^= 1)))).toBe('BITSTREAM_BAD_CHECKSUM');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.crc]! ^= 0x80)))).toBe('BITSTREAM_BAD_CHECKSUM');
     // Invalid modelId byte, level table and padding, each without a CRC repair: the CRC wins.
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.id] = 0x41)))).toBe('bad-checksum');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.levels] = 9)))).toBe('bad-checksum');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.payload + 1]! |= 0x10)))).toBe('bad-checksum');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.id] = 0x41)))).toBe('BITSTREAM_BAD_CHECKSUM');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.levels] = 9)))).toBe('BITSTREAM_BAD_CHECKSUM');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.payload + 1]! |= 0x10)))).toBe('BITSTREAM_BAD_CHECKSUM');
   });
 
-  it('trailing-bytes', () => {
+  it('BITSTREAM_TRAILING_BYTES', () => {
     const longer = new Uint8Array(SMALL_BYTES.length + 1);
     longer.set(SMALL_BYTES);
-    expect(decodeCode(longer)).toBe('trailing-bytes');
+    expect(decodeCode(longer)).toBe('BITSTREAM_TRAILING_BYTES');
   });
 
-  it('bad-count, judged from the counts alone before any length-sized allocation', () => {
-    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint16(OFF.layerCount, 0, true)))).toBe('bad-count');
-    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint16(OFF.layerCount, 1025, true)))).toBe('bad-count');
-    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts, 0, true)))).toBe('bad-count');
-    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts, 65537, true)))).toBe('bad-count');
-    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts + 4, 0xffffffff, true)))).toBe('bad-count');
+  it('BITSTREAM_BAD_COUNT, judged from the counts alone before any length-sized allocation', () => {
+    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint16(OFF.layerCount, 0, true)))).toBe('BITSTREAM_BAD_COUNT');
+    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint16(OFF.layerCount, 1025, true)))).toBe('BITSTREAM_BAD_COUNT');
+    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts, 0, true)))).toBe('BITSTREAM_BAD_COUNT');
+    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts, 65537, true)))).toBe('BITSTREAM_BAD_COUNT');
+    expect(decodeCode(edit(SMALL_BYTES, (b, v) => v.setUint32(OFF.counts + 4, 0xffffffff, true)))).toBe('BITSTREAM_BAD_COUNT');
     // 65 layers of 65536 channels declared in a 400-byte buffer: over the total, rejected as such.
     const header = encodeStrategy(strategyOf(Array.from({ length: 65 }, () => [0])), META);
     const huge = edit(header, (b, v) => {
       for (let i = 0; i < 65; i++) v.setUint32(OFF.counts + 4 * i, 65536, true);
     });
-    expect(decodeCode(huge)).toBe('bad-count');
+    expect(decodeCode(huge)).toBe('BITSTREAM_BAD_COUNT');
     // 64 layers of 65536 is within bounds, so the same short buffer is merely truncated.
     const big = edit(encodeStrategy(strategyOf(Array.from({ length: 64 }, () => [0])), META), (b, v) => {
       for (let i = 0; i < 64; i++) v.setUint32(OFF.counts + 4 * i, 65536, true);
     });
-    expect(decodeCode(big)).toBe('truncated');
-    expect(codeOf(() => encodeStrategy({ ...SMALL, layers: [] }, META))).toBe('bad-count');
-    expect(codeOf(() => encodeStrategy(strategyOf([[1], []]), META))).toBe('bad-count');
+    expect(decodeCode(big)).toBe('BITSTREAM_TRUNCATED');
+    expect(codeOf(() => encodeStrategy({ ...SMALL, layers: [] }, META))).toBe('BITSTREAM_BAD_COUNT');
+    expect(codeOf(() => encodeStrategy(strategyOf([[1], []]), META))).toBe('BITSTREAM_BAD_COUNT');
   });
 
-  it('bad-level-table', () => {
+  it('BITSTREAM_BAD_LEVEL_TABLE', () => {
     for (const table of [[2, 2, 6, 8], [0, 4, 6, 8], [2, 4, 6, 9], [8, 6, 4, 2]]) {
-      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set(table, OFF.levels))))).toBe('bad-level-table');
+      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set(table, OFF.levels))))).toBe('BITSTREAM_BAD_LEVEL_TABLE');
       expect(codeOf(() => encodeStrategy({ ...SMALL, levelTable: table as unknown as LevelTable }, META))).toBe(
-        'bad-level-table',
+        'BITSTREAM_BAD_LEVEL_TABLE',
       );
     }
     expect(codeOf(() => encodeStrategy({ ...SMALL, levelTable: [2, 4, 6] as unknown as LevelTable }, META))).toBe(
-      'bad-level-table',
+      'BITSTREAM_BAD_LEVEL_TABLE',
     );
     expect(codeOf(() => encodeStrategy({ ...SMALL, levelTable: [2, 4, 6, 7.5] as unknown as LevelTable }, META))).toBe(
-      'bad-level-table',
+      'BITSTREAM_BAD_LEVEL_TABLE',
     );
     // A level index outside the 4-entry table.
-    expect(codeOf(() => encodeStrategy(strategyOf([[0, 4]]), META))).toBe('bad-level-table');
+    expect(codeOf(() => encodeStrategy(strategyOf([[0, 4]]), META))).toBe('BITSTREAM_BAD_LEVEL_TABLE');
     expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set([1, 2, 3, 4], OFF.levels))))).toBe('no error');
   });
 
-  it('bad-model-id', () => {
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.idLen] = 0)))).toBe('bad-model-id');
-    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.idLen] = 65)))).toBe('bad-model-id');
+  it('BITSTREAM_BAD_MODEL_ID', () => {
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.idLen] = 0)))).toBe('BITSTREAM_BAD_MODEL_ID');
+    expect(decodeCode(edit(SMALL_BYTES, (b) => (b[OFF.idLen] = 65)))).toBe('BITSTREAM_BAD_MODEL_ID');
     for (const byte of [0x41, 0x2f, 0x3a, 0x60, 0x7b, 0x20, 0xc3]) {
-      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.id] = byte))))).toBe('bad-model-id');
+      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.id] = byte))))).toBe('BITSTREAM_BAD_MODEL_ID');
     }
     for (const byte of [0x61, 0x7a, 0x30, 0x39, 0x2e, 0x5f, 0x2d]) {
       expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.id] = byte))))).toBe('no error');
     }
     for (const modelId of ['', 'Model', 'a b', 'modèle', 'x'.repeat(65), 'a/b']) {
-      expect(codeOf(() => encodeStrategy(SMALL, { ...META, modelId }))).toBe('bad-model-id');
+      expect(codeOf(() => encodeStrategy(SMALL, { ...META, modelId }))).toBe('BITSTREAM_BAD_MODEL_ID');
     }
     expect(decodeStrategy(encodeStrategy(SMALL, { ...META, modelId: 'x'.repeat(64) })).modelId).toBe('x'.repeat(64));
   });
 
-  it('bad-hash (encode) and hash-mismatch (decode)', () => {
+  it('BITSTREAM_BAD_HASH (encode) and BITSTREAM_HASH_MISMATCH (decode)', () => {
     for (const frozenWeightsHash of ['', HASH.slice(1), HASH + '0', 'g' + HASH.slice(1)]) {
-      expect(codeOf(() => encodeStrategy(SMALL, { ...META, frozenWeightsHash }))).toBe('bad-hash');
+      expect(codeOf(() => encodeStrategy(SMALL, { ...META, frozenWeightsHash }))).toBe('BITSTREAM_BAD_HASH');
     }
     const other = 'f' + HASH.slice(1);
-    expect(decodeCode(SMALL_BYTES, { frozenWeightsHash: other })).toBe('hash-mismatch');
+    expect(decodeCode(SMALL_BYTES, { frozenWeightsHash: other })).toBe('BITSTREAM_HASH_MISMATCH');
     expect(decodeCode(SMALL_BYTES, { frozenWeightsHash: HASH.toUpperCase() })).toBe('no error');
   });
 
-  it('model-mismatch', () => {
-    expect(decodeCode(SMALL_BYTES, { modelId: 'n' })).toBe('model-mismatch');
-    expect(decodeCode(SMALL_BYTES, { modelId: 'M' })).toBe('model-mismatch');
+  it('BITSTREAM_MODEL_MISMATCH', () => {
+    expect(decodeCode(SMALL_BYTES, { modelId: 'n' })).toBe('BITSTREAM_MODEL_MISMATCH');
+    expect(decodeCode(SMALL_BYTES, { modelId: 'M' })).toBe('BITSTREAM_MODEL_MISMATCH');
     expect(decodeCode(SMALL_BYTES, { modelId: 'm' })).toBe('no error');
   });
 
-  it('layer-mismatch', () => {
+  it('BITSTREAM_LAYER_MISMATCH', () => {
     const ok = [
       { name: 'a', outChannels: 5 },
       { name: 'b', outChannels: 1 },
     ];
     expect(decodeCode(SMALL_BYTES, { layers: ok })).toBe('no error');
-    expect(decodeCode(SMALL_BYTES, { layers: ok.slice(0, 1) })).toBe('layer-mismatch');
-    expect(decodeCode(SMALL_BYTES, { layers: [...ok, { name: 'c', outChannels: 1 }] })).toBe('layer-mismatch');
-    expect(decodeCode(SMALL_BYTES, { layers: [ok[0]!, { name: 'b', outChannels: 2 }] })).toBe('layer-mismatch');
+    expect(decodeCode(SMALL_BYTES, { layers: ok.slice(0, 1) })).toBe('BITSTREAM_LAYER_MISMATCH');
+    expect(decodeCode(SMALL_BYTES, { layers: [...ok, { name: 'c', outChannels: 1 }] })).toBe('BITSTREAM_LAYER_MISMATCH');
+    expect(decodeCode(SMALL_BYTES, { layers: [ok[0]!, { name: 'b', outChannels: 2 }] })).toBe('BITSTREAM_LAYER_MISMATCH');
   });
 
-  it('bad-padding', () => {
+  it('BITSTREAM_BAD_PADDING', () => {
     for (const bit of [0x10, 0x20, 0x40, 0x80]) {
-      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.payload + 1]! |= bit))))).toBe('bad-padding');
+      expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.payload + 1]! |= bit))))).toBe('BITSTREAM_BAD_PADDING');
     }
     // The bits below the padding are data: changing them (with a CRC repair) still decodes.
     const d = decodeStrategy(withCrc(edit(SMALL_BYTES, (b) => (b[OFF.payload + 1] = 0x0f))));
     expect(Array.from(d.strategy.layers[1]!.levels)).toEqual([3]);
   });
 
-  it('bad-beta (encode)', () => {
+  it('BITSTREAM_BAD_BETA (encode)', () => {
     for (const beta of [-0.01, 1.01, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(codeOf(() => encodeStrategy({ ...SMALL, beta }, META))).toBe('bad-beta');
+      expect(codeOf(() => encodeStrategy({ ...SMALL, beta }, META))).toBe('BITSTREAM_BAD_BETA');
     }
   });
 });

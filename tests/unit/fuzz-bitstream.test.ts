@@ -17,8 +17,8 @@ describe('bitstream fuzzer', () => {
     expect(r.crashes).toBe(0);
     const total = Object.values(r.outcomes).reduce((a, b) => a + b, 0);
     expect(total).toBe(10_000);
-    // Every code the decoder can raise ('bad-hash' and 'bad-beta' are encode-only) and successes.
-    const decodeCodes = BITSTREAM_ERROR_CODES.filter((c) => c !== 'bad-hash' && c !== 'bad-beta');
+    // Every code the decoder can raise ('BITSTREAM_BAD_HASH' and 'BITSTREAM_BAD_BETA' are encode-only) and successes.
+    const decodeCodes = BITSTREAM_ERROR_CODES.filter((c) => c !== 'BITSTREAM_BAD_HASH' && c !== 'BITSTREAM_BAD_BETA');
     for (const code of [...decodeCodes, 'ok']) expect(r.outcomes[code] ?? 0, code).toBeGreaterThan(20);
     expect(r.outcomes['crash']).toBeUndefined();
   });
@@ -91,13 +91,13 @@ describe('bitstream fuzzer against broken decoders', () => {
         try {
           return real(bytes.subarray(0, n), e);
         } catch (err) {
-          if (n === bytes.length && (err as { code?: string }).code !== 'trailing-bytes') throw err;
+          if (n === bytes.length && (err as { code?: string }).code !== 'BITSTREAM_TRAILING_BYTES') throw err;
         }
       }
       return real(bytes, e);
     });
     expect(r.crashes).toBeGreaterThan(0);
-    expect(r.failures.some((f) => f.reason.includes('trailing-bytes'))).toBe(true);
+    expect(r.failures.some((f) => f.reason.includes('BITSTREAM_TRAILING_BYTES'))).toBe(true);
   });
 });
 

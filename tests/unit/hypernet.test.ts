@@ -67,6 +67,7 @@ describe('Hypernet', () => {
   it('rejects wrong z length, non-finite z, and missing or misshapen tensors', () => {
     const net = new Hypernet(config, tensors());
     expect(() => net.sensitivities(new Float32Array(3))).toThrow(HypernetError);
+    expect(() => net.sensitivities(new Float32Array(3))).toThrow(expect.objectContaining({ code: 'HYPERNET_INVALID' }));
     expect(() => net.sensitivities(Float32Array.from([NaN, 0]))).toThrow(/not finite/);
     const missing = tensors();
     missing.delete('hyper.L.w');

@@ -37,5 +37,6 @@ describe('tensor file', () => {
     expect(() => decodeTensorFile({ ...index, format: 'x' }, bin)).toThrow(TensorFileError);
     expect(() => decodeTensorFile({ ...index, tensors: [index.tensors[0], index.tensors[0]] }, bin)).toThrow(/twice/);
     expect(() => decodeTensorFile(null, bin)).toThrow(TensorFileError);
+    expect(() => decodeTensorFile(null, bin)).toThrow(expect.objectContaining({ code: 'TENSOR_FILE_INVALID' }));
   });
 });
