@@ -110,8 +110,6 @@ fn sub_f32_as_f64(a: u32, b: u32) -> F64 {
   return round53(sub64(big.v, small.v), big.sticky, base);
 }
 
-
-
 struct Params {
   segment_count: u32,
   fix_capacity: u32,
@@ -124,23 +122,8 @@ struct Fixes {
   entries: array<vec2<u32>>,
 }
 
-// As in adapt_quantize_pack.wgsl (buildAdaptSegments).
-struct Segment {
-  first_tile: u32,
-  table_start: u32,
-  count: u32,
-  bits: u32,
-  weight_start: u32,
-  row_length: u32,
-  word_start: u32,
-  _pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> segments: array<Segment>;
-@group(0) @binding(3) var<storage, read> chan: array<u32>;
-@group(0) @binding(4) var<storage, read_write> words: array<u32>;
+// Bindings 1-4 (weights, segments, chan, words): adapt_segments_lib.wgsl.
 @group(0) @binding(5) var<storage, read> ranges: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read> fixes: Fixes;
 
@@ -182,17 +165,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var e = gid.x; e < total; e += nwg.x * 64u) {
     let word_index = fixes.entries[e].x;
     var pending = fixes.entries[e].y;
-    // The word's segment: the last one starting at or before it (segments ascend in `words`).
-    var si = 0u;
-    for (var i = 1u; i < params.segment_count; i++) {
-      if (word_index >= segments[i].word_start) { si = i; }
-    }
-    let seg = segments[si];
+    // The word's segment: the last one starting at or before it.
+    let seg = segments[segment_at(params.segment_count, word_index, true)];
     let bits = seg.bits;
     let n = (1u << bits) - 1u;
     let vpw = 32u / bits;
     let len = seg.row_length;
-    let per_row = (len + vpw - 1u) / vpw;
+    let per_row = words_per_row(bits, len);
     let local = (word_index - seg.word_start) / per_row;
     let w = (word_index - seg.word_start) % per_row;
     let t = seg.table_start + local;

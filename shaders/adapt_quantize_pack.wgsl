@@ -37,22 +37,8 @@ struct Fixes {
   entries: array<vec2<u32>>,
 }
 
-struct Segment {
-  first_tile: u32,   // first workgroup (tile) of the segment
-  table_start: u32,  // index into chan / ranges of the segment's first packed position
-  count: u32,        // channels in the segment
-  bits: u32,
-  weight_start: u32, // the layer's first weight in `weights`
-  row_length: u32,
-  word_start: u32,   // the segment's first word in `words`
-  _pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<u32>;
-@group(0) @binding(2) var<storage, read> segments: array<Segment>;
-@group(0) @binding(3) var<storage, read> chan: array<u32>;
-@group(0) @binding(4) var<storage, read_write> words: array<u32>;
+// Bindings 1-4 (weights, segments, chan, words): adapt_segments_lib.wgsl.
 @group(0) @binding(5) var<storage, read_write> ranges: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read_write> fixes: Fixes;
 
@@ -89,11 +75,7 @@ fn main(
 ) {
   let tile = wg.y * nwg.x + wg.x;
   // The workgroup's segment: the last one starting at or before this tile (uniform).
-  var si = 0u;
-  for (var i = 1u; i < params.segment_count; i++) {
-    if (tile >= segments[i].first_tile) { si = i; }
-  }
-  let seg = segments[si];
+  let seg = segments[segment_at(params.segment_count, tile, false)];
   let local = (tile - seg.first_tile) * TILE + lid;
   if (tile < seg.first_tile || local >= seg.count) { return; }
   let t = seg.table_start + local;
@@ -118,7 +100,7 @@ fn main(
   let n = (1u << bits) - 1u;
   let s = channel_scale_bits(lo_bits, hi_bits, bits);
   let vpw = 32u / bits;
-  let word_count = (len + vpw - 1u) / vpw;
+  let word_count = words_per_row(bits, len);
   let out = seg.word_start + local * word_count;
   for (var w = 0u; w < word_count; w++) {
     var word = 0u;

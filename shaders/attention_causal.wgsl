@@ -18,16 +18,8 @@ struct Params {
   out_offset: u32,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 
 fn score(qr: u32, j: u32, ho: u32, dh: u32) -> f32 {
   let kj = params.k_offset + j * params.d + ho;
@@ -39,9 +31,10 @@ fn score(qr: u32, j: u32, ho: u32, dh: u32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let heads = params.heads;
-  var r = gid.x / heads;
-  if (params.row_mode == 1u) { r += run.n - 1u; }
-  if (r >= run.n) { return; }
+  // Modes 0 and 1 only (no fixed row count): any other mode covers [0, run.n).
+  let rows = row_range(params.row_mode, run.n);
+  let r = rows.x + gid.x / heads;
+  if (r >= rows.y) { return; }
   let d = params.d;
   let dh = d / heads;
   let ho = (gid.x % heads) * dh;

@@ -47,42 +47,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let job = params.jobs[ji];
   let d = params.d;
   let k_len = job.h * d;
-  var g = job.groups[0];
-  var group_word = job.word_start;
-  for (var i = 1u; i < job.group_count; i++) {
-    let gi = job.groups[i];
-    if (wg.x >= gi.w) {
-      group_word += (g.z - g.y) * words_per_row(g.x, k_len);
-      g = gi;
-    }
-  }
-  let p = g.y + (wg.x - g.w) * TILE + lid;
-  if (p >= g.z) { return; }
+  let grp = width_group(job.groups, job.group_count, job.word_start, k_len, wg.x);
+  let p = grp.start + (wg.x - grp.first_tile) * TILE + lid;
+  if (p >= grp.end) { return; }
 
   let t = job.table_start + p;
-  let range = ranges[t];
   let channel = u16_at(chan[t >> 1u], t);
-  let bits = g.x;
-  let vpw = 32u / bits;
-  let mask = (1u << bits) - 1u;
-  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
-  let z = bitcast<f32>(range.x);
-  let top = bitcast<f32>(range.y);
-  let word_count = (k_len + vpw - 1u) / vpw;
-  let word_base = group_word + (p - g.y) * word_count;
+  let row = packed_row(ranges[t], grp.bits, k_len);
+  let word_base = grp.first_word + (p - grp.start) * row.words;
   let bias = model[job.bias_offset + channel];
 
   var best = -3.4028234e38;
   for (var win = 0u; win + job.h <= params.window; win++) {
     let x0 = params.img_offset + win * d;
     var acc = 0.0;
-    for (var w = 0u; w < word_count; w++) {
+    for (var w = 0u; w < row.words; w++) {
       let word = words[word_base + w];
-      let k0 = w * vpw;
-      let count = min(vpw, k_len - k0);
+      let k0 = w * row.vpw;
+      let count = min(row.vpw, k_len - k0);
       for (var i = 0u; i < count; i++) {
-        let q = (word >> (i * bits)) & mask;
-        acc += act[x0 + k0 + i] * select(z + f32(q) * s, top, q == mask);
+        acc += act[x0 + k0 + i] * packed_weight(row, word, i);
       }
     }
     best = max(best, acc + bias);

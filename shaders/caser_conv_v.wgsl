@@ -14,7 +14,7 @@ struct Params {
   out_offset: u32,
   bias_offset: u32,
   group_count: u32,
-  // Per width group: (bits, first packed position, end packed position, unused).
+  // Per width group: (bits, first packed position, end packed position, first position).
   groups: array<vec4<u32>, 8>,
 }
 
@@ -30,29 +30,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let j = wg.x * 64u + lid;
   if (j >= params.d) { return; }
   let p = wg.y;
-  // The position's width group and the words of the rows of the groups before it (uniform).
-  var g = params.groups[0];
-  var group_word = params.word_start;
-  for (var i = 1u; i < params.group_count; i++) {
-    let gi = params.groups[i];
-    if (p >= gi.y) {
-      group_word += (g.z - g.y) * words_per_row(g.x, params.window);
-      g = gi;
-    }
-  }
+  // The position's width group (uniform): one position per tile, so a group's first tile is its
+  // first position (the host writes them so).
+  let grp = width_group(params.groups, params.group_count, params.word_start, params.window, p);
   let t = params.table_start + p;
-  let range = ranges[t];
-  let bits = g.x;
-  let vpw = 32u / bits;
-  let mask = (1u << bits) - 1u;
-  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
-  let z = bitcast<f32>(range.x);
-  let top = bitcast<f32>(range.y);
-  let word_base = group_word + (p - g.y) * words_per_row(bits, params.window);
+  let row = packed_row(ranges[t], grp.bits, params.window);
+  let word_base = grp.first_word + (p - grp.start) * row.words;
   var acc = 0.0;
   for (var l = 0u; l < params.window; l++) {
-    let q = (words[word_base + l / vpw] >> ((l % vpw) * bits)) & mask;
-    let w = select(z + f32(q) * s, top, q == mask);
+    let w = packed_weight(row, words[word_base + l / row.vpw], l % row.vpw);
     acc += w * act[params.img_offset + l * params.d + j];
   }
   let fi = u16_at(chan[t >> 1u], t);

@@ -19,24 +19,16 @@ struct Params {
   slots_offset: u32,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let r = wg.x;
-  let end = select(run.n, params.fixed_rows, params.row_mode == 2u);
-  if (r >= end) { return; }
+  let rows = row_range(params.row_mode, params.fixed_rows);
+  let r = rows.x + wg.x;
+  if (r >= rows.y) { return; }
   let d = params.d;
   let id = ids[params.ids_offset + r];
   let e0 = params.emb_offset + id * d;

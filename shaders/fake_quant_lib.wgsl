@@ -51,8 +51,8 @@ fn fq_apply(v: f32, lo: f32, hi: f32, s: f32, bits: u32) -> f32 {
   return select(lo + f32(q) * s, hi, q == n);
 }
 
-// (min, max) of n values of act from `start`. The kernels that prepend this library bind
-// `act: array<f32>` (the engine's activations).
+// (min, max) of n values of act from `start`. `act` (the engine's activations) is declared by
+// engine_run_lib.wgsl, which the same programs prepend.
 fn fq_range(start: u32, n: u32) -> vec2<f32> {
   var lo = FQ_BIG;
   var hi = -FQ_BIG;

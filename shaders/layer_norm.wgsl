@@ -26,25 +26,15 @@ struct Params {
   out_stride: u32,  // width, or 0: every row writes to out_offset (one-row outputs such as rep)
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  var r = gid.x;
-  var end = run.n;
-  if (params.row_mode == 1u) { r += run.n - 1u; }
-  if (params.row_mode == 2u) { end = params.fixed_rows; }
-  if (r >= end) { return; }
+  let rows = row_range(params.row_mode, params.fixed_rows);
+  let r = rows.x + gid.x;
+  if (r >= rows.y) { return; }
   let w = params.width;
   let x0 = params.in_offset + r * w;
   let y0 = params.out_offset + r * params.out_stride;

@@ -16,10 +16,9 @@
 // host (x dimension); y enumerates row tiles. Row ranges: row_mode 0 = [0, run.n), 1 = the last
 // real row only, 2 = [0, fixed_rows).
 //
-// Dequantization is core's formula select(zero + f32(q) * scale, max, q == 2^bits - 1), with the
-// scale recomputed exactly from (min, max, bits) (packed_scale_lib.wgsl); the product is exact in
-// f32, so the weights equal the CPU's bit for bit. A row's first word: the job's word base, plus the
-// rows of the earlier width groups, plus its index in its group times the words per row.
+// Dequantization is core's formula (packed_weight in packed_scale_lib.wgsl, bit for bit the CPU's
+// weights). A row's first word: its width group's first word (width_group: the job's word base plus
+// the rows of the earlier groups) plus its index in the group times the words per row.
 
 struct Job {
   table_start: u32,    // packed position 0 of the layer in ranges / chan
@@ -50,16 +49,8 @@ struct Params {
   jobs: array<Job, 3>,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 @group(0) @binding(4) var<storage, read> words: array<u32>;
 @group(0) @binding(5) var<storage, read> ranges: array<vec2<u32>>;
@@ -77,31 +68,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   let job = params.jobs[ji];
   let k_len = job.row_length;
-  var g = job.groups[0];
-  var group_word = job.word_start;
-  for (var i = 1u; i < job.group_count; i++) {
-    let gi = job.groups[i];
-    if (wg.x >= gi.w) {
-      group_word += (g.z - g.y) * words_per_row(g.x, k_len);
-      g = gi;
-    }
-  }
-  let p = g.y + (wg.x - g.w) * TILE_N + lid % TILE_N;
-  var start = 0u;
-  var end = run.n;
-  if (job.row_mode == 1u) { start = run.n - 1u; }
-  if (job.row_mode == 2u) { end = job.fixed_rows; }
-  let m0 = start + (wg.y * TILE_M + lid / TILE_N) * ROWS;
-  if (p >= g.z || m0 >= end) { return; }
+  let grp = width_group(job.groups, job.group_count, job.word_start, k_len, wg.x);
+  let p = grp.start + (wg.x - grp.first_tile) * TILE_N + lid % TILE_N;
+  let rows = row_range(job.row_mode, job.fixed_rows);
+  let end = rows.y;
+  let m0 = rows.x + (wg.y * TILE_M + lid / TILE_N) * ROWS;
+  if (p >= grp.end || m0 >= end) { return; }
 
   let t = job.table_start + p;
-  let range = ranges[t];
-  let bits = g.x;
-  let vpw = 32u / bits;
-  let mask = (1u << bits) - 1u;
-  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
-  let z = bitcast<f32>(range.x);
-  let top = bitcast<f32>(range.y);
+  let row = packed_row(ranges[t], grp.bits, k_len);
   // Rows past the end re-read the last row (in bounds) and are not stored.
   let last = end - 1u;
   let x0 = job.x_offset + m0 * job.x_stride;
@@ -112,18 +87,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let x5 = job.x_offset + min(m0 + 5u, last) * job.x_stride;
   let x6 = job.x_offset + min(m0 + 6u, last) * job.x_stride;
   let x7 = job.x_offset + min(m0 + 7u, last) * job.x_stride;
-  let word_count = (k_len + vpw - 1u) / vpw;
-  let word_base = group_word + (p - g.y) * word_count;
+  let word_base = grp.first_word + (p - grp.start) * row.words;
 
   var acc = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
-  for (var w = 0u; w < word_count; w++) {
+  for (var w = 0u; w < row.words; w++) {
     let word = words[word_base + w];
-    let k0 = w * vpw;
-    let count = min(vpw, k_len - k0);
+    let k0 = w * row.vpw;
+    let count = min(row.vpw, k_len - k0);
     for (var i = 0u; i < count; i++) {
-      let q = (word >> (i * bits)) & mask;
-      let wq = select(z + f32(q) * s, top, q == mask);
+      let wq = packed_weight(row, word, i);
       let k = k0 + i;
       acc += vec4<f32>(act[x0 + k], act[x1 + k], act[x2 + k], act[x3 + k]) * wq;
       acc2 += vec4<f32>(act[x4 + k], act[x5 + k], act[x6 + k], act[x7 + k]) * wq;

@@ -9,10 +9,8 @@
 // (the rows of earlier groups, summed here) plus its index in the group times the words per row.
 // Output is written in the original channel order (chan), at y[y_offset + m * y_stride + channel].
 //
-// Dequantization is core's formula: select(zero + f32(q) * scale, max, q == 2^bits - 1), with the
-// scale recomputed exactly from (min, max, bits) (packed_scale_lib.wgsl). Its product is exact in
-// f32 by construction of the scale, so the weights match the CPU's bit for bit whether or not the
-// driver fuses the multiply-add.
+// Dequantization is core's formula (packed_weight in packed_scale_lib.wgsl): the weights match the
+// CPU's bit for bit whether or not the driver fuses the multiply-add.
 
 struct Params {
   rows: u32,          // M
@@ -49,43 +47,25 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   // The workgroup's width group: the last one whose first tile is <= this tile (uniform).
-  // ... and the words of the rows of the groups before it.
   let k_len = params.row_length;
-  var g = params.groups[0];
-  var group_word = params.word_start;
-  for (var i = 1u; i < params.group_count; i++) {
-    let gi = params.groups[i];
-    if (wg.x >= gi.w) {
-      group_word += (g.z - g.y) * words_per_row(g.x, k_len);
-      g = gi;
-    }
-  }
-  let bits = g.x;
-  let p = g.y + (wg.x - g.w) * TILE_N + lid % TILE_N;
+  let grp = width_group(params.groups, params.group_count, params.word_start, k_len, wg.x);
+  let p = grp.start + (wg.x - grp.first_tile) * TILE_N + lid % TILE_N;
   let m = wg.y * TILE_M + lid / TILE_N;
-  if (p >= g.z || m >= params.rows) { return; }
+  if (p >= grp.end || m >= params.rows) { return; }
 
   let t = params.table_start + p;
-  let range = ranges[t];
   let channel = u16_at(chan[t >> 1u], t);
-  let vpw = 32u / bits;
-  let mask = (1u << bits) - 1u;
-  let s = bitcast<f32>(channel_scale_bits(range.x, range.y, bits));
-  let z = bitcast<f32>(range.x);
-  let top = bitcast<f32>(range.y);
+  let row = packed_row(ranges[t], grp.bits, k_len);
   let x_row = params.x_offset + m * k_len;
-  let word_count = (k_len + vpw - 1u) / vpw;
-  let word_base = group_word + (p - g.y) * word_count;
+  let word_base = grp.first_word + (p - grp.start) * row.words;
 
   var acc = 0.0;
-  for (var w = 0u; w < word_count; w++) {
+  for (var w = 0u; w < row.words; w++) {
     let word = words[word_base + w];
-    let k0 = w * vpw;
-    let count = min(vpw, k_len - k0);
+    let k0 = w * row.vpw;
+    let count = min(row.vpw, k_len - k0);
     for (var i = 0u; i < count; i++) {
-      let q = (word >> (i * bits)) & mask;
-      let wq = select(z + f32(q) * s, top, q == mask);
-      acc += x[x_row + k0 + i] * wq;
+      acc += x[x_row + k0 + i] * packed_weight(row, word, i);
     }
   }
   if (params.has_bias != 0u) { acc += bias[channel]; }

@@ -2,8 +2,9 @@
 // exactly from the channel's min and max with u32 arithmetic, so the packed weights need not store
 // it: every kernel that dequantizes recomputes it from the (min, max) pair it reads anyway, and the
 // adapt kernel uses the same function, so all of them agree bit for bit with core. Also the u16
-// channel index and words-per-row helpers of the packed layout (src/gpu/packed-layout.ts).
-// The programs prepend this text (src/gpu/packed-weights-lib.ts).
+// channel index, words-per-row, width-group and unpacking helpers of the packed layout
+// (src/gpu/packed-layout.ts).
+// The programs prepend this text (src/gpu/wgsl-libs.ts).
 //
 // Straight-line u32 code on purpose: it runs once per invocation of every dequantizing kernel, and
 // SIMD implementations on a CPU (SwiftShader) pay for every instruction of a shader whatever
@@ -95,4 +96,64 @@ fn u16_at(word: u32, t: u32) -> u32 {
 fn words_per_row(bits: u32, row_length: u32) -> u32 {
   let vpw = 32u / bits;
   return (row_length + vpw - 1u) / vpw;
+}
+
+// ---- Reading packed rows (the dequantizing kernels) ----
+
+// The width group holding tile `tile` of a layer whose uniform lists `count` groups as (bits,
+// first packed position, end, first tile) (groupTiles in src/gpu/packed-layer-ref.ts), and the word
+// where the group's rows start: the layer's `word_start` plus the rows of the groups before it.
+struct WidthGroup {
+  bits: u32,
+  start: u32,
+  end: u32,
+  first_tile: u32,
+  first_word: u32,
+}
+
+fn width_group(groups: array<vec4<u32>, 8>, count: u32, word_start: u32, row_length: u32, tile: u32) -> WidthGroup {
+  var g = groups[0];
+  var first_word = word_start;
+  for (var i = 1u; i < count; i++) {
+    let gi = groups[i];
+    if (tile >= gi.w) {
+      first_word += (g.z - g.y) * words_per_row(g.x, row_length);
+      g = gi;
+    }
+  }
+  return WidthGroup(g.x, g.y, g.z, g.w, first_word);
+}
+
+// One packed row: `vpw` codes of `bits` bits per word (low bits first), `words` words, and core's
+// dequantization select(lo + f32(q) * step, hi, q == mask) with (lo, hi) the channel's (min, max)
+// and the step recomputed exactly (channel_scale_bits). The product is exact in f32 by
+// construction of the step, so the weights equal core's bit for bit whether or not the compiler
+// fuses the multiply-add.
+struct PackedRow {
+  bits: u32,
+  vpw: u32,
+  mask: u32,   // 2^bits - 1: the code of the max
+  words: u32,
+  lo: f32,
+  step: f32,
+  hi: f32,
+}
+
+fn packed_row(range: vec2<u32>, bits: u32, row_length: u32) -> PackedRow {
+  let vpw = 32u / bits;
+  return PackedRow(
+    bits,
+    vpw,
+    (1u << bits) - 1u,
+    words_per_row(bits, row_length),
+    bitcast<f32>(range.x),
+    bitcast<f32>(channel_scale_bits(range.x, range.y, bits)),
+    bitcast<f32>(range.y),
+  );
+}
+
+// The weight in slot i of one of the row's words.
+fn packed_weight(row: PackedRow, word: u32, i: u32) -> f32 {
+  let q = (word >> (i * row.bits)) & row.mask;
+  return select(row.lo + f32(q) * row.step, row.hi, q == row.mask);
 }

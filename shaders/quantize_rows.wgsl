@@ -14,24 +14,14 @@ struct Params {
   out_offset: u32,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  var r = gid.x;
-  var end = run.n;
-  if (params.row_mode == 1u) { r += run.n - 1u; }
-  if (params.row_mode == 2u) { end = params.fixed_rows; }
-  if (r >= end) { return; }
+  let rows = row_range(params.row_mode, params.fixed_rows);
+  let r = rows.x + gid.x;
+  if (r >= rows.y) { return; }
   let w = params.width;
   fq_row(params.in_offset + r * w, params.out_offset + r * w, w, params.bits);
 }

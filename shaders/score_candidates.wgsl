@@ -15,16 +15,8 @@ struct Params {
   cand_bias_offset: u32,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
 @group(0) @binding(5) var<storage, read> cand: array<f32>;

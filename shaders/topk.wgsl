@@ -10,16 +10,8 @@ struct Params {
   scores_offset: u32,
 }
 
-struct Run {
-  n: u32,
-  cand_count: u32,
-  k: u32,
-  cand_mode: u32,
-}
-
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<uniform> run: Run;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+// Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 // NaN test on the bits: compilers may fold `x != x` away.

@@ -1,8 +1,9 @@
 import fixWgsl from '../../shaders/adapt_fix_ties.wgsl?raw';
 import wgsl from '../../shaders/adapt_quantize_pack.wgsl?raw';
 import type { TransientBuffers } from './buffers.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { bindInOrder, encodeDispatch } from './dispatch.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
 /**
  * One-pass adaptation: min-max quantization and packing of every channel of a model in one
@@ -10,10 +11,10 @@ import type { ComputeProgram } from './pipeline-cache.ts';
  * shaders/adapt_quantize_pack.wgsl); codes within f32 error of a rounding boundary are left to
  * adaptFixProgram, the next dispatch of the same pass. Output words equal core's packLayer.
  */
-export const adaptProgram: ComputeProgram = { shaderKey: 'adapt_quantize_pack', wgsl: withPackedScaleLib(wgsl) };
+export const adaptProgram: ComputeProgram = { shaderKey: 'adapt_quantize_pack', wgsl: withWgslLibs(wgsl, 'packed', 'adaptSegments') };
 
 /** Exact codes for the words adaptProgram listed (shaders/adapt_fix_ties.wgsl). */
-export const adaptFixProgram: ComputeProgram = { shaderKey: 'adapt_fix_ties', wgsl: withPackedScaleLib(fixWgsl) };
+export const adaptFixProgram: ComputeProgram = { shaderKey: 'adapt_fix_ties', wgsl: withWgslLibs(fixWgsl, 'packed', 'adaptSegments') };
 
 /** Workgroups (of 64) striding over the fix list: it is short, and a few keep the dispatch cheap. */
 export const FIX_WORKGROUPS = 8;
@@ -79,23 +80,13 @@ export function encodeAdapt(
   options: AdaptOptions = {},
 ): void {
   const { segmentCount, tiles, fixCapacity } = dispatch;
-  const shared = [
-    { binding: 1, resource: bindings.weights },
-    { binding: 2, resource: bindings.segments },
-    { binding: 3, resource: bindings.chan },
-    { binding: 4, resource: bindings.words },
-    { binding: 5, resource: bindings.ranges },
-    { binding: 6, resource: bindings.fixes },
-  ];
+  // Bindings 1-6 are the same for both kernels (1-4 declared in adapt_segments_lib.wgsl).
+  const shared = [bindings.weights, bindings.segments, bindings.chan, bindings.words, bindings.ranges, bindings.fixes];
   const packParams = transient.uniform(new Uint32Array([segmentCount, options.exactPathOnly ? 1 : 0, fixCapacity, 0]), 'adapt params');
   const fixParams = transient.uniform(new Uint32Array([segmentCount, fixCapacity, 0, 0]), 'adapt fix params');
   const group = (pipeline: GPUComputePipeline, params: GPUBuffer, label: string) =>
-    device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: params } }, ...shared] });
+    bindInOrder(device, pipeline, label, [{ buffer: params }, ...shared]);
   const [x, y] = foldedGrid(tiles, device.limits.maxComputeWorkgroupsPerDimension);
-  pass.setPipeline(pipelines.pack);
-  pass.setBindGroup(0, group(pipelines.pack, packParams, 'adapt'));
-  pass.dispatchWorkgroups(x, y);
-  pass.setPipeline(pipelines.fix);
-  pass.setBindGroup(0, group(pipelines.fix, fixParams, 'adapt fix'));
-  pass.dispatchWorkgroups(FIX_WORKGROUPS);
+  encodeDispatch(pass, pipelines.pack, group(pipelines.pack, packParams, 'adapt'), x, y);
+  encodeDispatch(pass, pipelines.fix, group(pipelines.fix, fixParams, 'adapt fix'), FIX_WORKGROUPS);
 }

@@ -1,13 +1,13 @@
 import wgsl from '../../shaders/attention_causal.wgsl?raw';
-import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_LAST, rowCount } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_LAST, rowCount, runKernelProgram } from './engine-bindings.ts';
 
 /** Causal multi-head attention, one invocation per (query row, head) (shaders/attention_causal.wgsl). */
-export const attentionProgram: EngineProgram = {
+export const attentionProgram: EngineProgram = runKernelProgram({
   shaderKey: 'attention_causal',
-  wgsl,
-  bindings: ['params', 'run', 'act'],
+  kernel: wgsl,
+  more: [],
   paramsBytes: 8 * 4,
-};
+});
 
 export interface AttentionParams {
   readonly d: number;

@@ -1,4 +1,5 @@
 import wgsl from '../../shaders/axpy.wgsl?raw';
+import { bindInOrder, encodeDispatch } from './dispatch.ts';
 import { getPipeline, type ComputeProgram } from './pipeline-cache.ts';
 
 export const axpyProgram: ComputeProgram = { shaderKey: 'axpy', wgsl };
@@ -24,19 +25,10 @@ export async function runAxpy(
     device.queue.writeBuffer(uBuf, 0, params);
     device.queue.writeBuffer(xBuf, 0, x);
     device.queue.writeBuffer(yBuf, 0, y);
-    const bindGroup = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uBuf } },
-        { binding: 1, resource: { buffer: xBuf } },
-        { binding: 2, resource: { buffer: yBuf } },
-      ],
-    });
+    const bindGroup = bindInOrder(device, pipeline, 'axpy', [{ buffer: uBuf }, { buffer: xBuf }, { buffer: yBuf }]);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(Math.ceil(x.length / 64));
+    encodeDispatch(pass, pipeline, bindGroup, Math.ceil(x.length / 64));
     pass.end();
     enc.copyBufferToBuffer(yBuf, 0, readBuf, 0, y.byteLength);
     device.queue.submit([enc.finish()]);

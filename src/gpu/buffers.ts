@@ -14,7 +14,7 @@ const BINDING_ALIGN_BYTES = 256;
 /** A GPU command failed validation or ran out of memory (a bug or an oversized model, not a loss). */
 export class GpuCommandError extends ChordError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('gpu-command-failed', message, options);
+    super('GPU_COMMAND_FAILED', message, options);
   }
 }
 

@@ -1,7 +1,7 @@
 import wgsl from '../../shaders/caser_conv_h.wgsl?raw';
 import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
 import { groupTiles, KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
 /** Heights per dispatch (jobs in the shader's uniform). */
 export const CONV_H_MAX_JOBS = 8;
@@ -13,7 +13,7 @@ export const CONV_H_TILE = 16;
 /** Caser's horizontal convolutions + max pooling + ReLU, several heights per dispatch (shaders/caser_conv_h.wgsl). */
 export const caserConvHProgram: EngineProgram = {
   shaderKey: 'caser_conv_h',
-  wgsl: withPackedScaleLib(wgsl),
+  wgsl: withWgslLibs(wgsl, 'packed'),
   bindings: ['params', 'act', 'model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + CONV_H_MAX_JOBS * JOB_U32) * 4,
 };

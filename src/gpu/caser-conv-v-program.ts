@@ -1,14 +1,14 @@
 import wgsl from '../../shaders/caser_conv_v.wgsl?raw';
 import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
-import { KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { groupTiles, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
 const HEADER_U32 = 8;
 
 /** Caser's vertical convolution over the embedding image (shaders/caser_conv_v.wgsl). */
 export const caserConvVProgram: EngineProgram = {
   shaderKey: 'caser_conv_v',
-  wgsl: withPackedScaleLib(wgsl),
+  wgsl: withWgslLibs(wgsl, 'packed'),
   bindings: ['params', 'act', 'model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + 4 * MAX_GROUPS) * 4,
 };
@@ -23,11 +23,8 @@ export interface CaserConvVParams {
 }
 
 export function caserConvVParams(p: CaserConvVParams): Uint32Array<ArrayBuffer> {
-  const { groups } = p.layer;
-  const count = groups.length / 3;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_GROUPS) {
-    throw new KernelPlanError(`${p.layer.name}: ${groups.length} group entries`);
-  }
+  // One packed position per workgroup row: tiles of 1, so a group's first tile is its first position.
+  const { rows } = groupTiles(p.layer, 1, 0);
   const w = new ParamsWriter(caserConvVProgram.paramsBytes).us(0, [
     p.layer.tableStart,
     p.layer.wordStart,
@@ -36,9 +33,9 @@ export function caserConvVParams(p: CaserConvVParams): Uint32Array<ArrayBuffer> 
     p.imgOffset,
     p.outOffset,
     p.biasOffset,
-    count,
+    rows.length,
   ]);
-  for (let g = 0; g < count; g++) w.us(HEADER_U32 + 4 * g, [groups[3 * g]!, groups[3 * g + 1]!, groups[3 * g + 2]!, 0]);
+  rows.forEach((row, g) => w.us(HEADER_U32 + 4 * g, row));
   return w.u32;
 }
 

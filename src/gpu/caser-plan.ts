@@ -13,14 +13,15 @@ import type { CaserDims } from '../core/backbones.ts';
 import { type CaserUserEmbedding, resolveCaserUser } from '../core/forward/caser.ts';
 import { checkHistoryItem, requireTensor } from '../core/forward/tensors.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
-import { caserConvHProgram, CONV_H_MAX_JOBS, type ConvHJob, type ConvHPlan, planCaserConvH } from './caser-conv-h-program.ts';
-import { caserConvVGrid, caserConvVParams, caserConvVProgram, type CaserConvVParams } from './caser-conv-v-program.ts';
+import { caserConvHProgram, CONV_H_MAX_JOBS, type ConvHJob, planCaserConvH } from './caser-conv-h-program.ts';
+import { caserConvVGrid, caserConvVParams, caserConvVProgram } from './caser-conv-v-program.ts';
 import { embedGrid, embedParams, embedProgram, type EmbedParams } from './embed-program.ts';
 import { ROWS_FIXED } from './engine-bindings.ts';
-import { type BackbonePlan, ModelTensorPacker, RegionAllocator, type Step } from './engine-plan.ts';
-import { type FusedMatmulPlan, fusedMatmulGrid, fusedMatmulProgram, planFusedMatmul } from './matmul-fused-program.ts';
+import { type BackbonePlan, ModelTensorPacker, plannedStep, RegionAllocator, staticStep, type Step } from './engine-plan.ts';
+import { fusedMatmulStep } from './matmul-fused-program.ts';
 import { packedLayerRef } from './packed-layer-ref.ts';
 import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type QuantizeRowsParams } from './quantize-rows-program.ts';
+import type { QuantizedModelWeights } from './quantized-weights.ts';
 import { scoringSteps } from './scoring-steps.ts';
 
 export interface CaserPlanOptions {
@@ -57,69 +58,42 @@ export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: Cas
 
   const steps: Step[] = [];
   const embed: EmbedParams = { d, rowMode: ROWS_FIXED, fixedRows: L, outOffset: IMG, embOffset, scale: 1, idsOffset: 0 };
-  steps.push({ label: 'embed', program: embedProgram, stage: 'backbone', params: () => embedParams(embed), grid: (n) => embedGrid(embed, n) });
+  steps.push(staticStep('embed', embedProgram, embed, embedParams, embedGrid));
 
-  const quantStep = (label: string, q: QuantizeRowsParams): Step => ({
-    label,
-    program: quantizeRowsProgram,
-    stage: 'backbone',
-    params: () => quantizeRowsParams(q),
-    grid: (n) => quantizeRowsGrid(q, n),
-  });
+  const quantStep = (label: string, q: QuantizeRowsParams): Step =>
+    staticStep(label, quantizeRowsProgram, q, quantizeRowsParams, quantizeRowsGrid);
   if (aq !== undefined) {
     steps.push(quantStep('image.quant', { width: L * d, rowMode: ROWS_FIXED, fixedRows: 1, bits: aq, inOffset: IMG, outOffset: IMGQ }));
   }
 
-  let convV: CaserConvVParams | undefined;
-  steps.push({
-    label: 'conv.v',
-    program: caserConvVProgram,
-    stage: 'backbone',
-    params(weights) {
-      convV = { layer: packedLayerRef(weights, 'conv.v'), d, imgOffset: IMGQ, outOffset: FEAT, biasOffset: vBias };
-      return caserConvVParams(convV);
-    },
-    grid: () => caserConvVGrid(convV!),
-  });
+  steps.push(
+    plannedStep(
+      'conv.v',
+      caserConvVProgram,
+      (weights) => ({ layer: packedLayerRef(weights, 'conv.v'), d, imgOffset: IMGQ, outOffset: FEAT, biasOffset: vBias }),
+      caserConvVParams,
+      caserConvVGrid,
+    ),
+  );
 
   for (let h0 = 1; h0 <= L; h0 += CONV_H_MAX_JOBS) {
     const heights = Array.from({ length: Math.min(CONV_H_MAX_JOBS, L - h0 + 1) }, (_, i) => h0 + i);
-    let plan: ConvHPlan | undefined;
-    steps.push({
-      label: `conv.h${heights[0]}-${heights[heights.length - 1]}`,
-      program: caserConvHProgram,
-      stage: 'backbone',
-      params(weights) {
-        const jobs: ConvHJob[] = heights.map((h) => ({
-          layer: packedLayerRef(weights, `conv.h${h}`),
-          h,
-          outOffset: FEAT + nv * d + (h - 1) * nh,
-          biasOffset: hBias[h - 1]!,
-        }));
-        plan = planCaserConvH(d, L, IMGQ, jobs);
-        return plan.params;
-      },
-      grid: () => [plan!.tiles, 1],
-    });
+    const jobs = (weights: QuantizedModelWeights): ConvHJob[] =>
+      heights.map((h) => ({ layer: packedLayerRef(weights, `conv.h${h}`), h, outOffset: FEAT + nv * d + (h - 1) * nh, biasOffset: hBias[h - 1]! }));
+    const label = `conv.h${heights[0]}-${heights[heights.length - 1]}`;
+    const plan = (weights: QuantizedModelWeights) => planCaserConvH(d, L, IMGQ, jobs(weights));
+    steps.push(plannedStep(label, caserConvHProgram, plan, (p) => p.params, (p) => [p.tiles, 1]));
   }
 
   if (aq !== undefined) {
     steps.push(quantStep('features.quant', { width: featureLen, rowMode: ROWS_FIXED, fixedRows: 1, bits: aq, inOffset: FEAT, outOffset: FEATQ }));
   }
 
-  let fc1: FusedMatmulPlan | undefined;
-  steps.push({
-    label: 'fc1',
-    program: fusedMatmulProgram,
-    stage: 'backbone',
-    params(weights) {
-      fc1 = planFusedMatmul([
-        { layer: packedLayerRef(weights, 'fc1'), rowMode: ROWS_FIXED, fixedRows: 1, xOffset: FEATQ, yOffset: REP, biasOffset: fc1Bias, relu: true },
-      ]);
-      return fc1.params;
-    },
-    grid: (n) => fusedMatmulGrid(fc1!, n),
-  });
+  steps.push(
+    fusedMatmulStep('fc1', (layer) => [
+      { layer: layer('fc1'), rowMode: ROWS_FIXED, fixedRows: 1, xOffset: FEATQ, yOffset: REP, biasOffset: fc1Bias, relu: true },
+    ]),
+  );
 
   const candIdsOffset = L;
   steps.push(

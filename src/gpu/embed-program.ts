@@ -1,13 +1,13 @@
 import wgsl from '../../shaders/embed_positions.wgsl?raw';
-import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_FIXED, rowCount } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_FIXED, rowCount, runKernelProgram } from './engine-bindings.ts';
 
 /** Embedding gather with optional scaled positions (shaders/embed_positions.wgsl). */
-export const embedProgram: EngineProgram = {
+export const embedProgram: EngineProgram = runKernelProgram({
   shaderKey: 'embed_positions',
-  wgsl,
-  bindings: ['params', 'run', 'act', 'model', 'ids'],
+  kernel: wgsl,
+  more: ['model', 'ids'],
   paramsBytes: 10 * 4,
-};
+});
 
 export interface EmbedParams {
   readonly d: number;

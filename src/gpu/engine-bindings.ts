@@ -6,8 +6,10 @@
  * its own. With 'auto' layouts a kernel must declare only bindings it uses, hence the per-program
  * lists instead of one fixed layout.
  */
+import { bindInOrder } from './dispatch.ts';
 import type { ModelWeightBuffers } from './quantized-weights.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { withWgslLibs, type WgslLib } from './wgsl-libs.ts';
 
 export type EngineBinding =
   /** Per-dispatch uniform (the program's Params struct). */
@@ -34,6 +36,25 @@ export interface EngineProgram extends ComputeProgram {
   readonly bindings: readonly EngineBinding[];
   /** Size of the Params uniform struct in bytes. */
   readonly paramsBytes: number;
+}
+
+/**
+ * A per-history kernel built on shaders/engine_run_lib.wgsl (prepended, with `libs` after it):
+ * its bindings are 'params', then 'run' and 'act' (declared by the library), then `more`.
+ */
+export function runKernelProgram(p: {
+  readonly shaderKey: string;
+  readonly kernel: string;
+  readonly libs?: readonly WgslLib[];
+  readonly more: readonly EngineBinding[];
+  readonly paramsBytes: number;
+}): EngineProgram {
+  return {
+    shaderKey: p.shaderKey,
+    wgsl: withWgslLibs(p.kernel, 'run', ...(p.libs ?? [])),
+    bindings: ['params', 'run', 'act', ...p.more],
+    paramsBytes: p.paramsBytes,
+  };
 }
 
 /** Everything a kernel may bind except its own params. */
@@ -78,11 +99,7 @@ export function createEngineBindGroup(
   res: EngineResources,
   params: GPUBufferBinding,
 ): GPUBindGroup {
-  return device.createBindGroup({
-    label: program.shaderKey,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: program.bindings.map((name, binding) => ({ binding, resource: resourceOf(res, params, name) })),
-  });
+  return bindInOrder(device, pipeline, program.shaderKey, program.bindings.map((name) => resourceOf(res, params, name)));
 }
 
 /** A uniform struct of 4-byte fields, written by index (u32 or f32). */

@@ -18,6 +18,44 @@ export interface Step {
   grid(n: number, c: number): [number, number];
 }
 
+/** A backbone step whose parameters `p` never change: its uniform and grid follow from them alone. */
+export function staticStep<P>(
+  label: string,
+  program: EngineProgram,
+  p: P,
+  pack: (p: P) => Uint32Array<ArrayBuffer>,
+  grid: (p: P, n: number) => [number, number],
+): Step {
+  return { label, program, stage: 'backbone', params: () => pack(p), grid: (n) => grid(p, n) };
+}
+
+/**
+ * A backbone step re-planned from the weights after every strategy (width groups move): `plan`
+ * builds what `pack` turns into the uniform, and grid() reads the latest plan.
+ */
+export function plannedStep<P>(
+  label: string,
+  program: EngineProgram,
+  plan: (weights: QuantizedModelWeights) => P,
+  pack: (p: P) => Uint32Array<ArrayBuffer>,
+  grid: (p: P, n: number) => [number, number],
+): Step {
+  let current: { readonly p: P } | undefined;
+  return {
+    label,
+    program,
+    stage: 'backbone',
+    params(weights) {
+      current = { p: plan(weights) };
+      return pack(current.p);
+    },
+    grid(n) {
+      if (!current) throw new Error(`${label}: grid before params`);
+      return grid(current.p, n);
+    },
+  };
+}
+
 /** Offsets (elements) of named regions packed one after another. */
 export class RegionAllocator {
   #size = 0;

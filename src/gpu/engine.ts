@@ -34,6 +34,7 @@ import type { Strategy } from '../core/strategy.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
 import { awaitGpu, createBufferFrom, deviceLoss, GpuCommandError, storageUsage, throwIfLost } from './buffers.ts';
 import { buildCaserPlan } from './caser-plan.ts';
+import { encodeDispatch } from './dispatch.ts';
 import {
   CAND_MODE_EMBEDDINGS,
   CAND_MODE_IDS,
@@ -51,9 +52,9 @@ import { decodeTopk } from './topk-program.ts';
 
 export type GpuEngineErrorCode =
   /** Used after destroy(), or rerank before the first applyStrategy. */
-  | 'gpu-engine-state'
+  | 'GPU_ENGINE_STATE'
   /** More candidates than the engine was sized for. */
-  | 'gpu-engine-limit';
+  | 'GPU_ENGINE_LIMIT';
 
 export class GpuEngineError extends ChordError {
   declare readonly code: GpuEngineErrorCode;
@@ -205,7 +206,7 @@ export class GpuRerankEngine {
 
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     if (plan.model.byteLength > limit || plan.actLength * 4 > limit) {
-      throw new GpuEngineError('gpu-engine-limit', `the trained tensors (${plan.model.byteLength} bytes) exceed this device's ${limit}-byte buffer limit`);
+      throw new GpuEngineError('GPU_ENGINE_LIMIT', `the trained tensors (${plan.model.byteLength} bytes) exceed this device's ${limit}-byte buffer limit`);
     }
 
     const programs = [...new Set(plan.steps.map((s) => s.program))];
@@ -369,7 +370,7 @@ export class GpuRerankEngine {
       const kk = k ?? count;
       if (!Number.isInteger(kk) || kk < 0) throw new ForwardError('FORWARD_BAD_OPTION', `k = ${kk} must be a non-negative integer`);
       if (count > this.maxCandidates) {
-        throw new GpuEngineError('gpu-engine-limit', `${count} candidates exceed this engine's maxCandidates (${this.maxCandidates})`);
+        throw new GpuEngineError('GPU_ENGINE_LIMIT', `${count} candidates exceed this engine's maxCandidates (${this.maxCandidates})`);
       }
       const ids = this.#idsScratch;
       const n = this.#plan.encodeHistory(history, ids);
@@ -472,9 +473,7 @@ export class GpuRerankEngine {
         if (step.stage === 'backbone' ? n === 0 : !score) continue;
         const [x, y] = step.grid(n, candCount);
         if (x === 0 || y === 0) continue;
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(x, y);
+        encodeDispatch(pass, pipeline, bindGroup, x, y);
       }
       pass.end();
       if (score) encoder.copyBufferToBuffer(b.out, 0, b.staging, 0, bytes);
@@ -499,7 +498,7 @@ export class GpuRerankEngine {
     } catch (err) {
       mapped.catch(() => undefined);
       if (this.#destroyed && !(err instanceof GpuDeviceLostError)) {
-        throw new GpuEngineError('gpu-engine-state', 'the engine was destroyed during the rerank');
+        throw new GpuEngineError('GPU_ENGINE_STATE', 'the engine was destroyed during the rerank');
       }
       throw err;
     } finally {
@@ -514,12 +513,12 @@ export class GpuRerankEngine {
   }
 
   #checkAlive(): void {
-    if (this.#destroyed) throw new GpuEngineError('gpu-engine-state', 'the engine was destroyed');
+    if (this.#destroyed) throw new GpuEngineError('GPU_ENGINE_STATE', 'the engine was destroyed');
     throwIfLost(this.device);
   }
 
   #checkReady(): void {
     this.#checkAlive();
-    if (!this.#strategy) throw new GpuEngineError('gpu-engine-state', 'no strategy applied: call applyStrategy() first');
+    if (!this.#strategy) throw new GpuEngineError('GPU_ENGINE_STATE', 'no strategy applied: call applyStrategy() first');
   }
 }

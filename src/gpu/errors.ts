@@ -3,7 +3,7 @@ import { ChordError } from '../core/errors.ts';
 /** WebGPU is missing, no adapter was granted, or the device could not be created. */
 export class WebGpuUnavailableError extends ChordError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('webgpu-unavailable', message, options);
+    super('WEBGPU_UNAVAILABLE', message, options);
   }
 }
 
@@ -11,7 +11,7 @@ export class WebGpuUnavailableError extends ChordError {
 export class GpuDeviceLostError extends ChordError {
   readonly reason: string;
   constructor(reason: string, message: string) {
-    super('gpu-device-lost', message);
+    super('GPU_DEVICE_LOST', message);
     this.reason = reason;
   }
 }

@@ -1,14 +1,14 @@
-import fakeQuantLib from '../../shaders/fake_quant_lib.wgsl?raw';
 import wgsl from '../../shaders/layer_norm.wgsl?raw';
-import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
 
 /** Layer norm of activation rows, optionally writing per-token quantized copies (shaders/layer_norm.wgsl). */
-export const layerNormProgram: EngineProgram = {
+export const layerNormProgram: EngineProgram = runKernelProgram({
   shaderKey: 'layer_norm',
-  wgsl: `${fakeQuantLib}\n${wgsl}`,
-  bindings: ['params', 'run', 'act', 'model'],
+  kernel: wgsl,
+  libs: ['fakeQuant'],
+  more: ['model'],
   paramsBytes: 13 * 4,
-};
+});
 
 export interface LayerNormParams {
   readonly width: number;

@@ -1,7 +1,7 @@
 import wgsl from '../../shaders/matmul_fused.wgsl?raw';
-import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
-import { groupTiles, KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { plannedStep, type Step } from './engine-plan.ts';
+import { groupTiles, KernelPlanError, MAX_GROUPS, packedLayerRef, type PackedLayerRef } from './packed-layer-ref.ts';
 
 /**
  * Mixed-bit matmul of up to three layers in one dispatch with a bias / ReLU / residual epilogue
@@ -11,12 +11,13 @@ export const MATMUL_MAX_JOBS = 3;
 const JOB_U32 = 16 + 4 * MAX_GROUPS;
 const HEADER_U32 = 4;
 
-export const fusedMatmulProgram: EngineProgram = {
+export const fusedMatmulProgram: EngineProgram = runKernelProgram({
   shaderKey: 'matmul_fused',
-  wgsl: withPackedScaleLib(wgsl),
-  bindings: ['params', 'run', 'act', 'model', 'words', 'ranges', 'chan'],
+  kernel: wgsl,
+  libs: ['packed'],
+  more: ['model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + MATMUL_MAX_JOBS * JOB_U32) * 4,
-};
+});
 
 /** Output channels per workgroup and rows per workgroup (TILE_N; TILE_M * ROWS = 2 * 8 in the shader). */
 export const FUSED_TILE_N = 16;
@@ -82,4 +83,15 @@ export function planFusedMatmul(jobs: readonly MatmulJob[]): FusedMatmulPlan {
 export function fusedMatmulGrid(plan: FusedMatmulPlan, n: number): [number, number] {
   const rows = Math.max(...plan.jobs.map((j) => rowCount(j.rowMode, n, j.fixedRows ?? 0)));
   return [rows === 0 ? 0 : plan.tiles, Math.ceil(rows / FUSED_ROWS_PER_WORKGROUP)];
+}
+
+/** A step running the jobs `jobs` builds for the current strategy (`layer` resolves a layer name). */
+export function fusedMatmulStep(label: string, jobs: (layer: (name: string) => PackedLayerRef) => MatmulJob[]): Step {
+  return plannedStep(
+    label,
+    fusedMatmulProgram,
+    (weights) => planFusedMatmul(jobs((name) => packedLayerRef(weights, name))),
+    (plan) => plan.params,
+    fusedMatmulGrid,
+  );
 }

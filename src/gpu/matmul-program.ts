@@ -1,23 +1,25 @@
 import wgsl from '../../shaders/matmul_mixed.wgsl?raw';
 import { ChordError } from '../core/errors.ts';
-import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE, wordsPerRow } from '../core/packing.ts';
+import { wordsPerRow } from '../core/packing.ts';
 import { bindingSize, type PackedLayerBindings, type TransientBuffers } from './buffers.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { bindInOrder, encodeDispatch } from './dispatch.ts';
+import { groupTiles, MAX_GROUPS } from './packed-layer-ref.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
 /** y = x . deq(W)^T + b over a packed layer, unpacking in registers (shaders/matmul_mixed.wgsl). */
-export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl: withPackedScaleLib(wgsl) };
+export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl: withWgslLibs(wgsl, 'packed') };
 
 /** Packed positions and x rows per workgroup (TILE_N x TILE_M = 64 invocations). */
 export const MATMUL_TILE_N = 16;
 export const MATMUL_TILE_M = 4;
 /** Width groups a layer can have (one per width 1..8); the uniform holds this many. */
-export const MATMUL_MAX_GROUPS = 8;
+export const MATMUL_MAX_GROUPS = MAX_GROUPS;
 const HEADER_U32 = 12;
 
 export class MatmulArgumentError extends ChordError {
   constructor(message: string) {
-    super('gpu-matmul-arguments', message);
+    super('GPU_MATMUL_ARGUMENTS', message);
   }
 }
 
@@ -66,28 +68,15 @@ export function planMixedMatmul(args: MixedMatmulArgs, maxPerDimension = 65535):
   if (args.bias && bindingSize(args.bias) < N * 4) {
     throw new MatmulArgumentError(`bias holds ${bindingSize(args.bias) / 4} floats, needs ${N}`);
   }
-  const groupCount = layer.groups.length / GROUP_STRIDE;
-  if (!Number.isInteger(groupCount) || groupCount < 1 || groupCount > MATMUL_MAX_GROUPS) {
-    throw new MatmulArgumentError(`layer has ${layer.groups.length} group entries`);
-  }
+  const { rows: groupRows, tiles } = groupTiles(layer, MATMUL_TILE_N, 0, (message) => new MatmulArgumentError(message));
   const params = new Uint32Array(HEADER_U32 + 4 * MATMUL_MAX_GROUPS);
-  params.set([rows, K, N, groupCount, xOffset, yOffset, yStride, args.bias ? 1 : 0, layer.wordStart, layer.tableStart]);
-  let tiles = 0;
+  params.set([rows, K, N, groupRows.length, xOffset, yOffset, yStride, args.bias ? 1 : 0, layer.wordStart, layer.tableStart]);
   let words = 0;
-  let next = 0;
-  for (let g = 0; g < groupCount; g++) {
-    const bits = layer.groups[g * GROUP_STRIDE + GROUP_BITS]!;
-    const start = layer.groups[g * GROUP_STRIDE + GROUP_START]!;
-    const end = layer.groups[g * GROUP_STRIDE + GROUP_END]!;
-    if (bits < 1 || bits > 8 || start !== next || end <= start || end > N) {
-      throw new MatmulArgumentError(`bad width group ${g}: bits ${bits}, [${start}, ${end})`);
-    }
-    params.set([bits, start, end, tiles], HEADER_U32 + 4 * g);
-    tiles += Math.ceil((end - start) / MATMUL_TILE_N);
+  groupRows.forEach((row, g) => {
+    const [bits, start, end] = row;
+    params.set(row, HEADER_U32 + 4 * g);
     words += (end - start) * wordsPerRow(bits, K);
-    next = end;
-  }
-  if (next !== N) throw new MatmulArgumentError(`width groups cover ${next} of ${N} channels`);
+  });
   // The kernel reads words, ranges (8 B) and chan (u16 pairs) of the layer from its offsets.
   for (const [what, binding, need] of [
     ['words', layer.words, (layer.wordStart + words) * 4],
@@ -114,21 +103,15 @@ export function encodeMixedMatmul(
   const plan = planMixedMatmul(args, device.limits.maxComputeWorkgroupsPerDimension);
   const params = transient.uniform(plan.params, 'matmul params');
   const { layer } = args;
-  const bindGroup = device.createBindGroup({
-    label: 'matmul_mixed',
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: args.x },
-      { binding: 2, resource: layer.words },
-      { binding: 3, resource: layer.ranges },
-      { binding: 4, resource: layer.chan },
-      // Without a bias the kernel never reads binding 5, but 'auto' layouts still need it bound.
-      { binding: 5, resource: args.bias ?? args.x },
-      { binding: 6, resource: args.y },
-    ],
-  });
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(plan.grid[0], plan.grid[1]);
+  const bindGroup = bindInOrder(device, pipeline, 'matmul_mixed', [
+    { buffer: params },
+    args.x,
+    layer.words,
+    layer.ranges,
+    layer.chan,
+    // Without a bias the kernel never reads binding 5, but 'auto' layouts still need it bound.
+    args.bias ?? args.x,
+    args.y,
+  ]);
+  encodeDispatch(pass, pipeline, bindGroup, plan.grid[0], plan.grid[1]);
 }

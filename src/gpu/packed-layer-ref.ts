@@ -24,7 +24,7 @@ export const MAX_GROUPS = 8;
 
 export class KernelPlanError extends ChordError {
   constructor(message: string) {
-    super('gpu-kernel-plan', message);
+    super('GPU_KERNEL_PLAN', message);
   }
 }
 
@@ -44,24 +44,33 @@ export function packedLayerRef(weights: QuantizedModelWeights, name: string): Pa
 
 /**
  * Tiles of `tile` packed positions per width group, numbered from `firstTile`: the uniform's
- * (bits, start, end, first tile) rows and the number of tiles used.
+ * (bits, start, end, first tile) rows and the number of tiles used. The kernels find a row's
+ * first word by summing the rows of the groups before it, so the groups must cover the packed
+ * positions [0, outChannels) in order; anything else throws `fail(message)`.
  */
-export function groupTiles(layer: PackedLayerRef, tile: number, firstTile: number): { rows: number[][]; tiles: number } {
+export function groupTiles(
+  layer: Pick<PackedLayerRef, 'outChannels' | 'groups'> & { readonly name?: string },
+  tile: number,
+  firstTile: number,
+  fail: (message: string) => Error = (message) => new KernelPlanError(message),
+): { rows: [number, number, number, number][]; tiles: number } {
+  const where = layer.name === undefined ? '' : `${layer.name}: `;
   const count = layer.groups.length / GROUP_STRIDE;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_GROUPS) {
-    throw new KernelPlanError(`${layer.name}: ${layer.groups.length} group entries`);
-  }
-  const rows: number[][] = [];
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GROUPS) throw fail(`${where}${layer.groups.length} group entries`);
+  const rows: [number, number, number, number][] = [];
   let tiles = 0;
+  let next = 0;
   for (let g = 0; g < count; g++) {
     const bits = layer.groups[g * GROUP_STRIDE + GROUP_BITS]!;
     const start = layer.groups[g * GROUP_STRIDE + GROUP_START]!;
     const end = layer.groups[g * GROUP_STRIDE + GROUP_END]!;
-    if (bits < 1 || bits > 8 || end <= start || end > layer.outChannels) {
-      throw new KernelPlanError(`${layer.name}: bad width group ${g} (bits ${bits}, [${start}, ${end}))`);
+    if (bits < 1 || bits > 8 || start !== next || end <= start || end > layer.outChannels) {
+      throw fail(`${where}bad width group ${g} (bits ${bits}, [${start}, ${end}))`);
     }
     rows.push([bits, start, end, firstTile + tiles]);
     tiles += Math.ceil((end - start) / tile);
+    next = end;
   }
+  if (next !== layer.outChannels) throw fail(`${where}width groups cover ${next} of ${layer.outChannels} channels`);
   return { rows, tiles };
 }

@@ -31,7 +31,7 @@ import type { Strategy } from '../core/strategy.ts';
 /** Most channels a layer may have: the GPU stores channel indices as u16. */
 export const MAX_LAYER_CHANNELS = 2 ** 16;
 
-/** u32 per adapt segment (struct Segment in shaders/adapt_quantize_pack.wgsl). */
+/** u32 per adapt segment (struct Segment in shaders/adapt_segments_lib.wgsl). */
 export const SEGMENT_STRIDE = 8;
 /** Channels per adapt workgroup (TILE in the shader). */
 export const ADAPT_TILE = 64;
@@ -39,14 +39,14 @@ export const ADAPT_TILE = 64;
 /** The model's layers do not describe a valid set of buffers. */
 export class LayerLayoutError extends ChordError {
   constructor(message: string) {
-    super('gpu-layer-layout', message);
+    super('GPU_LAYER_LAYOUT', message);
   }
 }
 
 /** A strategy that does not fit the model's layers (count, names, channel counts, level table). */
 export class StrategyMismatchError extends ChordError {
   constructor(message: string) {
-    super('gpu-strategy-mismatch', message);
+    super('GPU_STRATEGY_MISMATCH', message);
   }
 }
 
@@ -209,7 +209,7 @@ export function groupWordStarts(groups: Uint32Array, rowLength: number): number[
 }
 
 /**
- * The adapt kernel's segments (SEGMENT_STRIDE u32 each, struct Segment in the shader): one per
+ * The adapt kernels' segments (SEGMENT_STRIDE u32 each, struct Segment in adapt_segments_lib.wgsl): one per
  * width group of every layer, with its first tile of ADAPT_TILE channels; `tiles` in all.
  */
 export function buildAdaptSegments(regions: ModelRegions, packings: readonly LayerPacking[]): { segments: Uint32Array<ArrayBuffer>; tiles: number } {

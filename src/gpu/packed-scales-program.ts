@@ -1,15 +1,15 @@
 import wgsl from '../../shaders/packed_scales.wgsl?raw';
-import { GROUP_STRIDE } from '../core/packing.ts';
 import type { PackedLayerBindings, TransientBuffers } from './buffers.ts';
-import { KernelPlanError, MAX_GROUPS } from './packed-layer-ref.ts';
-import { withPackedScaleLib } from './packed-weights-lib.ts';
+import { bindInOrder, encodeDispatch } from './dispatch.ts';
+import { groupTiles, MAX_GROUPS } from './packed-layer-ref.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
 /**
  * Verification only: the step of every packed position of a layer as the dequantizing kernels
  * recompute it (shaders/packed_scales.wgsl), for QuantizedModelWeights.readPacked.
  */
-export const packedScalesProgram: ComputeProgram = { shaderKey: 'packed_scales', wgsl: withPackedScaleLib(wgsl) };
+export const packedScalesProgram: ComputeProgram = { shaderKey: 'packed_scales', wgsl: withWgslLibs(wgsl, 'packed') };
 
 const HEADER_U32 = 4;
 
@@ -22,23 +22,17 @@ export function encodePackedScales(
   transient: TransientBuffers,
   usage: number,
 ): GPUBuffer {
-  const count = layer.groups.length / GROUP_STRIDE;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_GROUPS) throw new KernelPlanError(`${layer.groups.length} group entries`);
+  // The kernel reads each group's bits and first position.
+  const { rows } = groupTiles(layer, 1, 0);
   const params = new Uint32Array(HEADER_U32 + 4 * MAX_GROUPS);
-  params.set([layer.tableStart, layer.outChannels, count]);
-  for (let g = 0; g < count; g++) params.set([layer.groups[3 * g]!, layer.groups[3 * g + 1]!, layer.groups[3 * g + 2]!], HEADER_U32 + 4 * g);
+  params.set([layer.tableStart, layer.outChannels, rows.length]);
+  rows.forEach((row, g) => params.set(row, HEADER_U32 + 4 * g));
   const out = transient.create(layer.outChannels * 4, usage, 'packed scales');
-  const bindGroup = device.createBindGroup({
-    label: 'packed_scales',
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: transient.uniform(params, 'packed scales params') } },
-      { binding: 1, resource: layer.ranges },
-      { binding: 2, resource: { buffer: out } },
-    ],
-  });
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(Math.ceil(layer.outChannels / 64));
+  const bindGroup = bindInOrder(device, pipeline, 'packed_scales', [
+    { buffer: transient.uniform(params, 'packed scales params') },
+    layer.ranges,
+    { buffer: out },
+  ]);
+  encodeDispatch(pass, pipeline, bindGroup, Math.ceil(layer.outChannels / 64));
   return out;
 }

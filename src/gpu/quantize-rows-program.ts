@@ -1,14 +1,14 @@
-import fakeQuantLib from '../../shaders/fake_quant_lib.wgsl?raw';
 import wgsl from '../../shaders/quantize_rows.wgsl?raw';
-import { type EngineProgram, ParamsWriter, type RowMode, rowCount } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
 
 /** Per-row min-max fake quantization of activations (shaders/quantize_rows.wgsl). */
-export const quantizeRowsProgram: EngineProgram = {
+export const quantizeRowsProgram: EngineProgram = runKernelProgram({
   shaderKey: 'quantize_rows',
-  wgsl: `${fakeQuantLib}\n${wgsl}`,
-  bindings: ['params', 'run', 'act'],
+  kernel: wgsl,
+  libs: ['fakeQuant'],
+  more: [],
   paramsBytes: 6 * 4,
-};
+});
 
 export interface QuantizeRowsParams {
   readonly width: number;

@@ -60,7 +60,7 @@ export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram,
 /** Used after destroy(), or before the first adapt() where packed weights are needed. */
 export class WeightsStateError extends ChordError {
   constructor(message: string) {
-    super('gpu-weights-state', message);
+    super('GPU_WEIGHTS_STATE', message);
   }
 }
 

@@ -21,52 +21,16 @@ import type { TensorMap } from '../core/tensor-file.ts';
 import { attentionGrid, attentionParams, attentionProgram, type AttentionParams } from './attention-program.ts';
 import { embedGrid, embedParams, embedProgram, type EmbedParams } from './embed-program.ts';
 import { type RowMode, ROWS_ALL, ROWS_LAST } from './engine-bindings.ts';
-import { type BackbonePlan, ModelTensorPacker, RegionAllocator, type Step } from './engine-plan.ts';
+import { type BackbonePlan, ModelTensorPacker, RegionAllocator, staticStep, type Step } from './engine-plan.ts';
 import { layerNormGrid, layerNormParams, layerNormProgram, type LayerNormParams } from './layer-norm-program.ts';
-import {
-  type FusedMatmulPlan,
-  fusedMatmulGrid,
-  fusedMatmulProgram,
-  type MatmulJob,
-  planFusedMatmul,
-} from './matmul-fused-program.ts';
-import { packedLayerRef, type PackedLayerRef } from './packed-layer-ref.ts';
+import { fusedMatmulStep } from './matmul-fused-program.ts';
 import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type QuantizeRowsParams } from './quantize-rows-program.ts';
-import type { QuantizedModelWeights } from './quantized-weights.ts';
 import { scoringSteps } from './scoring-steps.ts';
 
 export interface SasrecPlanOptions {
   readonly lnEps: number;
   readonly activationBits?: number;
   readonly maxCandidates: number;
-}
-
-function staticStep<P>(
-  label: string,
-  program: Step['program'],
-  p: P,
-  pack: (p: P) => Uint32Array<ArrayBuffer>,
-  grid: (p: P, n: number) => [number, number],
-): Step {
-  return { label, program, stage: 'backbone', params: () => pack(p), grid: (n) => grid(p, n) };
-}
-
-/** A matmul step whose jobs are re-planned for every strategy (width groups move). */
-function matmulStep(label: string, jobs: (layer: (name: string) => PackedLayerRef) => MatmulJob[]): Step {
-  let plan: FusedMatmulPlan | undefined;
-  return {
-    label,
-    program: fusedMatmulProgram,
-    stage: 'backbone',
-    params(weights: QuantizedModelWeights) {
-      plan = planFusedMatmul(jobs((name) => packedLayerRef(weights, name)));
-      return plan.params;
-    },
-    grid(n) {
-      if (!plan) throw new Error(`${label}: grid before params`);
-      return fusedMatmulGrid(plan, n);
-    },
-  };
 }
 
 export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: SasrecPlanOptions): BackbonePlan {
@@ -97,6 +61,10 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
   const SCORES = a.alloc(C);
 
   const steps: Step[] = [];
+  // Every norm is over d-wide rows with the model's eps; gamma and beta are model offsets.
+  type NormRows = Omit<LayerNormParams, 'width' | 'eps' | 'gammaOffset' | 'betaOffset'>;
+  const layerNormStep = (label: string, gammaOffset: number, betaOffset: number, ln: NormRows): Step =>
+    staticStep(label, layerNormProgram, { width: d, eps: options.lnEps, gammaOffset, betaOffset, ...ln }, layerNormParams, layerNormGrid);
   const embed: EmbedParams = {
     d,
     rowMode: ROWS_ALL,
@@ -125,24 +93,49 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
       ffnOut: t(b, 'ffn.out.bias', d),
     };
     const name = (layer: string) => `block${b}.${layer}`;
+    // [AQ: quantize_rows of the input rows -> QA], then y = residual + (input|QA W + b): the
+    // projections that close the attention and the FFN sub-blocks.
+    const residualProjection = (o: {
+      readonly quantLabel: string;
+      readonly layer: string;
+      readonly input: number;
+      readonly width: number;
+      readonly out: number;
+      readonly bias: number;
+      readonly residual: number;
+    }) => {
+      if (aq !== undefined) {
+        const q: QuantizeRowsParams = { width: o.width, rowMode: rows, bits: aq, inOffset: o.input, outOffset: QA };
+        steps.push(staticStep(name(o.quantLabel), quantizeRowsProgram, q, quantizeRowsParams, quantizeRowsGrid));
+      }
+      steps.push(
+        fusedMatmulStep(name(o.layer), (layer) => [
+          {
+            layer: layer(name(o.layer)),
+            rowMode: rows,
+            xOffset: aq === undefined ? o.input : QA,
+            yOffset: o.out,
+            biasOffset: o.bias,
+            residual: { offset: o.residual, stride: d },
+          },
+        ]),
+      );
+    };
 
     // With AQ, K and V need quant(x) on every row, so the norm runs on every row (the extra rows of
     // the last block are cheap and unused); without it the last block normalises its last row only.
-    const lnAttn: LayerNormParams = {
-      width: d,
-      rowMode: aq === undefined ? rows : ROWS_ALL,
-      inOffset: X,
-      outOffset: QN,
-      outStride: d,
-      gammaOffset: p.lnAttnGamma,
-      betaOffset: p.lnAttnBeta,
-      eps: options.lnEps,
-      ...(aq === undefined ? {} : { quant: { bits: aq, outOffset: QA, inOffset: QX } }),
-    };
-    steps.push(staticStep(`${name('ln_attn')}`, layerNormProgram, lnAttn, layerNormParams, layerNormGrid));
+    steps.push(
+      layerNormStep(name('ln_attn'), p.lnAttnGamma, p.lnAttnBeta, {
+        rowMode: aq === undefined ? rows : ROWS_ALL,
+        inOffset: X,
+        outOffset: QN,
+        outStride: d,
+        ...(aq === undefined ? {} : { quant: { bits: aq, outOffset: QA, inOffset: QX } }),
+      }),
+    );
 
     steps.push(
-      matmulStep(`${name('attn.qkv')}`, (layer) => [
+      fusedMatmulStep(name('attn.qkv'), (layer) => [
         { layer: layer(name('attn.q')), rowMode: rows, xOffset: aq === undefined ? QN : QA, yOffset: Q, biasOffset: p.q },
         { layer: layer(name('attn.k')), rowMode: ROWS_ALL, xOffset: aq === undefined ? X : QX, yOffset: K, biasOffset: p.k },
         { layer: layer(name('attn.v')), rowMode: ROWS_ALL, xOffset: aq === undefined ? X : QX, yOffset: V, biasOffset: p.v },
@@ -158,72 +151,21 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
       vOffset: V,
       outOffset: H,
     };
-    steps.push(staticStep(`${name('attention')}`, attentionProgram, attention, attentionParams, attentionGrid));
-    if (aq !== undefined) {
-      const qh: QuantizeRowsParams = { width: d, rowMode: rows, bits: aq, inOffset: H, outOffset: QA };
-      steps.push(staticStep(`${name('attention.quant')}`, quantizeRowsProgram, qh, quantizeRowsParams, quantizeRowsGrid));
-    }
+    steps.push(staticStep(name('attention'), attentionProgram, attention, attentionParams, attentionGrid));
+    residualProjection({ quantLabel: 'attention.quant', layer: 'attn.out', input: H, width: d, out: Q, bias: p.out, residual: QN });
+
+    const ffnQuant = aq === undefined ? {} : { quant: { bits: aq, outOffset: QA } };
+    steps.push(layerNormStep(name('ln_ffn'), p.lnFfnGamma, p.lnFfnBeta, { rowMode: rows, inOffset: Q, outOffset: X, outStride: d, ...ffnQuant }));
 
     steps.push(
-      matmulStep(`${name('attn.out')}`, (layer) => [
-        {
-          layer: layer(name('attn.out')),
-          rowMode: rows,
-          xOffset: aq === undefined ? H : QA,
-          yOffset: Q,
-          biasOffset: p.out,
-          residual: { offset: QN, stride: d },
-        },
-      ]),
-    );
-
-    const lnFfn: LayerNormParams = {
-      width: d,
-      rowMode: rows,
-      inOffset: Q,
-      outOffset: X,
-      outStride: d,
-      gammaOffset: p.lnFfnGamma,
-      betaOffset: p.lnFfnBeta,
-      eps: options.lnEps,
-      ...(aq === undefined ? {} : { quant: { bits: aq, outOffset: QA } }),
-    };
-    steps.push(staticStep(`${name('ln_ffn')}`, layerNormProgram, lnFfn, layerNormParams, layerNormGrid));
-
-    steps.push(
-      matmulStep(`${name('ffn.in')}`, (layer) => [
+      fusedMatmulStep(name('ffn.in'), (layer) => [
         { layer: layer(name('ffn.in')), rowMode: rows, xOffset: aq === undefined ? X : QA, yOffset: FH, biasOffset: p.ffnIn, relu: true },
       ]),
     );
-    if (aq !== undefined) {
-      const qf: QuantizeRowsParams = { width: F, rowMode: rows, bits: aq, inOffset: FH, outOffset: QA };
-      steps.push(staticStep(`${name('ffn.quant')}`, quantizeRowsProgram, qf, quantizeRowsParams, quantizeRowsGrid));
-    }
-    steps.push(
-      matmulStep(`${name('ffn.out')}`, (layer) => [
-        {
-          layer: layer(name('ffn.out')),
-          rowMode: rows,
-          xOffset: aq === undefined ? FH : QA,
-          yOffset: X,
-          biasOffset: p.ffnOut,
-          residual: { offset: X, stride: d },
-        },
-      ]),
-    );
+    residualProjection({ quantLabel: 'ffn.quant', layer: 'ffn.out', input: FH, width: F, out: X, bias: p.ffnOut, residual: X });
   }
 
-  const finalLn: LayerNormParams = {
-    width: d,
-    rowMode: ROWS_LAST,
-    inOffset: X,
-    outOffset: REP,
-    outStride: 0,
-    gammaOffset: finalGamma,
-    betaOffset: finalBeta,
-    eps: options.lnEps,
-  };
-  steps.push(staticStep('final_ln', layerNormProgram, finalLn, layerNormParams, layerNormGrid));
+  steps.push(layerNormStep('final_ln', finalGamma, finalBeta, { rowMode: ROWS_LAST, inOffset: X, outOffset: REP, outStride: 0 }));
 
   const candIdsOffset = 2 * L;
   steps.push(

@@ -1,13 +1,13 @@
 import wgsl from '../../shaders/score_candidates.wgsl?raw';
-import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, runKernelProgram } from './engine-bindings.ts';
 
 /** Candidate scores against the user representation (shaders/score_candidates.wgsl). */
-export const scoreProgram: EngineProgram = {
+export const scoreProgram: EngineProgram = runKernelProgram({
   shaderKey: 'score_candidates',
-  wgsl,
-  bindings: ['params', 'run', 'act', 'model', 'ids', 'cand'],
+  kernel: wgsl,
+  more: ['model', 'ids', 'cand'],
   paramsBytes: 8 * 4,
-};
+});
 
 export interface ScoreParams {
   readonly dim: number;

@@ -1,13 +1,13 @@
 import wgsl from '../../shaders/topk.wgsl?raw';
-import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, runKernelProgram } from './engine-bindings.ts';
 
 /** Top-k by rank counting with core's tie-break (shaders/topk.wgsl). */
-export const topkProgram: EngineProgram = {
+export const topkProgram: EngineProgram = runKernelProgram({
   shaderKey: 'topk',
-  wgsl,
-  bindings: ['params', 'run', 'act', 'out'],
+  kernel: wgsl,
+  more: ['out'],
   paramsBytes: 4,
-};
+});
 
 export function topkParams(scoresOffset: number): Uint32Array<ArrayBuffer> {
   return new ParamsWriter(topkProgram.paramsBytes).u(0, scoresOffset).u32;

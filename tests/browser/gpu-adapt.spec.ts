@@ -1,13 +1,8 @@
 import { expect, test } from '@playwright/test';
+import { openPageForEachTest } from './open-page.ts';
 import type { AdaptParityOptions } from './pages/gpu.ts';
 
-test.beforeEach(async ({ page }) => {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') console.log(`[page ${msg.type()}] ${msg.text()}`);
-  });
-  await page.goto('/tests/browser/pages/gpu.html');
-  await page.waitForSelector('body[data-ready="1"]');
-});
+openPageForEachTest('gpu', ['error', 'warning']);
 
 type Report = Awaited<ReturnType<Window['chordGpu']['adaptParity']>>;
 

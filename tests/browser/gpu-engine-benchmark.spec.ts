@@ -1,12 +1,10 @@
 import { expect, test } from '@playwright/test';
+import { openPageForEachTest } from './open-page.ts';
 
 // Rerank latency of the GPU engine vs the CPU path in the same page. On SwiftShader the "GPU" is
 // the CPU too, so the ratio only says what the WebGPU path costs there; the spec logs it and
 // checks that both paths ran, not a speed-up.
-test.beforeEach(async ({ page }) => {
-  await page.goto('/tests/browser/pages/engine.html');
-  await page.waitForSelector('body[data-ready="1"]');
-});
+openPageForEachTest('engine');
 
 for (const backbone of ['sasrec', 'caser'] as const) {
   test(`benchmark ${backbone}: rerank of 100 candidates, top 10, GPU engine vs CPU path`, async ({ page }) => {

@@ -1,14 +1,9 @@
 import { expect, test } from '@playwright/test';
+import { openPageForEachTest } from './open-page.ts';
 
 // The whole GPU rerank against the CPU path of src/core/forward, with random trained tensors, frozen
 // weights from generateFrozenWeights and a random mixed strategy (levels [2, 4, 6, 8] per channel).
-test.beforeEach(async ({ page }) => {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') console.log(`[page error] ${msg.text()}`);
-  });
-  await page.goto('/tests/browser/pages/engine.html');
-  await page.waitForSelector('body[data-ready="1"]');
-});
+openPageForEachTest('engine');
 
 const TOL = 1e-4;
 
@@ -47,30 +42,22 @@ for (const backbone of ['sasrec', 'caser'] as const) {
   });
 }
 
-test('sasrec w3a3: per-token activation quantization at the reference placement', async ({ page }) => {
-  const rep = await page.evaluate(() => window.chordEngine.forwardParity({ backbone: 'sasrec', seed: 2, activationBits: 3 }));
-  console.log(`sasrec w3a3 rep max rel err: ${rep.results.map((c) => c.maxRelErr.toExponential(1)).join(' ')}; vs float: ${rep.results.map((c) => c.vsFloat.toFixed(2)).join(' ')}`);
-  for (const c of rep.results) expect(c.maxRelErr, `history of ${c.length}`).toBeLessThanOrEqual(TOL);
-  // 3-bit activations move the representation far from the float one (the empty / padded-last
-  // SASRec histories have no backbone pass and are equal).
-  const moved = rep.results.filter((c) => c.vsFloat > 0.05).length;
-  expect(moved).toBeGreaterThanOrEqual(5);
-  const rank = await page.evaluate(() =>
-    window.chordEngine.rankingParity({ backbone: 'sasrec', seeds: [6, 7], candidates: 100, k: 20, activationBits: 3 }),
-  );
-  for (const s of rank) expect(s.identical, `seed ${s.seed}`).toBe(true);
-});
-
-test('caser w3a3: per-tensor activation quantization at the reference placement', async ({ page }) => {
-  const rep = await page.evaluate(() => window.chordEngine.forwardParity({ backbone: 'caser', seed: 2, activationBits: 3 }));
-  console.log(`caser w3a3 rep max rel err: ${rep.results.map((c) => c.maxRelErr.toExponential(1)).join(' ')}; vs float: ${rep.results.map((c) => c.vsFloat.toFixed(2)).join(' ')}`);
-  for (const c of rep.results) expect(c.maxRelErr, `history of ${c.length}`).toBeLessThanOrEqual(TOL);
-  // 3-bit activations move the representation far from the float one (the empty / padded-last
-  // SASRec histories have no backbone pass and are equal).
-  const moved = rep.results.filter((c) => c.vsFloat > 0.05).length;
-  expect(moved).toBeGreaterThanOrEqual(6);
-  const rank = await page.evaluate(() =>
-    window.chordEngine.rankingParity({ backbone: 'caser', seeds: [6, 7], candidates: 100, k: 20, activationBits: 3 }),
-  );
-  for (const s of rank) expect(s.identical, `seed ${s.seed}`).toBe(true);
-});
+// 3-bit activations move the representation far from the float one: every history but the empty /
+// padded-last SASRec ones, which have no backbone pass and are equal.
+for (const [backbone, granularity, minMoved] of [
+  ['sasrec', 'token', 5],
+  ['caser', 'tensor', 6],
+] as const) {
+  test(`${backbone} w3a3: per-${granularity} activation quantization at the reference placement`, async ({ page }) => {
+    const rep = await page.evaluate((b) => window.chordEngine.forwardParity({ backbone: b, seed: 2, activationBits: 3 }), backbone);
+    console.log(`${backbone} w3a3 rep max rel err: ${rep.results.map((c) => c.maxRelErr.toExponential(1)).join(' ')}; vs float: ${rep.results.map((c) => c.vsFloat.toFixed(2)).join(' ')}`);
+    for (const c of rep.results) expect(c.maxRelErr, `history of ${c.length}`).toBeLessThanOrEqual(TOL);
+    const moved = rep.results.filter((c) => c.vsFloat > 0.05).length;
+    expect(moved).toBeGreaterThanOrEqual(minMoved);
+    const rank = await page.evaluate(
+      (b) => window.chordEngine.rankingParity({ backbone: b, seeds: [6, 7], candidates: 100, k: 20, activationBits: 3 }),
+      backbone,
+    );
+    for (const s of rank) expect(s.identical, `seed ${s.seed}`).toBe(true);
+  });
+}

@@ -1,13 +1,8 @@
 import { expect, test } from '@playwright/test';
+import { openPageForEachTest } from './open-page.ts';
 
 // Each engine kernel against src/core (or a transcription of its private loops) on random inputs.
-test.beforeEach(async ({ page }) => {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') console.log(`[page error] ${msg.text()}`);
-  });
-  await page.goto('/tests/browser/pages/engine.html');
-  await page.waitForSelector('body[data-ready="1"]');
-});
+openPageForEachTest('engine');
 
 // f32 kernels against f64 references, relative to the block's largest |value|.
 const TOL = 1e-4;

@@ -7,21 +7,21 @@ test.beforeEach(async ({ page }) => {
 
 test('engine: typed errors for bad calls, device loss rejects pending reranks, rebuild, destroy()', async ({ page }) => {
   const r = await page.evaluate(() => window.chordEngine.lifecycle());
-  expect(r.beforeStrategy).toMatchObject({ name: 'GpuEngineError', code: 'gpu-engine-state' });
+  expect(r.beforeStrategy).toMatchObject({ name: 'GpuEngineError', code: 'GPU_ENGINE_STATE' });
   expect(r.ok).toHaveLength(2);
   expect(r.again).toEqual(r.ok); // same model, same strategy, new device: same ranking
-  expect(r.tooMany).toMatchObject({ name: 'GpuEngineError', code: 'gpu-engine-limit' });
+  expect(r.tooMany).toMatchObject({ name: 'GpuEngineError', code: 'GPU_ENGINE_LIMIT' });
   expect(r.badItem).toMatchObject({ name: 'ForwardError', code: 'FORWARD_BAD_ITEM' });
   expect(r.badCandidate).toMatchObject({ name: 'ForwardError', code: 'FORWARD_BAD_ITEM' });
   expect(r.badEmbedding).toMatchObject({ name: 'ForwardError', code: 'FORWARD_BAD_CANDIDATE' });
   expect(r.emptyLength).toBe(0);
-  expect(r.badStrategy).toMatchObject({ name: 'StrategyMismatchError', code: 'gpu-strategy-mismatch' });
+  expect(r.badStrategy).toMatchObject({ name: 'StrategyMismatchError', code: 'GPU_STRATEGY_MISMATCH' });
   expect(r.afterBadStrategy).toEqual(r.ok);
   // Both reranks were queued before destroy(): neither may resolve with stale results.
   for (const e of [r.inflight1, r.inflight2, r.afterLoss, r.lostSignal]) {
-    expect(e).toMatchObject({ name: 'GpuDeviceLostError', code: 'gpu-device-lost', reason: 'destroyed' });
+    expect(e).toMatchObject({ name: 'GpuDeviceLostError', code: 'GPU_DEVICE_LOST', reason: 'destroyed' });
   }
-  expect(r.afterDestroy).toMatchObject({ name: 'GpuEngineError', code: 'gpu-engine-state' });
+  expect(r.afterDestroy).toMatchObject({ name: 'GpuEngineError', code: 'GPU_ENGINE_STATE' });
 });
 
 for (const backbone of ['sasrec', 'caser'] as const) {

@@ -1,13 +1,8 @@
 import { expect, test } from '@playwright/test';
+import { openPageForEachTest } from './open-page.ts';
 import type { MatmulCase } from './pages/gpu.ts';
 
-test.beforeEach(async ({ page }) => {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') console.log(`[page error] ${msg.text()}`);
-  });
-  await page.goto('/tests/browser/pages/gpu.html');
-  await page.waitForSelector('body[data-ready="1"]');
-});
+openPageForEachTest('gpu');
 
 // |y_gpu - y_ref| <= TOL * (sum_k |x w| + |b|): relative to the magnitude the f32 sum works with,
 // so outputs that cancel to near zero are not held to an impossible relative bound.

@@ -31,21 +31,21 @@ test('QuantizedModelWeights: Caser layers (conv rows as matmul rows)', async ({ 
 test('QuantizedModelWeights: a lost device surfaces GpuDeviceLostError instead of hanging', async ({ page }) => {
   const r = await page.evaluate(() => window.chordGpu.deviceLossBehaviour());
   for (const e of [r.afterLoss, r.matmulAfterLoss, r.duringReadback]) {
-    expect(e).toMatchObject({ name: 'GpuDeviceLostError', code: 'gpu-device-lost', reason: 'destroyed' });
+    expect(e).toMatchObject({ name: 'GpuDeviceLostError', code: 'GPU_DEVICE_LOST', reason: 'destroyed' });
   }
 });
 
 test('QuantizedModelWeights: refuses bad strategies, weights and arguments with typed errors', async ({ page }) => {
   const r = await page.evaluate(() => window.chordGpu.inputErrors());
-  expect(r.before).toMatchObject({ name: 'WeightsStateError', code: 'gpu-weights-state' });
-  expect(r.wrongName).toMatchObject({ name: 'StrategyMismatchError', code: 'gpu-strategy-mismatch' });
-  expect(r.wrongCount).toMatchObject({ name: 'StrategyMismatchError', code: 'gpu-strategy-mismatch' });
-  expect(r.badLevel).toMatchObject({ name: 'StrategyMismatchError', code: 'gpu-strategy-mismatch' });
-  expect(r.shortX).toMatchObject({ name: 'MatmulArgumentError', code: 'gpu-matmul-arguments' });
-  expect(r.destroyed).toMatchObject({ name: 'WeightsStateError', code: 'gpu-weights-state' });
+  expect(r.before).toMatchObject({ name: 'WeightsStateError', code: 'GPU_WEIGHTS_STATE' });
+  expect(r.wrongName).toMatchObject({ name: 'StrategyMismatchError', code: 'GPU_STRATEGY_MISMATCH' });
+  expect(r.wrongCount).toMatchObject({ name: 'StrategyMismatchError', code: 'GPU_STRATEGY_MISMATCH' });
+  expect(r.badLevel).toMatchObject({ name: 'StrategyMismatchError', code: 'GPU_STRATEGY_MISMATCH' });
+  expect(r.shortX).toMatchObject({ name: 'MatmulArgumentError', code: 'GPU_MATMUL_ARGUMENTS' });
+  expect(r.destroyed).toMatchObject({ name: 'WeightsStateError', code: 'GPU_WEIGHTS_STATE' });
   expect(r.nan).toMatchObject({ name: 'QuantizeError', code: 'QUANT_NON_FINITE' });
   expect(r.huge).toMatchObject({ name: 'QuantizeError', code: 'QUANT_RANGE_OVERFLOW' });
-  expect(r.wrongLength).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
-  expect(r.otherScale).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
-  expect(r.negativeZero).toMatchObject({ name: 'LayerLayoutError', code: 'gpu-layer-layout' });
+  expect(r.wrongLength).toMatchObject({ name: 'LayerLayoutError', code: 'GPU_LAYER_LAYOUT' });
+  expect(r.otherScale).toMatchObject({ name: 'LayerLayoutError', code: 'GPU_LAYER_LAYOUT' });
+  expect(r.negativeZero).toMatchObject({ name: 'LayerLayoutError', code: 'GPU_LAYER_LAYOUT' });
 });

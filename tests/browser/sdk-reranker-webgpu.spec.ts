@@ -85,11 +85,11 @@ test('device auto without WebGPU: CPU backend and a fallback event; device webgp
   });
   await open(page);
   expect(await page.evaluate(() => 'gpu' in navigator)).toBe(false);
-  expect(await create(page, 'webgpu-only', { device: 'webgpu' })).toMatchObject({ ok: false, code: 'webgpu-unavailable' });
+  expect(await create(page, 'webgpu-only', { device: 'webgpu' })).toMatchObject({ ok: false, code: 'WEBGPU_UNAVAILABLE' });
   const auto = await create(page, 'auto', { device: 'auto' });
   expect(auto).toMatchObject({ ok: true, backend: 'cpu', backendName: 'cpu (JavaScript)' });
   expect((await events(page, 'auto')).slice(0, 2)).toEqual([
-    { type: 'fallback', reason: 'unavailable', code: 'webgpu-unavailable', keptRevision: null },
+    { type: 'fallback', reason: 'unavailable', code: 'WEBGPU_UNAVAILABLE', keptRevision: null },
     expect.objectContaining({ type: 'strategy', reason: 'load', source: 'default' }),
   ]);
   expect(await rerank(page, 'auto', servers.artifact.items.slice(1, 6))).toHaveLength(5);
@@ -112,7 +112,7 @@ test('device lost: falls back to the CPU with the strategy in use, same ranking'
   expect(lost).toBeGreaterThan(0);
   expect(during.ok && during.ranked.map((x) => x.id)).toEqual(onGpu.map((x) => x.id));
   const fallback = await page.evaluate(() => window.chordReranker.waitForEvent('r', 'fallback'));
-  expect(fallback).toMatchObject({ reason: 'device-lost', code: 'gpu-device-lost', keptRevision: strategy!.revision });
+  expect(fallback).toMatchObject({ reason: 'device-lost', code: 'GPU_DEVICE_LOST', keptRevision: strategy!.revision });
   const now = await page.evaluate(() => window.chordReranker.summary('r'));
   expect(now).toMatchObject({ backend: 'cpu', strategy: { revision: strategy!.revision, averageBits: strategy!.averageBits } });
   expectSameRanking(onGpu, await rerank(page, 'r', candidates));

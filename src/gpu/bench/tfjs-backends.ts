@@ -15,7 +15,7 @@ export type TfjsBackend = 'webgpu' | 'wasm';
 
 export class TfjsBackendError extends ChordError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('bench-tfjs-backend', message, options);
+    super('BENCH_TFJS_BACKEND', message, options);
   }
 }
 

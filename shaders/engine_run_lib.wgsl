@@ -1,0 +1,25 @@
+// Library (no entry point): what the rerank engine's per-history kernels share (embed_positions,
+// layer_norm, quantize_rows, attention_causal, matmul_fused, score_candidates, topk). Their
+// programs prepend this text and list their bindings as 'params', 'run', 'act', then their own
+// (src/gpu/engine-bindings.ts RUN_KERNEL_BINDINGS: binding i = bindings[i]). Each kernel declares
+// its own `struct Params` and binding 0 (`params`); this library declares bindings 1 and 2.
+
+// The per-rerank uniform (runUniform in src/gpu/engine-bindings.ts).
+struct Run {
+  n: u32,          // real history rows
+  cand_count: u32,
+  k: u32,
+  cand_mode: u32,  // 0: catalogue ids, 1: embeddings the shop sent
+}
+
+@group(0) @binding(1) var<uniform> run: Run;
+// Activations, scratch and scores.
+@group(0) @binding(2) var<storage, read_write> act: array<f32>;
+
+// Rows [start, end) of a row mode (ROWS_* in src/gpu/engine-bindings.ts): 0 = [0, run.n),
+// 1 = the last real row only, 2 = [0, fixed_rows).
+fn row_range(row_mode: u32, fixed_rows: u32) -> vec2<u32> {
+  if (row_mode == 1u) { return vec2<u32>(run.n - 1u, run.n); }
+  if (row_mode == 2u) { return vec2<u32>(0u, fixed_rows); }
+  return vec2<u32>(0u, run.n);
+}
