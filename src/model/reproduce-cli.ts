@@ -75,12 +75,16 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
       }
     }
   }
+  // Frozen-pretrained CHORD on every seed too: the issue asks for both modes, the better one as default,
+  // and that choice needs more than one seed (each run starts from the same seed's Base checkpoint).
+  for (const seed of seeds) {
+    for (const backbone of BACKBONES) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed, budgets: [] });
+  }
   const s = seeds[0]!;
   for (const backbone of BACKBONES) {
     add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s, budgets: [] });
     for (const beta of [0.0625, 0.1875, 0.25]) add({ ...base, group: 'beta', backbone, method: 'chord', beta, seed: s, budgets: [] });
     for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s, budgets: [] });
-    add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed: s, budgets: [] });
   }
   return out;
 }
@@ -227,11 +231,57 @@ export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; trainin
   return rows;
 }
 
+/** One seed's test NDCG@10 per method (headline runs, plus frozen-pretrained CHORD as "chord-pre"). */
+export interface SeedComparison {
+  backbone: Backbone;
+  seed: number;
+  ndcg10: Partial<Record<Method | 'chord-pre', { unmasked: number; masked: number }>>;
+  /** The issue's "same run" orderings, each under both protocols; undefined when a run is missing. */
+  checks: Record<'chord_gt_base' | 'base_gt_quant' | 'ablation_order' | 'pre_gt_base', { unmasked: boolean; masked: boolean } | undefined>;
+}
+
+/** The orderings the issue asks for, per backbone and seed, computed from finished runs only. */
+export function compareSeeds(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): SeedComparison[] {
+  const out = new Map<string, SeedComparison>();
+  for (const { spec, training } of finished.values()) {
+    const isDefault = spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3;
+    if (!isDefault || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
+    const id = `${spec.backbone}-${spec.seed}`;
+    const row = out.get(id) ?? { backbone: spec.backbone, seed: spec.seed, ndcg10: {}, checks: {} as SeedComparison['checks'] };
+    const t = training.metrics.test;
+    row.ndcg10[spec.pretrained ? 'chord-pre' : spec.method] = { unmasked: t.unmasked.ndcg10, masked: t.masked.ndcg10 };
+    out.set(id, row);
+  }
+  const increasing = (row: SeedComparison, names: (Method | 'chord-pre')[]) => {
+    const v = names.map((n) => row.ndcg10[n]);
+    if (v.some((x) => x === undefined)) return undefined;
+    const ok = (p: 'unmasked' | 'masked') => v.every((x, i) => i === 0 || x![p] > v[i - 1]![p]);
+    return { unmasked: ok('unmasked'), masked: ok('masked') };
+  };
+  const rows = [...out.values()].sort((a, b) => a.backbone.localeCompare(b.backbone) || a.seed - b.seed);
+  for (const row of rows) {
+    row.checks = {
+      chord_gt_base: increasing(row, ['base', 'chord']),
+      base_gt_quant: increasing(row, ['quant', 'base']),
+      ablation_order: increasing(row, ['quant', 'custom', 'weighted', 'chord']),
+      pre_gt_base: increasing(row, ['base', 'chord-pre']),
+    };
+  }
+  return rows;
+}
+
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
-function markdown(dataset: string, command: string, rows: ResultRow[], plan: RunSpec[], done: ReadonlySet<string>): string {
+function markdown(
+  dataset: string,
+  command: string,
+  rows: ResultRow[],
+  plan: RunSpec[],
+  finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>,
+): string {
+  const done = new Set(finished.keys());
   const f = (x: number) => x.toFixed(4);
   const lines: string[] = [
     `# ${dataset}: CHORD reproduction`,
@@ -260,10 +310,28 @@ function markdown(dataset: string, command: string, rows: ResultRow[], plan: Run
     const m = twin(r);
     lines.push(`| ${r.backbone} | ${r.deploy_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${r.seeds} |`);
   }
-  lines.push('', '## Ablations (one seed)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('', '## Ablations and frozen-pretrained CHORD (mean over the seeds run)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | seeds | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked)) {
     const m = twin(r);
-    lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
+    lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
+  }
+  const methods = [...METHODS, 'chord-pre'] as const;
+  const yesNo = (c: { unmasked: boolean; masked: boolean } | undefined) => (c ? `${c.unmasked ? 'yes' : 'no'} / ${c.masked ? 'yes' : 'no'}` : '–');
+  lines.push(
+    '',
+    '## Per seed: test NDCG@10 unmasked / masked, and the orderings within each seed',
+    '',
+    '"chord-pre" is CHORD on the frozen-pretrained backbone (the Base run of the same seed, frozen). Checks read "unmasked / masked".',
+    '',
+    `| backbone | seed | ${methods.join(' | ')} | CHORD > Base | Base > Quant | Quant < Custom < Weighted < CHORD | chord-pre > Base |`,
+    `|---|---|${methods.map(() => '---|').join('')}---|---|---|---|`,
+  );
+  for (const c of compareSeeds(finished)) {
+    const cell = (m: (typeof methods)[number]) => {
+      const v = c.ndcg10[m];
+      return v ? `${f(v.unmasked)} / ${f(v.masked)}` : '–';
+    };
+    lines.push(`| ${c.backbone} | ${c.seed} | ${methods.map(cell).join(' | ')} | ${yesNo(c.checks.chord_gt_base)} | ${yesNo(c.checks.base_gt_quant)} | ${yesNo(c.checks.ablation_order)} | ${yesNo(c.checks.pre_gt_base)} |`);
   }
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
   lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
@@ -307,9 +375,9 @@ async function main(): Promise<void> {
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished);
-    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows };
+    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished) };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, new Set(finished.keys())));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));
   };
   write();
   if (values.report) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, planRuns } from '../../src/model/reproduce-cli.ts';
+import { aggregate, compareSeeds, planRuns } from '../../src/model/reproduce-cli.ts';
 
 const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
 
@@ -58,5 +58,37 @@ describe('reproduce plan and aggregation', () => {
       [false, 'fp32', 0, 32],
       [true, 'fp32', 0, 32],
     ]);
+  });
+
+  it('checks the orderings within each seed, under both protocols, only where every run exists', () => {
+    const cmp = compareSeeds(
+      new Map([
+        finishedRun('sasrec-base-s1', 0.06),
+        finishedRun('sasrec-quant-s1', 0.05),
+        finishedRun('sasrec-custom-l2468-b0.125-s1', 0.052),
+        finishedRun('sasrec-weighted-l2468-b0.125-s1', 0.051),
+        finishedRun('sasrec-chord-l2468-b0.125-s1', 0.07),
+        finishedRun('sasrec-chord-l2468-b0.125-pre-s1', 0.059),
+        finishedRun('sasrec-base-s2', 0.06),
+        finishedRun('sasrec-chord-l2468-b0.125-s2', 0.05),
+        // Ablations are not part of the per-seed comparison.
+        finishedRun('sasrec-chord-l2567-b0.125-s1', 0.09),
+      ]),
+    );
+    expect(cmp.map((c) => [c.backbone, c.seed])).toEqual([
+      ['sasrec', 1],
+      ['sasrec', 2],
+    ]);
+    const [s1, s2] = cmp;
+    expect(s1!.ndcg10.chord).toEqual({ unmasked: 0.07, masked: 0.14 });
+    expect(s1!.checks).toEqual({
+      chord_gt_base: { unmasked: true, masked: true },
+      base_gt_quant: { unmasked: true, masked: true },
+      ablation_order: { unmasked: false, masked: false }, // weighted < custom
+      pre_gt_base: { unmasked: false, masked: false },
+    });
+    expect(s2!.checks.chord_gt_base).toEqual({ unmasked: false, masked: false });
+    expect(s2!.checks.base_gt_quant).toBeUndefined();
+    expect(s2!.checks.ablation_order).toBeUndefined();
   });
 });
