@@ -28,7 +28,6 @@
  * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
  * a model's files must never change under the same modelId — publish a new modelId instead.
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { averageBits } from '../core/allocation.ts';
@@ -42,8 +41,12 @@ import type { ModelManifest } from '../core/manifest.ts';
 import type { Strategy } from '../core/strategy.ts';
 import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
 import type { TensorIndex } from '../core/tensor-file.ts';
-import { BatchedHypernet } from './batched-hypernet.ts';
+import type { BatchedHypernet } from './batched-hypernet.ts';
 import { ModelLoadError } from './errors.ts';
+import { etagOf, StrategyCompute } from './strategy-compute.ts';
+import type { ComputeSpec } from './strategy-compute.ts';
+
+export { etagOf } from './strategy-compute.ts';
 
 /** The files a page may download, by the name used in the URL. */
 export const SERVED_FILES = ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'] as const;
@@ -62,6 +65,10 @@ export interface LoadedModel {
   readonly manifest: ModelManifest;
   readonly hypernetConfig: HypernetConfig;
   readonly hypernet: BatchedHypernet;
+  /** z batch -> answers on this thread (the server's `workers: 0` path). */
+  readonly compute: StrategyCompute;
+  /** What a compute worker needs to build its own copy of `compute`. */
+  readonly computeSpec: ComputeSpec;
   /** Per quantizable layer: row length and frozen per-channel ranges, in layer order (T's input). */
   readonly frozen: readonly FrozenLayerInfo[];
   readonly rowLengths: readonly number[];
@@ -69,11 +76,6 @@ export interface LoadedModel {
   readonly files: ReadonlyMap<ServedFileName, StaticFile>;
   /** Weight-weighted average bits of a strategy for this model. */
   averageBits(strategy: Strategy): number;
-}
-
-/** Strong ETag of some bytes: SHA-256, first 128 bits, base64url, quoted. */
-export function etagOf(bytes: Uint8Array): string {
-  return `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
 }
 
 async function readRequired(dir: string, name: string): Promise<Buffer> {
@@ -159,7 +161,14 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const hyperIndex = parseJson(dir, 'hyper.json', await readRequired(dir, 'hyper.json'));
   const hyperBin = await readRequired(dir, 'hyper.bin');
   const tensors = wrap(dir, 'hyper.json/.bin', () => decodeTensorFile(hyperIndex, hyperBin));
-  const hypernet = wrap(dir, 'hypernet tensors', () => new BatchedHypernet(hypernetConfig, tensors));
+  const computeSpec: ComputeSpec = {
+    modelId: manifest.modelId,
+    frozenWeightsHash: manifest.frozenWeightsHash,
+    hypernetConfig,
+    hypernetTensors: tensors,
+    frozen,
+  };
+  const compute = wrap(dir, 'hypernet tensors', () => new StrategyCompute(computeSpec));
 
   const files = new Map<ServedFileName, StaticFile>();
   files.set('manifest.json', { bytes: manifestBytes, etag: etagOf(manifestBytes), contentType: 'application/json' });
@@ -181,7 +190,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     dir,
     manifest,
     hypernetConfig,
-    hypernet,
+    hypernet: compute.hypernet,
+    compute,
+    computeSpec,
     frozen,
     rowLengths,
     totalChannels: manifest.layers.reduce((s, l) => s + l.outChannels, 0),

@@ -8,29 +8,32 @@
  * S_j = Σ_k |α_E[j,k]|, so each element is computed and folded straight into S_j.
  *
  * Two interchangeable kernels compute the products: WebAssembly SIMD (wasm-kernels.ts, the
- * default where available; ~5x faster on the dense heads) and plain JS (the fallback, and the
- * reference the tests hold both to).
+ * default where available) and plain JS (the fallback, and the reference the tests hold both
+ * to). Both leave each item's α_F, U, V and α_L in item-major rows that allocation reads in
+ * place (no per-item copies), and compute S for whichever channels allocation asks for: only
+ * about 40% of them need it (see allocateLayer).
  *
  * Why it is bit-identical to core: every output element is accumulated exactly as core's `apply`
  * does it — start at the bias, add w[r,c]·x[c] for c = 0, 1, … in a double, round to float32
  * where core stores into a Float32Array — only the loops *around* each sum are reordered. Each
  * α_E element is Σ_r u·v in a double rounded to float32, summed into S_j in core's k order.
- * Scores follow `channelScores` step for step; Γ uses a faster but equal ranking (gammaTiers,
- * below) and Λ is core's own `lambdaAdjust`. tests/unit/cloud-batched-hypernet.test.ts pins the
- * equality for every method, several ranks and batch sizes, and both kernels.
+ * Scores follow `channelScores` step for step; Γ uses a selection with core's ranking (see
+ * `gammaTiers`) instead of a full sort, over the channels that can reach the top 2k (a proven
+ * bound rules out the rest), and Λ is core's `lambdaShifts` with core's level mapping.
+ * tests/unit/cloud-batched-hypernet.test.ts pins the equality for every method, several ranks
+ * and batch sizes, and both kernels.
  */
-import { gammaAllocate, lambdaAdjust, NonFiniteScoreError, tierSize } from '../core/allocation.ts';
-import type { LayerTiers } from '../core/allocation.ts';
+import { gammaAllocate, lambdaShifts, NonFiniteScoreError, TIER_BASE_LEVEL, tierSize } from '../core/allocation.ts';
 import { Hypernet, HypernetError } from '../core/hypernet.ts';
 import type { HypernetConfig } from '../core/hypernet.ts';
 import type { Strategy } from '../core/strategy.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
-import { createWasmKernels, MASS_CHANNELS_PER_PASS } from './wasm-kernels.ts';
+import { createWasmKernels, DENSE_ROWS, tileWeights } from './wasm-kernels.ts';
 import type { WasmKernels } from './wasm-kernels.ts';
 
 interface Dense {
-  readonly w: Float64Array;
-  readonly b: Float64Array | undefined;
+  readonly w: Float32Array;
+  readonly b: Float32Array;
   readonly rows: number;
   readonly cols: number;
 }
@@ -45,16 +48,57 @@ interface Heads {
   readonly l: Dense | undefined;
 }
 
-/** What allocation needs of one z: α_F and S per layer, α_L. */
-interface ItemSensitivities {
-  alphaF(layer: number): Float32Array;
-  mass(layer: number): Float64Array;
-  alphaL(): Float32Array;
+/** Where each layer starts in one item's row of α_F, of U (C·rank values) and of V (R·rank values). */
+interface Layout {
+  readonly f: readonly number[];
+  readonly fTotal: number;
+  readonly u: readonly number[];
+  readonly uTotal: number;
+  readonly v: readonly number[];
+  readonly vTotal: number;
 }
 
-/** Runs the heads for `count` z and hands each item's sensitivities to `visit`, in order. */
+function layout(config: HypernetConfig): Layout {
+  const f: number[] = [];
+  const u: number[] = [];
+  const v: number[] = [];
+  let [fTotal, uTotal, vTotal] = [0, 0, 0];
+  for (const l of config.layers) {
+    f.push(fTotal);
+    u.push(uTotal);
+    v.push(vTotal);
+    fTotal += l.outChannels;
+    uTotal += l.outChannels * config.rank;
+    vTotal += l.rowLength * config.rank;
+  }
+  return { f, fTotal, u, uTotal, v, vTotal };
+}
+
+/**
+ * One item's head outputs, read in place: α_F of layer ℓ, channel j at f[fAt + layout.f[ℓ] + j];
+ * U[j, r] at u[uAt + layout.u[ℓ] + j·rank + r] and V[k, r] at v[vAt + layout.v[ℓ] + k·rank + r]
+ * (null: no E head, α_E is all ones); α_L at l[lAt + ℓ] (null: no L head, α_L is all zeros).
+ * Valid only during the visit.
+ */
+interface ItemView {
+  f: Float64Array;
+  fAt: number;
+  u: Float64Array | null;
+  uAt: number;
+  v: Float64Array | null;
+  vAt: number;
+  l: Float64Array | null;
+  lAt: number;
+}
+
+/** Runs the heads for `count` z and hands each item's outputs to `visit`, in order. */
 interface Forward {
-  run(zs: Float32Array, count: number, visit: (i: number, item: ItemSensitivities) => void): void;
+  run(zs: Float32Array, count: number, visit: (i: number, item: ItemView) => void): void;
+  /**
+   * S_j = Σ_k |α_E[j,k]| of layer `li` of the item being visited, for channels[0..count), into
+   * out[j]: α_E[j,k] = float32(Σ_r U[j,r]·V[k,r]) in a double, summed over k in order, as core.
+   */
+  mass(item: ItemView, li: number, channels: Int32Array, count: number, out: Float64Array): void;
 }
 
 export type KernelChoice = 'auto' | 'wasm' | 'js';
@@ -62,12 +106,40 @@ export type KernelChoice = 'auto' | 'wasm' | 'js';
 /** One z's outcome: a strategy, or the error that z alone caused. */
 export type BatchResult = { ok: true; strategy: Strategy } | { ok: false; error: Error };
 
+/**
+ * Upper bound of a computed S_j relative to Σ_r |U[j,r]|·X_r (X_r = Σ_k |V[k,r]|): covers the
+ * double rounding of each α_E element, its float32 rounding and the rounding of the sums (all
+ * below 2^-23 relative for R < 2^20); float32 subnormals add at most 2^-149 per element.
+ */
+const UB_MARGIN = 1 + 2 ** -20;
+const SUBNORMAL_SLACK = 2 ** -149;
+const FLT_MAX = 3.4028234663852886e38;
+
 export class BatchedHypernet {
   readonly config: HypernetConfig;
   /** The kernel actually in use ('auto' resolves to 'wasm' where WebAssembly SIMD exists). */
   readonly kernel: 'wasm' | 'js';
+  /** Channels over all layers; `levels` hands out one level per channel in layer order. */
+  readonly totalChannels: number;
+  /** Per layer, channels whose S was computed exactly, summed over every item allocated (diagnostics). */
+  readonly massesComputed: number[];
   private readonly forward: Forward;
-  private readonly scratch: { scores: Float32Array[]; tiers: Uint8Array[] };
+  private readonly layout: Layout;
+  private readonly scratch: {
+    scores: Float32Array;
+    exp: Float64Array;
+    ub: Float32Array;
+    ubSelect: Float64Array;
+    mass: Float64Array;
+    computed: Uint8Array;
+    candidates: Int32Array;
+    todo: Int32Array;
+    candidateScores: Float32Array;
+    candidateLevels: Uint8Array;
+    x: Float64Array;
+    alphaL: Float32Array;
+    levels: Uint8Array;
+  };
 
   constructor(config: HypernetConfig, tensors: TensorMap, options: { kernel?: KernelChoice } = {}) {
     // Core's constructor validates every tensor name and shape; reuse it rather than repeat it.
@@ -76,7 +148,7 @@ export class BatchedHypernet {
     const dense = (name: string, bias: string): Dense => {
       const w = tensors.get(name)!;
       const b = tensors.get(bias)!;
-      return { w: Float64Array.from(w.data), b: Float64Array.from(b.data), rows: w.shape[0]!, cols: w.shape[1]! };
+      return { w: w.data, b: b.data, rows: w.shape[0]!, cols: w.shape[1]! };
     };
     const heads: Heads = {
       trunk: dense('hyper.trunk.w', 'hyper.trunk.b'),
@@ -85,14 +157,29 @@ export class BatchedHypernet {
       ev: config.method === 'custom' ? undefined : config.layers.map((ly) => dense(`hyper.E.${ly.name}.v`, `hyper.E.${ly.name}.vb`)),
       l: config.method === 'chord' ? dense('hyper.L.w', 'hyper.L.b') : undefined,
     };
+    this.layout = layout(config);
     const choice = options.kernel ?? 'auto';
-    const wasm = choice === 'js' ? null : WasmForward.create(config, heads);
+    const wasm = choice === 'js' ? null : WasmForward.create(config, heads, this.layout);
     if (choice === 'wasm' && !wasm) throw new HypernetError('WebAssembly SIMD is not available in this runtime');
-    this.forward = wasm ?? new JsForward(config, heads);
+    this.forward = wasm ?? new JsForward(config, heads, this.layout);
     this.kernel = wasm ? 'wasm' : 'js';
+    this.totalChannels = this.layout.fTotal;
+    this.massesComputed = config.layers.map(() => 0);
+    const maxC = Math.max(...config.layers.map((l) => l.outChannels));
     this.scratch = {
-      scores: config.layers.map((l) => new Float32Array(l.outChannels)),
-      tiers: config.layers.map((l) => new Uint8Array(l.outChannels)),
+      scores: new Float32Array(maxC),
+      exp: new Float64Array(maxC),
+      ub: new Float32Array(maxC),
+      ubSelect: new Float64Array(maxC),
+      mass: new Float64Array(maxC),
+      computed: new Uint8Array(maxC),
+      candidates: new Int32Array(maxC),
+      todo: new Int32Array(maxC),
+      candidateScores: new Float32Array(maxC),
+      candidateLevels: new Uint8Array(maxC),
+      x: new Float64Array(config.rank),
+      alphaL: new Float32Array(config.layers.length),
+      levels: new Uint8Array(this.totalChannels),
     };
   }
 
@@ -101,75 +188,390 @@ export class BatchedHypernet {
    * finite, or whose sensitivities are not, fails alone; the others are unaffected.
    */
   strategies(zs: Float32Array, count: number): BatchResult[] {
-    const { zDim, layers, lambda, method, beta, levelTable } = this.config;
+    const { layers, levelTable, beta } = this.config;
+    const results: BatchResult[] = [];
+    this.levels(zs, count, (_i, levels, error) => {
+      if (!levels) {
+        results.push({ ok: false, error: error! });
+        return;
+      }
+      const strategy: Strategy = {
+        levelTable,
+        beta,
+        layers: layers.map((ly, li) => ({
+          name: ly.name,
+          levels: levels.slice(this.layout.f[li]!, this.layout.f[li]! + ly.outChannels),
+        })),
+      };
+      results.push({ ok: true, strategy });
+    });
+    return results;
+  }
+
+  /**
+   * The level indices of each z's strategy, all layers concatenated in layer order (what
+   * `strategies` splits into layers), handed to `visit` in item order; or the error that z alone
+   * caused. `levels` is scratch, overwritten after the visit returns: copy what you keep.
+   */
+  levels(zs: Float32Array, count: number, visit: (i: number, levels: Uint8Array | null, error?: Error) => void): void {
+    const { zDim } = this.config;
     if (!Number.isInteger(count) || count < 0 || zs.length !== count * zDim) {
       throw new HypernetError(`z batch has ${zs.length} values, expected ${count} × ${zDim}`);
     }
-    const results: (BatchResult | undefined)[] = new Array(count);
+    const bad: (Error | undefined)[] = new Array(count);
     for (let i = 0; i < count; i++) {
       for (let c = 0; c < zDim; c++) {
         if (!Number.isFinite(zs[i * zDim + c]!)) {
-          results[i] = { ok: false, error: new HypernetError(`z[${c}] is not finite`) };
+          bad[i] = new HypernetError(`z[${c}] is not finite`);
           break;
         }
       }
     }
-    const shift = method === 'chord' ? { up: lambda.up, down: lambda.down } : { up: 0, down: 0 };
     // A non-finite z only poisons its own column of every product.
     this.forward.run(zs, count, (i, item) => {
-      if (results[i]) return;
-      try {
-        // Scores and tiers live in per-layer scratch: lambdaAdjust copies the tiers into new levels.
-        const tiers: LayerTiers[] = layers.map((ly, li) => ({
-          name: ly.name,
-          tiers: gammaTiers(channelScoresFromMass(item.alphaF(li), item.mass(li), this.scratch.scores[li]), beta, this.scratch.tiers[li]),
-        }));
-        results[i] = { ok: true, strategy: lambdaAdjust(tiers, item.alphaL(), { ...shift, beta, levelTable }) };
-      } catch (error) {
-        results[i] = { ok: false, error: error instanceof Error ? error : new Error(String(error)) };
+      if (bad[i]) {
+        visit(i, null, bad[i]);
+        return;
       }
+      let levels: Uint8Array;
+      try {
+        levels = this.allocate(item);
+      } catch (error) {
+        visit(i, null, error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      visit(i, levels);
     });
-    return results as BatchResult[];
+  }
+
+  /** Scores -> Γ -> Λ for one item, as core's allocateStrategy with the hypernet's options. */
+  private allocate(item: ItemView): Uint8Array {
+    const { layers, lambda, method, beta } = this.config;
+    const { scores, exp, alphaL, levels } = this.scratch;
+    const L = layers.length;
+    for (let l = 0; l < L; l++) alphaL[l] = item.l ? item.l[item.lAt + l]! : 0;
+    // Core runs Γ on every layer before Λ looks at α_L, so a Γ error wins over an α_L error.
+    let shifts: Int8Array | undefined;
+    let lambdaError: unknown;
+    try {
+      shifts = lambdaShifts(alphaL, method === 'chord' ? { up: lambda.up, down: lambda.down } : { up: 0, down: 0 });
+    } catch (error) {
+      lambdaError = error;
+    }
+    for (let li = 0; li < L; li++) {
+      const { outChannels: C, rowLength } = layers[li]!;
+      const f = item.f;
+      const fAt = item.fAt + this.layout.f[li]!;
+      // core's channelScores: softmax(α_F) · S, max-subtracted, as float32.
+      let max = -Infinity;
+      for (let j = 0; j < C; j++) {
+        const v = f[fAt + j]!;
+        if (!Number.isFinite(v)) throw new NonFiniteScoreError(`alphaF[${j}] is ${v}`);
+        if (v > max) max = v;
+      }
+      let sum = 0;
+      for (let j = 0; j < C; j++) {
+        const e = Math.exp(f[fAt + j]! - max);
+        exp[j] = e;
+        sum += e;
+      }
+      const shift = shifts ? shifts[li]! : 0;
+      const rest = levelOf(0, shift);
+      const next = levelOf(1, shift);
+      const top = levelOf(2, shift);
+      const k = tierSize(C, beta);
+      const at = this.layout.f[li]!;
+      if (!item.u) {
+        // No E head: α_E is all ones, S_j = rowLength.
+        for (let j = 0; j < C; j++) scores[j] = (exp[j]! / sum) * rowLength;
+        selectTiers(scores, C, k, rest, next, top, levels, at);
+      } else this.allocateLayer(item, li, sum, k, rest, next, top, at);
+    }
+    if (!shifts) throw lambdaError;
+    return levels;
+  }
+
+  /**
+   * Γ for a layer with an E head, computing S exactly only where it can matter. Every channel
+   * gets a rigorous upper bound of its score from Σ_r |U[j,r]|·Σ_k |V[k,r]| (the triangle
+   * inequality; O(C + R) for the layer instead of O(C·R)). Candidates are the channels whose bound
+   * reaches τ, the m-th largest bound; their S and scores are computed exactly. If at least 2k of
+   * them score >= τ, the 2k-th largest score is >= τ and every other channel, bounded below τ,
+   * is strictly under it: tier 0 whatever the ties, and Γ over the candidates alone (in index
+   * order) gives core's tiers. Otherwise m doubles (at most up to every channel). On the
+   * benchmark model about a third of the channels need S. A bound at or beyond float32's range
+   * (or NaN) makes its channel a candidate always, so a non-finite α_E is still caught as core
+   * catches it, also when k = 0.
+   */
+  private allocateLayer(item: ItemView, li: number, sum: number, k: number, rest: number, next: number, top: number, at: number): void {
+    const { rank, layers } = this.config;
+    const { outChannels: C, rowLength: R } = layers[li]!;
+    const sc = this.scratch;
+    const { scores, exp, ub, mass, computed, candidates, todo, x, levels } = sc;
+    const u = item.u!;
+    const v = item.v!;
+    const uAt = item.uAt + this.layout.u[li]!;
+    const vAt = item.vAt + this.layout.v[li]!;
+    const slack = R * SUBNORMAL_SLACK;
+    if (rank === 2) {
+      let x0 = 0;
+      let x1 = 0;
+      for (let kk = 0; kk < 2 * R; kk += 2) {
+        x0 += Math.abs(v[vAt + kk]!);
+        x1 += Math.abs(v[vAt + kk + 1]!);
+      }
+      for (let j = 0; j < C; j++) {
+        const sUb = (Math.abs(u[uAt + 2 * j]!) * x0 + Math.abs(u[uAt + 2 * j + 1]!) * x1) * UB_MARGIN + slack;
+        ub[j] = sUb < FLT_MAX ? (exp[j]! / sum) * sUb : Infinity;
+      }
+    } else {
+      for (let r = 0; r < rank; r++) {
+        let t = 0;
+        for (let kk = 0; kk < R; kk++) t += Math.abs(v[vAt + kk * rank + r]!);
+        x[r] = t;
+      }
+      for (let j = 0; j < C; j++) {
+        let b = 0;
+        for (let r = 0; r < rank; r++) b += Math.abs(u[uAt + j * rank + r]!) * x[r]!;
+        const sUb = b * UB_MARGIN + slack;
+        ub[j] = sUb < FLT_MAX ? (exp[j]! / sum) * sUb : Infinity;
+      }
+    }
+    computed.fill(0, 0, C);
+    let m = k === 0 ? 0 : Math.min(C, 3 * k + 2);
+    for (;;) {
+      const all = m >= C;
+      let tau: number;
+      if (all) tau = -Infinity;
+      else if (m === 0) tau = Infinity;
+      else {
+        const sel = sc.ubSelect;
+        for (let j = 0; j < C; j++) sel[j] = ub[j]!;
+        ensureSelectScratch(C);
+        tau = nthLargest(sel, selectB, selectC, C, m - 1);
+      }
+      let nc = 0;
+      let nt = 0;
+      // Branch-free: whether a bound reaches τ is a coin toss to the branch predictor.
+      for (let j = 0; j < C; j++) {
+        const inside = +(ub[j]! >= tau);
+        candidates[nc] = j;
+        nc += inside;
+        todo[nt] = j;
+        nt += inside & (computed[j]! ^ 1);
+        computed[j] = computed[j]! | inside;
+      }
+      if (nt > 0) {
+        this.forward.mass(item, li, todo, nt, mass);
+        this.massesComputed[li]! += nt;
+        for (let c = 0; c < nt; c++) {
+          const j = todo[c]!;
+          const s = mass[j]!;
+          if (!Number.isFinite(s)) throw new NonFiniteScoreError(`alphaE mass of channel ${j} is ${s}`);
+          scores[j] = (exp[j]! / sum) * s;
+        }
+      }
+      if (k === 0) {
+        levels.fill(rest, at, at + C);
+        return;
+      }
+      if (all) {
+        selectTiers(scores, C, k, rest, next, top, levels, at);
+        return;
+      }
+      let reach = 0;
+      for (let c = 0; c < nc; c++) reach += +(scores[candidates[c]!]! >= tau);
+      if (reach >= 2 * k) {
+        const cs = sc.candidateScores;
+        for (let c = 0; c < nc; c++) cs[c] = scores[candidates[c]!]!;
+        selectTiers(cs, nc, k, rest, next, top, sc.candidateLevels, 0);
+        levels.fill(rest, at, at + C);
+        for (let c = 0; c < nc; c++) levels[at + candidates[c]!] = sc.candidateLevels[c]!;
+        return;
+      }
+      m *= 2;
+    }
   }
 }
 
-/** The JS kernel: outputs in [item, row] layout. */
+/** Λ's mapping: Γ tier -> its base level index, moved by the layer's shift, clamped to 0..3. */
+function levelOf(tier: 0 | 1 | 2, shift: number): number {
+  return Math.min(3, Math.max(0, TIER_BASE_LEVEL[tier] + shift));
+}
+
+/** Scratch of the selections (grown on demand; a thread runs one selection at a time). */
+let selectA = new Float64Array(256);
+let selectB = new Float64Array(256);
+let selectC = new Float64Array(256);
+
+function ensureSelectScratch(n: number): void {
+  if (selectA.length < n) {
+    selectA = new Float64Array(n);
+    selectB = new Float64Array(n);
+    selectC = new Float64Array(n);
+  }
+}
+
+/**
+ * Γ without a sort: writes `top` for the k channels of highest score, `next` for the next k,
+ * `rest` for the others, ranking as core's gammaAllocate does (descending score, ties to the
+ * lower index; +0 and -0 tie, as in core's `b - a` comparator). Selection finds t2 and t1, the
+ * 2k-th and k-th largest scores; channels strictly above a threshold are inside it, channels
+ * equal to it are taken in index order until the tier is full. No NaN allowed.
+ *
+ * The partition loops have no data-dependent branches (random scores made a branchy quickselect
+ * mispredict on every other comparison; this was the largest JS cost in the profile).
+ */
+function selectTiers(scores: Float32Array, n: number, k: number, rest: number, next: number, top: number, out: Uint8Array, at: number): void {
+  if (k === 0) {
+    out.fill(rest, at, at + n);
+    return;
+  }
+  ensureSelectScratch(n);
+  const a = selectA;
+  for (let j = 0; j < n; j++) a[j] = scores[j]!;
+  const t2 = nthLargest(a, selectB, selectC, n, 2 * k - 1);
+  // The 2k largest (more with ties at t2) go to a, which nthLargest left untouched.
+  let m = 0;
+  let above2 = 0;
+  for (let j = 0; j < n; j++) {
+    const v = scores[j]!;
+    a[m] = v;
+    m += +(v >= t2);
+    above2 += +(v > t2);
+  }
+  const t1 = nthLargest(a, selectB, selectC, m, k - 1);
+  let above1 = 0;
+  for (let j = 0; j < m; j++) above1 += +(a[j]! > t1);
+  const dNext = next - rest;
+  const dTop = top - next;
+  let tied1 = 0;
+  let tied2 = 0;
+  for (let j = 0; j < n; j++) {
+    const v = scores[j]!;
+    if (v === t1 || v === t2) {
+      if (v === t1) {
+        const rank = above1 + tied1++;
+        out[at + j] = rank < k ? top : rank < 2 * k ? next : rest;
+      } else out[at + j] = above2 + tied2++ < 2 * k ? next : rest;
+    } else out[at + j] = rest + +(v > t2) * dNext + +(v > t1) * dTop;
+  }
+}
+
+/**
+ * The value of rank `rank` (0 = largest) among src[0..n), src unchanged; b and c are scratch.
+ * Three-way partition around a median-of-3 pivot, greater values to the front of the target,
+ * smaller to its back, by unconditional stores and counter increments.
+ */
+function nthLargest(src: Float64Array, b: Float64Array, c: Float64Array, n: number, rank: number): number {
+  let from = src;
+  let to = b;
+  for (;;) {
+    const x = from[0]!;
+    const y = from[n >> 1]!;
+    const z = from[n - 1]!;
+    const p = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let g = 0;
+    let l = n - 1;
+    for (let j = 0; j < n; j++) {
+      const v = from[j]!;
+      to[g] = v;
+      g += +(v > p);
+      to[l] = v;
+      l -= +(v < p);
+    }
+    const less = n - 1 - l;
+    if (rank < g) n = g;
+    else if (rank < n - less) return p;
+    else {
+      rank -= n - less;
+      for (let j = 0; j < less; j++) to[j] = to[l + 1 + j]!;
+      n = less;
+    }
+    // The pivot is one of the values, so every round shrinks n.
+    from = to;
+    to = from === b ? c : b;
+  }
+}
+
+/**
+ * core's gammaAllocate (tiers 2/1/0 by descending score, ties to the lower index) by selection
+ * instead of a comparator sort. NaN scores, or a beta outside [0, 0.5], go to core, which throws.
+ */
+export function gammaTiers(scores: Float32Array, beta: number, into?: Uint8Array): Uint8Array {
+  const n = scores.length;
+  if (!(beta >= 0 && beta <= 0.5)) return gammaAllocate(scores, beta);
+  for (let j = 0; j < n; j++) if (scores[j] !== scores[j]) return gammaAllocate(scores, beta);
+  const tiers = into ?? new Uint8Array(n);
+  selectTiers(scores, n, tierSize(n, beta), 0, 1, 2, tiers, 0);
+  return tiers;
+}
+
+/** The JS kernel: per-layer products in [item, row] layout, gathered into item-major rows. */
 class JsForward implements Forward {
   constructor(
     private readonly config: HypernetConfig,
     private readonly heads: Heads,
+    private readonly layout: Layout,
   ) {}
 
-  run(zs: Float32Array, count: number, visit: (i: number, item: ItemSensitivities) => void): void {
+  run(zs: Float32Array, count: number, visit: (i: number, item: ItemView) => void): void {
     const { layers, rank } = this.config;
     const { trunk, f, eu, ev, l } = this.heads;
+    const lay = this.layout;
     const h32 = applyBatch(trunk, Float64Array.from(zs), count);
     const h = new Float64Array(h32.length);
     for (let i = 0; i < h.length; i++) h[i] = Math.fround(Math.tanh(h32[i]!));
-    const alphaF = f.map((d) => applyBatch(d, h, count));
-    const u = eu?.map((d) => applyBatch(d, h, count));
-    const v = ev?.map((d) => applyBatch(d, h, count));
-    const alphaL = l ? applyBatch(l, h, count) : undefined;
+    const fRows = new Float64Array(count * lay.fTotal);
+    const uRows = eu ? new Float64Array(count * lay.uTotal) : null;
+    const vRows = ev ? new Float64Array(count * lay.vTotal) : null;
+    layers.forEach((ly, li) => {
+      const C = ly.outChannels;
+      const R = ly.rowLength;
+      const alphaF = applyBatch(f[li]!, h, count);
+      for (let i = 0; i < count; i++) fRows.set(alphaF.subarray(i * C, (i + 1) * C), i * lay.fTotal + lay.f[li]!);
+      if (uRows && vRows) {
+        const u = applyBatch(eu![li]!, h, count);
+        const v = applyBatch(ev![li]!, h, count);
+        for (let i = 0; i < count; i++) {
+          uRows.set(u.subarray(i * C * rank, (i + 1) * C * rank), i * lay.uTotal + lay.u[li]!);
+          vRows.set(v.subarray(i * R * rank, (i + 1) * R * rank), i * lay.vTotal + lay.v[li]!);
+        }
+      }
+    });
+    const lRows = l ? Float64Array.from(applyBatch(l, h, count)) : null;
+    const item: ItemView = { f: fRows, fAt: 0, u: uRows, uAt: 0, v: vRows, vAt: 0, l: lRows, lAt: 0 };
     for (let i = 0; i < count; i++) {
-      visit(i, {
-        alphaF: (li) => {
-          const C = layers[li]!.outChannels;
-          return alphaF[li]!.subarray(i * C, (i + 1) * C);
-        },
-        mass: (li) => {
-          const { outChannels: C, rowLength: R } = layers[li]!;
-          if (!u || !v) return new Float64Array(C).fill(R); // no E head: α_E is all ones
-          return elementMass(
-            u[li]!.subarray(i * C * rank, (i + 1) * C * rank),
-            v[li]!.subarray(i * R * rank, (i + 1) * R * rank),
-            C,
-            R,
-            rank,
-          );
-        },
-        alphaL: () => (alphaL ? alphaL.slice(i * layers.length, (i + 1) * layers.length) : new Float32Array(layers.length)),
-      });
+      item.fAt = i * lay.fTotal;
+      item.uAt = i * lay.uTotal;
+      item.vAt = i * lay.vTotal;
+      item.lAt = i * layers.length;
+      visit(i, item);
     }
+  }
+
+  mass(item: ItemView, li: number, channels: Int32Array, count: number, out: Float64Array): void {
+    massOfChannels(item, this.layout, this.config, li, channels, count, out);
+  }
+}
+
+/** S_j of listed channels, in JS (the JS kernel, and wasm at ranks other than 2). */
+function massOfChannels(item: ItemView, lay: Layout, config: HypernetConfig, li: number, channels: Int32Array, count: number, out: Float64Array): void {
+  const { rank } = config;
+  const R = config.layers[li]!.rowLength;
+  const u = item.u!;
+  const v = item.v!;
+  const uAt = item.uAt + lay.u[li]!;
+  const vAt = item.vAt + lay.v[li]!;
+  for (let c = 0; c < count; c++) {
+    const j = channels[c]!;
+    let s = 0;
+    for (let k = 0; k < R; k++) {
+      let e = 0;
+      for (let r = 0; r < rank; r++) e += u[uAt + j * rank + r]! * v[vAt + k * rank + r]!;
+      s += Math.abs(Math.fround(e));
+    }
+    out[j] = s;
   }
 }
 
@@ -177,122 +579,186 @@ class JsForward implements Forward {
 const WASM_CHUNK = 64;
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const padRows = (n: number) => Math.ceil(n / DENSE_ROWS) * DENSE_ROWS;
+
+/** A head (or several stacked) in wasm memory: tiled weights, bias, its output buffer (f64). */
+interface Placed {
+  readonly w: number;
+  readonly b: number;
+  readonly out: number;
+  /** Padded row count (a multiple of DENSE_ROWS). */
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Heads stacked into one matrix, each part's rows from the given row offset on. */
+function stack(parts: readonly { d: Dense; at: number }[], rows: number, cols: number): { w: Float32Array; b: Float64Array } {
+  const w = new Float32Array(rows * cols);
+  const b = new Float64Array(rows);
+  for (const { d, at } of parts) {
+    w.set(d.w, at * cols);
+    b.set(d.b, at);
+  }
+  return { w, b };
+}
 
 /**
- * The wasm kernel: weights copied once into the instance's memory; per chunk, z and h go in as
- * columns ([cols, np]), every head leaves its output as [rows, np] float32-valued doubles, and
- * the rank-2 mass runs for all items at once on that layout. Only α_F, S and α_L columns (a few
- * values per channel) are read back per item.
+ * The wasm kernel. Weights are copied once into the instance's memory, heads of one kind stacked
+ * into one matrix (all F heads, all U heads, all V heads), so a chunk is five dense calls. z and
+ * h go in as columns ([cols, np]); the trunk comes out as [rows, np] (the next input); α_F, U, V
+ * and α_L come out item-major, where allocation reads them; S is computed per item for the
+ * channels allocation asks for (massSel, rank 2).
  */
 class WasmForward implements Forward {
   private constructor(
     private readonly config: HypernetConfig,
-    private readonly heads: Heads,
     private readonly k: WasmKernels,
-    private readonly at: Map<Dense, { w: number; b: number; out: number }>,
+    private readonly mem: Float64Array,
+    private readonly idx: Int32Array,
+    private readonly trunk: Placed,
+    private readonly f: Placed,
+    private readonly u: Placed | undefined,
+    private readonly v: Placed | undefined,
+    private readonly l: Placed | undefined,
+    private readonly layout: Layout,
     private readonly zIn: number,
     private readonly hIn: number,
-    /** Per layer: where its S [C, np] goes (rank 2 only). */
-    private readonly massOut: readonly number[],
+    private readonly idxAt: number,
+    private readonly massAt: number,
   ) {}
 
-  static create(config: HypernetConfig, heads: Heads): WasmForward | null {
-    const all = [heads.trunk, ...heads.f, ...(heads.eu ?? []), ...(heads.ev ?? []), ...(heads.l ? [heads.l] : [])];
+  static create(config: HypernetConfig, heads: Heads, lay: Layout): WasmForward | null {
+    const { hidden } = config;
+    const mats: { name: string; w: Float64Array; b: Float64Array; rows: number; cols: number }[] = [];
+    const add = (name: string, m: { w: Float32Array; b: Float64Array }, rows: number, cols: number) =>
+      mats.push({ name, w: tileWeights(m.w, rows, cols), b: m.b, rows: padRows(rows), cols });
+    add('trunk', stack([{ d: heads.trunk, at: 0 }], heads.trunk.rows, heads.trunk.cols), heads.trunk.rows, heads.trunk.cols);
+    add('f', stack(heads.f.map((d, li) => ({ d, at: lay.f[li]! })), lay.fTotal, hidden), lay.fTotal, hidden);
+    if (heads.eu && heads.ev) {
+      add('u', stack(heads.eu.map((d, li) => ({ d, at: lay.u[li]! })), lay.uTotal, hidden), lay.uTotal, hidden);
+      add('v', stack(heads.ev.map((d, li) => ({ d, at: lay.v[li]! })), lay.vTotal, hidden), lay.vTotal, hidden);
+    }
+    if (heads.l) add('l', stack([{ d: heads.l, at: 0 }], heads.l.rows, hidden), heads.l.rows, hidden);
+
     let offset = 0;
     const take = (bytes: number) => {
       const at = offset;
       offset += align16(bytes);
       return at;
     };
-    const Q = MASS_CHANNELS_PER_PASS;
-    const paddedC = (C: number) => Math.ceil(C / Q) * Q;
-    const at = new Map<Dense, { w: number; b: number; out: number }>();
-    for (const d of all) {
-      // U outputs get rows up to the padded channel count: mass2 reads them (they stay zero).
-      const li = heads.eu?.indexOf(d) ?? -1;
-      const outRows = li >= 0 ? Math.max(d.rows, paddedC(config.layers[li]!.outChannels) * config.rank) : d.rows;
-      at.set(d, { w: take(d.rows * d.cols * 8), b: take(d.rows * 8), out: take(outRows * WASM_CHUNK * 8) });
+    const placed = new Map<string, Placed>();
+    for (const m of mats) {
+      const w = take(m.w.byteLength);
+      const b = take(m.rows * 8);
+      placed.set(m.name, { w, b, out: take(m.rows * WASM_CHUNK * 8), rows: m.rows, cols: m.cols });
     }
+    const maxC = Math.max(...config.layers.map((l) => l.outChannels));
     const zIn = take(config.zDim * WASM_CHUNK * 8);
-    const hIn = take(config.hidden * WASM_CHUNK * 8);
-    const massOut = config.layers.map((l) => take(paddedC(l.outChannels) * WASM_CHUNK * 8));
+    const hIn = take(hidden * WASM_CHUNK * 8);
+    const idxAt = take((maxC + 1) * 4);
+    const massAt = take(maxC * 8);
     const k = createWasmKernels(offset);
     if (!k) return null;
-    const mem = new Float64Array(k.memory.buffer);
-    for (const d of all) {
-      const a = at.get(d)!;
-      mem.set(d.w, a.w / 8);
-      mem.set(d.b ?? new Float64Array(d.rows), a.b / 8);
+    const f64 = new Float64Array(k.memory.buffer);
+    for (const m of mats) {
+      const p = placed.get(m.name)!;
+      f64.set(m.w, p.w / 8);
+      f64.set(m.b, p.b / 8);
     }
-    return new WasmForward(config, heads, k, at, zIn, hIn, massOut);
+    return new WasmForward(
+      config,
+      k,
+      f64,
+      new Int32Array(k.memory.buffer),
+      placed.get('trunk')!,
+      placed.get('f')!,
+      placed.get('u'),
+      placed.get('v'),
+      placed.get('l'),
+      lay,
+      zIn,
+      hIn,
+      idxAt,
+      massAt,
+    );
   }
 
-  run(zs: Float32Array, count: number, visit: (i: number, item: ItemSensitivities) => void): void {
+  run(zs: Float32Array, count: number, visit: (i: number, item: ItemView) => void): void {
     for (let start = 0; start < count; start += WASM_CHUNK) {
       const n = Math.min(WASM_CHUNK, count - start);
       this.chunk(zs.subarray(start * this.config.zDim, (start + n) * this.config.zDim), n, (i, item) => visit(start + i, item));
     }
   }
 
-  /** Runs one head; returns the f64 index of its [rows, np] output. */
-  private dense(d: Dense, input: number, np: number): number {
-    const a = this.at.get(d)!;
-    this.k.dense(a.w, a.b, input, a.out, d.rows, d.cols, np);
-    return a.out / 8;
+  mass(item: ItemView, li: number, channels: Int32Array, count: number, out: Float64Array): void {
+    const { rank, layers } = this.config;
+    if (rank !== 2) {
+      massOfChannels(item, this.layout, this.config, li, channels, count, out);
+      return;
+    }
+    // The kernel takes channel pairs: an odd list repeats its last channel.
+    const idx = this.idx;
+    const at = this.idxAt / 4;
+    for (let c = 0; c < count; c++) idx[at + c] = channels[c]!;
+    const padded = count + (count & 1);
+    if (padded > count) idx[at + count] = channels[count - 1]!;
+    const uPtr = (item.uAt + this.layout.u[li]!) * 8;
+    const vPtr = (item.vAt + this.layout.v[li]!) * 8;
+    this.k.massSel(uPtr, vPtr, this.idxAt, padded, layers[li]!.rowLength, this.massAt);
+    const mem = this.mem;
+    const m0 = this.massAt / 8;
+    for (let c = 0; c < count; c++) {
+      const j = channels[c]!;
+      out[j] = mem[m0 + j]!;
+    }
   }
 
-  private chunk(zs: Float32Array, n: number, visit: (i: number, item: ItemSensitivities) => void): void {
-    const { zDim, hidden, layers, rank } = this.config;
-    const { trunk, f, eu, ev, l } = this.heads;
+  /** [rows, np] output (rows of one item pair are contiguous vectors). */
+  private byRow(p: Placed, input: number, np: number): void {
+    this.k.dense(p.w, p.b, input, p.out, p.rows, p.cols, np, np * 8, 8);
+  }
+
+  /** [np, rows] output: each item's values contiguous. */
+  private byItem(p: Placed, input: number, np: number): void {
+    this.k.dense(p.w, p.b, input, p.out, p.rows, p.cols, np, 8, p.rows * 8);
+  }
+
+  private chunk(zs: Float32Array, n: number, visit: (i: number, item: ItemView) => void): void {
+    const { zDim, hidden } = this.config;
     const np = n + (n & 1);
-    const mem = new Float64Array(this.k.memory.buffer);
+    const mem = this.mem;
     // z as columns; padding columns are zero and their results are never read.
     const z0 = this.zIn / 8;
     mem.fill(0, z0, z0 + zDim * np);
     for (let i = 0; i < n; i++) for (let c = 0; c < zDim; c++) mem[z0 + c * np + i] = zs[i * zDim + c]!;
-    const hPre = this.dense(trunk, this.zIn, np);
+    this.byRow(this.trunk, this.zIn, np);
+    const hPre = this.trunk.out / 8;
     const h0 = this.hIn / 8;
     for (let j = 0; j < hidden * np; j++) mem[h0 + j] = Math.fround(Math.tanh(mem[hPre + j]!));
-    const fOut = f.map((d) => this.dense(d, this.hIn, np));
-    const uOut = eu?.map((d) => this.dense(d, this.hIn, np));
-    const vOut = ev?.map((d) => this.dense(d, this.hIn, np));
-    const lOut = l ? this.dense(l, this.hIn, np) : undefined;
-    const Q = MASS_CHANNELS_PER_PASS;
-    if (uOut && vOut && rank === 2) {
-      layers.forEach((ly, li) => {
-        const Cp = Math.ceil(ly.outChannels / Q) * Q;
-        this.k.mass2(uOut[li]! * 8, vOut[li]! * 8, this.massOut[li]!, Cp, ly.rowLength, np, np);
-      });
+    this.byItem(this.f, this.hIn, np);
+    if (this.l) this.byItem(this.l, this.hIn, np);
+    if (this.u && this.v) {
+      this.byItem(this.u, this.hIn, np);
+      this.byItem(this.v, this.hIn, np);
     }
-    // Item-major copies, read row by row: reading one item's column directly would touch one
-    // cache line per value (rows are np·8 bytes apart), which profiled slower than everything else.
-    const byItem = <T extends Float32Array | Float64Array>(make: (len: number) => T, base: number, rows: number): T[] => {
-      // One flat item-major buffer, handed out as per-item views (fewer allocations than n arrays).
-      const flat = make(n * rows);
-      for (let r = 0; r < rows; r++) {
-        const row = base + r * np;
-        for (let i = 0, o = r; i < n; i++, o += rows) flat[o] = mem[row + i]!;
-      }
-      return Array.from({ length: n }, (_, i) => flat.subarray(i * rows, (i + 1) * rows) as T);
+    const item: ItemView = {
+      f: mem,
+      fAt: 0,
+      u: this.u ? mem : null,
+      uAt: 0,
+      v: this.v ? mem : null,
+      vAt: 0,
+      l: this.l ? mem : null,
+      lAt: 0,
     };
-    const f32 = (len: number) => new Float32Array(len);
-    const f64 = (len: number) => new Float64Array(len);
-    const alphaF = layers.map((ly, li) => byItem(f32, fOut[li]!, ly.outChannels));
-    const mass = layers.map((ly, li): Float64Array[] | undefined => {
-      if (!uOut || !vOut) return undefined;
-      if (rank === 2) return byItem(f64, this.massOut[li]! / 8, ly.outChannels);
-      const u = byItem(f32, uOut[li]!, ly.outChannels * rank);
-      const v = byItem(f32, vOut[li]!, ly.rowLength * rank);
-      return u.map((ui, i) => elementMass(ui, v[i]!, ly.outChannels, ly.rowLength, rank));
-    });
-    const alphaL = lOut !== undefined ? byItem(f32, lOut, layers.length) : undefined;
     for (let i = 0; i < n; i++) {
-      visit(i, {
-        alphaF: (li) => alphaF[li]![i]!,
-        // No E head: α_E is all ones, S_j = rowLength.
-        mass: (li) => mass[li]?.[i] ?? new Float64Array(layers[li]!.outChannels).fill(layers[li]!.rowLength),
-        alphaL: () => alphaL?.[i] ?? new Float32Array(layers.length),
-      });
+      item.fAt = this.f.out / 8 + i * this.f.rows;
+      if (this.u && this.v) {
+        item.uAt = this.u.out / 8 + i * this.u.rows;
+        item.vAt = this.v.out / 8 + i * this.v.rows;
+      }
+      if (this.l) item.lAt = this.l.out / 8 + i * this.l.rows;
+      visit(i, item);
     }
   }
 }
@@ -349,104 +815,18 @@ export function elementMass(u: Float32Array, v: Float32Array, C: number, R: numb
   return mass;
 }
 
-/** core's channelScores, given S already summed: softmax(α_F) · S, max-subtracted, as float32. */
-export function channelScoresFromMass(alphaF: Float32Array, mass: Float64Array, into?: Float32Array): Float32Array {
-  const n = alphaF.length;
-  let max = -Infinity;
-  for (let j = 0; j < n; j++) {
-    const f = alphaF[j]!;
-    if (!Number.isFinite(f)) throw new NonFiniteScoreError(`alphaF[${j}] is ${f}`);
-    if (f > max) max = f;
-  }
-  const exp = new Float64Array(n);
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    const e = Math.exp(alphaF[j]! - max);
-    exp[j] = e;
-    sum += e;
-  }
-  const out = into ?? new Float32Array(n);
-  for (let j = 0; j < n; j++) {
-    const s = mass[j]!;
-    if (!Number.isFinite(s)) throw new NonFiniteScoreError(`alphaE mass of channel ${j} is ${s}`);
-    out[j] = (exp[j]! / sum) * s;
-  }
-  return out;
-}
-
-const KEY_SPAN = 65536;
-
-/**
- * core's gammaAllocate (tiers by descending score, ties to the lower index) without a comparator
- * sort, which dominated the profile. Each channel gets a unique numeric key,
- * (2^32 - 1 - orderable float32 bits) · 2^16 + index, exact in a double (48 bits): ascending
- * keys = descending score, then ascending index; equal scores (+0 and -0 included) share the
- * high part, as in core's `b - a` comparator. Only tier membership matters (not the order within
- * a tier), so two quickselects find the k and 2k smallest keys. NaN, or more than 2^16 channels,
- * go to core.
- */
-let keyScratch = new Float64Array(256);
-
-export function gammaTiers(scores: Float32Array, beta: number, into?: Uint8Array): Uint8Array {
-  const n = scores.length;
-  if (n > KEY_SPAN || !(beta >= 0 && beta <= 0.5)) return gammaAllocate(scores, beta);
-  const bits = new Uint32Array(scores.buffer, scores.byteOffset, n);
-  if (keyScratch.length < n) keyScratch = new Float64Array(n);
-  const keys = keyScratch;
-  for (let j = 0; j < n; j++) {
-    const s = scores[j]!;
-    if (s !== s) return gammaAllocate(scores, beta); // NaN: core throws the error
-    const b = s === 0 ? 0 : bits[j]!;
-    const orderable = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-    keys[j] = (0xffffffff - orderable) * KEY_SPAN + j;
-  }
-  const k = tierSize(n, beta);
-  const tiers = into ? into.fill(0) : new Uint8Array(n);
-  if (k === 0) return tiers;
-  quickselect(keys, 0, n - 1, 2 * k - 1);
-  quickselect(keys, 0, 2 * k - 1, k - 1);
-  for (let r = 0; r < 2 * k; r++) tiers[keys[r]! % KEY_SPAN] = r < k ? 2 : 1;
-  return tiers;
-}
-
-/** Reorders a[lo..hi] (distinct values) so a[kth] holds its sorted value, smaller ones before it. */
-function quickselect(a: Float64Array, lo: number, hi: number, kth: number): void {
-  while (hi > lo) {
-    const x = a[lo]!;
-    const y = a[(lo + hi) >> 1]!;
-    const z = a[hi]!;
-    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i] = a[j]!;
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (kth <= j) hi = j;
-    else if (kth >= i) lo = i;
-    else return;
-  }
-}
-
 /**
  * Y = X·Wᵀ + b for `n` row-major inputs X [n, cols] -> Y [n, rows] (float32). Each element is
  * core's sum: bias first, then w[r,c]·x[c] in ascending c, in a double. Eight inputs share each
- * weight load (measured ~1.5x faster than four on the SASRec test model); weights and inputs
- * are float64 copies of float32 values, so every product is the one core computes.
+ * weight load; weights are float32 and inputs float64 copies of float32 values, so every
+ * product is the one core computes.
  */
-export function applyBatch(d: Dense, x: Float64Array, n: number): Float32Array {
+function applyBatch(d: Dense, x: Float64Array, n: number): Float32Array {
   const { w, b, rows, cols } = d;
   const out = new Float32Array(n * rows);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    const bias = b ? b[r]! : 0;
+    const bias = b[r]!;
     let i = 0;
     for (; i + 8 <= n; i += 8) {
       const x0 = i * cols;

@@ -1,31 +1,46 @@
 /**
- * Loopback load benchmark of the strategy server: `npm run bench:server [-- --duration 10]`.
+ * Loopback load benchmark of the strategy server: `npm run bench:server [-- --duration 10]
+ * [--workers N] [--inline-max-batch N] [--batch-window-ms MS] [--max-batch N] [--out FILE]`.
  *
  * Generates the SASRec-sized test model (12 layers, hidden 64, FFN 256, z dim 32, hypernet
  * hidden 64, rank 2), starts the server CLI as a child process on 127.0.0.1 (so the load
- * generator and the server do not share an event loop), drives it with autocannon and writes
+ * generator and the server do not share an event loop), drives it and writes
  * results/bench-server.json. Every phase is bounded in time (--duration seconds) and in count
  * (--max-requests); only 127.0.0.1 is ever contacted.
  *
  * Phases (JSON bodies, POST /v1/models/sasrec-bench/strategy):
  *   uncached_max  every request a new z (never a cache hit), 64 connections, as fast as it goes
+ *                 (autocannon, closed loop)
  *   cached_max    64 distinct z, primed first, so every request is a cache hit
- *   rate_1000     new z each request at a fixed 1,000 req/s (100 connections): the latency figures
- * Batch sizes and cache hits per phase are read from the server's /metrics, and the server's own
- * CPU time per request from /proc (a figure other load on the machine does not distort, unlike
- * req/s). `compute_only` is the batched hypernet alone, in this process, without HTTP.
+ *   rate_1000     a new z per request at a steady 1,000 req/s, open loop: request i is handed to
+ *                 the client at start + i ms whatever the answers do (100 keep-alive sockets; the
+ *                 client runs in a fresh child process). The latency figures.
+ *   rate_1000_autocannon  the same through autocannon's overallRate, as this benchmark measured
+ *                 it before: each connection sends its per-second quota back to back at every
+ *                 1 s tick, i.e. bursts of 100 concurrent requests each second rather than a steady
+ *                 rate (and its coordinated-omission correction assumes 1 ms between requests).
+ *                 Kept to compare with older results.
+ * Batch sizes and cache hits per phase come from the server's /metrics; the server's CPU time per
+ * request from /proc, in total and for its main thread (HTTP, JSON, cache; the rest is compute
+ * workers and V8's helper threads) — figures other load on the machine distorts far less than
+ * req/s. `compute_only` is what a compute worker does per request (hypernet, Γ/Λ, bitstream,
+ * ETag), in this process without HTTP.
  */
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SASREC_BENCH_OPTIONS, writeTestModel } from '../../tests/fixtures/artifacts.ts';
-import { BatchedHypernet } from './batched-hypernet.ts';
-import { snapZ } from './strategy-service.ts';
+import { loadModel } from './artifacts.ts';
+import type { BatchedHypernet } from './batched-hypernet.ts';
+import { DEFAULT_WORKERS } from './server.ts';
+import type { StrategyCompute } from './strategy-compute.ts';
+import { DEFAULT_STRATEGY_OPTIONS, snapZ } from './strategy-service.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODEL_ID = 'sasrec-bench';
@@ -44,6 +59,10 @@ interface PhaseResult {
   cache_misses: number;
   /** Server process CPU time per answered request: robust to other load on the machine. */
   server_cpu_ms_per_request: number | null;
+  /** The part of it on the server's main thread. */
+  server_main_thread_cpu_ms_per_request: number | null;
+  /** Open-loop phases: how late the client handed requests over (its timer starved by other load), ms. */
+  send_lag_ms?: { p50: number; p99: number };
 }
 
 /** Counter-seeded z in [-1, 1): distinct for every n, the same on every run. */
@@ -82,17 +101,24 @@ async function startServer(modelsDir: string, extra: string[]): Promise<{ child:
   return { child, url, log };
 }
 
-/** CPU seconds (user + system) the process has used so far; undefined off Linux. */
-async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
-  if (pid === undefined) return undefined;
+/** CPU seconds (user + system) of a /proc stat file; undefined off Linux. */
+async function statCpuSeconds(path: string): Promise<number | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = await readFile(path, 'utf8');
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds the process, and its main thread, have used so far; undefined off Linux. */
+async function cpuSeconds(pid: number | undefined): Promise<{ total: number; main: number } | undefined> {
+  if (pid === undefined) return undefined;
+  const total = await statCpuSeconds(`/proc/${pid}/stat`);
+  const main = await statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+  return total === undefined || main === undefined ? undefined : { total, main };
 }
 
 /** Linux's USER_HZ, the unit of /proc/<pid>/stat times (100 on every mainstream build). */
@@ -122,9 +148,36 @@ interface PhaseOptions {
   body: (n: number) => string;
 }
 
+interface Before {
+  metrics: Map<string, number>;
+  cpu: { total: number; main: number } | undefined;
+}
+
+async function before(url: string, serverPid: number | undefined): Promise<Before> {
+  return { metrics: await scrape(url), cpu: await cpuSeconds(serverPid) };
+}
+
+/** Server-side figures of a phase: batches and cache from /metrics, CPU from /proc. */
+async function serverDelta(url: string, serverPid: number | undefined, b: Before, requests: number) {
+  const after = await scrape(url);
+  const cpu = await cpuSeconds(serverPid);
+  const batchSum = delta(after, b.metrics, `chord_strategy_batch_size_sum{model="${MODEL_ID}"}`);
+  const batches = delta(after, b.metrics, `chord_strategy_batch_size_count{model="${MODEL_ID}"}`);
+  const perRequest = (key: 'total' | 'main') =>
+    cpu && b.cpu && requests > 0 ? Math.round(((cpu[key] - b.cpu[key]) * 1e6) / requests) / 1000 : null;
+  return {
+    batch_size_mean: batches > 0 ? Math.round((batchSum / batches) * 100) / 100 : null,
+    batches,
+    cache_hits: delta(after, b.metrics, 'chord_strategy_cache_total{result="hit"}'),
+    cache_misses: delta(after, b.metrics, 'chord_strategy_cache_total{result="miss"}'),
+    server_cpu_ms_per_request: perRequest('total'),
+    server_main_thread_cpu_ms_per_request: perRequest('main'),
+  };
+}
+
+/** A closed-loop (or autocannon-rate) phase. */
 async function phase(url: string, serverPid: number | undefined, o: PhaseOptions): Promise<PhaseResult> {
-  const before = await scrape(url);
-  const cpuBefore = await cpuSeconds(serverPid);
+  const b = await before(url, serverPid);
   let n = 0;
   const result = await new Promise<autocannon.Result>((resolveResult, reject) => {
     const instance = autocannon(
@@ -150,10 +203,6 @@ async function phase(url: string, serverPid: number | undefined, o: PhaseOptions
     const guard = setTimeout(() => instance.stop(), (o.durationS + 15) * 1000);
     instance.on('done', () => clearTimeout(guard));
   });
-  const after = await scrape(url);
-  const cpuAfter = await cpuSeconds(serverPid);
-  const batchSum = delta(after, before, `chord_strategy_batch_size_sum{model="${MODEL_ID}"}`);
-  const batches = delta(after, before, `chord_strategy_batch_size_count{model="${MODEL_ID}"}`);
   const ok = result['2xx'];
   return {
     requests: result.requests.total,
@@ -162,30 +211,168 @@ async function phase(url: string, serverPid: number | undefined, o: PhaseOptions
     errors: result.errors,
     timeouts: result.timeouts,
     non_2xx: result.non2xx,
-    batch_size_mean: batches > 0 ? Math.round((batchSum / batches) * 100) / 100 : null,
-    batches,
-    cache_hits: delta(after, before, 'chord_strategy_cache_total{result="hit"}'),
-    cache_misses: delta(after, before, 'chord_strategy_cache_total{result="miss"}'),
-    server_cpu_ms_per_request:
-      cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
-        ? Math.round(((cpuAfter - cpuBefore) * 1e6) / result.requests.total) / 1000
-        : null,
+    ...(await serverDelta(url, serverPid, b, result.requests.total)),
   };
 }
 
-/** Strategies per second of the batched hypernet alone (batches of 64, one thread, no HTTP). */
-function computeOnly(hypernet: BatchedHypernet): { strategies_per_s: number; ms_per_strategy: number; kernel: string } {
-  const dim = hypernet.config.zDim;
-  const batch = 64;
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 100) / 100;
+
+interface OpenLoopOptions {
+  url: string;
+  rate: number;
+  durationS: number;
+  connections: number;
+  /** Request n carries zFor(zOffset + n). */
+  zOffset: number;
+  zDim: number;
+}
+
+interface OpenLoopStats {
+  requests: number;
+  ok: number;
+  elapsedS: number;
+  latency_ms: { p50: number; p90: number; p99: number; max: number };
+  errors: number;
+  timeouts: number;
+  non_2xx: number;
+  send_lag_ms: { p50: number; p99: number };
+}
+
+/**
+ * Open-loop load: request i is handed to the client at start + i/rate, answered or not, over a
+ * keep-alive pool of `connections` sockets (a request that finds none free waits, and the wait
+ * counts). Latency runs from that hand-over to the last byte of the answer.
+ */
+async function openLoopClient(o: OpenLoopOptions): Promise<OpenLoopStats> {
+  const target = new URL(o.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
+  const total = Math.round(o.rate * o.durationS);
+  const latencies: number[] = [];
+  const lags: number[] = [];
+  let errors = 0;
+  let timeouts = 0;
+  let non2xx = 0;
+  let sent = 0;
+  let settled = 0;
+  const start = performance.now() + 20;
+  const due = (i: number) => start + (i * 1000) / o.rate;
+  await new Promise<void>((resolveAll) => {
+    const settle = () => {
+      if (++settled === total) resolveAll();
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && due(sent) <= now) {
+        const body = JSON.stringify({ z: zFor(o.zOffset + sent, o.zDim) });
+        lags.push(now - due(sent));
+        sent++;
+        const t0 = performance.now();
+        const req = http.request(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: `/v1/models/${MODEL_ID}/strategy`,
+            method: 'POST',
+            agent,
+            timeout: 10_000,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 200) latencies.push(performance.now() - t0);
+              else non2xx++;
+              settle();
+            });
+          },
+        );
+        req.on('timeout', () => {
+          timeouts++;
+          req.destroy();
+        });
+        req.on('error', () => {
+          errors++;
+          settle();
+        });
+        req.end(body);
+      }
+      if (sent < total) setTimeout(tick, Math.max(0, due(sent) - performance.now()));
+    };
+    tick();
+  });
+  const elapsedS = (performance.now() - start) / 1000;
+  agent.destroy();
+  latencies.sort((x, y) => x - y);
+  lags.sort((x, y) => x - y);
+  return {
+    requests: total,
+    ok: latencies.length,
+    elapsedS,
+    latency_ms: { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
+    errors,
+    timeouts,
+    non_2xx: non2xx,
+    send_lag_ms: { p50: percentile(lags, 0.5), p99: percentile(lags, 0.99) },
+  };
+}
+
+/**
+ * The open-loop phase, its client in a fresh child process: the latencies it records then
+ * include no garbage-collection pauses of this process's heap from the earlier phases.
+ */
+async function openLoopPhase(serverPid: number | undefined, o: OpenLoopOptions): Promise<PhaseResult> {
+  const b = await before(o.url, serverPid);
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--open-loop-client', JSON.stringify(o)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`open-loop client exited with ${code}`);
+  const stats = JSON.parse(out) as OpenLoopStats;
+  return {
+    requests: stats.requests,
+    rps: Math.round(stats.ok / stats.elapsedS),
+    latency_ms: stats.latency_ms,
+    errors: stats.errors,
+    timeouts: stats.timeouts,
+    non_2xx: stats.non_2xx,
+    ...(await serverDelta(o.url, serverPid, b, stats.requests)),
+    send_lag_ms: stats.send_lag_ms,
+  };
+}
+
+/**
+ * What a compute worker does per request (hypernet, Γ/Λ, bitstream, ETag; no budget) in batches
+ * of `batch`, on one thread without HTTP: best of 8 rounds, wall and CPU time (this process runs
+ * nothing else meanwhile).
+ */
+function computeOnly(compute: StrategyCompute, batch: number) {
+  const dim = compute.hypernet.config.zDim;
   const zs = new Float32Array(batch * dim);
+  const budgets = new Float64Array(batch).fill(NaN);
+  const reps = Math.max(1, Math.round(256 / batch));
   let best = Infinity;
+  let bestCpu = Infinity;
   for (let rep = 0; rep < 8; rep++) {
     for (let i = 0; i < batch; i++) zs.set(zFor(3e9 + rep * batch + i, dim), i * dim);
     const t = performance.now();
-    for (let k = 0; k < 4; k++) hypernet.strategies(zs, batch);
-    best = Math.min(best, (performance.now() - t) / (4 * batch));
+    const c = process.cpuUsage();
+    for (let k = 0; k < reps; k++) compute.answer(zs, budgets, batch);
+    const used = process.cpuUsage(c);
+    best = Math.min(best, (performance.now() - t) / (reps * batch));
+    bestCpu = Math.min(bestCpu, (used.user + used.system) / 1000 / (reps * batch));
   }
-  return { strategies_per_s: Math.round(1000 / best), ms_per_strategy: Math.round(best * 1e4) / 1e4, kernel: hypernet.kernel };
+  return {
+    batch,
+    strategies_per_s: Math.round(1000 / best),
+    ms_per_strategy: Math.round(best * 1e4) / 1e4,
+    cpu_ms_per_strategy: Math.round(bestCpu * 1e4) / 1e4,
+    kernel: compute.hypernet.kernel,
+  };
 }
 
 /** How many of `samples` random z get a different strategy once snapped to the grid, and in how many channels. */
@@ -213,11 +400,19 @@ async function main(): Promise<void> {
     options: {
       duration: { type: 'string', default: '10' },
       'max-requests': { type: 'string', default: '300000' },
-      'batch-window-ms': { type: 'string', default: '1' },
-      'max-batch': { type: 'string', default: '64' },
+      'batch-window-ms': { type: 'string', default: String(DEFAULT_STRATEGY_OPTIONS.batchWindowMs) },
+      'max-batch': { type: 'string', default: String(DEFAULT_STRATEGY_OPTIONS.maxBatch) },
+      workers: { type: 'string', default: String(DEFAULT_WORKERS) },
+      'inline-max-batch': { type: 'string', default: String(DEFAULT_STRATEGY_OPTIONS.inlineMaxBatch) },
       out: { type: 'string', default: join(ROOT, 'results/bench-server.json') },
+      // Internal: run only the open-loop client (see openLoopPhase) and print its figures.
+      'open-loop-client': { type: 'string' },
     },
   });
+  if (values['open-loop-client'] !== undefined) {
+    console.log(JSON.stringify(await openLoopClient(JSON.parse(values['open-loop-client']) as OpenLoopOptions)));
+    return;
+  }
   const durationS = Number(values.duration);
   const maxRequests = Number(values['max-requests']);
   const modelsDir = await mkdtemp(join(os.tmpdir(), 'chord-bench-'));
@@ -226,38 +421,53 @@ async function main(): Promise<void> {
     const model = await writeTestModel(modelsDir, { ...SASREC_BENCH_OPTIONS, modelId: MODEL_ID });
     const dim = model.hypernetConfig.zDim;
     const gridSamples = 1000;
-    const hypernet = new BatchedHypernet(model.hypernetConfig, model.hypernetTensors);
-    const gridChanged = measureGrid(hypernet, gridSamples);
-    const compute = computeOnly(hypernet);
-    console.log(`compute only (best of 8): ${JSON.stringify(compute)}`);
+    const loaded = await loadModel(model.dir);
+    const gridChanged = measureGrid(loaded.hypernet, gridSamples);
+    const compute = computeOnly(loaded.compute, 64);
+    const computeSingle = computeOnly(loaded.compute, 1);
+    console.log(`compute only (best of 8): ${JSON.stringify(compute)} ${JSON.stringify(computeSingle)}`);
     const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 
-    const started = await startServer(modelsDir, ['--batch-window-ms', values['batch-window-ms']!, '--max-batch', values['max-batch']!]);
+    const started = await startServer(modelsDir, [
+      '--batch-window-ms',
+      values['batch-window-ms']!,
+      '--max-batch',
+      values['max-batch']!,
+      '--workers',
+      values.workers!,
+      '--inline-max-batch',
+      values['inline-max-batch']!,
+    ]);
     server.child = started.child;
     const { url } = started;
+    const pid = started.child.pid;
     console.log(started.log.join('\n'));
 
     const fresh = (offset: number) => (n: number) => JSON.stringify({ z: zFor(offset + n, dim) });
     console.log('warm-up ...');
-    await phase(url, started.child.pid, { connections: 16, durationS: Math.min(3, durationS), maxRequests: 20_000, body: fresh(5e8) });
+    await phase(url, pid, { connections: 16, durationS: Math.min(3, durationS), maxRequests: 20_000, body: fresh(5e8) });
 
     console.log(`uncached_max: ${durationS} s, 64 connections, a new z per request ...`);
-    const uncached = await phase(url, started.child.pid, { connections: 64, durationS, maxRequests, body: fresh(0) });
+    const uncached = await phase(url, pid, { connections: 64, durationS, maxRequests, body: fresh(0) });
     console.log(JSON.stringify(uncached));
 
-    const pool = Array.from({ length: 64 }, (_, i) => JSON.stringify({ z: zFor(2e9 + i, dim) }));
-    for (const body of pool) {
+    const primed = Array.from({ length: 64 }, (_, i) => JSON.stringify({ z: zFor(2e9 + i, dim) }));
+    for (const body of primed) {
       await fetch(`${url}/v1/models/${MODEL_ID}/strategy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     }
     console.log(`cached_max: ${durationS} s, 64 connections, 64 primed z ...`);
-    const cached = await phase(url, started.child.pid, { connections: 64, durationS, maxRequests, body: (n) => pool[n % pool.length]! });
+    const cached = await phase(url, pid, { connections: 64, durationS, maxRequests, body: (n) => primed[n % primed.length]! });
     console.log(JSON.stringify(cached));
 
-    console.log(`rate_1000: ${durationS} s at 1000 req/s, 100 connections, a new z per request ...`);
-    const rate = await phase(url, started.child.pid, { connections: 100, durationS, maxRequests: 1000 * durationS, overallRate: 1000, body: fresh(1e8) });
+    console.log(`rate_1000: ${durationS} s at a steady 1000 req/s (open loop), 100 sockets, a new z per request ...`);
+    const rate = await openLoopPhase(pid, { url, rate: 1000, durationS, connections: 100, zOffset: 1e8, zDim: dim });
     console.log(JSON.stringify(rate));
 
-    const phases = { uncached_max: uncached, cached_max: cached, rate_1000: rate };
+    console.log(`rate_1000_autocannon: ${durationS} s, autocannon overallRate 1000, 100 connections ...`);
+    const rateAc = await phase(url, pid, { connections: 100, durationS, maxRequests: 1000 * durationS, overallRate: 1000, body: fresh(1.5e8) });
+    console.log(JSON.stringify(rateAc));
+
+    const phases = { uncached_max: uncached, cached_max: cached, rate_1000: rate, rate_1000_autocannon: rateAc };
     const all = Object.values(phases);
     const report = {
       date: new Date().toISOString(),
@@ -276,16 +486,28 @@ async function main(): Promise<void> {
         hypernet: { method: model.hypernetConfig.method, hidden: model.hypernetConfig.hidden, rank: model.hypernetConfig.rank },
         channels: model.manifest.layers.reduce((s, l) => s + l.outChannels, 0),
       },
-      server: { batch_window_ms: Number(values['batch-window-ms']), max_batch: Number(values['max-batch']), body: 'JSON {"z": [32 numbers]}' },
+      server: {
+        batch_window_ms: Number(values['batch-window-ms']),
+        max_batch: Number(values['max-batch']),
+        workers: Number(values.workers),
+        inline_max_batch: Number(values['inline-max-batch']),
+        body: 'JSON {"z": [32 numbers]}',
+      },
       max_rps: uncached.rps,
       max_rps_cached: cached.rps,
       latency_ms: { p50: rate.latency_ms.p50, p99: rate.latency_ms.p99 },
       achieved_rps_at_1000: rate.rps,
-      errors: all.reduce((s, p) => s + p.errors, 0),
+      errors: all.reduce((s, p) => s + p.errors + p.timeouts, 0),
       non_2xx: all.reduce((s, p) => s + p.non_2xx, 0),
       batch_size_mean: uncached.batch_size_mean,
-      server_cpu_ms_per_request: { uncached: uncached.server_cpu_ms_per_request, cached: cached.server_cpu_ms_per_request },
+      server_cpu_ms_per_request: {
+        uncached: uncached.server_cpu_ms_per_request,
+        uncached_main_thread: uncached.server_main_thread_cpu_ms_per_request,
+        cached: cached.server_cpu_ms_per_request,
+        at_1000: rate.server_cpu_ms_per_request,
+      },
       compute_only: compute,
+      compute_only_single: computeSingle,
       z_grid: {
         bits: Z_GRID_BITS,
         samples: gridSamples,
@@ -300,7 +522,8 @@ async function main(): Promise<void> {
     console.log(`wrote ${values.out}`);
     console.log(
       `uncached ${report.max_rps}/s, cached ${report.max_rps_cached}/s, at 1000/s p50 ${report.latency_ms.p50} ms p99 ${report.latency_ms.p99} ms, ` +
-        `errors ${report.errors}, non-2xx ${report.non_2xx}, mean batch ${report.batch_size_mean}`,
+        `errors ${report.errors}, non-2xx ${report.non_2xx}, mean batch ${report.batch_size_mean}, ` +
+        `server CPU ${report.server_cpu_ms_per_request.uncached} ms/request uncached`,
     );
   } finally {
     if (server.child && server.child.exitCode === null) {

@@ -5,22 +5,23 @@
 import { ChordError } from '../core/errors.ts';
 
 export type ApiErrorCode =
-  | 'bad-z-length'
-  | 'non-finite-z'
-  | 'z-out-of-range'
-  | 'bad-budget'
-  | 'unknown-model'
-  | 'not-found'
-  | 'empty-body'
-  | 'body-too-large'
-  | 'bad-json'
-  | 'unsupported-media-type'
-  | 'invalid-request'
-  | 'unauthorized'
-  | 'rate-limited'
-  | 'unprocessable-z'
-  | 'shutting-down'
-  | 'internal';
+  | 'BAD_Z_LENGTH'
+  | 'NON_FINITE_Z'
+  | 'Z_OUT_OF_RANGE'
+  | 'BAD_BUDGET'
+  | 'UNKNOWN_MODEL'
+  | 'NOT_FOUND'
+  | 'EMPTY_BODY'
+  | 'BODY_TOO_LARGE'
+  | 'BAD_JSON'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INVALID_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'RATE_LIMITED'
+  | 'UNPROCESSABLE_Z'
+  | 'SHUTTING_DOWN'
+  | 'COMPUTE_UNAVAILABLE'
+  | 'INTERNAL';
 
 export class ApiError extends ChordError {
   readonly statusCode: number;
@@ -35,7 +36,7 @@ export class ApiError extends ChordError {
 export class ModelLoadError extends ChordError {
   readonly modelDir: string;
   constructor(modelDir: string, message: string, options?: { cause?: unknown }) {
-    super('model-load', `${modelDir}: ${message}`, options);
+    super('MODEL_LOAD_FAILED', `${modelDir}: ${message}`, options);
     this.modelDir = modelDir;
   }
 }

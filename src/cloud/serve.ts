@@ -1,7 +1,7 @@
 /**
  * CLI: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1] [--token T]... [--origin URL]...
  *                       [--rate-limit N] [--body-limit BYTES] [--batch-window-ms MS] [--max-batch N]
- *                       [--cache-entries N]
+ *                       [--cache-entries N] [--workers N] [--inline-max-batch N]
  *
  * Tokens may also come from CHORD_TOKENS (comma-separated), which keeps them out of `ps`.
  * SIGINT/SIGTERM: stop accepting connections, finish in-flight requests, exit 0; a second
@@ -9,11 +9,16 @@
  * directly: npm 11 exits on SIGTERM without passing it on, which would orphan the server.
  */
 import { parseArgs } from 'node:util';
-import { createServer } from './server.ts';
+import { createServer, DEFAULT_WORKERS } from './server.ts';
+import { DEFAULT_STRATEGY_OPTIONS } from './strategy-service.ts';
+
+const D = DEFAULT_STRATEGY_OPTIONS;
 
 const USAGE = `usage: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1]
        [--token T]... [--origin https://shop.example]... [--rate-limit REQS_PER_MIN_PER_IP (0 = off, default 600)]
-       [--body-limit BYTES (65536)] [--batch-window-ms MS (1)] [--max-batch N (64)] [--cache-entries N (50000)]`;
+       [--body-limit BYTES (65536)] [--batch-window-ms MS (${D.batchWindowMs})] [--max-batch N (${D.maxBatch})] [--cache-entries N (${D.cacheEntries})]
+       [--workers N (compute worker threads; 0 = compute on the main thread; default ${DEFAULT_WORKERS})]
+       [--inline-max-batch N (batches up to N computed on the main thread while the workers are idle; ${D.inlineMaxBatch})]`;
 
 function fail(message: string): never {
   console.error(`error: ${message}\n${USAGE}`);
@@ -41,6 +46,8 @@ async function main(): Promise<void> {
         'batch-window-ms': { type: 'string' },
         'max-batch': { type: 'string' },
         'cache-entries': { type: 'string' },
+        workers: { type: 'string' },
+        'inline-max-batch': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -62,17 +69,20 @@ async function main(): Promise<void> {
     if (!/^https?:\/\/[^/]+$/.test(o)) fail(`--origin must be a scheme and host like https://shop.example, got "${o}"`);
   }
   const perMinute = intOption(args['rate-limit'], 'rate-limit', 600);
-  const windowMs = intOption(args['batch-window-ms'], 'batch-window-ms', 1);
+  const windowMs = intOption(args['batch-window-ms'], 'batch-window-ms', D.batchWindowMs);
+  const workers = intOption(args.workers, 'workers', DEFAULT_WORKERS);
   const server = await createServer({
     modelsDir: args.models,
     tokens,
     origins,
     bodyLimit: intOption(args['body-limit'], 'body-limit', 64 * 1024, 64),
     rateLimit: perMinute === 0 ? false : { max: perMinute, timeWindowMs: 60_000 },
+    workers,
     strategy: {
       batchWindowMs: windowMs,
-      maxBatch: intOption(args['max-batch'], 'max-batch', 64, 1),
-      cacheEntries: intOption(args['cache-entries'], 'cache-entries', 50_000),
+      maxBatch: intOption(args['max-batch'], 'max-batch', D.maxBatch, 1),
+      cacheEntries: intOption(args['cache-entries'], 'cache-entries', D.cacheEntries),
+      inlineMaxBatch: intOption(args['inline-max-batch'], 'inline-max-batch', D.inlineMaxBatch),
     },
   }).catch((error: unknown) => fail((error as Error).message));
 
@@ -87,7 +97,8 @@ async function main(): Promise<void> {
   const url = await server.listen(port, host);
   console.log(
     `  auth: ${tokens.length > 0 ? `${tokens.length} bearer token(s)` : 'none'}; CORS: ${origins.length > 0 ? origins.join(', ') : 'off'}; ` +
-      `rate limit: ${perMinute === 0 ? 'off' : `${perMinute}/min per IP`}; batch window ${windowMs} ms`,
+      `rate limit: ${perMinute === 0 ? 'off' : `${perMinute}/min per IP`}; batch window ${windowMs} ms; ` +
+      `compute ${workers === 0 ? 'on the main thread' : `${workers} worker thread(s)`}`,
   );
   console.log(`listening on ${url}`);
 

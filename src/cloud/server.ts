@@ -23,6 +23,7 @@ import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loadModels, SERVED_FILES } from './artifacts.ts';
 import type { LoadedModel, ServedFileName } from './artifacts.ts';
+import { ComputePool } from './compute-pool.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -44,6 +45,11 @@ export interface ServerOptions {
   /** max-age (seconds) of strategy answers (default 300). */
   strategyMaxAgeS?: number;
   strategy?: Partial<StrategyServiceOptions>;
+  /**
+   * Worker threads that compute strategy batches (0 = on the main thread, between requests).
+   * Default DEFAULT_WORKERS.
+   */
+  workers?: number;
   /** Fastify's request logger (default off: the CLI prints its own start-up lines). */
   logger?: boolean;
   /** Where 5xx causes go (they are bugs); default: console.error. */
@@ -55,6 +61,8 @@ export interface ChordServer {
   readonly models: ReadonlyMap<string, LoadedModel>;
   readonly service: StrategyService;
   readonly metrics: ServerMetrics;
+  /** The compute workers (undefined with workers: 0). */
+  readonly pool: ComputePool | undefined;
   /** Starts listening; resolves to the base URL (port 0 picks a free port). */
   listen(port: number, host?: string): Promise<string>;
   /** Stops accepting connections, finishes in-flight requests, then resolves. */
@@ -62,6 +70,20 @@ export interface ChordServer {
 }
 
 const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * One compute worker, for two cores. Measured server CPU per uncached request at saturation
+ * (bench-server.ts): ~0.06 ms on the main thread (HTTP, JSON, cache) and ~0.15 ms on the worker
+ * (hypernet, Γ/Λ, bitstream, ETag); one thread doing both used ~0.21 ms. So with a core each,
+ * the worker alone bounds throughput (1 / 0.15 ms ≈ 6,500/s) where one thread stops at
+ * 1 / 0.21 ms ≈ 4,700/s; a second worker would only compete with the main thread for the same
+ * two cores. Small batches stay on the main thread while the worker is idle
+ * (StrategyServiceOptions.inlineMaxBatch), which keeps low-load CPU and latency at the
+ * workers: 0 level. On the shared benchmark machine, with two training jobs keeping both cores
+ * busy, 0 and 1 worker both measured 3,550-3,800 uncached req/s (2 workers: 3,100-4,300, noisy):
+ * there the CPU share, not parallelism, is the limit.
+ */
+export const DEFAULT_WORKERS = 1;
 const STRICT_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const EXPOSED_HEADERS = ['ETag', 'X-Chord-Average-Bits', 'X-Chord-Cache', 'Retry-After'];
 
@@ -87,7 +109,7 @@ interface ModelParams {
 function parseBudgetQuery(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !STRICT_NUMBER.test(value)) {
-    throw new ApiError(400, 'bad-budget', `budget query ${JSON.stringify(value)} is not a decimal number`);
+    throw new ApiError(400, 'BAD_BUDGET', `budget query ${JSON.stringify(value)} is not a decimal number`);
   }
   return Number(value);
 }
@@ -96,24 +118,24 @@ function parseBudgetQuery(value: unknown): number | undefined {
 function toApiError(error: FastifyError | ApiError | Error): ApiError {
   if (error instanceof ApiError) return error;
   const e = error as FastifyError;
-  if (e.validation) return new ApiError(400, 'invalid-request', e.message);
+  if (e.validation) return new ApiError(400, 'INVALID_REQUEST', e.message);
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError(413, 'body-too-large', e.message);
+      return new ApiError(413, 'BODY_TOO_LARGE', e.message);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiError(415, 'unsupported-media-type', `${e.message}; send application/json or application/octet-stream`);
+      return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `${e.message}; send application/json or application/octet-stream`);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ApiError(400, 'empty-body', e.message);
+      return new ApiError(400, 'EMPTY_BODY', e.message);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ApiError(400, 'bad-json', e.message);
+      return new ApiError(400, 'BAD_JSON', e.message);
     default:
       break;
   }
-  if (e instanceof SyntaxError && e.statusCode === 400) return new ApiError(400, 'bad-json', e.message);
+  if (e instanceof SyntaxError && e.statusCode === 400) return new ApiError(400, 'BAD_JSON', e.message);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new ApiError(e.statusCode, 'invalid-request', e.message);
+    return new ApiError(e.statusCode, 'INVALID_REQUEST', e.message);
   }
-  return new ApiError(500, 'internal', 'internal server error', { cause: error });
+  return new ApiError(500, 'INTERNAL', 'internal server error', { cause: error });
 }
 
 function sha256(s: string): Buffer {
@@ -136,14 +158,28 @@ function tokenMatcher(tokens: readonly string[]): (header: string | undefined) =
 export async function createServer(options: ServerOptions): Promise<ChordServer> {
   const models = options.models ?? (options.modelsDir !== undefined ? await loadModels(options.modelsDir) : undefined);
   if (!models) throw new TypeError('createServer needs modelsDir or models');
-  const metrics = createMetrics();
-  const service = new StrategyService(models, {
-    ...options.strategy,
-    onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
-    onCache: (result) => metrics.cache.inc({ result }),
-  });
-  const maxAge = options.strategyMaxAgeS ?? 300;
+  const workers = options.workers ?? DEFAULT_WORKERS;
+  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${workers}`);
   const reportInternal = options.onInternalError ?? ((error: unknown, route: string) => console.error(`internal error on ${route}:`, error));
+  const metrics = createMetrics();
+  const pool =
+    workers > 0
+      ? await ComputePool.start(
+          [...models.values()].map((m) => m.computeSpec),
+          workers,
+          (error) => reportInternal(error, 'compute worker'),
+        )
+      : undefined;
+  const service = new StrategyService(
+    models,
+    {
+      ...options.strategy,
+      onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
+      onCache: (result) => metrics.cache.inc({ result }),
+    },
+    pool,
+  );
+  const maxAge = options.strategyMaxAgeS ?? 300;
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -158,11 +194,12 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const api = toApiError(error);
-    if (api.statusCode >= 500) reportInternal(error, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    // A 500 is a bug; a 503 (a compute worker died) was reported once by the pool, not per request.
+    if (api.statusCode === 500) reportInternal(error, `${request.method} ${request.routeOptions.url ?? request.url}`);
     void reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message));
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(errorBody('not-found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -171,7 +208,19 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     metrics.latency.observe({ route }, reply.elapsedTime / 1000);
   });
   // In-flight strategy requests waiting for a batch window need not wait for it at shutdown.
-  app.addHook('preClose', async () => service.flush());
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    service.flush();
+  });
+  // A response finished after close() began (a worker was still computing it) closes its
+  // keep-alive connection; otherwise the server would wait for the client to hang up.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+  // After the last response: let batches still running finish, then stop the workers.
+  app.addHook('onClose', async () => pool?.close());
 
   await app.register(cors, {
     origin: options.origins && options.origins.length > 0 ? [...options.origins] : false,
@@ -188,7 +237,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
       max,
       timeWindow: timeWindowMs,
       errorResponseBuilder: (_request, context) =>
-        new ApiError(429, 'rate-limited', `more than ${context.max} requests in ${context.after}; retry later`),
+        new ApiError(429, 'RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`),
     });
   }
 
@@ -199,7 +248,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
       if (request.method === 'OPTIONS' || request.routeOptions.url === '/healthz') return;
       if (!matches(request.headers.authorization)) {
         void reply.header('WWW-Authenticate', 'Bearer');
-        throw new ApiError(401, 'unauthorized', 'missing or unknown bearer token');
+        throw new ApiError(401, 'UNAUTHORIZED', 'missing or unknown bearer token');
       }
     });
   }
@@ -248,7 +297,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     const model = service.model(request.params.model);
     const name = request.params.name;
     if (!(SERVED_FILES as readonly string[]).includes(name)) {
-      throw new ApiError(404, 'not-found', `model files are ${SERVED_FILES.join(', ')}; "${name}" is not served`);
+      throw new ApiError(404, 'NOT_FOUND', `model files are ${SERVED_FILES.join(', ')}; "${name}" is not served`);
     }
     return sendFile(model, name as ServedFileName, request, reply);
   });
@@ -271,29 +320,29 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
       let z: Float32Array;
       let budget = parseBudgetQuery(request.query.budget);
       if (Buffer.isBuffer(body)) {
-        if (body.length === 0) throw new ApiError(400, 'empty-body', 'binary body is empty; send zDim little-endian float32 values');
+        if (body.length === 0) throw new ApiError(400, 'EMPTY_BODY', 'binary body is empty; send zDim little-endian float32 values');
         if (body.length % 4 !== 0) {
-          throw new ApiError(400, 'bad-z-length', `binary z has ${body.length} bytes, not a whole number of float32 values`);
+          throw new ApiError(400, 'BAD_Z_LENGTH', `binary z has ${body.length} bytes, not a whole number of float32 values`);
         }
         const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
         z = new Float32Array(body.length / 4);
         for (let i = 0; i < z.length; i++) z[i] = view.getFloat32(4 * i, true);
       } else if (body !== undefined && body !== null && typeof body === 'object') {
         if (body.budget !== undefined) {
-          if (budget !== undefined) throw new ApiError(400, 'bad-budget', 'budget given both in the body and in the query');
+          if (budget !== undefined) throw new ApiError(400, 'BAD_BUDGET', 'budget given both in the body and in the query');
           budget = body.budget;
         }
         if (body.z.length !== model.hypernetConfig.zDim) {
-          throw new ApiError(400, 'bad-z-length', `z has ${body.z.length} values, model "${model.modelId}" expects ${model.hypernetConfig.zDim}`);
+          throw new ApiError(400, 'BAD_Z_LENGTH', `z has ${body.z.length} values, model "${model.modelId}" expects ${model.hypernetConfig.zDim}`);
         }
         const limit = service.maxAbsZ;
         body.z.forEach((x, i) => {
           // Checked before the float32 conversion, which would turn 1e39 into Infinity.
-          if (Math.abs(x) > limit) throw new ApiError(400, 'z-out-of-range', `z[${i}] = ${x} is outside ±${limit}`);
+          if (Math.abs(x) > limit) throw new ApiError(400, 'Z_OUT_OF_RANGE', `z[${i}] = ${x} is outside ±${limit}`);
         });
         z = Float32Array.from(body.z);
       } else {
-        throw new ApiError(400, 'empty-body', 'no body; send {"z": [...]} as application/json or float32 z as application/octet-stream');
+        throw new ApiError(400, 'EMPTY_BODY', 'no body; send {"z": [...]} as application/json or float32 z as application/octet-stream');
       }
       const answer = await service.strategy(model.modelId, z, budget);
       void reply
@@ -312,6 +361,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     models,
     service,
     metrics,
+    pool,
     async listen(port, host = '127.0.0.1') {
       return app.listen({ port, host });
     },

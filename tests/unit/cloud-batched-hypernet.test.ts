@@ -101,6 +101,85 @@ describe('BatchedHypernet', () => {
   });
 });
 
+describe('BatchedHypernet: computing S only where it can matter', () => {
+  const layer = (name: string, outChannels: number, rowLength: number) => ({ name, outChannels, rowLength });
+  /** Bigger layers than config() so that the bound really leaves channels out. */
+  function wideConfig(rank = 2): HypernetConfig {
+    return { ...config('chord', rank), layers: [layer('a', 64, 20), layer('b', 40, 64), layer('c', 3, 8), layer('d', 130, 9)] };
+  }
+  const coreLevels = (cfg: HypernetConfig, tensors: ReturnType<typeof hypernetTensors>, zs: Float32Array, i: number) =>
+    levels(new Hypernet(cfg, tensors).strategy(zs.subarray(i * cfg.zDim, (i + 1) * cfg.zDim)));
+
+  it('leaves most channels out, and still equals core', () => {
+    for (const rank of [2, 1, 3]) {
+      const cfg = wideConfig(rank);
+      const tensors = hypernetTensors(cfg, 21 + rank);
+      const batched = new BatchedHypernet(cfg, tensors);
+      const zs = randomZ(30, cfg.zDim, 5 + rank);
+      batched.strategies(zs, 30).forEach((r, i) => {
+        if (!r.ok) throw r.error;
+        expect(levels(r.strategy)).toEqual(coreLevels(cfg, tensors, zs, i));
+      });
+      const computed = batched.massesComputed.reduce((a, b) => a + b, 0);
+      const channels = 30 * cfg.layers.reduce((a, l) => a + l.outChannels, 0);
+      expect(computed).toBeLessThan(0.7 * channels);
+      // Layer c has k = 0 (3 channels at beta 0.125): no S needed at all.
+      expect(batched.massesComputed[2]).toBe(0);
+    }
+  });
+
+  it('equals core when scores tie in blocks (uniform softmax, a few distinct masses)', () => {
+    const cfg = wideConfig();
+    const tensors = hypernetTensors(cfg, 31);
+    for (const ly of cfg.layers) {
+      // α_F = 0 everywhere: softmax is uniform, the score is S alone.
+      tensors.set(`hyper.F.${ly.name}.w`, { shape: [ly.outChannels, cfg.hidden], data: new Float32Array(ly.outChannels * cfg.hidden) });
+      tensors.set(`hyper.F.${ly.name}.b`, { shape: [ly.outChannels], data: new Float32Array(ly.outChannels) });
+      // U rows from three constant patterns, independent of z: S takes three values per layer.
+      tensors.set(`hyper.E.${ly.name}.u`, { shape: [ly.outChannels * 2, cfg.hidden], data: new Float32Array(ly.outChannels * 2 * cfg.hidden) });
+      tensors.set(`hyper.E.${ly.name}.ub`, {
+        shape: [ly.outChannels * 2],
+        data: Float32Array.from({ length: ly.outChannels * 2 }, (_, r) => [0.5, -0.25, 1][Math.floor(r / 2) % 3]! * (r % 2 ? 1 : -1)),
+      });
+    }
+    for (const kernel of ['wasm', 'js'] as const) {
+      const batched = new BatchedHypernet(cfg, tensors, { kernel });
+      const zs = randomZ(6, cfg.zDim, 77);
+      batched.strategies(zs, 6).forEach((r, i) => {
+        if (!r.ok) throw r.error;
+        expect(levels(r.strategy)).toEqual(coreLevels(cfg, tensors, zs, i));
+      });
+    }
+  });
+
+  it('still fails a z whose α_E overflows float32, also in a channel the bound would leave out and in a layer with k = 0', () => {
+    for (const target of ['a', 'c']) {
+      const cfg = wideConfig();
+      const tensors = hypernetTensors(cfg, 41);
+      const ly = cfg.layers.find((l) => l.name === target)!;
+      // Channel 1's U is ~3e38 and V ~2 (its softmax weight is tiny: α_F bias -30), so U·V
+      // overflows float32 and core throws on the infinite α_E.
+      const ub = tensors.get(`hyper.E.${target}.ub`)!.data.slice();
+      ub[2] = 3e38;
+      ub[3] = 3e38;
+      tensors.set(`hyper.E.${target}.ub`, { shape: [ly.outChannels * 2], data: ub });
+      tensors.set(`hyper.E.${target}.vb`, { shape: [ly.rowLength * 2], data: new Float32Array(ly.rowLength * 2).fill(2) });
+      const fb = tensors.get(`hyper.F.${target}.b`)!.data.slice();
+      fb[1] = -30;
+      tensors.set(`hyper.F.${target}.b`, { shape: [ly.outChannels], data: fb });
+      for (const kernel of ['wasm', 'js'] as const) {
+        const zs = randomZ(3, cfg.zDim, 9);
+        const results = new BatchedHypernet(cfg, tensors, { kernel }).strategies(zs, 3);
+        results.forEach((r, i) => {
+          expect(() => new Hypernet(cfg, tensors).strategy(zs.subarray(i * cfg.zDim, (i + 1) * cfg.zDim))).toThrow(/alphaE/);
+          expect(r.ok).toBe(false);
+          expect(!r.ok && r.error.message).toMatch(/alphaE mass of channel 1 is Infinity/);
+        });
+      }
+    }
+  });
+});
+
 describe('elementMass', () => {
   it('is Σ_k |float32(Σ_r u·v)| in k order', () => {
     const u = Float32Array.from([1, 2, -1, 0.5, 3, -3]); // C = 3, rank 2
@@ -131,6 +210,14 @@ describe('gammaTiers', () => {
       for (const beta of [0, 0.125, 0.3, 0.5]) {
         expect(Array.from(gammaTiers(scores, beta))).toEqual(Array.from(gammaAllocate(scores, beta)));
       }
+    }
+  });
+
+  it('equals core on long random layers with many ties (beyond the initial scratch size)', () => {
+    let s = 7;
+    for (const n of [255, 256, 257, 600, 1031]) {
+      const scores = Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 69069) + 1) >>> 0) % 50) / 7);
+      for (const beta of [0.01, 0.125, 0.5]) expect(Array.from(gammaTiers(scores, beta))).toEqual(Array.from(gammaAllocate(scores, beta)));
     }
   });
 

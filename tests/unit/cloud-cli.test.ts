@@ -62,6 +62,7 @@ describe('serve CLI', () => {
     const url = (await waitFor(cli, /listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
     expect(cli.lines.join('\n')).toMatch(/cli-model: sasrec, hypernet method chord, 6 layers, 112 channels, z dim 8/);
     expect(cli.lines.join('\n')).toMatch(/auth: none; CORS: https:\/\/shop.example; rate limit: 600\/min per IP; batch window 3000 ms/);
+    expect(cli.lines.join('\n')).toMatch(/compute 1 worker thread\(s\)/);
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', models: 1 });
 
     // Held by the 3 s batch window until shutdown flushes it.
@@ -87,6 +88,7 @@ describe('serve CLI', () => {
       [['--port', '0'], /--models is required/],
       [['--models', modelsDir, '--port', 'abc'], /--port must be an integer/],
       [['--models', modelsDir, '--origin', 'shop.example'], /--origin must be a scheme and host/],
+      [['--models', modelsDir, '--workers', 'two'], /--workers must be an integer/],
       [['--models', empty, '--port', '0'], /no model directory/],
     ];
     const clis = cases.map(([args]) => runCli(args));

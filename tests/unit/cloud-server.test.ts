@@ -163,32 +163,32 @@ describe('strategy endpoint: bad input is a 4xx naming the problem, never a 500'
 
   const z = userZ(9);
   const cases: { name: string; init: RequestInit; path?: string; status: number; code: string; message: RegExp }[] = [
-    { name: 'short z', init: { headers: JSON_TYPE, body: JSON.stringify({ z: [0.1, 0.2] }) }, status: 400, code: 'bad-z-length', message: /2 values.*expects 8/ },
-    { name: 'long z', init: { headers: JSON_TYPE, body: JSON.stringify({ z: [...z, 0] }) }, status: 400, code: 'bad-z-length', message: /9 values/ },
-    { name: 'binary z of 7 floats', init: { headers: BIN_TYPE, body: f32Bytes(z.slice(1)) }, status: 400, code: 'bad-z-length', message: /7 values/ },
-    { name: 'binary z not a multiple of 4 bytes', init: { headers: BIN_TYPE, body: new Uint8Array(30) }, status: 400, code: 'bad-z-length', message: /30 bytes/ },
-    { name: 'binary NaN', init: { headers: BIN_TYPE, body: f32Bytes([...z.slice(0, 5), NaN, ...z.slice(6)]) }, status: 400, code: 'non-finite-z', message: /z\[5\] is NaN/ },
-    { name: 'binary -Infinity', init: { headers: BIN_TYPE, body: f32Bytes([-Infinity, ...z.slice(1)]) }, status: 400, code: 'non-finite-z', message: /z\[0\] is -Infinity/ },
-    { name: 'JSON NaN (not JSON at all)', init: { headers: JSON_TYPE, body: `{"z":[NaN,${z.slice(1).join(',')}]}` }, status: 400, code: 'bad-json', message: /not valid JSON/ },
-    { name: 'JSON 1e39 (Infinity as float32)', init: { headers: JSON_TYPE, body: `{"z":[1e39,${z.slice(1).join(',')}]}` }, status: 400, code: 'z-out-of-range', message: /z\[0\] = 1e\+39/ },
-    { name: 'string z values', init: { headers: JSON_TYPE, body: JSON.stringify({ z: z.map(String) }) }, status: 400, code: 'invalid-request', message: /z\/0 must be number/ },
-    { name: 'z missing', init: { headers: JSON_TYPE, body: JSON.stringify({ budget: 3 }) }, status: 400, code: 'invalid-request', message: /required property 'z'/ },
-    { name: 'unknown body key', init: { headers: JSON_TYPE, body: JSON.stringify({ z, zz: 1 }) }, status: 400, code: 'invalid-request', message: /additional properties/ },
-    { name: 'broken JSON', init: { headers: JSON_TYPE, body: '{"z": [0.1, 0.2' }, status: 400, code: 'bad-json', message: /not valid JSON/ },
-    { name: 'empty JSON body', init: { headers: JSON_TYPE, body: '' }, status: 400, code: 'empty-body', message: /empty/ },
-    { name: 'empty binary body', init: { headers: BIN_TYPE, body: new Uint8Array(0) }, status: 400, code: 'empty-body', message: /empty/ },
-    { name: 'no body, no content type', init: {}, status: 400, code: 'empty-body', message: /no body/ },
-    { name: 'oversized body', init: { headers: JSON_TYPE, body: JSON.stringify({ z: new Array(2000).fill(0.125) }) }, status: 413, code: 'body-too-large', message: /too large/ },
-    { name: 'text/plain', init: { headers: { 'content-type': 'text/plain' }, body: z.join(',') }, status: 415, code: 'unsupported-media-type', message: /application\/octet-stream/ },
-    { name: 'form encoding', init: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'z=1' }, status: 415, code: 'unsupported-media-type', message: /Unsupported Media Type/ },
-    { name: 'budget above 8', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 9 }) }, status: 400, code: 'bad-budget', message: /\[2, 8\]/ },
-    { name: 'budget below 2', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 1.5 }) }, status: 400, code: 'bad-budget', message: /budget 1.5/ },
-    { name: 'budget as a string', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: '3' }) }, status: 400, code: 'invalid-request', message: /budget must be number/ },
-    { name: 'query budget not a number', path: '/v1/models/tiny/strategy?budget=NaN', init: { headers: BIN_TYPE, body: f32Bytes(z) }, status: 400, code: 'bad-budget', message: /"NaN" is not a decimal/ },
-    { name: 'query budget hex', path: '/v1/models/tiny/strategy?budget=0x3', init: { headers: BIN_TYPE, body: f32Bytes(z) }, status: 400, code: 'bad-budget', message: /not a decimal/ },
-    { name: 'budget in body and query', path: '/v1/models/tiny/strategy?budget=3', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 3 }) }, status: 400, code: 'bad-budget', message: /both/ },
-    { name: 'unknown model', path: '/v1/models/nope/strategy', init: { headers: JSON_TYPE, body: JSON.stringify({ z }) }, status: 404, code: 'unknown-model', message: /no model "nope"/ },
-    { name: 'unknown route', path: '/v1/modelz', init: { headers: JSON_TYPE, body: JSON.stringify({ z }) }, status: 404, code: 'not-found', message: /POST \/v1\/modelz/ },
+    { name: 'short z', init: { headers: JSON_TYPE, body: JSON.stringify({ z: [0.1, 0.2] }) }, status: 400, code: 'BAD_Z_LENGTH', message: /2 values.*expects 8/ },
+    { name: 'long z', init: { headers: JSON_TYPE, body: JSON.stringify({ z: [...z, 0] }) }, status: 400, code: 'BAD_Z_LENGTH', message: /9 values/ },
+    { name: 'binary z of 7 floats', init: { headers: BIN_TYPE, body: f32Bytes(z.slice(1)) }, status: 400, code: 'BAD_Z_LENGTH', message: /7 values/ },
+    { name: 'binary z not a multiple of 4 bytes', init: { headers: BIN_TYPE, body: new Uint8Array(30) }, status: 400, code: 'BAD_Z_LENGTH', message: /30 bytes/ },
+    { name: 'binary NaN', init: { headers: BIN_TYPE, body: f32Bytes([...z.slice(0, 5), NaN, ...z.slice(6)]) }, status: 400, code: 'NON_FINITE_Z', message: /z\[5\] is NaN/ },
+    { name: 'binary -Infinity', init: { headers: BIN_TYPE, body: f32Bytes([-Infinity, ...z.slice(1)]) }, status: 400, code: 'NON_FINITE_Z', message: /z\[0\] is -Infinity/ },
+    { name: 'JSON NaN (not JSON at all)', init: { headers: JSON_TYPE, body: `{"z":[NaN,${z.slice(1).join(',')}]}` }, status: 400, code: 'BAD_JSON', message: /not valid JSON/ },
+    { name: 'JSON 1e39 (Infinity as float32)', init: { headers: JSON_TYPE, body: `{"z":[1e39,${z.slice(1).join(',')}]}` }, status: 400, code: 'Z_OUT_OF_RANGE', message: /z\[0\] = 1e\+39/ },
+    { name: 'string z values', init: { headers: JSON_TYPE, body: JSON.stringify({ z: z.map(String) }) }, status: 400, code: 'INVALID_REQUEST', message: /z\/0 must be number/ },
+    { name: 'z missing', init: { headers: JSON_TYPE, body: JSON.stringify({ budget: 3 }) }, status: 400, code: 'INVALID_REQUEST', message: /required property 'z'/ },
+    { name: 'unknown body key', init: { headers: JSON_TYPE, body: JSON.stringify({ z, zz: 1 }) }, status: 400, code: 'INVALID_REQUEST', message: /additional properties/ },
+    { name: 'broken JSON', init: { headers: JSON_TYPE, body: '{"z": [0.1, 0.2' }, status: 400, code: 'BAD_JSON', message: /not valid JSON/ },
+    { name: 'empty JSON body', init: { headers: JSON_TYPE, body: '' }, status: 400, code: 'EMPTY_BODY', message: /empty/ },
+    { name: 'empty binary body', init: { headers: BIN_TYPE, body: new Uint8Array(0) }, status: 400, code: 'EMPTY_BODY', message: /empty/ },
+    { name: 'no body, no content type', init: {}, status: 400, code: 'EMPTY_BODY', message: /no body/ },
+    { name: 'oversized body', init: { headers: JSON_TYPE, body: JSON.stringify({ z: new Array(2000).fill(0.125) }) }, status: 413, code: 'BODY_TOO_LARGE', message: /too large/ },
+    { name: 'text/plain', init: { headers: { 'content-type': 'text/plain' }, body: z.join(',') }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/octet-stream/ },
+    { name: 'form encoding', init: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'z=1' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /Unsupported Media Type/ },
+    { name: 'budget above 8', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 9 }) }, status: 400, code: 'BAD_BUDGET', message: /\[2, 8\]/ },
+    { name: 'budget below 2', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 1.5 }) }, status: 400, code: 'BAD_BUDGET', message: /budget 1.5/ },
+    { name: 'budget as a string', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: '3' }) }, status: 400, code: 'INVALID_REQUEST', message: /budget must be number/ },
+    { name: 'query budget not a number', path: '/v1/models/tiny/strategy?budget=NaN', init: { headers: BIN_TYPE, body: f32Bytes(z) }, status: 400, code: 'BAD_BUDGET', message: /"NaN" is not a decimal/ },
+    { name: 'query budget hex', path: '/v1/models/tiny/strategy?budget=0x3', init: { headers: BIN_TYPE, body: f32Bytes(z) }, status: 400, code: 'BAD_BUDGET', message: /not a decimal/ },
+    { name: 'budget in body and query', path: '/v1/models/tiny/strategy?budget=3', init: { headers: JSON_TYPE, body: JSON.stringify({ z, budget: 3 }) }, status: 400, code: 'BAD_BUDGET', message: /both/ },
+    { name: 'unknown model', path: '/v1/models/nope/strategy', init: { headers: JSON_TYPE, body: JSON.stringify({ z }) }, status: 404, code: 'UNKNOWN_MODEL', message: /no model "nope"/ },
+    { name: 'unknown route', path: '/v1/modelz', init: { headers: JSON_TYPE, body: JSON.stringify({ z }) }, status: 404, code: 'NOT_FOUND', message: /POST \/v1\/modelz/ },
   ];
 
   for (const c of cases) {
@@ -242,7 +242,7 @@ describe('a z whose sensitivities overflow', () => {
       ]);
       expect([ok.status, high.status, low.status]).toEqual([200, 422, 422]);
       const body = (await high.json()) as { error: { code: string; message: string } };
-      expect(body.error.code).toBe('unprocessable-z');
+      expect(body.error.code).toBe('UNPROCESSABLE_Z');
       expect(body.error.message).toMatch(/alphaF\[0\] is Infinity/);
       expect(((await low.json()) as { error: { message: string } }).error.message).toMatch(/alphaF\[0\] is -Infinity/);
     } finally {
@@ -308,7 +308,7 @@ describe('rate limiting', () => {
     const limited = await postJson(url, { z: userZ(9) });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('rate-limited');
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
     expect((await fetch(`${url}/v1/models`)).status).toBe(429);
     for (let i = 0; i < 5; i++) expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
@@ -323,7 +323,7 @@ describe('bearer tokens', () => {
     const none = await postJson(url, { z });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
-    expect(((await none.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    expect(((await none.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
     expect((await postJson(url, { z }, 'tiny', { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await postJson(url, { z }, 'tiny', { authorization: 't0k3n-a' })).status).toBe(401);
     expect((await postJson(url, { z }, 'tiny', { authorization: 'Bearer t0k3n-a' })).status).toBe(200);
@@ -438,17 +438,80 @@ describe('models, files, health and metrics', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('finishes an in-flight request, then refuses new connections', async () => {
-    // A long batch window keeps the request in flight until close() flushes it.
-    const { server, url } = await start({ strategy: { batchWindowMs: 10_000 } });
-    const z = userZ(77);
-    const inflight = postJson(url, { z });
-    while (server.service.pending === 0) await new Promise((r) => setTimeout(r, 5));
-    const closed = server.close();
-    const res = await inflight;
-    expect(res.status).toBe(200);
-    expect(levels(decode(await bytesOf(res)).strategy)).toEqual(levels(coreStrategy(snapZ(Float32Array.from(z), 16))));
-    await closed;
-    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  for (const workers of [1, 0]) {
+    it(`finishes an in-flight request, then refuses new connections (workers: ${workers})`, async () => {
+      // A long batch window keeps the request in flight until close() flushes it; with a
+      // worker, the batch goes to it (inlineMaxBatch 0), so close() has to wait for the thread.
+      const { server, url } = await start({ workers, strategy: { batchWindowMs: 10_000, inlineMaxBatch: 0 } });
+      const z = userZ(77);
+      const inflight = postJson(url, { z });
+      while (server.service.pending === 0) await new Promise((r) => setTimeout(r, 5));
+      const closed = server.close();
+      const res = await inflight;
+      expect(res.status).toBe(200);
+      expect(levels(decode(await bytesOf(res)).strategy)).toEqual(levels(coreStrategy(snapZ(Float32Array.from(z), 16))));
+      await closed;
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+      expect(server.pool?.threads ?? []).toHaveLength(0);
+    });
+  }
+});
+
+describe('compute workers', () => {
+  it('computes on worker threads by default and answers exactly as the main thread does (workers: 0)', async () => {
+    const { server, url } = await start({ strategy: { batchWindowMs: 20, cacheEntries: 0, inlineMaxBatch: 0 } });
+    const { server: inline, url: inlineUrl } = await start({ workers: 0, strategy: { batchWindowMs: 20, cacheEntries: 0 } });
+    expect(server.pool?.size).toBe(1);
+    expect(inline.pool).toBeUndefined();
+    const before = server.pool!.batches;
+    const zs = Array.from({ length: 12 }, (_, i) => userZ(500 + i));
+    const [a, b] = await Promise.all(
+      [url, inlineUrl].map((u) => Promise.all(zs.map(async (z) => postJson(u, { z, budget: i2b(z) })))),
+    );
+    for (let i = 0; i < zs.length; i++) {
+      expect([a![i]!.status, b![i]!.status]).toEqual([200, 200]);
+      expect(a![i]!.headers.get('etag')).toBe(b![i]!.headers.get('etag'));
+      expect(a![i]!.headers.get('x-chord-average-bits')).toBe(b![i]!.headers.get('x-chord-average-bits'));
+      expect(Buffer.from(await bytesOf(a![i]!)).equals(Buffer.from(await bytesOf(b![i]!)))).toBe(true);
+    }
+    expect(server.pool!.batches).toBeGreaterThan(before);
+  });
+
+  it('computes small batches on the main thread while the workers are idle, larger ones on the workers', async () => {
+    // A long window, so each group of concurrent requests surely forms one batch.
+    const { server, url } = await start({ strategy: { batchWindowMs: 1000, cacheEntries: 0, inlineMaxBatch: 3 } });
+    const pool = server.pool!;
+    const small = await Promise.all([0, 1, 2].map((i) => postJson(url, { z: userZ(700 + i) })));
+    expect(small.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(pool.batches).toBe(0);
+    const large = await Promise.all([0, 1, 2, 3, 4].map((i) => postJson(url, { z: userZ(710 + i) })));
+    expect(large.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(pool.batches).toBe(1);
+    for (const [i, r] of large.entries()) {
+      expect(levels(decode(await bytesOf(r)).strategy)).toEqual(levels(coreStrategy(snapZ(Float32Array.from(userZ(710 + i)), 16))));
+    }
+  });
+
+  it('answers the requests of a batch whose worker dies with 503 compute-unavailable JSON, then serves again', async () => {
+    const reported: unknown[] = [];
+    // The window is long enough for both requests to share the batch that crashes.
+    const { server, url } = await start({
+      strategy: { batchWindowMs: 300, cacheEntries: 0, inlineMaxBatch: 0 },
+      onInternalError: (e) => reported.push(e),
+    });
+    server.pool!.crashNextBatch();
+    const [r1, r2] = await Promise.all([postJson(url, { z: userZ(60) }), postJson(url, { z: userZ(61) })]);
+    for (const r of [r1!, r2!]) {
+      expect(r.status).toBe(503);
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('COMPUTE_UNAVAILABLE');
+      expect(body.error.message).toMatch(/retry/);
+    }
+    // The pool reported the death once (not once per request) and replaced the worker.
+    expect(reported).toHaveLength(1);
+    const again = await postJson(url, { z: userZ(60) });
+    expect(again.status).toBe(200);
+    expect(levels(decode(await bytesOf(again)).strategy)).toEqual(levels(coreStrategy(snapZ(Float32Array.from(userZ(60)), 16))));
   });
 });
