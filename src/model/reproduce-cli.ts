@@ -113,7 +113,7 @@ interface Training {
   modelId: string;
   command: string;
   timing: { wallSeconds: number };
-  metrics: { test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
+  metrics: { valid?: DeployedEval; test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
 }
 
 function findTraining(dir: string): Training | undefined {
@@ -270,6 +270,38 @@ export function compareSeeds(finished: ReadonlyMap<string, { spec: RunSpec; trai
   return rows;
 }
 
+/**
+ * The issue's "report both CHORD modes, the better one becomes the default", decided on validation
+ * (unmasked NDCG@10, the selection metric) over the seeds where both modes finished.
+ */
+export interface ModeChoice {
+  backbone: Backbone;
+  seeds: number[];
+  valid_ndcg10: { random: number; pretrained: number };
+  default: 'random' | 'pretrained';
+}
+
+export function chooseChordMode(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): ModeChoice[] {
+  const out: ModeChoice[] = [];
+  for (const backbone of BACKBONES) {
+    const chord = (pretrained: boolean) =>
+      new Map(
+        [...finished.values()]
+          .filter(({ spec }) => spec.backbone === backbone && spec.method === 'chord' && spec.pretrained === pretrained)
+          .filter(({ spec }) => spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3)
+          .flatMap(({ spec, training }) => (training.metrics.valid ? [[spec.seed, training.metrics.valid.unmasked.ndcg10] as const] : [])),
+      );
+    const random = chord(false);
+    const pretrained = chord(true);
+    const seeds = [...random.keys()].filter((s) => pretrained.has(s)).sort((a, b) => a - b);
+    if (seeds.length === 0) continue;
+    const r = mean(seeds.map((s) => random.get(s)!));
+    const p = mean(seeds.map((s) => pretrained.get(s)!));
+    out.push({ backbone, seeds, valid_ndcg10: { random: round(r), pretrained: round(p) }, default: p > r ? 'pretrained' : 'random' });
+  }
+  return out;
+}
+
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
@@ -333,6 +365,25 @@ function markdown(
     };
     lines.push(`| ${c.backbone} | ${c.seed} | ${methods.map(cell).join(' | ')} | ${yesNo(c.checks.chord_gt_base)} | ${yesNo(c.checks.base_gt_quant)} | ${yesNo(c.checks.ablation_order)} | ${yesNo(c.checks.pre_gt_base)} |`);
   }
+  lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
+  for (const c of chooseChordMode(finished)) {
+    lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);
+  }
+  lines.push(
+    '',
+    '## What the personalisation is worth',
+    '',
+    "Test NDCG@10 with each user's own strategy against the same model given another user's strategy (unmasked / masked).",
+    '',
+    '| run | own strategy | another user\'s strategy |',
+    '|---|---|---|',
+  );
+  for (const [key, { training }] of finished) {
+    const other = training.metrics.testOthersStrategy;
+    if (!other) continue;
+    const own = training.metrics.test;
+    lines.push(`| \`${key}\` | ${f(own.unmasked.ndcg10)} / ${f(own.masked.ndcg10)} | ${f(other.unmasked.ndcg10)} / ${f(other.masked.ndcg10)} |`);
+  }
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
   lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
   return lines.join('\n');
@@ -375,7 +426,7 @@ async function main(): Promise<void> {
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished);
-    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished) };
+    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));
   };

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, compareSeeds, planRuns } from '../../src/model/reproduce-cli.ts';
+import { aggregate, chooseChordMode, compareSeeds, planRuns } from '../../src/model/reproduce-cli.ts';
 
 const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
 
-function finishedRun(key: string, ndcg10: number, budgets: Record<string, number> = {}) {
+function finishedRun(key: string, ndcg10: number, budgets: Record<string, number> = {}, valid?: number) {
   const spec = planRuns([1, 2, 3]).find((r) => r.key === key)!;
   const training = {
     modelId: `m-${key}`,
     command: 'x',
     timing: { wallSeconds: 1 },
     metrics: {
+      ...(valid === undefined ? {} : { valid: { unmasked: metrics(valid), masked: metrics(2 * valid) } }),
       test: { unmasked: metrics(ndcg10), masked: metrics(2 * ndcg10), averageBits: 3.2 },
       testAtBudget: Object.fromEntries(
         Object.entries(budgets).map(([b, v]) => [b, { unmasked: metrics(v), masked: metrics(2 * v), averageBits: Number(b) }]),
@@ -90,5 +91,22 @@ describe('reproduce plan and aggregation', () => {
     expect(s2!.checks.chord_gt_base).toEqual({ unmasked: false, masked: false });
     expect(s2!.checks.base_gt_quant).toBeUndefined();
     expect(s2!.checks.ablation_order).toBeUndefined();
+  });
+
+  it('picks the CHORD mode on validation over the seeds where both modes finished, never on test', () => {
+    const modes = chooseChordMode(
+      new Map([
+        // Test favours random, validation favours pretrained: validation decides.
+        finishedRun('sasrec-chord-l2468-b0.125-s1', 0.09, {}, 0.06),
+        finishedRun('sasrec-chord-l2468-b0.125-pre-s1', 0.05, {}, 0.07),
+        finishedRun('sasrec-chord-l2468-b0.125-s2', 0.09, {}, 0.065),
+        finishedRun('sasrec-chord-l2468-b0.125-pre-s2', 0.05, {}, 0.064),
+        // Seed 3 has no pretrained run: left out of the comparison.
+        finishedRun('sasrec-chord-l2468-b0.125-s3', 0.09, {}, 0.2),
+        // Caser has only one mode: no choice.
+        finishedRun('caser-chord-l2468-b0.125-s1', 0.09, {}, 0.06),
+      ]),
+    );
+    expect(modes).toEqual([{ backbone: 'sasrec', seeds: [1, 2], valid_ndcg10: { random: 0.0625, pretrained: 0.067 }, default: 'pretrained' }]);
   });
 });
