@@ -23,8 +23,9 @@ import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/mo
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { Adam } from '../../src/model/optim.ts';
 import { createSasrec } from '../../src/model/sasrec.ts';
-import { RUN_DEFAULTS, runTraining, type RunOptions } from '../../src/model/chord/run.ts';
+import { runTraining, type RunOptions } from '../../src/model/chord/run.ts';
 import { readArtifact } from '../../src/model/export.ts';
+import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,45 +34,10 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** 24 users over 12 items: next item = previous + 1 (mod 12), 12 clicks each. */
-function tinySplit(): SplitDataset {
-  const users = 24;
-  const seqs = Array.from({ length: users }, (_, u) => Int32Array.from({ length: 12 }, (_, i) => ((u + i) % 12) + 1));
-  return {
-    numItems: 12,
-    numUsers: users,
-    train: seqs.map((s) => s.slice(0, 10)),
-    valid: Int32Array.from(seqs.map((s) => s[10]!)),
-    test: Int32Array.from(seqs.map((s) => s[11]!)),
-    itemIds: ['[PAD]', ...Array.from({ length: 12 }, (_, i) => `i${i + 1}`)],
-    userIds: Array.from({ length: users }, (_, u) => `u${u}`),
-  };
-}
-
-function options(over: Partial<RunOptions>): RunOptions {
-  return {
-    ...RUN_DEFAULTS,
-    backbone: 'sasrec',
-    method: 'chord',
-    dataName: 'tiny',
-    seed: 3,
-    epochs: 2,
-    patience: 5,
-    batchSize: 8,
-    lr: 5e-3,
-    dropout: 0.1,
-    maxLen: 8,
-    zDim: 8,
-    hyperHidden: 8,
-    gruWindow: 6,
-    budgets: [2.5],
-    maxStepsPerEpoch: 2,
-    out: join(dir, over.method ?? 'chord'),
-    command: 'test',
-    log: () => {},
-    ...over,
-  };
-}
+/** The tiny CHORD run of the fixture, in this file's temp directory. */
+const options = (over: Partial<RunOptions>): RunOptions => tinyRunOptions(dir, over);
+/** 24 users over 12 items, 12 clicks each. */
+const tinySplit = (): SplitDataset => cyclicSplit(24, 12);
 
 function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));

@@ -24,6 +24,7 @@ import { fakeQuantize } from '../../src/core/quantize.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { codeOf } from '../fixtures/forward-error-code.ts';
 import { mulberry32 } from '../fixtures/mulberry32.ts';
+import { randomTensors } from '../fixtures/random-tensors.ts';
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -33,17 +34,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const NUM_ITEMS = 20;
-
-function randomTensors(shapes: Record<string, number[]>, seed: number, offsets: Record<string, number> = {}): TensorMap {
-  const rand = mulberry32(seed);
-  const map: TensorMap = new Map();
-  for (const [name, shape] of Object.entries(shapes)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const off = offsets[name] ?? 0;
-    map.set(name, { shape, data: Float32Array.from({ length: n }, () => off + (rand() - 0.5)) });
-  }
-  return map;
-}
 
 function biasShapes(layers: readonly LayerSpec[]): Record<string, number[]> {
   return Object.fromEntries(layers.map((l) => [`${l.name}.bias`, [l.outChannels]]));

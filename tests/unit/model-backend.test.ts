@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { initBackend, unsortedSegmentSumArrays } from '../../src/model/backend.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { unsortedSegmentSumArrays } from '../../src/model/wasm-segment-sum.ts';
 import { mm } from '../../src/model/nn.ts';
 
 function values(n: number, seed: number): Float32Array {

@@ -2,12 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backboneLayers } from '../../src/core/backbones.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { batchTensors, disposeBatch } from '../../src/model/batches.ts';
 import { caserExamples, createCaser } from '../../src/model/caser.ts';
 import { createBaseModel } from '../../src/model/model.ts';
-import { Adam } from '../../src/model/optim.ts';
 import type { ParamMap } from '../../src/model/params.ts';
-import { trainStep } from '../../src/model/train.ts';
+import { fullBatchLosses, perExampleScores } from '../fixtures/base-model.ts';
+import { cyclicSequences } from '../fixtures/tiny-training.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -70,12 +69,7 @@ describe('Caser', () => {
     const b = createBaseModel(createCaser(tiny), 2);
     const seq = tf.tensor2d([[1, 2, 3], [0, 4, 5]], [2, 3], 'int32');
     const users = tf.tensor1d([0, 1], 'int32');
-    const perExample = Object.fromEntries(
-      Object.keys(a.weights).map((n) => [n, tf.stack([a.weights[n]!, b.weights[n]!])]),
-    );
-    const mixed = a.backbone.scores(a.params, perExample, seq, users).arraySync();
-    const withA = a.backbone.scores(a.params, a.weights, seq, users).arraySync();
-    const withB = a.backbone.scores(a.params, b.weights, seq, users).arraySync();
+    const { mixed, withA, withB } = perExampleScores(a, b, seq, users);
     mixed[0]!.forEach((v, j) => expect(v).toBeCloseTo(withA[0]![j]!, 5));
     mixed[1]!.forEach((v, j) => expect(v).toBeCloseTo(withB[1]![j]!, 5));
     expect(withA[1]!.some((v, j) => Math.abs(v - withB[1]![j]!) > 1e-5)).toBe(true);
@@ -92,18 +86,7 @@ describe('Caser', () => {
 
   it('lowers the full-softmax loss on a tiny predictable dataset', () => {
     const model = createBaseModel(createCaser(tiny), 8);
-    const train = Array.from({ length: 30 }, (_, u) => Int32Array.from({ length: 10 }, (_, i) => ((u + i) % 10) + 1));
-    const ex = model.backbone.examples(train, 0);
-    const all = Array.from({ length: ex.count }, (_, i) => i);
-    const adam = new Adam({ lr: 2e-2 });
-    let seed = 1;
-    const ctx = { training: true, seed: () => seed++ };
-    const losses: number[] = [];
-    for (let s = 0; s < 40; s++) {
-      const batch = batchTensors(ex, all);
-      losses.push(trainStep(model, adam, batch, ctx));
-      disposeBatch(batch);
-    }
+    const losses = fullBatchLosses(model, cyclicSequences(30, 10), 2e-2, 40);
     expect(losses[0]).toBeGreaterThan(Math.log(10) - 0.3);
     expect(losses[39]!).toBeLessThan(losses[0]! * 0.5);
   });

@@ -3,23 +3,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backboneLayers } from '../../src/core/backbones.ts';
 import { INFERENCE } from '../../src/model/backbone.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { batchTensors, disposeBatch } from '../../src/model/batches.ts';
 import { LayerWeightsError, weightLayers } from '../../src/model/layers.ts';
 import { createBaseModel } from '../../src/model/model.ts';
-import { Adam } from '../../src/model/optim.ts';
 import { createSasrec, sasrecExamples, sasrecForward } from '../../src/model/sasrec.ts';
-import { trainStep } from '../../src/model/train.ts';
+import { fullBatchLosses, perExampleScores } from '../fixtures/base-model.ts';
+import { cyclicSequences } from '../fixtures/tiny-training.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
 
 const tiny = { numItems: 10, numUsers: 30, maxLen: 8, hidden: 16, heads: 2, blocks: 2, ffn: 32, dropout: 0.2 };
-
-/** 30 users x 10 items where the next item is always the previous one + 1 (mod 10). */
-function cyclicTrain(users = 30, len = 10): Int32Array[] {
-  return Array.from({ length: users }, (_, u) => Int32Array.from({ length: len }, (_, i) => ((u + i) % 10) + 1));
-}
 
 describe('SASRec layers and parameters', () => {
   it('uses the core layer list with [out, in] shapes', () => {
@@ -86,12 +80,7 @@ describe('SASRec forward', () => {
     const seq = tf.tensor2d([[0, 0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 7, 8, 9]], [2, 8], 'int32');
     const users = tf.tensor1d([0, 1], 'int32');
     // Example 0 uses a's weights, example 1 uses b's; the other parameters are a's.
-    const perExample = Object.fromEntries(
-      Object.keys(a.weights).map((n) => [n, tf.stack([a.weights[n]!, b.weights[n]!])]),
-    );
-    const mixed = a.backbone.scores(a.params, perExample, seq, users).arraySync();
-    const withA = a.backbone.scores(a.params, a.weights, seq, users).arraySync();
-    const withB = a.backbone.scores(a.params, b.weights, seq, users).arraySync();
+    const { mixed, withA, withB } = perExampleScores(a, b, seq, users);
     mixed[0]!.forEach((v, j) => expect(v).toBeCloseTo(withA[0]![j]!, 4));
     mixed[1]!.forEach((v, j) => expect(v).toBeCloseTo(withB[1]![j]!, 4));
     expect(Math.abs(withA[1]![0]! - withB[1]![0]!)).toBeGreaterThan(1e-3);
@@ -134,17 +123,7 @@ describe('SASRec training', () => {
 
   it('lowers the full-softmax loss on a tiny predictable dataset', () => {
     const model = createBaseModel(createSasrec(tiny), 5);
-    const ex = model.backbone.examples(cyclicTrain(), 0);
-    const all = Array.from({ length: ex.count }, (_, i) => i);
-    const adam = new Adam({ lr: 1e-2 });
-    let seed = 1;
-    const ctx = { training: true, seed: () => seed++ };
-    const losses: number[] = [];
-    for (let s = 0; s < 30; s++) {
-      const batch = batchTensors(ex, all);
-      losses.push(trainStep(model, adam, batch, ctx));
-      disposeBatch(batch);
-    }
+    const losses = fullBatchLosses(model, cyclicSequences(30, 10), 1e-2, 30);
     expect(losses[0]).toBeGreaterThan(Math.log(10) - 0.5);
     expect(losses[29]!).toBeLessThan(losses[0]! * 0.5);
   });

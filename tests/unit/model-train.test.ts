@@ -11,6 +11,7 @@ import { createSasrec } from '../../src/model/sasrec.ts';
 import { chordExamples } from '../../src/model/chord/data.ts';
 import { trainLoop, type LoopOptions } from '../../src/model/chord/loop.ts';
 import { evaluateRanking, validationSet } from '../../src/model/evaluate.ts';
+import { cyclicSplit } from '../fixtures/tiny-training.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -21,19 +22,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const tiny = { numItems: 10, numUsers: 30, maxLen: 6, hidden: 8, heads: 2, blocks: 1, ffn: 16, dropout: 0.2 };
 
-/** 30 users x 10 items, next item = previous + 1 (mod 10); last two items are valid and test. */
-function tinySplit(): SplitDataset {
-  const seqs = Array.from({ length: 30 }, (_, u) => Int32Array.from({ length: 10 }, (_, i) => ((u + i) % 10) + 1));
-  return {
-    numItems: 10,
-    numUsers: 30,
-    train: seqs.map((s) => s.slice(0, 8)),
-    valid: Int32Array.from(seqs.map((s) => s[8]!)),
-    test: Int32Array.from(seqs.map((s) => s[9]!)),
-    itemIds: ['[PAD]', ...Array.from({ length: 10 }, (_, i) => `i${i + 1}`)],
-    userIds: Array.from({ length: 30 }, (_, u) => `u${u}`),
-  };
-}
+/** 30 users x 10 items; last two items are valid and test. */
+const tinySplit = (): SplitDataset => cyclicSplit(30, 10);
 
 function values(vars: Record<string, tf.Variable>): Record<string, number[]> {
   return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(v.dataSync())]));

@@ -10,8 +10,9 @@ import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from '
 import { parseManifest, resolveFrozenWeights } from '../../src/core/manifest.ts';
 import type { SplitDataset } from '../../src/data/types.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { RUN_DEFAULTS, runTraining, type RunOptions } from '../../src/model/chord/run.ts';
+import { runTraining, type RunOptions } from '../../src/model/chord/run.ts';
 import { readArtifact } from '../../src/model/export.ts';
+import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -20,45 +21,10 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** 24 users over 12 items: next item = previous + 1 (mod 12). */
-function tinySplit(): SplitDataset {
-  const users = 24;
-  const seqs = Array.from({ length: users }, (_, u) => Int32Array.from({ length: 12 }, (_, i) => ((u + i) % 12) + 1));
-  return {
-    numItems: 12,
-    numUsers: users,
-    train: seqs.map((s) => s.slice(0, 10)),
-    valid: Int32Array.from(seqs.map((s) => s[10]!)),
-    test: Int32Array.from(seqs.map((s) => s[11]!)),
-    itemIds: ['[PAD]', ...Array.from({ length: 12 }, (_, i) => `i${i + 1}`)],
-    userIds: Array.from({ length: users }, (_, u) => `u${u}`),
-  };
-}
-
-function options(over: Partial<RunOptions>): RunOptions {
-  return {
-    ...RUN_DEFAULTS,
-    backbone: 'sasrec',
-    method: 'chord',
-    dataName: 'tiny',
-    seed: 5,
-    epochs: 1,
-    patience: 5,
-    batchSize: 8,
-    lr: 5e-3,
-    dropout: 0.1,
-    maxLen: 8,
-    zDim: 8,
-    hyperHidden: 8,
-    gruWindow: 6,
-    budgets: [],
-    maxStepsPerEpoch: 2,
-    out: join(dir, over.method ?? 'chord'),
-    command: 'test',
-    log: () => {},
-    ...over,
-  };
-}
+/** The fixture's tiny run, one epoch, no budget sweep. */
+const options = (over: Partial<RunOptions>): RunOptions => tinyRunOptions(dir, { seed: 5, epochs: 1, budgets: [], ...over });
+/** 24 users over 12 items. */
+const tinySplit = (): SplitDataset => cyclicSplit(24, 12);
 
 describe('training writes shipped-weights manifests', () => {
   it('base and frozen-pretrained chord: frozenWeights shipped, hash of the shipped weights; the server loads the chord one', async () => {

@@ -49,6 +49,7 @@ import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { scoreParams, scoreProgram } from '../../../src/gpu/score-program.ts';
 import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
+import { randomTensors } from '../../fixtures/random-tensors.ts';
 
 // ---- Inputs ----
 
@@ -667,17 +668,6 @@ const SASREC: SasrecDims = { hidden: 64, heads: 2, blocks: 2, ffn: 256, maxLen: 
 
 function configOf(backbone: 'sasrec' | 'caser'): BackboneConfig {
   return backbone === 'sasrec' ? { backbone, dims: SASREC } : { backbone, dims: DEFAULT_CASER_DIMS };
-}
-
-function randomTensors(shapes: Record<string, number[]>, seed: number, offsets: Record<string, number>): TensorMap {
-  const rand = mulberry32(seed);
-  const map: TensorMap = new Map();
-  for (const [name, shape] of Object.entries(shapes)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const off = offsets[name] ?? 0;
-    map.set(name, { shape, data: Float32Array.from({ length: n }, () => off + (rand() - 0.5)) });
-  }
-  return map;
 }
 
 function trainedTensors(config: BackboneConfig, layers: readonly LayerSpec[], numItems: number, seed: number): TensorMap {
