@@ -330,11 +330,15 @@ function markdown(
   ];
   const head = rows.filter((r) => r.group === 'headline');
   const twin = (r: ResultRow) => rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === r.deploy_budget);
-  for (const r of head.filter((x) => !x.masked && x.deploy_budget === null)) {
+  // CHORD on the frozen-pretrained backbone sits beside the headline rows: the issue asks for both modes.
+  const pretrainedChord = rows.filter((r) => r.group === 'pretrained');
+  const headlineOrder = (r: ResultRow) => (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
+  for (const r of [...head, ...pretrainedChord].filter((x) => !x.masked && x.deploy_budget === null).sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
     const m = twin(r);
     const p = PAPER[r.backbone][r.method];
+    const label = r.group === 'pretrained' ? 'chord (frozen-pretrained)' : r.method;
     lines.push(
-      `| ${r.backbone} | ${r.method} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
+      `| ${r.backbone} | ${label} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
     );
   }
   lines.push('', '## Deployment at lower budgets through T (3-bit-trained CHORD)', '', '| backbone | deploy bits | NDCG@10 | HR@10 | masked NDCG@10 | masked HR@10 | seeds |', '|---|---|---|---|---|---|---|');
