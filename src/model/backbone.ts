@@ -6,7 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneConfig, LayerSpec } from '../core/backbones.ts';
-import type { LayerFn } from './layers.ts';
+import { weightLayers, type LayerFn } from './layers.ts';
 import type { ParamMap, ParamSpec, WeightMap } from './params.ts';
 
 export type BackboneKind = 'sasrec' | 'caser';
@@ -81,3 +81,16 @@ export interface Backbone {
 }
 
 export const INFERENCE: ForwardCtx = { training: false, seed: () => 0 };
+
+/**
+ * Completes a backbone from its hook-based forward: `loss` and `scores` are `lossWith` and
+ * `scoresWith` with the fp32 layer weights of a weight map, so each backbone has one forward.
+ */
+export function withWeightMaps<B extends Omit<Backbone, 'loss' | 'scores'>>(b: B): NoInfer<B> & Pick<Backbone, 'loss' | 'scores'> {
+  const specs = b.layers();
+  return {
+    ...b,
+    loss: (params, weights, batch, ctx) => b.lossWith(params, weightLayers(weights, specs), batch, ctx),
+    scores: (params, weights, seq, users) => b.scoresWith(params, weightLayers(weights, specs), seq, users),
+  };
+}

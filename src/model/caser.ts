@@ -11,7 +11,7 @@
  * flattened windows, so the quantizer sees the conventional layout.
  */
 import * as tf from '@tensorflow/tfjs';
-import { INFERENCE, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
+import { INFERENCE, withWeightMaps, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
 import { dropout, fakeQuantActivations, mm, softmaxCrossEntropy } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
@@ -172,8 +172,7 @@ export function createCaser(config: Partial<CaserConfig> & Pick<CaserConfig, 'nu
   readonly caser: CaserConfig;
 } {
   const c: CaserConfig = { ...CASER_DEFAULTS, ...config };
-  const layers = caserLayers(c);
-  return {
+  return withWeightMaps({
     kind: 'caser',
     caser: c,
     config: caserCoreConfig(c),
@@ -182,10 +181,8 @@ export function createCaser(config: Partial<CaserConfig> & Pick<CaserConfig, 'nu
     inputLen: c.L,
     layers: () => caserLayers(c),
     paramSpecs: () => caserParamSpecs(c),
-    loss: (params, weights, batch, ctx) => caserLoss(c, params, weightLayers(weights, layers), batch, ctx),
-    scores: (params, weights, seq, users) => caserScores(c, params, weightLayers(weights, layers), seq, users),
     lossWith: (params, layer, batch, ctx, activationBits) => caserLoss(c, params, layer, batch, ctx, activationBits),
     scoresWith: (params, layer, seq, users, activationBits) => caserScores(c, params, layer, seq, users, activationBits),
     examples: (train) => caserExamples(c, train),
-  };
+  });
 }

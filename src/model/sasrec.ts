@@ -5,7 +5,7 @@
  * by the (tied) item embedding. Trained with full softmax over all items at every position.
  */
 import * as tf from '@tensorflow/tfjs';
-import { INFERENCE, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
+import { INFERENCE, withWeightMaps, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
 import { dropout, fakeQuantActivations, layerNorm, mm, softmaxCrossEntropy } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
@@ -215,8 +215,7 @@ export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 
 } {
   const c: SasrecConfig = { ...SASREC_DEFAULTS, ...config };
   if (c.hidden % c.heads !== 0) throw new RangeError('hidden must be divisible by heads');
-  const layers = sasrecLayers(c);
-  return {
+  return withWeightMaps({
     kind: 'sasrec',
     sasrec: c,
     config: sasrecCoreConfig(c),
@@ -225,10 +224,8 @@ export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 
     inputLen: c.maxLen,
     layers: () => sasrecLayers(c),
     paramSpecs: () => sasrecParamSpecs(c),
-    loss: (params, weights, batch, ctx) => sasrecLoss(c, params, weightLayers(weights, layers), batch, ctx),
-    scores: (params, weights, seq) => sasrecScores(c, params, weightLayers(weights, layers), seq),
     lossWith: (params, layer, batch, ctx, activationBits) => sasrecLoss(c, params, layer, batch, ctx, activationBits),
     scoresWith: (params, layer, seq, _users, activationBits) => sasrecScores(c, params, layer, seq, activationBits),
     examples: (train, shift) => sasrecExamples(c, train, shift),
-  };
+  });
 }
