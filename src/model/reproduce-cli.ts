@@ -231,6 +231,11 @@ export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; trainin
   return rows;
 }
 
+/** The headline quantization settings (levels, β, no w3a3): runs comparable across methods and modes. */
+function hasDefaultQuantization(spec: RunSpec): boolean {
+  return spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3;
+}
+
 /** One seed's test NDCG@10 per method (headline runs, plus frozen-pretrained CHORD as "chord-pre"). */
 export interface SeedComparison {
   backbone: Backbone;
@@ -244,8 +249,7 @@ export interface SeedComparison {
 export function compareSeeds(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): SeedComparison[] {
   const out = new Map<string, SeedComparison>();
   for (const { spec, training } of finished.values()) {
-    const isDefault = spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3;
-    if (!isDefault || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
+    if (!hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
     const id = `${spec.backbone}-${spec.seed}`;
     const row = out.get(id) ?? { backbone: spec.backbone, seed: spec.seed, ndcg10: {}, checks: {} as SeedComparison['checks'] };
     const t = training.metrics.test;
@@ -288,7 +292,7 @@ export function chooseChordMode(finished: ReadonlyMap<string, { spec: RunSpec; t
       new Map(
         [...finished.values()]
           .filter(({ spec }) => spec.backbone === backbone && spec.method === 'chord' && spec.pretrained === pretrained)
-          .filter(({ spec }) => spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3)
+          .filter(({ spec }) => hasDefaultQuantization(spec))
           .flatMap(({ spec, training }) => (training.metrics.valid ? [[spec.seed, training.metrics.valid.unmasked.ndcg10] as const] : [])),
       );
     const random = chord(false);
