@@ -1,6 +1,6 @@
 /**
  * Ranking metrics for leave-one-out next-item evaluation: HR@K, NDCG@K and MRR, one relevant
- * item per user.
+ * item per user, and the share of a top-k taken by the user's own history (a diagnostic).
  *
  * Rank convention (0-based): rank = number of competing items whose score is strictly greater
  * than the target's PLUS the number of competing items whose score equals it. Ties are broken
@@ -193,4 +193,53 @@ export function evaluateSampled(
     ndcg[k] = ndcgAtK(rank, k);
   }
   return { rank, hr, ndcg, mrr: mrr(rank) };
+}
+
+/**
+ * Fraction of the top-k of `scores` that are `history` items: how many of the slots a user sees
+ * under the unmasked protocol go to items they already had. Where the user never repeats an item
+ * (ML-100K), each such slot is one the held-out target cannot take.
+ *
+ * Ties follow rankOf: there a competitor tied with the target counts above it, and the target is a
+ * non-history item, so at the cut-off history items win ties against non-history ones. The share
+ * is then the most the tied scores can put into the top-k, and it depends on neither sort stability
+ * nor item order. A catalogue smaller than k has a top-k of all its items, the denominator too.
+ */
+export function historyShareAtK(scores: Scores, history: Exclusion, k: number): number {
+  checkK(k);
+  const n = scores.length;
+  if (n === 0) throw new MetricsInputError('no scores: the top-k is empty');
+  if (history instanceof Uint8Array && history.length !== n) {
+    throw new MetricsInputError(`mask has ${history.length} entries for ${n} items`);
+  }
+  const slots = Math.min(k, n);
+  // The slots-th largest score, by insertion into a descending buffer (k is small: O(n·k)).
+  const top = new Float64Array(slots);
+  let filled = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scores[i]!;
+    if (Number.isNaN(s)) throw new MetricsInputError(`score of item ${i} is NaN`);
+    if (filled === slots && s <= top[slots - 1]!) continue;
+    let j = filled === slots ? slots - 1 : filled++;
+    while (j > 0 && top[j - 1]! < s) {
+      top[j] = top[j - 1]!;
+      j--;
+    }
+    top[j] = s;
+  }
+  const cut = top[slots - 1]!;
+  let above = 0;
+  let historyAbove = 0;
+  let historyTied = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scores[i]!;
+    if (s > cut) {
+      above++;
+      if (isExcluded(history, i)) historyAbove++;
+    } else if (s === cut && isExcluded(history, i)) {
+      historyTied++;
+    }
+  }
+  // `above` < slots: only the slots left after the strictly-higher items are contested by ties.
+  return (historyAbove + Math.min(historyTied, slots - above)) / slots;
 }

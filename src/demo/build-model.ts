@@ -4,21 +4,25 @@
  *   1. generates the seeded synthetic shop (src/data/synthetic.ts) and writes it as a RecBole
  *      `.inter` file under .cache/demo-model/;
  *   2. trains a small CHORD SASRec on it with the project's own training command
- *      (src/model/train-cli.ts, the `npm run train` CLI), as a child process;
+ *      (src/model/train-cli.ts, the `npm run train` CLI), as a child process, in its default
+ *      frozen-pretrained mode: the command first trains the Base fp32 SASRec into <run>/base/,
+ *      then CHORD on that Base's frozen weights, which the artifact ships in backbone.bin
+ *      (manifest `frozenWeights: 'shipped'`; the page checks them against the manifest's hash);
  *   3. copies the artifact to public/models/<modelId>/, adds items.json (the trainer does not
  *      write one: the shop's ids by dense index, rebuilt from the same dataset preparation the
  *      trainer ran), and writes public/catalogue.json (the shop's categories, titles, prices) and
- *      public/models/README.md (what was run, sizes, metrics).
+ *      public/models/README.md (what was run, sizes, CHORD's and the Base's metrics).
  *
  * Options: --out <dir> (default public) --work <dir> (default .cache/demo-model) --epochs N
- * --seed N. Sizes are chosen so that it runs in a few minutes on two busy cores (see DEMO_SHOP and
- * DEMO_TRAINING) and the committed files stay well under 2 MB.
+ * --seed N. Sizes are chosen so that it runs in minutes on two busy cores (see DEMO_SHOP and
+ * DEMO_TRAINING; two trainings, Base then CHORD) and the committed files stay well under 2 MB.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseManifest } from '../core/manifest.ts';
 import { loadDataset } from '../data/load.ts';
 import { formatAtomicInter } from '../data/recbole.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -58,7 +62,10 @@ export const DEMO_TRAINING = {
   seed: 1,
 } as const;
 
-/** Files of the artifact copied into public/models/<modelId>/ (training.json: provenance). */
+/**
+ * Files of the artifact copied into public/models/<modelId>/ (training.json: provenance). The
+ * frozen-pretrained layer weights travel inside backbone.bin, so no file is added for them.
+ */
 const ARTIFACT_FILES = ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json'];
 
 function run(command: string, args: string[]): Promise<void> {
@@ -72,7 +79,10 @@ function run(command: string, args: string[]): Promise<void> {
   });
 }
 
-/** Arguments of src/model/train-cli.ts for the demo model (paths relative to the repository root). */
+/**
+ * Arguments of src/model/train-cli.ts for the demo model (paths relative to the repository root).
+ * No --init: the default, frozen-pretrained, with the Base trained into <runDir>/base/.
+ */
 export function trainArgsFor(dataDir: string, runDir: string, epochs: number = DEMO_TRAINING.epochs): string[] {
   const T = DEMO_TRAINING;
   return [
@@ -93,6 +103,13 @@ export function trainArgsFor(dataDir: string, runDir: string, epochs: number = D
     '--out', runDir,
     '--no-progress',
   ];
+}
+
+/** The Base run train-cli trained into `dir` (<runDir>/base): its artifact's training.json. */
+function baseRun(dir: string): BaseRunSummary {
+  const modelId = readdirSync(dir).find((d) => existsSync(join(dir, d, 'training.json')));
+  if (!modelId) throw new Error(`no Base run artifact (training.json) under ${dir}`);
+  return { modelId, training: JSON.parse(readFileSync(join(dir, modelId, 'training.json'), 'utf8')) as TrainingSummary };
 }
 
 function dirBytes(dir: string): number {
@@ -120,7 +137,25 @@ export interface TrainingSummary {
     readonly testAtBudget?: Readonly<Record<string, EvalSummary>>;
     readonly testOthersStrategy?: EvalSummary;
   };
-  readonly timing?: { readonly wallSeconds?: number };
+  readonly timing?: { readonly trainSeconds?: number; readonly finalEvalSeconds?: number };
+}
+
+/** The Base fp32 run train-cli trained first, as the README quotes it. */
+export interface BaseRunSummary {
+  readonly modelId: string;
+  readonly training: TrainingSummary;
+}
+
+/**
+ * A Base that ran to the epoch cap was stopped by the cap, not by early stopping, and CHORD then
+ * trains on from it: part of CHORD's lead over that Base is extra training, not quantization.
+ */
+function capNote(base: TrainingSummary, trainArgs: readonly string[]): string {
+  const i = trainArgs.indexOf('--epochs');
+  const cap = i >= 0 ? Number(trainArgs[i + 1]) : DEMO_TRAINING.epochs;
+  const e = base.epochs;
+  if (e?.run === undefined || e.run < cap) return '';
+  return `- the Base ran to the epoch cap (${cap}; best epoch ${e.best ?? '?'}), not to early stopping, and CHORD trains on from it: part of CHORD's lead over this Base is extra training\n`;
 }
 
 /** public/models/README.md: what was run, and what came out. */
@@ -132,22 +167,28 @@ export function modelReadme(r: {
   readonly numItems: number;
   readonly trainArgs: readonly string[];
   readonly training: TrainingSummary;
+  readonly base: BaseRunSummary;
+  /** Bytes of the shipped frozen layer weights inside backbone.bin. */
+  readonly frozenBytes: number;
   readonly modelBytes: number;
   readonly catalogueBytes: number;
   readonly buildSeconds: number;
 }): string {
   const f = (x: number | undefined) => x?.toFixed(4) ?? '?';
-  const line = (label: string, e: EvalSummary | undefined) =>
-    `  - ${label} (${e?.averageBits?.toFixed(2) ?? '?'} bits): NDCG@10 ${f(e?.unmasked?.ndcg10)}, HR@10 ${f(e?.unmasked?.hr10)}; ` +
+  const line = (label: string, e: EvalSummary | undefined, bits = `${e?.averageBits?.toFixed(2) ?? '?'} bits`) =>
+    `  - ${label} (${bits}): NDCG@10 ${f(e?.unmasked?.ndcg10)}, HR@10 ${f(e?.unmasked?.hr10)}; ` +
     `clicked items masked: NDCG@10 ${f(e?.masked?.ndcg10)}, HR@10 ${f(e?.masked?.hr10)}`;
   const m = r.training.metrics;
   const budgets = Object.entries(m?.testAtBudget ?? {}).sort((a, b) => Number(b[0]) - Number(a[0]));
   const tests = [
-    line('strategy as sent', m?.test),
+    line('Base SASRec, whose layer weights CHORD freezes', r.base.training.metrics?.test, 'fp32'),
+    line('CHORD, strategy as sent', m?.test),
     ...budgets.map(([b, e]) => line(`T to ${b} bits`, e)),
     ...(m?.testOthersStrategy ? [line("another shopper's strategy", m.testOthersStrategy)] : []),
   ];
   const k = DEMO_TRAINING.kCore;
+  const epochs = (t: TrainingSummary) => `${t.epochs?.run ?? '?'} (best ${t.epochs?.best ?? '?'})`;
+  const seconds = (t: TrainingSummary) => t.timing?.trainSeconds?.toFixed(0) ?? '?';
   return `# Demo model
 
 \`public/models/${DEMO_MODEL_ID}/\` and \`public/catalogue.json\` are what \`npm start\` serves. They were built by
@@ -160,13 +201,17 @@ training command:
 
     node --import tsx src/model/train-cli.ts ${r.trainArgs.join(' ')}
 
-and added \`items.json\` (the dataset's item ids by dense index) and the catalogue.
+and added \`items.json\` (the dataset's item ids by dense index) and the catalogue. That command runs
+CHORD in its default mode, frozen-pretrained: it first trains the Base fp32 SASRec (\`${r.base.modelId}\`,
+same data, seed and options) and freezes that model's layer weights. The frozen weights are therefore
+shipped: \`backbone.bin\` carries them (${kib(r.frozenBytes)} of fp32) and \`manifest.json\` says
+\`frozenWeights: "shipped"\` with their SHA-256, which the page checks before it quantizes them.
 
 - items: ${r.numItems} (of ${r.catalogueItems}; the ${k}-core keeps items with >= ${k} clicks), categories: ${r.categories}
-- epochs run: ${r.training.epochs?.run ?? '?'} (best ${r.training.epochs?.best ?? '?'}); training ${r.training.timing?.wallSeconds?.toFixed(0) ?? '?'} s, whole build ${r.buildSeconds.toFixed(0)} s
+- epochs run: Base ${epochs(r.base.training)}, CHORD ${epochs(r.training)}; training Base ${seconds(r.base.training)} s + CHORD ${seconds(r.training)} s, whole build ${r.buildSeconds.toFixed(0)} s
 - test, through the deployment path (leave-last-one-out, full ranking over all items):
 ${tests.join('\n')}
-- size: model ${kib(r.modelBytes)} (hyper.* and hypernet.json are read by the strategy server only), catalogue ${kib(r.catalogueBytes)}
+${capNote(r.base.training, r.trainArgs)}- size: model ${kib(r.modelBytes)} (hyper.* and hypernet.json are read by the strategy server only), catalogue ${kib(r.catalogueBytes)}
 `;
 }
 
@@ -202,10 +247,12 @@ async function main(): Promise<void> {
   const trainArgs = trainArgsFor(relative(ROOT, dataDir), relative(ROOT, runDir), epochs);
   await run(process.execPath, ['--import', 'tsx', 'src/model/train-cli.ts', ...trainArgs]);
   const artifactDir = join(runDir, DEMO_MODEL_ID);
+  const base = baseRun(join(runDir, 'base'));
 
   // 3. Publish: artifact + items.json + catalogue.json + README.
   const split = prepareDataset(loadDataset(dataDir).interactions, { k: T.kCore }).split;
-  const manifest = JSON.parse(readFileSync(join(artifactDir, 'manifest.json'), 'utf8')) as { numItems: number; modelId: string };
+  const manifest = parseManifest(JSON.parse(readFileSync(join(artifactDir, 'manifest.json'), 'utf8')));
+  if (manifest.frozenWeights !== 'shipped') throw new Error(`${artifactDir}: expected a frozen-pretrained artifact (frozenWeights 'shipped')`);
   if (split.itemIds.length !== manifest.numItems + 1) {
     throw new Error(`dataset has ${split.itemIds.length - 1} items after the ${T.kCore}-core but the manifest ${manifest.numItems}`);
   }
@@ -226,6 +273,8 @@ async function main(): Promise<void> {
     numItems: manifest.numItems,
     trainArgs,
     training: JSON.parse(readFileSync(join(modelDir, 'training.json'), 'utf8')) as TrainingSummary,
+    base,
+    frozenBytes: manifest.layers.reduce((sum, l) => sum + 4 * l.outChannels * l.rowLength, 0),
     modelBytes: dirBytes(modelDir),
     catalogueBytes: statSync(join(out, 'catalogue.json')).size,
     buildSeconds: (performance.now() - t0) / 1000,

@@ -7,7 +7,8 @@
  * the strategy as the server sent it; a number: T to that many average bits).
  */
 import { channelRangesFromWeights } from '../core/budget.ts';
-import { loadFrozenWeights, parseManifest } from '../core/manifest.ts';
+import { parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
+import { loadTensorArtifact } from '../device/artifacts.ts';
 import { createReranker } from '../device/index.ts';
 import type { DevicePreference, Reranker, StrategyEvent } from '../device/index.ts';
 import { strategyCacheName } from '../sw/version.ts';
@@ -60,8 +61,11 @@ async function boot(): Promise<void> {
   const catalogue = parseDemoCatalogue(await fetchJson('/catalogue.json'));
   const modelUrl = `/models/${catalogue.modelId}`;
   const manifest = parseManifest(await fetchJson(`${modelUrl}/manifest.json`));
-  // T's input (the frozen weights' channel ranges), for the heatmap; see strategy-tap.ts.
-  const frozen = (await loadFrozenWeights(manifest)).map(({ spec, weights }) => ({
+  // T's input (the frozen weights' channel ranges), for the heatmap; see strategy-tap.ts. A
+  // frozen-pretrained model (the demo's) ships them in backbone.bin: read with the SDK's loader
+  // (no store: the reranker keeps its own copy) and checked against the manifest's hash.
+  const backbone = await loadTensorArtifact({ key: { modelId: manifest.modelId, version: 'heatmap', name: 'backbone' }, baseUrl: modelUrl });
+  const frozen = (await resolveFrozenWeights(manifest, backbone.tensors)).map(({ spec, weights }) => ({
     rowLength: spec.rowLength,
     ranges: channelRangesFromWeights(weights, spec.outChannels, spec.rowLength),
   }));

@@ -1,10 +1,12 @@
 /**
  * Full-ranking evaluation: each user's target is ranked against every item, once with the
  * user's history left rankable ("unmasked") and once with the history removed ("masked").
- * Ranks and means come from src/core/metrics (ties count against the target).
+ * Ranks and means come from src/core/metrics (ties count against the target). Beside them, the
+ * share of the unmasked top-10 that is the user's own history: the slots the unmasked protocol
+ * spends on items the user already has.
  */
 import * as tf from '@tensorflow/tfjs';
-import { RankingMetrics, rankOf, type RankingSummary } from '../core/metrics.ts';
+import { historyShareAtK, RankingMetrics, rankOf, type RankingSummary } from '../core/metrics.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { writeLastWindow } from './batches.ts';
 
@@ -41,6 +43,8 @@ export interface EvalResult {
   readonly users: number;
   readonly unmasked: Metrics;
   readonly masked: Metrics;
+  /** Mean over users of the fraction of the unmasked top-10 that are history items (masked: 0 by construction). */
+  readonly historyShare10: number;
 }
 
 /** Scores [B, numItems] for windows seq [B, inputLen] of users (column j = item j + 1). */
@@ -63,6 +67,7 @@ export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer,
   const unmasked = new RankingMetrics([5, 10]);
   const masked = new RankingMetrics([5, 10]);
   const mask = new Uint8Array(numItems);
+  let historyShareSum = 0;
   for (let start = 0; start < users.length; start += batchSize) {
     const batch = users.slice(start, start + batchSize);
     const scores = score(batch);
@@ -73,10 +78,16 @@ export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer,
       const h = set.histories[u]!;
       for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 1;
       masked.add(rankOf(row, target, mask));
+      historyShareSum += historyShareAtK(row, mask, 10);
       for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 0;
     });
   }
-  return { users: users.length, unmasked: toMetrics(unmasked.summary()), masked: toMetrics(masked.summary()) };
+  return {
+    users: users.length,
+    unmasked: toMetrics(unmasked.summary()),
+    masked: toMetrics(masked.summary()),
+    historyShare10: historyShareSum / users.length,
+  };
 }
 
 export function evaluateRanking(

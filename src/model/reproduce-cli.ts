@@ -2,10 +2,11 @@
  * Reproduces the paper's ML-100K tables with the committed code:
  *
  *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list] [--report]
+ *     [--diagnostics <dir>]
  *
  * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
  * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
- * training.json exists) is never trained again, so the command can be stopped and restarted at any time and
+ * training.json has test metrics) is never trained again, so the command can be stopped and restarted at any time and
  * only does what is missing. `--only a,b` keeps runs that match every token (backbone, method, ablation group
  * or s<seed>); `--list` shows what is done and what is not; `--report` only rewrites the results files.
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
@@ -13,14 +14,25 @@
  *
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
+ *
+ * One diagnostic is added after the fact: the share of the unmasked top-10 taken by the user's own
+ * history (historyShare10). Runs trained before train-cli recorded it get it from their artifact,
+ * re-evaluated through the same deployment path on the test users, and cached in a sidecar
+ * (.cache/reproduce-diagnostics/<key>.json, keyed by the artifact's SHA-256) so the run directories
+ * stay untouched and only a retrained artifact is evaluated again. `--report` and the end of a
+ * normal reproduce compute the missing ones; the rewrites after each run only read the sidecars.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { strategyBitstreamSize } from '../core/bitstream.ts';
 import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../core/backbones.ts';
+import { loadDataset } from '../data/load.ts';
+import { prepareDataset } from '../data/split.ts';
+import type { SplitDataset } from '../data/types.ts';
 
 type Backbone = 'sasrec' | 'caser';
 type Method = 'base' | 'quant' | 'custom' | 'weighted' | 'chord';
@@ -44,6 +56,8 @@ const COMMON_ARGS = ['--epochs', '30', '--patience', '6', '--lr', '2e-3', '--dro
 const DEFAULT_LEVELS = '2,4,6,8';
 const DEFAULT_BETA = 0.125;
 const DEPLOY_BUDGETS = [2.5, 2];
+/** train-cli's --k-core default, which every run uses (the protocol's 10-core). */
+const K_CORE = 10;
 const METHODS: readonly Method[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
 const BACKBONES: readonly Backbone[] = ['sasrec', 'caser'];
 
@@ -89,11 +103,17 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
   return out;
 }
 
-function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] {
+/**
+ * train-cli's arguments for one run. The mode is always explicit: train-cli's default is
+ * frozen-pretrained (with a Base trained into the run's own directory), while the random-frozen
+ * runs here must stay what they were and the pretrained ones start from the same seed's Base run.
+ */
+export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] {
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
   if (r.w3a3) args.push('--w3a3');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, budgets: [] })));
+  else if (r.method !== 'base') args.push('--init', 'random');
   if (r.budgets.length > 0) args.push('--budgets', r.budgets.join(','));
   return args;
 }
@@ -108,19 +128,36 @@ interface DeployedEval {
   unmasked: Metrics;
   masked: Metrics;
   averageBits?: number;
+  /** Recorded by train-cli since the history-share diagnostic exists; older runs lack it. */
+  historyShare10?: number;
 }
 interface Training {
   modelId: string;
   command: string;
   timing: { wallSeconds: number };
+  /** What re-evaluating the artifact needs (every real training.json has them). */
+  options?: { gruWindow: number; activationBits: number | null };
+  data?: { users: number; items: number };
   metrics: { valid?: DeployedEval; test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
 }
+/** A finished run; artifactDir is where its training.json lies. */
+interface FinishedRun {
+  spec: RunSpec;
+  training: Training;
+  artifactDir?: string;
+}
 
-function findTraining(dir: string): Training | undefined {
+/**
+ * The run's artifact and training.json. train-cli writes training.json once before its final
+ * evaluation and again, with the metrics, after it: only the second marks a finished run.
+ */
+function findTraining(dir: string): { artifactDir: string; training: Training } | undefined {
   if (!existsSync(dir)) return undefined;
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry, 'training.json');
-    if (existsSync(p)) return JSON.parse(readFileSync(p, 'utf8')) as Training;
+    if (!existsSync(p)) continue;
+    const training = JSON.parse(readFileSync(p, 'utf8')) as Training;
+    if (training.metrics?.test) return { artifactDir: join(dir, entry), training };
   }
   return undefined;
 }
@@ -169,6 +206,8 @@ interface ResultRow {
   /** The T budget this row was deployed at; null = the bits the model was trained for. */
   deploy_budget: number | null;
   runs: string[];
+  /** Unmasked trained-bits rows only, when every run has it: mean share of the top-10 that is history. */
+  history_share10?: number;
 }
 
 function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
@@ -182,8 +221,8 @@ function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boo
 }
 
 /** Averages the finished runs of each configuration over seeds; one row per protocol (and deploy budget). */
-export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): ResultRow[] {
-  const groups = new Map<string, { spec: RunSpec; training: Training }[]>();
+export function aggregate(finished: ReadonlyMap<string, FinishedRun>, historyShares: ReadonlyMap<string, number> = new Map()): ResultRow[] {
+  const groups = new Map<string, FinishedRun[]>();
   for (const f of finished.values()) {
     const configKey = f.spec.key.replace(/-s\d+$/, '');
     groups.set(configKey, [...(groups.get(configKey) ?? []), f]);
@@ -201,6 +240,8 @@ export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; trainin
       const evals = runs.map((r) => d.pick(r.training)).filter((e): e is DeployedEval => e !== undefined);
       if (evals.length === 0) continue;
       const avgBits = spec.method === 'base' ? 32 : mean(runs.map((r) => r.training.metrics.test.averageBits ?? 32));
+      const shares = runs.map((r) => historyShares.get(r.spec.key)).filter((x): x is number => x !== undefined);
+      const share = d.bits === null && shares.length === runs.length ? { history_share10: round(mean(shares)) } : {};
       for (const masked of [false, true]) {
         const m = evals.map((e) => (masked ? e.masked : e.unmasked));
         rows.push({
@@ -224,6 +265,7 @@ export function aggregate(finished: ReadonlyMap<string, { spec: RunSpec; trainin
           masked,
           deploy_budget: d.bits === null ? null : Number(d.bits),
           runs: runs.map((r) => r.spec.key),
+          ...(masked ? {} : share),
         });
       }
     }
@@ -246,7 +288,7 @@ export interface SeedComparison {
 }
 
 /** The orderings the issue asks for, per backbone and seed, computed from finished runs only. */
-export function compareSeeds(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): SeedComparison[] {
+export function compareSeeds(finished: ReadonlyMap<string, FinishedRun>): SeedComparison[] {
   const out = new Map<string, SeedComparison>();
   for (const { spec, training } of finished.values()) {
     if (!hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
@@ -285,7 +327,7 @@ export interface ModeChoice {
   default: 'random' | 'pretrained';
 }
 
-export function chooseChordMode(finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>): ModeChoice[] {
+export function chooseChordMode(finished: ReadonlyMap<string, FinishedRun>): ModeChoice[] {
   const out: ModeChoice[] = [];
   for (const backbone of BACKBONES) {
     const chord = (pretrained: boolean) =>
@@ -310,12 +352,147 @@ function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
+/** A run's history-share diagnostic, kept outside its (read-only) run directory. */
+export interface HistoryShareSidecar {
+  format: 'chord-history-share';
+  version: 1;
+  run: string;
+  /** SHA-256 over the artifact's file names and bytes: another artifact (a retrained run) is evaluated again. */
+  artifactHash: string;
+  historyShare10: number;
+  /** The re-evaluated test NDCG@10; equal to training.json's when the evaluation path is unchanged. */
+  ndcg10: { unmasked: number; masked: number };
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+function artifactHash(dir: string): string {
+  const h = createHash('sha256');
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (!statSync(p).isFile()) continue;
+    h.update(`${name}\0`);
+    h.update(readFileSync(p));
+  }
+  return h.digest('hex');
+}
+
+export interface HistoryShareOptions {
+  /** Where the sidecars go (never inside a run directory). */
+  diagnosticsDir: string;
+  /** The test split the runs were trained on; without it, missing diagnostics stay missing (no evaluation). */
+  split?: () => SplitDataset;
+  log?: (line: string) => void;
+}
+
+/**
+ * Test historyShare10 per finished run: training.json's when train-cli recorded it, else the
+ * sidecar of this very artifact, else (with `split`) a deployment-path evaluation of the artifact
+ * on the test users, as train-cli's own final evaluation runs it, written to a new sidecar.
+ */
+export async function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [key, run] of finished) {
+    const recorded = run.training.metrics.test.historyShare10;
+    if (typeof recorded === 'number') {
+      out.set(key, recorded);
+      continue;
+    }
+    if (!run.artifactDir) continue;
+    const hash = artifactHash(run.artifactDir);
+    const file = join(opts.diagnosticsDir, `${key}.json`);
+    if (existsSync(file)) {
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as HistoryShareSidecar;
+      if (cached.artifactHash === hash) {
+        out.set(key, cached.historyShare10);
+        continue;
+      }
+    }
+    if (!opts.split) continue;
+    let sidecar: HistoryShareSidecar;
+    try {
+      sidecar = await evaluateHistoryShare(key, run, hash, opts.split());
+    } catch (err) {
+      // One unreadable artifact costs its own diagnostic, not the report.
+      opts.log?.(`${key}: no history share (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    mkdirSync(opts.diagnosticsDir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(sidecar, null, 2)}\n`);
+    opts.log?.(
+      `${key}: history share of the unmasked top-10 ${sidecar.historyShare10.toFixed(4)} (${sidecar.seconds.toFixed(1)}s` +
+        `${sidecar.matchesTraining ? '' : ', WARNING: test NDCG@10 differs from training.json'})`,
+    );
+    out.set(key, sidecar.historyShare10);
+  }
+  return out;
+}
+
+async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
+  const t0 = performance.now();
+  const { training, artifactDir } = run;
+  if (!training.options || !training.data) throw new Error(`${key}: training.json has no options/data to re-evaluate with`);
+  if (training.data.users !== ds.numUsers || training.data.items !== ds.numItems) {
+    throw new Error(`${key}: trained on ${training.data.users} users × ${training.data.items} items, the data has ${ds.numUsers} × ${ds.numItems}`);
+  }
+  // Loaded here, not at the top: they pull in tfjs, which --list and the report rewrites never need.
+  const [{ manifestForBackbone, readArtifact }, { evaluateDeployment, prepareDeployment }, { testHistories }] = await Promise.all([
+    import('./export.ts'),
+    import('./chord/deployed.ts'),
+    import('./chord/data.ts'),
+  ]);
+  const files = readArtifact(artifactDir!);
+  // An artifact from before manifests said frozenWeights ships its weights under a seed manifest;
+  // the manifest writeArtifact would give it, in memory only: the run directory stays as it is.
+  const dep = await prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
+  const bits = training.options.activationBits;
+  const r = evaluateDeployment(dep, testHistories(ds), { gruWindow: training.options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) });
+  const recorded = training.metrics.test;
+  return {
+    format: 'chord-history-share',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    historyShare10: r.historyShare10,
+    ndcg10: { unmasked: r.unmasked.ndcg10, masked: r.masked.ndcg10 },
+    matchesTraining: r.unmasked.ndcg10 === recorded.unmasked.ndcg10 && r.masked.ndcg10 === recorded.masked.ndcg10,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** Orders headline rows by backbone, then method, frozen-pretrained CHORD right after CHORD. */
+function headlineOrder(r: ResultRow): number {
+  return (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
+}
+
+/** The markdown section "History items in the unmasked top-10": headline methods and frozen-pretrained CHORD. */
+export function historyShareTable(rows: readonly ResultRow[]): string[] {
+  const f = (x: number) => x.toFixed(4);
+  const lines = [
+    '',
+    '## History items in the unmasked top-10',
+    '',
+    'Mean over test users, then seeds, of the share of the unmasked top-10 that the user already rated (ties at the cut-off go to history items, as NDCG counts ties against the target); an ML-100K user never rates an item twice, so each such slot is one the target cannot take.',
+    '',
+    '| backbone | method | seeds | history share of top-10 | NDCG@10 | masked NDCG@10 |',
+    '|---|---|---|---|---|---|',
+  ];
+  const shown = rows.filter((r) => (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null);
+  for (const r of shown.sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
+    const m = rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === null);
+    const label = r.group === 'pretrained' ? 'chord (frozen-pretrained)' : r.method;
+    const share = r.history_share10 === undefined ? '–' : f(r.history_share10);
+    lines.push(`| ${r.backbone} | ${label} | ${r.seeds} | ${share} | ${f(r.ndcg10)} | ${m ? f(m.ndcg10) : '–'} |`);
+  }
+  return lines;
+}
+
 function markdown(
   dataset: string,
   command: string,
   rows: ResultRow[],
   plan: RunSpec[],
-  finished: ReadonlyMap<string, { spec: RunSpec; training: Training }>,
+  finished: ReadonlyMap<string, FinishedRun>,
 ): string {
   const done = new Set(finished.keys());
   const f = (x: number) => x.toFixed(4);
@@ -336,7 +513,6 @@ function markdown(
   const twin = (r: ResultRow) => rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === r.deploy_budget);
   // CHORD on the frozen-pretrained backbone sits beside the headline rows: the issue asks for both modes.
   const pretrainedChord = rows.filter((r) => r.group === 'pretrained');
-  const headlineOrder = (r: ResultRow) => (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
   for (const r of [...head, ...pretrainedChord].filter((x) => !x.masked && x.deploy_budget === null).sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
     const m = twin(r);
     const p = PAPER[r.backbone][r.method];
@@ -345,6 +521,7 @@ function markdown(
       `| ${r.backbone} | ${label} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
     );
   }
+  lines.push(...historyShareTable(rows));
   lines.push('', '## Deployment at lower budgets through T (3-bit-trained CHORD)', '', '| backbone | deploy bits | NDCG@10 | HR@10 | masked NDCG@10 | masked HR@10 | seeds |', '|---|---|---|---|---|---|---|');
   for (const r of head.filter((x) => x.method === 'chord' && !x.masked)) {
     const m = twin(r);
@@ -405,6 +582,8 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '1,2,3' },
       cache: { type: 'string', default: join('.cache', 'reproduce') },
       results: { type: 'string', default: 'results' },
+      /** Sidecars of the history-share diagnostic; default: beside the cache, <cache>-diagnostics. */
+      diagnostics: { type: 'string' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
     },
@@ -415,11 +594,11 @@ async function main(): Promise<void> {
   const plan = planRuns(seeds);
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
   const selected = only ? plan.filter((r) => [...only].every((o) => o === r.backbone || o === r.method || o === r.group || o === `s${r.seed}`)) : plan;
-  const finished = new Map<string, { spec: RunSpec; training: Training }>();
+  const finished = new Map<string, FinishedRun>();
   const refresh = () => {
     for (const spec of plan) {
       const t = findTraining(join(values.cache, spec.key));
-      if (t) finished.set(spec.key, { spec, training: t });
+      if (t) finished.set(spec.key, { spec, ...t });
     }
   };
   refresh();
@@ -431,13 +610,23 @@ async function main(): Promise<void> {
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
   const command = `npm run reproduce -- --data ${values.data}`;
+  const cacheDir = values.cache.replace(/[\\/]+$/, '');
+  const diagnosticsDir = values.diagnostics ?? join(dirname(cacheDir), `${basename(cacheDir)}-diagnostics`);
+  let split: SplitDataset | undefined;
+  const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: K_CORE }).split);
+  let shares = new Map<string, number>();
+  /** Reads the history shares (computing the missing ones only when asked: that takes seconds per run). */
+  const readShares = async (compute: boolean) => {
+    shares = await historyShares(finished, { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) });
+  };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
-    const rows = aggregate(finished);
-    const json = { dataset, protocol: { kCore: 10, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
+    const rows = aggregate(finished, shares);
+    const json = { dataset, protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));
   };
+  await readShares(values.report);
   write();
   if (values.report) {
     console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md from ${finished.size} finished runs`);
@@ -454,10 +643,13 @@ async function main(): Promise<void> {
     // Another reproduce process may have finished this run in the meantime.
     if (!finished.has(r.key)) await runTrain(trainArgs(r, values.data, values.cache), r.key);
     refresh();
+    await readShares(false);
     write();
   }
   bar.update(todo.length, { run: 'done' });
   bar.stop();
+  await readShares(true);
+  write();
   console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
 }
 

@@ -4,30 +4,43 @@
  *
  *   npm run train -- --data ../shared/datasets/ml-100k --backbone sasrec --method chord \
  *     [--beta 0.125] [--levels 2,4,6,8] [--epochs 200] [--patience 10] [--seed 1] [--out <dir>] \
- *     [--w3a3] [--init random|pretrained --pretrained <base run dir>] [--budgets 2.5,2] [--resume]
+ *     [--w3a3] [--init pretrained|random] [--pretrained <base run dir>] [--budgets 2.5,2] [--resume]
+ *
+ * --init (quant, custom, weighted, chord; Base is always trained from scratch):
+ *   pretrained (default)  freeze a trained Base backbone ("frozen-pretrained"; it beat random-frozen on
+ *                         ML-100K validation, results/ml-100k.md). The artifact ships the layer weights.
+ *                         Without --pretrained, the Base fp32 model is trained first, with the same
+ *                         data, backbone, seed and shared options, into <out>/base/ (its own train.log
+ *                         and progress; --resume resumes it too), then the method starts from it.
+ *   random                freeze the seed's random backbone (devices regenerate it from the manifest's seed).
  *
  * More options (defaults in brackets): --batch [128 sasrec / 512 caser] --lr [1e-3] --hyper-lr [= lr]
  * --weight-decay [0] --dropout [0.2 sasrec / 0.5 caser] --eval-every [1] --metric [ndcg10]
  * --k-core [10] --max-len [50] --temperature [0.5] --z-dim [32] --hyper-hidden [64] --rank [2]
  * --gru-window [20] --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
  * --max-steps N (cap steps per epoch) --no-progress.
- * Output: <out>/checkpoint/ (best/last/optimizer/state.json: --resume continues there) and the
- * artifact <out>/<modelId>/ (manifest.json, backbone.*, gru.*, hypernet.json, hyper.*,
- * training.json). Early stopping uses validation NDCG@10 only; test metrics are computed once, at
- * the end, through the deployment path (core GRU -> Hypernet -> fakeQuantize -> CPU forward).
+ * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
+ * (best/last/optimizer/state.json: --resume continues there) and the artifact <out>/<modelId>/
+ * (manifest.json, backbone.*, gru.*, hypernet.json, hyper.*, training.json). Early stopping uses
+ * validation NDCG@10 only; test metrics are computed once, at the end, through the deployment path
+ * (core GRU -> Hypernet -> fakeQuantize -> CPU forward).
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateLevelTable } from '../core/allocation.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import { initBackend, type BackendName } from './backend.ts';
 import { ChordTrainError } from './chord/errors.ts';
-import { RUN_DEFAULTS, runTraining, type RunMethod } from './chord/run.ts';
+import { RUN_DEFAULTS, runTraining, type RunMethod, type RunOptions, type RunResult } from './chord/run.ts';
 import type { SelectionMetric } from './train.ts';
 
 const METHODS: readonly RunMethod[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
+
+/** Where the Base run of `--init pretrained` without `--pretrained` goes, inside the run's --out. */
+export const AUTO_BASE_DIR = 'base';
 
 function num(v: string | undefined, fallback: number, name: string): number {
   if (v === undefined) return fallback;
@@ -41,8 +54,24 @@ function numList(v: string | undefined, name: string): number[] {
   return v.split(',').map((s) => num(s.trim(), NaN, name));
 }
 
-async function main(): Promise<void> {
+/** runTraining's options as far as the command line decides them (the rest needs the terminal and a log file). */
+export type CliRunOptions = Omit<RunOptions, 'progress' | 'log'>;
+
+export interface TrainCliArgs {
+  readonly data: string;
+  readonly kCore: number;
+  readonly backend: BackendName;
+  readonly noProgress: boolean;
+  /** `--init pretrained` without `--pretrained`: train the Base into <out>/base first, then freeze it. */
+  readonly autoBase: boolean;
+  /** The requested run; with autoBase, its pretrainedDir is the Base run's directory. */
+  readonly run: CliRunOptions;
+}
+
+/** Parses train-cli's arguments (no file system access); bad options throw ChordTrainError CHORD_BAD_OPTION. */
+export function parseTrainArgs(argv: readonly string[], command: string = argv.join(' ')): TrainCliArgs {
   const { values } = parseArgs({
+    args: [...argv],
     options: {
       data: { type: 'string' },
       backbone: { type: 'string', default: 'sasrec' },
@@ -54,7 +83,8 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
       out: { type: 'string' },
       w3a3: { type: 'boolean', default: false },
-      init: { type: 'string', default: 'random' },
+      // No parser default: it depends on --method (Base has no frozen backbone to choose).
+      init: { type: 'string' },
       pretrained: { type: 'string' },
       budgets: { type: 'string' },
       resume: { type: 'boolean', default: false },
@@ -87,32 +117,29 @@ async function main(): Promise<void> {
   if (kind !== 'sasrec' && kind !== 'caser') throw bad(`--backbone must be sasrec or caser, got '${kind}'`);
   const method = values.method as RunMethod;
   if (!METHODS.includes(method)) throw bad(`--method must be one of ${METHODS.join('|')}, got '${method}'`);
-  const init = values.init;
+  const init = values.init ?? (method === 'base' ? 'random' : 'pretrained');
   if (init !== 'random' && init !== 'pretrained') throw bad(`--init must be random or pretrained`);
+  if (method === 'base' && init === 'pretrained') throw bad('--init pretrained needs a quantized method (Base trains its own weights)');
+  if (values.pretrained !== undefined && init !== 'pretrained') {
+    throw bad(method === 'base' ? '--pretrained applies to the quantized methods, not to Base' : '--pretrained applies to --init pretrained, not to --init random');
+  }
   const metric = values.metric as SelectionMetric;
   if (!['ndcg10', 'hr10', 'ndcg10_masked', 'hr10_masked'].includes(metric)) throw bad(`bad --metric ${metric}`);
   const backend = values.backend as BackendName;
   if (backend !== 'wasm' && backend !== 'cpu') throw bad('--backend must be wasm or cpu');
   const levelTable = validateLevelTable(values.levels ? numList(values.levels, 'levels') : RUN_DEFAULTS.levelTable);
   const seed = num(values.seed, 1, 'seed');
-  const out = values.out ?? join('.cache', 'runs', `${kind}-${method}-s${seed}`);
-  mkdirSync(out, { recursive: true });
-  const logFile = join(out, 'train.log');
-  const progress = !values['no-progress'] && process.stdout.isTTY === true;
-  const log = (line: string) => {
-    appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
-    if (!progress) console.log(line);
-  };
-
-  await initBackend(backend);
-  const loaded = loadDataset(values.data);
-  const kCore = num(values['k-core'], 10, 'k-core');
-  const ds = prepareDataset(loaded.interactions, { k: kCore }).split;
+  const out = values.out ?? join('.cache', 'runs', `${kind}-${method}${init === 'pretrained' ? '-pre' : ''}-s${seed}`);
+  const autoBase = init === 'pretrained' && !values.pretrained;
+  const pretrainedDir = autoBase ? join(out, AUTO_BASE_DIR) : values.pretrained;
   const dataName = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt|seq)$/, '');
-  console.log(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${kCore}-core); output ${out}`);
-
-  const result = await runTraining(
-    {
+  return {
+    data: values.data,
+    kCore: num(values['k-core'], 10, 'k-core'),
+    backend,
+    noProgress: values['no-progress'],
+    autoBase,
+    run: {
       backbone: kind,
       method,
       dataName,
@@ -141,26 +168,90 @@ async function main(): Promise<void> {
       gruWindow: num(values['gru-window'], RUN_DEFAULTS.gruWindow, 'gru-window'),
       ...(values.w3a3 ? { activationBits: 3 } : {}),
       init,
-      ...(values.pretrained ? { pretrainedDir: values.pretrained } : {}),
+      ...(pretrainedDir ? { pretrainedDir } : {}),
       budgets: numList(values.budgets, 'budgets'),
       out,
       ...(values['model-id'] ? { modelId: values['model-id'] } : {}),
       resume: values.resume,
       ...(values['max-steps'] ? { maxStepsPerEpoch: num(values['max-steps'], 0, 'max-steps') } : {}),
-      progress,
-      command: process.argv.slice(1).join(' '),
-      log,
+      command,
     },
-    ds,
-  );
-  if (progress) {
-    const t = result.test;
-    console.log(`test NDCG@10 ${t.unmasked.ndcg10.toFixed(4)} HR@10 ${t.unmasked.hr10.toFixed(4)} (masked ${t.masked.ndcg10.toFixed(4)} / ${t.masked.hr10.toFixed(4)})`);
-  }
-  console.log(`artifact: ${result.artifactDir}`);
+  };
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+/**
+ * The Base fp32 run a frozen-pretrained run starts from: the same data, backbone, seed and shared
+ * options (so it is the Base `--method base` with those options would train), into pretrainedDir.
+ * What only the quantized run has is left out: w3a3 (fp32 Base), T budgets, its model id.
+ */
+export function autoBaseOptions(run: CliRunOptions): CliRunOptions {
+  if (!run.pretrainedDir) throw new ChordTrainError('CHORD_BAD_OPTION', 'a frozen-pretrained run needs a Base run directory');
+  const { activationBits: _a, pretrainedDir, modelId: _m, ...shared } = run;
+  return {
+    ...shared,
+    method: 'base',
+    init: 'random',
+    budgets: [],
+    out: pretrainedDir,
+    command: `${run.command} (Base fp32 run for --init pretrained)`,
+  };
+}
+
+export interface TrainCliIo {
+  /** Console lines (default console.log). */
+  readonly print?: (line: string) => void;
+  /** Whether a progress bar may be drawn (default: stdout is a terminal). */
+  readonly tty?: boolean;
+}
+
+export interface TrainCliResult {
+  /** The Base run trained first for `--init pretrained` without `--pretrained`. */
+  readonly base?: RunResult;
+  readonly result: RunResult;
+}
+
+/** The whole `npm run train` command: argv without the node and script paths. */
+export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, command?: string): Promise<TrainCliResult> {
+  const args = parseTrainArgs(argv, command);
+  const print = io.print ?? ((line: string) => console.log(line));
+  const progress = !args.noProgress && (io.tty ?? process.stdout.isTTY === true);
+  const runWith = (o: CliRunOptions, prefix: string) => {
+    mkdirSync(o.out, { recursive: true });
+    const logFile = join(o.out, 'train.log');
+    const log = (line: string) => {
+      appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+      if (!progress) print(`${prefix}${line}`);
+    };
+    return { ...o, progress, log };
+  };
+  const testLine = (r: RunResult) => {
+    const t = r.test;
+    return `test NDCG@10 ${t.unmasked.ndcg10.toFixed(4)} HR@10 ${t.unmasked.hr10.toFixed(4)} (masked ${t.masked.ndcg10.toFixed(4)} / ${t.masked.hr10.toFixed(4)})`;
+  };
+
+  mkdirSync(args.run.out, { recursive: true });
+  await initBackend(args.backend);
+  const loaded = loadDataset(args.data);
+  const ds = prepareDataset(loaded.interactions, { k: args.kCore }).split;
+  print(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${args.kCore}-core); output ${args.run.out}`);
+
+  let base: RunResult | undefined;
+  if (args.autoBase) {
+    const o = autoBaseOptions(args.run);
+    print(`--init pretrained: training the Base fp32 model first, into ${o.out}`);
+    base = await runTraining(runWith(o, '[base] '), ds);
+    if (progress) print(`[base] ${testLine(base)}`);
+    print(`[base] artifact: ${base.artifactDir}`);
+  }
+  const result = await runTraining(runWith(args.run, ''), ds);
+  if (progress) print(testLine(result));
+  print(`artifact: ${result.artifactDir}`);
+  return { ...(base ? { base } : {}), result };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  trainCli(process.argv.slice(2), {}, process.argv.slice(1).join(' ')).catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}

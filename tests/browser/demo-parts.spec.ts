@@ -63,7 +63,7 @@ test('rankingChange counts replaced and moved items of a top-k', () => {
   expect(rankingChange(['a', 'b', 'c', 'd'], ['b', 'a', 'c', 'e'])).toEqual({ moved: 2, replaced: 1 });
 });
 
-test('the committed demo model: a full artifact, items.json matching the manifest and the catalogue, under 2 MB', () => {
+test('the committed demo model: a full frozen-pretrained artifact, items.json matching the manifest and the catalogue, under 2 MB', () => {
   expect(hasDemoModel()).toBe(true);
   const dir = join(ROOT, 'public', 'models', DEMO_MODEL_ID);
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
@@ -73,8 +73,10 @@ test('the committed demo model: a full artifact, items.json matching the manifes
   expect(items).toHaveLength(manifest.numItems + 1);
   const catalogue = parseDemoCatalogue(JSON.parse(readFileSync(join(ROOT, 'public', 'catalogue.json'), 'utf8')));
   expect(catalogue.items.map((it) => it.id).sort()).toEqual(items.slice(1).sort());
-  const training = JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { method: string; modelId: string };
-  expect(training).toMatchObject({ method: 'chord', modelId: DEMO_MODEL_ID });
+  const training = JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as { method: string; modelId: string; options: { init: string } };
+  expect(training).toMatchObject({ method: 'chord', modelId: DEMO_MODEL_ID, options: { init: 'pretrained' } });
+  // Frozen-pretrained (train-cli's default): the Base's layer weights ship in backbone.bin, pinned by the manifest.
+  expect(manifest.frozenWeights).toBe('shipped');
   expect(existsSync(join(ROOT, 'public', 'models', 'README.md'))).toBe(true);
   const bytes = readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0) + statSync(join(ROOT, 'public', 'catalogue.json')).size;
   expect(bytes).toBeLessThan(2 * 1024 * 1024);

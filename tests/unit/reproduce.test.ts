@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, chooseChordMode, compareSeeds, planRuns } from '../../src/model/reproduce-cli.ts';
+import { join } from 'node:path';
+import { aggregate, chooseChordMode, compareSeeds, planRuns, trainArgs } from '../../src/model/reproduce-cli.ts';
+import { parseTrainArgs } from '../../src/model/train-cli.ts';
 
 const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
 
@@ -108,5 +110,27 @@ describe('reproduce plan and aggregation', () => {
       ]),
     );
     expect(modes).toEqual([{ backbone: 'sasrec', seeds: [1, 2], valid_ndcg10: { random: 0.0625, pretrained: 0.067 }, default: 'pretrained' }]);
+  });
+  it('states every run\'s frozen mode to train-cli: random-frozen runs pass --init random, pretrained ones the seed\'s Base run', () => {
+    const plan = planRuns([1, 2, 3]);
+    const args = (key: string) => trainArgs(plan.find((r) => r.key === key)!, 'data/ml-100k', '.cache/reproduce');
+    const initOf = (a: string[]) => (a.includes('--init') ? a[a.indexOf('--init') + 1] : undefined);
+    expect(initOf(args('sasrec-chord-l2468-b0.125-s1'))).toBe('random');
+    expect(initOf(args('sasrec-quant-s2'))).toBe('random');
+    expect(initOf(args('caser-chord-l2468-b0.125-w3a3-s1'))).toBe('random');
+    expect(initOf(args('sasrec-base-s1'))).toBeUndefined(); // Base has no frozen backbone to choose
+    const pre = args('caser-chord-l2468-b0.125-pre-s2');
+    expect(initOf(pre)).toBe('pretrained');
+    expect(pre[pre.indexOf('--pretrained') + 1]).toBe(join('.cache/reproduce', 'caser-base-s2'));
+    // Run keys, and so the cache directories, are what they were.
+    expect(args('sasrec-chord-l2468-b0.125-s1')[args('sasrec-chord-l2468-b0.125-s1').indexOf('--out') + 1]).toBe(join('.cache/reproduce', 'sasrec-chord-l2468-b0.125-s1'));
+    // train-cli reads every planned run as planned: no run trains a Base of its own.
+    for (const r of plan) {
+      const parsed = parseTrainArgs(trainArgs(r, 'data/ml-100k', '.cache/reproduce'));
+      expect(parsed.autoBase).toBe(false);
+      expect(parsed.run.init).toBe(r.pretrained ? 'pretrained' : 'random');
+      expect(parsed.run.out).toBe(join('.cache/reproduce', r.key));
+      expect(parsed.run.pretrainedDir).toBe(r.pretrained ? join('.cache/reproduce', `${r.backbone}-base-s${r.seed}`) : undefined);
+    }
   });
 });
