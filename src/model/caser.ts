@@ -26,9 +26,15 @@ export interface CaserConfig {
   readonly nv: number;
   readonly nh: number;
   readonly dropout: number;
+  /**
+   * 'table' (the paper's Caser): one trained user_emb row per training user. 'shared': a single
+   * learned row for everyone, which is what the page has for a shopper (it has no row of its own;
+   * the artifact ships user_emb_mean), so training then scores exactly as the deployment does.
+   */
+  readonly userEmbedding: 'table' | 'shared';
 }
 
-export const CASER_DEFAULTS = { L: 5, hidden: 64, nv: 4, nh: 16, dropout: 0.5 } as const;
+export const CASER_DEFAULTS = { L: 5, hidden: 64, nv: 4, nh: 16, dropout: 0.5, userEmbedding: 'table' } as const;
 
 export function caserCoreConfig(c: CaserConfig): BackboneConfig {
   return { backbone: 'caser', dims: { d: c.hidden, L: c.L, nv: c.nv, nh: c.nh, maxLen: c.L } };
@@ -43,7 +49,7 @@ export function caserParamSpecs(c: CaserConfig): ParamSpec[] {
   const specs: ParamSpec[] = [
     // Inits as in the authors' code: N(0, 1/d) embeddings, N(0, 1/2d) output embedding.
     { name: 'item_emb', shape: [c.numItems + 1, d], init: { kind: 'normal', std: 1 / d } },
-    { name: 'user_emb', shape: [c.numUsers, d], init: { kind: 'normal', std: 1 / d } },
+    { name: 'user_emb', shape: [c.userEmbedding === 'shared' ? 1 : c.numUsers, d], init: { kind: 'normal', std: 1 / d } },
     { name: 'out_emb', shape: [c.numItems + 1, 2 * d], init: { kind: 'normal', std: 1 / (2 * d) } },
     { name: 'out_bias', shape: [c.numItems + 1], init: { kind: 'zeros' } },
   ];
@@ -93,7 +99,8 @@ export function caserForwardWith(
   let z: tf.Tensor = tf.concat([outV, ...pooled], 1);
   z = dropout(z, c.dropout, ctx.training, ctx.seed);
   z = tf.relu(tf.add(layer('fc1', aq(z)), p('fc1.bias')));
-  return tf.concat([z, tf.gather(p('user_emb'), users)], 1) as tf.Tensor2D;
+  const u = c.userEmbedding === 'shared' ? tf.zerosLike(users) : users;
+  return tf.concat([z, tf.gather(p('user_emb'), u)], 1) as tf.Tensor2D;
 }
 
 /** caserForwardWith on the fp32 layer weights of `weights` (shared or per example). */

@@ -114,6 +114,7 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] 
   if (r.w3a3) args.push('--w3a3');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, budgets: [] })));
   else if (r.method !== 'base') args.push('--init', 'random');
+  if (r.backbone === 'caser') args.push('--caser-user', 'shared');
   if (r.budgets.length > 0) args.push('--budgets', r.budgets.join(','));
   return args;
 }
@@ -136,7 +137,7 @@ interface Training {
   command: string;
   timing: { wallSeconds: number };
   /** What re-evaluating the artifact needs (every real training.json has them). */
-  options?: { gruWindow: number; activationBits: number | null };
+  options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
   metrics: { valid?: DeployedEval; test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
 }
@@ -151,13 +152,18 @@ interface FinishedRun {
  * The run's artifact and training.json. train-cli writes training.json once before its final
  * evaluation and again, with the metrics, after it: only the second marks a finished run.
  */
-function findTraining(dir: string): { artifactDir: string; training: Training } | undefined {
+export function findTraining(dir: string): { artifactDir: string; training: Training } | undefined {
   if (!existsSync(dir)) return undefined;
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry, 'training.json');
     if (!existsSync(p)) continue;
     const training = JSON.parse(readFileSync(p, 'utf8')) as Training;
-    if (training.metrics?.test) return { artifactDir: join(dir, entry), training };
+    if (!training.metrics?.test) continue;
+    // Caser runs from before the shared user row (per-user table) are another model: not mixed in.
+    if (training.data && training.options && basename(dir).startsWith('caser-') && training.options.caserUser !== 'shared') {
+      throw new Error(`${dir} is a Caser run with a per-user embedding table (trained before --caser-user shared was the default): move it out of the cache to retrain it`);
+    }
+    return { artifactDir: join(dir, entry), training };
   }
   return undefined;
 }

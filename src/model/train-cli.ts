@@ -18,7 +18,8 @@
  * --weight-decay [0] --dropout [0.2 sasrec / 0.5 caser] --eval-every [1] --metric [ndcg10]
  * --k-core [10] --max-len [50] --temperature [0.5] --z-dim [32] --hyper-hidden [64] --rank [2]
  * --gru-window [20] --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
- * --max-steps N (cap steps per epoch) --no-progress.
+ * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
+ * scores a shopper; table: the paper's per-training-user rows, replaced by their mean on the page).
  * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
  * (best/last/optimizer/state.json: --resume continues there) and the artifact <out>/<modelId>/
  * (manifest.json, backbone.*, gru.*, hypernet.json, hyper.*, training.json). Early stopping uses
@@ -83,6 +84,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       seed: { type: 'string', default: '1' },
       out: { type: 'string' },
       w3a3: { type: 'boolean', default: false },
+      'caser-user': { type: 'string' },
       // No parser default: it depends on --method (Base has no frozen backbone to choose).
       init: { type: 'string' },
       pretrained: { type: 'string' },
@@ -123,6 +125,9 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
   if (values.pretrained !== undefined && init !== 'pretrained') {
     throw bad(method === 'base' ? '--pretrained applies to the quantized methods, not to Base' : '--pretrained applies to --init pretrained, not to --init random');
   }
+  const caserUser = values['caser-user'];
+  if (caserUser !== undefined && caserUser !== 'table' && caserUser !== 'shared') throw bad(`--caser-user must be table or shared, got '${caserUser}'`);
+  if (caserUser !== undefined && kind !== 'caser') throw bad('--caser-user applies to --backbone caser');
   const metric = values.metric as SelectionMetric;
   if (!['ndcg10', 'hr10', 'ndcg10_masked', 'hr10_masked'].includes(metric)) throw bad(`bad --metric ${metric}`);
   const backend = values.backend as BackendName;
@@ -167,6 +172,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       rank: num(values.rank, RUN_DEFAULTS.rank, 'rank'),
       gruWindow: num(values['gru-window'], RUN_DEFAULTS.gruWindow, 'gru-window'),
       ...(values.w3a3 ? { activationBits: 3 } : {}),
+      ...(caserUser ? { caserUser } : {}),
       init,
       ...(pretrainedDir ? { pretrainedDir } : {}),
       budgets: numList(values.budgets, 'budgets'),

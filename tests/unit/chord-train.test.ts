@@ -21,6 +21,7 @@ import { evaluateUsers, modelScorer } from '../../src/model/chord/evaluate.ts';
 import { trainStep } from '../../src/model/train.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/model/chord/model.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
+import { loadTensorSet } from '../../src/model/checkpoint.ts';
 import { Adam } from '../../src/model/optim.ts';
 import { createSasrec } from '../../src/model/sasrec.ts';
 import { runTraining, type RunOptions } from '../../src/model/chord/run.ts';
@@ -146,6 +147,19 @@ describe('other methods and backbones', () => {
     expect(art.hypernet!.config.lambda).toEqual({ up: 0, down: 0 });
     expect(result.test.unmasked.hr10).toBeGreaterThanOrEqual(0);
     await loadModel(result.artifactDir);
+  }, 120_000);
+
+  it("Caser's default user row is shared: the shipped user_emb_mean is that trained row, and the settings say so", async () => {
+    const shared = await runTraining(options({ backbone: 'caser', method: 'base', maxLen: 5, budgets: [], out: join(dir, 'caser-shared') }), tinySplit());
+    const state = readJson(join(dir, 'caser-shared', 'checkpoint', 'state.json')) as { settings: Record<string, unknown> };
+    expect(state.settings['caserUser']).toBe('shared');
+    const best = loadTensorSet(join(dir, 'caser-shared', 'checkpoint'), 'best').get('user_emb')!;
+    expect(best.shape).toEqual([1, 64]);
+    expect(Array.from(readArtifact(shared.artifactDir).backbone.get('user_emb_mean')!.data)).toEqual(Array.from(best.data));
+    // 'table' keeps the paper's per-user rows and the settings it had before the option existed.
+    await runTraining(options({ backbone: 'caser', method: 'base', maxLen: 5, budgets: [], caserUser: 'table', out: join(dir, 'caser-table') }), tinySplit());
+    const tableState = readJson(join(dir, 'caser-table', 'checkpoint', 'state.json')) as { settings: Record<string, unknown> };
+    expect('caserUser' in tableState.settings).toBe(false);
   }, 120_000);
 
   it('base, then chord on the frozen pretrained base backbone: both ship their layer weights', async () => {

@@ -75,6 +75,21 @@ describe('Caser', () => {
     expect(withA[1]!.some((v, j) => Math.abs(v - withB[1]![j]!) > 1e-5)).toBe(true);
   });
 
+  it("userEmbedding 'shared': one learned row, so a user's index does not change the scores", () => {
+    const shared = createBaseModel(createCaser({ ...tiny, userEmbedding: 'shared' }), 7);
+    expect(shared.params['user_emb']!.shape).toEqual([1, tiny.hidden]);
+    shared.params['user_emb']!.assign(tf.randomNormal([1, tiny.hidden], 0, 1, 'float32', 13));
+    const seq = tf.tensor2d([[1, 2, 3], [1, 2, 3]], [2, 3], 'int32');
+    const rows = shared.scores(seq, tf.tensor1d([0, 29], 'int32')).arraySync() as number[][];
+    expect(rows[1]).toEqual(rows[0]);
+    // The per-user table (the paper's Caser) does depend on the user, with the same init seed.
+    const table = createBaseModel(createCaser(tiny), 7);
+    expect(table.params['user_emb']!.shape).toEqual([tiny.numUsers, tiny.hidden]);
+    table.params['user_emb']!.assign(tf.randomNormal([tiny.numUsers, tiny.hidden], 0, 1, 'float32', 13));
+    const t = table.scores(seq, tf.tensor1d([0, 29], 'int32')).arraySync() as number[][];
+    expect(t[1]!.some((v, j) => Math.abs(v - t[0]![j]!) > 1e-4)).toBe(true);
+  });
+
   it('builds one sliding-window example per next-item step', () => {
     const c = createCaser(tiny).caser;
     const ex = caserExamples(c, [Int32Array.from([4, 5, 6, 7]), Int32Array.from([1])]);

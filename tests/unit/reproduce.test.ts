@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { aggregate, chooseChordMode, compareSeeds, planRuns, trainArgs } from '../../src/model/reproduce-cli.ts';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { aggregate, chooseChordMode, compareSeeds, findTraining, planRuns, trainArgs } from '../../src/model/reproduce-cli.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 
 const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
@@ -131,6 +133,31 @@ describe('reproduce plan and aggregation', () => {
       expect(parsed.run.init).toBe(r.pretrained ? 'pretrained' : 'random');
       expect(parsed.run.out).toBe(join('.cache/reproduce', r.key));
       expect(parsed.run.pretrainedDir).toBe(r.pretrained ? join('.cache/reproduce', `${r.backbone}-base-s${r.seed}`) : undefined);
+      // Every Caser run, Base included, states its shared user row (the per-user table is another model).
+      expect(parsed.run.caserUser).toBe(r.backbone === 'caser' ? 'shared' : undefined);
+    }
+  });
+
+  it('counts a run as finished only with test metrics, and refuses a Caser run with the per-user table', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'reproduce-find-'));
+    try {
+      const write = (key: string, training: object) => {
+        mkdirSync(join(cache, key, 'model'), { recursive: true });
+        writeFileSync(join(cache, key, 'model', 'training.json'), JSON.stringify(training));
+      };
+      const test = { unmasked: {}, masked: {} };
+      const options = { gruWindow: 20, activationBits: null };
+      const data = { users: 3, items: 4 };
+      write('sasrec-base-s1', { data, options, metrics: {} });
+      expect(findTraining(join(cache, 'sasrec-base-s1'))).toBeUndefined(); // written before its final evaluation
+      write('sasrec-base-s2', { data, options, metrics: { test } });
+      expect(findTraining(join(cache, 'sasrec-base-s2'))?.artifactDir).toBe(join(cache, 'sasrec-base-s2', 'model'));
+      write('caser-base-s1', { data, options: { ...options, caserUser: 'shared' }, metrics: { test } });
+      expect(findTraining(join(cache, 'caser-base-s1'))).toBeDefined();
+      write('caser-base-s2', { data, options, metrics: { test } });
+      expect(() => findTraining(join(cache, 'caser-base-s2'))).toThrow(/per-user embedding table/);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });

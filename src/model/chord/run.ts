@@ -48,6 +48,8 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   readonly evalEvery: number;
   readonly metric: SelectionMetric;
   readonly maxLen: number;
+  /** Caser's user embedding (see CaserConfig.userEmbedding); default RUN_DEFAULTS.caserUser. */
+  readonly caserUser?: 'table' | 'shared';
   /** 'pretrained': frozen weights (and initial parameters) from a Base run's best checkpoint. */
   readonly init: 'random' | 'pretrained';
   readonly pretrainedDir?: string;
@@ -72,6 +74,9 @@ export const RUN_DEFAULTS = {
   maxLen: 50,
   ...CHORD_DEFAULTS,
   init: 'random' as const,
+  // One shared user row: a shopper on the page has no row of its own, and on ML-100K the per-user
+  // table (scored with its mean at deployment) lost to it on validation (results/ml-100k.md).
+  caserUser: 'shared' as 'table' | 'shared',
   budgets: [] as number[],
   resume: false,
   progress: false,
@@ -85,9 +90,13 @@ export interface RunResult {
   readonly test: DeployedEval;
 }
 
+function caserUser(o: RunOptions): 'table' | 'shared' {
+  return o.caserUser ?? RUN_DEFAULTS.caserUser;
+}
+
 function makeBackbone(o: RunOptions, ds: SplitDataset): ChordBackbone {
   const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: o.dropout };
-  return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser(common);
+  return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser({ ...common, userEmbedding: caserUser(o) });
 }
 
 /** The best checkpoint of a Base run: its <out>/checkpoint, or a checkpoint directory itself. */
@@ -262,6 +271,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     init: o.init,
     activationBits: o.activationBits ?? null,
     metric: o.metric,
+    // Only for a shared-row Caser: a table-row run keeps the settings it had before the option
+    // existed (its checkpoints still resume), and a shared-row run refuses a table-row checkpoint.
+    ...(o.backbone === 'caser' && caserUser(o) === 'shared' ? { caserUser: 'shared' } : {}),
   };
   o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
   const valid = validationHistories(ds);
