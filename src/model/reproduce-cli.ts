@@ -509,6 +509,7 @@ function markdown(
     'Protocol: 10-core, leave-last-one-out, full ranking over all items; selection on validation NDCG@10 (unmasked);',
     'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
     '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
+    'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (README).',
     '',
     '## Headline (Table 2): mean over seeds',
     '',
