@@ -10,22 +10,7 @@ import { initBackend } from '../../src/model/backend.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
 import { aggregate, historyShares, historyShareTable, planRuns, type HistoryShareSidecar } from '../../src/model/reproduce-cli.ts';
 import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
-
-const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
-
-function finishedRun(key: string, ndcg10: number, budgets: Record<string, number> = {}) {
-  const spec = planRuns([1, 2, 3]).find((r) => r.key === key)!;
-  const training = {
-    modelId: `m-${key}`,
-    command: 'x',
-    timing: { wallSeconds: 1 },
-    metrics: {
-      test: { unmasked: metrics(ndcg10), masked: metrics(2 * ndcg10), averageBits: 3.2 },
-      testAtBudget: Object.fromEntries(Object.entries(budgets).map(([b, v]) => [b, { unmasked: metrics(v), masked: metrics(2 * v), averageBits: Number(b) }])),
-    },
-  };
-  return [key, { spec, training }] as const;
-}
+import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
 const finished = new Map([
   finishedRun('caser-base-s1', 0.06),

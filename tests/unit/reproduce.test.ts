@@ -4,25 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { aggregate, chooseChordMode, compareSeeds, findTraining, planRuns, trainArgs } from '../../src/model/reproduce-cli.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
-
-const metrics = (n: number) => ({ ndcg5: n / 2, ndcg10: n, hr5: n, hr10: 2 * n });
-
-function finishedRun(key: string, ndcg10: number, budgets: Record<string, number> = {}, valid?: number) {
-  const spec = planRuns([1, 2, 3]).find((r) => r.key === key)!;
-  const training = {
-    modelId: `m-${key}`,
-    command: 'x',
-    timing: { wallSeconds: 1 },
-    metrics: {
-      ...(valid === undefined ? {} : { valid: { unmasked: metrics(valid), masked: metrics(2 * valid) } }),
-      test: { unmasked: metrics(ndcg10), masked: metrics(2 * ndcg10), averageBits: 3.2 },
-      testAtBudget: Object.fromEntries(
-        Object.entries(budgets).map(([b, v]) => [b, { unmasked: metrics(v), masked: metrics(2 * v), averageBits: Number(b) }]),
-      ),
-    },
-  };
-  return [key, { spec, training }] as const;
-}
+import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
 describe('reproduce plan and aggregation', () => {
   it('plans every headline method for both backbones and seeds first, then the ablations, with unique keys', () => {
