@@ -15,12 +15,14 @@
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
  *
- * One diagnostic is added after the fact: the share of the unmasked top-10 taken by the user's own
- * history (historyShare10). Runs trained before train-cli recorded it get it from their artifact,
- * re-evaluated through the same deployment path on the test users, and cached in a sidecar
- * (.cache/reproduce-diagnostics/<key>.json, keyed by the artifact's SHA-256) so the run directories
- * stay untouched and only a retrained artifact is evaluated again. `--report` and the end of a
- * normal reproduce compute the missing ones; the rewrites after each run only read the sidecars.
+ * Two diagnostics are added after the fact: the share of the unmasked top-10 taken by the user's own
+ * history (historyShare10), and how much the test users' strategies differ (core's strategySpread).
+ * Runs trained before train-cli recorded the first, and every quantized run for the second, get them
+ * from their artifact through the same deployment path on the test users, cached in sidecars
+ * (.cache/reproduce-diagnostics/<key>.json and <key>.strategy-spread.json, keyed by the artifact's
+ * SHA-256) so the run directories stay untouched and only a retrained artifact is evaluated again.
+ * `--report` and the end of a normal reproduce compute the missing ones; the rewrites after each run
+ * only read the sidecars.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,6 +31,8 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { strategyBitstreamSize } from '../core/bitstream.ts';
+import { strategySpread, type StrategySpread } from '../core/strategy-spread.ts';
+import type { Strategy } from '../core/strategy.ts';
 import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../core/backbones.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -214,6 +218,10 @@ interface ResultRow {
   runs: string[];
   /** Unmasked trained-bits rows only, when every run has it: mean share of the top-10 that is history. */
   history_share10?: number;
+  /** Trained-bits rows, when every run has it: NDCG@10 (this row's protocol) with another user's strategy. */
+  others_strategy_ndcg10?: number;
+  /** Unmasked trained-bits rows only, when every run has it: core's strategySpread over the test users, mean over seeds. */
+  strategy_spread?: { pair_differ: number; global_channels: number; avg_bits_min: number; avg_bits_max: number };
 }
 
 function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
@@ -227,7 +235,11 @@ function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boo
 }
 
 /** Averages the finished runs of each configuration over seeds; one row per protocol (and deploy budget). */
-export function aggregate(finished: ReadonlyMap<string, FinishedRun>, historyShares: ReadonlyMap<string, number> = new Map()): ResultRow[] {
+export function aggregate(
+  finished: ReadonlyMap<string, FinishedRun>,
+  historyShares: ReadonlyMap<string, number> = new Map(),
+  spreads: ReadonlyMap<string, StrategySpread> = new Map(),
+): ResultRow[] {
   const groups = new Map<string, FinishedRun[]>();
   for (const f of finished.values()) {
     const configKey = f.spec.key.replace(/-s\d+$/, '');
@@ -248,6 +260,19 @@ export function aggregate(finished: ReadonlyMap<string, FinishedRun>, historySha
       const avgBits = spec.method === 'base' ? 32 : mean(runs.map((r) => r.training.metrics.test.averageBits ?? 32));
       const shares = runs.map((r) => historyShares.get(r.spec.key)).filter((x): x is number => x !== undefined);
       const share = d.bits === null && shares.length === runs.length ? { history_share10: round(mean(shares)) } : {};
+      const sp = runs.map((r) => spreads.get(r.spec.key)).filter((x): x is StrategySpread => x !== undefined);
+      const spread =
+        d.bits === null && sp.length === runs.length
+          ? {
+              strategy_spread: {
+                pair_differ: round(mean(sp.map((x) => x.pairDiffer))),
+                global_channels: round(mean(sp.map((x) => x.globalChannels))),
+                avg_bits_min: round(mean(sp.map((x) => x.averageBits.min))),
+                avg_bits_max: round(mean(sp.map((x) => x.averageBits.max))),
+              },
+            }
+          : {};
+      const others = runs.map((r) => r.training.metrics.testOthersStrategy).filter((x): x is DeployedEval => x !== undefined);
       for (const masked of [false, true]) {
         const m = evals.map((e) => (masked ? e.masked : e.unmasked));
         rows.push({
@@ -271,7 +296,10 @@ export function aggregate(finished: ReadonlyMap<string, FinishedRun>, historySha
           masked,
           deploy_budget: d.bits === null ? null : Number(d.bits),
           runs: runs.map((r) => r.spec.key),
-          ...(masked ? {} : share),
+          ...(d.bits === null && others.length === runs.length
+            ? { others_strategy_ndcg10: round(mean(others.map((e) => (masked ? e.masked : e.unmasked).ndcg10))) }
+            : {}),
+          ...(masked ? {} : { ...share, ...spread }),
         });
       }
     }
@@ -391,58 +419,101 @@ export interface HistoryShareOptions {
   log?: (line: string) => void;
 }
 
+/** One diagnostic kept in sidecars: what it is called, which runs have it, and how it is computed. */
+interface SidecarDiagnostic<S extends { format: string; version: number; artifactHash: string }, V> {
+  /** In the log line of a run it could not be computed for: "<key>: no <name> (why)". */
+  name: string;
+  format: S['format'];
+  version: S['version'];
+  /** The sidecar's file name in the diagnostics directory. */
+  file: (key: string) => string;
+  /** The value the run recorded itself, if any: then no sidecar is read or written. */
+  recorded?: (run: FinishedRun) => V | undefined;
+  /** Runs the diagnostic means something for. */
+  applies: (run: FinishedRun) => boolean;
+  compute: (key: string, run: FinishedRun, hash: string, ds: SplitDataset) => Promise<S>;
+  value: (sidecar: S) => V;
+  /** The log line of a freshly computed sidecar, after "<key>: ". */
+  describe: (sidecar: S) => string;
+}
+
+/**
+ * The value of diagnostic `d` per finished run: recorded by the run, else the sidecar of this very
+ * artifact (same format and version), else (with `split`) computed from the artifact and written to
+ * a new sidecar. A run whose artifact cannot be read is logged and left out.
+ */
+async function sidecarValues<S extends { format: string; version: number; artifactHash: string }, V>(
+  finished: ReadonlyMap<string, FinishedRun>,
+  opts: HistoryShareOptions,
+  d: SidecarDiagnostic<S, V>,
+): Promise<Map<string, V>> {
+  const out = new Map<string, V>();
+  for (const [key, run] of finished) {
+    const recorded = d.recorded?.(run);
+    if (recorded !== undefined) {
+      out.set(key, recorded);
+      continue;
+    }
+    if (!run.artifactDir || !d.applies(run)) continue;
+    const hash = artifactHash(run.artifactDir);
+    const file = join(opts.diagnosticsDir, d.file(key));
+    if (existsSync(file)) {
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as S;
+      if (cached.format === d.format && cached.version === d.version && cached.artifactHash === hash) {
+        out.set(key, d.value(cached));
+        continue;
+      }
+    }
+    if (!opts.split) continue;
+    let sidecar: S;
+    try {
+      sidecar = await d.compute(key, run, hash, opts.split());
+    } catch (err) {
+      // One unreadable artifact costs its own diagnostic, not the report.
+      opts.log?.(`${key}: no ${d.name} (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    mkdirSync(opts.diagnosticsDir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(sidecar, null, 2)}\n`);
+    opts.log?.(`${key}: ${d.describe(sidecar)}`);
+    out.set(key, d.value(sidecar));
+  }
+  return out;
+}
+
 /**
  * Test historyShare10 per finished run: training.json's when train-cli recorded it, else the
  * sidecar of this very artifact, else (with `split`) a deployment-path evaluation of the artifact
  * on the test users, as train-cli's own final evaluation runs it, written to a new sidecar.
  */
-export async function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const [key, run] of finished) {
-    const recorded = run.training.metrics.test.historyShare10;
-    if (typeof recorded === 'number') {
-      out.set(key, recorded);
-      continue;
-    }
-    if (!run.artifactDir) continue;
-    const hash = artifactHash(run.artifactDir);
-    const file = join(opts.diagnosticsDir, `${key}.json`);
-    if (existsSync(file)) {
-      const cached = JSON.parse(readFileSync(file, 'utf8')) as HistoryShareSidecar;
-      if (cached.artifactHash === hash) {
-        out.set(key, cached.historyShare10);
-        continue;
-      }
-    }
-    if (!opts.split) continue;
-    let sidecar: HistoryShareSidecar;
-    try {
-      sidecar = await evaluateHistoryShare(key, run, hash, opts.split());
-    } catch (err) {
-      // One unreadable artifact costs its own diagnostic, not the report.
-      opts.log?.(`${key}: no history share (${err instanceof Error ? err.message : String(err)})`);
-      continue;
-    }
-    mkdirSync(opts.diagnosticsDir, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(sidecar, null, 2)}\n`);
-    opts.log?.(
-      `${key}: history share of the unmasked top-10 ${sidecar.historyShare10.toFixed(4)} (${sidecar.seconds.toFixed(1)}s` +
-        `${sidecar.matchesTraining ? '' : ', WARNING: test NDCG@10 differs from training.json'})`,
-    );
-    out.set(key, sidecar.historyShare10);
-  }
-  return out;
+export function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, number>> {
+  return sidecarValues<HistoryShareSidecar, number>(finished, opts, {
+    name: 'history share',
+    format: 'chord-history-share',
+    version: 1,
+    file: (key) => `${key}.json`,
+    recorded: (run) => {
+      const x = run.training.metrics.test.historyShare10;
+      return typeof x === 'number' ? x : undefined;
+    },
+    applies: () => true,
+    compute: evaluateHistoryShare,
+    value: (s) => s.historyShare10,
+    describe: (s) =>
+      `history share of the unmasked top-10 ${s.historyShare10.toFixed(4)} (${s.seconds.toFixed(1)}s` +
+      `${s.matchesTraining ? '' : ', WARNING: test NDCG@10 differs from training.json'})`,
+  });
 }
 
-async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
-  const t0 = performance.now();
+/** The run's artifact as the evaluation deploys it, checked against the data it is evaluated on. */
+async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
   const { training, artifactDir } = run;
   if (!training.options || !training.data) throw new Error(`${key}: training.json has no options/data to re-evaluate with`);
   if (training.data.users !== ds.numUsers || training.data.items !== ds.numItems) {
     throw new Error(`${key}: trained on ${training.data.users} users × ${training.data.items} items, the data has ${ds.numUsers} × ${ds.numItems}`);
   }
   // Loaded here, not at the top: they pull in tfjs, which --list and the report rewrites never need.
-  const [{ manifestForBackbone, readArtifact }, { evaluateDeployment, prepareDeployment }, { testHistories }] = await Promise.all([
+  const [{ manifestForBackbone, readArtifact }, deployed, { testHistories }] = await Promise.all([
     import('./export.ts'),
     import('./chord/deployed.ts'),
     import('./chord/data.ts'),
@@ -450,10 +521,16 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
   const files = readArtifact(artifactDir!);
   // An artifact from before manifests said frozenWeights ships its weights under a seed manifest;
   // the manifest writeArtifact would give it, in memory only: the run directory stays as it is.
-  const dep = await prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
-  const bits = training.options.activationBits;
-  const r = evaluateDeployment(dep, testHistories(ds), { gruWindow: training.options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) });
-  const recorded = training.metrics.test;
+  const dep = await deployed.prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
+  return { dep, deployed, options: training.options, test: testHistories(ds) };
+}
+
+async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const bits = options.activationBits;
+  const r = deployed.evaluateDeployment(dep, test, { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) });
+  const recorded = run.training.metrics.test;
   return {
     format: 'chord-history-share',
     version: 1,
@@ -466,31 +543,120 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
   };
 }
 
+/** A run's strategy-spread diagnostic (core's strategySpread over its test users), beside the history share's. */
+export interface StrategySpreadSidecar {
+  format: 'chord-strategy-spread';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  spread: StrategySpread;
+  /** The strategies' mean average bits equals training.json's test averageBits: the same strategies the run was scored with. */
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+/**
+ * How far the test users' strategies (trained bits, no T) differ, per finished quantized run:
+ * from the sidecar of this very artifact, else (with `split`) computed through the deployment
+ * path (page GRU over the test history -> hypernet) and written to a new sidecar. Base has no
+ * strategy; Quant is included, and its one shared strategy gives no spread.
+ */
+export function strategySpreads(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, StrategySpread>> {
+  return sidecarValues<StrategySpreadSidecar, StrategySpread>(finished, opts, {
+    name: 'strategy spread',
+    format: 'chord-strategy-spread',
+    version: 1,
+    file: (key) => `${key}.strategy-spread.json`,
+    applies: (run) => run.spec.method !== 'base',
+    compute: evaluateStrategySpread,
+    value: (s) => s.spread,
+    describe: (s) => {
+      const { pairDiffer, globalChannels, averageBits: b } = s.spread;
+      return (
+        `strategy spread over ${s.spread.users} test users: ${pairDiffer.toFixed(4)} of channels differ between consecutive users, ` +
+        `${globalChannels.toFixed(4)} global, average bits ${b.min.toFixed(3)}–${b.max.toFixed(3)} (${s.seconds.toFixed(1)}s` +
+        `${s.matchesTraining ? '' : ', WARNING: mean average bits differ from training.json'})`
+      );
+    },
+  });
+}
+
+async function evaluateStrategySpread(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<StrategySpreadSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  // The evaluation's users (those with a test target), in user order: consecutive here are consecutive there.
+  const strategies: Strategy[] = [];
+  test.histories.forEach((h, u) => {
+    if (test.targets[u]! > 0) strategies.push(deployed.userStrategy(dep, h, { gruWindow: options.gruWindow }));
+  });
+  const spread = strategySpread(strategies, dep.artifact.manifest.layers.map((l) => l.rowLength));
+  return {
+    format: 'chord-strategy-spread',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    spread,
+    matchesTraining: spread.averageBits.mean === run.training.metrics.test.averageBits,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
 /** Orders headline rows by backbone, then method, frozen-pretrained CHORD right after CHORD. */
 function headlineOrder(r: ResultRow): number {
   return (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
 }
 
-/** The markdown section "History items in the unmasked top-10": headline methods and frozen-pretrained CHORD. */
-export function historyShareTable(rows: readonly ResultRow[]): string[] {
-  const f = (x: number) => x.toFixed(4);
-  const lines = [
-    '',
-    '## History items in the unmasked top-10',
-    '',
-    'Mean over test users, then seeds, of the share of the unmasked top-10 that the user already rated (ties at the cut-off go to history items, as NDCG counts ties against the target); an ML-100K user never rates an item twice, so each such slot is one the target cannot take.',
-    '',
-    '| backbone | method | seeds | history share of top-10 | NDCG@10 | masked NDCG@10 |',
-    '|---|---|---|---|---|---|',
-  ];
-  const shown = rows.filter((r) => (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null);
+/**
+ * A markdown section with one row per headline configuration and frozen-pretrained CHORD at the
+ * trained bits (those `keep` accepts), by backbone and method; `cells` fills the columns after
+ * backbone, method and seeds from the unmasked row and its masked twin.
+ */
+function headlineSection(
+  rows: readonly ResultRow[],
+  head: { title: string; note: string; columns: readonly string[] },
+  cells: (unmasked: ResultRow, masked: ResultRow | undefined) => string[],
+  keep: (r: ResultRow) => boolean = () => true,
+): string[] {
+  const lines = ['', `## ${head.title}`, '', head.note, '', `| backbone | method | seeds | ${head.columns.join(' | ')} |`, `|---|---|---|${head.columns.map(() => '---|').join('')}`];
+  const shown = rows.filter((r) => (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null && keep(r));
   for (const r of shown.sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
     const m = rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === null);
     const label = r.group === 'pretrained' ? 'chord (frozen-pretrained)' : r.method;
-    const share = r.history_share10 === undefined ? '–' : f(r.history_share10);
-    lines.push(`| ${r.backbone} | ${label} | ${r.seeds} | ${share} | ${f(r.ndcg10)} | ${m ? f(m.ndcg10) : '–'} |`);
+    lines.push(`| ${r.backbone} | ${label} | ${r.seeds} | ${cells(r, m).join(' | ')} |`);
   }
   return lines;
+}
+
+const f4 = (x: number) => x.toFixed(4);
+
+/** The markdown section "History items in the unmasked top-10": headline methods and frozen-pretrained CHORD. */
+export function historyShareTable(rows: readonly ResultRow[]): string[] {
+  const head = {
+    title: 'History items in the unmasked top-10',
+    note: 'Mean over test users, then seeds, of the share of the unmasked top-10 that the user already rated (ties at the cut-off go to history items, as NDCG counts ties against the target); an ML-100K user never rates an item twice, so each such slot is one the target cannot take.',
+    columns: ['history share of top-10', 'NDCG@10', 'masked NDCG@10'],
+  };
+  return headlineSection(rows, head, (r, m) => [r.history_share10 === undefined ? '–' : f4(r.history_share10), f4(r.ndcg10), m ? f4(m.ndcg10) : '–']);
+}
+
+/** The markdown section "How personal are the strategies?": quantized headline methods and frozen-pretrained CHORD. */
+export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
+  const head = {
+    title: 'How personal are the strategies?',
+    note: "Per run, each test user's strategy as the page gets it (GRU over the test history -> hypernet, trained bits, no T): the share of channels whose bit width differs between consecutive users u and u+1 (the pairs of \"another user's strategy\"), the share that every test user gets at the same width, and the lowest and highest per-user average bits; then the mean over seeds. NDCG@10 with each user's own strategy / with user u+1's.",
+    columns: ['channels differing, consecutive users', 'channels global to all users', 'avg bits across users', "NDCG@10 own / another's", "masked NDCG@10 own / another's"],
+  };
+  const pair = (r: ResultRow | undefined) => (r ? `${f4(r.ndcg10)} / ${r.others_strategy_ndcg10 === undefined ? '–' : f4(r.others_strategy_ndcg10)}` : '–');
+  return headlineSection(
+    rows,
+    head,
+    (r, m) => {
+      const s = r.strategy_spread;
+      const spread = s ? [f4(s.pair_differ), f4(s.global_channels), `${s.avg_bits_min.toFixed(3)}–${s.avg_bits_max.toFixed(3)}`] : ['–', '–', '–'];
+      return [...spread, pair(r), pair(m)];
+    },
+    (r) => r.method !== 'base',
+  );
 }
 
 function markdown(
@@ -576,6 +742,7 @@ function markdown(
     const own = training.metrics.test;
     lines.push(`| \`${key}\` | ${f(own.unmasked.ndcg10)} / ${f(own.masked.ndcg10)} | ${f(other.unmasked.ndcg10)} / ${f(other.masked.ndcg10)} |`);
   }
+  lines.push(...strategySpreadTable(rows));
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
   lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
   return lines.join('\n');
@@ -622,13 +789,16 @@ async function main(): Promise<void> {
   let split: SplitDataset | undefined;
   const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: K_CORE }).split);
   let shares = new Map<string, number>();
-  /** Reads the history shares (computing the missing ones only when asked: that takes seconds per run). */
+  let spreads = new Map<string, StrategySpread>();
+  /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
-    shares = await historyShares(finished, { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) });
+    const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
+    shares = await historyShares(finished, opts);
+    spreads = await strategySpreads(finished, opts);
   };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
-    const rows = aggregate(finished, shares);
+    const rows = aggregate(finished, shares, spreads);
     const json = { dataset, protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));
