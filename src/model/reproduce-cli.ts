@@ -26,7 +26,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -56,7 +56,13 @@ interface RunSpec {
 }
 
 /** Settings shared by every run (chosen on validation during development; see training.json of each run). */
-const COMMON_ARGS = ['--epochs', '30', '--patience', '6', '--lr', '2e-3', '--dropout', '0.5', '--no-progress'];
+/**
+ * Every run's epoch cap: high enough that runs end by early stopping (patience), not by the cap. It
+ * was 30, which stopped the SASRec Base runs while still improving; a run that the older cap
+ * stopped resumes from its checkpoint to what an uncapped run trains (see staleReason).
+ */
+export const EPOCH_CAP = 100;
+const COMMON_ARGS = ['--epochs', String(EPOCH_CAP), '--patience', '6', '--lr', '2e-3', '--dropout', '0.5', '--no-progress'];
 const DEFAULT_LEVELS = '2,4,6,8';
 const DEFAULT_BETA = 0.125;
 const DEPLOY_BUDGETS = [2.5, 2];
@@ -140,6 +146,7 @@ interface Training {
   modelId: string;
   command: string;
   timing: { wallSeconds: number };
+  epochs?: { run: number; best: number; stoppedEarly: boolean };
   /** What re-evaluating the artifact needs (every real training.json has them). */
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
@@ -168,6 +175,32 @@ export function findTraining(dir: string): { artifactDir: string; training: Trai
       throw new Error(`${dir} is a Caser run with a per-user embedding table (trained before --caser-user shared was the default): move it out of the cache to retrain it`);
     }
     return { artifactDir: join(dir, entry), training };
+  }
+  return undefined;
+}
+
+/**
+ * Why a run that has test metrics is still not a finished row of this plan (undefined: it is):
+ * an older, lower epoch cap stopped it before early stopping did (it resumes), or it is a
+ * frozen-pretrained run whose Base has trained on (a better best.json) since it started from it.
+ */
+export interface StaleRun {
+  /** 'capped': resumes from its checkpoint; 'base-changed': set aside and trained again. */
+  readonly kind: 'capped' | 'base-changed';
+  readonly reason: string;
+}
+
+export function staleReason(spec: RunSpec, run: { artifactDir: string; training: Training }, cacheDir: string): StaleRun | undefined {
+  const e = run.training.epochs;
+  if (e && !e.stoppedEarly && e.run < EPOCH_CAP) {
+    return { kind: 'capped', reason: `stopped by an older epoch cap after ${e.run} epochs, before early stopping: it resumes` };
+  }
+  if (spec.pretrained) {
+    const baseKey = `${spec.backbone}-base-s${spec.seed}`;
+    const best = join(cacheDir, baseKey, 'checkpoint', 'best.json');
+    if (existsSync(best) && statSync(best).mtimeMs > statSync(join(run.artifactDir, 'training.json')).mtimeMs) {
+      return { kind: 'base-changed', reason: `its Base run ${baseKey} has a newer best checkpoint: it is trained again from it` };
+    }
   }
   return undefined;
 }
@@ -769,17 +802,28 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
   const selected = only ? plan.filter((r) => [...only].every((o) => o === r.backbone || o === r.method || o === r.group || o === `s${r.seed}`)) : plan;
   const finished = new Map<string, FinishedRun>();
+  const stale = new Map<string, StaleRun>();
   const refresh = () => {
     for (const spec of plan) {
       const t = findTraining(join(values.cache, spec.key));
-      if (t) finished.set(spec.key, { spec, ...t });
+      const why = t && staleReason(spec, t, values.cache);
+      if (t && !why) {
+        finished.set(spec.key, { spec, ...t });
+        stale.delete(spec.key);
+      } else {
+        finished.delete(spec.key);
+        if (why) stale.set(spec.key, why);
+      }
     }
   };
   refresh();
   const todo = selected.filter((r) => !finished.has(r.key));
   console.log(`${plan.length} runs planned, ${finished.size} finished, ${selected.length} selected, ${todo.length} to run`);
   if (values.list) {
-    for (const r of selected) console.log(`${finished.has(r.key) ? 'done' : 'todo'}  ${r.key}`);
+    for (const r of selected) {
+      const why = stale.get(r.key);
+      console.log(finished.has(r.key) ? `done  ${r.key}` : why ? `todo  ${r.key} (${why.reason})` : `todo  ${r.key}`);
+    }
     return;
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
@@ -818,7 +862,17 @@ async function main(): Promise<void> {
     bar.update(i, { run: r.key });
     refresh();
     // Another reproduce process may have finished this run in the meantime.
-    if (!finished.has(r.key)) await runTrain(trainArgs(r, values.data, values.cache), r.key);
+    if (!finished.has(r.key)) {
+      const why = stale.get(r.key);
+      if (why?.kind === 'base-changed') {
+        // A run from the old Base: kept aside (not deleted), and this one starts from the new Base.
+        const aside = join(`${cacheDir}-stale`, `${r.key}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+        mkdirSync(dirname(aside), { recursive: true });
+        renameSync(join(values.cache, r.key), aside);
+        console.log(`\n${r.key}: ${why.reason}; the old run is in ${aside}`);
+      }
+      await runTrain(trainArgs(r, values.data, values.cache), r.key);
+    }
     refresh();
     await readShares(false);
     write();

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { aggregate, chooseChordMode, compareSeeds, findTraining, planRuns, trainArgs } from '../../src/model/reproduce-cli.ts';
+import { aggregate, chooseChordMode, compareSeeds, EPOCH_CAP, findTraining, planRuns, staleReason, trainArgs } from '../../src/model/reproduce-cli.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
@@ -138,6 +138,38 @@ describe('reproduce plan and aggregation', () => {
       expect(findTraining(join(cache, 'caser-base-s1'))).toBeDefined();
       write('caser-base-s2', { data, options, metrics: { test } });
       expect(() => findTraining(join(cache, 'caser-base-s2'))).toThrow(/per-user embedding table/);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes a run an older, lower epoch cap stopped, and retrains a pretrained run whose Base trained on', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'reproduce-stale-'));
+    try {
+      const plan = planRuns([1]);
+      const spec = (key: string) => plan.find((r) => r.key === key)!;
+      const run = (key: string, epochs: object) => {
+        const artifactDir = join(cache, key, 'model');
+        mkdirSync(artifactDir, { recursive: true });
+        const training = { modelId: key, command: 'x', timing: { wallSeconds: 1 }, epochs, metrics: { test: {}, testAtBudget: {} } } as never;
+        writeFileSync(join(artifactDir, 'training.json'), JSON.stringify(training));
+        return { artifactDir, training };
+      };
+      const capped = run('sasrec-base-s1', { run: 30, best: 29, stoppedEarly: false });
+      expect(staleReason(spec('sasrec-base-s1'), capped, cache)?.kind).toBe('capped');
+      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: 30, best: 24, stoppedEarly: true }), cache)).toBeUndefined();
+      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: EPOCH_CAP, best: EPOCH_CAP, stoppedEarly: false }), cache)).toBeUndefined();
+
+      const pre = run('sasrec-chord-l2468-b0.125-pre-s1', { run: 10, best: 4, stoppedEarly: true });
+      const best = join(cache, 'sasrec-base-s1', 'checkpoint', 'best.json');
+      mkdirSync(join(cache, 'sasrec-base-s1', 'checkpoint'), { recursive: true });
+      writeFileSync(best, '{}');
+      const t = Date.now() / 1000;
+      utimesSync(best, t - 100, t - 100); // the Base's best came before the pretrained run finished
+      utimesSync(join(pre.artifactDir, 'training.json'), t - 50, t - 50);
+      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, cache)).toBeUndefined();
+      utimesSync(best, t, t); // the Base trained on and found a better epoch
+      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, cache)?.kind).toBe('base-changed');
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
