@@ -15,12 +15,15 @@
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
  *
- * Two diagnostics are added after the fact: the share of the unmasked top-10 taken by the user's own
- * history (historyShare10), and how much the test users' strategies differ (core's strategySpread).
- * Runs trained before train-cli recorded the first, and every quantized run for the second, get them
- * from their artifact through the same deployment path on the test users, cached in sidecars
- * (.cache/reproduce-diagnostics/<key>.json and <key>.strategy-spread.json, keyed by the artifact's
- * SHA-256) so the run directories stay untouched and only a retrained artifact is evaluated again.
+ * Three diagnostics are added after the fact: the share of the unmasked top-10 taken by the user's own
+ * history (historyShare10), how much the test users' strategies differ (core's strategySpread), and
+ * the test metrics of every CHORD-family run with each user's strategy put through T to Quant's 3
+ * bits (testAtBudget['3']: CHORD's strategies do not land exactly on 3 bits, so only this compares
+ * it with Quant at equal bits). Runs trained before train-cli recorded the first or the third, and
+ * every quantized run for the second, get them from their artifact through the same deployment path
+ * on the test users, cached in sidecars (.cache/reproduce-diagnostics/<key>.json,
+ * <key>.strategy-spread.json and <key>.budget-3.json, keyed by the artifact's SHA-256) so the run
+ * directories stay untouched and only a retrained artifact is evaluated again.
  * `--report` and the end of a normal reproduce compute the missing ones; the rewrites after each run
  * only read the sidecars.
  */
@@ -66,10 +69,20 @@ const COMMON_ARGS = ['--epochs', String(EPOCH_CAP), '--patience', '6', '--lr', '
 const DEFAULT_LEVELS = '2,4,6,8';
 const DEFAULT_BETA = 0.125;
 const DEPLOY_BUDGETS = [2.5, 2];
+/**
+ * Quant's uniform width: every CHORD-family run is also evaluated through T at this budget, so it
+ * is compared with Quant at equal average bits (its strategies land near, not on, 3 bits).
+ */
+export const QUANT_BUDGET = 3;
 /** train-cli's --k-core default, which every run uses (the protocol's 10-core). */
 const K_CORE = 10;
 const METHODS: readonly Method[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
 const BACKBONES: readonly Backbone[] = ['sasrec', 'caser'];
+
+/** The methods with a per-user strategy from a hypernet (CHORD and its ablations), not Base or Quant. */
+function personalised(method: Method): boolean {
+  return method === 'custom' || method === 'weighted' || method === 'chord';
+}
 
 /** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
 const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
@@ -77,7 +90,7 @@ const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
   caser: { base: [0.0599, 0.1177], quant: [0.0298, 0.0615], chord: [0.0639, 0.122] },
 };
 
-function runKey(r: Omit<RunSpec, 'key'>): string {
+function runKey(r: Omit<RunSpec, 'key' | 'budgets'>): string {
   const parts: string[] = [r.backbone, r.method];
   if (r.method !== 'base' && r.method !== 'quant') parts.push(`l${r.levels.replace(/,/g, '')}`, `b${r.beta}`);
   if (r.w3a3) parts.push('w3a3');
@@ -89,26 +102,28 @@ function runKey(r: Omit<RunSpec, 'key'>): string {
 /** Every run of the full reproduction, in the order they are worth running. */
 export function planRuns(seeds: readonly number[]): RunSpec[] {
   const out: RunSpec[] = [];
-  const add = (r: Omit<RunSpec, 'key'>) => out.push({ ...r, key: runKey(r) });
+  // T budgets are evaluated after training and are no part of a checkpoint's settings, so they can
+  // change without keeping a run from resuming.
+  const budgets = (r: Omit<RunSpec, 'key' | 'budgets'>): number[] =>
+    !personalised(r.method) ? [] : r.group === 'headline' && r.method === 'chord' ? [QUANT_BUDGET, ...DEPLOY_BUDGETS] : [QUANT_BUDGET];
+  const add = (r: Omit<RunSpec, 'key' | 'budgets'>) => out.push({ ...r, budgets: budgets(r), key: runKey(r) });
   const base = { levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, w3a3: false, pretrained: false };
   // Headline rows first, one seed at a time, so a partial run already covers every method.
   for (const seed of seeds) {
     for (const backbone of BACKBONES) {
-      for (const method of METHODS) {
-        add({ ...base, group: 'headline', backbone, method, seed, budgets: method === 'chord' ? DEPLOY_BUDGETS : [] });
-      }
+      for (const method of METHODS) add({ ...base, group: 'headline', backbone, method, seed });
     }
   }
   // Frozen-pretrained CHORD on every seed too: the issue asks for both modes, the better one as default,
   // and that choice needs more than one seed (each run starts from the same seed's Base checkpoint).
   for (const seed of seeds) {
-    for (const backbone of BACKBONES) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed, budgets: [] });
+    for (const backbone of BACKBONES) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed });
   }
   const s = seeds[0]!;
   for (const backbone of BACKBONES) {
-    add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s, budgets: [] });
-    for (const beta of [0.0625, 0.1875, 0.25]) add({ ...base, group: 'beta', backbone, method: 'chord', beta, seed: s, budgets: [] });
-    for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s, budgets: [] });
+    add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s });
+    for (const beta of [0.0625, 0.1875, 0.25]) add({ ...base, group: 'beta', backbone, method: 'chord', beta, seed: s });
+    for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s });
   }
   return out;
 }
@@ -122,7 +137,7 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] 
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
   if (r.w3a3) args.push('--w3a3');
-  if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, budgets: [] })));
+  if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA })));
   else if (r.method !== 'base') args.push('--init', 'random');
   if (r.backbone === 'caser') args.push('--caser-user', 'shared');
   if (r.budgets.length > 0) args.push('--budgets', r.budgets.join(','));
@@ -248,6 +263,11 @@ interface ResultRow {
   masked: boolean;
   /** The T budget this row was deployed at; null = the bits the model was trained for. */
   deploy_budget: number | null;
+  /**
+   * Budget rows only: the measured mean over users, then seeds, of the average bits after T. At most
+   * the budget, and below it where users' strategies already were (T leaves those unchanged).
+   */
+  deploy_avg_bits?: number;
   runs: string[];
   /** Unmasked trained-bits rows only, when every run has it: mean share of the top-10 that is history. */
   history_share10?: number;
@@ -267,11 +287,16 @@ function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boo
   return { strategyBytes, weightBytes };
 }
 
-/** Averages the finished runs of each configuration over seeds; one row per protocol (and deploy budget). */
+/**
+ * Averages the finished runs of each configuration over seeds; one row per protocol (and deploy
+ * budget). A run's evaluation at QUANT_BUDGET comes from its training.json or, for a run trained
+ * before it was planned, from `atQuantBudget` (quantBudgetEvals).
+ */
 export function aggregate(
   finished: ReadonlyMap<string, FinishedRun>,
   historyShares: ReadonlyMap<string, number> = new Map(),
   spreads: ReadonlyMap<string, StrategySpread> = new Map(),
+  atQuantBudget: ReadonlyMap<string, DeployedEval> = new Map(),
 ): ResultRow[] {
   const groups = new Map<string, FinishedRun[]>();
   for (const f of finished.values()) {
@@ -281,14 +306,15 @@ export function aggregate(
   const rows: ResultRow[] = [];
   for (const runs of groups.values()) {
     const spec = runs[0]!.spec;
-    const personalised = spec.method === 'custom' || spec.method === 'weighted' || spec.method === 'chord';
-    const facts = modelFacts(spec.backbone, runs[0]!.training.modelId.length, personalised);
-    const deployments: { bits: string | null; pick: (t: Training) => DeployedEval | undefined }[] = [
-      { bits: null, pick: (t) => t.metrics.test },
-      ...spec.budgets.map((b) => ({ bits: String(b), pick: (t: Training) => t.metrics.testAtBudget[String(b)] })),
+    const chordFamily = personalised(spec.method);
+    const facts = modelFacts(spec.backbone, runs[0]!.training.modelId.length, chordFamily);
+    const atBudget = (r: FinishedRun, b: number) => r.training.metrics.testAtBudget[String(b)] ?? (b === QUANT_BUDGET ? atQuantBudget.get(r.spec.key) : undefined);
+    const deployments: { bits: string | null; pick: (r: FinishedRun) => DeployedEval | undefined }[] = [
+      { bits: null, pick: (r) => r.training.metrics.test },
+      ...spec.budgets.map((b) => ({ bits: String(b), pick: (r: FinishedRun) => atBudget(r, b) })),
     ];
     for (const d of deployments) {
-      const evals = runs.map((r) => d.pick(r.training)).filter((e): e is DeployedEval => e !== undefined);
+      const evals = runs.map((r) => d.pick(r)).filter((e): e is DeployedEval => e !== undefined);
       if (evals.length === 0) continue;
       const avgBits = spec.method === 'base' ? 32 : mean(runs.map((r) => r.training.metrics.test.averageBits ?? 32));
       const shares = runs.map((r) => historyShares.get(r.spec.key)).filter((x): x is number => x !== undefined);
@@ -313,7 +339,7 @@ export function aggregate(
           method: spec.method,
           group: spec.group,
           levels: spec.method === 'base' ? 'fp32' : spec.method === 'quant' ? 'uniform-3' : spec.levels.replace(/,/g, '-'),
-          beta: personalised ? spec.beta : null,
+          beta: chordFamily ? spec.beta : null,
           w3a3: spec.w3a3,
           init: spec.pretrained ? 'pretrained' : 'random',
           avg_bits: round(avgBits),
@@ -328,6 +354,7 @@ export function aggregate(
           weight_bytes: facts.weightBytes,
           masked,
           deploy_budget: d.bits === null ? null : Number(d.bits),
+          ...(d.bits !== null && evals.every((e) => e.averageBits !== undefined) ? { deploy_avg_bits: round(mean(evals.map((e) => e.averageBits!))) } : {}),
           runs: runs.map((r) => r.spec.key),
           ...(d.bits === null && others.length === runs.length
             ? { others_strategy_ndcg10: round(mean(others.map((e) => (masked ? e.masked : e.unmasked).ndcg10))) }
@@ -558,11 +585,16 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
   return { dep, deployed, options: training.options, test: testHistories(ds) };
 }
 
+/** The deployment options of train-cli's final evaluation of a run, from its recorded options. */
+function runDeployOptions(options: NonNullable<Training['options']>): { gruWindow: number; activationBits?: number } {
+  const bits = options.activationBits;
+  return { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) };
+}
+
 async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
   const t0 = performance.now();
   const { dep, deployed, options, test } = await deployRun(key, run, ds);
-  const bits = options.activationBits;
-  const r = deployed.evaluateDeployment(dep, test, { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) });
+  const r = deployed.evaluateDeployment(dep, test, runDeployOptions(options));
   const recorded = run.training.metrics.test;
   return {
     format: 'chord-history-share',
@@ -634,6 +666,48 @@ async function evaluateStrategySpread(key: string, run: FinishedRun, hash: strin
   };
 }
 
+/** A CHORD-family run's test evaluation at Quant's budget through T, beside its other diagnostics. */
+export interface QuantBudgetSidecar {
+  format: 'chord-quant-budget';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  budget: number;
+  /** What train-cli records as testAtBudget['3'] when run with --budgets 3. */
+  test: DeployedEval;
+  seconds: number;
+}
+
+/**
+ * Test metrics of every finished CHORD-family run (custom, weighted, chord, either frozen mode)
+ * with each user's strategy put through T to QUANT_BUDGET: training.json's testAtBudget when
+ * train-cli recorded it, else the sidecar of this very artifact, else (with `split`) train-cli's
+ * own budget evaluation run on the artifact and written to a new sidecar.
+ */
+export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, DeployedEval>> {
+  return sidecarValues<QuantBudgetSidecar, DeployedEval>(finished, opts, {
+    name: `evaluation at ${QUANT_BUDGET} bits`,
+    format: 'chord-quant-budget',
+    version: 1,
+    file: (key) => `${key}.budget-${QUANT_BUDGET}.json`,
+    recorded: (run) => (personalised(run.spec.method) ? run.training.metrics.testAtBudget?.[String(QUANT_BUDGET)] : undefined),
+    applies: (run) => personalised(run.spec.method),
+    compute: evaluateQuantBudget,
+    value: (s) => s.test,
+    describe: (s) =>
+      `through T to ${s.budget} bits: ${s.test.averageBits?.toFixed(3)} average bits, test NDCG@10 ${f4(s.test.unmasked.ndcg10)}, ` +
+      `masked ${f4(s.test.masked.ndcg10)} (${s.seconds.toFixed(1)}s)`,
+  });
+}
+
+async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<QuantBudgetSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  // train-cli's evaluation at one of its --budgets (chord/run.ts), with the options it evaluated the run with.
+  const r = deployed.evaluateDeployment(dep, test, { ...runDeployOptions(options), budget: QUANT_BUDGET });
+  return { format: 'chord-quant-budget', version: 1, run: key, artifactHash: hash, budget: QUANT_BUDGET, test: r, seconds: (performance.now() - t0) / 1000 };
+}
+
 /** Orders headline rows by backbone, then method, frozen-pretrained CHORD right after CHORD. */
 function headlineOrder(r: ResultRow): number {
   return (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
@@ -692,6 +766,37 @@ export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
   );
 }
 
+/**
+ * The markdown section "At the Quant budget": each headline CHORD-family configuration and
+ * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
+ */
+export function quantBudgetTable(rows: readonly ResultRow[]): string[] {
+  const b = QUANT_BUDGET.toFixed(2);
+  const head = {
+    title: `At the Quant budget: CHORD through T to ${b} bits`,
+    note:
+      `CHORD's strategies land near, not on, Quant's ${QUANT_BUDGET} bits, so the trained-bits numbers compare them at different budgets. ` +
+      `Here every test user's strategy also goes through the device's resource transform T to a ${b}-bit budget before scoring; ` +
+      `T leaves a strategy already at or below the budget unchanged, so the mean can end below ${b}. ` +
+      `Quant (uniform ${QUANT_BUDGET} bits, which T leaves as it is) is the reference. Cells: NDCG@10 / HR@10, mean over seeds.`,
+    columns: ['trained bits', 'NDCG@10 / HR@10', 'masked', `bits after T(${b})`, `NDCG@10 / HR@10 at ${b}`, `masked at ${b}`],
+  };
+  const pair = (r: ResultRow | undefined) => (r ? `${f4(r.ndcg10)} / ${f4(r.hr10)}` : '–');
+  const atBudget = (r: ResultRow, masked: boolean) =>
+    rows.find((x) => x.masked === masked && x.runs.join() === r.runs.join() && x.deploy_budget === QUANT_BUDGET);
+  return headlineSection(
+    rows,
+    head,
+    (r, m) => {
+      const u = atBudget(r, false);
+      // A budget row from fewer seeds than the trained one (not every run evaluated yet) says so.
+      const bits = u?.deploy_avg_bits === undefined ? '–' : `${u.deploy_avg_bits.toFixed(3)}${u.seeds === r.seeds ? '' : ` (seeds: ${u.seeds})`}`;
+      return [r.avg_bits.toFixed(3), pair(r), pair(m), bits, pair(u), pair(atBudget(r, true))];
+    },
+    (r) => r.method === 'quant' || personalised(r.method),
+  );
+}
+
 function markdown(
   dataset: string,
   command: string,
@@ -733,8 +838,9 @@ function markdown(
     const m = twin(r);
     lines.push(`| ${r.backbone} | ${r.deploy_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${r.seeds} |`);
   }
+  lines.push(...quantBudgetTable(rows));
   lines.push('', '## Ablations and frozen-pretrained CHORD (mean over the seeds run)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | seeds | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked)) {
+  for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked && x.deploy_budget === null)) {
     const m = twin(r);
     lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
   }
@@ -789,7 +895,7 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '1,2,3' },
       cache: { type: 'string', default: join('.cache', 'reproduce') },
       results: { type: 'string', default: 'results' },
-      /** Sidecars of the history-share diagnostic; default: beside the cache, <cache>-diagnostics. */
+      /** Sidecars of the diagnostics (history share, strategy spread, Quant budget); default: beside the cache, <cache>-diagnostics. */
       diagnostics: { type: 'string' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
@@ -834,15 +940,17 @@ async function main(): Promise<void> {
   const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: K_CORE }).split);
   let shares = new Map<string, number>();
   let spreads = new Map<string, StrategySpread>();
+  let atQuantBudget = new Map<string, DeployedEval>();
   /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
     const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
     shares = await historyShares(finished, opts);
     spreads = await strategySpreads(finished, opts);
+    atQuantBudget = await quantBudgetEvals(finished, opts);
   };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
-    const rows = aggregate(finished, shares, spreads);
+    const rows = aggregate(finished, shares, spreads, atQuantBudget);
     const json = { dataset, protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));

@@ -2,15 +2,13 @@
  * The reproduce report's history-share diagnostic: seed means in the result rows, the markdown
  * table, and the sidecar step that re-evaluates a finished run's artifact without touching it.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/model/backend.ts';
-import { runTraining } from '../../src/model/chord/run.ts';
+import { describe, expect, it } from 'vitest';
 import { aggregate, historyShares, historyShareTable, planRuns, type HistoryShareSidecar } from '../../src/model/reproduce-cli.ts';
-import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
+import { cyclicSplit } from '../fixtures/tiny-training.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
+import { dirState, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
 
 const finished = new Map([
   finishedRun('caser-base-s1', 0.06),
@@ -62,16 +60,11 @@ describe('history share in the reproduce report', () => {
 });
 
 describe('historyShares: the sidecar step', () => {
-  let dir: string;
-  beforeAll(async () => {
-    await initBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'reproduce-history-share-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempRunDir('reproduce-history-share-');
 
   it('re-evaluates an artifact trained without it to what train-cli records now, caches it, and never writes in the run', async () => {
-    const split = cyclicSplit(24, 12);
-    const result = await runTraining(tinyRunOptions(dir, { budgets: [] }), split);
+    const dir = tmp();
+    const { split, result, training, spec } = await tinyFinishedRun(dir);
     const test = (result.training['metrics'] as { test: { historyShare10: number } }).test;
     // New runs record it in training.json's test metrics.
     expect(test.historyShare10).toBe(result.test.historyShare10);
@@ -79,11 +72,9 @@ describe('historyShares: the sidecar step', () => {
     expect(result.test.historyShare10).toBeLessThanOrEqual(1);
 
     // A run from before: the same training.json without the field.
-    const training = JSON.parse(readFileSync(join(result.artifactDir, 'training.json'), 'utf8'));
     delete training.metrics.test.historyShare10;
-    const spec = planRuns([3]).find((r) => r.key === 'sasrec-chord-l2468-b0.125-s3')!;
     const runs = new Map([[spec.key, { spec, training, artifactDir: result.artifactDir }]]);
-    const before = readdirSync(result.artifactDir).map((f) => [f, statSync(join(result.artifactDir, f)).mtimeMs]);
+    const before = dirState(result.artifactDir);
     const diagnosticsDir = join(dir, 'diagnostics');
 
     // Without the split nothing is evaluated and nothing is known yet.
@@ -103,12 +94,11 @@ describe('historyShares: the sidecar step', () => {
     await historyShares(runs, { diagnosticsDir, split: () => (splits++, split) });
     expect(splits).toBe(1);
     // The run directory is as training left it.
-    expect(readdirSync(result.artifactDir).map((f) => [f, statSync(join(result.artifactDir, f)).mtimeMs])).toEqual(before);
+    expect(dirState(result.artifactDir)).toEqual(before);
     expect(existsSync(join(result.artifactDir, `${spec.key}.json`))).toBe(false);
 
     // A retrained artifact (other bytes) does not match the sidecar and is evaluated again.
-    const retrained = await runTraining(tinyRunOptions(dir, { budgets: [], seed: 4, out: join(dir, 'retrained') }), split);
-    const training2 = JSON.parse(readFileSync(join(retrained.artifactDir, 'training.json'), 'utf8'));
+    const { result: retrained, training: training2 } = await tinyFinishedRun(dir, { seed: 4, out: join(dir, 'retrained') });
     delete training2.metrics.test.historyShare10;
     const runs2 = new Map([[spec.key, { spec, training: training2, artifactDir: retrained.artifactDir }]]);
     expect(await historyShares(runs2, { diagnosticsDir })).toEqual(new Map());
@@ -120,6 +110,7 @@ describe('historyShares: the sidecar step', () => {
 
   it('skips a run whose artifact cannot be read, says why, and still answers for the others', async () => {
     const spec = planRuns([1]).find((r) => r.key === 'caser-base-s1')!;
+    const dir = tmp();
     const broken = join(dir, 'broken');
     mkdirSync(broken, { recursive: true });
     writeFileSync(join(broken, 'training.json'), '{}');

@@ -2,16 +2,13 @@
  * The reproduce report's strategy-spread diagnostic: seed means in the result rows, the markdown
  * table beside own vs another user's strategy, and the sidecar step over a real (tiny) artifact.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StrategySpread } from '../../src/core/strategy-spread.ts';
-import { initBackend } from '../../src/model/backend.ts';
-import { runTraining } from '../../src/model/chord/run.ts';
-import { aggregate, planRuns, strategySpreads, strategySpreadTable, type StrategySpreadSidecar } from '../../src/model/reproduce-cli.ts';
+import { aggregate, strategySpreads, strategySpreadTable, type StrategySpreadSidecar } from '../../src/model/reproduce-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
-import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
+import { expectCached, firstSidecarPass, tempRunDir } from '../fixtures/reproduce-sidecars.ts';
 
 const spread = (pairDiffer: number, globalChannels: number, min: number, max: number): StrategySpread => ({
   users: 10,
@@ -78,34 +75,12 @@ describe('strategy spread in the reproduce report', () => {
 });
 
 describe('strategySpreads: the sidecar step', () => {
-  let dir: string;
-  beforeAll(async () => {
-    await initBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'reproduce-strategy-spread-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempRunDir('reproduce-strategy-spread-');
 
   it('measures the test users\' strategies of an artifact, caches them by artifact hash, and never writes in the run', async () => {
-    const split = cyclicSplit(24, 12);
-    const result = await runTraining(tinyRunOptions(dir, { budgets: [] }), split);
-    const training = JSON.parse(readFileSync(join(result.artifactDir, 'training.json'), 'utf8'));
-    const spec = planRuns([3]).find((r) => r.key === 'sasrec-chord-l2468-b0.125-s3')!;
-    const base = planRuns([3]).find((r) => r.key === 'sasrec-base-s3')!;
-    const runs = new Map([
-      [spec.key, { spec, training, artifactDir: result.artifactDir }],
-      // Base has no strategy: never evaluated, whatever its artifact.
-      [base.key, { spec: base, training, artifactDir: result.artifactDir }],
-    ]);
-    const before = readdirSync(result.artifactDir).map((f) => [f, statSync(join(result.artifactDir, f)).mtimeMs]);
-    const diagnosticsDir = join(dir, 'diagnostics');
-
-    expect(await strategySpreads(runs, { diagnosticsDir })).toEqual(new Map());
-    let splits = 0;
-    const lines: string[] = [];
-    const got = await strategySpreads(runs, { diagnosticsDir, split: () => (splits++, split), log: (l) => lines.push(l) });
-    expect([...got.keys()]).toEqual([spec.key]);
-    expect(splits).toBe(1);
-    const s = got.get(spec.key)!;
+    // Base has no strategy: never evaluated, whatever its artifact.
+    const pass = await firstSidecarPass(tmp(), strategySpreads, 'sasrec-base-s3');
+    const { value: s, result, spec, diagnosticsDir } = pass;
     expect(s.users).toBe(24);
     const manifest = JSON.parse(readFileSync(join(result.artifactDir, 'manifest.json'), 'utf8')) as { layers: { outChannels: number }[] };
     expect(s.channels).toBe(manifest.layers.reduce((n, l) => n + l.outChannels, 0));
@@ -118,15 +93,9 @@ describe('strategySpreads: the sidecar step', () => {
     const sidecar = JSON.parse(readFileSync(join(diagnosticsDir, `${spec.key}.strategy-spread.json`), 'utf8')) as StrategySpreadSidecar;
     expect(sidecar.matchesTraining).toBe(true);
     expect(sidecar.spread).toEqual(s);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^sasrec-chord-l2468-b0\.125-s3: strategy spread over 24 test users: /);
+    expect(pass.line).toMatch(/^sasrec-chord-l2468-b0\.125-s3: strategy spread over 24 test users: /);
     // The history share's sidecar name stays free.
     expect(existsSync(join(diagnosticsDir, `${spec.key}.json`))).toBe(false);
-
-    // Cached: read back without the split, and with it nothing is evaluated again.
-    expect((await strategySpreads(runs, { diagnosticsDir })).get(spec.key)).toEqual(s);
-    await strategySpreads(runs, { diagnosticsDir, split: () => (splits++, split) });
-    expect(splits).toBe(1);
-    expect(readdirSync(result.artifactDir).map((f) => [f, statSync(join(result.artifactDir, f)).mtimeMs])).toEqual(before);
+    await expectCached(pass, strategySpreads);
   }, 120_000);
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { aggregate, chooseChordMode, compareSeeds, EPOCH_CAP, findTraining, planRuns, staleReason, trainArgs } from '../../src/model/reproduce-cli.ts';
+import { aggregate, chooseChordMode, compareSeeds, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce-cli.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
@@ -16,7 +16,19 @@ describe('reproduce plan and aggregation', () => {
     expect(plan.slice(0, 10).map((r) => r.seed)).toEqual(Array(10).fill(1));
     expect(plan.filter((r) => r.group === 'levels').map((r) => r.levels)).toEqual(['2,5,6,7', '2,5,6,7']);
     expect(plan.filter((r) => r.group === 'beta').map((r) => r.beta)).toEqual([0.0625, 0.1875, 0.25, 0.0625, 0.1875, 0.25]);
-    expect(plan.find((r) => r.key === 'sasrec-chord-l2468-b0.125-s1')!.budgets).toEqual([2.5, 2]);
+    expect(plan.find((r) => r.key === 'sasrec-chord-l2468-b0.125-s1')!.budgets).toEqual([3, 2.5, 2]);
+  });
+
+  it('evaluates every CHORD-family run at Quant\'s 3 bits through T too, and tells train-cli so', () => {
+    const plan = planRuns([1, 2, 3]);
+    for (const r of plan) {
+      const expected = r.method === 'base' || r.method === 'quant' ? [] : r.group === 'headline' && r.method === 'chord' ? [QUANT_BUDGET, 2.5, 2] : [QUANT_BUDGET];
+      expect(r.budgets, r.key).toEqual(expected);
+      expect(parseTrainArgs(trainArgs(r, 'data/ml-100k', '.cache/reproduce')).run.budgets, r.key).toEqual(expected);
+    }
+    expect(plan.find((r) => r.key === 'caser-chord-l2468-b0.125-pre-s2')!.budgets).toEqual([3]);
+    expect(plan.find((r) => r.key === 'sasrec-weighted-l2468-b0.125-s1')!.budgets).toEqual([3]);
+    expect(plan.find((r) => r.key === 'sasrec-quant-w3a3-s1')!.budgets).toEqual([]);
   });
 
   it('averages seeds per configuration, one row per protocol and deploy budget', () => {
