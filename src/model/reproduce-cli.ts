@@ -128,6 +128,11 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
   return out;
 }
 
+/** The key of the Base run of r's backbone and seed: the Base a frozen-pretrained run freezes. */
+function baseRunKey(r: RunSpec): string {
+  return runKey({ ...r, method: 'base', group: 'headline', pretrained: false, w3a3: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA });
+}
+
 /**
  * train-cli's arguments for one run. The mode is always explicit: train-cli's default is
  * frozen-pretrained (with a Base trained into the run's own directory), while the random-frozen
@@ -137,7 +142,7 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] 
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
   if (r.w3a3) args.push('--w3a3');
-  if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, runKey({ ...r, method: 'base', group: 'headline', pretrained: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA })));
+  if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, baseRunKey(r)));
   else if (r.method !== 'base') args.push('--init', 'random');
   if (r.backbone === 'caser') args.push('--caser-user', 'shared');
   if (r.budgets.length > 0) args.push('--budgets', r.budgets.join(','));
@@ -211,7 +216,7 @@ export function staleReason(spec: RunSpec, run: { artifactDir: string; training:
     return { kind: 'capped', reason: `stopped by an older epoch cap after ${e.run} epochs, before early stopping: it resumes` };
   }
   if (spec.pretrained) {
-    const baseKey = `${spec.backbone}-base-s${spec.seed}`;
+    const baseKey = baseRunKey(spec);
     const best = join(cacheDir, baseKey, 'checkpoint', 'best.json');
     if (existsSync(best) && statSync(best).mtimeMs > statSync(join(run.artifactDir, 'training.json')).mtimeMs) {
       return { kind: 'base-changed', reason: `its Base run ${baseKey} has a newer best checkpoint: it is trained again from it` };
