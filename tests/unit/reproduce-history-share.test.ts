@@ -5,7 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregate, historyShares, historyShareTable, planRuns, type HistoryShareSidecar } from '../../src/model/reproduce-cli.ts';
+import { historyShares, type HistoryShareSidecar } from '../../src/model/reproduce/diagnostics.ts';
+import { planRuns } from '../../src/model/reproduce/plan.ts';
+import { aggregate, historyShareTable } from '../../src/model/reproduce/report.ts';
 import { cyclicSplit } from '../fixtures/tiny-training.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { dirState, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';

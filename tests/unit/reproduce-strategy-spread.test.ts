@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StrategySpread } from '../../src/core/strategy-spread.ts';
-import { aggregate, strategySpreads, strategySpreadTable, type StrategySpreadSidecar } from '../../src/model/reproduce-cli.ts';
+import { strategySpreads, type StrategySpreadSidecar } from '../../src/model/reproduce/diagnostics.ts';
+import { aggregate, strategySpreadTable } from '../../src/model/reproduce/report.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { expectCached, firstSidecarPass, tempRunDir } from '../fixtures/reproduce-sidecars.ts';
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { aggregate, chooseChordMode, compareSeeds, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce-cli.ts';
+import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
+import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 

@@ -1,0 +1,276 @@
+/**
+ * The post-hoc diagnostics of finished reproduce runs (history share, strategy spread, test at
+ * Quant's budget), each kept in a sidecar outside the read-only run directory.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { strategySpread, type StrategySpread } from '../../core/strategy-spread.ts';
+import type { Strategy } from '../../core/strategy.ts';
+import type { SplitDataset } from '../../data/types.ts';
+import { personalised, QUANT_BUDGET, type DeployedEval, type FinishedRun, type Training } from './plan.ts';
+
+
+export const f4 = (x: number) => x.toFixed(4);
+
+/** A run's history-share diagnostic, kept outside its (read-only) run directory. */
+export interface HistoryShareSidecar {
+  format: 'chord-history-share';
+  version: 1;
+  run: string;
+  /** SHA-256 over the artifact's file names and bytes: another artifact (a retrained run) is evaluated again. */
+  artifactHash: string;
+  historyShare10: number;
+  /** The re-evaluated test NDCG@10; equal to training.json's when the evaluation path is unchanged. */
+  ndcg10: { unmasked: number; masked: number };
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+function artifactHash(dir: string): string {
+  const h = createHash('sha256');
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (!statSync(p).isFile()) continue;
+    h.update(`${name}\0`);
+    h.update(readFileSync(p));
+  }
+  return h.digest('hex');
+}
+
+export interface HistoryShareOptions {
+  /** Where the sidecars go (never inside a run directory). */
+  diagnosticsDir: string;
+  /** The test split the runs were trained on; without it, missing diagnostics stay missing (no evaluation). */
+  split?: () => SplitDataset;
+  log?: (line: string) => void;
+}
+
+/** One diagnostic kept in sidecars: what it is called, which runs have it, and how it is computed. */
+interface SidecarDiagnostic<S extends { format: string; version: number; artifactHash: string }, V> {
+  /** In the log line of a run it could not be computed for: "<key>: no <name> (why)". */
+  name: string;
+  format: S['format'];
+  version: S['version'];
+  /** The sidecar's file name in the diagnostics directory. */
+  file: (key: string) => string;
+  /** The value the run recorded itself, if any: then no sidecar is read or written. */
+  recorded?: (run: FinishedRun) => V | undefined;
+  /** Runs the diagnostic means something for. */
+  applies: (run: FinishedRun) => boolean;
+  compute: (key: string, run: FinishedRun, hash: string, ds: SplitDataset) => Promise<S>;
+  value: (sidecar: S) => V;
+  /** The log line of a freshly computed sidecar, after "<key>: ". */
+  describe: (sidecar: S) => string;
+}
+
+/**
+ * The value of diagnostic `d` per finished run: recorded by the run, else the sidecar of this very
+ * artifact (same format and version), else (with `split`) computed from the artifact and written to
+ * a new sidecar. A run whose artifact cannot be read is logged and left out.
+ */
+async function sidecarValues<S extends { format: string; version: number; artifactHash: string }, V>(
+  finished: ReadonlyMap<string, FinishedRun>,
+  opts: HistoryShareOptions,
+  d: SidecarDiagnostic<S, V>,
+): Promise<Map<string, V>> {
+  const out = new Map<string, V>();
+  for (const [key, run] of finished) {
+    const recorded = d.recorded?.(run);
+    if (recorded !== undefined) {
+      out.set(key, recorded);
+      continue;
+    }
+    if (!run.artifactDir || !d.applies(run)) continue;
+    const hash = artifactHash(run.artifactDir);
+    const file = join(opts.diagnosticsDir, d.file(key));
+    if (existsSync(file)) {
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as S;
+      if (cached.format === d.format && cached.version === d.version && cached.artifactHash === hash) {
+        out.set(key, d.value(cached));
+        continue;
+      }
+    }
+    if (!opts.split) continue;
+    let sidecar: S;
+    try {
+      sidecar = await d.compute(key, run, hash, opts.split());
+    } catch (err) {
+      // One unreadable artifact costs its own diagnostic, not the report.
+      opts.log?.(`${key}: no ${d.name} (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    mkdirSync(opts.diagnosticsDir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(sidecar, null, 2)}\n`);
+    opts.log?.(`${key}: ${d.describe(sidecar)}`);
+    out.set(key, d.value(sidecar));
+  }
+  return out;
+}
+
+/**
+ * Test historyShare10 per finished run: training.json's when train-cli recorded it, else the
+ * sidecar of this very artifact, else (with `split`) a deployment-path evaluation of the artifact
+ * on the test users, as train-cli's own final evaluation runs it, written to a new sidecar.
+ */
+export function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, number>> {
+  return sidecarValues<HistoryShareSidecar, number>(finished, opts, {
+    name: 'history share',
+    format: 'chord-history-share',
+    version: 1,
+    file: (key) => `${key}.json`,
+    recorded: (run) => {
+      const x = run.training.metrics.test.historyShare10;
+      return typeof x === 'number' ? x : undefined;
+    },
+    applies: () => true,
+    compute: evaluateHistoryShare,
+    value: (s) => s.historyShare10,
+    describe: (s) =>
+      `history share of the unmasked top-10 ${s.historyShare10.toFixed(4)} (${s.seconds.toFixed(1)}s` +
+      `${s.matchesTraining ? '' : ', WARNING: test NDCG@10 differs from training.json'})`,
+  });
+}
+
+/** The run's artifact as the evaluation deploys it, checked against the data it is evaluated on. */
+async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
+  const { training, artifactDir } = run;
+  if (!training.options || !training.data) throw new Error(`${key}: training.json has no options/data to re-evaluate with`);
+  if (training.data.users !== ds.numUsers || training.data.items !== ds.numItems) {
+    throw new Error(`${key}: trained on ${training.data.users} users × ${training.data.items} items, the data has ${ds.numUsers} × ${ds.numItems}`);
+  }
+  // Loaded here, not at the top: they pull in tfjs, which --list and the report rewrites never need.
+  const [{ manifestForBackbone, readArtifact }, deployed, { testHistories }] = await Promise.all([
+    import('../export.ts'),
+    import('../chord/deployed.ts'),
+    import('../chord/data.ts'),
+  ]);
+  const files = readArtifact(artifactDir!);
+  // An artifact from before manifests said frozenWeights ships its weights under a seed manifest;
+  // the manifest writeArtifact would give it, in memory only: the run directory stays as it is.
+  const dep = await deployed.prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
+  return { dep, deployed, options: training.options, test: testHistories(ds) };
+}
+
+/** The deployment options of train-cli's final evaluation of a run, from its recorded options. */
+function runDeployOptions(options: NonNullable<Training['options']>): { gruWindow: number; activationBits?: number } {
+  const bits = options.activationBits;
+  return { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) };
+}
+
+async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const r = deployed.evaluateDeployment(dep, test, runDeployOptions(options));
+  const recorded = run.training.metrics.test;
+  return {
+    format: 'chord-history-share',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    historyShare10: r.historyShare10,
+    ndcg10: { unmasked: r.unmasked.ndcg10, masked: r.masked.ndcg10 },
+    matchesTraining: r.unmasked.ndcg10 === recorded.unmasked.ndcg10 && r.masked.ndcg10 === recorded.masked.ndcg10,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** A run's strategy-spread diagnostic (core's strategySpread over its test users), beside the history share's. */
+export interface StrategySpreadSidecar {
+  format: 'chord-strategy-spread';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  spread: StrategySpread;
+  /** The strategies' mean average bits equals training.json's test averageBits: the same strategies the run was scored with. */
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+/**
+ * How far the test users' strategies (trained bits, no T) differ, per finished quantized run:
+ * from the sidecar of this very artifact, else (with `split`) computed through the deployment
+ * path (page GRU over the test history -> hypernet) and written to a new sidecar. Base has no
+ * strategy; Quant is included, and its one shared strategy gives no spread.
+ */
+export function strategySpreads(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, StrategySpread>> {
+  return sidecarValues<StrategySpreadSidecar, StrategySpread>(finished, opts, {
+    name: 'strategy spread',
+    format: 'chord-strategy-spread',
+    version: 1,
+    file: (key) => `${key}.strategy-spread.json`,
+    applies: (run) => run.spec.method !== 'base',
+    compute: evaluateStrategySpread,
+    value: (s) => s.spread,
+    describe: (s) => {
+      const { pairDiffer, globalChannels, averageBits: b } = s.spread;
+      return (
+        `strategy spread over ${s.spread.users} test users: ${pairDiffer.toFixed(4)} of channels differ between consecutive users, ` +
+        `${globalChannels.toFixed(4)} global, average bits ${b.min.toFixed(3)}–${b.max.toFixed(3)} (${s.seconds.toFixed(1)}s` +
+        `${s.matchesTraining ? '' : ', WARNING: mean average bits differ from training.json'})`
+      );
+    },
+  });
+}
+
+async function evaluateStrategySpread(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<StrategySpreadSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  // The evaluation's users (those with a test target), in user order: consecutive here are consecutive there.
+  const strategies: Strategy[] = [];
+  test.histories.forEach((h, u) => {
+    if (test.targets[u]! > 0) strategies.push(deployed.userStrategy(dep, h, { gruWindow: options.gruWindow }));
+  });
+  const spread = strategySpread(strategies, dep.artifact.manifest.layers.map((l) => l.rowLength));
+  return {
+    format: 'chord-strategy-spread',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    spread,
+    matchesTraining: spread.averageBits.mean === run.training.metrics.test.averageBits,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** A CHORD-family run's test evaluation at Quant's budget through T, beside its other diagnostics. */
+export interface QuantBudgetSidecar {
+  format: 'chord-quant-budget';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  budget: number;
+  /** What train-cli records as testAtBudget['3'] when run with --budgets 3. */
+  test: DeployedEval;
+  seconds: number;
+}
+
+/**
+ * Test metrics of every finished CHORD-family run (custom, weighted, chord, either frozen mode)
+ * with each user's strategy put through T to QUANT_BUDGET: training.json's testAtBudget when
+ * train-cli recorded it, else the sidecar of this very artifact, else (with `split`) train-cli's
+ * own budget evaluation run on the artifact and written to a new sidecar.
+ */
+export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, DeployedEval>> {
+  return sidecarValues<QuantBudgetSidecar, DeployedEval>(finished, opts, {
+    name: `evaluation at ${QUANT_BUDGET} bits`,
+    format: 'chord-quant-budget',
+    version: 1,
+    file: (key) => `${key}.budget-${QUANT_BUDGET}.json`,
+    recorded: (run) => (personalised(run.spec.method) ? run.training.metrics.testAtBudget?.[String(QUANT_BUDGET)] : undefined),
+    applies: (run) => personalised(run.spec.method),
+    compute: evaluateQuantBudget,
+    value: (s) => s.test,
+    describe: (s) =>
+      `through T to ${s.budget} bits: ${s.test.averageBits?.toFixed(3)} average bits, test NDCG@10 ${f4(s.test.unmasked.ndcg10)}, ` +
+      `masked ${f4(s.test.masked.ndcg10)} (${s.seconds.toFixed(1)}s)`,
+  });
+}
+
+async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<QuantBudgetSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  // train-cli's evaluation at one of its --budgets (chord/run.ts), with the options it evaluated the run with.
+  const r = deployed.evaluateDeployment(dep, test, { ...runDeployOptions(options), budget: QUANT_BUDGET });
+  return { format: 'chord-quant-budget', version: 1, run: key, artifactHash: hash, budget: QUANT_BUDGET, test: r, seconds: (performance.now() - t0) / 1000 };
+}
