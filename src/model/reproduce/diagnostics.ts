@@ -10,7 +10,6 @@ import type { Strategy } from '../../core/strategy.ts';
 import type { SplitDataset } from '../../data/types.ts';
 import { personalised, QUANT_BUDGET, type DeployedEval, type FinishedRun, type Training } from './plan.ts';
 
-
 export const f4 = (x: number) => x.toFixed(4);
 
 /** A run's history-share diagnostic, kept outside its (read-only) run directory. */
@@ -27,18 +26,33 @@ export interface HistoryShareSidecar {
   seconds: number;
 }
 
+/** Hashes by artifact directory, with the file names, sizes and mtimes they were read at. */
+const hashCache = new Map<string, { stamp: string; hash: string }>();
+
+/**
+ * SHA-256 over the artifact's file names and bytes. Every diagnostic needs it for every run, and
+ * the report is rewritten after each run: the bytes are read again only when a file's name, size
+ * or mtime changed (a retrained run rewrites its artifact).
+ */
 function artifactHash(dir: string): string {
+  const files = readdirSync(dir)
+    .sort()
+    .map((name) => ({ name, path: join(dir, name), stat: statSync(join(dir, name)) }))
+    .filter((f) => f.stat.isFile());
+  const stamp = files.map((f) => `${f.name}:${f.stat.size}:${f.stat.mtimeMs}`).join('|');
+  const cached = hashCache.get(dir);
+  if (cached?.stamp === stamp) return cached.hash;
   const h = createHash('sha256');
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (!statSync(p).isFile()) continue;
-    h.update(`${name}\0`);
-    h.update(readFileSync(p));
+  for (const f of files) {
+    h.update(`${f.name}\0`);
+    h.update(readFileSync(f.path));
   }
-  return h.digest('hex');
+  const hash = h.digest('hex');
+  hashCache.set(dir, { stamp, hash });
+  return hash;
 }
 
-export interface HistoryShareOptions {
+export interface DiagnosticsOptions {
   /** Where the sidecars go (never inside a run directory). */
   diagnosticsDir: string;
   /** The test split the runs were trained on; without it, missing diagnostics stay missing (no evaluation). */
@@ -71,7 +85,7 @@ interface SidecarDiagnostic<S extends { format: string; version: number; artifac
  */
 async function sidecarValues<S extends { format: string; version: number; artifactHash: string }, V>(
   finished: ReadonlyMap<string, FinishedRun>,
-  opts: HistoryShareOptions,
+  opts: DiagnosticsOptions,
   d: SidecarDiagnostic<S, V>,
 ): Promise<Map<string, V>> {
   const out = new Map<string, V>();
@@ -113,7 +127,7 @@ async function sidecarValues<S extends { format: string; version: number; artifa
  * sidecar of this very artifact, else (with `split`) a deployment-path evaluation of the artifact
  * on the test users, as train-cli's own final evaluation runs it, written to a new sidecar.
  */
-export function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, number>> {
+export function historyShares(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, number>> {
   return sidecarValues<HistoryShareSidecar, number>(finished, opts, {
     name: 'history share',
     format: 'chord-history-share',
@@ -193,7 +207,7 @@ export interface StrategySpreadSidecar {
  * path (page GRU over the test history -> hypernet) and written to a new sidecar. Base has no
  * strategy; Quant is included, and its one shared strategy gives no spread.
  */
-export function strategySpreads(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, StrategySpread>> {
+export function strategySpreads(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, StrategySpread>> {
   return sidecarValues<StrategySpreadSidecar, StrategySpread>(finished, opts, {
     name: 'strategy spread',
     format: 'chord-strategy-spread',
@@ -251,7 +265,7 @@ export interface QuantBudgetSidecar {
  * train-cli recorded it, else the sidecar of this very artifact, else (with `split`) train-cli's
  * own budget evaluation run on the artifact and written to a new sidecar.
  */
-export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: HistoryShareOptions): Promise<Map<string, DeployedEval>> {
+export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, DeployedEval>> {
   return sidecarValues<QuantBudgetSidecar, DeployedEval>(finished, opts, {
     name: `evaluation at ${QUANT_BUDGET} bits`,
     format: 'chord-quant-budget',
