@@ -29,6 +29,21 @@ export interface StrategySpread {
   readonly globalChannels: number;
   /** Per-user weight-weighted average bits (as allocation's averageBits): min, mean, max over users. */
   readonly averageBits: { readonly min: number; readonly mean: number; readonly max: number };
+  /**
+   * Per layer, in model order: its share of all weights and its bits per weight, mean over users.
+   * Says where Λ puts the bits: moving a layer up or down shifts the model's average by that
+   * layer's weight share, so one large layer moved up for most users raises the average far more
+   * than Γ's β suggests.
+   */
+  readonly layers: readonly LayerBits[];
+}
+
+export interface LayerBits {
+  readonly name: string;
+  /** The layer's weights over all quantized weights of the model. */
+  readonly weightShare: number;
+  /** Mean over users of the layer's bits per weight (all rows of a layer are equally long). */
+  readonly meanBits: number;
 }
 
 /**
@@ -62,7 +77,31 @@ export function strategySpread(strategies: readonly Strategy[], rowLengths: read
     max = Math.max(max, bits);
     sum += bits;
   }
-  return { users: n, channels, pairDiffer: differSum / n, globalChannels: global / channels, averageBits: { min, mean: sum / n, max } };
+  return {
+    users: n,
+    channels,
+    pairDiffer: differSum / n,
+    globalChannels: global / channels,
+    averageBits: { min, mean: sum / n, max },
+    layers: layerBits(strategies, widths, rowLengths),
+  };
+}
+
+/** Per-layer weight share and mean bits; `widths` are the users' channel widths, all layers in order. */
+function layerBits(strategies: readonly Strategy[], widths: readonly Uint8Array[], rowLengths: readonly number[]): LayerBits[] {
+  const layers = strategies[0]!.layers;
+  // averageBits above has checked that there is one positive row length per layer.
+  const total = layers.reduce((t, l, i) => t + l.levels.length * rowLengths[i]!, 0);
+  const out: LayerBits[] = [];
+  let offset = 0;
+  layers.forEach((layer, l) => {
+    const n = layer.levels.length;
+    let bits = 0;
+    for (const w of widths) for (let c = offset; c < offset + n; c++) bits += w[c]!;
+    out.push({ name: layer.name, weightShare: (n * rowLengths[l]!) / total, meanBits: n === 0 ? 0 : bits / (n * widths.length) });
+    offset += n;
+  });
+  return out;
 }
 
 /** One user's bit width per channel, all layers in order; the layer shapes must be `like`'s. */

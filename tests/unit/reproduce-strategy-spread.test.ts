@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StrategySpread } from '../../src/core/strategy-spread.ts';
 import { strategySpreads, type StrategySpreadSidecar } from '../../src/model/reproduce/diagnostics.ts';
-import { aggregate, strategySpreadTable } from '../../src/model/reproduce/report.ts';
+import { aggregate, layerBitsTable, strategySpreadTable } from '../../src/model/reproduce/report.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { expectCached, firstSidecarPass, tempRunDir } from '../fixtures/reproduce-sidecars.ts';
 
@@ -17,6 +17,11 @@ const spread = (pairDiffer: number, globalChannels: number, min: number, max: nu
   pairDiffer,
   globalChannels,
   averageBits: { min, mean: (min + max) / 2, max },
+  // Two equal layers whose mean bits average to the model's mean.
+  layers: [
+    { name: 'b0.q', weightShare: 0.5, meanBits: min },
+    { name: 'b0.k', weightShare: 0.5, meanBits: max },
+  ],
 });
 
 const finished = new Map([
@@ -47,7 +52,20 @@ describe('strategy spread in the reproduce report', () => {
     expect(chord.global_channels).toBeCloseTo(0.3, 10);
     expect(chord.avg_bits_min).toBeCloseTo(3.0, 10);
     expect(chord.avg_bits_max).toBeCloseTo(3.3, 10);
-    expect(row('sasrec-quant-s1', false).strategy_spread).toEqual({ pair_differ: 0, global_channels: 1, avg_bits_min: 3, avg_bits_max: 3 });
+    expect(chord.layers.map((l) => l.name)).toEqual(['b0.q', 'b0.k']);
+    expect(chord.layers[0]!.weight_share).toBe(0.5);
+    expect(chord.layers[0]!.mean_bits).toBeCloseTo(3.0, 10);
+    expect(chord.layers[1]!.mean_bits).toBeCloseTo(3.3, 10);
+    expect(row('sasrec-quant-s1', false).strategy_spread).toEqual({
+      pair_differ: 0,
+      global_channels: 1,
+      avg_bits_min: 3,
+      avg_bits_max: 3,
+      layers: [
+        { name: 'b0.q', weight_share: 0.5, mean_bits: 3 },
+        { name: 'b0.k', weight_share: 0.5, mean_bits: 3 },
+      ],
+    });
     expect(row('sasrec-chord-l2468-b0.125-s1', true)).not.toHaveProperty('strategy_spread');
     expect(row('sasrec-chord-l2468-b0.125-s1', false, 2.5)).not.toHaveProperty('strategy_spread');
     expect(row('sasrec-base-s1', false)).not.toHaveProperty('strategy_spread');
@@ -73,6 +91,23 @@ describe('strategy spread in the reproduce report', () => {
     ]);
     expect(lines).toContain('## How personal are the strategies?');
   });
+
+  it("tables each layer's weight share and mean bits for the headline CHORD rows that have a spread, per backbone", () => {
+    const lines = layerBitsTable(aggregate(finished, new Map(), spreads));
+    expect(lines).toContain('## Where Λ puts the bits');
+    const table = lines.slice(lines.findIndex((l) => l.startsWith('| sasrec layer')));
+    // Random-frozen CHORD only: frozen-pretrained has no spread, the β ablation is not a headline row,
+    // and the methods without Λ (quant, custom) are not CHORD.
+    expect(table).toEqual([
+      '| sasrec layer | weight share | random-frozen (2 seeds) |',
+      '|---|---|---|',
+      '| b0.q | 0.500 | 3.00 |',
+      '| b0.k | 0.500 | 3.30 |',
+      // the runs' recorded average bits (finishedRun's 3.2), not a sum the table makes up
+      '| all (avg bits) | 1.000 | 3.20 |',
+    ]);
+    expect(layerBitsTable(aggregate(finished))).toEqual([]);
+  });
 });
 
 describe('strategySpreads: the sidecar step', () => {
@@ -83,7 +118,7 @@ describe('strategySpreads: the sidecar step', () => {
     const pass = await firstSidecarPass(tmp(), strategySpreads, 'sasrec-base-s3');
     const { value: s, result, spec, diagnosticsDir } = pass;
     expect(s.users).toBe(24);
-    const manifest = JSON.parse(readFileSync(join(result.artifactDir, 'manifest.json'), 'utf8')) as { layers: { outChannels: number }[] };
+    const manifest = JSON.parse(readFileSync(join(result.artifactDir, 'manifest.json'), 'utf8')) as { layers: { name: string; outChannels: number }[] };
     expect(s.channels).toBe(manifest.layers.reduce((n, l) => n + l.outChannels, 0));
     expect(s.pairDiffer).toBeGreaterThanOrEqual(0);
     expect(s.pairDiffer).toBeLessThanOrEqual(1);
@@ -91,6 +126,10 @@ describe('strategySpreads: the sidecar step', () => {
     expect(s.averageBits.mean).toBeLessThanOrEqual(s.averageBits.max);
     // The strategies are the ones the run's own test evaluation used: their mean average bits are its, to the bit.
     expect(s.averageBits.mean).toBe(result.test.averageBits);
+    // Per layer, as the manifest lists them; weighted by their shares they give the same mean.
+    expect(s.layers.map((l) => l.name)).toEqual(manifest.layers.map((l) => l.name));
+    expect(s.layers.reduce((t, l) => t + l.weightShare, 0)).toBeCloseTo(1, 12);
+    expect(s.layers.reduce((t, l) => t + l.weightShare * l.meanBits, 0)).toBeCloseTo(s.averageBits.mean, 12);
     const sidecar = JSON.parse(readFileSync(join(diagnosticsDir, `${spec.key}.strategy-spread.json`), 'utf8')) as StrategySpreadSidecar;
     expect(sidecar.matchesTraining).toBe(true);
     expect(sidecar.spread).toEqual(s);

@@ -27,6 +27,23 @@ describe('strategySpread', () => {
     expect(r.channels).toBe(4);
   });
 
+  it("gives each layer's weight share and mean bits; weighted by share they add up to the mean average bits", () => {
+    const s = [
+      strategy([3, 3], [0, 0]), // a: 8 8 | b: 2 2
+      strategy([3, 1], [0, 1]), // a: 8 4 | b: 2 4
+    ];
+    const r = strategySpread(s, ROWS);
+    expect(r.layers.map((l) => l.name)).toEqual(['a', 'b']);
+    // a holds 2 of the 8 weights, b 6
+    expect(r.layers.map((l) => l.weightShare)).toEqual([0.25, 0.75]);
+    expect(r.layers[0]!.meanBits).toBe((8 + 8 + 8 + 4) / 4);
+    expect(r.layers[1]!.meanBits).toBe((2 + 2 + 2 + 4) / 4);
+    const weighted = r.layers.reduce((t, l) => t + l.weightShare * l.meanBits, 0);
+    expect(weighted).toBeCloseTo(r.averageBits.mean, 12);
+    // The big layer drives the average: b at 2.5 bits holds the model at 3.625 although a sits at 7.
+    expect(r.averageBits.mean).toBeCloseTo(3.625, 12);
+  });
+
   it('is zero spread for one shared strategy, and for a single user', () => {
     const one = strategy([1, 2], [0, 3]);
     const same = strategySpread([one, strategy([1, 2], [0, 3]), one], ROWS);

@@ -192,7 +192,7 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
 /** A run's strategy-spread diagnostic (core's strategySpread over its test users), beside the history share's. */
 export interface StrategySpreadSidecar {
   format: 'chord-strategy-spread';
-  version: 1;
+  version: 2;
   run: string;
   artifactHash: string;
   spread: StrategySpread;
@@ -211,7 +211,7 @@ export function strategySpreads(finished: ReadonlyMap<string, FinishedRun>, opts
   return sidecarValues<StrategySpreadSidecar, StrategySpread>(finished, opts, {
     name: 'strategy spread',
     format: 'chord-strategy-spread',
-    version: 1,
+    version: 2,
     file: (key) => `${key}.strategy-spread.json`,
     applies: (run) => run.spec.method !== 'base',
     compute: evaluateStrategySpread,
@@ -238,7 +238,7 @@ async function evaluateStrategySpread(key: string, run: FinishedRun, hash: strin
   const spread = strategySpread(strategies, dep.artifact.manifest.layers.map((l) => l.rowLength));
   return {
     format: 'chord-strategy-spread',
-    version: 1,
+    version: 2,
     run: key,
     artifactHash: hash,
     spread,

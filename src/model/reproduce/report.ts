@@ -69,7 +69,14 @@ export interface ResultRow {
   /** Trained-bits rows, when every run has it: NDCG@10 (this row's protocol) with another user's strategy. */
   others_strategy_ndcg10?: number;
   /** Unmasked trained-bits rows only, when every run has it: core's strategySpread over the test users, mean over seeds. */
-  strategy_spread?: { pair_differ: number; global_channels: number; avg_bits_min: number; avg_bits_max: number };
+  strategy_spread?: {
+    pair_differ: number;
+    global_channels: number;
+    avg_bits_min: number;
+    avg_bits_max: number;
+    /** Per layer in model order: its share of the weights and its bits per weight, mean over users, then seeds. */
+    layers: { name: string; weight_share: number; mean_bits: number }[];
+  };
 }
 
 function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
@@ -123,6 +130,12 @@ export function aggregate(
                 global_channels: round(mean(sp.map((x) => x.globalChannels))),
                 avg_bits_min: round(mean(sp.map((x) => x.averageBits.min))),
                 avg_bits_max: round(mean(sp.map((x) => x.averageBits.max))),
+                // The seeds of a configuration share the backbone, so their layers line up.
+                layers: sp[0]!.layers.map((l, i) => ({
+                  name: l.name,
+                  weight_share: round(l.weightShare),
+                  mean_bits: round(mean(sp.map((x) => x.layers[i]!.meanBits))),
+                })),
               },
             }
           : {};
@@ -297,6 +310,37 @@ export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
 }
 
 /**
+ * The markdown section "Where Λ puts the bits": per backbone, each quantized layer's share of the
+ * weights and its mean bits per weight in every headline CHORD row. The model's average bits are
+ * the share-weighted sum, so a large layer that Λ moves up for most users explains an average far
+ * above Γ's 3 bits.
+ */
+export function layerBitsTable(rows: readonly ResultRow[]): string[] {
+  const chord = rows
+    .filter((r) => r.method === 'chord' && (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null)
+    .filter((r) => r.strategy_spread !== undefined)
+    .sort((a, b) => headlineOrder(a) - headlineOrder(b));
+  if (chord.length === 0) return [];
+  const lines = [
+    '',
+    '## Where Λ puts the bits',
+    '',
+    "Per quantized layer: its share of the model's weights, and its bits per weight under CHORD's trained strategies (mean over test users, then seeds; no T). Γ alone gives a layer 3 bits (a 4-channel layer 4 bits: Γ keeps it one 8-bit channel); per user, Λ moves the most sensitive layer up (to 4.75 bits) and the least sensitive down (to 2.5), so the model's average bits, the share-weighted sum, depend on how large those layers are.",
+  ];
+  for (const backbone of [...new Set(chord.map((r) => r.backbone))]) {
+    const cols = chord.filter((r) => r.backbone === backbone);
+    const layers = cols[0]!.strategy_spread!.layers;
+    const label = (r: ResultRow) => `${r.group === 'pretrained' ? 'frozen-pretrained' : 'random-frozen'} (${r.seeds} seeds)`;
+    lines.push('', `| ${backbone} layer | weight share | ${cols.map(label).join(' | ')} |`, `|---|---|${cols.map(() => '---|').join('')}`);
+    layers.forEach((l, i) => {
+      lines.push(`| ${l.name} | ${l.weight_share.toFixed(3)} | ${cols.map((r) => r.strategy_spread!.layers[i]!.mean_bits.toFixed(2)).join(' | ')} |`);
+    });
+    lines.push(`| all (avg bits) | 1.000 | ${cols.map((r) => r.avg_bits.toFixed(2)).join(' | ')} |`);
+  }
+  return lines;
+}
+
+/**
  * The markdown section "At the Quant budget": each headline CHORD-family configuration and
  * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
  */
@@ -412,6 +456,7 @@ export function markdown(
     lines.push(`| \`${key}\` | ${f(own.unmasked.ndcg10)} / ${f(own.masked.ndcg10)} | ${f(other.unmasked.ndcg10)} / ${f(other.masked.ndcg10)} |`);
   }
   lines.push(...strategySpreadTable(rows));
+  lines.push(...layerBitsTable(rows));
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
   lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
   return lines.join('\n');
