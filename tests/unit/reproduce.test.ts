@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
-import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
+import { aggregate, chooseChordMode, compareSeeds, trainingTimeTable } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
@@ -92,6 +92,24 @@ describe('reproduce plan and aggregation', () => {
     expect(s2!.checks.ablation_order).toBeUndefined();
   });
 
+  it('tables training time per configuration in plan order, mean over seeds with the slowest seed', () => {
+    const t = (trainSeconds: number, cpu: number | null) => ({ timing: { trainSeconds, meanStepSeconds: 2, meanStepCpuSeconds: cpu } });
+    const finished = new Map([
+      finishedRun('sasrec-chord-l2468-b0.125-s2', 0.05, {}, undefined, undefined, 3, { ...t(1800, 1.5), epochs: { run: 30, best: 24, stoppedEarly: true } }),
+      finishedRun('sasrec-base-s1', 0.06, {}, undefined, undefined, 32, t(600, 1)),
+      finishedRun('sasrec-chord-l2468-b0.125-s1', 0.05, {}, undefined, undefined, 3, { ...t(1200, null), epochs: { run: 20, best: 13, stoppedEarly: true } }),
+    ]);
+    const lines = trainingTimeTable(planRuns([1, 2, 3]), finished);
+    expect(lines).toContain('## Training time');
+    // Configurations in plan order (Base first), whatever the map's order.
+    expect(lines.filter((l) => l.startsWith('| `'))).toEqual([
+      '| `sasrec-base` | 1 | 20.0 (14.0) | 10.0 (10.0) | 2.00 (1.00) |',
+      // one seed without a CPU time: no CPU mean over the other
+      '| `sasrec-chord-l2468-b0.125` | 2 | 25.0 (18.5) | 25.0 (30.0) | 2.00 |',
+    ]);
+    expect(trainingTimeTable(planRuns([1]), new Map())).toEqual([]);
+  });
+
   it('picks the CHORD mode on validation over the seeds where both modes finished, never on test', () => {
     const modes = chooseChordMode(
       new Map([
@@ -164,7 +182,7 @@ describe('reproduce plan and aggregation', () => {
       const run = (key: string, epochs: object) => {
         const artifactDir = join(cache, key, 'model');
         mkdirSync(artifactDir, { recursive: true });
-        const training = { modelId: key, command: 'x', timing: { wallSeconds: 1 }, epochs, metrics: { test: {}, testAtBudget: {} } } as never;
+        const training = { modelId: key, command: 'x', timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs, metrics: { test: {}, testAtBudget: {} } } as never;
         writeFileSync(join(artifactDir, 'training.json'), JSON.stringify(training));
         return { artifactDir, training };
       };

@@ -125,7 +125,11 @@ export interface DeployedEval {
 export interface Training {
   modelId: string;
   command: string;
-  timing: { wallSeconds: number };
+  /**
+   * Seconds spent training, over every session of a resumed run (steps + validations), and the mean
+   * step in wall and CPU seconds (CPU null where it was not measured).
+   */
+  timing: { trainSeconds: number; meanStepSeconds: number; meanStepCpuSeconds?: number | null };
   epochs?: { run: number; best: number; stoppedEarly: boolean };
   /** What re-evaluating the artifact needs (every real training.json has them). */
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };

@@ -341,6 +341,42 @@ export function layerBitsTable(rows: readonly ResultRow[]): string[] {
 }
 
 /**
+ * The markdown section "Training time": per configuration (plan order), the mean over its finished
+ * seeds of epochs run (and best epoch), minutes of training, and seconds per step, against the
+ * issue's goal of one CHORD model in at most 30 minutes.
+ */
+export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMap<string, FinishedRun>): string[] {
+  const groups = new Map<string, FinishedRun[]>();
+  for (const spec of plan) {
+    const run = finished.get(spec.key);
+    if (!run) continue;
+    const config = spec.key.replace(/-s\d+$/, '');
+    groups.set(config, [...(groups.get(config) ?? []), run]);
+  }
+  if (groups.size === 0) return [];
+  const lines = [
+    '',
+    '## Training time',
+    '',
+    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on one core of a 2-core machine that trained two runs at once. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
+    '',
+    '| configuration | seeds | epochs (best) | minutes per run (max) | s/step wall (CPU) |',
+    '|---|---|---|---|---|',
+  ];
+  const f1 = (x: number) => x.toFixed(1);
+  for (const [config, runs] of groups) {
+    const t = runs.map((r) => r.training.timing);
+    const minutes = t.map((x) => x.trainSeconds / 60);
+    const cpu = t.map((x) => x.meanStepCpuSeconds);
+    const epochs = runs.map((r) => r.training.epochs);
+    const epochCell = epochs.every((e) => e !== undefined) ? `${f1(mean(epochs.map((e) => e!.run)))} (${f1(mean(epochs.map((e) => e!.best)))})` : '–';
+    const cpuCell = cpu.every((c): c is number => typeof c === 'number') ? ` (${mean(cpu).toFixed(2)})` : '';
+    lines.push(`| \`${config}\` | ${runs.length} | ${epochCell} | ${f1(mean(minutes))} (${f1(Math.max(...minutes))}) | ${mean(t.map((x) => x.meanStepSeconds)).toFixed(2)}${cpuCell} |`);
+  }
+  return lines;
+}
+
+/**
  * The markdown section "At the Quant budget": each headline CHORD-family configuration and
  * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
  */
@@ -457,6 +493,7 @@ export function markdown(
   }
   lines.push(...strategySpreadTable(rows));
   lines.push(...layerBitsTable(rows));
+  lines.push(...trainingTimeTable(plan, finished));
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
   lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
   return lines.join('\n');
