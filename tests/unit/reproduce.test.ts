@@ -18,6 +18,16 @@ describe('reproduce plan and aggregation', () => {
     expect(plan.filter((r) => r.group === 'levels').map((r) => r.levels)).toEqual(['2,5,6,7', '2,5,6,7']);
     expect(plan.filter((r) => r.group === 'beta').map((r) => r.beta)).toEqual([0.0625, 0.1875, 0.25, 0.0625, 0.1875, 0.25]);
     expect(plan.find((r) => r.key === 'sasrec-chord-l2468-b0.125-s1')!.budgets).toEqual([3, 2.5, 2]);
+    // Every quantized method also on each seed's frozen-pretrained backbone, CHORD's first.
+    const pre = plan.filter((r) => r.group === 'pretrained');
+    expect(pre.every((r) => r.pretrained)).toBe(true);
+    expect(pre.slice(0, 6).map((r) => r.method)).toEqual(Array(6).fill('chord'));
+    for (const backbone of ['sasrec', 'caser']) {
+      for (const method of ['quant', 'custom', 'weighted', 'chord']) {
+        expect(pre.filter((r) => r.backbone === backbone && r.method === method).map((r) => r.seed), `${backbone} ${method}`).toEqual([1, 2, 3]);
+      }
+    }
+    expect(pre.map((r) => r.key)).toContain('sasrec-quant-pre-s2');
   });
 
   it('evaluates every CHORD-family run at Quant\'s 3 bits through T too, and tells train-cli so', () => {

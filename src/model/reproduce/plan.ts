@@ -79,6 +79,14 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
   for (const seed of seeds) {
     for (const backbone of BACKBONES) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed });
   }
+  // Quant and the ablations on the same frozen-pretrained backbone: CHORD's own baselines in the
+  // default mode. Without them frozen-pretrained CHORD is compared with a random-frozen Quant, and
+  // part of its lead could be the trained backbone rather than the personalised strategies.
+  for (const seed of seeds) {
+    for (const backbone of BACKBONES) {
+      for (const method of ['quant', 'custom', 'weighted'] as const) add({ ...base, group: 'pretrained', backbone, method, pretrained: true, seed });
+    }
+  }
   const s = seeds[0]!;
   for (const backbone of BACKBONES) {
     add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s });
