@@ -18,6 +18,7 @@ const finished = new Map([
   finishedRun('caser-chord-l2468-b0.125-s1', 0.02, { '2.5': 0.01 }),
   finishedRun('caser-chord-l2468-b0.125-s2', 0.03, { '2.5': 0.02 }),
   finishedRun('caser-chord-l2468-b0.125-pre-s1', 0.05),
+  finishedRun('caser-quant-pre-s1', 0.045),
   finishedRun('sasrec-quant-s1', 0.05),
   finishedRun('sasrec-chord-l2567-b0.125-s1', 0.04), // an ablation: not in the table
 ]);
@@ -48,13 +49,14 @@ describe('history share in the reproduce report', () => {
     expect(aggregate(finished).every((r) => r.history_share10 === undefined)).toBe(true);
   });
 
-  it('tables headline methods and frozen-pretrained CHORD per backbone, with NDCG@10 beside the share', () => {
+  it('tables headline methods, then the frozen-pretrained runs, per backbone, with NDCG@10 beside the share', () => {
     const lines = historyShareTable(aggregate(finished, shares));
     const body = lines.filter((l) => l.startsWith('| ') && !l.startsWith('| backbone'));
     expect(body).toEqual([
       '| sasrec | quant | 1 | – | 0.0500 | 0.1000 |',
       '| caser | base | 2 | 0.1500 | 0.0550 | 0.1100 |',
       '| caser | chord | 2 | 0.7500 | 0.0250 | 0.0500 |',
+      '| caser | quant (frozen-pretrained) | 1 | – | 0.0450 | 0.0900 |',
       '| caser | chord (frozen-pretrained) | 1 | 0.2500 | 0.0500 | 0.1000 |',
     ]);
     expect(lines).toContain('## History items in the unmasked top-10');

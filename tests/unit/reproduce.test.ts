@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
-import { aggregate, chooseChordMode, compareSeeds, trainingTimeTable } from '../../src/model/reproduce/report.ts';
+import { aggregate, chooseChordMode, compareSeeds, perSeedTables, trainingTimeTable } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
@@ -79,6 +79,10 @@ describe('reproduce plan and aggregation', () => {
         finishedRun('sasrec-weighted-l2468-b0.125-s1', 0.051),
         finishedRun('sasrec-chord-l2468-b0.125-s1', 0.07),
         finishedRun('sasrec-chord-l2468-b0.125-pre-s1', 0.059),
+        // The same orderings on the frozen-pretrained backbone: quant-pre < custom-pre < weighted-pre < chord-pre.
+        finishedRun('sasrec-quant-pre-s1', 0.061),
+        finishedRun('sasrec-custom-l2468-b0.125-pre-s1', 0.0565),
+        finishedRun('sasrec-weighted-l2468-b0.125-pre-s1', 0.058),
         finishedRun('sasrec-base-s2', 0.06),
         finishedRun('sasrec-chord-l2468-b0.125-s2', 0.05),
         // Ablations are not part of the per-seed comparison.
@@ -96,10 +100,36 @@ describe('reproduce plan and aggregation', () => {
       base_gt_quant: { unmasked: true, masked: true },
       ablation_order: { unmasked: false, masked: false }, // weighted < custom
       pre_gt_base: { unmasked: false, masked: false },
+      base_gt_pre_quant: { unmasked: false, masked: false }, // quant-pre 0.061 > base 0.06
+      pre_ablation_order: { unmasked: false, masked: false }, // quant-pre above custom-pre
     });
+    // Every run lands in its own column: the pretrained ones do not overwrite each other or the headline ones.
+    expect(s1!.ndcg10['quant-pre']).toEqual({ unmasked: 0.061, masked: 0.122 });
+    expect(s1!.ndcg10.quant).toEqual({ unmasked: 0.05, masked: 0.1 });
+    expect(s1!.ndcg10['chord-pre']).toEqual({ unmasked: 0.059, masked: 0.118 });
     expect(s2!.checks.chord_gt_base).toEqual({ unmasked: false, masked: false });
     expect(s2!.checks.base_gt_quant).toBeUndefined();
     expect(s2!.checks.ablation_order).toBeUndefined();
+    expect(s2!.checks.pre_ablation_order).toBeUndefined();
+
+    // One table per mode; a seed appears in a mode's table only with a quantized run of that mode.
+    const lines = perSeedTables(cmp);
+    const table = (title: string) => {
+      const at = lines.findIndex((l) => l.startsWith(`**${title}`));
+      const end = lines.indexOf('', at + 2);
+      return lines.slice(at + 2, end === -1 ? undefined : end);
+    };
+    expect(table('random-frozen')).toEqual([
+      '| backbone | seed | base | quant | custom | weighted | chord | CHORD > Base | Base > Quant | Quant < Custom < Weighted < CHORD |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      '| sasrec | 1 | 0.0600 / 0.1200 | 0.0500 / 0.1000 | 0.0520 / 0.1040 | 0.0510 / 0.1020 | 0.0700 / 0.1400 | yes / yes | yes / yes | no / no |',
+      '| sasrec | 2 | 0.0600 / 0.1200 | – | – | – | 0.0500 / 0.1000 | no / no | – | – |',
+    ]);
+    expect(table('frozen-pretrained')).toEqual([
+      '| backbone | seed | base | quant-pre | custom-pre | weighted-pre | chord-pre | CHORD > Base | Base > Quant | Quant < Custom < Weighted < CHORD |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      '| sasrec | 1 | 0.0600 / 0.1200 | 0.0610 / 0.1220 | 0.0565 / 0.1130 | 0.0580 / 0.1160 | 0.0590 / 0.1180 | no / no | no / no | no / no |',
+    ]);
   });
 
   it('tables training time per configuration in plan order, mean over seeds with the slowest seed', () => {

@@ -180,13 +180,28 @@ function hasDefaultQuantization(spec: RunSpec): boolean {
   return spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3;
 }
 
-/** One seed's test NDCG@10 per method (headline runs, plus frozen-pretrained CHORD as "chord-pre"). */
+/** A per-seed column: a headline method, or a quantized method on the frozen-pretrained backbone ("<method>-pre"). */
+export type SeedColumn = Method | `${Exclude<Method, 'base'>}-pre`;
+
+/** One seed's test NDCG@10 per method (headline runs, plus the frozen-pretrained runs as "<method>-pre"). */
 export interface SeedComparison {
   backbone: Backbone;
   seed: number;
-  ndcg10: Partial<Record<Method | 'chord-pre', { unmasked: number; masked: number }>>;
-  /** The issue's "same run" orderings, each under both protocols; undefined when a run is missing. */
-  checks: Record<'chord_gt_base' | 'base_gt_quant' | 'ablation_order' | 'pre_gt_base', { unmasked: boolean; masked: boolean } | undefined>;
+  ndcg10: Partial<Record<SeedColumn, { unmasked: number; masked: number }>>;
+  /**
+   * The issue's "same run" orderings, each under both protocols; undefined when a run is missing.
+   * The pre_ checks are the same orderings with every quantized method on the frozen-pretrained
+   * backbone (Base is the backbone they freeze).
+   */
+  checks: Record<
+    'chord_gt_base' | 'base_gt_quant' | 'ablation_order' | 'pre_gt_base' | 'base_gt_pre_quant' | 'pre_ablation_order',
+    { unmasked: boolean; masked: boolean } | undefined
+  >;
+}
+
+/** The per-seed column of a run: its method, with "-pre" on the frozen-pretrained backbone. */
+export function seedColumn(spec: RunSpec): SeedColumn {
+  return spec.pretrained && spec.method !== 'base' ? `${spec.method}-pre` : spec.method;
 }
 
 /** The orderings the issue asks for, per backbone and seed, computed from finished runs only. */
@@ -197,10 +212,10 @@ export function compareSeeds(finished: ReadonlyMap<string, FinishedRun>): SeedCo
     const id = `${spec.backbone}-${spec.seed}`;
     const row = out.get(id) ?? { backbone: spec.backbone, seed: spec.seed, ndcg10: {}, checks: {} as SeedComparison['checks'] };
     const t = training.metrics.test;
-    row.ndcg10[spec.pretrained ? 'chord-pre' : spec.method] = { unmasked: t.unmasked.ndcg10, masked: t.masked.ndcg10 };
+    row.ndcg10[seedColumn(spec)] = { unmasked: t.unmasked.ndcg10, masked: t.masked.ndcg10 };
     out.set(id, row);
   }
-  const increasing = (row: SeedComparison, names: (Method | 'chord-pre')[]) => {
+  const increasing = (row: SeedComparison, names: SeedColumn[]) => {
     const v = names.map((n) => row.ndcg10[n]);
     if (v.some((x) => x === undefined)) return undefined;
     const ok = (p: 'unmasked' | 'masked') => v.every((x, i) => i === 0 || x![p] > v[i - 1]![p]);
@@ -213,6 +228,8 @@ export function compareSeeds(finished: ReadonlyMap<string, FinishedRun>): SeedCo
       base_gt_quant: increasing(row, ['quant', 'base']),
       ablation_order: increasing(row, ['quant', 'custom', 'weighted', 'chord']),
       pre_gt_base: increasing(row, ['base', 'chord-pre']),
+      base_gt_pre_quant: increasing(row, ['quant-pre', 'base']),
+      pre_ablation_order: increasing(row, ['quant-pre', 'custom-pre', 'weighted-pre', 'chord-pre']),
     };
   }
   return rows;
@@ -253,13 +270,18 @@ export function chooseChordMode(finished: ReadonlyMap<string, FinishedRun>): Mod
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
-/** Orders headline rows by backbone, then method, frozen-pretrained CHORD right after CHORD. */
+/** Orders headline rows by backbone, then mode (random-frozen with Base first, then frozen-pretrained), then method. */
 function headlineOrder(r: ResultRow): number {
-  return (r.backbone === 'sasrec' ? 0 : 10) + METHODS.indexOf(r.method) + (r.group === 'pretrained' ? 0.5 : 0);
+  return (r.backbone === 'sasrec' ? 0 : 20) + (r.group === 'pretrained' ? 10 : 0) + METHODS.indexOf(r.method);
+}
+
+/** A headline-table label: the method, with the mode for the frozen-pretrained runs. */
+function headlineLabel(r: ResultRow): string {
+  return r.group === 'pretrained' ? `${r.method} (frozen-pretrained)` : r.method;
 }
 
 /**
- * A markdown section with one row per headline configuration and frozen-pretrained CHORD at the
+ * A markdown section with one row per headline configuration and frozen-pretrained run at the
  * trained bits (those `keep` accepts), by backbone and method; `cells` fills the columns after
  * backbone, method and seeds from the unmasked row and its masked twin.
  */
@@ -273,13 +295,12 @@ function headlineSection(
   const shown = rows.filter((r) => (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null && keep(r));
   for (const r of shown.sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
     const m = rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === null);
-    const label = r.group === 'pretrained' ? 'chord (frozen-pretrained)' : r.method;
-    lines.push(`| ${r.backbone} | ${label} | ${r.seeds} | ${cells(r, m).join(' | ')} |`);
+    lines.push(`| ${r.backbone} | ${headlineLabel(r)} | ${r.seeds} | ${cells(r, m).join(' | ')} |`);
   }
   return lines;
 }
 
-/** The markdown section "History items in the unmasked top-10": headline methods and frozen-pretrained CHORD. */
+/** The markdown section "History items in the unmasked top-10": headline methods and the frozen-pretrained runs. */
 export function historyShareTable(rows: readonly ResultRow[]): string[] {
   const head = {
     title: 'History items in the unmasked top-10',
@@ -289,7 +310,7 @@ export function historyShareTable(rows: readonly ResultRow[]): string[] {
   return headlineSection(rows, head, (r, m) => [r.history_share10 === undefined ? '–' : f4(r.history_share10), f4(r.ndcg10), m ? f4(m.ndcg10) : '–']);
 }
 
-/** The markdown section "How personal are the strategies?": quantized headline methods and frozen-pretrained CHORD. */
+/** The markdown section "How personal are the strategies?": quantized headline methods and the frozen-pretrained runs. */
 export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
   const head = {
     title: 'How personal are the strategies?',
@@ -377,6 +398,38 @@ export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMa
 }
 
 /**
+ * The markdown section "Per seed": one table per mode, each with its runs' test NDCG@10 and the
+ * issue's orderings checked within the seed (Base, the fp32 model, appears in both).
+ */
+export function perSeedTables(seeds: readonly SeedComparison[]): string[] {
+  const f = (x: number) => x.toFixed(4);
+  const yesNo = (c: { unmasked: boolean; masked: boolean } | undefined) => (c ? `${c.unmasked ? 'yes' : 'no'} / ${c.masked ? 'yes' : 'no'}` : '–');
+  const modes: { title: string; columns: SeedColumn[]; checks: (keyof SeedComparison['checks'])[] }[] = [
+    { title: 'random-frozen backbone (the paper\'s mode)', columns: [...METHODS], checks: ['chord_gt_base', 'base_gt_quant', 'ablation_order'] },
+    {
+      title: 'frozen-pretrained backbone (the Base run of the same seed, frozen)',
+      columns: ['base', 'quant-pre', 'custom-pre', 'weighted-pre', 'chord-pre'],
+      checks: ['pre_gt_base', 'base_gt_pre_quant', 'pre_ablation_order'],
+    },
+  ];
+  const checkNames = ['CHORD > Base', 'Base > Quant', 'Quant < Custom < Weighted < CHORD'];
+  const lines = ['', '## Per seed: test NDCG@10 unmasked / masked, and the orderings within each seed', '', 'Checks read "unmasked / masked"; "–" where a run of the check is missing.'];
+  for (const mode of modes) {
+    const shown = seeds.filter((c) => mode.columns.some((m) => m !== 'base' && c.ndcg10[m] !== undefined));
+    if (shown.length === 0) continue;
+    lines.push('', `**${mode.title}**`, '', `| backbone | seed | ${mode.columns.join(' | ')} | ${checkNames.join(' | ')} |`, `|---|---|${mode.columns.map(() => '---|').join('')}---|---|---|`);
+    for (const c of shown) {
+      const cell = (m: SeedColumn) => {
+        const v = c.ndcg10[m];
+        return v ? `${f(v.unmasked)} / ${f(v.masked)}` : '–';
+      };
+      lines.push(`| ${c.backbone} | ${c.seed} | ${mode.columns.map(cell).join(' | ')} | ${mode.checks.map((k) => yesNo(c.checks[k])).join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+/**
  * The markdown section "At the Quant budget": each headline CHORD-family configuration and
  * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
  */
@@ -432,14 +485,13 @@ export function markdown(
   ];
   const head = rows.filter((r) => r.group === 'headline');
   const twin = (r: ResultRow) => rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === r.deploy_budget);
-  // CHORD on the frozen-pretrained backbone sits beside the headline rows: the issue asks for both modes.
-  const pretrainedChord = rows.filter((r) => r.group === 'pretrained');
-  for (const r of [...head, ...pretrainedChord].filter((x) => !x.masked && x.deploy_budget === null).sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
+  // The frozen-pretrained runs sit beside the headline rows: the issue asks for both modes.
+  const pretrained = rows.filter((r) => r.group === 'pretrained');
+  for (const r of [...head, ...pretrained].filter((x) => !x.masked && x.deploy_budget === null).sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
     const m = twin(r);
     const p = PAPER[r.backbone][r.method];
-    const label = r.group === 'pretrained' ? 'chord (frozen-pretrained)' : r.method;
     lines.push(
-      `| ${r.backbone} | ${label} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
+      `| ${r.backbone} | ${headlineLabel(r)} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
     );
   }
   lines.push(...historyShareTable(rows));
@@ -449,29 +501,12 @@ export function markdown(
     lines.push(`| ${r.backbone} | ${r.deploy_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${r.seeds} |`);
   }
   lines.push(...quantBudgetTable(rows));
-  lines.push('', '## Ablations and frozen-pretrained CHORD (mean over the seeds run)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | seeds | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('', '## Ablations and the frozen-pretrained runs (mean over the seeds run)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | seeds | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked && x.deploy_budget === null)) {
     const m = twin(r);
     lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
   }
-  const methods = [...METHODS, 'chord-pre'] as const;
-  const yesNo = (c: { unmasked: boolean; masked: boolean } | undefined) => (c ? `${c.unmasked ? 'yes' : 'no'} / ${c.masked ? 'yes' : 'no'}` : '–');
-  lines.push(
-    '',
-    '## Per seed: test NDCG@10 unmasked / masked, and the orderings within each seed',
-    '',
-    '"chord-pre" is CHORD on the frozen-pretrained backbone (the Base run of the same seed, frozen). Checks read "unmasked / masked".',
-    '',
-    `| backbone | seed | ${methods.join(' | ')} | CHORD > Base | Base > Quant | Quant < Custom < Weighted < CHORD | chord-pre > Base |`,
-    `|---|---|${methods.map(() => '---|').join('')}---|---|---|---|`,
-  );
-  for (const c of compareSeeds(finished)) {
-    const cell = (m: (typeof methods)[number]) => {
-      const v = c.ndcg10[m];
-      return v ? `${f(v.unmasked)} / ${f(v.masked)}` : '–';
-    };
-    lines.push(`| ${c.backbone} | ${c.seed} | ${methods.map(cell).join(' | ')} | ${yesNo(c.checks.chord_gt_base)} | ${yesNo(c.checks.base_gt_quant)} | ${yesNo(c.checks.ablation_order)} | ${yesNo(c.checks.pre_gt_base)} |`);
-  }
+  lines.push(...perSeedTables(compareSeeds(finished)));
   lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
   for (const c of chooseChordMode(finished)) {
     lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);
