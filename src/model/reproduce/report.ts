@@ -200,7 +200,7 @@ export interface SeedComparison {
 }
 
 /** The per-seed column of a run: its method, with "-pre" on the frozen-pretrained backbone. */
-export function seedColumn(spec: RunSpec): SeedColumn {
+function seedColumn(spec: RunSpec): SeedColumn {
   return spec.pretrained && spec.method !== 'base' ? `${spec.method}-pre` : spec.method;
 }
 
