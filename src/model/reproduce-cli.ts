@@ -48,7 +48,8 @@ import {
   type FinishedRun,
   type StaleRun,
 } from './reproduce/plan.ts';
-import { aggregate, chooseChordMode, compareSeeds, markdown } from './reproduce/report.ts';
+import { markdown } from './reproduce/markdown.ts';
+import { aggregate, chooseChordMode, compareSeeds } from './reproduce/report.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StrategySpread } from '../../src/core/strategy-spread.ts';
 import { strategySpreads, type StrategySpreadSidecar } from '../../src/model/reproduce/diagnostics.ts';
-import { aggregate, layerBitsTable, strategySpreadTable } from '../../src/model/reproduce/report.ts';
+import { layerBitsTable, strategySpreadTable } from '../../src/model/reproduce/markdown.ts';
+import { aggregate } from '../../src/model/reproduce/report.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { expectCached, firstSidecarPass, tempRunDir } from '../fixtures/reproduce-sidecars.ts';
 

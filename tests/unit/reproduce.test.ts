@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
-import { aggregate, chooseChordMode, compareSeeds, perSeedTables, trainingTimeTable } from '../../src/model/reproduce/report.ts';
+import { perSeedTables, trainingTimeTable } from '../../src/model/reproduce/markdown.ts';
+import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 

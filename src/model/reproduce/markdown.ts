@@ -1,0 +1,277 @@
+/**
+ * The markdown report of a reproduction: the paper's tables beside ours, the per-seed orderings and
+ * the diagnostics, one section function each, from report.ts's rows.
+ */
+import { f4 } from './diagnostics.ts';
+import { METHODS, personalised, QUANT_BUDGET, type Backbone, type FinishedRun, type Method, type RunSpec } from './plan.ts';
+import { chooseChordMode, compareSeeds, mean, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
+
+/** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
+const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
+  sasrec: { base: [0.0515, 0.1092], quant: [0.0479, 0.1029], chord: [0.0707, 0.1463] },
+  caser: { base: [0.0599, 0.1177], quant: [0.0298, 0.0615], chord: [0.0639, 0.122] },
+};
+
+/** Orders headline rows by backbone, then mode (random-frozen with Base first, then frozen-pretrained), then method. */
+function headlineOrder(r: ResultRow): number {
+  return (r.backbone === 'sasrec' ? 0 : 20) + (r.group === 'pretrained' ? 10 : 0) + METHODS.indexOf(r.method);
+}
+
+/** A headline-table label: the method, with the mode for the frozen-pretrained runs. */
+function headlineLabel(r: ResultRow): string {
+  return r.group === 'pretrained' ? `${r.method} (frozen-pretrained)` : r.method;
+}
+
+/**
+ * A markdown section with one row per headline configuration and frozen-pretrained run at the
+ * trained bits (those `keep` accepts), by backbone and method; `cells` fills the columns after
+ * backbone, method and seeds from the unmasked row and its masked twin.
+ */
+function headlineSection(
+  rows: readonly ResultRow[],
+  head: { title: string; note: string; columns: readonly string[] },
+  cells: (unmasked: ResultRow, masked: ResultRow | undefined) => string[],
+  keep: (r: ResultRow) => boolean = () => true,
+): string[] {
+  const lines = ['', `## ${head.title}`, '', head.note, '', `| backbone | method | seeds | ${head.columns.join(' | ')} |`, `|---|---|---|${head.columns.map(() => '---|').join('')}`];
+  const shown = rows.filter((r) => (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null && keep(r));
+  for (const r of shown.sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
+    const m = rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === null);
+    lines.push(`| ${r.backbone} | ${headlineLabel(r)} | ${r.seeds} | ${cells(r, m).join(' | ')} |`);
+  }
+  return lines;
+}
+
+/** The markdown section "History items in the unmasked top-10": headline methods and the frozen-pretrained runs. */
+export function historyShareTable(rows: readonly ResultRow[]): string[] {
+  const head = {
+    title: 'History items in the unmasked top-10',
+    note: 'Mean over test users, then seeds, of the share of the unmasked top-10 that the user already rated (ties at the cut-off go to history items, as NDCG counts ties against the target); an ML-100K user never rates an item twice, so each such slot is one the target cannot take.',
+    columns: ['history share of top-10', 'NDCG@10', 'masked NDCG@10'],
+  };
+  return headlineSection(rows, head, (r, m) => [r.history_share10 === undefined ? '–' : f4(r.history_share10), f4(r.ndcg10), m ? f4(m.ndcg10) : '–']);
+}
+
+/** The markdown section "How personal are the strategies?": quantized headline methods and the frozen-pretrained runs. */
+export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
+  const head = {
+    title: 'How personal are the strategies?',
+    note: "Per run, each test user's strategy as the page gets it (GRU over the test history -> hypernet, trained bits, no T): the share of channels whose bit width differs between consecutive users u and u+1 (the pairs of \"another user's strategy\"), the share that every test user gets at the same width, and the lowest and highest per-user average bits; then the mean over seeds. NDCG@10 with each user's own strategy / with user u+1's.",
+    columns: ['channels differing, consecutive users', 'channels global to all users', 'avg bits across users', "NDCG@10 own / another's", "masked NDCG@10 own / another's"],
+  };
+  const pair = (r: ResultRow | undefined) => (r ? `${f4(r.ndcg10)} / ${r.others_strategy_ndcg10 === undefined ? '–' : f4(r.others_strategy_ndcg10)}` : '–');
+  return headlineSection(
+    rows,
+    head,
+    (r, m) => {
+      const s = r.strategy_spread;
+      const spread = s ? [f4(s.pair_differ), f4(s.global_channels), `${s.avg_bits_min.toFixed(3)}–${s.avg_bits_max.toFixed(3)}`] : ['–', '–', '–'];
+      return [...spread, pair(r), pair(m)];
+    },
+    (r) => r.method !== 'base',
+  );
+}
+
+/**
+ * The markdown section "Where Λ puts the bits": per backbone, each quantized layer's share of the
+ * weights and its mean bits per weight in every headline CHORD row. The model's average bits are
+ * the share-weighted sum, so a large layer that Λ moves up for most users explains an average far
+ * above Γ's 3 bits.
+ */
+export function layerBitsTable(rows: readonly ResultRow[]): string[] {
+  const chord = rows
+    .filter((r) => r.method === 'chord' && (r.group === 'headline' || r.group === 'pretrained') && !r.masked && r.deploy_budget === null)
+    .filter((r) => r.strategy_spread !== undefined)
+    .sort((a, b) => headlineOrder(a) - headlineOrder(b));
+  if (chord.length === 0) return [];
+  const lines = [
+    '',
+    '## Where Λ puts the bits',
+    '',
+    "Per quantized layer: its share of the model's weights, and its bits per weight under CHORD's trained strategies (mean over test users, then seeds; no T). Γ alone gives a layer 3 bits (a 4-channel layer 4 bits: Γ keeps it one 8-bit channel); per user, Λ moves the most sensitive layer up (to 4.75 bits) and the least sensitive down (to 2.5), so the model's average bits, the share-weighted sum, depend on how large those layers are.",
+  ];
+  for (const backbone of [...new Set(chord.map((r) => r.backbone))]) {
+    const cols = chord.filter((r) => r.backbone === backbone);
+    const layers = cols[0]!.strategy_spread!.layers;
+    const label = (r: ResultRow) => `${r.group === 'pretrained' ? 'frozen-pretrained' : 'random-frozen'} (${r.seeds} seeds)`;
+    lines.push('', `| ${backbone} layer | weight share | ${cols.map(label).join(' | ')} |`, `|---|---|${cols.map(() => '---|').join('')}`);
+    layers.forEach((l, i) => {
+      lines.push(`| ${l.name} | ${l.weight_share.toFixed(3)} | ${cols.map((r) => r.strategy_spread!.layers[i]!.mean_bits.toFixed(2)).join(' | ')} |`);
+    });
+    lines.push(`| all (avg bits) | 1.000 | ${cols.map((r) => r.avg_bits.toFixed(2)).join(' | ')} |`);
+  }
+  return lines;
+}
+
+/**
+ * The markdown section "Training time": per configuration (plan order), the mean over its finished
+ * seeds of epochs run (and best epoch), minutes of training, and seconds per step, against the
+ * issue's goal of one CHORD model in at most 30 minutes.
+ */
+export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMap<string, FinishedRun>): string[] {
+  const groups = new Map<string, FinishedRun[]>();
+  for (const spec of plan) {
+    const run = finished.get(spec.key);
+    if (!run) continue;
+    const config = spec.key.replace(/-s\d+$/, '');
+    groups.set(config, [...(groups.get(config) ?? []), run]);
+  }
+  if (groups.size === 0) return [];
+  const lines = [
+    '',
+    '## Training time',
+    '',
+    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on one core of a 2-core machine that trained two runs at once. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
+    '',
+    '| configuration | seeds | epochs (best) | minutes per run (max) | s/step wall (CPU) |',
+    '|---|---|---|---|---|',
+  ];
+  const f1 = (x: number) => x.toFixed(1);
+  for (const [config, runs] of groups) {
+    const t = runs.map((r) => r.training.timing);
+    const minutes = t.map((x) => x.trainSeconds / 60);
+    const cpu = t.map((x) => x.meanStepCpuSeconds);
+    const epochs = runs.map((r) => r.training.epochs);
+    const epochCell = epochs.every((e) => e !== undefined) ? `${f1(mean(epochs.map((e) => e!.run)))} (${f1(mean(epochs.map((e) => e!.best)))})` : '–';
+    const cpuCell = cpu.every((c): c is number => typeof c === 'number') ? ` (${mean(cpu).toFixed(2)})` : '';
+    lines.push(`| \`${config}\` | ${runs.length} | ${epochCell} | ${f1(mean(minutes))} (${f1(Math.max(...minutes))}) | ${mean(t.map((x) => x.meanStepSeconds)).toFixed(2)}${cpuCell} |`);
+  }
+  return lines;
+}
+
+/**
+ * The markdown section "Per seed": one table per mode, each with its runs' test NDCG@10 and the
+ * issue's orderings checked within the seed (Base, the fp32 model, appears in both).
+ */
+export function perSeedTables(seeds: readonly SeedComparison[]): string[] {
+  const f = (x: number) => x.toFixed(4);
+  const yesNo = (c: { unmasked: boolean; masked: boolean } | undefined) => (c ? `${c.unmasked ? 'yes' : 'no'} / ${c.masked ? 'yes' : 'no'}` : '–');
+  const modes: { title: string; columns: SeedColumn[]; checks: (keyof SeedComparison['checks'])[] }[] = [
+    { title: 'random-frozen backbone (the paper\'s mode)', columns: [...METHODS], checks: ['chord_gt_base', 'base_gt_quant', 'ablation_order'] },
+    {
+      title: 'frozen-pretrained backbone (the Base run of the same seed, frozen)',
+      columns: ['base', 'quant-pre', 'custom-pre', 'weighted-pre', 'chord-pre'],
+      checks: ['pre_gt_base', 'base_gt_pre_quant', 'pre_ablation_order'],
+    },
+  ];
+  const checkNames = ['CHORD > Base', 'Base > Quant', 'Quant < Custom < Weighted < CHORD'];
+  const lines = ['', '## Per seed: test NDCG@10 unmasked / masked, and the orderings within each seed', '', 'Checks read "unmasked / masked"; "–" where a run of the check is missing.'];
+  for (const mode of modes) {
+    const shown = seeds.filter((c) => mode.columns.some((m) => m !== 'base' && c.ndcg10[m] !== undefined));
+    if (shown.length === 0) continue;
+    lines.push('', `**${mode.title}**`, '', `| backbone | seed | ${mode.columns.join(' | ')} | ${checkNames.join(' | ')} |`, `|---|---|${mode.columns.map(() => '---|').join('')}---|---|---|`);
+    for (const c of shown) {
+      const cell = (m: SeedColumn) => {
+        const v = c.ndcg10[m];
+        return v ? `${f(v.unmasked)} / ${f(v.masked)}` : '–';
+      };
+      lines.push(`| ${c.backbone} | ${c.seed} | ${mode.columns.map(cell).join(' | ')} | ${mode.checks.map((k) => yesNo(c.checks[k])).join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * The markdown section "At the Quant budget": each headline CHORD-family configuration and
+ * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
+ */
+export function quantBudgetTable(rows: readonly ResultRow[]): string[] {
+  const b = QUANT_BUDGET.toFixed(2);
+  const head = {
+    title: `At the Quant budget: CHORD through T to ${b} bits`,
+    note:
+      `CHORD's strategies land near, not on, Quant's ${QUANT_BUDGET} bits, so the trained-bits numbers compare them at different budgets. ` +
+      `Here every test user's strategy also goes through the device's resource transform T to a ${b}-bit budget before scoring; ` +
+      `T leaves a strategy already at or below the budget unchanged, so the mean can end below ${b}. ` +
+      `Quant (uniform ${QUANT_BUDGET} bits, which T leaves as it is) is the reference. Cells: NDCG@10 / HR@10, mean over seeds.`,
+    columns: ['trained bits', 'NDCG@10 / HR@10', 'masked', `bits after T(${b})`, `NDCG@10 / HR@10 at ${b}`, `masked at ${b}`],
+  };
+  const pair = (r: ResultRow | undefined) => (r ? `${f4(r.ndcg10)} / ${f4(r.hr10)}` : '–');
+  const atBudget = (r: ResultRow, masked: boolean) =>
+    rows.find((x) => x.masked === masked && x.runs.join() === r.runs.join() && x.deploy_budget === QUANT_BUDGET);
+  return headlineSection(
+    rows,
+    head,
+    (r, m) => {
+      const u = atBudget(r, false);
+      // A budget row from fewer seeds than the trained one (not every run evaluated yet) says so.
+      const bits = u?.deploy_avg_bits === undefined ? '–' : `${u.deploy_avg_bits.toFixed(3)}${u.seeds === r.seeds ? '' : ` (seeds: ${u.seeds})`}`;
+      return [r.avg_bits.toFixed(3), pair(r), pair(m), bits, pair(u), pair(atBudget(r, true))];
+    },
+    (r) => r.method === 'quant' || personalised(r.method),
+  );
+}
+
+export function markdown(
+  dataset: string,
+  command: string,
+  rows: ResultRow[],
+  plan: RunSpec[],
+  finished: ReadonlyMap<string, FinishedRun>,
+): string {
+  const done = new Set(finished.keys());
+  const f = (x: number) => x.toFixed(4);
+  const lines: string[] = [
+    `# ${dataset}: CHORD reproduction`,
+    '',
+    `Generated by \`${command}\` from the finished runs in .cache/reproduce (${done.size} of ${plan.length} planned runs done).`,
+    'Protocol: 10-core, leave-last-one-out, full ranking over all items; selection on validation NDCG@10 (unmasked);',
+    'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
+    '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
+    'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (README).',
+    '',
+    '## Headline (Table 2): mean over seeds',
+    '',
+    '| backbone | method | bits | seeds | NDCG@10 | HR@10 | ± std | masked NDCG@10 | masked HR@10 | paper NDCG@10 | paper HR@10 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const head = rows.filter((r) => r.group === 'headline');
+  const twin = (r: ResultRow) => rows.find((x) => x.masked && x.runs.join() === r.runs.join() && x.deploy_budget === r.deploy_budget);
+  // The frozen-pretrained runs sit beside the headline rows: the issue asks for both modes.
+  const pretrained = rows.filter((r) => r.group === 'pretrained');
+  for (const r of [...head, ...pretrained].filter((x) => !x.masked && x.deploy_budget === null).sort((a, b) => headlineOrder(a) - headlineOrder(b))) {
+    const m = twin(r);
+    const p = PAPER[r.backbone][r.method];
+    lines.push(
+      `| ${r.backbone} | ${headlineLabel(r)} | ${r.method === 'base' ? 'fp32' : r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${r.seeds > 1 ? f(r.ndcg10_std) : '–'} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${p ? f(p[0]) : '–'} | ${p ? f(p[1]) : '–'} |`,
+    );
+  }
+  lines.push(...historyShareTable(rows));
+  lines.push('', '## Deployment at lower budgets through T (3-bit-trained CHORD)', '', '| backbone | deploy bits | NDCG@10 | HR@10 | masked NDCG@10 | masked HR@10 | seeds |', '|---|---|---|---|---|---|---|');
+  for (const r of head.filter((x) => x.method === 'chord' && !x.masked)) {
+    const m = twin(r);
+    lines.push(`| ${r.backbone} | ${r.deploy_bits.toFixed(2)} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} | ${m ? f(m.hr10) : '–'} | ${r.seeds} |`);
+  }
+  lines.push(...quantBudgetTable(rows));
+  lines.push('', '## Ablations and the frozen-pretrained runs (mean over the seeds run)', '', '| backbone | group | method | levels | β | w3a3 | init | bits | seeds | NDCG@10 | HR@10 | masked NDCG@10 |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows.filter((x) => x.group !== 'headline' && !x.masked && x.deploy_budget === null)) {
+    const m = twin(r);
+    lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
+  }
+  lines.push(...perSeedTables(compareSeeds(finished)));
+  lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
+  for (const c of chooseChordMode(finished)) {
+    lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);
+  }
+  lines.push(
+    '',
+    '## What the personalisation is worth',
+    '',
+    "Test NDCG@10 with each user's own strategy against the same model given another user's strategy (unmasked / masked).",
+    '',
+    '| run | own strategy | another user\'s strategy |',
+    '|---|---|---|',
+  );
+  for (const [key, { training }] of finished) {
+    const other = training.metrics.testOthersStrategy;
+    if (!other) continue;
+    const own = training.metrics.test;
+    lines.push(`| \`${key}\` | ${f(own.unmasked.ndcg10)} / ${f(own.masked.ndcg10)} | ${f(other.unmasked.ndcg10)} / ${f(other.masked.ndcg10)} |`);
+  }
+  lines.push(...strategySpreadTable(rows));
+  lines.push(...layerBitsTable(rows));
+  lines.push(...trainingTimeTable(plan, finished));
+  const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);
+  lines.push('', `## Not run yet (${missing.length})`, '', missing.length ? missing.map((k) => `\`${k}\``).join(', ') : 'none', '');
+  return lines.join('\n');
+}
