@@ -57,37 +57,78 @@ function toMetrics(s: RankingSummary): Metrics {
 /** Scores [users.length * numItems] (row k = users[k], column j = item j + 1). */
 export type UserScorer = (users: readonly number[]) => Float32Array;
 
+/** Per evaluated user (those with a target, in user order): the target's 0-based rank, unmasked and masked. */
+export interface UserRanks {
+  readonly users: Int32Array;
+  readonly unmasked: Int32Array;
+  readonly masked: Int32Array;
+}
+
 /**
- * Ranks every user's target against all items, unmasked and masked, scoring users in batches.
- * Both the Base loop (window scorer) and CHORD (whole-history scorer) evaluate through this.
+ * Ranks every user's target against all items, unmasked and masked, scoring users in batches, and
+ * hands each user's score row, ranks and history mask (set only during the call) to `visit`.
+ * Returns how many users were ranked.
  */
-export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): EvalResult {
+function rankEach(
+  set: EvalSet,
+  numItems: number,
+  score: UserScorer,
+  batchSize: number,
+  visit: (user: number, row: Float32Array, ranks: { unmasked: number; masked: number }, history: Uint8Array) => void,
+): number {
   const users: number[] = [];
   for (let u = 0; u < set.histories.length; u++) if (set.targets[u]! > 0) users.push(u);
-  const unmasked = new RankingMetrics([5, 10]);
-  const masked = new RankingMetrics([5, 10]);
   const mask = new Uint8Array(numItems);
-  let historyShareSum = 0;
   for (let start = 0; start < users.length; start += batchSize) {
     const batch = users.slice(start, start + batchSize);
     const scores = score(batch);
     batch.forEach((u, k) => {
       const row = scores.subarray(k * numItems, (k + 1) * numItems);
       const target = set.targets[u]! - 1;
-      unmasked.add(rankOf(row, target));
       const h = set.histories[u]!;
       for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 1;
-      masked.add(rankOf(row, target, mask));
-      historyShareSum += historyShareAtK(row, mask, 10);
+      visit(u, row, { unmasked: rankOf(row, target), masked: rankOf(row, target, mask) }, mask);
       for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 0;
     });
   }
+  return users.length;
+}
+
+/**
+ * Full-ranking metrics of every user with a target, unmasked and masked. Both the Base loop
+ * (window scorer) and CHORD (whole-history scorer) evaluate through this.
+ */
+export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): EvalResult {
+  const unmasked = new RankingMetrics([5, 10]);
+  const masked = new RankingMetrics([5, 10]);
+  let historyShareSum = 0;
+  const users = rankEach(set, numItems, score, batchSize, (_u, row, ranks, history) => {
+    unmasked.add(ranks.unmasked);
+    masked.add(ranks.masked);
+    historyShareSum += historyShareAtK(row, history, 10);
+  });
   return {
-    users: users.length,
+    users,
     unmasked: toMetrics(unmasked.summary()),
     masked: toMetrics(masked.summary()),
-    historyShare10: historyShareSum / users.length,
+    historyShare10: historyShareSum / users,
   };
+}
+
+/**
+ * Each user's ranks, as evaluateUsers computes them: for paired comparisons of two models on the
+ * same users, where the means alone cannot say whether a difference is more than noise.
+ */
+export function rankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): UserRanks {
+  const users: number[] = [];
+  const unmasked: number[] = [];
+  const masked: number[] = [];
+  rankEach(set, numItems, score, batchSize, (u, _row, ranks) => {
+    users.push(u);
+    unmasked.push(ranks.unmasked);
+    masked.push(ranks.masked);
+  });
+  return { users: Int32Array.from(users), unmasked: Int32Array.from(unmasked), masked: Int32Array.from(masked) };
 }
 
 export function evaluateRanking(

@@ -35,7 +35,7 @@ import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
-import { historyShares, quantBudgetEvals, strategySpreads } from './reproduce/diagnostics.ts';
+import { historyShares, quantBudgetEvals, strategySpreads, testRanks, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   COMMON_ARGS,
   findTraining,
@@ -49,7 +49,7 @@ import {
   type StaleRun,
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
-import { aggregate, chooseChordMode, compareSeeds } from './reproduce/report.ts';
+import { aggregate, chooseChordMode, compareSeeds, pairedComparisons } from './reproduce/report.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '1,2,3' },
       cache: { type: 'string', default: join('.cache', 'reproduce') },
       results: { type: 'string', default: 'results' },
-      /** Sidecars of the diagnostics (history share, strategy spread, Quant budget); default: beside the cache, <cache>-diagnostics. */
+      /** Sidecars of the diagnostics (history share, strategy spread, Quant budget, per-user test ranks); default: beside the cache, <cache>-diagnostics. */
       diagnostics: { type: 'string' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
@@ -105,19 +105,31 @@ async function main(): Promise<void> {
   let shares = new Map<string, number>();
   let spreads = new Map<string, StrategySpread>();
   let atQuantBudget = new Map<string, DeployedEval>();
+  let ranks = new Map<string, TestRanks>();
   /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
     const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
     shares = await historyShares(finished, opts);
     spreads = await strategySpreads(finished, opts);
     atQuantBudget = await quantBudgetEvals(finished, opts);
+    ranks = await testRanks(finished, opts);
   };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished, shares, spreads, atQuantBudget);
-    const json = { dataset, protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' }, command, train_args: COMMON_ARGS, rows, per_seed: compareSeeds(finished), chord_mode: chooseChordMode(finished) };
+    const paired = pairedComparisons(finished, ranks);
+    const json = {
+      dataset,
+      protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
+      command,
+      train_args: COMMON_ARGS,
+      rows,
+      per_seed: compareSeeds(finished),
+      chord_mode: chooseChordMode(finished),
+      paired_ndcg10: paired,
+    };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired));
   };
   await readShares(values.report);
   write();

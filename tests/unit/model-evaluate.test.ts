@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SplitDataset } from '../../src/data/types.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { evaluateRanking, testSet, validationSet } from '../../src/model/evaluate.ts';
+import { evaluateRanking, evaluateUsers, rankUsers, testSet, validationSet } from '../../src/model/evaluate.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -55,5 +55,27 @@ describe('evaluateRanking', () => {
     // user 0: target 6 is best -> rank 0; user 1: target 1 is worst, history 4 and 6 masked -> rank 3.
     expect(r.masked.hr5).toBe(1);
     expect(r.unmasked.hr5).toBe(0.5);
+  });
+});
+
+describe('rankUsers', () => {
+  it("gives each user's ranks behind evaluateUsers' means, skipping users without a target", () => {
+    // Items 1..6 scored by id (item 6 best). user 0: target 4, history 6 5 -> ranks 2 / 0;
+    // user 1: no target; user 2: target 1, history 2 -> ranks 5 / 4.
+    const set = { histories: [Int32Array.from([6, 5]), Int32Array.from([3]), Int32Array.from([2])], targets: Int32Array.from([4, 0, 1]) };
+    const score = (users: readonly number[]) => {
+      const out = new Float32Array(users.length * 6);
+      users.forEach((_, k) => out.set([1, 2, 3, 4, 5, 6], k * 6));
+      return out;
+    };
+    // Batches of one: the ranks do not depend on how users are batched.
+    const r = rankUsers(set, 6, score, 1);
+    expect(Array.from(r.users)).toEqual([0, 2]);
+    expect(Array.from(r.unmasked)).toEqual([2, 5]);
+    expect(Array.from(r.masked)).toEqual([0, 4]);
+    const m = evaluateUsers(set, 6, score);
+    expect(m.users).toBe(2);
+    expect(m.unmasked.ndcg10).toBe((1 / Math.log2(4) + 1 / Math.log2(7)) / 2);
+    expect(m.masked.mrr).toBeCloseTo((1 + 1 / 5) / 2, 12);
   });
 });

@@ -14,11 +14,11 @@ import { Hypernet } from '../../core/hypernet.ts';
 import { frozenWeightsSource, resolveFrozenWeights } from '../../core/manifest.ts';
 import { fakeQuantize } from '../../core/quantize.ts';
 import type { Strategy } from '../../core/strategy.ts';
-import type { EvalResult } from '../evaluate.ts';
+import type { EvalResult, UserRanks, UserScorer } from '../evaluate.ts';
 import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
 import { ChordTrainError } from './errors.ts';
-import { evaluateUsers } from './evaluate.ts';
+import { evaluateUsers, rankUsers } from './evaluate.ts';
 
 export interface DeployOptions {
   /** N of the page's GruProfiler (window mode). */
@@ -95,8 +95,11 @@ export function userStrategy(dep: Deployment, history: ArrayLike<number>, opts: 
   return opts.budget === undefined ? strategy : applyBudget(strategy, dep.frozenInfo, opts.budget).strategy;
 }
 
-/** Full-ranking metrics of the artifact on `set` through the deployment path. */
-export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): DeployedEval {
+/**
+ * The page's scoring of `set`'s users through the deployment path, and the mean average bits of
+ * the strategies it applied so far (undefined for fp32 Base).
+ */
+function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions): { score: UserScorer; averageBits: () => number | undefined } {
   const { manifest, backbone } = dep.artifact;
   const rowLengths = manifest.layers.map((l) => l.rowLength);
   const numItems = manifest.numItems;
@@ -107,7 +110,7 @@ export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: Deplo
   const ids = Int32Array.from({ length: numItems }, (_, i) => i + 1);
   let bitsSum = 0;
   let bitsUsers = 0;
-  const result = evaluateUsers(set, numItems, (users) => {
+  const score: UserScorer = (users) => {
     const out = new Float32Array(users.length * numItems);
     users.forEach((u, k) => {
       const history = set.histories[u]!;
@@ -121,6 +124,18 @@ export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: Deplo
       scoreCandidates(rep, forward.scoring, ids, out.subarray(k * numItems, (k + 1) * numItems));
     });
     return out;
-  });
-  return { ...result, averageBits: bitsUsers ? bitsSum / bitsUsers : undefined };
+  };
+  return { score, averageBits: () => (bitsUsers ? bitsSum / bitsUsers : undefined) };
+}
+
+/** Full-ranking metrics of the artifact on `set` through the deployment path. */
+export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): DeployedEval {
+  const scorer = deploymentScorer(dep, set, opts);
+  const result = evaluateUsers(set, dep.artifact.manifest.numItems, scorer.score);
+  return { ...result, averageBits: scorer.averageBits() };
+}
+
+/** Each test user's ranks through the deployment path: the per-user numbers behind evaluateDeployment's means. */
+export function rankDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): UserRanks {
+  return rankUsers(set, dep.artifact.manifest.numItems, deploymentScorer(dep, set, opts).score);
 }

@@ -1,10 +1,11 @@
 /**
  * The post-hoc diagnostics of finished reproduce runs (history share, strategy spread, test at
- * Quant's budget), each kept in a sidecar outside the read-only run directory.
+ * Quant's budget, per-user test ranks), each kept in a sidecar outside the read-only run directory.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ndcgAtK } from '../../core/metrics.ts';
 import { strategySpread, type StrategySpread } from '../../core/strategy-spread.ts';
 import type { Strategy } from '../../core/strategy.ts';
 import type { SplitDataset } from '../../data/types.ts';
@@ -287,4 +288,66 @@ async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, 
   // train-cli's evaluation at one of its --budgets (chord/run.ts), with the options it evaluated the run with.
   const r = deployed.evaluateDeployment(dep, test, { ...runDeployOptions(options), budget: QUANT_BUDGET });
   return { format: 'chord-quant-budget', version: 1, run: key, artifactHash: hash, budget: QUANT_BUDGET, test: r, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Every evaluated test user's 0-based ranks (users in user order), as the run's own test evaluation ranks them. */
+export interface TestRanks {
+  users: number[];
+  unmasked: number[];
+  masked: number[];
+}
+
+/** A run's per-user test ranks through the deployment path, for paired comparisons between runs. */
+export interface TestRanksSidecar {
+  format: 'chord-test-ranks';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  ranks: TestRanks;
+  /** NDCG@10 from these ranks equals training.json's test NDCG@10 under both protocols: the run's own evaluation. */
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+/**
+ * Each finished run's per-user test ranks (Base included): the sidecar of this very artifact, else
+ * (with `split`) the deployment-path evaluation of train-cli, kept per user, written to a new sidecar.
+ */
+export function testRanks(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, TestRanks>> {
+  return sidecarValues<TestRanksSidecar, TestRanks>(finished, opts, {
+    name: 'per-user test ranks',
+    format: 'chord-test-ranks',
+    version: 1,
+    file: (key) => `${key}.ranks.json`,
+    applies: () => true,
+    compute: evaluateTestRanks,
+    value: (s) => s.ranks,
+    describe: (s) =>
+      `per-user test ranks of ${s.ranks.users.length} users (${s.seconds.toFixed(1)}s` +
+      `${s.matchesTraining ? '' : ', WARNING: their NDCG@10 differs from training.json'})`,
+  });
+}
+
+/** Mean NDCG@10 of 0-based ranks, summed in order as core's RankingMetrics sums them. */
+export function meanNdcg10(ranks: readonly number[]): number {
+  let sum = 0;
+  for (const r of ranks) sum += ndcgAtK(r, 10);
+  return sum / ranks.length;
+}
+
+async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<TestRanksSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const r = deployed.rankDeployment(dep, test, runDeployOptions(options));
+  const ranks = { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
+  const recorded = run.training.metrics.test;
+  return {
+    format: 'chord-test-ranks',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    ranks,
+    matchesTraining: meanNdcg10(ranks.unmasked) === recorded.unmasked.ndcg10 && meanNdcg10(ranks.masked) === recorded.masked.ndcg10,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -4,7 +4,8 @@
  */
 import { f4 } from './diagnostics.ts';
 import { METHODS, personalised, QUANT_BUDGET, type Backbone, type FinishedRun, type Method, type RunSpec } from './plan.ts';
-import { chooseChordMode, compareSeeds, mean, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
+import type { PairedDifference } from '../../core/paired.ts';
+import { chooseChordMode, compareSeeds, mean, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 
 /** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
 const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
@@ -172,6 +173,29 @@ export function perSeedTables(seeds: readonly SeedComparison[]): string[] {
 }
 
 /**
+ * The markdown section "Are the differences more than noise?": report.ts's paired comparisons,
+ * each difference with its 95% interval, starred where the interval excludes 0.
+ */
+export function pairedTable(comparisons: readonly PairedComparison[]): string[] {
+  if (comparisons.length === 0) return [];
+  const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
+  const cell = (d: PairedDifference) => `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
+  const lines = [
+    '',
+    '## Are the differences more than noise? Paired on the same test users',
+    '',
+    "Test NDCG@10 of the first run minus the second, per test user (averaged over the seeds where both exist), then the mean over users with its 95% interval (normal approximation; users are the independent units). A * marks an interval that excludes 0: a difference this test set resolves; the others are within its noise. `-pre`: on the frozen-pretrained backbone (the same seed's Base, frozen).",
+    '',
+    '| backbone | difference | seeds | NDCG@10 unmasked [95% CI] | masked [95% CI] |',
+    '|---|---|---|---|---|',
+  ];
+  for (const c of comparisons) {
+    lines.push(`| ${c.backbone} | ${c.a} − ${c.b} | ${c.seeds.join(', ')} | ${cell(c.ndcg10.unmasked)} | ${cell(c.ndcg10.masked)} |`);
+  }
+  return lines;
+}
+
+/**
  * The markdown section "At the Quant budget": each headline CHORD-family configuration and
  * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
  */
@@ -208,6 +232,7 @@ export function markdown(
   rows: ResultRow[],
   plan: RunSpec[],
   finished: ReadonlyMap<string, FinishedRun>,
+  paired: readonly PairedComparison[] = [],
 ): string {
   const done = new Set(finished.keys());
   const f = (x: number) => x.toFixed(4);
@@ -249,6 +274,7 @@ export function markdown(
     lines.push(`| ${r.backbone} | ${r.group} | ${r.method} | ${r.levels} | ${r.beta ?? '–'} | ${r.w3a3 ? 'yes' : 'no'} | ${r.init} | ${r.avg_bits.toFixed(2)} | ${r.seeds} | ${f(r.ndcg10)} | ${f(r.hr10)} | ${m ? f(m.ndcg10) : '–'} |`);
   }
   lines.push(...perSeedTables(compareSeeds(finished)));
+  lines.push(...pairedTable(paired));
   lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
   for (const c of chooseChordMode(finished)) {
     lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);

@@ -3,7 +3,10 @@
  * CHORD mode choice (markdown.ts writes them up).
  */
 import { strategyBitstreamSize } from '../../core/bitstream.ts';
+import { ndcgAtK } from '../../core/metrics.ts';
+import { pairedDifference, type PairedDifference } from '../../core/paired.ts';
 import type { StrategySpread } from '../../core/strategy-spread.ts';
+import type { TestRanks } from './diagnostics.ts';
 import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../../core/backbones.ts';
 import {
   BACKBONES,
@@ -262,4 +265,66 @@ export function chooseChordMode(finished: ReadonlyMap<string, FinishedRun>): Mod
 
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
+}
+
+/** The paired comparisons of the report, a − b: each step of the issue's orderings, in both modes. */
+export const PAIRED_COMPARISONS: readonly (readonly [SeedColumn, SeedColumn])[] = [
+  ['base', 'quant'],
+  ['custom', 'quant'],
+  ['weighted', 'custom'],
+  ['chord', 'weighted'],
+  ['chord', 'base'],
+  ['base', 'quant-pre'],
+  ['custom-pre', 'quant-pre'],
+  ['weighted-pre', 'custom-pre'],
+  ['chord-pre', 'weighted-pre'],
+  ['chord-pre', 'quant-pre'],
+  ['chord-pre', 'base'],
+];
+
+/** Test NDCG@10 of method a minus method b on the same users, with its 95% interval, per protocol. */
+export interface PairedComparison {
+  backbone: Backbone;
+  a: SeedColumn;
+  b: SeedColumn;
+  /** The seeds where both runs have per-user ranks; each user's difference is averaged over them. */
+  seeds: number[];
+  users: number;
+  ndcg10: { unmasked: PairedDifference; masked: PairedDifference };
+}
+
+/**
+ * PAIRED_COMPARISONS per backbone over the seeds where both runs have per-user test ranks: each
+ * user's NDCG@10 difference, averaged over those seeds, then the mean and 95% interval over users
+ * (core pairedDifference). Seeds share the users, so averaging per user first keeps users the
+ * independent units.
+ */
+export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ranks: ReadonlyMap<string, TestRanks>): PairedComparison[] {
+  const byColumn = new Map<string, TestRanks>();
+  for (const { spec } of finished.values()) {
+    const r = ranks.get(spec.key);
+    if (!r || !hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
+    byColumn.set(`${spec.backbone}/${spec.seed}/${seedColumn(spec)}`, r);
+  }
+  const out: PairedComparison[] = [];
+  for (const backbone of BACKBONES) {
+    for (const [a, b] of PAIRED_COMPARISONS) {
+      const pairs = [...new Set([...finished.values()].map((f) => f.spec.seed))]
+        .sort((x, y) => x - y)
+        .map((seed) => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
+        .filter((p): p is { seed: number; a: TestRanks; b: TestRanks } => p.a !== undefined && p.b !== undefined);
+      if (pairs.length === 0) continue;
+      const users = pairs[0]!.a.users;
+      for (const p of pairs) {
+        if (![p.a.users, p.b.users].every((u) => u.length === users.length && u.every((x, i) => x === users[i]))) {
+          throw new Error(`${backbone} ${a} vs ${b}, seed ${p.seed}: the runs ranked other test users`);
+        }
+      }
+      const perUser = (side: 'a' | 'b', protocol: 'unmasked' | 'masked') =>
+        users.map((_, i) => mean(pairs.map((p) => ndcgAtK(p[side][protocol][i]!, 10))));
+      const diff = (protocol: 'unmasked' | 'masked') => pairedDifference(perUser('a', protocol), perUser('b', protocol));
+      out.push({ backbone, a, b, seeds: pairs.map((p) => p.seed), users: users.length, ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') } });
+    }
+  }
+  return out;
 }

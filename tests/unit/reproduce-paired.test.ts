@@ -1,0 +1,103 @@
+/**
+ * Paired comparisons in the reproduce report: per-user test ranks kept in a sidecar (over a real
+ * tiny artifact), the differences per user averaged over seeds, and the markdown table.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ndcgAtK } from '../../src/core/metrics.ts';
+import { pairedDifference } from '../../src/core/paired.ts';
+import { meanNdcg10, testRanks, type TestRanks, type TestRanksSidecar } from '../../src/model/reproduce/diagnostics.ts';
+import { pairedTable } from '../../src/model/reproduce/markdown.ts';
+import { pairedComparisons } from '../../src/model/reproduce/report.ts';
+import { finishedRun } from '../fixtures/reproduce-runs.ts';
+import { dirState, expectCached, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
+
+const ranks = (unmasked: number[], masked: number[] = unmasked): TestRanks => ({ users: unmasked.map((_, i) => i), unmasked, masked });
+
+describe('pairedComparisons', () => {
+  const finished = new Map([
+    finishedRun('sasrec-base-s1', 0.06),
+    finishedRun('sasrec-base-s2', 0.06),
+    finishedRun('sasrec-quant-s1', 0.05),
+    finishedRun('sasrec-quant-s2', 0.05),
+    finishedRun('sasrec-chord-l2468-b0.125-pre-s1', 0.05),
+    finishedRun('sasrec-quant-pre-s1', 0.05),
+    finishedRun('sasrec-chord-l2468-b0.25-s1', 0.05), // an ablation: never compared
+  ]);
+  // Four users. Base finds users 0 and 1 at rank 0 on both seeds; Quant at rank 0 on seed 1 and at
+  // rank 1 on seed 2 for user 0, and never for user 1; users 2 and 3 miss the top 10 everywhere.
+  const all = new Map([
+    ['sasrec-base-s1', ranks([0, 0, 50, 60])],
+    ['sasrec-base-s2', ranks([0, 0, 50, 60])],
+    ['sasrec-quant-s1', ranks([0, 20, 50, 60], [0, 0, 50, 60])],
+    ['sasrec-quant-s2', ranks([1, 20, 50, 60], [0, 0, 50, 60])],
+    ['sasrec-chord-l2468-b0.125-pre-s1', ranks([0, 0, 50, 60])],
+    ['sasrec-quant-pre-s1', ranks([0, 0, 50, 60])],
+    ['sasrec-chord-l2468-b0.25-s1', ranks([5, 5, 5, 5])],
+  ]);
+
+  it('averages each user\'s difference over the seeds both runs have, then pairs over users', () => {
+    const out = pairedComparisons(finished, all);
+    const find = (a: string, b: string) => out.find((c) => c.a === a && c.b === b)!;
+    const bq = find('base', 'quant');
+    expect(bq.seeds).toEqual([1, 2]);
+    expect(bq.users).toBe(4);
+    // Per user, the mean over seeds: user 0 (0 + (1 - 1/log2 3)) / 2, user 1 1, users 2 and 3 0.
+    const u0 = (1 - ndcgAtK(1, 10)) / 2;
+    expect(bq.ndcg10.unmasked).toEqual(pairedDifference([u0, 1, 0, 0], [0, 0, 0, 0]));
+    expect(bq.ndcg10.masked).toEqual({ n: 4, mean: 0, lo: 0, hi: 0 });
+    // Only seed 1 has both frozen-pretrained runs; equal ranks give exactly 0.
+    expect(find('chord-pre', 'quant-pre')).toMatchObject({ seeds: [1], ndcg10: { unmasked: { mean: 0 } } });
+    // Missing runs: no comparison (no custom anywhere, and the β ablation is no headline run).
+    expect(out.some((c) => c.a === 'custom' || c.b === 'custom')).toBe(false);
+    expect(out.every((c) => c.backbone === 'sasrec')).toBe(true);
+    // Without ranks nothing is compared.
+    expect(pairedComparisons(finished, new Map())).toEqual([]);
+  });
+
+  it('refuses runs that ranked other test users', () => {
+    const other = new Map(all);
+    other.set('sasrec-quant-s2', { users: [0, 1, 2, 5], unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] });
+    expect(() => pairedComparisons(finished, other)).toThrow(/seed 2: the runs ranked other test users/);
+  });
+
+  it('tables each difference with its interval and stars the ones that exclude 0', () => {
+    const lines = pairedTable(pairedComparisons(finished, all));
+    expect(lines).toContain('## Are the differences more than noise? Paired on the same test users');
+    const row = lines.find((l) => l.startsWith('| sasrec | base − quant |'))!;
+    const d = pairedDifference([(1 - ndcgAtK(1, 10)) / 2, 1, 0, 0], [0, 0, 0, 0]);
+    const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
+    // This interval contains 0 (4 users): no star; masked is an exact 0.
+    expect(d.lo).toBeLessThan(0);
+    expect(row).toBe(`| sasrec | base − quant | 1, 2 | ${sign(d.mean)} [${sign(d.lo)}, ${sign(d.hi)}] | +0.0000 [+0.0000, +0.0000] |`);
+    const starred = pairedTable([{ backbone: 'caser', a: 'chord-pre', b: 'base', seeds: [1], users: 9, ndcg10: { unmasked: { n: 9, mean: 0.01, lo: 0.002, hi: 0.018 }, masked: { n: 9, mean: -0.01, lo: -0.02, hi: -0.001 } } }]);
+    expect(starred.at(-1)).toBe('| caser | chord-pre − base | 1 | +0.0100 [+0.0020, +0.0180] * | −0.0100 [−0.0200, −0.0010] * |');
+    expect(pairedTable([])).toEqual([]);
+  });
+});
+
+describe('testRanks: the sidecar step', () => {
+  const tmp = tempRunDir('reproduce-paired-');
+
+  it("keeps a real artifact's per-user test ranks, whose NDCG@10 is the run's own, cached by artifact hash", async () => {
+    const tiny = await tinyFinishedRun(tmp());
+    const runs = new Map([[tiny.spec.key, tiny.run]]);
+    const before = dirState(tiny.result.artifactDir);
+    const diagnosticsDir = join(tmp(), 'diagnostics');
+    // Without the split nothing is known yet, and nothing is evaluated.
+    expect(await testRanks(runs, { diagnosticsDir })).toEqual(new Map());
+    const counter = { splits: 0 };
+    const countedSplit = () => (counter.splits++, tiny.split);
+    const lines: string[] = [];
+    const got = await testRanks(runs, { diagnosticsDir, split: countedSplit, log: (l) => lines.push(l) });
+    const r = got.get(tiny.spec.key)!;
+    expect(r.users).toHaveLength(24);
+    expect(meanNdcg10(r.unmasked)).toBe(tiny.result.test.unmasked.ndcg10);
+    expect(meanNdcg10(r.masked)).toBe(tiny.result.test.masked.ndcg10);
+    expect(lines).toEqual([expect.stringMatching(/^sasrec-chord-l2468-b0\.125-s3: per-user test ranks of 24 users \(\d/)]);
+    const sidecar = JSON.parse(readFileSync(join(diagnosticsDir, `${tiny.spec.key}.ranks.json`), 'utf8')) as TestRanksSidecar;
+    expect(sidecar.matchesTraining).toBe(true);
+    await expectCached({ ...tiny, runs, before, diagnosticsDir, countedSplit, counter, line: lines[0]!, value: r }, testRanks);
+  }, 120_000);
+});
