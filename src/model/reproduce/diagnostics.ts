@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ndcgAtK } from '../../core/metrics.ts';
+import { RankingMetrics } from '../../core/metrics.ts';
 import { strategySpread, type StrategySpread } from '../../core/strategy-spread.ts';
 import type { Strategy } from '../../core/strategy.ts';
 import type { SplitDataset } from '../../data/types.ts';
@@ -167,6 +167,12 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
   return { dep, deployed, options: training.options, test: testHistories(ds) };
 }
 
+/** A re-evaluation's test NDCG@10 equals training.json's under both protocols, to the bit: the run's own evaluation. */
+function matchesRecordedTest(run: FinishedRun, unmasked: number, masked: number): boolean {
+  const recorded = run.training.metrics.test;
+  return unmasked === recorded.unmasked.ndcg10 && masked === recorded.masked.ndcg10;
+}
+
 /** The deployment options of train-cli's final evaluation of a run, from its recorded options. */
 function runDeployOptions(options: NonNullable<Training['options']>): { gruWindow: number; activationBits?: number } {
   const bits = options.activationBits;
@@ -177,7 +183,6 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
   const t0 = performance.now();
   const { dep, deployed, options, test } = await deployRun(key, run, ds);
   const r = deployed.evaluateDeployment(dep, test, runDeployOptions(options));
-  const recorded = run.training.metrics.test;
   return {
     format: 'chord-history-share',
     version: 1,
@@ -185,7 +190,7 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
     artifactHash: hash,
     historyShare10: r.historyShare10,
     ndcg10: { unmasked: r.unmasked.ndcg10, masked: r.masked.ndcg10 },
-    matchesTraining: r.unmasked.ndcg10 === recorded.unmasked.ndcg10 && r.masked.ndcg10 === recorded.masked.ndcg10,
+    matchesTraining: matchesRecordedTest(run, r.unmasked.ndcg10, r.masked.ndcg10),
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -328,11 +333,11 @@ export function testRanks(finished: ReadonlyMap<string, FinishedRun>, opts: Diag
   });
 }
 
-/** Mean NDCG@10 of 0-based ranks, summed in order as core's RankingMetrics sums them. */
+/** Mean NDCG@10 of 0-based ranks, by core's RankingMetrics as the evaluation computes it. */
 export function meanNdcg10(ranks: readonly number[]): number {
-  let sum = 0;
-  for (const r of ranks) sum += ndcgAtK(r, 10);
-  return sum / ranks.length;
+  const m = new RankingMetrics([10]);
+  for (const r of ranks) m.add(r);
+  return m.summary().ndcg[10]!;
 }
 
 async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<TestRanksSidecar> {
@@ -340,14 +345,13 @@ async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds
   const { dep, deployed, options, test } = await deployRun(key, run, ds);
   const r = deployed.rankDeployment(dep, test, runDeployOptions(options));
   const ranks = { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
-  const recorded = run.training.metrics.test;
   return {
     format: 'chord-test-ranks',
     version: 1,
     run: key,
     artifactHash: hash,
     ranks,
-    matchesTraining: meanNdcg10(ranks.unmasked) === recorded.unmasked.ndcg10 && meanNdcg10(ranks.masked) === recorded.masked.ndcg10,
+    matchesTraining: matchesRecordedTest(run, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -5,7 +5,7 @@
 import { f4 } from './diagnostics.ts';
 import { METHODS, personalised, QUANT_BUDGET, type Backbone, type FinishedRun, type Method, type RunSpec } from './plan.ts';
 import type { PairedDifference } from '../../core/paired.ts';
-import { chooseChordMode, compareSeeds, mean, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
+import { chooseChordMode, compareSeeds, configKey, mean, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 
 /** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
 const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
@@ -114,7 +114,7 @@ export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMa
   for (const spec of plan) {
     const run = finished.get(spec.key);
     if (!run) continue;
-    const config = spec.key.replace(/-s\d+$/, '');
+    const config = configKey(spec);
     groups.set(config, [...(groups.get(config) ?? []), run]);
   }
   if (groups.size === 0) return [];

@@ -33,6 +33,11 @@ function std(xs: readonly number[]): number {
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
 }
 
+/** A run's configuration: its key without the seed, which the seeds of one row share. */
+export function configKey(spec: RunSpec): string {
+  return spec.key.replace(/-s\d+$/, '');
+}
+
 export interface ResultRow {
   backbone: Backbone;
   method: Method;
@@ -98,8 +103,8 @@ export function aggregate(
 ): ResultRow[] {
   const groups = new Map<string, FinishedRun[]>();
   for (const f of finished.values()) {
-    const configKey = f.spec.key.replace(/-s\d+$/, '');
-    groups.set(configKey, [...(groups.get(configKey) ?? []), f]);
+    const config = configKey(f.spec);
+    groups.set(config, [...(groups.get(config) ?? []), f]);
   }
   const rows: ResultRow[] = [];
   for (const runs of groups.values()) {
@@ -306,11 +311,11 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
     if (!r || !hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
     byColumn.set(`${spec.backbone}/${spec.seed}/${seedColumn(spec)}`, r);
   }
+  const seeds = [...new Set([...finished.values()].map((f) => f.spec.seed))].sort((x, y) => x - y);
   const out: PairedComparison[] = [];
   for (const backbone of BACKBONES) {
     for (const [a, b] of PAIRED_COMPARISONS) {
-      const pairs = [...new Set([...finished.values()].map((f) => f.spec.seed))]
-        .sort((x, y) => x - y)
+      const pairs = seeds
         .map((seed) => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
         .filter((p): p is { seed: number; a: TestRanks; b: TestRanks } => p.a !== undefined && p.b !== undefined);
       if (pairs.length === 0) continue;
