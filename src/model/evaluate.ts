@@ -95,24 +95,39 @@ function rankEach(
 }
 
 /**
- * Full-ranking metrics of every user with a target, unmasked and masked. Both the Base loop
- * (window scorer) and CHORD (whole-history scorer) evaluate through this.
+ * Full-ranking metrics of every user with a target, unmasked and masked, and each user's ranks
+ * behind them, from one scoring pass. Both the Base loop (window scorer) and CHORD (whole-history
+ * scorer) evaluate through this.
  */
-export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): EvalResult {
+export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): { result: EvalResult; ranks: UserRanks } {
   const unmasked = new RankingMetrics([5, 10]);
   const masked = new RankingMetrics([5, 10]);
+  const users: number[] = [];
+  const unmaskedRanks: number[] = [];
+  const maskedRanks: number[] = [];
   let historyShareSum = 0;
-  const users = rankEach(set, numItems, score, batchSize, (_u, row, ranks, history) => {
+  const n = rankEach(set, numItems, score, batchSize, (u, row, ranks, history) => {
     unmasked.add(ranks.unmasked);
     masked.add(ranks.masked);
     historyShareSum += historyShareAtK(row, history, 10);
+    users.push(u);
+    unmaskedRanks.push(ranks.unmasked);
+    maskedRanks.push(ranks.masked);
   });
   return {
-    users,
-    unmasked: toMetrics(unmasked.summary()),
-    masked: toMetrics(masked.summary()),
-    historyShare10: historyShareSum / users,
+    result: {
+      users: n,
+      unmasked: toMetrics(unmasked.summary()),
+      masked: toMetrics(masked.summary()),
+      historyShare10: historyShareSum / n,
+    },
+    ranks: { users: Int32Array.from(users), unmasked: Int32Array.from(unmaskedRanks), masked: Int32Array.from(maskedRanks) },
   };
+}
+
+/** Full-ranking metrics of every user with a target, unmasked and masked (evaluateAndRankUsers' means). */
+export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): EvalResult {
+  return evaluateAndRankUsers(set, numItems, score, batchSize).result;
 }
 
 /**
@@ -120,15 +135,7 @@ export function evaluateUsers(set: EvalSet, numItems: number, score: UserScorer,
  * same users, where the means alone cannot say whether a difference is more than noise.
  */
 export function rankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): UserRanks {
-  const users: number[] = [];
-  const unmasked: number[] = [];
-  const masked: number[] = [];
-  rankEach(set, numItems, score, batchSize, (u, _row, ranks) => {
-    users.push(u);
-    unmasked.push(ranks.unmasked);
-    masked.push(ranks.masked);
-  });
-  return { users: Int32Array.from(users), unmasked: Int32Array.from(unmasked), masked: Int32Array.from(masked) };
+  return evaluateAndRankUsers(set, numItems, score, batchSize).ranks;
 }
 
 export function evaluateRanking(

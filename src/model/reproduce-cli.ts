@@ -35,7 +35,7 @@ import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
-import { historyShares, quantBudgetEvals, strategySpreads, testRanks, type TestRanks } from './reproduce/diagnostics.ts';
+import { historyShares, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   COMMON_ARGS,
   findTraining,
@@ -49,7 +49,7 @@ import {
   type StaleRun,
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
-import { aggregate, chooseChordMode, compareSeeds, pairedComparisons } from './reproduce/report.ts';
+import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons } from './reproduce/report.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
   let spreads = new Map<string, StrategySpread>();
   let atQuantBudget = new Map<string, DeployedEval>();
   let ranks = new Map<string, TestRanks>();
+  let controls = new Map<string, StrategyControls>();
   /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
     const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
@@ -113,11 +114,13 @@ async function main(): Promise<void> {
     spreads = await strategySpreads(finished, opts);
     atQuantBudget = await quantBudgetEvals(finished, opts);
     ranks = await testRanks(finished, opts);
+    controls = await strategyControls(finished, opts);
   };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
-    const rows = aggregate(finished, shares, spreads, atQuantBudget);
+    const rows = aggregate(finished, { historyShares: shares, spreads, atQuantBudget, controls });
     const paired = pairedComparisons(finished, ranks);
+    const controlPaired = controlComparisons(finished, ranks, controls);
     const json = {
       dataset,
       protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
@@ -127,9 +130,10 @@ async function main(): Promise<void> {
       per_seed: compareSeeds(finished),
       chord_mode: chooseChordMode(finished),
       paired_ndcg10: paired,
+      controls_paired_ndcg10: controlPaired,
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired));
   };
   await readShares(values.report);
   write();

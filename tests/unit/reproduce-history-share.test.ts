@@ -34,7 +34,7 @@ const shares = new Map([
 
 describe('history share in the reproduce report', () => {
   it('averages the runs of a configuration into the unmasked rows at the trained bits, and only there', () => {
-    const rows = aggregate(finished, shares);
+    const rows = aggregate(finished, { historyShares: shares });
     const row = (key: string, masked: boolean, budget: number | null = null) =>
       rows.find((r) => r.runs.includes(key) && r.masked === masked && r.deploy_budget === budget)!;
     expect(row('caser-base-s1', false).history_share10).toBeCloseTo(0.15, 10);
@@ -44,14 +44,14 @@ describe('history share in the reproduce report', () => {
     expect(row('caser-chord-l2468-b0.125-s1', false, 2.5)).not.toHaveProperty('history_share10');
     expect(row('sasrec-quant-s1', false)).not.toHaveProperty('history_share10');
     // a configuration where one seed lacks it gets no mean over the others
-    const partial = aggregate(finished, new Map([['caser-base-s1', 0.1]]));
+    const partial = aggregate(finished, { historyShares: new Map([['caser-base-s1', 0.1]]) });
     expect(partial.find((r) => r.runs.includes('caser-base-s1') && !r.masked)).not.toHaveProperty('history_share10');
     // without shares the rows are what they were
     expect(aggregate(finished).every((r) => r.history_share10 === undefined)).toBe(true);
   });
 
   it('tables headline methods, then the frozen-pretrained runs, per backbone, with NDCG@10 beside the share', () => {
-    const lines = historyShareTable(aggregate(finished, shares));
+    const lines = historyShareTable(aggregate(finished, { historyShares: shares }));
     const body = lines.filter((l) => l.startsWith('| ') && !l.startsWith('| backbone'));
     expect(body).toEqual([
       '| sasrec | quant | 1 | – | 0.0500 | 0.1000 |',

@@ -35,7 +35,7 @@ const sidecars = new Map([
 ]);
 
 describe('Quant budget in the reproduce report', () => {
-  const rows = aggregate(finished, new Map(), new Map(), sidecars);
+  const rows = aggregate(finished, { atQuantBudget: sidecars });
   const row = (key: string, masked: boolean, budget: number | null) =>
     rows.find((r) => r.runs.includes(key) && r.masked === masked && r.deploy_budget === budget);
 

@@ -45,7 +45,7 @@ const spreads = new Map([
 
 describe('strategy spread in the reproduce report', () => {
   it('averages the runs of a configuration into the unmasked rows at the trained bits, and only there', () => {
-    const rows = aggregate(finished, new Map(), spreads);
+    const rows = aggregate(finished, { spreads });
     const row = (key: string, masked: boolean, budget: number | null = null) =>
       rows.find((r) => r.runs.includes(key) && r.masked === masked && r.deploy_budget === budget)!;
     const chord = row('sasrec-chord-l2468-b0.125-s1', false).strategy_spread!;
@@ -76,13 +76,13 @@ describe('strategy spread in the reproduce report', () => {
     expect(row('sasrec-chord-l2468-b0.125-s1', false, 2.5)).not.toHaveProperty('others_strategy_ndcg10');
     expect(row('sasrec-quant-s1', false)).not.toHaveProperty('others_strategy_ndcg10');
     // A configuration where one seed lacks it gets no mean over the others.
-    const partial = aggregate(finished, new Map(), new Map([['sasrec-chord-l2468-b0.125-s1', spread(0.2, 0.4, 2.9, 3.2)]]));
+    const partial = aggregate(finished, { spreads: new Map([['sasrec-chord-l2468-b0.125-s1', spread(0.2, 0.4, 2.9, 3.2)]]) });
     expect(partial.find((r) => r.runs.includes('sasrec-chord-l2468-b0.125-s1') && !r.masked)).not.toHaveProperty('strategy_spread');
     expect(aggregate(finished).every((r) => r.strategy_spread === undefined)).toBe(true);
   });
 
   it('tables the quantized headline methods and frozen-pretrained CHORD, own vs another user\'s strategy beside the spread', () => {
-    const lines = strategySpreadTable(aggregate(finished, new Map(), spreads));
+    const lines = strategySpreadTable(aggregate(finished, { spreads }));
     const body = lines.filter((l) => l.startsWith('| ') && !l.startsWith('| backbone'));
     expect(body).toEqual([
       '| sasrec | quant | 1 | 0.0000 | 1.0000 | 3.000–3.000 | 0.0500 / – | 0.1000 / – |',
@@ -94,7 +94,7 @@ describe('strategy spread in the reproduce report', () => {
   });
 
   it("tables each layer's weight share and mean bits for the headline CHORD rows that have a spread, per backbone", () => {
-    const lines = layerBitsTable(aggregate(finished, new Map(), spreads));
+    const lines = layerBitsTable(aggregate(finished, { spreads }));
     expect(lines).toContain('## Where Λ puts the bits');
     const table = lines.slice(lines.findIndex((l) => l.startsWith('| sasrec layer')));
     // Random-frozen CHORD only: frozen-pretrained has no spread, the β ablation is not a headline row,

@@ -18,7 +18,7 @@ import type { EvalResult, UserRanks, UserScorer } from '../evaluate.ts';
 import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
 import { ChordTrainError } from './errors.ts';
-import { evaluateUsers, rankUsers } from './evaluate.ts';
+import { evaluateAndRankUsers } from './evaluate.ts';
 
 export interface DeployOptions {
   /** N of the page's GruProfiler (window mode). */
@@ -32,6 +32,12 @@ export interface DeployOptions {
    * every user another user's strategy measures what the personalisation itself is worth.
    */
   readonly strategyUser?: (user: number) => number;
+  /**
+   * Replaces the strategy a user gets, after T (default: none). A diagnostic: core's control
+   * strategies (channels shuffled within each layer, one uniform width) measure what the
+   * hypernet's choice of channels is worth.
+   */
+  readonly strategyControl?: (strategy: Strategy, user: number) => Strategy;
 }
 
 export interface DeployedEval extends EvalResult {
@@ -115,7 +121,8 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
     users.forEach((u, k) => {
       const history = set.histories[u]!;
       if (!fixed) {
-        const strategy = userStrategy(dep, set.histories[opts.strategyUser?.(u) ?? u]!, opts);
+        const own = userStrategy(dep, set.histories[opts.strategyUser?.(u) ?? u]!, opts);
+        const strategy = opts.strategyControl ? opts.strategyControl(own, u) : own;
         bitsSum += averageBits(strategy, rowLengths);
         bitsUsers++;
         forward.setWeights(strategyWeights(dep, strategy));
@@ -128,14 +135,19 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
   return { score, averageBits: () => (bitsUsers ? bitsSum / bitsUsers : undefined) };
 }
 
+/** Full-ranking metrics of the artifact on `set` through the deployment path, and each user's ranks behind them. */
+export function evaluateAndRankDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): { result: DeployedEval; ranks: UserRanks } {
+  const scorer = deploymentScorer(dep, set, opts);
+  const { result, ranks } = evaluateAndRankUsers(set, dep.artifact.manifest.numItems, scorer.score);
+  return { result: { ...result, averageBits: scorer.averageBits() }, ranks };
+}
+
 /** Full-ranking metrics of the artifact on `set` through the deployment path. */
 export function evaluateDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): DeployedEval {
-  const scorer = deploymentScorer(dep, set, opts);
-  const result = evaluateUsers(set, dep.artifact.manifest.numItems, scorer.score);
-  return { ...result, averageBits: scorer.averageBits() };
+  return evaluateAndRankDeployment(dep, set, opts).result;
 }
 
 /** Each test user's ranks through the deployment path: the per-user numbers behind evaluateDeployment's means. */
 export function rankDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): UserRanks {
-  return rankUsers(set, dep.artifact.manifest.numItems, deploymentScorer(dep, set, opts).score);
+  return evaluateAndRankDeployment(dep, set, opts).ranks;
 }

@@ -26,4 +26,4 @@ export function modelScorer(model: ChordModel, set: HistorySet, gruLen: number):
   };
 }
 
-export { evaluateUsers, rankUsers, type UserScorer } from '../evaluate.ts';
+export { evaluateAndRankUsers, evaluateUsers, rankUsers, type UserScorer } from '../evaluate.ts';

@@ -28,7 +28,7 @@ import { createGruParams, gruTensors } from './gru.ts';
 import { hypernetConfig, hypernetTensors } from './hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
 import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
-import type { LevelTable } from '../../core/strategy.ts';
+import { uniformLevelTable } from '../../core/strategy-controls.ts';
 
 export type RunMethod = 'base' | ChordOptions['method'];
 
@@ -201,7 +201,7 @@ function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMa
 function uniformHypernet(o: RunOptions, layers: ReturnType<Backbone['layers']>): NonNullable<ArtifactFiles['hypernet']> {
   const u = o.uniformBits;
   if (u > 5) throw new ChordTrainError('CHORD_BAD_OPTION', `uniform ${u} bits cannot start a level table`);
-  const levelTable: LevelTable = [u, u + 1, u + 2, u + 3];
+  const levelTable = uniformLevelTable(u);
   const shape = { method: 'custom' as const, zDim: o.zDim, hidden: 1, rank: 1, layers: layers.map((l) => ({ name: l.name, outChannels: l.outChannels, rowLength: l.rowLength })) };
   const tensors: TensorMap = new Map();
   tensors.set('hyper.trunk.w', { shape: [1, o.zDim], data: new Float32Array(o.zDim) });

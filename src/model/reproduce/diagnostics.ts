@@ -1,6 +1,6 @@
 /**
  * The post-hoc diagnostics of finished reproduce runs (history share, strategy spread, test at
- * Quant's budget, per-user test ranks), each kept in a sidecar outside the read-only run directory.
+ * Quant's budget, per-user test ranks, control strategies), each kept in a sidecar outside the read-only run directory.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { RankingMetrics } from '../../core/metrics.ts';
 import { strategySpread, type StrategySpread } from '../../core/strategy-spread.ts';
 import type { Strategy } from '../../core/strategy.ts';
+import { shuffleChannelsWithinLayers, uniformStrategy } from '../../core/strategy-controls.ts';
 import type { SplitDataset } from '../../data/types.ts';
 import { personalised, QUANT_BUDGET, type DeployedEval, type FinishedRun, type Training } from './plan.ts';
 
@@ -352,6 +353,77 @@ async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds
     artifactHash: hash,
     ranks,
     matchesTraining: matchesRecordedTest(run, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** A control strategy's test evaluation of a run: the means, and each user's ranks behind them (for paired comparisons with the run's own). */
+export interface ControlEval {
+  test: DeployedEval;
+  ranks: TestRanks;
+}
+
+/** A CHORD-family run's test evaluation with control strategies in place of each user's own. */
+export interface StrategyControlsSidecar {
+  format: 'chord-strategy-controls';
+  version: 2;
+  run: string;
+  artifactHash: string;
+  /** Each user's own strategy with its channels shuffled within each layer (shuffle seed: the user index). */
+  shuffled: ControlEval;
+  /** Every channel at `uniformBits` (QUANT_BUDGET: Quant's uniform strategy) on this run's trained model. */
+  uniform: ControlEval;
+  uniformBits: number;
+  seconds: number;
+}
+
+export interface StrategyControls {
+  shuffled: ControlEval;
+  uniform: ControlEval;
+}
+
+/**
+ * Test metrics and per-user ranks of every finished CHORD-family run with two control strategies:
+ * the user's own with the same widths per layer on shuffled channels, and Quant's uniform width.
+ * From the sidecar of this very artifact, else (with `split`) evaluated through the deployment
+ * path and written to a new sidecar. With "another user's strategy" (train-cli) they split what a
+ * strategy is worth into the user, the channels and the widths.
+ */
+export function strategyControls(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, StrategyControls>> {
+  return sidecarValues<StrategyControlsSidecar, StrategyControls>(finished, opts, {
+    name: 'control strategies',
+    format: 'chord-strategy-controls',
+    version: 2,
+    file: (key) => `${key}.controls.json`,
+    applies: (run) => personalised(run.spec.method),
+    compute: evaluateStrategyControls,
+    value: (s) => ({ shuffled: s.shuffled, uniform: s.uniform }),
+    describe: (s) => {
+      const [sh, un] = [s.shuffled.test, s.uniform.test];
+      return (
+        `test NDCG@10 with channels shuffled within layers ${f4(sh.unmasked.ndcg10)} (masked ${f4(sh.masked.ndcg10)}), ` +
+        `uniform ${s.uniformBits} bits ${f4(un.unmasked.ndcg10)} (masked ${f4(un.masked.ndcg10)}) (${s.seconds.toFixed(1)}s)`
+      );
+    },
+  });
+}
+
+async function evaluateStrategyControls(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<StrategyControlsSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const base = runDeployOptions(options);
+  const control = (strategyControl: (s: Strategy, user: number) => Strategy): ControlEval => {
+    const { result, ranks } = deployed.evaluateAndRankDeployment(dep, test, { ...base, strategyControl });
+    return { test: result, ranks: { users: Array.from(ranks.users), unmasked: Array.from(ranks.unmasked), masked: Array.from(ranks.masked) } };
+  };
+  return {
+    format: 'chord-strategy-controls',
+    version: 2,
+    run: key,
+    artifactHash: hash,
+    shuffled: control((s, u) => shuffleChannelsWithinLayers(s, u)),
+    uniform: control((s) => uniformStrategy(s, QUANT_BUDGET)),
+    uniformBits: QUANT_BUDGET,
     seconds: (performance.now() - t0) / 1000,
   };
 }

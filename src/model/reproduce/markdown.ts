@@ -5,7 +5,7 @@
 import { f4 } from './diagnostics.ts';
 import { METHODS, personalised, QUANT_BUDGET, type Backbone, type FinishedRun, type Method, type RunSpec } from './plan.ts';
 import type { PairedDifference } from '../../core/paired.ts';
-import { chooseChordMode, compareSeeds, configKey, mean, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
+import { chooseChordMode, compareSeeds, configKey, mean, type ControlComparison, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 
 /** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
 const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
@@ -71,6 +71,54 @@ export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
     },
     (r) => r.method !== 'base',
   );
+}
+
+/**
+ * The markdown section "Whose strategy, which channels, which widths?": each CHORD-family row's
+ * test NDCG@10 with the user's own strategy, another user's, the own widths per layer on shuffled
+ * channels, and one uniform width, all on the same trained model.
+ */
+export function strategyControlsTable(rows: readonly ResultRow[], paired: readonly ControlComparison[] = []): string[] {
+  if (!rows.some((r) => r.shuffled_channels_ndcg10 !== undefined)) return [];
+  const head = {
+    title: 'Whose strategy, which channels, which widths?',
+    note:
+      `Test NDCG@10 (unmasked / masked) of each personalised model, mean over seeds, deployed four ways: each user's own strategy; user u+1's; ` +
+      `the user's own widths per layer on channels shuffled within each layer (same average bits; a fixed shuffle per user); and every channel at ${QUANT_BUDGET} bits (Quant's strategy on this model). ` +
+      "Own ≈ shuffled says the hypernet's choice of channels carries nothing; uniform ≥ own says its widths do worse than one uniform width.",
+    columns: ['own', "another user's", 'channels shuffled', `uniform ${QUANT_BUDGET} bits`],
+  };
+  const pair = (r: ResultRow, m: ResultRow | undefined, pick: (x: ResultRow) => number | undefined) => {
+    const a = pick(r);
+    const b = m ? pick(m) : undefined;
+    return `${a === undefined ? '–' : f4(a)} / ${b === undefined ? '–' : f4(b)}`;
+  };
+  const lines = headlineSection(
+    rows,
+    head,
+    (r, m) => [
+      pair(r, m, (x) => x.ndcg10),
+      pair(r, m, (x) => x.others_strategy_ndcg10),
+      pair(r, m, (x) => x.shuffled_channels_ndcg10),
+      pair(r, m, (x) => x.uniform_bits_ndcg10),
+    ],
+    (r) => personalised(r.method),
+  );
+  if (paired.length === 0) return lines;
+  lines.push(
+    '',
+    "Own strategy minus each control, paired on the test users as in \"Are the differences more than noise?\" (95% intervals; * excludes 0).",
+    '',
+    '| backbone | method | seeds | own − shuffled | masked | own − uniform | masked |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const c of paired) {
+    lines.push(
+      `| ${c.backbone} | ${c.column} | ${c.seeds.join(', ')} | ${pairedCell(c.ownMinusShuffled.unmasked)} | ${pairedCell(c.ownMinusShuffled.masked)} | ` +
+        `${pairedCell(c.ownMinusUniform.unmasked)} | ${pairedCell(c.ownMinusUniform.masked)} |`,
+    );
+  }
+  return lines;
 }
 
 /**
@@ -176,10 +224,12 @@ export function perSeedTables(seeds: readonly SeedComparison[]): string[] {
  * The markdown section "Are the differences more than noise?": report.ts's paired comparisons,
  * each difference with its 95% interval, starred where the interval excludes 0.
  */
+const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
+/** A paired difference with its 95% interval, starred when the interval excludes 0. */
+const pairedCell = (d: PairedDifference) => `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
+
 export function pairedTable(comparisons: readonly PairedComparison[]): string[] {
   if (comparisons.length === 0) return [];
-  const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
-  const cell = (d: PairedDifference) => `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
   const lines = [
     '',
     '## Are the differences more than noise? Paired on the same test users',
@@ -190,7 +240,7 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
     '|---|---|---|---|---|',
   ];
   for (const c of comparisons) {
-    lines.push(`| ${c.backbone} | ${c.a} − ${c.b} | ${c.seeds.join(', ')} | ${cell(c.ndcg10.unmasked)} | ${cell(c.ndcg10.masked)} |`);
+    lines.push(`| ${c.backbone} | ${c.a} − ${c.b} | ${c.seeds.join(', ')} | ${pairedCell(c.ndcg10.unmasked)} | ${pairedCell(c.ndcg10.masked)} |`);
   }
   return lines;
 }
@@ -233,6 +283,7 @@ export function markdown(
   plan: RunSpec[],
   finished: ReadonlyMap<string, FinishedRun>,
   paired: readonly PairedComparison[] = [],
+  controls: readonly ControlComparison[] = [],
 ): string {
   const done = new Set(finished.keys());
   const f = (x: number) => x.toFixed(4);
@@ -295,6 +346,7 @@ export function markdown(
     lines.push(`| \`${key}\` | ${f(own.unmasked.ndcg10)} / ${f(own.masked.ndcg10)} | ${f(other.unmasked.ndcg10)} / ${f(other.masked.ndcg10)} |`);
   }
   lines.push(...strategySpreadTable(rows));
+  lines.push(...strategyControlsTable(rows, controls));
   lines.push(...layerBitsTable(rows));
   lines.push(...trainingTimeTable(plan, finished));
   const missing = plan.filter((p) => !done.has(p.key)).map((p) => p.key);

@@ -6,7 +6,7 @@ import { strategyBitstreamSize } from '../../core/bitstream.ts';
 import { ndcgAtK } from '../../core/metrics.ts';
 import { pairedDifference, type PairedDifference } from '../../core/paired.ts';
 import type { StrategySpread } from '../../core/strategy-spread.ts';
-import type { TestRanks } from './diagnostics.ts';
+import type { StrategyControls, TestRanks } from './diagnostics.ts';
 import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../../core/backbones.ts';
 import {
   BACKBONES,
@@ -69,6 +69,13 @@ export interface ResultRow {
   history_share10?: number;
   /** Trained-bits rows, when every run has it: NDCG@10 (this row's protocol) with another user's strategy. */
   others_strategy_ndcg10?: number;
+  /**
+   * CHORD-family trained-bits rows, when every run has them: NDCG@10 (this row's protocol) with
+   * each user's strategy on channels shuffled within each layer, and with every channel at
+   * QUANT_BUDGET bits, on the same trained model.
+   */
+  shuffled_channels_ndcg10?: number;
+  uniform_bits_ndcg10?: number;
   /** Unmasked trained-bits rows only, when every run has it: core's strategySpread over the test users, mean over seeds. */
   strategy_spread?: {
     pair_differ: number;
@@ -90,17 +97,22 @@ function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boo
   return { strategyBytes, weightBytes };
 }
 
+/** The sidecar diagnostics of finished runs by run key (diagnostics.ts); a run without one is left out of its column. */
+export interface RunDiagnostics {
+  historyShares?: ReadonlyMap<string, number>;
+  spreads?: ReadonlyMap<string, StrategySpread>;
+  /** Evaluations at QUANT_BUDGET of runs trained before it was planned (quantBudgetEvals). */
+  atQuantBudget?: ReadonlyMap<string, DeployedEval>;
+  controls?: ReadonlyMap<string, StrategyControls>;
+}
+
 /**
  * Averages the finished runs of each configuration over seeds; one row per protocol (and deploy
  * budget). A run's evaluation at QUANT_BUDGET comes from its training.json or, for a run trained
- * before it was planned, from `atQuantBudget` (quantBudgetEvals).
+ * before it was planned, from `diagnostics.atQuantBudget`.
  */
-export function aggregate(
-  finished: ReadonlyMap<string, FinishedRun>,
-  historyShares: ReadonlyMap<string, number> = new Map(),
-  spreads: ReadonlyMap<string, StrategySpread> = new Map(),
-  atQuantBudget: ReadonlyMap<string, DeployedEval> = new Map(),
-): ResultRow[] {
+export function aggregate(finished: ReadonlyMap<string, FinishedRun>, diagnostics: RunDiagnostics = {}): ResultRow[] {
+  const { historyShares = new Map(), spreads = new Map(), atQuantBudget = new Map(), controls = new Map() } = diagnostics;
   const groups = new Map<string, FinishedRun[]>();
   for (const f of finished.values()) {
     const config = configKey(f.spec);
@@ -141,6 +153,7 @@ export function aggregate(
             }
           : {};
       const others = runs.map((r) => r.training.metrics.testOthersStrategy).filter((x): x is DeployedEval => x !== undefined);
+      const ctl = runs.map((r) => controls.get(r.spec.key)).filter((x): x is StrategyControls => x !== undefined);
       for (const masked of [false, true]) {
         const m = evals.map((e) => (masked ? e.masked : e.unmasked));
         rows.push({
@@ -168,6 +181,12 @@ export function aggregate(
           ...(d.bits === null && others.length === runs.length
             ? { others_strategy_ndcg10: round(mean(others.map((e) => (masked ? e.masked : e.unmasked).ndcg10))) }
             : {}),
+          ...(d.bits === null && ctl.length === runs.length
+            ? {
+                shuffled_channels_ndcg10: round(mean(ctl.map((c) => (masked ? c.shuffled.test.masked : c.shuffled.test.unmasked).ndcg10))),
+                uniform_bits_ndcg10: round(mean(ctl.map((c) => (masked ? c.uniform.test.masked : c.uniform.test.unmasked).ndcg10))),
+              }
+            : {}),
           ...(masked ? {} : { ...share, ...spread }),
         });
       }
@@ -183,6 +202,9 @@ function hasDefaultQuantization(spec: RunSpec): boolean {
 
 /** A per-seed column: a headline method, or a quantized method on the frozen-pretrained backbone ("<method>-pre"). */
 export type SeedColumn = Method | `${Exclude<Method, 'base'>}-pre`;
+
+/** Every SeedColumn: the headline methods, then the quantized ones on the frozen-pretrained backbone. */
+const SEED_COLUMNS: readonly SeedColumn[] = [...METHODS, ...METHODS.filter((m) => m !== 'base').map((m) => `${m}-pre` as const)];
 
 /** One seed's test NDCG@10 per method (headline runs, plus the frozen-pretrained runs as "<method>-pre"). */
 export interface SeedComparison {
@@ -209,7 +231,7 @@ function seedColumn(spec: RunSpec): SeedColumn {
 export function compareSeeds(finished: ReadonlyMap<string, FinishedRun>): SeedComparison[] {
   const out = new Map<string, SeedComparison>();
   for (const { spec, training } of finished.values()) {
-    if (!hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
+    if (!pairedRun(spec)) continue;
     const id = `${spec.backbone}-${spec.seed}`;
     const row = out.get(id) ?? { backbone: spec.backbone, seed: spec.seed, ndcg10: {}, checks: {} as SeedComparison['checks'] };
     const t = training.metrics.test;
@@ -298,17 +320,44 @@ export interface PairedComparison {
   ndcg10: { unmasked: PairedDifference; masked: PairedDifference };
 }
 
+/** Per-user test ranks of two models on the same seed. */
+interface SeedPair {
+  seed: number;
+  a: TestRanks;
+  b: TestRanks;
+}
+
 /**
- * PAIRED_COMPARISONS per backbone over the seeds where both runs have per-user test ranks: each
- * user's NDCG@10 difference, averaged over those seeds, then the mean and 95% interval over users
- * (core pairedDifference). Seeds share the users, so averaging per user first keeps users the
- * independent units.
+ * NDCG@10 of a minus b over users, per protocol: each user's difference averaged over the seeds
+ * first, then the mean and 95% interval over users (core pairedDifference). Seeds share the users,
+ * so averaging per user first keeps users the independent units. Throws when runs ranked other users.
+ */
+function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users: number; ndcg10: { unmasked: PairedDifference; masked: PairedDifference } } {
+  const users = pairs[0]!.a.users;
+  for (const p of pairs) {
+    if (![p.a.users, p.b.users].every((u) => u.length === users.length && u.every((x, i) => x === users[i]))) {
+      throw new Error(`${what}, seed ${p.seed}: the runs ranked other test users`);
+    }
+  }
+  const perUser = (side: 'a' | 'b', protocol: 'unmasked' | 'masked') => users.map((_, i) => mean(pairs.map((p) => ndcgAtK(p[side][protocol][i]!, 10))));
+  const diff = (protocol: 'unmasked' | 'masked') => pairedDifference(perUser('a', protocol), perUser('b', protocol));
+  return { users: users.length, ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') } };
+}
+
+/** The runs compared seed by seed and paired: default quantization, headline or frozen-pretrained. */
+function pairedRun(spec: RunSpec): boolean {
+  return hasDefaultQuantization(spec) && (spec.group === 'headline' || spec.group === 'pretrained');
+}
+
+/**
+ * PAIRED_COMPARISONS per backbone over the seeds where both runs have per-user test ranks
+ * (pairOverSeeds).
  */
 export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ranks: ReadonlyMap<string, TestRanks>): PairedComparison[] {
   const byColumn = new Map<string, TestRanks>();
   for (const { spec } of finished.values()) {
     const r = ranks.get(spec.key);
-    if (!r || !hasDefaultQuantization(spec) || (spec.group !== 'headline' && spec.group !== 'pretrained')) continue;
+    if (!r || !pairedRun(spec)) continue;
     byColumn.set(`${spec.backbone}/${spec.seed}/${seedColumn(spec)}`, r);
   }
   const seeds = [...new Set([...finished.values()].map((f) => f.spec.seed))].sort((x, y) => x - y);
@@ -317,18 +366,57 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
     for (const [a, b] of PAIRED_COMPARISONS) {
       const pairs = seeds
         .map((seed) => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
-        .filter((p): p is { seed: number; a: TestRanks; b: TestRanks } => p.a !== undefined && p.b !== undefined);
+        .filter((p): p is SeedPair => p.a !== undefined && p.b !== undefined);
       if (pairs.length === 0) continue;
-      const users = pairs[0]!.a.users;
-      for (const p of pairs) {
-        if (![p.a.users, p.b.users].every((u) => u.length === users.length && u.every((x, i) => x === users[i]))) {
-          throw new Error(`${backbone} ${a} vs ${b}, seed ${p.seed}: the runs ranked other test users`);
-        }
-      }
-      const perUser = (side: 'a' | 'b', protocol: 'unmasked' | 'masked') =>
-        users.map((_, i) => mean(pairs.map((p) => ndcgAtK(p[side][protocol][i]!, 10))));
-      const diff = (protocol: 'unmasked' | 'masked') => pairedDifference(perUser('a', protocol), perUser('b', protocol));
-      out.push({ backbone, a, b, seeds: pairs.map((p) => p.seed), users: users.length, ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') } });
+      out.push({ backbone, a, b, seeds: pairs.map((p) => p.seed), ...pairOverSeeds(pairs, `${backbone} ${a} vs ${b}`) });
+    }
+  }
+  return out;
+}
+
+/** A personalised configuration's own strategies minus each control strategy (diagnostics.ts), paired on the test users. */
+export interface ControlComparison {
+  backbone: Backbone;
+  column: SeedColumn;
+  /** The seeds with per-user ranks for the own strategies and both controls. */
+  seeds: number[];
+  users: number;
+  /** Own minus the same widths per layer on shuffled channels. */
+  ownMinusShuffled: { unmasked: PairedDifference; masked: PairedDifference };
+  /** Own minus every channel at the uniform width. */
+  ownMinusUniform: { unmasked: PairedDifference; masked: PairedDifference };
+}
+
+/**
+ * For each personalised headline and frozen-pretrained column (default quantization): the own
+ * strategies' per-user test NDCG@10 minus each control's, over the seeds that have all three
+ * (pairOverSeeds), in SeedColumn order per backbone.
+ */
+export function controlComparisons(
+  finished: ReadonlyMap<string, FinishedRun>,
+  ranks: ReadonlyMap<string, TestRanks>,
+  controls: ReadonlyMap<string, StrategyControls>,
+): ControlComparison[] {
+  const byColumn = new Map<string, { seed: number; own: TestRanks; controls: StrategyControls }[]>();
+  for (const { spec } of [...finished.values()].sort((x, y) => x.spec.seed - y.spec.seed)) {
+    const own = ranks.get(spec.key);
+    const c = controls.get(spec.key);
+    if (!own || !c || !pairedRun(spec) || !personalised(spec.method)) continue;
+    const column = `${spec.backbone}/${seedColumn(spec)}`;
+    byColumn.set(column, [...(byColumn.get(column) ?? []), { seed: spec.seed, own, controls: c }]);
+  }
+  const out: ControlComparison[] = [];
+  for (const backbone of BACKBONES) {
+    for (const column of SEED_COLUMNS) {
+      const runs = byColumn.get(`${backbone}/${column}`);
+      if (!runs) continue;
+      const vs = (control: 'shuffled' | 'uniform') =>
+        pairOverSeeds(
+          runs.map((r) => ({ seed: r.seed, a: r.own, b: r.controls[control].ranks })),
+          `${backbone} ${column} vs its ${control} control`,
+        );
+      const shuffled = vs('shuffled');
+      out.push({ backbone, column, seeds: runs.map((r) => r.seed), users: shuffled.users, ownMinusShuffled: shuffled.ndcg10, ownMinusUniform: vs('uniform').ndcg10 });
     }
   }
   return out;
