@@ -35,7 +35,7 @@ import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
-import { historyShares, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
+import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   COMMON_ARGS,
   findTraining,
@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   let atQuantBudget = new Map<string, DeployedEval>();
   let ranks = new Map<string, TestRanks>();
   let controls = new Map<string, StrategyControls>();
+  let others = new Map<string, TestRanks>();
   /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
     const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
@@ -115,12 +116,13 @@ async function main(): Promise<void> {
     atQuantBudget = await quantBudgetEvals(finished, opts);
     ranks = await testRanks(finished, opts);
     controls = await strategyControls(finished, opts);
+    others = await othersStrategyRanks(finished, opts);
   };
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished, { historyShares: shares, spreads, atQuantBudget, controls });
     const paired = pairedComparisons(finished, ranks);
-    const controlPaired = controlComparisons(finished, ranks, controls);
+    const controlPaired = controlComparisons(finished, ranks, others, controls);
     const json = {
       dataset,
       protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },

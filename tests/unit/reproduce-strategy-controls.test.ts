@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ndcgAtK } from '../../src/core/metrics.ts';
 import { pairedDifference } from '../../src/core/paired.ts';
-import { meanNdcg10, strategyControls, testRanks, type StrategyControls, type StrategyControlsSidecar, type TestRanks } from '../../src/model/reproduce/diagnostics.ts';
+import { meanNdcg10, othersStrategyRanks, strategyControls, testRanks, type OthersRanksSidecar, type StrategyControls, type StrategyControlsSidecar, type TestRanks } from '../../src/model/reproduce/diagnostics.ts';
 import { strategyControlsTable } from '../../src/model/reproduce/markdown.ts';
 import { QUANT_BUDGET } from '../../src/model/reproduce/plan.ts';
 import { aggregate, controlComparisons } from '../../src/model/reproduce/report.ts';
@@ -68,13 +68,19 @@ describe('control strategies in the reproduce report', () => {
 });
 
 describe('controlComparisons', () => {
-  // Three users. Own strategies find user 0 at rank 0 on both seeds; shuffled channels at rank 0 on
-  // seed 1 and rank 3 on seed 2; the uniform width never in the top 10. Users 1 and 2 always miss.
+  // Three users. Own strategies find user 0 at rank 0 on both seeds; another user's strategy at rank 1
+  // on both; shuffled channels at rank 0 on seed 1 and rank 3 on seed 2; the uniform width never in
+  // the top 10 (masked: at rank 0). Users 1 and 2 always miss.
   const own = new Map([
     ['sasrec-chord-l2468-b0.125-s1', ranks([0, 40, 50])],
     ['sasrec-chord-l2468-b0.125-s2', ranks([0, 40, 50])],
     ['sasrec-chord-l2468-b0.125-pre-s1', ranks([0, 40, 50])],
     ['sasrec-chord-l2468-b0.25-s1', ranks([0, 40, 50])],
+  ]);
+  const others = new Map([
+    ['sasrec-chord-l2468-b0.125-s1', ranks([1, 40, 50])],
+    ['sasrec-chord-l2468-b0.125-s2', ranks([1, 40, 50])],
+    ['sasrec-chord-l2468-b0.125-pre-s1', ranks([0, 40, 50])],
   ]);
   const ctl = new Map([
     ['sasrec-chord-l2468-b0.125-s1', controls(0, 0, ranks([0, 40, 50]), ranks([20, 40, 50], [0, 40, 50]))],
@@ -82,31 +88,39 @@ describe('controlComparisons', () => {
     ['sasrec-chord-l2468-b0.25-s1', controls(0, 0, ranks([9, 9, 9]), ranks([9, 9, 9]))], // an ablation: never compared
   ]);
 
-  it('pairs each personalised column\'s own ranks with each control\'s, averaged per user over the seeds that have all three', () => {
-    const out = controlComparisons(finished, own, ctl);
+  it('pairs each personalised column\'s own ranks with another user\'s and each control\'s, averaged per user over the seeds that have all four', () => {
+    const out = controlComparisons(finished, own, others, ctl);
     // frozen-pretrained CHORD has no controls, the β ablation is no headline run, custom has no ranks.
     expect(out.map((c) => [c.backbone, c.column, c.seeds])).toEqual([['sasrec', 'chord', [1, 2]]]);
     const c = out[0]!;
     expect(c.users).toBe(3);
+    expect(c.ownMinusOthers.unmasked).toEqual(pairedDifference([1 - ndcgAtK(1, 10), 0, 0], [0, 0, 0]));
     expect(c.ownMinusShuffled.unmasked).toEqual(pairedDifference([(1 - ndcgAtK(3, 10)) / 2, 0, 0], [0, 0, 0]));
     expect(c.ownMinusUniform.unmasked).toEqual(pairedDifference([1, 0, 0], [0, 0, 0]));
     expect(c.ownMinusUniform.masked).toEqual({ n: 3, mean: 0, lo: 0, hi: 0 });
-    expect(controlComparisons(finished, own, new Map())).toEqual([]);
+    expect(controlComparisons(finished, own, others, new Map())).toEqual([]);
+    expect(controlComparisons(finished, own, new Map(), ctl)).toEqual([]);
   });
 
   it('refuses a control that ranked other test users', () => {
     const other = new Map(ctl);
     other.set('sasrec-chord-l2468-b0.125-s2', controls(0, 0, { users: [0, 1, 7], unmasked: [0, 0, 0], masked: [0, 0, 0] }));
-    expect(() => controlComparisons(finished, own, other)).toThrow(/chord vs its shuffled control, seed 2: the runs ranked other test users/);
+    expect(() => controlComparisons(finished, own, others, other)).toThrow(/chord vs its shuffled control, seed 2: the runs ranked other test users/);
   });
 
   it('tables the paired differences under the means, starred where the interval excludes 0', () => {
-    const lines = strategyControlsTable(aggregate(finished, { controls: ctl }), controlComparisons(finished, own, ctl));
+    const lines = strategyControlsTable(aggregate(finished, { controls: ctl }), controlComparisons(finished, own, others, ctl));
     const row = lines.find((l) => l.startsWith('| sasrec | chord | 1, 2 |'))!;
-    const d = pairedDifference([(1 - ndcgAtK(3, 10)) / 2, 0, 0], [0, 0, 0]);
-    const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
-    expect(row.startsWith(`| sasrec | chord | 1, 2 | ${sign(d.mean)} [${sign(d.lo)}, ${sign(d.hi)}] |`)).toBe(true);
-    expect(row.endsWith('| +0.0000 [+0.0000, +0.0000] |')).toBe(true);
+    const cell = (d: { mean: number; lo: number; hi: number }) => {
+      const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
+      return `${sign(d.mean)} [${sign(d.lo)}, ${sign(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
+    };
+    const vsOthers = cell(pairedDifference([1 - ndcgAtK(1, 10), 0, 0], [0, 0, 0]));
+    const vsShuffled = cell(pairedDifference([(1 - ndcgAtK(3, 10)) / 2, 0, 0], [0, 0, 0]));
+    const vsUniform = cell(pairedDifference([1, 0, 0], [0, 0, 0]));
+    const zero = '+0.0000 [+0.0000, +0.0000]';
+    expect(row).toBe(`| sasrec | chord | 1, 2 | ${vsOthers} | ${vsOthers} | ${vsShuffled} | ${vsShuffled} | ${vsUniform} | ${zero} |`);
+    expect(lines).toContain("| backbone | method | seeds | own − another user's | masked | own − shuffled | masked | own − uniform | masked |");
   });
 });
 
@@ -135,5 +149,22 @@ describe('strategyControls: the sidecar step', () => {
     // The other diagnostics' sidecar names stay free.
     expect(existsSync(join(diagnosticsDir, `${spec.key}.json`))).toBe(false);
     await expectCached(pass, strategyControls);
+  }, 120_000);
+});
+
+describe("othersStrategyRanks: the sidecar step", () => {
+  const tmp = tempRunDir('reproduce-others-ranks-');
+
+  it("keeps the per-user ranks behind the run's own another-user check, cached by artifact hash, and never writes in the run", async () => {
+    const pass = await firstSidecarPass(tmp(), othersStrategyRanks, 'sasrec-quant-s3');
+    const { value, training, spec, diagnosticsDir } = pass;
+    // The ranks are train-cli's own evaluation with user u given u+1's strategy: its NDCG@10, to the bit.
+    expect(meanNdcg10(value.unmasked)).toBe(training.metrics.testOthersStrategy.unmasked.ndcg10);
+    expect(meanNdcg10(value.masked)).toBe(training.metrics.testOthersStrategy.masked.ndcg10);
+    expect(value.users).toHaveLength(training.metrics.test.users);
+    const sidecar = JSON.parse(readFileSync(join(diagnosticsDir, `${spec.key}.others-ranks.json`), 'utf8')) as OthersRanksSidecar;
+    expect(sidecar).toMatchObject({ format: 'chord-others-ranks', version: 1, run: spec.key, matchesTraining: true, ranks: value });
+    expect(pass.line).toMatch(/^sasrec-chord-l2468-b0\.125-s3: per-user test ranks with another user's strategy, NDCG@10 /);
+    await expectCached(pass, othersStrategyRanks);
   }, 120_000);
 });

@@ -40,6 +40,14 @@ export interface DeployOptions {
   readonly strategyControl?: (strategy: Strategy, user: number) => Strategy;
 }
 
+/**
+ * The user whose strategy user u gets in the personalisation check: the next user (wrapping). The
+ * training run records it, the report's paired comparison re-ranks it: one definition for both.
+ */
+export function anotherUser(numUsers: number): (user: number) => number {
+  return (u) => (u + 1) % numUsers;
+}
+
 export interface DeployedEval extends EvalResult {
   /** Mean over users of the weight-weighted average bits (undefined for fp32 Base). */
   readonly averageBits: number | undefined;

@@ -21,7 +21,7 @@ import { countParams, type ParamMap } from '../params.ts';
 import { createSasrec } from '../sasrec.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, testHistories, validationHistories, type HistorySet } from './data.ts';
-import { evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
+import { anotherUser, evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
 import { ChordTrainError } from './errors.ts';
 import { evaluateUsers, modelScorer, type UserScorer } from './evaluate.ts';
 import { createGruParams, gruTensors } from './gru.ts';
@@ -349,7 +349,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   // Personalisation check: every user gets the strategy of the next user instead of their own.
   let testOthersStrategy: DeployedEval | undefined;
   if (dep.hypernet && o.method !== 'quant') {
-    testOthersStrategy = evaluateDeployment(dep, test, { ...deployOpts, strategyUser: (u) => (u + 1) % ds.numUsers });
+    testOthersStrategy = evaluateDeployment(dep, test, { ...deployOpts, strategyUser: anotherUser(ds.numUsers) });
     o.log(metricsLine(`test  (another user's strategy)`, testOthersStrategy));
   }
   const evalSeconds = (performance.now() - te) / 1000;

@@ -1,6 +1,7 @@
 /**
  * The post-hoc diagnostics of finished reproduce runs (history share, strategy spread, test at
- * Quant's budget, per-user test ranks, control strategies), each kept in a sidecar outside the read-only run directory.
+ * Quant's budget, per-user test ranks, per-user ranks with another user's strategy, control
+ * strategies), each kept in a sidecar outside the read-only run directory.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -353,6 +354,55 @@ async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds
     artifactHash: hash,
     ranks,
     matchesTraining: matchesRecordedTest(run, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** A personalised run's per-user test ranks with every user given another user's strategy (train-cli's check). */
+export interface OthersRanksSidecar {
+  format: 'chord-others-ranks';
+  version: 1;
+  run: string;
+  artifactHash: string;
+  ranks: TestRanks;
+  /** NDCG@10 from these ranks equals training.json's testOthersStrategy under both protocols: the run's own check. */
+  matchesTraining: boolean;
+  seconds: number;
+}
+
+/**
+ * Each finished personalised run's per-user test ranks with user u given user u+1's strategy (the
+ * evaluation behind training.json's testOthersStrategy, kept per user for a paired own − another's
+ * comparison): the sidecar of this very artifact, else (with `split`) ranked and written to a new sidecar.
+ */
+export function othersStrategyRanks(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, TestRanks>> {
+  return sidecarValues<OthersRanksSidecar, TestRanks>(finished, opts, {
+    name: "another user's strategy ranks",
+    format: 'chord-others-ranks',
+    version: 1,
+    file: (key) => `${key}.others-ranks.json`,
+    applies: (run) => personalised(run.spec.method),
+    compute: evaluateOthersRanks,
+    value: (s) => s.ranks,
+    describe: (s) =>
+      `per-user test ranks with another user's strategy, NDCG@10 ${f4(meanNdcg10(s.ranks.unmasked))} (masked ${f4(meanNdcg10(s.ranks.masked))}; ${s.seconds.toFixed(1)}s` +
+      `${s.matchesTraining ? '' : ", WARNING: differs from training.json's testOthersStrategy"})`,
+  });
+}
+
+async function evaluateOthersRanks(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<OthersRanksSidecar> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const r = deployed.rankDeployment(dep, test, { ...runDeployOptions(options), strategyUser: deployed.anotherUser(ds.numUsers) });
+  const ranks = { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
+  const recorded = run.training.metrics.testOthersStrategy;
+  return {
+    format: 'chord-others-ranks',
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    ranks,
+    matchesTraining: recorded !== undefined && meanNdcg10(ranks.unmasked) === recorded.unmasked.ndcg10 && meanNdcg10(ranks.masked) === recorded.masked.ndcg10,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -107,16 +107,14 @@ export function strategyControlsTable(rows: readonly ResultRow[], paired: readon
   if (paired.length === 0) return lines;
   lines.push(
     '',
-    "Own strategy minus each control, paired on the test users as in \"Are the differences more than noise?\" (95% intervals; * excludes 0).",
+    "Own strategy minus another user's and minus each control, paired on the test users as in \"Are the differences more than noise?\" (95% intervals; * excludes 0).",
     '',
-    '| backbone | method | seeds | own − shuffled | masked | own − uniform | masked |',
-    '|---|---|---|---|---|---|---|',
+    "| backbone | method | seeds | own − another user's | masked | own − shuffled | masked | own − uniform | masked |",
+    '|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of paired) {
-    lines.push(
-      `| ${c.backbone} | ${c.column} | ${c.seeds.join(', ')} | ${pairedCell(c.ownMinusShuffled.unmasked)} | ${pairedCell(c.ownMinusShuffled.masked)} | ` +
-        `${pairedCell(c.ownMinusUniform.unmasked)} | ${pairedCell(c.ownMinusUniform.masked)} |`,
-    );
+    const cells = [c.ownMinusOthers, c.ownMinusShuffled, c.ownMinusUniform].flatMap((d) => [pairedCell(d.unmasked), pairedCell(d.masked)]);
+    lines.push(`| ${c.backbone} | ${c.column} | ${c.seeds.join(', ')} | ${cells.join(' | ')} |`);
   }
   return lines;
 }

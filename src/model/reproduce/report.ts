@@ -378,45 +378,57 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
 export interface ControlComparison {
   backbone: Backbone;
   column: SeedColumn;
-  /** The seeds with per-user ranks for the own strategies and both controls. */
+  /** The seeds with per-user ranks for the own strategies, another user's and both controls. */
   seeds: number[];
   users: number;
-  /** Own minus the same widths per layer on shuffled channels. */
+  /** Own minus every user given the next user's strategy: what the personalisation is worth. */
+  ownMinusOthers: { unmasked: PairedDifference; masked: PairedDifference };
+  /** Own minus the same widths per layer on shuffled channels: what the choice of channels is worth. */
   ownMinusShuffled: { unmasked: PairedDifference; masked: PairedDifference };
-  /** Own minus every channel at the uniform width. */
+  /** Own minus every channel at the uniform width: what the mixed widths are worth. */
   ownMinusUniform: { unmasked: PairedDifference; masked: PairedDifference };
 }
 
 /**
  * For each personalised headline and frozen-pretrained column (default quantization): the own
- * strategies' per-user test NDCG@10 minus each control's, over the seeds that have all three
- * (pairOverSeeds), in SeedColumn order per backbone.
+ * strategies' per-user test NDCG@10 minus that with another user's strategy and with each control,
+ * over the seeds that have all four (pairOverSeeds), in SeedColumn order per backbone.
  */
 export function controlComparisons(
   finished: ReadonlyMap<string, FinishedRun>,
   ranks: ReadonlyMap<string, TestRanks>,
+  others: ReadonlyMap<string, TestRanks>,
   controls: ReadonlyMap<string, StrategyControls>,
 ): ControlComparison[] {
-  const byColumn = new Map<string, { seed: number; own: TestRanks; controls: StrategyControls }[]>();
+  const byColumn = new Map<string, { seed: number; own: TestRanks; others: TestRanks; shuffled: TestRanks; uniform: TestRanks }[]>();
   for (const { spec } of [...finished.values()].sort((x, y) => x.spec.seed - y.spec.seed)) {
     const own = ranks.get(spec.key);
+    const other = others.get(spec.key);
     const c = controls.get(spec.key);
-    if (!own || !c || !pairedRun(spec) || !personalised(spec.method)) continue;
+    if (!own || !other || !c || !pairedRun(spec) || !personalised(spec.method)) continue;
     const column = `${spec.backbone}/${seedColumn(spec)}`;
-    byColumn.set(column, [...(byColumn.get(column) ?? []), { seed: spec.seed, own, controls: c }]);
+    byColumn.set(column, [...(byColumn.get(column) ?? []), { seed: spec.seed, own, others: other, shuffled: c.shuffled.ranks, uniform: c.uniform.ranks }]);
   }
   const out: ControlComparison[] = [];
   for (const backbone of BACKBONES) {
     for (const column of SEED_COLUMNS) {
       const runs = byColumn.get(`${backbone}/${column}`);
       if (!runs) continue;
-      const vs = (control: 'shuffled' | 'uniform') =>
+      const vs = (control: 'others' | 'shuffled' | 'uniform') =>
         pairOverSeeds(
-          runs.map((r) => ({ seed: r.seed, a: r.own, b: r.controls[control].ranks })),
+          runs.map((r) => ({ seed: r.seed, a: r.own, b: r[control] })),
           `${backbone} ${column} vs its ${control} control`,
         );
       const shuffled = vs('shuffled');
-      out.push({ backbone, column, seeds: runs.map((r) => r.seed), users: shuffled.users, ownMinusShuffled: shuffled.ndcg10, ownMinusUniform: vs('uniform').ndcg10 });
+      out.push({
+        backbone,
+        column,
+        seeds: runs.map((r) => r.seed),
+        users: shuffled.users,
+        ownMinusOthers: vs('others').ndcg10,
+        ownMinusShuffled: shuffled.ndcg10,
+        ownMinusUniform: vs('uniform').ndcg10,
+      });
     }
   }
   return out;
