@@ -76,7 +76,8 @@ export function strategySpreadTable(rows: readonly ResultRow[]): string[] {
 /**
  * The markdown section "Whose strategy, which channels, which widths?": each CHORD-family row's
  * test NDCG@10 with the user's own strategy, another user's, the own widths per layer on shuffled
- * channels, and one uniform width, all on the same trained model.
+ * channels, and one uniform width, all on the same trained model; then (controlComparisons) own
+ * minus each of the three, paired on the test users.
  */
 export function strategyControlsTable(rows: readonly ResultRow[], paired: readonly ControlComparison[] = []): string[] {
   if (!rows.some((r) => r.shuffled_channels_ndcg10 !== undefined)) return [];
@@ -218,14 +219,14 @@ export function perSeedTables(seeds: readonly SeedComparison[]): string[] {
   return lines;
 }
 
-/**
- * The markdown section "Are the differences more than noise?": report.ts's paired comparisons,
- * each difference with its 95% interval, starred where the interval excludes 0.
- */
 const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
 /** A paired difference with its 95% interval, starred when the interval excludes 0. */
 const pairedCell = (d: PairedDifference) => `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
 
+/**
+ * The markdown section "Are the differences more than noise?": report.ts's paired comparisons,
+ * each difference with its 95% interval, starred where the interval excludes 0.
+ */
 export function pairedTable(comparisons: readonly PairedComparison[]): string[] {
   if (comparisons.length === 0) return [];
   const lines = [
