@@ -169,10 +169,19 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
   return { dep, deployed, options: training.options, test: testHistories(ds) };
 }
 
-/** A re-evaluation's test NDCG@10 equals training.json's under both protocols, to the bit: the run's own evaluation. */
+/** A re-evaluation's NDCG@10 equals one training.json recorded under both protocols, to the bit: the run's own evaluation. */
+function matchesRecorded(recorded: DeployedEval | undefined, unmasked: number, masked: number): boolean {
+  return recorded !== undefined && unmasked === recorded.unmasked.ndcg10 && masked === recorded.masked.ndcg10;
+}
+
+/** A run's test evaluation re-done equals training.json's test metrics (matchesRecorded). */
 function matchesRecordedTest(run: FinishedRun, unmasked: number, masked: number): boolean {
-  const recorded = run.training.metrics.test;
-  return unmasked === recorded.unmasked.ndcg10 && masked === recorded.masked.ndcg10;
+  return matchesRecorded(run.training.metrics.test, unmasked, masked);
+}
+
+/** Per-user ranks as the sidecars keep them (plain JSON arrays). */
+function sidecarRanks(r: { users: ArrayLike<number>; unmasked: ArrayLike<number>; masked: ArrayLike<number> }): TestRanks {
+  return { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
 }
 
 /** The deployment options of train-cli's final evaluation of a run, from its recorded options. */
@@ -346,7 +355,7 @@ async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds
   const t0 = performance.now();
   const { dep, deployed, options, test } = await deployRun(key, run, ds);
   const r = deployed.rankDeployment(dep, test, runDeployOptions(options));
-  const ranks = { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
+  const ranks = sidecarRanks(r);
   return {
     format: 'chord-test-ranks',
     version: 1,
@@ -394,15 +403,14 @@ async function evaluateOthersRanks(key: string, run: FinishedRun, hash: string, 
   const t0 = performance.now();
   const { dep, deployed, options, test } = await deployRun(key, run, ds);
   const r = deployed.rankDeployment(dep, test, { ...runDeployOptions(options), strategyUser: deployed.anotherUser(ds.numUsers) });
-  const ranks = { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
-  const recorded = run.training.metrics.testOthersStrategy;
+  const ranks = sidecarRanks(r);
   return {
     format: 'chord-others-ranks',
     version: 1,
     run: key,
     artifactHash: hash,
     ranks,
-    matchesTraining: recorded !== undefined && meanNdcg10(ranks.unmasked) === recorded.unmasked.ndcg10 && meanNdcg10(ranks.masked) === recorded.masked.ndcg10,
+    matchesTraining: matchesRecorded(run.training.metrics.testOthersStrategy, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -464,7 +472,7 @@ async function evaluateStrategyControls(key: string, run: FinishedRun, hash: str
   const base = runDeployOptions(options);
   const control = (strategyControl: (s: Strategy, user: number) => Strategy): ControlEval => {
     const { result, ranks } = deployed.evaluateAndRankDeployment(dep, test, { ...base, strategyControl });
-    return { test: result, ranks: { users: Array.from(ranks.users), unmasked: Array.from(ranks.unmasked), masked: Array.from(ranks.masked) } };
+    return { test: result, ranks: sidecarRanks(ranks) };
   };
   return {
     format: 'chord-strategy-controls',
