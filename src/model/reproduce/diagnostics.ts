@@ -313,16 +313,48 @@ export interface TestRanks {
   masked: number[];
 }
 
-/** A run's per-user test ranks through the deployment path, for paired comparisons between runs. */
-export interface TestRanksSidecar {
-  format: 'chord-test-ranks';
+/** A run's per-user test ranks through one deployment (`format` says which), for paired comparisons. */
+interface RanksSidecar<F extends string> {
+  format: F;
   version: 1;
   run: string;
   artifactHash: string;
   ranks: TestRanks;
-  /** NDCG@10 from these ranks equals training.json's test NDCG@10 under both protocols: the run's own evaluation. */
+  /** NDCG@10 from these ranks equals what training.json recorded for this deployment, under both protocols: the run's own evaluation. */
   matchesTraining: boolean;
   seconds: number;
+}
+
+/** The ranks of the run's own test evaluation (each user's own strategy). */
+export type TestRanksSidecar = RanksSidecar<'chord-test-ranks'>;
+
+/**
+ * Per-user ranks of a run's test evaluation through the deployment path, every user with their own
+ * strategy or with another user's (train-cli's check, deployed.anotherUser), checked against
+ * `recorded`, the evaluation training.json keeps for that deployment.
+ */
+async function rankRun<F extends string>(
+  format: F,
+  key: string,
+  run: FinishedRun,
+  hash: string,
+  ds: SplitDataset,
+  recorded: DeployedEval | undefined,
+  strategies: 'own' | 'another user',
+): Promise<RanksSidecar<F>> {
+  const t0 = performance.now();
+  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const strategyUser = strategies === 'another user' ? { strategyUser: deployed.anotherUser(ds.numUsers) } : {};
+  const ranks = sidecarRanks(deployed.rankDeployment(dep, test, { ...runDeployOptions(options), ...strategyUser }));
+  return {
+    format,
+    version: 1,
+    run: key,
+    artifactHash: hash,
+    ranks,
+    matchesTraining: matchesRecorded(recorded, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /**
@@ -336,7 +368,7 @@ export function testRanks(finished: ReadonlyMap<string, FinishedRun>, opts: Diag
     version: 1,
     file: (key) => `${key}.ranks.json`,
     applies: () => true,
-    compute: evaluateTestRanks,
+    compute: (key, run, hash, ds) => rankRun('chord-test-ranks', key, run, hash, ds, run.training.metrics.test, 'own'),
     value: (s) => s.ranks,
     describe: (s) =>
       `per-user test ranks of ${s.ranks.users.length} users (${s.seconds.toFixed(1)}s` +
@@ -351,33 +383,8 @@ export function meanNdcg10(ranks: readonly number[]): number {
   return m.summary().ndcg[10]!;
 }
 
-async function evaluateTestRanks(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<TestRanksSidecar> {
-  const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
-  const r = deployed.rankDeployment(dep, test, runDeployOptions(options));
-  const ranks = sidecarRanks(r);
-  return {
-    format: 'chord-test-ranks',
-    version: 1,
-    run: key,
-    artifactHash: hash,
-    ranks,
-    matchesTraining: matchesRecordedTest(run, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-/** A personalised run's per-user test ranks with every user given another user's strategy (train-cli's check). */
-export interface OthersRanksSidecar {
-  format: 'chord-others-ranks';
-  version: 1;
-  run: string;
-  artifactHash: string;
-  ranks: TestRanks;
-  /** NDCG@10 from these ranks equals training.json's testOthersStrategy under both protocols: the run's own check. */
-  matchesTraining: boolean;
-  seconds: number;
-}
+/** A personalised run's per-user test ranks with every user given another user's strategy (train-cli's testOthersStrategy). */
+export type OthersRanksSidecar = RanksSidecar<'chord-others-ranks'>;
 
 /**
  * Each finished personalised run's per-user test ranks with user u given user u+1's strategy (the
@@ -391,28 +398,12 @@ export function othersStrategyRanks(finished: ReadonlyMap<string, FinishedRun>, 
     version: 1,
     file: (key) => `${key}.others-ranks.json`,
     applies: (run) => personalised(run.spec.method),
-    compute: evaluateOthersRanks,
+    compute: (key, run, hash, ds) => rankRun('chord-others-ranks', key, run, hash, ds, run.training.metrics.testOthersStrategy, 'another user'),
     value: (s) => s.ranks,
     describe: (s) =>
       `per-user test ranks with another user's strategy, NDCG@10 ${f4(meanNdcg10(s.ranks.unmasked))} (masked ${f4(meanNdcg10(s.ranks.masked))}; ${s.seconds.toFixed(1)}s` +
       `${s.matchesTraining ? '' : ", WARNING: differs from training.json's testOthersStrategy"})`,
   });
-}
-
-async function evaluateOthersRanks(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<OthersRanksSidecar> {
-  const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
-  const r = deployed.rankDeployment(dep, test, { ...runDeployOptions(options), strategyUser: deployed.anotherUser(ds.numUsers) });
-  const ranks = sidecarRanks(r);
-  return {
-    format: 'chord-others-ranks',
-    version: 1,
-    run: key,
-    artifactHash: hash,
-    ranks,
-    matchesTraining: matchesRecorded(run.training.metrics.testOthersStrategy, meanNdcg10(ranks.unmasked), meanNdcg10(ranks.masked)),
-    seconds: (performance.now() - t0) / 1000,
-  };
 }
 
 /** A control strategy's test evaluation of a run: the means, and each user's ranks behind them (for paired comparisons with the run's own). */
