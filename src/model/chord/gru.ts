@@ -47,20 +47,29 @@ export function gruForward(params: ParamMap, itemEmb: tf.Tensor2D, windows: tf.T
   const bhh = need(params, GRU_TENSORS.biasHh);
   const [batch, steps] = windows.shape;
   const H = whh.shape[1]!;
-  // Input projections of all steps in one matmul: [B*N, 3H].
-  const x = tf.gather(itemEmb, windows.reshape([-1])) as tf.Tensor2D;
-  const gi = tf.add(mm(x, wih, false, true), bih).reshape([batch, steps, 3 * H]);
-  const keep = tf.cast(tf.notEqual(windows, 0), 'float32'); // [B, N]
-  const whhT = tf.transpose(whh); // [H, 3H]
+  // Per gate k (r, z, n): slicing the small weights, not the [B, 3H] activations, saves six
+  // strided copies per step and their gradients.
+  const rows = (w: tf.Tensor, k: number) => w.slice([k * H, 0], [H, w.shape[1]!]);
+  const part = (b: tf.Tensor, k: number) => b.slice([k * H], [H]);
+  // Time-major, so each step's rows are one contiguous block and splitting into steps is cheap.
+  const x = tf.gather(itemEmb, windows.transpose().reshape([-1])) as tf.Tensor2D; // [N*B, D]
+  // Input projections of all steps at once; r's and z's recurrent biases fold in here (n's
+  // cannot: r multiplies it).
+  const inputGate = (k: number, bias: tf.Tensor) =>
+    tf.unstack(tf.add(mm(x, rows(wih, k), false, true), bias).reshape([steps, batch, H]));
+  const ir = inputGate(0, tf.add(part(bih, 0), part(bhh, 0)));
+  const iz = inputGate(1, tf.add(part(bih, 1), part(bhh, 1)));
+  const iN = inputGate(2, part(bih, 2));
+  const [hr, hz, hn] = [0, 1, 2].map((k) => tf.transpose(rows(whh, k))); // [H, H] each
+  const bhn = part(bhh, 2);
+  const keep = tf.unstack(tf.cast(tf.notEqual(windows.transpose(), 0), 'float32').reshape([steps, batch, 1])); // N x [B, 1]
   let h: tf.Tensor2D = tf.zeros([batch, H]);
   for (let t = 0; t < steps; t++) {
-    const g = gi.slice([0, t, 0], [batch, 1, 3 * H]).reshape([batch, 3 * H]);
-    const gh = tf.add(mm(h, whhT), bhh);
-    const r = tf.sigmoid(tf.add(g.slice([0, 0], [batch, H]), gh.slice([0, 0], [batch, H])));
-    const u = tf.sigmoid(tf.add(g.slice([0, H], [batch, H]), gh.slice([0, H], [batch, H])));
-    const n = tf.tanh(tf.add(g.slice([0, 2 * H], [batch, H]), tf.mul(r, gh.slice([0, 2 * H], [batch, H]))));
+    const r = tf.sigmoid(tf.add(ir[t]!, mm(h, hr!)));
+    const u = tf.sigmoid(tf.add(iz[t]!, mm(h, hz!)));
+    const n = tf.tanh(tf.add(iN[t]!, tf.mul(r, tf.add(mm(h, hn!), bhn))));
     const next = tf.add(tf.mul(tf.sub(1, u), n), tf.mul(u, h));
-    const m = keep.slice([0, t], [batch, 1]);
+    const m = keep[t]!;
     h = tf.add(tf.mul(m, next), tf.mul(tf.sub(1, m), h)) as tf.Tensor2D;
   }
   return h;

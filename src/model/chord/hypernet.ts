@@ -10,11 +10,13 @@
  *   α_L   = h · L.wᵀ + L.b                                       [B, layers]
  *   score = softmax(α_F) · Σ_k |α_E|                             [B, C]   (core channelScores)
  *
- * Only the per-channel L1 mass of α_E is ever needed, so it is reduced per layer as soon as it is
- * formed ([B, C, R] is the size of the layer's weights, per user).
+ * Only the per-channel L1 mass of α_E is ever needed, so it is computed by core's lowRankL1Mass
+ * (forward and gradient in one host loop each): [B, C, R], the size of the layer's weights per
+ * user, is never formed as a tensor.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { HypernetConfig, HypernetLayer, HypernetMethod } from '../../core/hypernet.ts';
+import { lowRankL1Mass, lowRankL1MassGrad, type LowRankShape } from '../../core/low-rank-mass.ts';
 import type { LevelTable } from '../../core/strategy.ts';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import { mm } from '../nn.ts';
@@ -76,6 +78,30 @@ export function createHypernetParams(s: HypernetShape, seed: number): ParamMap {
   return out;
 }
 
+/**
+ * Σ_k |(U · Vᵀ)[b, c, k]| for U [B, C, rank], V [B, R, rank] -> [B, C], differentiable in U and V
+ * (core/low-rank-mass.ts).
+ */
+export function l1Mass(u: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor2D {
+  const [batch, channels, rank] = u.shape;
+  const shape: LowRankShape = { batch, channels, rowLength: v.shape[1], rank };
+  const op = tf.customGrad((uIn, vIn, save) => {
+    const uData = (uIn as tf.Tensor).dataSync() as Float32Array;
+    const vData = (vIn as tf.Tensor).dataSync() as Float32Array;
+    (save as tf.GradSaveFunc)([uIn as tf.Tensor, vIn as tf.Tensor]);
+    return {
+      value: tf.tensor2d(lowRankL1Mass(shape, uData, vData), [batch, channels]),
+      gradFunc: (dy, saved) => {
+        const [uS, vS] = saved as [tf.Tensor3D, tf.Tensor3D];
+        const g = (dy as tf.Tensor).dataSync() as Float32Array;
+        const { du, dv } = lowRankL1MassGrad(shape, uS.dataSync() as Float32Array, vS.dataSync() as Float32Array, g);
+        return [tf.tensor3d(du, uS.shape), tf.tensor3d(dv, vS.shape)];
+      },
+    };
+  }) as (u: tf.Tensor, v: tf.Tensor) => tf.Tensor2D;
+  return op(u, v);
+}
+
 export interface HypernetOutputs {
   /** Per layer: softmax(α_F) · Σ|α_E|, [B, C] (core's channel score). */
   readonly scores: tf.Tensor2D[];
@@ -94,7 +120,7 @@ export function hypernetForward(s: HypernetShape, params: ParamMap, z: tf.Tensor
     if (s.method === 'custom') return tf.mul(soft, ly.rowLength) as tf.Tensor2D;
     const u = dense(h, `hyper.E.${ly.name}.u`, `hyper.E.${ly.name}.ub`).reshape([batch, ly.outChannels, s.rank]);
     const v = dense(h, `hyper.E.${ly.name}.v`, `hyper.E.${ly.name}.vb`).reshape([batch, ly.rowLength, s.rank]);
-    const mass = tf.sum(tf.abs(mm(u, v, false, true)), 2); // [B, C]
+    const mass = l1Mass(u as tf.Tensor3D, v as tf.Tensor3D);
     return tf.mul(soft, mass) as tf.Tensor2D;
   });
   const alphaL =
