@@ -1,0 +1,168 @@
+/**
+ * Training-step benchmark: `npm run bench:train [-- --data <path>] [--steps 6] [--only caser,chord]
+ * [--out results/bench-train.json]`.
+ *
+ * CPU seconds per optimisation step (forward, backward, Adam) of every method on both backbones,
+ * at the train CLI's batch sizes (SASRec 128, Caser 512) on the tfjs wasm backend, and what that
+ * means per epoch (steps per epoch x s/step). CPU time of this process, not wall time: on a shared
+ * machine it moves far less with other load (the load average at the start is recorded too).
+ * Models are random-frozen (a frozen-pretrained one costs the same per step).
+ *
+ * Default data: a generated shop of ML-100K's size (943 shoppers, 1,152 items, ~100 clicks each),
+ * so anyone can run it; `--data ../shared/datasets/ml-100k` measures on the real split.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SingleBar } from 'cli-progress';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { generateFrozenWeights } from '../core/frozen.ts';
+import { loadDataset } from '../data/load.ts';
+import { prepareDataset } from '../data/split.ts';
+import { generateShop } from '../data/synthetic.ts';
+import type { SplitDataset } from '../data/types.ts';
+import { initBackend } from './backend.ts';
+import { createCaser } from './caser.ts';
+import { chordBatch, chordExamples, disposeChordBatch } from './chord/data.ts';
+import { GroupedAdam } from './chord/loop.ts';
+import { CHORD_DEFAULTS, CHORD_METHODS, createChordModel, type ChordBackbone } from './chord/model.ts';
+import { createBaseModel } from './model.ts';
+import { Rng, shuffleInPlace } from './rng.ts';
+import { createSasrec } from './sasrec.ts';
+import { trainStep, type Steppable } from './train.ts';
+import type { ChordBatch } from './chord/model.ts';
+
+const BACKBONES = ['sasrec', 'caser'] as const;
+const METHODS = ['base', ...CHORD_METHODS] as const;
+const BATCH = { sasrec: 128, caser: 512 } as const;
+const WARMUP_STEPS = 2;
+
+/** ML-100K's size after the 10-core filter: 943 users, 1,152 items, ~98k clicks. */
+const ML100K_SIZED_SHOP = { seed: 1, numItems: 1152, numShoppers: 943, clicksPerShopper: 104 } as const;
+
+export interface StepBench {
+  readonly backbone: (typeof BACKBONES)[number];
+  readonly method: (typeof METHODS)[number];
+  readonly batchSize: number;
+  readonly stepsPerEpoch: number;
+  readonly stepsTimed: number;
+  readonly cpuSecondsPerStep: number;
+  readonly wallSecondsPerStep: number;
+  /** stepsPerEpoch x cpuSecondsPerStep / 60. */
+  readonly cpuMinutesPerEpoch: number;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function makeBackbone(kind: (typeof BACKBONES)[number], ds: SplitDataset): ChordBackbone {
+  const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: 0.5 };
+  return kind === 'sasrec' ? createSasrec({ ...common, maxLen: 50 }) : createCaser({ ...common, userEmbedding: 'shared' });
+}
+
+function makeModel(backbone: ChordBackbone, method: (typeof METHODS)[number], seed: number): Steppable<ChordBatch> & { dispose(): void } {
+  if (method === 'base') {
+    const base = createBaseModel(backbone, seed);
+    return { variables: base.variables, loss: (b, ctx) => base.loss(b, ctx), dispose: () => tf.dispose(Object.values(base.variables)) };
+  }
+  const frozen = new Map(generateFrozenWeights({ seed, layers: backbone.layers() }).map((l) => [l.spec.name, l.weights]));
+  const model = createChordModel(backbone, frozen, { method, ...CHORD_DEFAULTS, seed });
+  return { variables: model.variables, loss: (b, ctx) => model.loss(b, ctx), dispose: () => model.dispose() };
+}
+
+/** Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method. */
+export function benchSteps(ds: SplitDataset, kind: (typeof BACKBONES)[number], method: (typeof METHODS)[number], steps: number): StepBench {
+  const seed = 1;
+  const backbone = makeBackbone(kind, ds);
+  const model = makeModel(backbone, method, seed);
+  const ex = chordExamples(backbone, ds.train, 0, CHORD_DEFAULTS.gruWindow);
+  const batchSize = BATCH[kind];
+  const order = Array.from({ length: ex.count }, (_, i) => i);
+  const rng = new Rng(seed);
+  shuffleInPlace(order, rng);
+  const adam = new GroupedAdam(1e-3, 1e-3, 0);
+  const ctx = { training: true, seed: () => rng.seed() };
+  let cpu0 = 0;
+  let wall0 = 0;
+  for (let s = 0; s < WARMUP_STEPS + steps; s++) {
+    if (s === WARMUP_STEPS) {
+      cpu0 = cpuSeconds();
+      wall0 = performance.now();
+    }
+    const from = (s * batchSize) % Math.max(1, ex.count - batchSize);
+    const batch = chordBatch(ex, order.slice(from, from + batchSize));
+    trainStep(model, adam, batch, ctx);
+    disposeChordBatch(batch);
+  }
+  const cpuSecondsPerStep = (cpuSeconds() - cpu0) / steps;
+  const wallSecondsPerStep = (performance.now() - wall0) / 1000 / steps;
+  model.dispose();
+  const stepsPerEpoch = Math.ceil(ex.count / batchSize);
+  return {
+    backbone: kind,
+    method,
+    batchSize,
+    stepsPerEpoch,
+    stepsTimed: steps,
+    cpuSecondsPerStep,
+    wallSecondsPerStep,
+    cpuMinutesPerEpoch: (stepsPerEpoch * cpuSecondsPerStep) / 60,
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { data: { type: 'string' }, steps: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } },
+  });
+  const steps = Number(values.steps ?? 6);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got '${values.steps}'`);
+  const only = (values.only ?? '').split(',').filter(Boolean);
+  const out = resolve(values.out ?? 'results/bench-train.json');
+  await initBackend('wasm');
+  const interactions = values.data ? loadDataset(values.data).interactions : generateShop(ML100K_SIZED_SHOP).interactions;
+  const ds = prepareDataset(interactions, { k: 10 }).split;
+  const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
+  const configs = BACKBONES.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
+  if (configs.length === 0) throw new Error(`--only ${values.only} selects nothing (backbones ${BACKBONES.join(', ')}; methods ${METHODS.join(', ')})`);
+  const loadAverage = os.loadavg()[0]!;
+  const bar = new SingleBar({ format: 'bench:train [{bar}] {value}/{total} {config}', hideCursor: true });
+  bar.start(configs.length, 0, { config: '' });
+  const rows: StepBench[] = [];
+  for (const [b, m] of configs) {
+    bar.update(rows.length, { config: `${b} ${m}` });
+    rows.push(benchSteps(ds, b, m, steps));
+  }
+  bar.update(rows.length, { config: 'done' });
+  bar.stop();
+  const report = {
+    format: 'chord-bench-train',
+    version: 1,
+    command: `npm run bench:train -- ${argv.join(' ')}`.trim(),
+    data: { name: dataName, users: ds.numUsers, items: ds.numItems },
+    backend: tf.getBackend(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverageAtStart: loadAverage, node: process.version },
+    date: new Date().toISOString(),
+    rows,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+  for (const r of rows) {
+    console.log(
+      `${r.backbone.padEnd(6)} ${r.method.padEnd(8)} ${r.cpuSecondsPerStep.toFixed(3)} s/step CPU (wall ${r.wallSecondsPerStep.toFixed(3)}), ` +
+        `${r.stepsPerEpoch} steps/epoch -> ${r.cpuMinutesPerEpoch.toFixed(2)} CPU min/epoch`,
+    );
+  }
+  console.log(`wrote ${out} (load average at start ${loadAverage.toFixed(2)} on ${os.cpus().length} CPUs)`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * bench:train's measurement on a tiny generated shop: every backbone and a CHORD-family method
+ * take real optimisation steps and report consistent per-step and per-epoch figures.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareDataset } from '../../src/data/split.ts';
+import { generateShop } from '../../src/data/synthetic.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { benchSteps } from '../../src/model/bench-train.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+const ds = prepareDataset(generateShop({ seed: 2, numItems: 40, numShoppers: 30, clicksPerShopper: 12 }).interactions, { k: 3 }).split;
+
+describe('benchSteps', () => {
+  it.each([
+    ['sasrec', 'chord'],
+    ['caser', 'weighted'],
+    ['caser', 'base'],
+  ] as const)('times %s %s steps', (backbone, method) => {
+    const r = benchSteps(ds, backbone, method, 1);
+    expect(r).toMatchObject({ backbone, method, stepsTimed: 1, batchSize: backbone === 'sasrec' ? 128 : 512 });
+    expect(r.stepsPerEpoch).toBeGreaterThanOrEqual(1);
+    expect(r.cpuSecondsPerStep).toBeGreaterThan(0);
+    expect(r.wallSecondsPerStep).toBeGreaterThan(0);
+    expect(r.cpuMinutesPerEpoch).toBeCloseTo((r.stepsPerEpoch * r.cpuSecondsPerStep) / 60, 10);
+  });
+});
