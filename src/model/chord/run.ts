@@ -19,6 +19,7 @@ import { readArtifact, slugify, writeArtifact, type ArtifactFiles } from '../exp
 import { createBaseModel } from '../model.ts';
 import { countParams, type ParamMap } from '../params.ts';
 import { createSasrec } from '../sasrec.ts';
+import { codeRevision } from '../provenance.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, testHistories, validationHistories, type HistorySet } from './data.ts';
 import { anotherUser, evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
@@ -318,6 +319,8 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     data: { name: o.dataName, users: ds.numUsers, items: ds.numItems },
     epochs: { run: loop.epochsRun, best: loop.bestEpoch, stoppedEarly: loop.stoppedEarly },
     timing: { trainSeconds, meanStepSeconds: loop.meanStepSeconds, meanStepCpuSeconds },
+    // The checkout that finished the run (a resumed run's earlier sessions may have had another).
+    code: codeRevision(),
     validationDuringTraining: loop.bestValid,
     history: loop.history,
     command: o.command,

@@ -275,6 +275,26 @@ export function quantBudgetTable(rows: readonly ResultRow[]): string[] {
   );
 }
 
+/** How many finished runs each commit finished (training.json `code`), and how many predate the record. */
+export function codeRevisionsLine(runs: readonly FinishedRun[]): string {
+  const counts = new Map<string, number>();
+  let unrecorded = 0;
+  for (const r of runs) {
+    const c = r.training.code;
+    if (!c) {
+      unrecorded++;
+      continue;
+    }
+    const key = `${c.commit.slice(0, 7)}${c.dirty ? ' with uncommitted changes' : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const recorded = [...counts].map(([k, n]) => `${k}: ${n}`).join(', ');
+  return (
+    `Code: ${runs.length - unrecorded} runs record the commit that finished them${recorded ? ` (${recorded})` : ''}; ` +
+    `${unrecorded} do not (finished before runs recorded it, or outside a git checkout; README, "Training time", says what changed in the training code meanwhile).`
+  );
+}
+
 export function markdown(
   dataset: string,
   command: string,
@@ -294,6 +314,7 @@ export function markdown(
     'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
     '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
     'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (README).',
+    codeRevisionsLine([...finished.values()]),
     '',
     '## Headline (Table 2): mean over seeds',
     '',

@@ -139,6 +139,8 @@ export interface Training {
    */
   timing: { trainSeconds: number; meanStepSeconds: number; meanStepCpuSeconds?: number | null };
   epochs?: { run: number; best: number; stoppedEarly: boolean };
+  /** The git commit that finished the run (src/model/provenance.ts); absent in runs older than it. */
+  code?: { commit: string; dirty: boolean } | null;
   /** What re-evaluating the artifact needs (every real training.json has them). */
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
