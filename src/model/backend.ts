@@ -5,6 +5,7 @@
  * backend (~50 s per SASRec step of 128 x 50) or the `wasm` backend (~1.1 s per step, with the
  * transpose-free matmul of nn.ts). The wasm backend ships no `UnsortedSegmentSum` kernel, which
  * the gradient of `tf.gather` (every embedding lookup) calls: wasm-segment-sum.ts registers one.
+ * Its Slice/Unpack/SplitV copy the whole input per call: wasm-slice.ts replaces them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -12,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { ChordError } from '../core/errors.ts';
 import { registerWasmUnsortedSegmentSum } from './wasm-segment-sum.ts';
+import { registerWasmSliceKernels } from './wasm-slice.ts';
 
 export type BackendName = 'wasm' | 'cpu';
 
@@ -36,6 +38,7 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<void> {
   if (tf.getBackend() === name) return;
   if (name === 'wasm') {
     registerWasmUnsortedSegmentSum();
+    registerWasmSliceKernels();
     setWasmPaths(wasmDistDir());
     setThreadsCount(1);
   }

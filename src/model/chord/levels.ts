@@ -131,7 +131,7 @@ export function softLevels(
   const p8 = s1;
   const p4 = tf.sub(s2, s1);
   const p2 = tf.sub(1, s2);
-  if (!alphaL || !shift) return tf.stack([p2, p4, tf.zerosLike(p2), p8], 2) as tf.Tensor3D;
+  if (!alphaL || !shift) return levelsLast([p2, p4, tf.zerosLike(p2), p8]);
   const tauL = col(shift.tau);
   const up = tf.div(tf.sub(alphaL, col(shift.thetaUp)), tauL);
   const down = tf.div(tf.sub(col(shift.thetaDown), alphaL), tauL);
@@ -143,5 +143,13 @@ export function softLevels(
   const q1 = tf.add(tf.mul(pStay, p4), tf.mul(pUp, p2));
   const q2 = tf.add(tf.mul(pUp, p4), tf.mul(pDown, p8));
   const q3 = tf.mul(tf.add(pStay, pUp), p8);
-  return tf.stack([q0, q1, q2, q3], 2) as tf.Tensor3D;
+  return levelsLast([q0, q1, q2, q3]);
+}
+
+/**
+ * [B, C] x levels -> [B, C, levels]. Stacked on a new first axis and transposed: stacking on the
+ * last axis (and its gradient, unstacking there) copies one value at a time in tfjs-wasm.
+ */
+function levelsLast(q: tf.Tensor[]): tf.Tensor3D {
+  return tf.transpose(tf.stack(q, 0), [1, 2, 0]) as tf.Tensor3D;
 }
