@@ -109,6 +109,8 @@ describe('train-cli on tiny data', () => {
 
     const baseArt = readArtifact(base!.artifactDir);
     expect(baseArt.training).toMatchObject({ method: 'base', options: { init: 'random', seed: 5, zDim: 8, maxLen: 8 } });
+    // The commit that trained it (the tests run in this repository's checkout).
+    expect(baseArt.training).toMatchObject({ code: { commit: expect.stringMatching(/^[0-9a-f]{40}$/), dirty: expect.any(Boolean) } });
     const training = result.training as { options: { init: string; pretrainedDir: string } };
     expect(training.options).toMatchObject({ init: 'pretrained', pretrainedDir: join(dir, 'auto', 'base') });
     const manifest = parseManifest(JSON.parse(readFileSync(join(result.artifactDir, 'manifest.json'), 'utf8')));
