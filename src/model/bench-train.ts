@@ -24,13 +24,12 @@ import { prepareDataset } from '../data/split.ts';
 import { generateShop } from '../data/synthetic.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { initBackend } from './backend.ts';
-import { createCaser } from './caser.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from './chord/data.ts';
 import { GroupedAdam } from './chord/loop.ts';
+import { makeBackbone } from './chord/run.ts';
 import { CHORD_DEFAULTS, CHORD_METHODS, createChordModel, type ChordBackbone } from './chord/model.ts';
 import { createBaseModel } from './model.ts';
 import { Rng, shuffleInPlace } from './rng.ts';
-import { createSasrec } from './sasrec.ts';
 import { trainStep, type Steppable } from './train.ts';
 import type { ChordBatch } from './chord/model.ts';
 
@@ -59,11 +58,6 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-function makeBackbone(kind: (typeof BACKBONES)[number], ds: SplitDataset): ChordBackbone {
-  const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: 0.5 };
-  return kind === 'sasrec' ? createSasrec({ ...common, maxLen: 50 }) : createCaser({ ...common, userEmbedding: 'shared' });
-}
-
 function makeModel(backbone: ChordBackbone, method: (typeof METHODS)[number], seed: number): Steppable<ChordBatch> & { dispose(): void } {
   if (method === 'base') {
     const base = createBaseModel(backbone, seed);
@@ -77,7 +71,8 @@ function makeModel(backbone: ChordBackbone, method: (typeof METHODS)[number], se
 /** Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method. */
 export function benchSteps(ds: SplitDataset, kind: (typeof BACKBONES)[number], method: (typeof METHODS)[number], steps: number): StepBench {
   const seed = 1;
-  const backbone = makeBackbone(kind, ds);
+  // reproduce's settings: dropout 0.5, maxLen 50, Caser's shared user row.
+  const backbone = makeBackbone({ backbone: kind, dropout: 0.5, maxLen: 50, caserUser: 'shared' }, ds);
   const model = makeModel(backbone, method, seed);
   const ex = chordExamples(backbone, ds.train, 0, CHORD_DEFAULTS.gruWindow);
   const batchSize = BATCH[kind];

@@ -85,17 +85,15 @@ export function createHypernetParams(s: HypernetShape, seed: number): ParamMap {
 export function l1Mass(u: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor2D {
   const [batch, channels, rank] = u.shape;
   const shape: LowRankShape = { batch, channels, rowLength: v.shape[1], rank };
-  const op = tf.customGrad((uIn, vIn, save) => {
+  const op = tf.customGrad((uIn, vIn) => {
+    // The backward reads the same host copies: no tensors to save and download again.
     const uData = (uIn as tf.Tensor).dataSync() as Float32Array;
     const vData = (vIn as tf.Tensor).dataSync() as Float32Array;
-    (save as tf.GradSaveFunc)([uIn as tf.Tensor, vIn as tf.Tensor]);
     return {
       value: tf.tensor2d(lowRankL1Mass(shape, uData, vData), [batch, channels]),
-      gradFunc: (dy, saved) => {
-        const [uS, vS] = saved as [tf.Tensor3D, tf.Tensor3D];
-        const g = (dy as tf.Tensor).dataSync() as Float32Array;
-        const { du, dv } = lowRankL1MassGrad(shape, uS.dataSync() as Float32Array, vS.dataSync() as Float32Array, g);
-        return [tf.tensor3d(du, uS.shape), tf.tensor3d(dv, vS.shape)];
+      gradFunc: (dy) => {
+        const { du, dv } = lowRankL1MassGrad(shape, uData, vData, (dy as tf.Tensor).dataSync() as Float32Array);
+        return [tf.tensor3d(du, u.shape), tf.tensor3d(dv, v.shape)];
       },
     };
   }) as (u: tf.Tensor, v: tf.Tensor) => tf.Tensor2D;

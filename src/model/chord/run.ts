@@ -91,11 +91,12 @@ export interface RunResult {
   readonly test: DeployedEval;
 }
 
-function caserUser(o: RunOptions): 'table' | 'shared' {
+function caserUser(o: Pick<RunOptions, 'caserUser'>): 'table' | 'shared' {
   return o.caserUser ?? RUN_DEFAULTS.caserUser;
 }
 
-function makeBackbone(o: RunOptions, ds: SplitDataset): ChordBackbone {
+/** A run's backbone for dataset `ds` (also what bench:train times). */
+export function makeBackbone(o: Pick<RunOptions, 'backbone' | 'dropout' | 'maxLen' | 'caserUser'>, ds: SplitDataset): ChordBackbone {
   const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: o.dropout };
   return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser({ ...common, userEmbedding: caserUser(o) });
 }

@@ -174,11 +174,6 @@ function matchesRecorded(recorded: DeployedEval | undefined, unmasked: number, m
   return recorded !== undefined && unmasked === recorded.unmasked.ndcg10 && masked === recorded.masked.ndcg10;
 }
 
-/** A run's test evaluation re-done equals training.json's test metrics (matchesRecorded). */
-function matchesRecordedTest(run: FinishedRun, unmasked: number, masked: number): boolean {
-  return matchesRecorded(run.training.metrics.test, unmasked, masked);
-}
-
 /** Per-user ranks as the sidecars keep them (plain JSON arrays). */
 function sidecarRanks(r: { users: ArrayLike<number>; unmasked: ArrayLike<number>; masked: ArrayLike<number> }): TestRanks {
   return { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
@@ -201,7 +196,7 @@ async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string,
     artifactHash: hash,
     historyShare10: r.historyShare10,
     ndcg10: { unmasked: r.unmasked.ndcg10, masked: r.masked.ndcg10 },
-    matchesTraining: matchesRecordedTest(run, r.unmasked.ndcg10, r.masked.ndcg10),
+    matchesTraining: matchesRecorded(run.training.metrics.test, r.unmasked.ndcg10, r.masked.ndcg10),
     seconds: (performance.now() - t0) / 1000,
   };
 }

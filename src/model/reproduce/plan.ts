@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { CodeRevision } from '../provenance.ts';
 
 export type Backbone = 'sasrec' | 'caser';
 export type Method = 'base' | 'quant' | 'custom' | 'weighted' | 'chord';
@@ -139,8 +140,8 @@ export interface Training {
    */
   timing: { trainSeconds: number; meanStepSeconds: number; meanStepCpuSeconds?: number | null };
   epochs?: { run: number; best: number; stoppedEarly: boolean };
-  /** The git commit that finished the run (src/model/provenance.ts); absent in runs older than it. */
-  code?: { commit: string; dirty: boolean } | null;
+  /** The git commit that finished the run; absent in runs older than the record. */
+  code?: CodeRevision | null;
   /** What re-evaluating the artifact needs (every real training.json has them). */
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
