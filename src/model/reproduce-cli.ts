@@ -7,8 +7,8 @@
  * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
  * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
  * training.json has test metrics) is never trained again, so the command can be stopped and restarted at any time and
- * only does what is missing. `--only a,b` keeps runs that match every token (backbone, method, ablation group
- * or s<seed>); `--list` shows what is done and what is not; `--report` only rewrites the results files.
+ * only does what is missing. `--only a,b` keeps runs that match every token (backbone, method, ablation group,
+ * s<seed> or a run key); `--list` shows what is done and what is not; `--report` only rewrites the results files.
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
  * progress is always on disk.
  *
@@ -42,6 +42,7 @@ import {
   K_CORE,
   planRuns,
   runTrain,
+  selectRuns,
   staleReason,
   trainArgs,
   type DeployedEval,
@@ -69,8 +70,7 @@ async function main(): Promise<void> {
   const dataset = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt)$/, '');
   const seeds = values.seeds.split(',').map(Number);
   const plan = planRuns(seeds);
-  const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
-  const selected = only ? plan.filter((r) => [...only].every((o) => o === r.backbone || o === r.method || o === r.group || o === `s${r.seed}`)) : plan;
+  const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
   const stale = new Map<string, StaleRun>();
   const refresh = () => {

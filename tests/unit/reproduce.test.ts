@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
+import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
 import { perSeedTables, trainingTimeTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
@@ -29,6 +29,16 @@ describe('reproduce plan and aggregation', () => {
       }
     }
     expect(pre.map((r) => r.key)).toContain('sasrec-quant-pre-s2');
+  });
+
+  it('--only keeps the runs matching every token: backbone, method, group, seed or a whole run key', () => {
+    const plan = planRuns([1, 2, 3]);
+    const keys = (tokens: string[]) => selectRuns(plan, tokens).map((r) => r.key);
+    expect(keys(['caser', 'beta', 's1'])).toEqual(['caser-chord-l2468-b0.0625-s1', 'caser-chord-l2468-b0.1875-s1', 'caser-chord-l2468-b0.25-s1']);
+    expect(keys(['caser-chord-l2468-b0.25-s1'])).toEqual(['caser-chord-l2468-b0.25-s1']);
+    expect(keys(['caser-chord-l2468-b0.25-s1', 'sasrec'])).toEqual([]);
+    expect(keys(['sasrec', 'pre'])).toEqual([]);
+    expect(keys([])).toHaveLength(plan.length);
   });
 
   it('evaluates every CHORD-family run at Quant\'s 3 bits through T too, and tells train-cli so', () => {

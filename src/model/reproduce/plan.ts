@@ -24,8 +24,8 @@ export interface RunSpec {
   budgets: number[];
 }
 
-/** Settings shared by every run (chosen on validation during development; see training.json of each run). */
 /**
+ * Settings shared by every run (chosen on validation during development; see training.json of each run).
  * Every run's epoch cap: high enough that runs end by early stopping (patience), not by the cap. It
  * was 30, which stopped the SASRec Base runs while still improving; a run that the older cap
  * stopped resumes from its checkpoint to what an uncapped run trains (see staleReason).
@@ -95,6 +95,15 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
     for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s });
   }
   return out;
+}
+
+/**
+ * The runs `--only` keeps: those matching every token, a token being a backbone, method, ablation group,
+ * s<seed> or a whole run key. A key lets two trainers share a group without ever picking the same run.
+ */
+export function selectRuns(plan: readonly RunSpec[], tokens: readonly string[]): RunSpec[] {
+  const matches = (r: RunSpec, t: string) => t === r.key || t === r.backbone || t === r.method || t === r.group || t === `s${r.seed}`;
+  return plan.filter((r) => tokens.every((t) => matches(r, t)));
 }
 
 /** The key of the Base run of r's backbone and seed: the Base a frozen-pretrained run freezes. */
