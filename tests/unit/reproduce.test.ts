@@ -37,6 +37,8 @@ describe('reproduce plan and aggregation', () => {
     expect(keys(['caser', 'beta', 's1'])).toEqual(['caser-chord-l2468-b0.0625-s1', 'caser-chord-l2468-b0.1875-s1', 'caser-chord-l2468-b0.25-s1']);
     expect(keys(['caser-chord-l2468-b0.25-s1'])).toEqual(['caser-chord-l2468-b0.25-s1']);
     expect(keys(['caser-chord-l2468-b0.25-s1', 'sasrec'])).toEqual([]);
+    expect(keys(['sasrec', 'pretrained', 's2'])).toEqual(['sasrec-chord-l2468-b0.125-pre-s2', 'sasrec-quant-pre-s2', 'sasrec-custom-l2468-b0.125-pre-s2', 'sasrec-weighted-l2468-b0.125-pre-s2']);
+    // A token is a whole name, not part of a key.
     expect(keys(['sasrec', 'pre'])).toEqual([]);
     expect(keys([])).toHaveLength(plan.length);
   });
