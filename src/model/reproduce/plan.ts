@@ -24,8 +24,9 @@ export interface RunSpec {
   budgets: number[];
 }
 
+// Settings shared by every run (chosen on validation during development; see training.json of each run).
+
 /**
- * Settings shared by every run (chosen on validation during development; see training.json of each run).
  * Every run's epoch cap: high enough that runs end by early stopping (patience), not by the cap. It
  * was 30, which stopped the SASRec Base runs while still improving; a run that the older cap
  * stopped resumes from its checkpoint to what an uncapped run trains (see staleReason).
