@@ -74,7 +74,7 @@ export function benchSteps(ds: SplitDataset, kind: (typeof BACKBONES)[number], m
   // reproduce's settings: dropout 0.5, maxLen 50, Caser's shared user row.
   const backbone = makeBackbone({ backbone: kind, dropout: 0.5, maxLen: 50, caserUser: 'shared' }, ds);
   const model = makeModel(backbone, method, seed);
-  const ex = chordExamples(backbone, ds.train, 0, CHORD_DEFAULTS.gruWindow);
+  const ex = chordExamples(backbone, ds.train, 0, { gruLen: CHORD_DEFAULTS.gruWindow, zTargets: CHORD_DEFAULTS.zTargets });
   const batchSize = BATCH[kind];
   const order = Array.from({ length: ex.count }, (_, i) => i);
   const rng = new Rng(seed);

@@ -179,20 +179,29 @@ export function sasrecScores(
 }
 
 /**
- * Training windows: every user's training sequence is cut into windows of maxLen next-item
- * targets, the first ending at the most recent item; `shift` (0..maxLen-1) moves the boundaries of
- * the older windows so that, across epochs, targets are seen with different amounts of context.
+ * Where training windows end: per user, [user, index of the window's last target], the first at
+ * the most recent item and then every `stride` items back; `shift` (0..stride-1) moves the
+ * boundaries of the older windows so that, across epochs, targets are seen with different
+ * amounts of context.
  */
-export function sasrecExamples(c: SasrecConfig, train: readonly Int32Array[], shift: number): Examples {
-  const L = c.maxLen;
-  const s = ((shift % L) + L) % L;
-  const ends: Array<[number, number]> = []; // [user, index of the last target]
+export function sasrecWindowEnds(train: readonly Int32Array[], stride: number, shift: number): Array<[number, number]> {
+  if (!Number.isInteger(stride) || stride < 1) throw new RangeError(`window stride ${stride} must be a positive integer`);
+  const s = ((shift % stride) + stride) % stride;
+  const ends: Array<[number, number]> = [];
   train.forEach((t, u) => {
     const n = t.length;
     if (n < 2) return;
     ends.push([u, n - 1]);
-    for (let e = n - 1 - L + s; e >= 1; e -= L) ends.push([u, e]);
+    for (let e = n - 1 - stride + s; e >= 1; e -= stride) ends.push([u, e]);
   });
+  return ends;
+}
+
+/**
+ * Windows of `L` inputs ending right before each end's last target, the next item at every
+ * position as its target (left-padded with 0).
+ */
+export function sasrecWindows(L: number, train: readonly Int32Array[], ends: ReadonlyArray<readonly [number, number]>): Examples {
   const count = ends.length;
   const users = new Int32Array(count);
   const seq = new Int32Array(count * L);
@@ -208,6 +217,14 @@ export function sasrecExamples(c: SasrecConfig, train: readonly Int32Array[], sh
     }
   });
   return { count, inputLen: L, targetsPer: L, users, seq, targets };
+}
+
+/**
+ * Training windows: every user's training sequence is cut into windows of maxLen next-item
+ * targets (sasrecWindowEnds with stride maxLen), so each target is seen once an epoch.
+ */
+export function sasrecExamples(c: SasrecConfig, train: readonly Int32Array[], shift: number): Examples {
+  return sasrecWindows(c.maxLen, train, sasrecWindowEnds(train, c.maxLen, shift));
 }
 
 export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 'numItems' | 'numUsers'>): Backbone & {

@@ -3,7 +3,7 @@
  * exports the artifact directory the page and the strategy server load.
  *
  *   npm run train -- --data ../shared/datasets/ml-100k --backbone sasrec --method chord \
- *     [--beta 0.125] [--levels 2,4,6,8] [--epochs 200] [--patience 10] [--seed 1] [--out <dir>] \
+ *     [--beta 0.125] [--levels 2,4,6,8] [--epochs 100] [--patience 6] [--seed 1] [--out <dir>] \
  *     [--w3a3] [--init pretrained|random] [--pretrained <base run dir>] [--budgets 2.5,2] [--resume]
  *
  * --init (quant, custom, weighted, chord; Base is always trained from scratch):
@@ -14,10 +14,12 @@
  *                         and progress; --resume resumes it too), then the method starts from it.
  *   random                freeze the seed's random backbone (devices regenerate it from the manifest's seed).
  *
- * More options (defaults in brackets): --batch [128 sasrec / 512 caser] --lr [1e-3] --hyper-lr [= lr]
- * --weight-decay [0] --dropout [0.2 sasrec / 0.5 caser] --eval-every [1] --metric [ndcg10]
- * --k-core [10] --max-len [50] --temperature [0.5] --z-dim [32] --hyper-hidden [64] --rank [2]
- * --gru-window [20] --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
+ * More options (defaults in brackets; RUN_DEFAULTS, the settings of every committed result): --batch
+ * [128 sasrec / 512 caser] --lr [2e-3] --hyper-lr [= lr] --weight-decay [0] --dropout [0.5]
+ * --eval-every [1] --metric [ndcg10] --k-core [10] --max-len [50] --temperature [0.5] --z-dim [32]
+ * --hyper-hidden [64] --rank [2] --gru-window [20] --z-targets [10] (SASRec: targets per z, which is
+ * built from the items before them) --contrast [0] --contrast-margin [0.02] (own strategy's loss
+ * below another user's by the margin) --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
  * scores a shopper; table: the paper's per-training-user rows, replaced by their mean on the page).
  * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
@@ -104,6 +106,9 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       'hyper-hidden': { type: 'string' },
       rank: { type: 'string' },
       'gru-window': { type: 'string' },
+      'z-targets': { type: 'string' },
+      contrast: { type: 'string' },
+      'contrast-margin': { type: 'string' },
       'lambda-up': { type: 'string' },
       'lambda-down': { type: 'string' },
       'uniform-bits': { type: 'string' },
@@ -155,7 +160,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       lr: num(values.lr, RUN_DEFAULTS.lr, 'lr'),
       ...(values['hyper-lr'] ? { hyperLr: num(values['hyper-lr'], 0, 'hyper-lr') } : {}),
       weightDecay: num(values['weight-decay'], RUN_DEFAULTS.weightDecay, 'weight-decay'),
-      dropout: num(values.dropout, kind === 'sasrec' ? 0.2 : 0.5, 'dropout'),
+      dropout: num(values.dropout, RUN_DEFAULTS.dropout, 'dropout'),
       evalEvery: num(values['eval-every'], RUN_DEFAULTS.evalEvery, 'eval-every'),
       metric,
       maxLen: num(values['max-len'], RUN_DEFAULTS.maxLen, 'max-len'),
@@ -171,6 +176,9 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       hyperHidden: num(values['hyper-hidden'], RUN_DEFAULTS.hyperHidden, 'hyper-hidden'),
       rank: num(values.rank, RUN_DEFAULTS.rank, 'rank'),
       gruWindow: num(values['gru-window'], RUN_DEFAULTS.gruWindow, 'gru-window'),
+      zTargets: num(values['z-targets'], RUN_DEFAULTS.zTargets, 'z-targets'),
+      contrast: num(values.contrast, RUN_DEFAULTS.contrast, 'contrast'),
+      contrastMargin: num(values['contrast-margin'], RUN_DEFAULTS.contrastMargin, 'contrast-margin'),
       ...(values.w3a3 ? { activationBits: 3 } : {}),
       ...(caserUser ? { caserUser } : {}),
       init,

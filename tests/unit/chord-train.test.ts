@@ -191,7 +191,7 @@ describe('memory', () => {
       const frozen = new Map(generateFrozenWeights({ seed: 1, layers: bb.layers() }).map((l) => [l.spec.name, l.weights]));
       const model = createChordModel(bb, frozen, { ...CHORD_DEFAULTS, method, zDim: 4, hyperHidden: 4, gruWindow: 6, seed: 1 });
       const adam = new Adam({ lr: 1e-3 });
-      const ex = chordExamples(bb, data.train, 0, 6);
+      const ex = chordExamples(bb, data.train, 0, { gruLen: 6, zTargets: 4 });
       const step = () => {
         const batch = chordBatch(ex, [0, 1, 2, 3]);
         trainStep(model, adam, batch, { training: true, seed: () => 1 });

@@ -114,7 +114,7 @@ function pinChord(kind: 'sasrec' | 'caser', method: ChordMethod, activationBits:
     ...(activationBits === undefined ? {} : { activationBits }),
   });
   jitter(model.variables, 7);
-  const ex = chordExamples(backbone, train, 2, 4);
+  const ex = chordExamples(backbone, train, 2, { gruLen: 4, zTargets: method === 'quant' ? backbone.inputLen : 3 });
   const batch = chordBatch(ex, [1, 2, 4, 7, 11, 17].filter((i) => i < ex.count));
   const alloc = model.allocate(batch.gru);
   if (alloc) out['levels'] = alloc.levels.flatMap((l) => Array.from(l));

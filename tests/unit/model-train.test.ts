@@ -84,7 +84,7 @@ describe('trainLoop on a Base model', () => {
       if (++evals === killAtEval) throw new Error('killed');
       return evaluateRanking((seq, users) => model.scores(seq, users), data.numItems, model.backbone.inputLen, validationSet(data));
     };
-    const run = trainLoop(model, (shift) => chordExamples(model.backbone, data.train, shift, 1), model.backbone.inputLen, validate, { ...opts, ...over });
+    const run = trainLoop(model, (shift) => chordExamples(model.backbone, data.train, shift, { gruLen: 1, zTargets: model.backbone.inputLen }), model.backbone.inputLen, validate, { ...opts, ...over });
     return { model, run };
   }
 

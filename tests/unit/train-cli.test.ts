@@ -12,6 +12,7 @@ import type { Interaction } from '../../src/data/types.ts';
 import { ChordTrainError } from '../../src/model/chord/errors.ts';
 import { readArtifact } from '../../src/model/export.ts';
 import { autoBaseOptions, parseTrainArgs, trainCli } from '../../src/model/train-cli.ts';
+import { COMMON_ARGS } from '../../src/model/reproduce/plan.ts';
 import { cyclicSequences } from '../fixtures/tiny-training.ts';
 
 const parse = (...args: string[]) => parseTrainArgs(['--data', 'd/shop', ...args]);
@@ -27,6 +28,17 @@ function badOption(args: string[]): ChordTrainError {
 }
 
 describe('train-cli arguments', () => {
+  it("defaults to the settings reproduce trains every committed result with, for both backbones", () => {
+    for (const backbone of ['sasrec', 'caser']) {
+      const pick = (argv: string[]) => {
+        const { epochs, patience, lr, dropout } = parseTrainArgs(['--data', 'd', '--backbone', backbone, ...argv]).run;
+        return { epochs, patience, lr, dropout };
+      };
+      expect(pick([])).toEqual(pick(COMMON_ARGS));
+      expect(pick([])).toEqual({ epochs: 100, patience: 6, lr: 2e-3, dropout: 0.5 });
+    }
+  });
+
   it('defaults the quantized methods to frozen-pretrained, with a Base trained into <out>/base', () => {
     for (const method of ['quant', 'custom', 'weighted', 'chord']) {
       const a = parse('--method', method, '--out', 'runs/x');

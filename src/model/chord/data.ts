@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SplitDataset } from '../../data/types.ts';
+import { sasrecWindowEnds, sasrecWindows } from '../sasrec.ts';
 import type { Backbone, Examples } from '../backbone.ts';
 import { batchTensors, writeLastWindow } from '../batches.ts';
 import { ChordTrainError } from './errors.ts';
@@ -16,23 +17,51 @@ export interface ChordExamples extends Examples {
   readonly gru: Int32Array;
 }
 
+/** How CHORD training builds each example's GRU window. */
+export interface ChordWindowOptions {
+  /** N: clicks the GRU sees. */
+  readonly gruLen: number;
+  /**
+   * SASRec only: how many of a window's last targets its `z` conditions (>= maxLen: all). The GRU sees
+   * the N items before the first of them, and the window's earlier slots are context without a
+   * target; windows end every `zTargets` items, so every target is still seen every epoch.
+   */
+  readonly zTargets: number;
+}
+
 /**
- * The backbone's examples for an epoch, plus GRU windows.
- * - SASRec: an example's input window ends right before its last target, so the GRU window is
- *   the window's last N items (N <= maxLen).
+ * The backbone's examples for an epoch, plus GRU windows. Leak-free: every target an example
+ * trains on comes after every item of the GRU window that builds its `z`, as at test time, where
+ * `z` is built from the history before the held-out item.
+ * - SASRec: windows end every `zTargets` items; an example keeps only its last `zTargets`
+ *   targets, and its GRU window is the N items before the first of them (from the whole training
+ *   sequence, so N may exceed maxLen).
  * - Caser: one example per (user, position p >= 1) in that order (caserExamples); the GRU window
  *   is the N items before p. The order is verified against the examples' own inputs and targets,
  *   so a change in the backbone's enumeration fails loudly instead of misaligning windows.
  */
-export function chordExamples(backbone: Backbone, train: readonly Int32Array[], shift: number, gruLen: number): ChordExamples {
+export function chordExamples(backbone: Backbone, train: readonly Int32Array[], shift: number, opts: ChordWindowOptions): ChordExamples {
+  const gruLen = opts.gruLen;
+  if (backbone.kind === 'sasrec') {
+    const L = backbone.inputLen;
+    if (!Number.isInteger(opts.zTargets) || opts.zTargets < 1) {
+      throw new ChordTrainError('CHORD_BAD_OPTION', `z targets ${opts.zTargets} must be a positive integer`);
+    }
+    const m = Math.min(opts.zTargets, L);
+    const ends = sasrecWindowEnds(train, m, shift);
+    const ex = sasrecWindows(L, train, ends);
+    const gru = new Int32Array(ex.count * gruLen);
+    const targets = ex.targets;
+    ends.forEach(([u, e], i) => {
+      // Slot j's target is item e - L + j + 1; the first one kept is item max(1, e - m + 1).
+      targets.fill(0, i * L, (i + 1) * L - m);
+      writeGruWindow(train[u]!.subarray(0, Math.max(1, e - m + 1)), gruLen, gru, i * gruLen);
+    });
+    return { ...ex, gruLen, gru };
+  }
   const ex = backbone.examples(train, shift);
   const L = ex.inputLen;
   const gru = new Int32Array(ex.count * gruLen);
-  if (backbone.kind === 'sasrec') {
-    if (gruLen > L) throw new ChordTrainError('CHORD_BAD_OPTION', `GRU window ${gruLen} exceeds SASRec maxLen ${L}`);
-    for (let i = 0; i < ex.count; i++) gru.set(ex.seq.subarray(i * L + L - gruLen, (i + 1) * L), i * gruLen);
-    return { ...ex, gruLen, gru };
-  }
   let i = 0;
   train.forEach((t, u) => {
     for (let p = 1; p < t.length; p++, i++) {

@@ -48,6 +48,15 @@ export interface ChordOptions {
   readonly rank: number;
   /** N: clicks the GRU sees. */
   readonly gruWindow: number;
+  /** SASRec: how many of a training window's last targets its z conditions (data.ts chordExamples). */
+  readonly zTargets: number;
+  /**
+   * Weight of the strategy-contrast term (0 = off): each example's loss under its own strategy is
+   * pushed below its loss under another example's strategy (the batch rolled by one) by at least
+   * `contrastMargin` nats, as a hinge on the batch means. Costs a second forward and backward.
+   */
+  readonly contrast: number;
+  readonly contrastMargin: number;
   /** Activation fake-quantization bits at matmul inputs (w3a3: 3); undefined = off. */
   readonly activationBits?: number;
   readonly seed: number;
@@ -63,6 +72,9 @@ export const CHORD_DEFAULTS = {
   hyperHidden: 64,
   rank: 2,
   gruWindow: 20,
+  zTargets: 10,
+  contrast: 0,
+  contrastMargin: 0.02,
 } as const;
 
 /** A training or evaluation batch: the backbone's tensors plus each example's GRU window. */
@@ -96,7 +108,8 @@ function validate(o: ChordOptions): void {
   if (!(o.beta >= 0 && o.beta <= 0.5)) throw bad(`beta ${o.beta} outside [0, 0.5]`);
   if (!(o.temperature > 0)) throw bad(`temperature ${o.temperature} must be > 0`);
   if (!Number.isInteger(o.uniformBits) || o.uniformBits < 1 || o.uniformBits > 8) throw bad(`uniform bits ${o.uniformBits}`);
-  for (const [k, v] of [['zDim', o.zDim], ['hyperHidden', o.hyperHidden], ['rank', o.rank], ['gruWindow', o.gruWindow]] as const) {
+  if (!(o.contrast >= 0) || !(o.contrastMargin >= 0)) throw bad(`contrast ${o.contrast} / margin ${o.contrastMargin} must be >= 0`);
+  for (const [k, v] of [['zDim', o.zDim], ['hyperHidden', o.hyperHidden], ['rank', o.rank], ['gruWindow', o.gruWindow], ['zTargets', o.zTargets]] as const) {
     if (!Number.isInteger(v) || v < 1) throw bad(`${k} ${v} must be a positive integer`);
   }
   if (![o.lambda.up, o.lambda.down].every((n) => Number.isInteger(n) && n >= 0)) {
@@ -247,7 +260,16 @@ export function createChordModel(
     gru,
     hyper,
     variables: { ...params, ...gru, ...hyper },
-    loss: (batch, ctx) => lossWith(trainingLayers(batch.gru), batch, ctx),
+    loss: (batch, ctx) => {
+      if (o.contrast === 0) return lossWith(trainingLayers(batch.gru), batch, ctx);
+      // Both forwards draw the same dropout masks, so only the strategy differs between them.
+      const seeds: number[] = [];
+      const own = lossWith(trainingLayers(batch.gru), batch, { ...ctx, seed: () => (seeds.push(ctx.seed()), seeds.at(-1)!) });
+      let replay = 0;
+      const others = tf.concat([batch.gru.slice([1, 0]), batch.gru.slice([0, 0], [1, -1])]) as tf.Tensor2D;
+      const other = lossWith(trainingLayers(others), batch, { ...ctx, seed: () => seeds[replay++] ?? ctx.seed() });
+      return tf.add(own, tf.mul(o.contrast, tf.relu(tf.add(tf.sub(own, other), o.contrastMargin)))) as tf.Scalar;
+    },
     scores: (seq, windows, users) => {
       const alloc = allocate(windows);
       return tf.tidy(() => scoresWith(hardLayers(alloc), seq, users));

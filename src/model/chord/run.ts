@@ -20,6 +20,7 @@ import { createBaseModel } from '../model.ts';
 import { countParams, type ParamMap } from '../params.ts';
 import { createSasrec } from '../sasrec.ts';
 import { codeRevision } from '../provenance.ts';
+import { VALIDATED_TRAINING } from '../training-defaults.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, testHistories, validationHistories, type HistorySet } from './data.ts';
 import { anotherUser, evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
@@ -66,9 +67,7 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
 }
 
 export const RUN_DEFAULTS = {
-  epochs: 200,
-  patience: 10,
-  lr: 1e-3,
+  ...VALIDATED_TRAINING,
   weightDecay: 0,
   evalEvery: 1,
   metric: 'ndcg10' as SelectionMetric,
@@ -131,8 +130,8 @@ function hostTensors(map: ParamMap, names: readonly string[]): TensorMap {
  * a resume compares settings as JSON text, so another order would refuse existing checkpoints.
  */
 function quantSettings(o: RunOptions) {
-  const { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow } = o;
-  return { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow };
+  const { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow, zTargets, contrast, contrastMargin } = o;
+  return { levelTable, beta, lambda, temperature, uniformBits, zDim, hyperHidden, rank, gruWindow, zTargets, contrast, contrastMargin };
 }
 
 function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMap | undefined): RunModel {
@@ -280,9 +279,12 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
   const valid = validationHistories(ds);
   const test = testHistories(ds);
+  // Base and Quant have no z in their loss: every window keeps all its targets, as Base always did.
+  const zInLoss = o.method !== 'base' && o.method !== 'quant';
+  const windows = { gruLen: o.gruWindow, zTargets: zInLoss ? o.zTargets : backbone.inputLen };
   const loop = await trainLoop(
     model,
-    (shift) => chordExamples(backbone, ds.train, shift, o.gruWindow),
+    (shift) => chordExamples(backbone, ds.train, shift, windows),
     backbone.inputLen,
     () => evaluateUsers(valid, ds.numItems, model.scorer(valid)),
     {

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CodeRevision } from '../provenance.ts';
+import { VALIDATED_TRAINING } from '../training-defaults.ts';
 
 export type Backbone = 'sasrec' | 'caser';
 export type Method = 'base' | 'quant' | 'custom' | 'weighted' | 'chord';
@@ -31,8 +32,19 @@ export interface RunSpec {
  * was 30, which stopped the SASRec Base runs while still improving; a run that the older cap
  * stopped resumes from its checkpoint to what an uncapped run trains (see staleReason).
  */
-export const EPOCH_CAP = 100;
-export const COMMON_ARGS = ['--epochs', String(EPOCH_CAP), '--patience', '6', '--lr', '2e-3', '--dropout', '0.5', '--no-progress'];
+export const EPOCH_CAP = VALIDATED_TRAINING.epochs;
+/** train's defaults, passed explicitly so that results record them. */
+export const COMMON_ARGS = [
+  '--epochs',
+  String(EPOCH_CAP),
+  '--patience',
+  String(VALIDATED_TRAINING.patience),
+  '--lr',
+  String(VALIDATED_TRAINING.lr),
+  '--dropout',
+  String(VALIDATED_TRAINING.dropout),
+  '--no-progress',
+];
 export const DEFAULT_LEVELS = '2,4,6,8';
 export const DEFAULT_BETA = 0.125;
 const DEPLOY_BUDGETS = [2.5, 2];
