@@ -33,6 +33,11 @@ export interface DeployOptions {
    */
   readonly strategyUser?: (user: number) => number;
   /**
+   * The clicks the strategy is computed from, replacing the (strategyUser's) history; the backbone
+   * still ranks from the user's own history. A diagnostic: the strategy probe adds a test item.
+   */
+  readonly strategyHistory?: (user: number) => ArrayLike<number>;
+  /**
    * Replaces the strategy a user gets, after T (default: none). A diagnostic: core's control
    * strategies (channels shuffled within each layer, one uniform width) measure what the
    * hypernet's choice of channels is worth.
@@ -129,7 +134,8 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
     users.forEach((u, k) => {
       const history = set.histories[u]!;
       if (!fixed) {
-        const own = userStrategy(dep, set.histories[opts.strategyUser?.(u) ?? u]!, opts);
+        const clicks = opts.strategyHistory?.(u) ?? set.histories[opts.strategyUser?.(u) ?? u]!;
+        const own = userStrategy(dep, clicks, opts);
         const strategy = opts.strategyControl ? opts.strategyControl(own, u) : own;
         bitsSum += averageBits(strategy, rowLengths);
         bitsUsers++;

@@ -1,0 +1,37 @@
+/**
+ * The strategy probe on a tiny trained CHORD artifact: its honest arm is the run's own test
+ * evaluation to the bit (same deployment path), the own-target arm really changes strategies, and
+ * every paired difference covers all test users.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/model/backend.ts';
+import { runTraining } from '../../src/model/chord/run.ts';
+import { PROBE_ARMS, probeLines, probeStrategy } from '../../tools/probe-strategy.ts';
+import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'chord-probe-'));
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('strategy probe', () => {
+  it('scores four strategy arms on the same backbone input; the honest arm is the run\'s test evaluation', async () => {
+    const ds = cyclicSplit(24, 12);
+    const run = await runTraining(tinyRunOptions(dir, { method: 'chord', budgets: [] }), ds);
+    const r = await probeStrategy(run.artifactDir, ds, 6);
+    expect(r.users).toBe(24);
+    expect(r.ndcg10.honest.unmasked).toBe(run.test.unmasked.ndcg10);
+    expect(r.ndcg10.honest.masked).toBe(run.test.masked.ndcg10);
+    for (const arm of PROBE_ARMS) expect(Number.isFinite(r.ndcg10[arm].unmasked)).toBe(true);
+    for (const d of Object.values(r.paired)) expect(d.unmasked.n).toBe(24);
+    // The extra click moves z, so some channels change level; another user's history moves more or less, but not none.
+    expect(r.channelsChanged.ownTarget).toBeGreaterThan(0);
+    expect(r.channelsChanged.otherUser).toBeGreaterThan(0);
+    expect(r.meanAbsLog2RankShift.honest_vs_otherUser).toBeGreaterThanOrEqual(0);
+    expect(probeLines(r).length).toBe(1 + PROBE_ARMS.length + 3 + 2);
+  }, 120_000);
+});

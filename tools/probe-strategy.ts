@@ -1,0 +1,144 @@
+/**
+ * The strategy probe: can the bits of a trained artifact carry anything about the user at all?
+ * Every test user is ranked through the deployment path with the backbone's input unchanged (the
+ * honest history) and the strategy computed from
+ *   honest       the honest history (what the page does),
+ *   own target   the history plus the user's own test item (an oracle z that knows the answer),
+ *   other target the history plus another user's test item (same extra click, wrong answer),
+ *   other user   another user's honest history (the personalisation check).
+ * If "own target" does not beat "other target", no strategy this model can send moves the target
+ * up: the bits cannot carry item identity on this backbone. The mean |Δ log2(rank + 1)| of the
+ * target between the honest and the other user's strategy separates "the strategy changes
+ * nothing" (≈ 0) from "it changes the ranking, but not usefully" (large, with a null mean
+ * difference).
+ *
+ *   npm run probe -- <artifact dir> --data ../shared/datasets/ml-100k [--k-core 10] [--out file.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pairedDifference, type PairedDifference } from '../src/core/paired.ts';
+import { ndcgAtK } from '../src/core/metrics.ts';
+import { loadDataset } from '../src/data/load.ts';
+import { prepareDataset } from '../src/data/split.ts';
+import type { SplitDataset } from '../src/data/types.ts';
+import { testHistories } from '../src/model/chord/data.ts';
+import { anotherUser, prepareDeployment, rankDeployment, userStrategy, type DeployOptions } from '../src/model/chord/deployed.ts';
+import type { UserRanks } from '../src/model/evaluate.ts';
+import { readArtifact } from '../src/model/export.ts';
+
+export const PROBE_ARMS = ['honest', 'ownTarget', 'otherTarget', 'otherUser'] as const;
+export type ProbeArm = (typeof PROBE_ARMS)[number];
+
+export interface ProbeResult {
+  readonly artifact: string;
+  readonly modelId: string;
+  readonly users: number;
+  /** Mean NDCG@10 of each arm, unmasked and masked. */
+  readonly ndcg10: Record<ProbeArm, { unmasked: number; masked: number }>;
+  /** Per-user NDCG@10 differences with 95% intervals. */
+  readonly paired: Record<'ownTarget_vs_honest' | 'ownTarget_vs_otherTarget' | 'honest_vs_otherUser', { unmasked: PairedDifference; masked: PairedDifference }>;
+  /** Mean over users of |log2(rank_a + 1) − log2(rank_b + 1)| of the target (unmasked). */
+  readonly meanAbsLog2RankShift: { honest_vs_otherUser: number; ownTarget_vs_otherTarget: number };
+  /** Mean share of channels whose level differs from the honest strategy's. */
+  readonly channelsChanged: { ownTarget: number; otherUser: number };
+}
+
+const ndcgs = (ranks: Int32Array) => Float64Array.from(ranks, (r) => ndcgAtK(r, 10));
+const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
+
+function levelShare(a: ReturnType<typeof userStrategy>, b: ReturnType<typeof userStrategy>): number {
+  let differ = 0;
+  let total = 0;
+  a.layers.forEach((layer, l) => {
+    const other = b.layers[l]!.levels;
+    layer.levels.forEach((level, c) => {
+      differ += level === other[c] ? 0 : 1;
+      total++;
+    });
+  });
+  return differ / total;
+}
+
+/** Runs the probe on an artifact over the test users of `ds` (the artifact's dataset and split). */
+export async function probeStrategy(artifactDir: string, ds: SplitDataset, gruWindow: number): Promise<ProbeResult> {
+  const dep = await prepareDeployment(readArtifact(artifactDir));
+  if (!dep.hypernet) throw new Error(`${artifactDir} has no hypernet: the probe needs a personalised model`);
+  const test = testHistories(ds);
+  const other = anotherUser(ds.numUsers);
+  const plus = (u: number, item: number) => [...test.histories[u]!, item];
+  const base: DeployOptions = { gruWindow };
+  const arms: Record<ProbeArm, DeployOptions> = {
+    honest: base,
+    ownTarget: { ...base, strategyHistory: (u) => plus(u, test.targets[u]!) },
+    otherTarget: { ...base, strategyHistory: (u) => plus(u, test.targets[other(u)]! || test.targets[u]!) },
+    otherUser: { ...base, strategyUser: other },
+  };
+  const ranks = {} as Record<ProbeArm, UserRanks>;
+  for (const arm of PROBE_ARMS) ranks[arm] = rankDeployment(dep, test, arms[arm]);
+  const pair = (a: ProbeArm, b: ProbeArm) => ({
+    unmasked: pairedDifference(ndcgs(ranks[a].unmasked), ndcgs(ranks[b].unmasked)),
+    masked: pairedDifference(ndcgs(ranks[a].masked), ndcgs(ranks[b].masked)),
+  });
+  const shift = (a: ProbeArm, b: ProbeArm) =>
+    mean(Array.from(ranks[a].unmasked, (r, i) => Math.abs(Math.log2(r + 1) - Math.log2(ranks[b].unmasked[i]! + 1))));
+  const changed = { ownTarget: [] as number[], otherUser: [] as number[] };
+  for (const u of ranks.honest.users) {
+    const honest = userStrategy(dep, test.histories[u]!, base);
+    changed.ownTarget.push(levelShare(honest, userStrategy(dep, plus(u, test.targets[u]!), base)));
+    changed.otherUser.push(levelShare(honest, userStrategy(dep, test.histories[other(u)]!, base)));
+  }
+  const ndcg10 = Object.fromEntries(
+    PROBE_ARMS.map((arm) => [arm, { unmasked: mean(ndcgs(ranks[arm].unmasked)), masked: mean(ndcgs(ranks[arm].masked)) }]),
+  ) as ProbeResult['ndcg10'];
+  return {
+    artifact: artifactDir,
+    modelId: dep.artifact.manifest.modelId,
+    users: ranks.honest.users.length,
+    ndcg10,
+    paired: {
+      ownTarget_vs_honest: pair('ownTarget', 'honest'),
+      ownTarget_vs_otherTarget: pair('ownTarget', 'otherTarget'),
+      honest_vs_otherUser: pair('honest', 'otherUser'),
+    },
+    meanAbsLog2RankShift: { honest_vs_otherUser: shift('honest', 'otherUser'), ownTarget_vs_otherTarget: shift('ownTarget', 'otherTarget') },
+    channelsChanged: { ownTarget: mean(changed.ownTarget), otherUser: mean(changed.otherUser) },
+  };
+}
+
+const fmt = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4)} [${d.lo.toFixed(4)}, ${d.hi.toFixed(4)}]`;
+
+export function probeLines(r: ProbeResult): string[] {
+  const lines = [`${r.modelId}: ${r.users} test users`];
+  for (const arm of PROBE_ARMS) lines.push(`  ${arm.padEnd(12)} NDCG@10 ${r.ndcg10[arm].unmasked.toFixed(4)} (masked ${r.ndcg10[arm].masked.toFixed(4)})`);
+  for (const [k, d] of Object.entries(r.paired)) lines.push(`  ${k.padEnd(26)} ${fmt(d.unmasked)} (masked ${fmt(d.masked)})`);
+  lines.push(`  mean |Δ log2 rank|: honest vs other user ${r.meanAbsLog2RankShift.honest_vs_otherUser.toFixed(3)}, own vs other target ${r.meanAbsLog2RankShift.ownTarget_vs_otherTarget.toFixed(3)}`);
+  lines.push(`  channels changed: by the own test item ${r.channelsChanged.ownTarget.toFixed(4)}, by another user ${r.channelsChanged.otherUser.toFixed(4)}`);
+  return lines;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { data: { type: 'string' }, 'k-core': { type: 'string', default: '10' }, 'gru-window': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
+  });
+  if (values.help || positionals.length !== 1 || !values.data) {
+    console.log('usage: npm run probe -- <artifact dir> --data <dataset> [--k-core 10] [--gru-window N (default: the run\'s)] [--out result.json]');
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const dir = positionals[0]!;
+  const training = readArtifact(dir).training as { options?: { gruWindow?: number } } | undefined;
+  const gruWindow = Number(values['gru-window'] ?? training?.options?.gruWindow ?? 20);
+  const ds = prepareDataset(loadDataset(values.data).interactions, { k: Number(values['k-core']) }).split;
+  const result = await probeStrategy(dir, ds, gruWindow);
+  for (const line of probeLines(result)) console.log(line);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
