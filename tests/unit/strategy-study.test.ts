@@ -1,0 +1,32 @@
+/**
+ * The strategy study's runs are train runs on reproduce's Base of the same backbone and seed, with
+ * reproduce's settings, each changing only what its mechanism says.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseTrainArgs } from '../../src/model/train-cli.ts';
+import { studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
+
+describe('strategy study plan', () => {
+  const runs = studyRuns([1, 2]);
+  const parsed = new Map(runs.map((r) => [r.key, parseTrainArgs(studyTrainArgs(r, 'data-dir')).run]));
+
+  it('has unique keys, and every run freezes reproduce\'s Base of its backbone and seed', () => {
+    expect(new Set(runs.map((r) => r.key)).size).toBe(runs.length);
+    for (const r of runs) {
+      const o = parsed.get(r.key)!;
+      expect(o.init).toBe('pretrained');
+      expect(o.pretrainedDir).toBe(`.cache/reproduce/${r.backbone}-base-s${r.seed}`);
+      expect(o.out).toBe(`.cache/study/${r.key}`);
+      expect({ backbone: o.backbone, seed: o.seed, method: o.method }).toEqual({ backbone: r.backbone, seed: r.seed, method: r.method });
+    }
+  });
+
+  it('changes one mechanism per run against the default CHORD-pre', () => {
+    const chord = parsed.get('sasrec-chord-pre-s1')!;
+    expect({ contrast: chord.contrast, lr: chord.lr, hyperLr: chord.hyperLr, zTargets: chord.zTargets }).toEqual({ contrast: 0, lr: 2e-3, hyperLr: undefined, zTargets: 10 });
+    expect(parsed.get('sasrec-chord-contrast1-pre-s1')!.contrast).toBe(1);
+    const frozen = parsed.get('caser-chord-frozen-shared-pre-s2')!;
+    expect({ lr: frozen.lr, hyperLr: frozen.hyperLr }).toEqual({ lr: 0, hyperLr: 5e-3 });
+    expect(parsed.get('caser-quant-pre-s1')!.budgets).toEqual([]);
+  });
+});

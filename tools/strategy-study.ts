@@ -1,0 +1,290 @@
+/**
+ * Can the personal strategy earn its bits? The runs of that study, each a `train` run on the frozen
+ * Base backbone of `reproduce` (same seed, same settings), changed in one mechanism at a time, and
+ * the report that compares them on the same test users:
+ *
+ *   npm run study -- --data ../shared/datasets/ml-100k [--only key,...] [--list] [--train] [--report]
+ *
+ * --train trains what is missing (Base runs into reproduce's cache .cache/reproduce/, study runs into
+ * .cache/study/<key>/, each resumable); --report writes results/strategy-study.json and .md from the
+ * finished runs. Per run: validation NDCG@10 (what selection saw), test NDCG@10 / HR@10 unmasked and
+ * masked, and paired per-user differences with 95% intervals against Quant on the same frozen
+ * backbone and against each user getting another user's strategy; for personalised runs the strategy
+ * probe (tools/probe-strategy.ts). The paper's protocol, labelled as not a result: the Base quantized
+ * to uniform 3 bits after training (no retraining), with and without 3-bit activations.
+ * Evaluations are cached per artifact (.cache/study/<key>.eval.json, keyed by training.json's hash).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ndcgAtK, hitAtK } from '../src/core/metrics.ts';
+import { pairedDifference, type PairedDifference } from '../src/core/paired.ts';
+import { fakeQuantize } from '../src/core/quantize.ts';
+import { loadDataset } from '../src/data/load.ts';
+import { prepareDataset } from '../src/data/split.ts';
+import type { SplitDataset } from '../src/data/types.ts';
+import { testHistories } from '../src/model/chord/data.ts';
+import { anotherUser, prepareDeployment, rankDeployment, type DeployOptions } from '../src/model/chord/deployed.ts';
+import type { UserRanks } from '../src/model/evaluate.ts';
+import { readArtifact } from '../src/model/export.ts';
+import { COMMON_ARGS, findTraining, planRuns, runTrain, selectRuns, trainArgs, type Training } from '../src/model/reproduce/plan.ts';
+import { probeStrategy, type ProbeResult } from './probe-strategy.ts';
+
+export interface StudyRun {
+  readonly key: string;
+  readonly backbone: 'sasrec' | 'caser';
+  readonly method: 'quant' | 'custom' | 'weighted' | 'chord';
+  readonly seed: number;
+  /** What this run changes against the default CHORD-pre (train-cli flags). */
+  readonly extra: readonly string[];
+  readonly mechanism: string;
+}
+
+const REPRODUCE_CACHE = join('.cache', 'reproduce');
+const STUDY_CACHE = join('.cache', 'study');
+
+/** The study's runs, in the order they are worth training. */
+export function studyRuns(seeds: readonly number[] = [1]): StudyRun[] {
+  const out: StudyRun[] = [];
+  for (const seed of seeds) {
+    for (const backbone of ['caser', 'sasrec'] as const) {
+      const add = (name: string, method: StudyRun['method'], extra: string[], mechanism: string) =>
+        out.push({ key: `${backbone}-${name}-pre-s${seed}`, backbone, method, seed, extra, mechanism });
+      add('quant', 'quant', [], 'uniform 3 bits, retrained on the frozen Base (the bar)');
+      add(
+        'chord',
+        'chord',
+        [],
+        backbone === 'sasrec'
+          ? 'CHORD, leak-free z (each window trains on its last 10 targets, z from the items before them)'
+          : 'CHORD (Caser builds z from earlier items only: no leak to remove)',
+      );
+      add('chord-contrast1', 'chord', ['--contrast', '1'], 'CHORD + contrast 1: own strategy\'s loss below the rolled batch\'s by 0.02 nats');
+      add('chord-frozen-shared', 'chord', ['--lr', '0', '--hyper-lr', '5e-3'], 'CHORD with the shared parameters frozen (lr 0), hypernet + GRU at 5e-3');
+    }
+  }
+  return out;
+}
+
+function baseKey(r: Pick<StudyRun, 'backbone' | 'seed'>): string {
+  return `${r.backbone}-base-s${r.seed}`;
+}
+
+export function studyTrainArgs(r: StudyRun, data: string): string[] {
+  const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
+  args.push('--out', join(STUDY_CACHE, r.key), '--resume', ...COMMON_ARGS);
+  args.push('--init', 'pretrained', '--pretrained', join(REPRODUCE_CACHE, baseKey(r)));
+  if (r.backbone === 'caser') args.push('--caser-user', 'shared');
+  if (r.method !== 'quant') args.push('--budgets', '3');
+  // Later flags win in parseArgs, so a run's own settings replace the shared ones.
+  return [...args, ...r.extra];
+}
+
+interface RunEval {
+  readonly hash: string;
+  readonly ranks: { own: UserRanks; otherUser?: UserRanks };
+  readonly probe?: ProbeResult;
+}
+
+const toPlain = (r: UserRanks) => ({ users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) });
+const fromPlain = (r: { users: number[]; unmasked: number[]; masked: number[] }): UserRanks => ({
+  users: Int32Array.from(r.users),
+  unmasked: Int32Array.from(r.unmasked),
+  masked: Int32Array.from(r.masked),
+});
+
+/** Ranks (own strategy, another user's) and the probe of a finished run, cached by training.json's hash. */
+async function evaluateRun(key: string, artifactDir: string, training: Training, ds: SplitDataset, personalised: boolean): Promise<RunEval> {
+  const hash = createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
+  const file = join(STUDY_CACHE, `${key}.eval.json`);
+  if (existsSync(file)) {
+    const c = JSON.parse(readFileSync(file, 'utf8'));
+    if (c.hash === hash) return { hash, ranks: { own: fromPlain(c.ranks.own), ...(c.ranks.otherUser ? { otherUser: fromPlain(c.ranks.otherUser) } : {}) }, ...(c.probe ? { probe: c.probe } : {}) };
+  }
+  const t0 = performance.now();
+  const dep = await prepareDeployment(readArtifact(artifactDir));
+  const test = testHistories(ds);
+  const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
+  const own = rankDeployment(dep, test, opts);
+  const otherUser = personalised ? rankDeployment(dep, test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
+  const probe = personalised ? await probeStrategy(artifactDir, ds, opts.gruWindow) : undefined;
+  const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
+  mkdirSync(STUDY_CACHE, { recursive: true });
+  writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));
+  console.error(`evaluated ${key} in ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+  return result;
+}
+
+/** The paper's Quant as post-training quantization: the Base's shipped weights at uniform 3 bits, no retraining. */
+async function ptqRanks(baseDir: string, ds: SplitDataset, activationBits?: number): Promise<UserRanks> {
+  const dep = await prepareDeployment(readArtifact(baseDir));
+  const quantized = new Map([...dep.frozen].map(([name, w]) => {
+    const spec = dep.artifact.manifest.layers.find((l) => l.name === name)!;
+    return [name, fakeQuantize(w, spec.shape, 3)];
+  }));
+  return rankDeployment({ ...dep, frozen: quantized }, testHistories(ds), { gruWindow: 20, ...(activationBits ? { activationBits } : {}) });
+}
+
+const ndcgs = (r: Int32Array) => Float64Array.from(r, (x) => ndcgAtK(x, 10));
+const hrs = (r: Int32Array) => Float64Array.from(r, (x) => hitAtK(x, 10));
+const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
+const paired = (a: UserRanks, b: UserRanks) => ({
+  unmasked: pairedDifference(ndcgs(a.unmasked), ndcgs(b.unmasked)),
+  masked: pairedDifference(ndcgs(a.masked), ndcgs(b.masked)),
+});
+const metrics = (r: UserRanks) => ({
+  ndcg10: mean(ndcgs(r.unmasked)),
+  hr10: mean(hrs(r.unmasked)),
+  ndcg10Masked: mean(ndcgs(r.masked)),
+  hr10Masked: mean(hrs(r.masked)),
+});
+
+interface StudyRow {
+  key: string;
+  mechanism: string;
+  validNdcg10: number | null;
+  test: ReturnType<typeof metrics>;
+  averageBits: number | null;
+  testAt3Bits: number | null;
+  epochs: Training['epochs'] | null;
+  trainMinutes: number;
+  commit: string | null;
+  vsQuant: ReturnType<typeof paired> | null;
+  ownVsOtherUser: ReturnType<typeof paired> | null;
+  probe: ProbeResult | null;
+}
+
+const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
+const fd = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4)} [${d.lo >= 0 ? '+' : ''}${d.lo.toFixed(4)}, ${d.hi >= 0 ? '+' : ''}${d.hi.toFixed(4)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
+
+function markdownReport(rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
+  const out: string[] = [];
+  out.push('# Can the personal strategy earn its bits? (ML-100K)', '');
+  out.push(`Written by \`${command}\` from the finished runs in .cache/study/ (each a \`train\` run on the same seed's frozen Base`);
+  out.push('of `reproduce`; settings as reproduce plus the one change in "mechanism"). Test NDCG@10 / HR@10 over all items, unmasked');
+  out.push('(the paper\'s protocol) and masked (the user\'s history excluded). Selection is on validation NDCG@10 only.');
+  out.push('Paired columns: per-user NDCG@10 difference on the same test users with its 95% interval; `*` = the interval excludes 0.', '');
+  out.push('| run | mechanism | valid NDCG@10 | test NDCG@10 / HR@10 | masked NDCG@10 | bits | at 3.00 bits (T) | − Quant-pre (unmasked) | − Quant-pre (masked) | own − another user\'s (unmasked) | (masked) | epochs | minutes | commit |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    out.push(
+      `| ${r.key} | ${r.mechanism} | ${f4(r.validNdcg10)} | ${f4(r.test.ndcg10)} / ${f4(r.test.hr10)} | ${f4(r.test.ndcg10Masked)} | ${r.averageBits === null ? '3.00' : r.averageBits.toFixed(2)} | ${f4(r.testAt3Bits)} | ` +
+        `${r.vsQuant ? fd(r.vsQuant.unmasked) : '–'} | ${r.vsQuant ? fd(r.vsQuant.masked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.unmasked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.masked) : '–'} | ` +
+        `${r.epochs ? `${r.epochs.best}/${r.epochs.run}` : '–'} | ${r.trainMinutes.toFixed(0)} | ${r.commit ?? '–'} |`,
+    );
+  }
+  out.push('', '## Strategy probe', '');
+  out.push('Each test user ranked with the backbone\'s input unchanged and the strategy computed from: the honest history; the history plus');
+  out.push('their own test item (an oracle z); the history plus another user\'s test item (same extra click, wrong answer); another user\'s');
+  out.push('history. If "own target" does not beat "other target", no strategy this model sends can move the target up.', '');
+  out.push('| run | honest | own target | other target | other user | own target − honest | own target − other target | \\|Δ log2 rank\\| other user | channels changed by own item / by other user |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const p = r.probe;
+    if (!p) continue;
+    out.push(
+      `| ${r.key} | ${f4(p.ndcg10.honest.unmasked)} | ${f4(p.ndcg10.ownTarget.unmasked)} | ${f4(p.ndcg10.otherTarget.unmasked)} | ${f4(p.ndcg10.otherUser.unmasked)} | ` +
+        `${fd(p.paired.ownTarget_vs_honest.unmasked)} | ${fd(p.paired.ownTarget_vs_otherTarget.unmasked)} | ${p.meanAbsLog2RankShift.honest_vs_otherUser.toFixed(3)} | ` +
+        `${p.channelsChanged.ownTarget.toFixed(3)} / ${p.channelsChanged.otherUser.toFixed(3)} |`,
+    );
+  }
+  out.push('', '## The paper\'s protocol (not a result: no retraining, so no selection either)', '');
+  out.push('The Base\'s trained weights quantized to uniform 3 bits after training, scored as is.', '');
+  out.push('| backbone / seed | variant | test NDCG@10 / HR@10 | masked NDCG@10 | − Base (unmasked) | − Quant-pre, retrained (unmasked) |');
+  out.push('|---|---|---|---|---|---|');
+  for (const p of ptq) {
+    out.push(`| ${p.key} | ${p.label} | ${f4(p.test.ndcg10)} / ${f4(p.test.hr10)} | ${f4(p.test.ndcg10Masked)} | ${fd(p.vsBase.unmasked)} | ${p.vsQuantPre ? fd(p.vsQuantPre.unmasked) : '–'} |`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string' },
+      only: { type: 'string' },
+      seeds: { type: 'string', default: '1' },
+      list: { type: 'boolean', default: false },
+      train: { type: 'boolean', default: false },
+      report: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || !values.data) {
+    console.log('usage: npm run study -- --data <ml-100k dir> [--seeds 1] [--only key,...] [--list] [--train] [--report]');
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  const data = values.data;
+  const seeds = values.seeds.split(',').map(Number);
+  const only = values.only?.split(',');
+  const runs = studyRuns(seeds).filter((r) => !only || only.includes(r.key));
+  const finished = (dir: string) => findTraining(dir);
+  if (values.list) {
+    for (const r of runs) console.log(`${finished(join(STUDY_CACHE, r.key)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}`);
+    return;
+  }
+  if (values.train) {
+    const plan = planRuns(seeds);
+    for (const r of runs) {
+      const base = selectRuns(plan, [baseKey(r)])[0]!;
+      if (!finished(join(REPRODUCE_CACHE, base.key))) await runTrain(trainArgs(base, data, REPRODUCE_CACHE), base.key);
+      if (!finished(join(STUDY_CACHE, r.key))) await runTrain(studyTrainArgs(r, data), r.key);
+    }
+  }
+  if (!values.report && values.train) return;
+  const ds = prepareDataset(loadDataset(data).interactions, { k: 10 }).split;
+  const rows: StudyRow[] = [];
+  const ranksOf = new Map<string, UserRanks>();
+  for (const r of studyRuns(seeds)) {
+    const run = finished(join(STUDY_CACHE, r.key));
+    if (!run) continue;
+    const personalised = r.method !== 'quant';
+    const ev = await evaluateRun(r.key, run.artifactDir, run.training, ds, personalised);
+    ranksOf.set(r.key, ev.ranks.own);
+    const quant = ranksOf.get(`${r.backbone}-quant-pre-s${r.seed}`);
+    const t = run.training;
+    rows.push({
+      key: r.key,
+      mechanism: r.mechanism,
+      validNdcg10: t.metrics.valid?.unmasked.ndcg10 ?? null,
+      test: metrics(ev.ranks.own),
+      averageBits: t.metrics.test.averageBits ?? null,
+      testAt3Bits: t.metrics.testAtBudget['3']?.unmasked.ndcg10 ?? null,
+      epochs: t.epochs ?? null,
+      trainMinutes: t.timing.trainSeconds / 60,
+      commit: t.code?.commit?.slice(0, 7) ?? null,
+      vsQuant: personalised && quant ? paired(ev.ranks.own, quant) : null,
+      ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
+      probe: ev.probe ?? null,
+    });
+  }
+  const ptq: Parameters<typeof markdownReport>[1] = [];
+  for (const seed of seeds) {
+    for (const backbone of ['caser', 'sasrec'] as const) {
+      const base = finished(join(REPRODUCE_CACHE, baseKey({ backbone, seed })));
+      if (!base) continue;
+      const baseRanks = (await evaluateRun(baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
+      const quantPre = ranksOf.get(`${backbone}-quant-pre-s${seed}`);
+      for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
+        const r = await ptqRanks(base.artifactDir, ds, bits);
+        ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });
+      }
+      ptq.push({ key: `${backbone} s${seed}`, label: 'Base fp32', test: metrics(baseRanks), vsBase: paired(baseRanks, baseRanks), vsQuantPre: quantPre ? paired(baseRanks, quantPre) : null });
+    }
+  }
+  const command = `npm run study -- --data ${data} --seeds ${values.seeds} --report`;
+  mkdirSync('results', { recursive: true });
+  writeFileSync(join('results', 'strategy-study.json'), `${JSON.stringify({ dataset: 'ml-100k', command, rows, ptq }, null, 1)}\n`);
+  writeFileSync(join('results', 'strategy-study.md'), markdownReport(rows, ptq, command));
+  console.log(`results/strategy-study.md: ${rows.length} runs`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
