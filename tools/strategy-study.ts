@@ -62,6 +62,9 @@ export function studyRuns(seeds: readonly number[] = [1]): StudyRun[] {
       );
       add('chord-contrast1', 'chord', ['--contrast', '1'], 'CHORD + contrast 1: own strategy\'s loss below the rolled batch\'s by 0.02 nats');
       add('chord-frozen-shared', 'chord', ['--lr', '0', '--hyper-lr', '5e-3'], 'CHORD with the shared parameters frozen (lr 0), hypernet + GRU at 5e-3');
+      add('chord-l2348', 'chord', ['--levels', '2,3,4,8'], 'CHORD with levels 2/3/4/8 (Γ tiers 2/3/8 bits: less noise in the middle tier)');
+      const longer = backbone === 'sasrec' ? 100 : 50;
+      add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
     }
   }
   return out;
