@@ -73,7 +73,7 @@ const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 /**
  * One compute worker, for two cores. Measured server CPU per uncached request at saturation
- * (bench-server.ts): ~0.06 ms on the main thread (HTTP, JSON, cache) and ~0.15 ms on the worker
+ * (tools/bench/bench-server.ts): ~0.06 ms on the main thread (HTTP, JSON, cache) and ~0.15 ms on the worker
  * (hypernet, Γ/Λ, bitstream, ETag); one thread doing both used ~0.21 ms. So with a core each,
  * the worker alone bounds throughput (1 / 0.15 ms ≈ 6,500/s) where one thread stops at
  * 1 / 0.21 ms ≈ 4,700/s; a second worker would only compete with the main thread for the same

@@ -9,7 +9,7 @@
  * near-tie between two channel scores can flip. Measured on the SASRec benchmark model, 2000
  * random z in [-1, 1): strategies that differ from the unsnapped z's answer — 2^-12: 80 (max 4
  * channels each), 2^-14: 23, 2^-16: 5 (2 channels each, of 1152: two near-equal channels
- * trading tiers), 2^-18: 1, 2^-20: 0. bench-server.ts re-measures 2^-16 on every run (`z_grid`).
+ * trading tiers), 2^-18: 1, 2^-20: 0. tools/bench/bench-server.ts re-measures 2^-16 on every run (`z_grid`).
  * Two random users differ in ~500 channels, so 2^-16 is far below what separates users while it
  * absorbs the last-bit noise between GRU backends (WebGPU vs WASM/CPU float32), which keeps one
  * user on one cache entry and one ETag.

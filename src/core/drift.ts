@@ -49,7 +49,7 @@ export interface DriftOptions {
 }
 
 /**
- * Defaults sized with src/device/drift-eval.ts on synthetic drift streams with an UNTRAINED GRU
+ * Defaults sized with tools/drift/drift-eval.ts on synthetic drift streams with an UNTRAINED GRU
  * (PyTorch default init, category-clustered embeddings): 100% of shifts found, ~3 clicks delay,
  * ~4 false triggers per 1000 clicks. Re-tune them with the trained GRU.
  */

@@ -7,7 +7,7 @@
  * it by up to ~0.3 in cosine distance), staying in a category never asks again, and every switch
  * asks exactly once, 3-6 clicks after it (the distance climbs from ~0.1 to ~0.7 over 3-5 clicks).
  * The defaults (0.5 / 0.3, warm-up 1) asked twice inside one category on 7 of the 56 paths and
- * missed one switch. Re-measure with `npx tsx src/demo/tune-drift.ts` after a new demo model.
+ * missed one switch. Re-measure with `npx tsx tools/drift/tune-drift.ts` after a new demo model.
  */
 import type { DriftOptions } from '../core/drift.ts';
 

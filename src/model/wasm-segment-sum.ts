@@ -3,7 +3,7 @@
  * embedding lookup) calls it. It runs on the tensor's data in JS, O(indices x row) adds; for a
  * 6,400 x 1,153 x 64 lookup + gradient that is ~21-35 ms against ~800-960 ms for the one-hot matmul
  * alternative. Page-safe (no Node imports), so the Node backend (backend.ts) and the benchmark page
- * (src/gpu/bench/tfjs-backends.ts) register the same kernel.
+ * (tools/bench/gpu/tfjs-backends.ts) register the same kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

@@ -13,24 +13,25 @@ import { CacheStorageStrategyCache, deleteOldStrategyCaches } from './strategy-c
 import { StrategyService } from './strategy-service.ts';
 import { CACHE_PREFIX, SW_VERSION, strategyCacheName } from './version.ts';
 
-// tsconfig loads the DOM and WebWorker libs together, so `self` is typed as a Window.
-const sw = globalThis as unknown as ServiceWorkerGlobalScope;
+// This file runs only as a service worker: src/sw/tsconfig.json loads the WebWorker lib (no DOM),
+// whose `self` is a plain WorkerGlobalScope, so narrow it to the service-worker scope here.
+declare const self: ServiceWorkerGlobalScope;
 const cacheName = strategyCacheName(SW_VERSION);
 
 const service = new StrategyService({
-  cache: new CacheStorageStrategyCache(sw.caches, cacheName, sw.registration.scope),
-  fetch: (input, init) => sw.fetch(input, init),
+  cache: new CacheStorageStrategyCache(self.caches, cacheName, self.registration.scope),
+  fetch: (input, init) => self.fetch(input, init),
 });
 
-sw.addEventListener('install', (event) => {
-  event.waitUntil(sw.caches.open(cacheName).then(() => undefined));
+self.addEventListener('install', (event) => {
+  event.waitUntil(self.caches.open(cacheName).then(() => undefined));
 });
 
-sw.addEventListener('activate', (event) => {
+self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
-      await deleteOldStrategyCaches(sw.caches, CACHE_PREFIX, cacheName);
-      await sw.clients.claim();
+      await deleteOldStrategyCaches(self.caches, CACHE_PREFIX, cacheName);
+      await self.clients.claim();
     })(),
   );
 });
@@ -40,7 +41,7 @@ async function handle(request: SwRequest): Promise<SwResponse> {
     case 'fetch-strategy':
       return { kind: 'strategy', id: request.id, content: await service.fetchStrategy(request.content) };
     case 'skip-waiting':
-      await sw.skipWaiting();
+      await self.skipWaiting();
       return { kind: 'skip-waiting', id: request.id, content: { ok: true } };
     case 'version':
       return { kind: 'version', id: request.id, content: { version: SW_VERSION, cacheName } };
@@ -54,7 +55,7 @@ function errorReply(id: string, e: unknown): SwResponse {
   return { kind: 'error', id, content: { code: 'SW_INTERNAL', message: e instanceof Error ? e.message : String(e) } };
 }
 
-sw.addEventListener('message', (event: ExtendableMessageEvent) => {
+self.addEventListener('message', (event: ExtendableMessageEvent) => {
   const data: unknown = event.data;
   if (!isSwRequest(data)) return;
   const reply = (response: SwResponse): void => {

@@ -7,6 +7,8 @@ import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { startDemo } from '../../src/demo/start.ts';
 import type { DemoServers } from '../../src/demo/start.ts';
+// main.ts also declares window.chordDemo, which the page functions below read.
+import type { DemoHandle } from '../../src/demo/main.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 // Clear of the config's own Vite server (TEST_PORT) and of a developer's `npm start` (5173/5174).
@@ -29,7 +31,7 @@ const recommended = (page: Page): Promise<Card[]> =>
 const share = (cards: readonly Card[], category: number) => cards.filter((c) => c.category === category).length / cards.length;
 const candidateShare = (page: Page, category: number) =>
   page.evaluate((c) => {
-    const d = window.chordDemo!;
+    const d: DemoHandle = window.chordDemo!;
     const of = new Map(d.catalogue.items.map((it) => [it.id, it.category]));
     const ids = d.candidates();
     return ids.filter((id) => of.get(id) === c).length / ids.length;

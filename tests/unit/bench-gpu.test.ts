@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { averageBits } from '../../src/core/allocation.ts';
 import { createForward, rerank } from '../../src/core/forward/index.ts';
-import { benchModel, chordLikeStrategy, frozenParamTotal, frozenWeights, workload } from '../../src/gpu/bench/model.ts';
-import { percentile, ratio, summarize } from '../../src/gpu/bench/stats.ts';
+import { benchModel, chordLikeStrategy, frozenParamTotal, frozenWeights, workload } from '../../tools/bench/gpu/model.ts';
+import { percentile, ratio, summarize } from '../../tools/bench/gpu/stats.ts';
 
 describe('bench stats', () => {
   it('nearest-rank percentiles', () => {

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareDataset } from '../../src/data/split.ts';
 import { generateShop } from '../../src/data/synthetic.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { benchSteps } from '../../src/model/bench-train.ts';
+import { benchSteps } from '../../tools/bench/bench-train.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -12,7 +12,7 @@ import {
 } from '../../src/core/bitstream.ts';
 import { crc32 } from '../../src/core/crc32.ts';
 import { ChordError } from '../../src/core/errors.ts';
-import { FuzzRng } from '../../src/core/fuzz-bitstream.ts';
+import { FuzzRng } from '../../tools/fuzz/fuzz-bitstream.ts';
 import type { LevelTable, Strategy } from '../../src/core/strategy.ts';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DriftDetector, DriftError, cosineDistance, l2Distance } from '../../src/core/drift.ts';
 import type { DriftDecision, DriftOptions } from '../../src/core/drift.ts';
-import { evaluateDrift, scoreDetections, untrainedDriftModel } from '../../src/device/drift-eval.ts';
+import { evaluateDrift, scoreDetections, untrainedDriftModel } from '../../tools/drift/drift-eval.ts';
 import { generateCatalogue, generateDriftStream } from '../../src/data/synthetic.ts';
 
 /** A unit vector at `deg` degrees in the plane: cosine distance to (1, 0) is 1 - cos(deg). */

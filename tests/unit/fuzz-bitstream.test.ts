@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BITSTREAM_ERROR_CODES, decodeStrategy, encodeStrategy } from '../../src/core/bitstream.ts';
-import { FuzzRng, randomValidSample, runBitstreamFuzz, runBitstreamFuzzCase } from '../../src/core/fuzz-bitstream.ts';
+import { FuzzRng, randomValidSample, runBitstreamFuzz, runBitstreamFuzzCase } from '../../tools/fuzz/fuzz-bitstream.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BITSTREAM = '../../src/core/bitstream.ts';
-const FUZZ = '../../src/core/fuzz-bitstream.ts';
+const FUZZ = '../../tools/fuzz/fuzz-bitstream.ts';
 
 describe('bitstream fuzzer', () => {
   it('runs 10,000 cases with 0 crashes and reaches every decode check', () => {
@@ -67,7 +67,7 @@ describe('bitstream fuzzer against broken decoders', () => {
       const real = await importOriginal<typeof import('../../src/core/bitstream.ts')>();
       return { ...real, decodeStrategy: broken(real.decodeStrategy) };
     });
-    const fuzz = (await import(FUZZ)) as typeof import('../../src/core/fuzz-bitstream.ts');
+    const fuzz = (await import(FUZZ)) as typeof import('../../tools/fuzz/fuzz-bitstream.ts');
     return fuzz.runBitstreamFuzz({ cases: 2000, seed: 1, maxFailures: 3 });
   }
 
@@ -105,7 +105,7 @@ describe('fuzz CLI', () => {
   const run = promisify(execFile);
 
   it('prints "N cases, K crashes" last and exits 0', async () => {
-    const { stdout } = await run('npx', ['tsx', 'src/core/fuzz-bitstream-cli.ts', '--cases', '2000'], {
+    const { stdout } = await run('npx', ['tsx', 'tools/fuzz/fuzz-bitstream-cli.ts', '--cases', '2000'], {
       cwd: ROOT,
       timeout: 120_000,
     });
@@ -115,7 +115,7 @@ describe('fuzz CLI', () => {
   }, 130_000);
 
   it('exits 2 on bad arguments', async () => {
-    const err = await run('npx', ['tsx', 'src/core/fuzz-bitstream-cli.ts', '--cases', 'many'], {
+    const err = await run('npx', ['tsx', 'tools/fuzz/fuzz-bitstream-cli.ts', '--cases', 'many'], {
       cwd: ROOT,
       timeout: 120_000,
     }).catch((e: unknown) => e as { code: number; stderr: string });

@@ -10,7 +10,7 @@ import { encodeTensorFile } from '../../../src/core/tensor-file.ts';
 import type { TensorMap } from '../../../src/core/tensor-file.ts';
 import { generateCatalogue } from '../../../src/data/synthetic.ts';
 import { loadTensorArtifact, regenerateFrozenWeights } from '../../../src/device/artifacts.ts';
-import { untrainedDriftModel } from '../../../src/device/drift-eval.ts';
+import { untrainedDriftModel } from '../../../tools/drift/drift-eval.ts';
 import { DriftDetector } from '../../../src/core/drift.ts';
 import type { ProgressReport } from '../../../src/device/progress.ts';
 import { StrategyClient } from '../../../src/device/strategy-client.ts';

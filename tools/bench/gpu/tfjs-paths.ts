@@ -7,13 +7,13 @@
  *   for one user's sequence: the per-user adaptation CHORD replaces with one quantization pass.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FrozenLayer } from '../../core/frozen.ts';
-import { type BatchTensors, INFERENCE } from '../../model/backbone.ts';
-import { batchTensors, disposeBatch, writeLastWindow } from '../../model/batches.ts';
-import { mm } from '../../model/nn.ts';
-import { Adam } from '../../model/optim.ts';
-import { type ParamMap, variableFrom, type WeightMap } from '../../model/params.ts';
-import { createSasrec, SASREC_DEFAULTS, type SasrecConfig, sasrecExamples, sasrecForward } from '../../model/sasrec.ts';
+import type { FrozenLayer } from '../../../src/core/frozen.ts';
+import { type BatchTensors, INFERENCE } from '../../../src/model/backbone.ts';
+import { batchTensors, disposeBatch, writeLastWindow } from '../../../src/model/batches.ts';
+import { mm } from '../../../src/model/nn.ts';
+import { Adam } from '../../../src/model/optim.ts';
+import { type ParamMap, variableFrom, type WeightMap } from '../../../src/model/params.ts';
+import { createSasrec, SASREC_DEFAULTS, type SasrecConfig, sasrecExamples, sasrecForward } from '../../../src/model/sasrec.ts';
 import type { BenchModel } from './model.ts';
 
 export function sasrecConfigOf(model: BenchModel): SasrecConfig {

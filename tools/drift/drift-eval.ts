@@ -10,12 +10,12 @@
  * PyTorch's default (untrained) init and item embeddings clustered by category. It is for tests
  * and for sizing the thresholds only; numbers obtained with it say nothing about a trained model.
  */
-import { fillNormal, fillUniform, streamId } from '../core/prng.ts';
-import { DriftDetector } from '../core/drift.ts';
-import type { DriftOptions } from '../core/drift.ts';
-import { GruProfiler } from '../core/gru.ts';
-import type { GruProfilerOptions, GruWeights, ItemEmbeddings } from '../core/gru.ts';
-import type { Catalogue } from '../data/synthetic.ts';
+import { fillNormal, fillUniform, streamId } from '../../src/core/prng.ts';
+import { DriftDetector } from '../../src/core/drift.ts';
+import type { DriftOptions } from '../../src/core/drift.ts';
+import { GruProfiler } from '../../src/core/gru.ts';
+import type { GruProfilerOptions, GruWeights, ItemEmbeddings } from '../../src/core/gru.ts';
+import type { Catalogue } from '../../src/data/synthetic.ts';
 
 /** The part of a click stream the evaluation reads (a DriftStream fits). */
 export interface LabelledStream {

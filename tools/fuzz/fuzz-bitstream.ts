@@ -26,9 +26,9 @@ import {
   type DecodedStrategy,
   type ExpectedLayer,
   type StrategyExpectation,
-} from './bitstream.ts';
-import { crc32 } from './crc32.ts';
-import type { LevelTable, Strategy } from './strategy.ts';
+} from '../../src/core/bitstream.ts';
+import { crc32 } from '../../src/core/crc32.ts';
+import type { LevelTable, Strategy } from '../../src/core/strategy.ts';
 
 export interface FuzzOptions {
   readonly cases: number;

@@ -1,6 +1,6 @@
 /**
- * Entry of tests/bench/pages/bench-gpu.html: exposes `window.chordBench.run(options)` to the Node
- * driver (tests/bench/bench-gpu.ts) and marks the page ready.
+ * Entry of tools/bench/gpu/pages/bench-gpu.html: exposes `window.chordBench.run(options)` to the Node
+ * driver (tools/bench/bench-gpu.ts) and marks the page ready.
  */
 import { type BenchOptions, runBenchGpu } from './run.ts';
 

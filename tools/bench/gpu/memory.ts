@@ -3,11 +3,11 @@
  * on the device by creating the object, adapting it to the benchmark's strategy and reading its
  * `memory` (what is actually allocated), plus a check that 'fit' packs the same bytes as 'any'.
  */
-import type { FrozenLayer } from '../../core/frozen.ts';
-import type { Strategy } from '../../core/strategy.ts';
-import { buildAdaptSegments, buildChannelTable, planLayerPacking, planModelRegions, strategyBits, withWords } from '../packed-layout.ts';
+import type { FrozenLayer } from '../../../src/core/frozen.ts';
+import type { Strategy } from '../../../src/core/strategy.ts';
+import { buildAdaptSegments, buildChannelTable, planLayerPacking, planModelRegions, strategyBits, withWords } from '../../../src/gpu/packed-layout.ts';
 import { summarize, timed } from './stats.ts';
-import { type QuantizedWeightsOptions, QuantizedModelWeights, type WeightMemory } from '../quantized-weights.ts';
+import { type QuantizedWeightsOptions, QuantizedModelWeights, type WeightMemory } from '../../../src/gpu/quantized-weights.ts';
 
 export interface MemoryConfig {
   readonly name: string;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gpu`: serves the repo with vite, opens tests/bench/pages/bench-gpu.html in
+ * `npm run bench:gpu`: serves the repo with vite, opens tools/bench/gpu/pages/bench-gpu.html in
  * Chromium (WebGPU; SwiftShader where no GPU exists), runs window.chordBench.run() and writes
  * results/bench-gpu.json with the host's load.
  *
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
-import type { BenchGpuReport } from '../../src/gpu/bench/run.ts';
-import { CHROMIUM_ARGS, findChromium } from '../harness/chromium.ts';
+import type { BenchGpuReport } from './gpu/run.ts';
+import { CHROMIUM_ARGS, findChromium } from '../../tests/harness/chromium.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     // pre-bundling tfjs up front avoids a reload of the page while it runs.
     cacheDir: resolve(root, 'node_modules/.vite-bench-gpu'),
     optimizeDeps: {
-      entries: ['tests/bench/pages/bench-gpu.html'],
+      entries: ['tools/bench/gpu/pages/bench-gpu.html'],
       include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm'],
     },
     server: { host: '127.0.0.1', port, strictPort: true },
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) console.log(`[page] HTTP ${res.status()} ${res.url()}`);
     });
     page.on('pageerror', (err) => console.log(`[page error] ${err.message}`));
-    await page.goto(`http://127.0.0.1:${port}/tests/bench/pages/bench-gpu.html`);
+    await page.goto(`http://127.0.0.1:${port}/tools/bench/gpu/pages/bench-gpu.html`);
     await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
     const report: BenchGpuReport = await withTimeout(
       page.evaluate((o) => window.chordBench.run(o), benchOptions),

@@ -1,7 +1,7 @@
 /**
  * Measures drift-detector settings on the demo model's GRU, the way drift-settings.ts was chosen:
  *
- *   npx tsx src/demo/tune-drift.ts ['{"high":0.4,"low":0.25,"confirmClicks":3,"warmupClicks":2}']
+ *   npx tsx tools/drift/tune-drift.ts ['{"high":0.4,"low":0.25,"confirmClicks":3,"warmupClicks":2}']
  *
  * For every ordered pair of categories (A, B) it replays 6 clicks on A's best sellers, then 8 on
  * B's, through the core GRU profiler and DriftDetector (a request is treated as answered at once),
@@ -10,15 +10,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DriftDetector } from '../core/drift.ts';
-import type { DriftOptions } from '../core/drift.ts';
-import { GruProfiler } from '../core/gru.ts';
-import { decodeTensorFile } from '../core/tensor-file.ts';
-import type { TensorMap } from '../core/tensor-file.ts';
-import { byCategory } from './candidates.ts';
-import { parseDemoCatalogue } from './catalogue.ts';
-import { DEMO_DRIFT } from './drift-settings.ts';
-import { modelDir, ROOT } from './start.ts';
+import { DriftDetector } from '../../src/core/drift.ts';
+import type { DriftOptions } from '../../src/core/drift.ts';
+import { GruProfiler } from '../../src/core/gru.ts';
+import { decodeTensorFile } from '../../src/core/tensor-file.ts';
+import type { TensorMap } from '../../src/core/tensor-file.ts';
+import { byCategory } from '../../src/demo/candidates.ts';
+import { parseDemoCatalogue } from '../../src/demo/catalogue.ts';
+import { DEMO_DRIFT } from '../../src/demo/drift-settings.ts';
+import { modelDir, ROOT } from '../../src/demo/start.ts';
 
 const IN_A = 6;
 const IN_B = 8;

@@ -11,13 +11,13 @@
  *      each tfjs backend (the fastest is the reference), then the memory of each weights layout.
  * Every path ranks the same history and candidates; the results are cross-checked at the end.
  */
-import { createForward, dequantizeLayers, rerank as cpuRerank } from '../../core/forward/index.ts';
-import { type FrozenLayer } from '../../core/frozen.ts';
-import { packLayer, type PackedLayer } from '../../core/packing.ts';
-import type { Strategy } from '../../core/strategy.ts';
-import { acquireGpu } from '../device.ts';
-import { GpuRerankEngine } from '../engine.ts';
-import type { WeightMemory } from '../quantized-weights.ts';
+import { createForward, dequantizeLayers, rerank as cpuRerank } from '../../../src/core/forward/index.ts';
+import { type FrozenLayer } from '../../../src/core/frozen.ts';
+import { packLayer, type PackedLayer } from '../../../src/core/packing.ts';
+import type { Strategy } from '../../../src/core/strategy.ts';
+import { acquireGpu } from '../../../src/gpu/device.ts';
+import { GpuRerankEngine } from '../../../src/gpu/engine.ts';
+import type { WeightMemory } from '../../../src/gpu/quantized-weights.ts';
 import { adaptHostMs, measureMemory } from './memory.ts';
 import { benchModel, chordLikeStrategy, frozenParamTotal, frozenWeights, workload } from './model.ts';
 import { ratio, type Summary, summarize, timed } from './stats.ts';

@@ -4,12 +4,12 @@
  * weights, CHORD-like strategies from random sensitivities, and one shopper's history with the
  * candidates to rerank. Pure TypeScript: no GPU, no tfjs.
  */
-import { allocateStrategy, averageBits } from '../../core/allocation.ts';
-import { backboneLayers, type BackboneConfig, DEFAULT_SASREC_DIMS, type LayerSpec, type SasrecDims } from '../../core/backbones.ts';
-import { type FrozenLayer, generateFrozenWeights } from '../../core/frozen.ts';
-import { fillNormal, fillUniform, streamId } from '../../core/prng.ts';
-import { DEFAULT_LEVELS, type Strategy } from '../../core/strategy.ts';
-import type { TensorMap } from '../../core/tensor-file.ts';
+import { allocateStrategy, averageBits } from '../../../src/core/allocation.ts';
+import { backboneLayers, type BackboneConfig, DEFAULT_SASREC_DIMS, type LayerSpec, type SasrecDims } from '../../../src/core/backbones.ts';
+import { type FrozenLayer, generateFrozenWeights } from '../../../src/core/frozen.ts';
+import { fillNormal, fillUniform, streamId } from '../../../src/core/prng.ts';
+import { DEFAULT_LEVELS, type Strategy } from '../../../src/core/strategy.ts';
+import type { TensorMap } from '../../../src/core/tensor-file.ts';
 
 export interface BenchModel {
   readonly config: BackboneConfig & { readonly backbone: 'sasrec'; readonly dims: SasrecDims };

@@ -9,8 +9,8 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { ChordError } from '../../core/errors.ts';
-import { registerWasmUnsortedSegmentSum } from '../../model/wasm-segment-sum.ts';
+import { ChordError } from '../../../src/core/errors.ts';
+import { registerWasmUnsortedSegmentSum } from '../../../src/model/wasm-segment-sum.ts';
 
 export type TfjsBackend = 'webgpu' | 'wasm';
 

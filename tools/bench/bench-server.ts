@@ -36,11 +36,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SASREC_BENCH_OPTIONS, writeTestModel } from '../../tests/fixtures/artifacts.ts';
-import { loadModel } from './artifacts.ts';
-import type { BatchedHypernet } from './batched-hypernet.ts';
-import { DEFAULT_WORKERS } from './server.ts';
-import type { StrategyCompute } from './strategy-compute.ts';
-import { DEFAULT_STRATEGY_OPTIONS, snapZ } from './strategy-service.ts';
+import { loadModel } from '../../src/cloud/artifacts.ts';
+import type { BatchedHypernet } from '../../src/cloud/batched-hypernet.ts';
+import { DEFAULT_WORKERS } from '../../src/cloud/server.ts';
+import type { StrategyCompute } from '../../src/cloud/strategy-compute.ts';
+import { DEFAULT_STRATEGY_OPTIONS, snapZ } from '../../src/cloud/strategy-service.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODEL_ID = 'sasrec-bench';
