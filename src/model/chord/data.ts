@@ -8,7 +8,6 @@ import { sasrecWindowEnds, sasrecWindows } from '../sasrec.ts';
 import type { Backbone, Examples } from '../backbone.ts';
 import { batchTensors, writeLastWindow } from '../batches.ts';
 import { ChordTrainError } from './errors.ts';
-import { writeGruWindow } from './gru.ts';
 import type { ChordBatch } from './model.ts';
 
 export interface ChordExamples extends Examples {
@@ -55,7 +54,7 @@ export function chordExamples(backbone: Backbone, train: readonly Int32Array[], 
     ends.forEach(([u, e], i) => {
       // Slot j's target is item e - L + j + 1; the first one kept is item max(1, e - m + 1).
       targets.fill(0, i * L, (i + 1) * L - m);
-      writeGruWindow(train[u]!.subarray(0, Math.max(1, e - m + 1)), gruLen, gru, i * gruLen);
+      writeLastWindow(train[u]!.subarray(0, Math.max(1, e - m + 1)), gruLen, gru, i * gruLen);
     });
     return { ...ex, gruLen, gru };
   }
@@ -71,7 +70,7 @@ export function chordExamples(backbone: Backbone, train: readonly Int32Array[], 
         ex.targets[i * ex.targetsPer] === t[p] &&
         ex.seq[i * L + L - 1] === t[p - 1];
       if (!ok) throw new ChordTrainError('CHORD_BAD_DATA', `Caser example ${i} is not (user ${u}, position ${p})`);
-      writeGruWindow(t.subarray(0, p), gruLen, gru, i * gruLen);
+      writeLastWindow(t.subarray(0, p), gruLen, gru, i * gruLen);
     }
   });
   if (i !== ex.count) throw new ChordTrainError('CHORD_BAD_DATA', `Caser has ${ex.count} examples, expected ${i}`);
@@ -125,7 +124,7 @@ export function historyWindows(
   const gru = new Int32Array(users.length * gruLen);
   users.forEach((u, k) => {
     writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen);
-    writeGruWindow(set.histories[u]!, gruLen, gru, k * gruLen);
+    writeLastWindow(set.histories[u]!, gruLen, gru, k * gruLen);
   });
   return { seq, gru };
 }

@@ -84,12 +84,3 @@ export function gruTensors(params: ParamMap): TensorMap {
   }
   return out;
 }
-
-/** The last `n` items of `history`, left-padded with 0, into out[offset .. offset + n). */
-export function writeGruWindow(history: ArrayLike<number>, n: number, out: Int32Array, offset: number): void {
-  const len = history.length;
-  for (let j = 0; j < n; j++) {
-    const k = len - n + j;
-    out[offset + j] = k >= 0 ? history[k]! : 0;
-  }
-}
