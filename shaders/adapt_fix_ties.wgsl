@@ -159,10 +159,10 @@ fn quantize_exact(w: u32, lo: u32, s: u32, n: u32) -> u32 {
   return min(q, n);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = min(fixes.count, params.fix_capacity);
-  for (var e = gid.x; e < total; e += nwg.x * 64u) {
+  for (var e = gid.x; e < total; e += nwg.x * WORKGROUP_SIZE) {
     let word_index = fixes.entries[e].x;
     var pending = fixes.entries[e].y;
     // The word's segment: the last one starting at or before it.

@@ -3,7 +3,7 @@
 // channel's (min, max) pair; the step is not stored (packed_scale_lib.wgsl recomputes it).
 //
 // Work split: the host cuts the model into segments, one per width group of each layer (channels
-// of one width, consecutive packed positions), and numbers TILE-channel tiles of every segment
+// of one width, consecutive packed positions), and numbers ADAPT_TILE-channel tiles of every segment
 // consecutively; a workgroup covers one tile, one invocation per channel. `bits` is therefore
 // uniform in a workgroup (no divergence in the packing loop), each invocation owns whole output
 // words (no atomics on them; one atomic counter appends the rare words left to the fix-up), and
@@ -42,8 +42,6 @@ struct Fixes {
 @group(0) @binding(5) var<storage, read_write> ranges: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read_write> fixes: Fixes;
 
-const TILE: u32 = 64u;
-
 // ---- f32 total order on bits: key(a) < key(b) <=> a < b (with -0 < +0). ----
 fn order_key(bits: u32) -> u32 {
   return select(bits | PK_SIGN, ~bits, (bits & PK_SIGN) != 0u);
@@ -67,7 +65,7 @@ fn quantize_fast(w: u32, lo: u32, s: u32, n: u32) -> u32 {
   return select(q, PK_SIGN, abs(fr - 0.5) <= 0.0009765625);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(ADAPT_TILE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
@@ -76,7 +74,7 @@ fn main(
   let tile = wg.y * nwg.x + wg.x;
   // The workgroup's segment: the last one starting at or before this tile (uniform).
   let seg = segments[segment_at(params.segment_count, tile, false)];
-  let local = (tile - seg.first_tile) * TILE + lid;
+  let local = (tile - seg.first_tile) * ADAPT_TILE + lid;
   if (tile < seg.first_tile || local >= seg.count) { return; }
   let t = seg.table_start + local;
   let channel = u16_at(chan[t >> 1u], t);

@@ -5,7 +5,7 @@
 // values accumulated in place in `out`), so no scores are stored and no barrier is needed: at
 // batch 1 there are at most maxLen * heads invocations, each O(keys * d / heads).
 //
-// Rows: row_mode 0 = [0, run.n), 1 = the last real row only. q, k, v, out have row stride d.
+// Rows: row_mode ROWS_ALL = [0, run.n), ROWS_LAST = the last real row only. q, k, v, out have row stride d.
 
 struct Params {
   d: u32,
@@ -28,10 +28,10 @@ fn score(qr: u32, j: u32, ho: u32, dh: u32) -> f32 {
   return s * params.scale;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let heads = params.heads;
-  // Modes 0 and 1 only (no fixed row count): any other mode covers [0, run.n).
+  // ROWS_ALL and ROWS_LAST only (no fixed row count): ROWS_FIXED would cover [0, run.n).
   let rows = row_range(params.row_mode, run.n);
   let r = rows.x + gid.x / heads;
   if (r >= rows.y) { return; }

@@ -4,7 +4,7 @@
 // [slots_offset + r] = position in the left-padded window), scale = sqrt(d), with positions.
 // Caser: the L rows of the window (id 0 = padding -> zero row), scale = 1, no positions.
 //
-// Rows: row_mode 0 = [0, run.n), 2 = [0, fixed_rows).
+// Rows: row_mode ROWS_ALL = [0, run.n), ROWS_FIXED = [0, fixed_rows).
 
 struct Params {
   d: u32,
@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let rows = row_range(params.row_mode, params.fixed_rows);
   let r = rows.x + wg.x;
@@ -34,13 +34,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let e0 = params.emb_offset + id * d;
   let y0 = params.out_offset + r * d;
   if (id == 0u) {
-    for (var j = lid; j < d; j += 64u) { act[y0 + j] = 0.0; }
+    for (var j = lid; j < d; j += WORKGROUP_SIZE) { act[y0 + j] = 0.0; }
     return;
   }
   if (params.has_pos != 0u) {
     let p0 = params.pos_offset + ids[params.slots_offset + r] * d;
-    for (var j = lid; j < d; j += 64u) { act[y0 + j] = model[e0 + j] * params.scale + model[p0 + j]; }
+    for (var j = lid; j < d; j += WORKGROUP_SIZE) { act[y0 + j] = model[e0 + j] * params.scale + model[p0 + j]; }
   } else {
-    for (var j = lid; j < d; j += 64u) { act[y0 + j] = model[e0 + j] * params.scale; }
+    for (var j = lid; j < d; j += WORKGROUP_SIZE) { act[y0 + j] = model[e0 + j] * params.scale; }
   }
 }

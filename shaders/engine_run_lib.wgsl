@@ -9,17 +9,19 @@ struct Run {
   n: u32,          // real history rows
   cand_count: u32,
   k: u32,
-  cand_mode: u32,  // 0: catalogue ids, 1: embeddings the shop sent
+  cand_mode: u32,  // CAND_MODE_IDS: catalogue ids, CAND_MODE_EMBEDDINGS: embeddings the shop sent
 }
 
 @group(0) @binding(1) var<uniform> run: Run;
 // Activations, scratch and scores.
 @group(0) @binding(2) var<storage, read_write> act: array<f32>;
 
-// Rows [start, end) of a row mode (ROWS_* in src/gpu/engine-bindings.ts): 0 = [0, run.n),
-// 1 = the last real row only, 2 = [0, fixed_rows).
+// Rows [start, end) of a row mode (src/gpu/shader-constants.ts): ROWS_ALL = [0, run.n),
+// ROWS_LAST = the last real row only, ROWS_FIXED = [0, fixed_rows).
 fn row_range(row_mode: u32, fixed_rows: u32) -> vec2<u32> {
-  if (row_mode == 1u) { return vec2<u32>(run.n - 1u, run.n); }
-  if (row_mode == 2u) { return vec2<u32>(0u, fixed_rows); }
-  return vec2<u32>(0u, run.n);
+  switch row_mode {
+    case ROWS_LAST: { return vec2<u32>(run.n - 1u, run.n); }
+    case ROWS_FIXED: { return vec2<u32>(0u, fixed_rows); }
+    case ROWS_ALL, default: { return vec2<u32>(0u, run.n); }
+  }
 }

@@ -1,13 +1,13 @@
 // Layer norm of activation rows, one invocation per row (src/core/forward/ops.ts layerNormRows):
 //   y = (x - mean) / sqrt(var + eps) * gamma + beta,   var = biased (population) variance
 // With quant_bits > 0 it also writes per-token fake-quantized copies (fake_quant_lib.wgsl,
-// prepended by the program): of y (flags & 1: the next matmul's input) and of x (flags & 2: SASRec
+// prepended by the program): of y (LN_QUANT_OUT: the next matmul's input) and of x (LN_QUANT_IN: SASRec
 // quantizes x once for K and V while the residual paths keep the unquantized rows).
 //
 // One invocation per row rather than a workgroup reduction: rows are short (the hidden size) and
 // batch-1 has at most maxLen of them, and workgroup barriers are what costs most on SwiftShader.
 //
-// Rows: row_mode 0 = [0, run.n), 1 = the last real row only, 2 = [0, fixed_rows). Input rows have
+// Rows: row_range's modes (ROWS_ALL, ROWS_LAST, ROWS_FIXED). Input rows have
 // stride `width`; gamma and beta are in `model`, everything else in `act`.
 
 struct Params {
@@ -30,7 +30,7 @@ struct Params {
 // Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 @group(0) @binding(3) var<storage, read> model: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = row_range(params.row_mode, params.fixed_rows);
   let r = rows.x + gid.x;
@@ -53,7 +53,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 
   if (params.quant_bits != 0u) {
-    if ((params.flags & 2u) != 0u) { fq_row(x0, params.qin_offset + r * w, w, params.quant_bits); }
-    if ((params.flags & 1u) != 0u) { fq_row(y0, params.qout_offset + r * w, w, params.quant_bits); }
+    if ((params.flags & LN_QUANT_IN) != 0u) { fq_row(x0, params.qin_offset + r * w, w, params.quant_bits); }
+    if ((params.flags & LN_QUANT_OUT) != 0u) { fq_row(y0, params.qout_offset + r * w, w, params.quant_bits); }
   }
 }

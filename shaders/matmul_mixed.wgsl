@@ -2,7 +2,7 @@
 // in src/core/packing.ts layout; per-channel (min, max) and u16 channel index as in
 // src/gpu/packed-layout.ts), unpacking codes in registers with one shift and one mask.
 //
-// A workgroup covers TILE_N packed positions of ONE width group by TILE_M rows of x, so `bits`
+// A workgroup covers MATMUL_TILE_N packed positions of ONE width group by MATMUL_TILE_M rows of x, so `bits`
 // (and with it the word stride and unpack loop) is uniform in the workgroup: mixed widths never
 // diverge inside it. Tiles of all groups of the layer share one dispatch (x: tiles, y: row tiles);
 // each group's first tile index comes from the host. A row's words start at the group's first word
@@ -10,7 +10,8 @@
 // Output is written in the original channel order (chan), at y[y_offset + m * y_stride + channel].
 //
 // Dequantization is core's formula (packed_weight in packed_scale_lib.wgsl): the weights match the
-// CPU's bit for bit whether or not the driver fuses the multiply-add.
+// CPU's bit for bit whether or not the driver fuses the multiply-add. The loop over the row's words
+// is packed_dot (packed_dot_lib.wgsl). Constants in capitals: src/gpu/shader-constants.ts.
 
 struct Params {
   rows: u32,          // M
@@ -26,7 +27,7 @@ struct Params {
   _pad0: u32,
   _pad1: u32,
   // Per width group: (bits, first packed position, end packed position, first tile index).
-  groups: array<vec4<u32>, 8>,
+  groups: array<vec4<u32>, MAX_GROUPS>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -38,10 +39,14 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-const TILE_N: u32 = 16u;
-const TILE_M: u32 = 4u;
+// packed_dot reads x from the row's first element.
+alias PackedDotAcc = f32;
+alias PackedDotRows = u32;
+fn packed_dot_x(x_row: PackedDotRows, k: u32) -> PackedDotAcc {
+  return x[x_row + k];
+}
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(MATMUL_TILE_N * MATMUL_TILE_M)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
@@ -49,25 +54,15 @@ fn main(
   // The workgroup's width group: the last one whose first tile is <= this tile (uniform).
   let k_len = params.row_length;
   let grp = width_group(params.groups, params.group_count, params.word_start, k_len, wg.x);
-  let p = grp.start + (wg.x - grp.first_tile) * TILE_N + lid % TILE_N;
-  let m = wg.y * TILE_M + lid / TILE_N;
+  let p = grp.start + (wg.x - grp.first_tile) * MATMUL_TILE_N + lid % MATMUL_TILE_N;
+  let m = wg.y * MATMUL_TILE_M + lid / MATMUL_TILE_N;
   if (p >= grp.end || m >= params.rows) { return; }
 
   let t = params.table_start + p;
   let channel = u16_at(chan[t >> 1u], t);
   let row = packed_row(ranges[t], grp.bits, k_len);
-  let x_row = params.x_offset + m * k_len;
   let word_base = grp.first_word + (p - grp.start) * row.words;
-
-  var acc = 0.0;
-  for (var w = 0u; w < row.words; w++) {
-    let word = words[word_base + w];
-    let k0 = w * row.vpw;
-    let count = min(row.vpw, k_len - k0);
-    for (var i = 0u; i < count; i++) {
-      acc += x[x_row + k0 + i] * packed_weight(row, word, i);
-    }
-  }
+  var acc = packed_dot(row, word_base, k_len, params.x_offset + m * k_len);
   if (params.has_bias != 0u) { acc += bias[channel]; }
   y[params.y_offset + m * params.y_stride + channel] = acc;
 }

@@ -111,7 +111,7 @@ struct WidthGroup {
   first_word: u32,
 }
 
-fn width_group(groups: array<vec4<u32>, 8>, count: u32, word_start: u32, row_length: u32, tile: u32) -> WidthGroup {
+fn width_group(groups: array<vec4<u32>, MAX_GROUPS>, count: u32, word_start: u32, row_length: u32, tile: u32) -> WidthGroup {
   var g = groups[0];
   var first_word = word_start;
   for (var i = 1u; i < count; i++) {

@@ -8,14 +8,14 @@ struct Params {
   group_count: u32,
   _pad: u32,
   // Per width group: (bits, first packed position, end packed position, unused).
-  groups: array<vec4<u32>, 8>,
+  groups: array<vec4<u32>, MAX_GROUPS>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ranges: array<vec2<u32>>;
 @group(0) @binding(2) var<storage, read_write> scales: array<u32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let p = gid.x;
   if (p >= params.count) { return; }

@@ -3,7 +3,7 @@
 // the program). SASRec quantizes per token (a row = one position's vector); Caser per tensor (one
 // row holding the whole tensor).
 //
-// Rows: row_mode 0 = [0, run.n), 1 = the last real row only, 2 = [0, fixed_rows); stride `width`.
+// Rows: row_range's modes (ROWS_ALL, ROWS_LAST, ROWS_FIXED); stride `width`.
 
 struct Params {
   width: u32,
@@ -17,7 +17,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 // Bindings 1 (run) and 2 (act): engine_run_lib.wgsl, prepended by the program.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = row_range(params.row_mode, params.fixed_rows);
   let r = rows.x + gid.x;

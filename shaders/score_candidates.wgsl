@@ -1,7 +1,7 @@
 // Candidate scores, one invocation per candidate (src/core/forward/rank.ts):
-//   run.cand_mode 0: score[i] = rep . model.emb[id_i] + model.bias[id_i]   (catalogue ids; no bias
-//                    term when has_bias = 0, as SASRec)
-//   run.cand_mode 1: score[i] = rep . cand[i] + cand_bias[i]                (embeddings the shop sent)
+//   CAND_MODE_IDS:        score[i] = rep . model.emb[id_i] + model.bias[id_i]   (catalogue ids; no bias
+//                         term when has_bias = 0, as SASRec)
+//   CAND_MODE_EMBEDDINGS: score[i] = rep . cand[i] + cand_bias[i]                (embeddings the shop sent)
 // rep and the scores live in `act`; candidate ids in `ids`, candidate embeddings in `cand`.
 
 struct Params {
@@ -21,21 +21,24 @@ struct Params {
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
 @group(0) @binding(5) var<storage, read> cand: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   if (i >= run.cand_count) { return; }
   let dim = params.dim;
   var s = 0.0;
-  if (run.cand_mode == 0u) {
-    let id = ids[params.ids_offset + i];
-    let e0 = params.emb_offset + id * dim;
-    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * model[e0 + c]; }
-    if (params.has_bias != 0u) { s += model[params.bias_offset + id]; }
-  } else {
-    let e0 = i * dim;
-    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * cand[e0 + c]; }
-    s += cand[params.cand_bias_offset + i];
+  switch run.cand_mode {
+    case CAND_MODE_IDS: {
+      let id = ids[params.ids_offset + i];
+      let e0 = params.emb_offset + id * dim;
+      for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * model[e0 + c]; }
+      if (params.has_bias != 0u) { s += model[params.bias_offset + id]; }
+    }
+    case CAND_MODE_EMBEDDINGS, default: {
+      let e0 = i * dim;
+      for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * cand[e0 + c]; }
+      s += cand[params.cand_bias_offset + i];
+    }
   }
   act[params.scores_offset + i] = s;
 }

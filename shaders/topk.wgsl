@@ -32,7 +32,7 @@ fn before(sa: u32, a: u32, sb: u32, b: u32) -> bool {
   return a < b;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let count = run.cand_count;
   let i = gid.x;

@@ -16,7 +16,7 @@ export const adaptProgram: ComputeProgram = { shaderKey: 'adapt_quantize_pack', 
 /** Exact codes for the words adaptProgram listed (shaders/adapt_fix_ties.wgsl). */
 export const adaptFixProgram: ComputeProgram = { shaderKey: 'adapt_fix_ties', wgsl: withWgslLibs(fixWgsl, 'packed', 'adaptSegments') };
 
-/** Workgroups (of 64) striding over the fix list: it is short, and a few keep the dispatch cheap. */
+/** Workgroups (of WORKGROUP_SIZE) striding over the fix list: it is short, and a few keep the dispatch cheap. */
 export const FIX_WORKGROUPS = 8;
 
 /** Bytes of the fix list for `words` packed words: a u32 count, padding, one (u32, u32) entry per word. */

@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/attention_causal.wgsl?raw';
-import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_LAST, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { type ROWS_ALL, type ROWS_LAST, WORKGROUP_SIZE } from './shader-constants.ts';
 
 /** Causal multi-head attention, one invocation per (query row, head) (shaders/attention_causal.wgsl). */
 export const attentionProgram: EngineProgram = runKernelProgram({
@@ -28,5 +29,5 @@ export function attentionParams(p: AttentionParams): Uint32Array<ArrayBuffer> {
 }
 
 export function attentionGrid(p: AttentionParams, n: number): [number, number] {
-  return [Math.ceil((rowCount(p.rowMode, n, 0) * p.heads) / 64), 1];
+  return [Math.ceil((rowCount(p.rowMode, n, 0) * p.heads) / WORKGROUP_SIZE), 1];
 }

@@ -1,8 +1,10 @@
 import wgsl from '../../shaders/axpy.wgsl?raw';
 import { bindInOrder, encodeDispatch } from './dispatch.ts';
 import { getPipeline, type ComputeProgram } from './pipeline-cache.ts';
+import { WORKGROUP_SIZE } from './shader-constants.ts';
+import { withWgslLibs } from './wgsl-libs.ts';
 
-export const axpyProgram: ComputeProgram = { shaderKey: 'axpy', wgsl };
+export const axpyProgram: ComputeProgram = { shaderKey: 'axpy', wgsl: withWgslLibs(wgsl) };
 
 /** y <- a*x + y on the GPU, one dispatch and one readback. The harness smoke check uses it. */
 export async function runAxpy(
@@ -28,7 +30,7 @@ export async function runAxpy(
     const bindGroup = bindInOrder(device, pipeline, 'axpy', [{ buffer: uBuf }, { buffer: xBuf }, { buffer: yBuf }]);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    encodeDispatch(pass, pipeline, bindGroup, Math.ceil(x.length / 64));
+    encodeDispatch(pass, pipeline, bindGroup, Math.ceil(x.length / WORKGROUP_SIZE));
     pass.end();
     enc.copyBufferToBuffer(yBuf, 0, readBuf, 0, y.byteLength);
     device.queue.submit([enc.finish()]);

@@ -1,19 +1,16 @@
 import wgsl from '../../shaders/caser_conv_h.wgsl?raw';
 import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
-import { groupTiles, KernelPlanError, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+import { groupTiles, KernelPlanError, type PackedLayerRef } from './packed-layer-ref.ts';
+import { CONV_H_MAX_JOBS, CONV_H_TILE, MAX_GROUPS } from './shader-constants.ts';
 import { withWgslLibs } from './wgsl-libs.ts';
 
-/** Heights per dispatch (jobs in the shader's uniform). */
-export const CONV_H_MAX_JOBS = 8;
 const JOB_U32 = 8 + 4 * MAX_GROUPS;
 const HEADER_U32 = 4;
-/** Packed positions per workgroup (TILE in the shader). */
-export const CONV_H_TILE = 16;
 
 /** Caser's horizontal convolutions + max pooling + ReLU, several heights per dispatch (shaders/caser_conv_h.wgsl). */
 export const caserConvHProgram: EngineProgram = {
   shaderKey: 'caser_conv_h',
-  wgsl: withWgslLibs(wgsl, 'packed'),
+  wgsl: withWgslLibs(wgsl, 'packed', 'packedDot'),
   bindings: ['params', 'act', 'model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + CONV_H_MAX_JOBS * JOB_U32) * 4,
 };

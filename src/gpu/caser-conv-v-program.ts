@@ -1,6 +1,7 @@
 import wgsl from '../../shaders/caser_conv_v.wgsl?raw';
 import { type EngineProgram, ParamsWriter } from './engine-bindings.ts';
-import { groupTiles, MAX_GROUPS, type PackedLayerRef } from './packed-layer-ref.ts';
+import { groupTiles, type PackedLayerRef } from './packed-layer-ref.ts';
+import { MAX_GROUPS, WORKGROUP_SIZE } from './shader-constants.ts';
 import { withWgslLibs } from './wgsl-libs.ts';
 
 const HEADER_U32 = 8;
@@ -8,7 +9,7 @@ const HEADER_U32 = 8;
 /** Caser's vertical convolution over the embedding image (shaders/caser_conv_v.wgsl). */
 export const caserConvVProgram: EngineProgram = {
   shaderKey: 'caser_conv_v',
-  wgsl: withWgslLibs(wgsl, 'packed'),
+  wgsl: withWgslLibs(wgsl, 'packed', 'packedDot'),
   bindings: ['params', 'act', 'model', 'words', 'ranges', 'chan'],
   paramsBytes: (HEADER_U32 + 4 * MAX_GROUPS) * 4,
 };
@@ -39,7 +40,7 @@ export function caserConvVParams(p: CaserConvVParams): Uint32Array<ArrayBuffer> 
   return w.u32;
 }
 
-/** x: column tiles of 64, y: one packed position (filter) each. */
+/** x: column tiles of WORKGROUP_SIZE, y: one packed position (filter) each. */
 export function caserConvVGrid(p: CaserConvVParams): [number, number] {
-  return [Math.ceil(p.d / 64), p.layer.outChannels];
+  return [Math.ceil(p.d / WORKGROUP_SIZE), p.layer.outChannels];
 }

@@ -13,16 +13,16 @@ import type { CaserDims } from '../core/backbones.ts';
 import { type CaserUserEmbedding, resolveCaserUser } from '../core/forward/caser.ts';
 import { checkHistoryItem, requireTensor } from '../core/forward/tensors.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
-import { caserConvHProgram, CONV_H_MAX_JOBS, type ConvHJob, planCaserConvH } from './caser-conv-h-program.ts';
+import { caserConvHProgram, type ConvHJob, planCaserConvH } from './caser-conv-h-program.ts';
 import { caserConvVGrid, caserConvVParams, caserConvVProgram } from './caser-conv-v-program.ts';
 import { embedGrid, embedParams, embedProgram, type EmbedParams } from './embed-program.ts';
-import { ROWS_FIXED } from './engine-bindings.ts';
 import { type BackbonePlan, ModelTensorPacker, plannedStep, RegionAllocator, staticStep, type Step } from './engine-plan.ts';
 import { fusedMatmulStep } from './matmul-fused-program.ts';
 import { packedLayerRef } from './packed-layer-ref.ts';
 import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type QuantizeRowsParams } from './quantize-rows-program.ts';
 import type { QuantizedModelWeights } from './quantized-weights.ts';
 import { scoringSteps } from './scoring-steps.ts';
+import { CONV_H_MAX_JOBS, ROWS_FIXED } from './shader-constants.ts';
 
 export interface CaserPlanOptions {
   readonly userEmbedding: CaserUserEmbedding;

@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/embed_positions.wgsl?raw';
-import { type EngineProgram, ParamsWriter, ROWS_ALL, ROWS_FIXED, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { type EngineProgram, ParamsWriter, rowCount, runKernelProgram } from './engine-bindings.ts';
+import type { ROWS_ALL, ROWS_FIXED } from './shader-constants.ts';
 
 /** Embedding gather with optional scaled positions (shaders/embed_positions.wgsl). */
 export const embedProgram: EngineProgram = runKernelProgram({

@@ -9,6 +9,7 @@
 import { bindInOrder } from './dispatch.ts';
 import type { ModelWeightBuffers } from './quantized-weights.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { type ROWS_ALL, ROWS_FIXED, ROWS_LAST } from './shader-constants.ts';
 import { withWgslLibs, type WgslLib } from './wgsl-libs.ts';
 
 export type EngineBinding =
@@ -71,8 +72,6 @@ export interface EngineResources {
 
 /** Byte size of the run uniform (struct Run in the kernels). */
 export const RUN_BYTES = 16;
-export const CAND_MODE_IDS = 0;
-export const CAND_MODE_EMBEDDINGS = 1;
 
 export function runUniform(n: number, candCount: number, k: number, candMode: number): Uint32Array<ArrayBuffer> {
   return new Uint32Array([n, candCount, k, candMode]);
@@ -126,10 +125,7 @@ export class ParamsWriter {
   }
 }
 
-/** Row range of a kernel: all real rows, the last real row only, or a fixed count. */
-export const ROWS_ALL = 0;
-export const ROWS_LAST = 1;
-export const ROWS_FIXED = 2;
+/** Row range of a kernel (shader-constants.ts): all real rows, the last real row only, or a fixed count. */
 export type RowMode = typeof ROWS_ALL | typeof ROWS_LAST | typeof ROWS_FIXED;
 
 /** Rows a kernel with `mode` processes when the history has n real rows. */

@@ -35,19 +35,13 @@ import type { TensorMap } from '../core/tensor-file.ts';
 import { awaitGpu, createBufferFrom, deviceLoss, GpuCommandError, storageUsage, throwIfLost } from './buffers.ts';
 import { buildCaserPlan } from './caser-plan.ts';
 import { encodeDispatch } from './dispatch.ts';
-import {
-  CAND_MODE_EMBEDDINGS,
-  CAND_MODE_IDS,
-  createEngineBindGroup,
-  type EngineResources,
-  RUN_BYTES,
-  runUniform,
-} from './engine-bindings.ts';
+import { createEngineBindGroup, type EngineResources, RUN_BYTES, runUniform } from './engine-bindings.ts';
 import type { BackbonePlan, Step } from './engine-plan.ts';
 import { GpuDeviceLostError } from './errors.ts';
 import { getPipeline, preparePipelines } from './pipeline-cache.ts';
 import { QuantizedModelWeights, type WeightMemory } from './quantized-weights.ts';
 import { buildSasrecPlan } from './sasrec-plan.ts';
+import { CAND_MODE_EMBEDDINGS, CAND_MODE_IDS } from './shader-constants.ts';
 import { decodeTopk } from './topk-program.ts';
 
 export type GpuEngineErrorCode =

@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/layer_norm.wgsl?raw';
 import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { LN_QUANT_IN, LN_QUANT_OUT, WORKGROUP_SIZE } from './shader-constants.ts';
 
 /** Layer norm of activation rows, optionally writing per-token quantized copies (shaders/layer_norm.wgsl). */
 export const layerNormProgram: EngineProgram = runKernelProgram({
@@ -29,14 +30,14 @@ export interface LayerNormParams {
 
 export function layerNormParams(p: LayerNormParams): Uint32Array<ArrayBuffer> {
   const q = p.quant;
-  const flags = (q?.outOffset !== undefined ? 1 : 0) | (q?.inOffset !== undefined ? 2 : 0);
+  const flags = (q?.outOffset !== undefined ? LN_QUANT_OUT : 0) | (q?.inOffset !== undefined ? LN_QUANT_IN : 0);
   return new ParamsWriter(layerNormProgram.paramsBytes)
     .us(0, [p.width, p.rowMode, p.fixedRows ?? 0, p.inOffset, p.outOffset, p.gammaOffset, p.betaOffset])
     .f(7, p.eps)
     .us(8, [q?.bits ?? 0, flags, q?.outOffset ?? 0, q?.inOffset ?? 0, p.outStride]).u32;
 }
 
-/** One invocation per row, 64 per workgroup. */
+/** One invocation per row, WORKGROUP_SIZE per workgroup. */
 export function layerNormGrid(p: LayerNormParams, n: number): [number, number] {
-  return [Math.ceil(rowCount(p.rowMode, n, p.fixedRows ?? 0) / 64), 1];
+  return [Math.ceil(rowCount(p.rowMode, n, p.fixedRows ?? 0) / WORKGROUP_SIZE), 1];
 }

@@ -1,27 +1,35 @@
 import wgsl from '../../shaders/matmul_fused.wgsl?raw';
 import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
 import { plannedStep, type Step } from './engine-plan.ts';
-import { groupTiles, KernelPlanError, MAX_GROUPS, packedLayerRef, type PackedLayerRef } from './packed-layer-ref.ts';
+import { groupTiles, KernelPlanError, packedLayerRef, type PackedLayerRef } from './packed-layer-ref.ts';
+import {
+  FUSED_BIAS,
+  FUSED_MAX_JOBS,
+  FUSED_RELU,
+  FUSED_RESIDUAL,
+  FUSED_ROWS_PER_INVOCATION,
+  FUSED_TILE_M,
+  FUSED_TILE_N,
+  MAX_GROUPS,
+} from './shader-constants.ts';
 
-/**
- * Mixed-bit matmul of up to three layers in one dispatch with a bias / ReLU / residual epilogue
- * (shaders/matmul_fused.wgsl), addressing layers inside the model-wide packed buffers.
- */
-export const MATMUL_MAX_JOBS = 3;
 const JOB_U32 = 16 + 4 * MAX_GROUPS;
 const HEADER_U32 = 4;
 
+/**
+ * Mixed-bit matmul of up to FUSED_MAX_JOBS layers in one dispatch with a bias / ReLU / residual epilogue
+ * (shaders/matmul_fused.wgsl), addressing layers inside the model-wide packed buffers.
+ */
 export const fusedMatmulProgram: EngineProgram = runKernelProgram({
   shaderKey: 'matmul_fused',
   kernel: wgsl,
-  libs: ['packed'],
+  libs: ['packed', 'packedDot'],
   more: ['model', 'words', 'ranges', 'chan'],
-  paramsBytes: (HEADER_U32 + MATMUL_MAX_JOBS * JOB_U32) * 4,
+  paramsBytes: (HEADER_U32 + FUSED_MAX_JOBS * JOB_U32) * 4,
 });
 
-/** Output channels per workgroup and rows per workgroup (TILE_N; TILE_M * ROWS = 2 * 8 in the shader). */
-export const FUSED_TILE_N = 16;
-export const FUSED_ROWS_PER_WORKGROUP = 16;
+/** Rows per workgroup: row blocks of FUSED_ROWS_PER_INVOCATION rows. */
+const FUSED_ROWS_PER_WORKGROUP = FUSED_TILE_M * FUSED_ROWS_PER_INVOCATION;
 
 export interface MatmulJob {
   readonly layer: PackedLayerRef;
@@ -47,14 +55,14 @@ export interface FusedMatmulPlan {
 }
 
 export function planFusedMatmul(jobs: readonly MatmulJob[]): FusedMatmulPlan {
-  if (jobs.length < 1 || jobs.length > MATMUL_MAX_JOBS) throw new KernelPlanError(`${jobs.length} matmul jobs`);
+  if (jobs.length < 1 || jobs.length > FUSED_MAX_JOBS) throw new KernelPlanError(`${jobs.length} matmul jobs`);
   const w = new ParamsWriter(fusedMatmulProgram.paramsBytes).u(0, jobs.length);
   let tiles = 0;
   jobs.forEach((job, j) => {
     const { layer } = job;
     const base = HEADER_U32 + j * JOB_U32;
     const g = groupTiles(layer, FUSED_TILE_N, tiles);
-    const flags = (job.biasOffset !== undefined ? 1 : 0) | (job.relu ? 2 : 0) | (job.residual ? 4 : 0);
+    const flags = (job.biasOffset !== undefined ? FUSED_BIAS : 0) | (job.relu ? FUSED_RELU : 0) | (job.residual ? FUSED_RESIDUAL : 0);
     w.us(base, [
       layer.tableStart,
       layer.wordStart,

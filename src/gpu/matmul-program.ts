@@ -3,18 +3,14 @@ import { ChordError } from '../core/errors.ts';
 import { wordsPerRow } from '../core/packing.ts';
 import { bindingSize, type PackedLayerBindings, type TransientBuffers } from './buffers.ts';
 import { bindInOrder, encodeDispatch } from './dispatch.ts';
-import { groupTiles, MAX_GROUPS } from './packed-layer-ref.ts';
+import { groupTiles } from './packed-layer-ref.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { MATMUL_TILE_M, MATMUL_TILE_N, MAX_GROUPS } from './shader-constants.ts';
 import { withWgslLibs } from './wgsl-libs.ts';
 
 /** y = x . deq(W)^T + b over a packed layer, unpacking in registers (shaders/matmul_mixed.wgsl). */
-export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl: withWgslLibs(wgsl, 'packed') };
+export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', wgsl: withWgslLibs(wgsl, 'packed', 'packedDot') };
 
-/** Packed positions and x rows per workgroup (TILE_N x TILE_M = 64 invocations). */
-export const MATMUL_TILE_N = 16;
-export const MATMUL_TILE_M = 4;
-/** Width groups a layer can have (one per width 1..8); the uniform holds this many. */
-export const MATMUL_MAX_GROUPS = MAX_GROUPS;
 const HEADER_U32 = 12;
 
 export class MatmulArgumentError extends ChordError {
@@ -69,7 +65,7 @@ export function planMixedMatmul(args: MixedMatmulArgs, maxPerDimension = 65535):
     throw new MatmulArgumentError(`bias holds ${bindingSize(args.bias) / 4} floats, needs ${N}`);
   }
   const { rows: groupRows, tiles } = groupTiles(layer, MATMUL_TILE_N, 0, (message) => new MatmulArgumentError(message));
-  const params = new Uint32Array(HEADER_U32 + 4 * MATMUL_MAX_GROUPS);
+  const params = new Uint32Array(HEADER_U32 + 4 * MAX_GROUPS);
   params.set([rows, K, N, groupRows.length, xOffset, yOffset, yStride, args.bias ? 1 : 0, layer.wordStart, layer.tableStart]);
   let words = 0;
   groupRows.forEach((row, g) => {

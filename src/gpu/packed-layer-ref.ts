@@ -6,6 +6,7 @@
 import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE } from '../core/packing.ts';
 import { ChordError } from '../core/errors.ts';
 import type { QuantizedModelWeights } from './quantized-weights.ts';
+import { MAX_GROUPS } from './shader-constants.ts';
 
 export interface PackedLayerRef {
   readonly name: string;
@@ -18,9 +19,6 @@ export interface PackedLayerRef {
   /** core's width groups (bits, start, end)*, widths descending. */
   readonly groups: Uint32Array;
 }
-
-/** Width groups a kernel's uniform holds per layer (one per width 1..8). */
-export const MAX_GROUPS = 8;
 
 export class KernelPlanError extends ChordError {
   constructor(message: string) {

@@ -27,14 +27,13 @@ import {
 } from '../core/packing.ts';
 import { MAX_BITS, MIN_BITS } from '../core/quantize.ts';
 import type { Strategy } from '../core/strategy.ts';
+import { ADAPT_TILE } from './shader-constants.ts';
 
 /** Most channels a layer may have: the GPU stores channel indices as u16. */
 export const MAX_LAYER_CHANNELS = 2 ** 16;
 
 /** u32 per adapt segment (struct Segment in shaders/adapt_segments_lib.wgsl). */
 export const SEGMENT_STRIDE = 8;
-/** Channels per adapt workgroup (TILE in the shader). */
-export const ADAPT_TILE = 64;
 
 /** The model's layers do not describe a valid set of buffers. */
 export class LayerLayoutError extends ChordError {

@@ -1,8 +1,9 @@
 import wgsl from '../../shaders/packed_scales.wgsl?raw';
 import type { PackedLayerBindings, TransientBuffers } from './buffers.ts';
 import { bindInOrder, encodeDispatch } from './dispatch.ts';
-import { groupTiles, MAX_GROUPS } from './packed-layer-ref.ts';
+import { groupTiles } from './packed-layer-ref.ts';
 import type { ComputeProgram } from './pipeline-cache.ts';
+import { MAX_GROUPS, WORKGROUP_SIZE } from './shader-constants.ts';
 import { withWgslLibs } from './wgsl-libs.ts';
 
 /**
@@ -33,6 +34,6 @@ export function encodePackedScales(
     layer.ranges,
     { buffer: out },
   ]);
-  encodeDispatch(pass, pipeline, bindGroup, Math.ceil(layer.outChannels / 64));
+  encodeDispatch(pass, pipeline, bindGroup, Math.ceil(layer.outChannels / WORKGROUP_SIZE));
   return out;
 }

@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/quantize_rows.wgsl?raw';
 import { type EngineProgram, ParamsWriter, type RowMode, rowCount, runKernelProgram } from './engine-bindings.ts';
+import { WORKGROUP_SIZE } from './shader-constants.ts';
 
 /** Per-row min-max fake quantization of activations (shaders/quantize_rows.wgsl). */
 export const quantizeRowsProgram: EngineProgram = runKernelProgram({
@@ -31,7 +32,7 @@ export function quantizeRowsParams(p: QuantizeRowsParams): Uint32Array<ArrayBuff
   ]).u32;
 }
 
-/** One invocation per row, 64 per workgroup. */
+/** One invocation per row, WORKGROUP_SIZE per workgroup. */
 export function quantizeRowsGrid(p: QuantizeRowsParams, n: number): [number, number] {
-  return [Math.ceil(rowCount(p.rowMode, n, p.fixedRows ?? 0) / 64), 1];
+  return [Math.ceil(rowCount(p.rowMode, n, p.fixedRows ?? 0) / WORKGROUP_SIZE), 1];
 }

@@ -20,12 +20,13 @@ import { checkHistoryItem, requireTensor } from '../core/forward/tensors.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
 import { attentionGrid, attentionParams, attentionProgram, type AttentionParams } from './attention-program.ts';
 import { embedGrid, embedParams, embedProgram, type EmbedParams } from './embed-program.ts';
-import { type RowMode, ROWS_ALL, ROWS_LAST } from './engine-bindings.ts';
+import type { RowMode } from './engine-bindings.ts';
 import { type BackbonePlan, ModelTensorPacker, RegionAllocator, staticStep, type Step } from './engine-plan.ts';
 import { layerNormGrid, layerNormParams, layerNormProgram, type LayerNormParams } from './layer-norm-program.ts';
 import { fusedMatmulStep } from './matmul-fused-program.ts';
 import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type QuantizeRowsParams } from './quantize-rows-program.ts';
 import { scoringSteps } from './scoring-steps.ts';
+import { ROWS_ALL, ROWS_LAST } from './shader-constants.ts';
 
 export interface SasrecPlanOptions {
   readonly lnEps: number;

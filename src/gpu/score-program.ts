@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/score_candidates.wgsl?raw';
 import { type EngineProgram, ParamsWriter, runKernelProgram } from './engine-bindings.ts';
+import { WORKGROUP_SIZE } from './shader-constants.ts';
 
 /** Candidate scores against the user representation (shaders/score_candidates.wgsl). */
 export const scoreProgram: EngineProgram = runKernelProgram({
@@ -37,5 +38,5 @@ export function scoreParams(p: ScoreParams): Uint32Array<ArrayBuffer> {
 }
 
 export function scoreGrid(candCount: number): [number, number] {
-  return [Math.ceil(candCount / 64), 1];
+  return [Math.ceil(candCount / WORKGROUP_SIZE), 1];
 }

@@ -1,5 +1,6 @@
 import wgsl from '../../shaders/topk.wgsl?raw';
 import { type EngineProgram, ParamsWriter, runKernelProgram } from './engine-bindings.ts';
+import { WORKGROUP_SIZE } from './shader-constants.ts';
 
 /** Top-k by rank counting with core's tie-break (shaders/topk.wgsl). */
 export const topkProgram: EngineProgram = runKernelProgram({
@@ -14,7 +15,7 @@ export function topkParams(scoresOffset: number): Uint32Array<ArrayBuffer> {
 }
 
 export function topkGrid(candCount: number): [number, number] {
-  return [Math.ceil(candCount / 64), 1];
+  return [Math.ceil(candCount / WORKGROUP_SIZE), 1];
 }
 
 /** Decodes the kernel's (index, score bits) pairs: indices into the candidate list, best first. */

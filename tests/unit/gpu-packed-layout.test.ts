@@ -4,7 +4,6 @@ import type { Strategy } from '../../src/core/strategy.ts';
 import { foldedGrid } from '../../src/gpu/adapt-program.ts';
 import { MatmulArgumentError, planMixedMatmul } from '../../src/gpu/matmul-program.ts';
 import {
-  ADAPT_TILE,
   buildAdaptSegments,
   buildChannelTable,
   groupWordStarts,
@@ -17,6 +16,7 @@ import {
   strategyBits,
   withWords,
 } from '../../src/gpu/packed-layout.ts';
+import { ADAPT_TILE } from '../../src/gpu/shader-constants.ts';
 
 const layers = [
   { name: 'q', outChannels: 5, rowLength: 7 },

@@ -31,14 +31,7 @@ import { caserConvHProgram, planCaserConvH } from '../../../src/gpu/caser-conv-h
 import { caserConvVGrid, caserConvVParams, caserConvVProgram } from '../../../src/gpu/caser-conv-v-program.ts';
 import { acquireGpu } from '../../../src/gpu/device.ts';
 import { embedParams, embedProgram } from '../../../src/gpu/embed-program.ts';
-import {
-  createEngineBindGroup,
-  type EngineProgram,
-  ROWS_ALL,
-  ROWS_FIXED,
-  ROWS_LAST,
-  runUniform,
-} from '../../../src/gpu/engine-bindings.ts';
+import { createEngineBindGroup, type EngineProgram, runUniform } from '../../../src/gpu/engine-bindings.ts';
 import { GpuRerankEngine } from '../../../src/gpu/engine.ts';
 import { layerNormParams, layerNormProgram } from '../../../src/gpu/layer-norm-program.ts';
 import { fusedMatmulGrid, fusedMatmulProgram, type MatmulJob, planFusedMatmul } from '../../../src/gpu/matmul-fused-program.ts';
@@ -47,6 +40,7 @@ import { getPipeline } from '../../../src/gpu/pipeline-cache.ts';
 import { quantizeRowsParams, quantizeRowsProgram } from '../../../src/gpu/quantize-rows-program.ts';
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { scoreParams, scoreProgram } from '../../../src/gpu/score-program.ts';
+import { ROWS_ALL, ROWS_FIXED, ROWS_LAST } from '../../../src/gpu/shader-constants.ts';
 import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
 import { randomTensors } from '../../fixtures/random-tensors.ts';
