@@ -28,16 +28,8 @@ export class KernelPlanError extends ChordError {
 
 /** The layer `name` under the strategy of the last adapt() (throws before the first). */
 export function packedLayerRef(weights: QuantizedModelWeights, name: string): PackedLayerRef {
-  const l = weights.layerIndex(name);
-  const region = weights.regions.layers[l]!;
-  return {
-    name,
-    outChannels: region.outChannels,
-    rowLength: region.rowLength,
-    tableStart: region.tableStart,
-    wordStart: region.wordStart,
-    groups: weights.layer(l).groups,
-  };
+  const { outChannels, rowLength, tableStart, wordStart, groups } = weights.layer(name);
+  return { name, outChannels, rowLength, tableStart, wordStart, groups };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The model's quantizable weights on the GPU: `adapt` quantizes the frozen f32 weights to a
  * strategy in one submit, and later kernels bind each layer's packed buffers (core layout)
- * through `layer()`.
+ * through `layer()`. Only this production path lives here: the checks' and benchmarks' readback
+ * and standalone matmul are in tests/browser/pages/weights-probes.ts.
  *
  * Memory (QuantizedWeightsOptions; `memory` reports what is allocated):
  * - Frozen weights: by default they are on the GPU only while adapt() runs (uploaded into a
@@ -21,7 +22,7 @@
  */
 import { TIER_BASE_LEVEL, tierSize } from '../core/allocation.ts';
 import { ChordError } from '../core/errors.ts';
-import { GROUP_STRIDE, META_STRIDE, type PackedLayer, valuesPerWord, wordsPerRow } from '../core/packing.ts';
+import { wordsPerRow } from '../core/packing.ts';
 import { QuantizeError } from '../core/quantize.ts';
 import { DEFAULT_LEVELS, type Strategy } from '../core/strategy.ts';
 import { adaptFixProgram, adaptProgram, type AdaptOptions, encodeAdapt, fixListBytes } from './adapt-program.ts';
@@ -30,17 +31,14 @@ import {
   GpuCommandError,
   deviceLoss,
   type PackedLayerBindings,
-  readBuffers,
   storageUsage,
   throwIfLost,
   TransientBuffers,
   withErrorScopes,
 } from './buffers.ts';
-import { encodeMixedMatmul, type MixedMatmulArgs, mixedMatmulProgram } from './matmul-program.ts';
 import {
   buildAdaptSegments,
   buildChannelTable,
-  groupWordStarts,
   LayerLayoutError,
   type LayerPacking,
   type ModelRegions,
@@ -51,11 +49,10 @@ import {
   strategyBits,
   withWords,
 } from './packed-layout.ts';
-import { encodePackedScales, packedScalesProgram } from './packed-scales-program.ts';
 import { type ComputeProgram, getPipeline, preparePipelines } from './pipeline-cache.ts';
 
-/** The kernels this module dispatches; pass to preparePipelines() at start-up to compile early. */
-export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram, adaptFixProgram, mixedMatmulProgram];
+/** The kernels this module dispatches (the adaptation's two); create() compiles them ahead of first use. */
+export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram, adaptFixProgram];
 
 /** Used after destroy(), or before the first adapt() where packed weights are needed. */
 export class WeightsStateError extends ChordError {
@@ -123,9 +120,6 @@ export interface ModelWeightBuffers {
   readonly chan: GPUBuffer;
 }
 
-/** Layer-level matmul arguments: everything of MixedMatmulArgs except the layer's own buffers. */
-export type LayerMatmulArgs = Omit<MixedMatmulArgs, 'layer'>;
-
 const DEFAULT_HEADROOM = 0;
 
 /** Checks lengths (LayerLayoutError) and values (QuantizeError) of the frozen weights. */
@@ -192,8 +186,6 @@ export class QuantizedModelWeights {
   readonly #base: ModelRegions;
   readonly #buffers: Buffers;
   readonly #adaptPipelines: { readonly pack: GPUComputePipeline; readonly fix: GPUComputePipeline };
-  readonly #matmulPipeline: GPUComputePipeline;
-  #scalesPipeline: Promise<GPUComputePipeline> | undefined;
   readonly #headroom: number;
   /** Where transient frozen weights come from; undefined once resident. */
   readonly #source: FrozenWeightsSource | undefined;
@@ -209,7 +201,7 @@ export class QuantizedModelWeights {
     base: ModelRegions,
     regions: ModelRegions,
     buffers: Buffers,
-    pipelines: { pack: GPUComputePipeline; fix: GPUComputePipeline; matmul: GPUComputePipeline },
+    pipelines: { pack: GPUComputePipeline; fix: GPUComputePipeline },
     options: Required<QuantizedWeightsOptions>,
     source: FrozenWeightsSource | undefined,
   ) {
@@ -217,8 +209,7 @@ export class QuantizedModelWeights {
     this.#base = base;
     this.#regions = regions;
     this.#buffers = buffers;
-    this.#adaptPipelines = { pack: pipelines.pack, fix: pipelines.fix };
-    this.#matmulPipeline = pipelines.matmul;
+    this.#adaptPipelines = pipelines;
     this.frozenResidency = options.frozenResidency;
     this.wordCapacity = options.wordCapacity;
     this.#headroom = options.headroom;
@@ -227,7 +218,7 @@ export class QuantizedModelWeights {
 
   /**
    * Checks the frozen weights (one array per layer, all concatenated in layer order, or a function
-   * returning either), allocates the packed buffers and compiles both kernels ahead of first use.
+   * returning either), allocates the packed buffers and compiles the two adaptation kernels ahead of first use.
    * The frozen weights are uploaded here only with frozenResidency 'resident'.
    */
   static async create(
@@ -256,10 +247,10 @@ export class QuantizedModelWeights {
       await awaitGpu(device, preparePipelines(device, quantizedWeightPrograms));
     } catch (err) {
       if (err instanceof ChordError) throw err;
-      throw new GpuCommandError('compiling the adapt / matmul kernels failed', { cause: err });
+      throw new GpuCommandError('compiling the adapt kernels failed', { cause: err });
     }
     // Cached by now: these resolve without compiling again.
-    const [pack, fix, matmul] = await Promise.all(quantizedWeightPrograms.map((p) => getPipeline(device, p)));
+    const [pack, fix] = await Promise.all(quantizedWeightPrograms.map((p) => getPipeline(device, p)));
     const resident = opts.frozenResidency === 'resident';
     const initialWords = opts.wordCapacity === 'fit' ? Math.ceil(regions.wordLength * (1 + opts.headroom)) : regions.wordLength;
     const buffers = await withErrorScopes(device, 'allocating model weight buffers', (): Buffers => {
@@ -273,7 +264,7 @@ export class QuantizedModelWeights {
         chan: make('packed channels', Math.ceil(base.channelCount / 2)),
       };
     });
-    return new QuantizedModelWeights(device, base, regions, buffers, { pack: pack!, fix: fix!, matmul: matmul! }, opts, resident ? undefined : frozen);
+    return new QuantizedModelWeights(device, base, regions, buffers, { pack: pack!, fix: fix! }, opts, resident ? undefined : frozen);
   }
 
   /** Where each layer lives in the model-wide buffers; with 'fit', word offsets follow the strategy. */
@@ -422,114 +413,6 @@ export class QuantizedModelWeights {
       chan: { buffer: b.chan },
       tableStart: region.tableStart,
     };
-  }
-
-  /** Records y = x . deq(W_layer)^T (+ bias) into `pass`; its uniform goes to `transient`. */
-  encodeMatmul(pass: GPUComputePassEncoder, ref: number | string, args: LayerMatmulArgs, transient: TransientBuffers): void {
-    throwIfLost(this.device);
-    encodeMixedMatmul(this.device, pass, this.#matmulPipeline, { ...args, layer: this.layer(ref) }, transient);
-  }
-
-  /** Convenience: uploads x [rows, rowLength] (and bias), runs one matmul and reads y [rows, outChannels]. */
-  async matmul(ref: number | string, x: Float32Array, rows: number, bias?: Float32Array): Promise<Float32Array> {
-    this.#checkAlive();
-    const { device } = this;
-    const region = this.regions.layers[this.layerIndex(ref)]!;
-    const transient = new TransientBuffers(device);
-    try {
-      const usage = storageUsage();
-      const y = await withErrorScopes(device, 'matmul', () => {
-        const xBuf = transient.from(x, usage, 'matmul x');
-        const yBuf = transient.create(rows * region.outChannels * 4, usage, 'matmul y');
-        const biasBuf = bias ? transient.from(bias, usage, 'matmul bias') : undefined;
-        const encoder = device.createCommandEncoder({ label: 'matmul' });
-        const pass = encoder.beginComputePass({ label: 'matmul' });
-        this.encodeMatmul(
-          pass,
-          ref,
-          {
-            rows,
-            x: { buffer: xBuf, size: x.byteLength },
-            y: { buffer: yBuf },
-            ...(biasBuf && bias ? { bias: { buffer: biasBuf, size: bias.byteLength } } : {}),
-          },
-          transient,
-        );
-        pass.end();
-        device.queue.submit([encoder.finish()]);
-        return yBuf;
-      });
-      const [data] = await readBuffers(device, [{ buffer: y, size: rows * region.outChannels * 4 }]);
-      return new Float32Array(data!);
-    } finally {
-      transient.destroyAll();
-    }
-  }
-
-  /**
-   * Reads a layer back into core's PackedLayer shape (for checks and caching): words, min and max
-   * and the channel order as stored; meta's widths and word offsets derived from the width groups
-   * as the kernels derive them; the steps as the kernels recompute them (shaders/packed_scales.wgsl).
-   */
-  async readPacked(ref: number | string): Promise<PackedLayer> {
-    this.#checkAlive();
-    const { device } = this;
-    const l = this.layerIndex(ref);
-    const bindings = this.layer(l);
-    const packing = this.#packing(l);
-    const { outChannels: n, rowLength, groups, tableStart } = bindings;
-    this.#scalesPipeline ??= getPipeline(device, packedScalesProgram);
-    const pipeline = await awaitGpu(device, this.#scalesPipeline);
-    this.#checkAlive();
-    const transient = new TransientBuffers(device);
-    try {
-      const scaleBuffer = await withErrorScopes(device, 'readPacked', () => {
-        const encoder = device.createCommandEncoder({ label: 'packed scales' });
-        const pass = encoder.beginComputePass();
-        const out = encodePackedScales(device, pass, pipeline, bindings, transient, storageUsage());
-        pass.end();
-        device.queue.submit([encoder.finish()]);
-        return out;
-      });
-      const firstPair = tableStart & ~1;
-      const [words, ranges, chan, scales] = await readBuffers(device, [
-        { buffer: bindings.words.buffer, offset: bindings.wordStart * 4, size: Math.max(4, packing.wordCount * 4) },
-        { buffer: bindings.ranges.buffer, offset: tableStart * 8, size: n * 8 },
-        { buffer: bindings.chan.buffer, offset: firstPair * 2, size: Math.ceil((tableStart + n - firstPair) / 2) * 4 },
-        { buffer: scaleBuffer, size: n * 4 },
-      ]);
-      const minMax = new Uint32Array(ranges!);
-      const channels = new Uint16Array(chan!, (tableStart - firstPair) * 2, n);
-      const meta = new Uint32Array(n * META_STRIDE);
-      const position = new Uint32Array(n);
-      const zero = new Uint32Array(n);
-      const max = new Uint32Array(n);
-      const starts = groupWordStarts(groups, rowLength);
-      for (let i = 0, g = 0; i < groups.length; i += GROUP_STRIDE, g++) {
-        const bits = groups[i]!;
-        for (let p = groups[i + 1]!; p < groups[i + 2]!; p++) {
-          const ch = channels[p]!;
-          meta.set([ch, bits, starts[g]! + (p - groups[i + 1]!) * wordsPerRow(bits, rowLength), valuesPerWord(bits)], p * META_STRIDE);
-          // A corrupt table shows up as a position that does not invert meta's channel.
-          if (ch < n) position[ch] = p;
-          zero[p] = minMax[2 * p]!;
-          max[p] = minMax[2 * p + 1]!;
-        }
-      }
-      return {
-        outChannels: n,
-        rowLength,
-        words: new Uint32Array(words!, 0, packing.wordCount),
-        meta,
-        scale: new Float32Array(scales!),
-        zero: new Float32Array(zero.buffer),
-        max: new Float32Array(max.buffer),
-        position,
-        groups: groups.slice(),
-      };
-    } finally {
-      transient.destroyAll();
-    }
   }
 
   destroy(): void {

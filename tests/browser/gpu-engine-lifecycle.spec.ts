@@ -45,3 +45,22 @@ for (const backbone of ['sasrec', 'caser'] as const) {
     expect(new Set(r.rounds.map((x) => x.memory.words)).size).toBeGreaterThanOrEqual(4);
   });
 }
+
+// The engine compiles the programs of its plan and the two adaptation kernels, each once, and
+// nothing it never dispatches (the standalone matmul and packed_scales are for checks only).
+const ADAPT = ['adapt_fix_ties', 'adapt_quantize_pack'];
+const PLANS = {
+  sasrec: ['attention_causal', 'embed_positions', 'layer_norm', 'matmul_fused', 'score_candidates', 'topk'],
+  caser: ['caser_conv_h', 'caser_conv_v', 'embed_positions', 'matmul_fused', 'score_candidates', 'topk'],
+} as const;
+for (const backbone of ['sasrec', 'caser'] as const) {
+  for (const activationBits of [undefined, 3]) {
+    const name = `${backbone}${activationBits === undefined ? '' : ` a${activationBits}`}`;
+    test(`${name}: create + adapt + rerank compiles only the plan's programs and the adaptation's, once each`, async ({ page }) => {
+      const r = await page.evaluate((o) => window.chordEngine.compiledPipelines(o), { backbone, ...(activationBits === undefined ? {} : { activationBits }) });
+      const expected = [...ADAPT, ...PLANS[backbone], ...(activationBits === undefined ? [] : ['quantize_rows'])].sort();
+      console.log(`${name}: ${r.count} compute pipelines compiled`);
+      expect(r.labels).toEqual(expected);
+    });
+  }
+}

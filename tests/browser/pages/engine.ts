@@ -44,6 +44,7 @@ import { ROWS_ALL, ROWS_FIXED, ROWS_LAST } from '../../../src/gpu/shader-constan
 import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
 import { randomTensors } from '../../fixtures/random-tensors.ts';
+import { readPacked } from './weights-probes.ts';
 
 // ---- Inputs ----
 
@@ -355,7 +356,7 @@ async function matmulKernel(opts: { seed: number; n: number }) {
   try {
     await weights.adapt(randomStrategy(layers, opts.seed + 1));
     const deq = new Map<string, Float32Array>();
-    for (const l of layers) deq.set(l.name, dequantizePacked(await weights.readPacked(l.name)));
+    for (const l of layers) deq.set(l.name, dequantizePacked(await readPacked(weights, l.name)));
     const widths = layers.map((l) => weights.bitsOf(l.name)).map((b) => new Set(b).size);
 
     // act: X [L, d] | X2 [L, d] | H [L, F] | R [L, d] | outputs ...
@@ -531,7 +532,7 @@ async function caserConvKernels(opts: { seed: number }) {
   try {
     await weights.adapt(randomStrategy(layers, opts.seed));
     const deq = new Map<string, Float32Array>();
-    for (const l of layers) deq.set(l.name, dequantizePacked(await weights.readPacked(l.name)));
+    for (const l of layers) deq.set(l.name, dequantizePacked(await readPacked(weights, l.name)));
     const rand = mulberry32(opts.seed + 7);
     const img = randomArray(rand, L * d, -1, 1);
     img.fill(0, d, 2 * d); // a padding row
@@ -940,6 +941,38 @@ async function readaptParity(opts: { backbone: 'sasrec' | 'caser'; seed: number 
   }
 }
 
+/**
+ * The compute pipelines a fresh device compiles to create an engine, adapt it and rerank once:
+ * their labels (the programs' shaderKeys), counted by wrapping the device's pipeline factories.
+ */
+async function compiledPipelines(opts: { backbone: 'sasrec' | 'caser'; activationBits?: number }) {
+  const { device } = await acquireGpu();
+  const labels: string[] = [];
+  const proto = GPUDevice.prototype;
+  const createAsync = proto.createComputePipelineAsync;
+  const create = proto.createComputePipeline;
+  proto.createComputePipelineAsync = function (this: GPUDevice, d: GPUComputePipelineDescriptor) {
+    if (this === device) labels.push(d.label ?? '?');
+    return createAsync.call(this, d);
+  };
+  proto.createComputePipeline = function (this: GPUDevice, d: GPUComputePipelineDescriptor) {
+    if (this === device) labels.push(d.label ?? '?');
+    return create.call(this, d);
+  };
+  try {
+    const m = testModel(opts.backbone, 3);
+    const engine = await GpuRerankEngine.create(device, m.config, m.tensors, m.frozen, opts.activationBits === undefined ? {} : { activationBits: opts.activationBits });
+    await engine.applyStrategy(m.strategy);
+    await engine.rerank([1, 2, 3], [4, 5, 6], 2);
+    engine.destroy();
+    return { count: labels.length, labels: labels.sort() };
+  } finally {
+    proto.createComputePipelineAsync = createAsync;
+    proto.createComputePipeline = create;
+    device.destroy();
+  }
+}
+
 /** Mean rerank time on the GPU engine vs the CPU path, same page, same inputs. */
 async function benchmark(opts: { backbone: 'sasrec' | 'caser'; candidates: number; k: number; reps: number }) {
   const device = await sharedDevice();
@@ -979,6 +1012,7 @@ const api = {
   lifecycle,
   readaptParity,
   benchmark,
+  compiledPipelines,
 };
 export type ChordEngineApi = typeof api;
 declare global {

@@ -20,6 +20,7 @@ import type { QuantizableLayer } from '../../../src/gpu/packed-layout.ts';
 import { getPipeline } from '../../../src/gpu/pipeline-cache.ts';
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
+import { layerMatmul, readPacked } from './weights-probes.ts';
 
 // ---- Inputs ----
 
@@ -355,7 +356,7 @@ async function adaptParity(opts: AdaptParityOptions) {
       for (let l = 0; l < model.layers.length; l++) {
         const { name, outChannels, rowLength } = model.layers[l]!;
         const cpu = packLayer(model.weights[l]!, outChannels, rowLength, bitsOf(levels[l]!, table));
-        const gpu = await weights.readPacked(l);
+        const gpu = await readPacked(weights, l);
         layers.push(diffPacked(name, gpu, cpu));
         const t = countTies(cpu, model.weights[l]!);
         ties.exact += t.exact;
@@ -607,7 +608,7 @@ async function weightsEndToEnd(opts: { model: 'sasrec' | 'caser'; seed: number; 
         const deq = dequantizePacked(packLayer(model.weights[l]!, N, K, bits));
         const x = new Float32Array(opts.M * K).map(() => f32(rand() * 2 - 1));
         const bias = new Float32Array(N).map(() => f32(rand() - 0.5));
-        const y = await weights.matmul(l, x, opts.M, bias);
+        const y = await layerMatmul(weights, l, x, opts.M, bias);
         const ref = referenceMatmul(x, 0, deq, opts.M, K, N, bias);
         for (let i = 0; i < y.length; i++) {
           maxRelErr = Math.max(maxRelErr, Math.abs(y[i]! - ref.y[i]!) / Math.max(ref.bound[i]!, 1e-30));
@@ -662,12 +663,12 @@ async function deviceLossBehaviour() {
   a.device.destroy();
   await a.device.lost;
   const afterLoss = await expectRejection(() => w1.adapt(tinyStrategy(m)));
-  const matmulAfterLoss = await expectRejection(() => w1.matmul(0, new Float32Array(8), 1));
+  const matmulAfterLoss = await expectRejection(() => layerMatmul(w1, 0, new Float32Array(8), 1));
 
   const b = await acquireGpu();
   const w2 = await QuantizedModelWeights.create(b.device, m.layers, m.weights);
   await w2.adapt(tinyStrategy(m));
-  const inflight = w2.readPacked('a');
+  const inflight = readPacked(w2, 'a');
   b.device.destroy();
   const duringReadback = await expectRejection(() => inflight);
   return { afterLoss, matmulAfterLoss, duringReadback };
@@ -679,7 +680,7 @@ async function inputErrors() {
   try {
     const m = tinyModel();
     const w = await QuantizedModelWeights.create(device, m.layers, m.weights);
-    const before = await expectRejection(() => w.matmul(0, new Float32Array(8), 1));
+    const before = await expectRejection(() => layerMatmul(w, 0, new Float32Array(8), 1));
     const good = tinyStrategy(m);
     const wrongName = await expectRejection(() =>
       w.adapt({ ...good, layers: [good.layers[0]!, { name: 'z', levels: good.layers[1]!.levels }] }),
@@ -691,7 +692,7 @@ async function inputErrors() {
       w.adapt({ ...good, layers: [good.layers[0]!, { name: 'b', levels: new Uint8Array([0, 4, 1]) }] }),
     );
     await w.adapt(good);
-    const shortX = await expectRejection(() => w.matmul(0, new Float32Array(7), 1));
+    const shortX = await expectRejection(() => layerMatmul(w, 0, new Float32Array(7), 1));
     w.destroy();
     const destroyed = await expectRejection(() => w.adapt(good));
     const nan = await expectRejection(() =>

@@ -8,6 +8,7 @@ import type { Strategy } from '../../../src/core/strategy.ts';
 import { buildAdaptSegments, buildChannelTable, planLayerPacking, planModelRegions, strategyBits, withWords } from '../../../src/gpu/packed-layout.ts';
 import { summarize, timed } from './stats.ts';
 import { type QuantizedWeightsOptions, QuantizedModelWeights, type WeightMemory } from '../../../src/gpu/quantized-weights.ts';
+import { readPacked } from '../../../tests/browser/pages/weights-probes.ts';
 
 export interface MemoryConfig {
   readonly name: string;
@@ -35,7 +36,7 @@ export interface MemoryReport extends WeightMemory {
 async function packedBytes(weights: QuantizedModelWeights): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (let l = 0; l < weights.regions.layers.length; l++) {
-    const p = await weights.readPacked(l);
+    const p = await readPacked(weights, l);
     for (const a of [p.words, p.meta, p.scale, p.zero, p.max]) out.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
   return out;
