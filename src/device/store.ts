@@ -4,8 +4,12 @@
  *
  * What is stored, and what is not:
  * - Trained tensors (backbone.json/.bin, gru.json/.bin) keyed by [modelId, version, name].
- * - Adapted (quantized + packed) weights keyed by [modelId, version, strategyHash], a few per
- *   model (least recently used evicted): re-applying a strategy seen before skips quantization.
+ * - Adapted (quantized + packed) weights are NOT stored: the GPU adapts the frozen weights to a
+ *   strategy in one submit, and only the strategy (405 B for the demo model) is cached, by the
+ *   service worker. Schema version 1 had a store for them that the reranker never used; version 2
+ *   deletes it. (Measured in Chromium on SwiftShader before it went, default SASRec: a hit would
+ *   have cost about 0.4 of the adapt it replaces, and each new strategy would have paid a readback,
+ *   a SHA-256 and an IndexedDB write; see git history, tests/browser/packed-cache-vs-adapt.spec.ts.)
  * - Frozen weights are NOT stored: they are regenerated from the manifest's seed. Measured for
  *   the default SASRec (98,304 weights, 384 KiB): ~2 ms to generate + ~1 ms to hash in Node,
  *   a few ms in Chromium (see tests/browser/sdk-store.spec.ts, which logs it) -- cheaper than
@@ -13,16 +17,14 @@
  *
  * Integrity: every record carries the SHA-256 of its bytes, recomputed (WebCrypto) on load. A
  * record that is corrupt, truncated or stale (older record format, or not the hash/layout the
- * caller expects) is deleted and reported as `{ status: 'dropped', error }`; the caller re-fetches
- * or re-packs. Quota: a write refused with QuotaExceededError returns
+ * caller expects) is deleted and reported as `{ status: 'dropped', error }`; the caller re-fetches.
+ * Quota: a write refused with QuotaExceededError returns
  * `{ stored: 'memory', error: StorageQuotaError }` and every later write of this session goes
  * to memory; IndexedDB missing or failing to open does the same from the start.
  */
 import { openDB } from 'idb';
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { sha256Hex } from '../core/hash.ts';
-import { validatePackedLayer } from '../core/packing.ts';
-import type { PackedLayer } from '../core/packing.ts';
 import { parseTensorIndex } from '../core/tensor-file.ts';
 import type { TensorIndex } from '../core/tensor-file.ts';
 import { StorageQuotaError, StoreIntegrityError, StoreUnavailableError } from './errors.ts';
@@ -31,10 +33,9 @@ import type { ProgressCallback } from './progress.ts';
 
 export const STORE_DB_NAME = 'chord-rerank';
 /** IndexedDB schema version: bump it and add a step to `upgradeSchema` for every schema change. */
-export const STORE_DB_VERSION = 1;
+export const STORE_DB_VERSION = 2;
 /** Layout of the records themselves: records of another format are stale and dropped on read. */
 export const RECORD_FORMAT = 1;
-export const DEFAULT_MAX_PACKED_PER_MODEL = 4;
 
 export interface ArtifactKey {
   readonly modelId: string;
@@ -42,13 +43,6 @@ export interface ArtifactKey {
   readonly version: string;
   /** Artifact name without extension: "backbone", "gru". */
   readonly name: string;
-}
-
-export interface PackedKey {
-  readonly modelId: string;
-  readonly version: string;
-  /** SHA-256 (hex) of the strategy bitstream the weights were quantized with. */
-  readonly strategyHash: string;
 }
 
 export interface ArtifactRecord {
@@ -66,26 +60,13 @@ export interface ArtifactRecord {
   readonly storedAt: number;
 }
 
-export interface PackedRecord {
-  readonly format: number;
-  readonly modelId: string;
-  readonly version: string;
-  readonly strategyHash: string;
-  readonly layers: readonly PackedLayer[];
-  readonly byteLength: number;
-  readonly sha256: string;
-  readonly storedAt: number;
-  readonly usedAt: number;
-}
-
 type Key3 = [string, string, string];
 
 export interface ChordStoreSchema extends DBSchema {
   artifacts: { key: Key3; value: ArtifactRecord; indexes: { byModel: string } };
-  packed: { key: Key3; value: PackedRecord; indexes: { byModel: string } };
 }
 
-type StoreName = 'artifacts' | 'packed';
+type StoreName = 'artifacts';
 
 /**
  * The one upgrade path. Each step takes the schema from version k-1 to k and runs only for
@@ -97,10 +78,11 @@ export function upgradeSchema(db: IDBPDatabase<ChordStoreSchema>, oldVersion: nu
   if (oldVersion < 1) {
     const artifacts = db.createObjectStore('artifacts', { keyPath: ['modelId', 'version', 'name'] });
     artifacts.createIndex('byModel', 'modelId');
-    const packed = db.createObjectStore('packed', { keyPath: ['modelId', 'version', 'strategyHash'] });
-    packed.createIndex('byModel', 'modelId');
   }
-  // if (oldVersion < 2) { ... } goes here.
+  // Version 1 also had a 'packed' store (adapted weights), which nothing read: version 2 drops it.
+  const untyped = db as unknown as IDBPDatabase;
+  if (oldVersion < 2 && untyped.objectStoreNames.contains('packed')) untyped.deleteObjectStore('packed');
+  // if (oldVersion < 3) { ... } goes here.
 }
 
 export interface StoredArtifact {
@@ -127,7 +109,6 @@ export interface WeightStoreOptions {
   readonly dbName?: string;
   /** Defaults to globalThis.indexedDB; absent -> memory only. */
   readonly indexedDB?: IDBFactory;
-  readonly maxPackedPerModel?: number;
   /** Every dropped entry and every fallback to memory, for logging/telemetry. */
   readonly onIssue?: (issue: StoreIssue) => void;
   readonly now?: () => number;
@@ -139,25 +120,16 @@ export interface ArtifactLoadOptions {
   readonly onProgress?: ProgressCallback;
 }
 
-export interface PackedExpectation {
-  /** Per layer, in order: the layout the current manifest gives. */
-  readonly layers?: readonly { readonly outChannels: number; readonly rowLength: number }[];
+function key3(k: ArtifactKey): Key3 {
+  return [k.modelId, k.version, k.name];
 }
 
-function key3(store: StoreName, k: ArtifactKey | PackedKey): Key3 {
-  return store === 'artifacts'
-    ? [k.modelId, k.version, (k as ArtifactKey).name]
-    : [k.modelId, k.version, (k as PackedKey).strategyHash];
+function recordKey(record: ArtifactRecord): Key3 {
+  return [record.modelId, record.version, record.name];
 }
 
-function recordKey(record: ArtifactRecord | PackedRecord): Key3 {
-  return 'name' in record
-    ? [record.modelId, record.version, record.name]
-    : [record.modelId, record.version, record.strategyHash];
-}
-
-function keyLabel(store: StoreName, k: Key3): string {
-  return store === 'artifacts' ? `${k[0]}@${k[1]}/${k[2]}` : `${k[0]}@${k[1]}/packed/${k[2].slice(0, 12)}`;
+function keyLabel(k: Key3): string {
+  return `${k[0]}@${k[1]}/${k[2]}`;
 }
 
 function isQuotaError(e: unknown): boolean {
@@ -168,7 +140,7 @@ function isQuotaError(e: unknown): boolean {
 /** Where records live; IndexedDB and a Map behind one small interface. */
 interface RecordBackend {
   get(store: StoreName, key: Key3): Promise<unknown>;
-  put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void>;
+  put(store: StoreName, record: ArtifactRecord): Promise<void>;
   delete(store: StoreName, key: Key3): Promise<void>;
   /** All records of a model (for pruning). */
   listModel(store: StoreName, modelId: string): Promise<unknown[]>;
@@ -179,10 +151,10 @@ class IdbBackend implements RecordBackend {
   get(store: StoreName, key: Key3): Promise<unknown> {
     return this.db.get(store, key);
   }
-  async put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void> {
+  async put(store: StoreName, record: ArtifactRecord): Promise<void> {
     const tx = this.db.transaction(store, 'readwrite');
     // The put request can succeed and the commit still abort with QuotaExceededError: wait for both.
-    await Promise.all([tx.store.put(record as ArtifactRecord & PackedRecord), tx.done]);
+    await Promise.all([tx.store.put(record), tx.done]);
   }
   async delete(store: StoreName, key: Key3): Promise<void> {
     await this.db.delete(store, key);
@@ -193,11 +165,11 @@ class IdbBackend implements RecordBackend {
 }
 
 class MemoryBackend implements RecordBackend {
-  private readonly maps = { artifacts: new Map<string, unknown>(), packed: new Map<string, unknown>() };
+  private readonly maps = { artifacts: new Map<string, unknown>() };
   async get(store: StoreName, key: Key3): Promise<unknown> {
     return this.maps[store].get(JSON.stringify(key));
   }
-  async put(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<void> {
+  async put(store: StoreName, record: ArtifactRecord): Promise<void> {
     this.maps[store].set(JSON.stringify(recordKey(record)), record);
   }
   async delete(store: StoreName, key: Key3): Promise<void> {
@@ -216,43 +188,6 @@ class Reject extends Error {
   constructor(readonly reason: IntegrityReason, message: string) {
     super(message);
   }
-}
-
-const PACKED_ARRAYS = [
-  ['words', Uint32Array],
-  ['meta', Uint32Array],
-  ['scale', Float32Array],
-  ['zero', Float32Array],
-  ['max', Float32Array],
-  ['position', Uint32Array],
-  ['groups', Uint32Array],
-] as const;
-
-/** Bytes hashed for packed weights: per layer outChannels, rowLength (u32 LE) then each array's bytes. */
-function packedBytes(layers: readonly PackedLayer[]): Uint8Array<ArrayBuffer> {
-  let total = 0;
-  for (const l of layers) {
-    total += 8;
-    for (const [name] of PACKED_ARRAYS) total += l[name].byteLength;
-  }
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let p = 0;
-  for (const l of layers) {
-    view.setUint32(p, l.outChannels, true);
-    view.setUint32(p + 4, l.rowLength, true);
-    p += 8;
-    for (const [name] of PACKED_ARRAYS) {
-      const a = l[name];
-      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
-      p += a.byteLength;
-    }
-  }
-  return out;
-}
-
-function packedByteLength(layers: readonly PackedLayer[]): number {
-  return layers.reduce((s, l) => s + PACKED_ARRAYS.reduce((t, [name]) => t + l[name].byteLength, 0), 0);
 }
 
 /** A record of another (numbered) format is stale; one without a format is not ours: corrupt. */
@@ -290,63 +225,17 @@ async function checkArtifact(r: unknown, key: Key3, expectSha256: string | undef
   return { index, bin, sha256: sha };
 }
 
-function toPackedLayer(v: unknown, i: number): PackedLayer {
-  if (!isObject(v)) throw new Reject('corrupt', `layer ${i} is not an object`);
-  for (const [name, type] of PACKED_ARRAYS) {
-    if (!(v[name] instanceof type)) throw new Reject('corrupt', `layer ${i}.${name} is not a ${type.name}`);
-  }
-  if (typeof v.outChannels !== 'number' || typeof v.rowLength !== 'number') {
-    throw new Reject('corrupt', `layer ${i} dims missing`);
-  }
-  return v as unknown as PackedLayer;
-}
-
-async function checkPacked(r: unknown, key: Key3, expect: PackedExpectation | undefined): Promise<PackedLayer[]> {
-  checkFormat(r);
-  if (r.modelId !== key[0] || r.version !== key[1] || r.strategyHash !== key[2]) {
-    throw new Reject('corrupt', 'record key fields differ');
-  }
-  if (!Array.isArray(r.layers) || typeof r.sha256 !== 'string' || typeof r.byteLength !== 'number') {
-    throw new Reject('corrupt', 'record fields missing or of the wrong type');
-  }
-  const layers = r.layers.map(toPackedLayer);
-  const want = expect?.layers;
-  if (want) {
-    if (want.length !== layers.length) throw new Reject('stale', `${layers.length} layers stored, ${want.length} expected`);
-    want.forEach((w, i) => {
-      const l = layers[i]!;
-      if (l.outChannels !== w.outChannels || l.rowLength !== w.rowLength) {
-        throw new Reject('stale', `layer ${i} is ${l.outChannels}x${l.rowLength}, expected ${w.outChannels}x${w.rowLength}`);
-      }
-    });
-  }
-  const bytes = packedByteLength(layers);
-  if (bytes !== r.byteLength) throw new Reject('truncated', `${bytes} bytes stored, record says ${r.byteLength}`);
-  const sha = await sha256Hex(packedBytes(layers));
-  if (sha !== r.sha256) throw new Reject('corrupt', `bytes hash to ${sha}, record says ${r.sha256}`);
-  layers.forEach((l, i) => {
-    try {
-      validatePackedLayer(l);
-    } catch (e) {
-      throw new Reject('corrupt', `layer ${i}: ${(e as Error).message}`);
-    }
-  });
-  return layers;
-}
-
 export class WeightStore {
   private idb: IdbBackend | null;
   private readonly memory = new MemoryBackend();
   /** True once a write failed: the rest of the session writes to memory. */
   private writeToMemory: boolean;
-  private readonly maxPacked: number;
   private readonly onIssue: ((issue: StoreIssue) => void) | undefined;
   private readonly now: () => number;
 
   private constructor(idb: IdbBackend | null, options: WeightStoreOptions) {
     this.idb = idb;
     this.writeToMemory = idb === null;
-    this.maxPacked = options.maxPackedPerModel ?? DEFAULT_MAX_PACKED_PER_MODEL;
     this.onIssue = options.onIssue;
     this.now = options.now ?? Date.now;
   }
@@ -404,13 +293,13 @@ export class WeightStore {
       const record = await this.idb.get(store, key);
       return record === undefined ? null : { record, backend: this.idb };
     } catch (e) {
-      this.report(new StoreUnavailableError(`reading ${keyLabel(store, key)} failed: ${(e as Error).message}`, { cause: e }));
+      this.report(new StoreUnavailableError(`reading ${keyLabel(key)} failed: ${(e as Error).message}`, { cause: e }));
       return null;
     }
   }
 
   private async drop(store: StoreName, key: Key3, backend: RecordBackend, reject: Reject): Promise<LoadResult<never>> {
-    const error = new StoreIntegrityError(reject.reason, keyLabel(store, key), reject.message);
+    const error = new StoreIntegrityError(reject.reason, keyLabel(key), reject.message);
     try {
       await backend.delete(store, key);
     } catch {
@@ -420,7 +309,7 @@ export class WeightStore {
     return { status: 'dropped', error };
   }
 
-  private async write(store: StoreName, record: ArtifactRecord | PackedRecord, bytes: number): Promise<PutResult> {
+  private async write(store: StoreName, record: ArtifactRecord, bytes: number): Promise<PutResult> {
     const key = recordKey(record);
     if (!this.writeToMemory && this.idb) {
       try {
@@ -429,8 +318,8 @@ export class WeightStore {
         return { stored: 'indexeddb', pruned: await this.prune(store, record) };
       } catch (e) {
         const error = isQuotaError(e)
-          ? new StorageQuotaError(keyLabel(store, key), bytes, { cause: e })
-          : new StoreUnavailableError(`writing ${keyLabel(store, key)} failed: ${(e as Error).message}`, { cause: e });
+          ? new StorageQuotaError(keyLabel(key), bytes, { cause: e })
+          : new StoreUnavailableError(`writing ${keyLabel(key)} failed: ${(e as Error).message}`, { cause: e });
         this.writeToMemory = true;
         this.report(error);
         await this.memory.put(store, record);
@@ -440,33 +329,22 @@ export class WeightStore {
     await this.memory.put(store, record);
     return {
       stored: 'memory',
-      error: new StoreUnavailableError(`IndexedDB unavailable this session; ${keyLabel(store, key)} kept in memory`),
+      error: new StoreUnavailableError(`IndexedDB unavailable this session; ${keyLabel(key)} kept in memory`),
     };
   }
 
-  /** After a successful IndexedDB write: drops other versions of the model and old packed entries. */
-  private async prune(store: StoreName, record: ArtifactRecord | PackedRecord): Promise<number> {
+  /** After a successful IndexedDB write: drops the other versions of the same artifact. */
+  private async prune(store: StoreName, record: ArtifactRecord): Promise<number> {
     if (!this.idb) return 0;
-    const all = (await this.idb.listModel(store, record.modelId)) as (ArtifactRecord | PackedRecord)[];
-    const doomed: Key3[] = [];
-    const sameVersion: PackedRecord[] = [];
-    for (const r of all) {
-      const k = recordKey(r);
-      if (r.version !== record.version) {
-        if (store === 'packed' || (r as ArtifactRecord).name === (record as ArtifactRecord).name) doomed.push(k);
-      } else if (store === 'packed') {
-        sameVersion.push(r as PackedRecord);
-      }
-    }
-    sameVersion.sort((a, b) => b.usedAt - a.usedAt);
-    for (const r of sameVersion.slice(this.maxPacked)) doomed.push(key3('packed', r));
+    const all = (await this.idb.listModel(store, record.modelId)) as ArtifactRecord[];
+    const doomed = all.filter((r) => r.version !== record.version && r.name === record.name).map(recordKey);
     for (const k of doomed) await this.idb.delete(store, k);
     return doomed.length;
   }
 
   async getArtifact(key: ArtifactKey, options: ArtifactLoadOptions = {}): Promise<LoadResult<StoredArtifact>> {
-    const k = key3('artifacts', key);
-    const label = keyLabel('artifacts', k);
+    const k = key3(key);
+    const label = keyLabel(k);
     const found = await this.read('artifacts', k);
     if (!found) return { status: 'miss' };
     const size = isObject(found.record) && typeof found.record.byteLength === 'number' ? found.record.byteLength : 0;
@@ -504,67 +382,20 @@ export class WeightStore {
       indexSha256,
       storedAt: this.now(),
     };
-    const item = keyLabel('artifacts', key3('artifacts', key));
+    const item = keyLabel(key3(key));
     options.onProgress?.({ stage: 'store-write', item, loaded: 0, total: bin.byteLength });
     const result = await this.write('artifacts', record, bin.byteLength);
     options.onProgress?.({ stage: 'store-write', item, loaded: bin.byteLength, total: bin.byteLength });
     return result;
   }
 
-  async getPacked(key: PackedKey, expect?: PackedExpectation): Promise<LoadResult<PackedLayer[]>> {
-    const k = key3('packed', key);
-    const found = await this.read('packed', k);
-    if (!found) return { status: 'miss' };
-    try {
-      const value = await checkPacked(found.record, k, expect);
-      if (found.backend === this.idb) {
-        // LRU bookkeeping, best effort: a failed touch only makes eviction less accurate.
-        this.idb.put('packed', { ...(found.record as PackedRecord), usedAt: this.now() }).catch(() => undefined);
-      }
-      return { status: 'hit', value, from: found.backend === this.memory ? 'memory' : 'indexeddb' };
-    } catch (e) {
-      if (e instanceof Reject) return this.drop('packed', k, found.backend, e);
-      throw e;
-    }
-  }
-
-  async putPacked(key: PackedKey, layers: readonly PackedLayer[]): Promise<PutResult> {
-    layers.forEach((l) => validatePackedLayer(l));
-    // Plain objects of typed arrays: structured clone stores them as they are.
-    const copy: PackedLayer[] = layers.map((l) => ({
-      outChannels: l.outChannels,
-      rowLength: l.rowLength,
-      words: l.words.slice(),
-      meta: l.meta.slice(),
-      scale: l.scale.slice(),
-      zero: l.zero.slice(),
-      max: l.max.slice(),
-      position: l.position.slice(),
-      groups: l.groups.slice(),
-    }));
-    const t = this.now();
-    const byteLength = packedByteLength(copy);
-    const record: PackedRecord = {
-      format: RECORD_FORMAT,
-      modelId: key.modelId,
-      version: key.version,
-      strategyHash: key.strategyHash,
-      layers: copy,
-      byteLength,
-      sha256: await sha256Hex(packedBytes(copy)),
-      storedAt: t,
-      usedAt: t,
-    };
-    return this.write('packed', record, byteLength);
-  }
-
-  /** Deletes every entry of a model (both stores), except `keepVersion` if given. Returns the count. */
+  /** Deletes every entry of a model, except `keepVersion` if given. Returns the count. */
   async deleteModel(modelId: string, keepVersion?: string): Promise<number> {
     let n = 0;
-    for (const store of ['artifacts', 'packed'] as const) {
+    for (const store of ['artifacts'] as const) {
       for (const backend of [this.memory, this.idb]) {
         if (!backend) continue;
-        const records = (await backend.listModel(store, modelId)) as (ArtifactRecord | PackedRecord)[];
+        const records = (await backend.listModel(store, modelId)) as (ArtifactRecord)[];
         for (const r of records) {
           if (r.version === keepVersion) continue;
           await backend.delete(store, recordKey(r));

@@ -59,54 +59,15 @@ for (const [how, reason] of [
   });
 }
 
-test('packed weights: round trip, corruption, truncation, layout change', async ({ page }) => {
+test('a version-1 database loses its unused packed-weights store on open; artifacts work as before', async ({ page }) => {
   await open(page);
-  const pk = { modelId: 'sasrec-test', version: 'v1', strategyHash: 'f'.repeat(64) };
-  const pk3: [string, string, string] = ['sasrec-test', 'v1', 'f'.repeat(64)];
-  expect(await page.evaluate(([k]) => window.chordSdk.storePutPacked('chord-test', k, 1), [pk] as const)).toMatchObject({
-    stored: 'indexeddb',
-  });
+  await page.evaluate(() => window.chordSdk.storeVersion1('chord-test'));
+  expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 1, stores: ['artifacts', 'packed'] });
+  const put = await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 10, 4), [KEY] as const);
+  expect(put).toMatchObject({ stored: 'indexeddb', mode: 'indexeddb' });
+  expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 2, stores: ['artifacts'] });
   await reload(page);
-  const layout = [
-    { outChannels: 8, rowLength: 16 },
-    { outChannels: 8, rowLength: 16 },
-  ];
-  expect(await page.evaluate(([k, l]) => window.chordSdk.storeGetPacked('chord-test', k, l), [pk, layout] as const)).toMatchObject({
-    status: 'hit',
-    from: 'indexeddb',
-    layers: 2,
-    equal: true,
-  });
-  // The manifest now says another layout: stale.
-  const other = [layout[0]!, { outChannels: 8, rowLength: 32 }];
-  expect(await page.evaluate(([k, l]) => window.chordSdk.storeGetPacked('chord-test', k, l), [pk, other] as const)).toMatchObject({
-    status: 'dropped',
-    reason: 'stale',
-  });
-  for (const [how, reason] of [
-    ['flip-byte', 'corrupt'],
-    ['truncate', 'truncated'],
-  ] as const) {
-    await page.evaluate(([k]) => window.chordSdk.storePutPacked('chord-test', k, 1), [pk] as const);
-    await page.evaluate(([k3, h]) => window.chordSdk.storeCorrupt('chord-test', 'packed', k3, h), [pk3, how] as const);
-    await reload(page);
-    expect(await page.evaluate(([k]) => window.chordSdk.storeGetPacked('chord-test', k), [pk] as const)).toMatchObject({
-      status: 'dropped',
-      reason,
-    });
-    expect(await page.evaluate(() => window.chordSdk.storeCount('chord-test', 'packed'))).toBe(0);
-  }
-});
-
-test('packed weights: at most 4 strategies per model version are kept (least recently used go)', async ({ page }) => {
-  await open(page);
-  const key = (i: number) => ({ modelId: 'sasrec-test', version: 'v1', strategyHash: String(i).repeat(64) });
-  for (let i = 1; i <= 5; i++) {
-    await page.evaluate(([k]) => window.chordSdk.storePutPacked('chord-test', k, 1), [key(i)] as const);
-  }
-  expect(await page.evaluate(() => window.chordSdk.storeCount('chord-test', 'packed'))).toBe(4);
-  expect(await page.evaluate(([k]) => window.chordSdk.storeGetPacked('chord-test', k), [key(1)] as const)).toEqual({ status: 'miss' });
-  expect(await page.evaluate(([k]) => window.chordSdk.storeGetPacked('chord-test', k), [key(5)] as const)).toMatchObject({ status: 'hit' });
+  expect(await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const)).toMatchObject({ status: 'hit', first: [4, 4.25, 4.5] });
 });
 
 test.describe('artifact loader', () => {

@@ -4,8 +4,6 @@ import { openDB } from 'idb';
 import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS, frozenParamCount } from '../../../src/core/backbones.ts';
 import type { BackboneConfig } from '../../../src/core/backbones.ts';
 import { computeFrozenWeightsHash } from '../../../src/core/frozen.ts';
-import { packLayer } from '../../../src/core/packing.ts';
-import type { PackedLayer } from '../../../src/core/packing.ts';
 import { encodeTensorFile } from '../../../src/core/tensor-file.ts';
 import type { TensorMap } from '../../../src/core/tensor-file.ts';
 import { generateCatalogue } from '../../../src/data/synthetic.ts';
@@ -16,7 +14,7 @@ import type { ProgressReport } from '../../../src/device/progress.ts';
 import { StrategyClient } from '../../../src/device/strategy-client.ts';
 import type { StrategyClientOptions } from '../../../src/device/strategy-client.ts';
 import { WeightStore } from '../../../src/device/store.ts';
-import type { ArtifactKey, LoadResult, PackedKey, PutResult, StoreIssue } from '../../../src/device/store.ts';
+import type { ArtifactKey, LoadResult, PutResult, StoreIssue } from '../../../src/device/store.ts';
 import { strategySwUrl } from '../../../src/sw/url.ts';
 import { CACHE_PREFIX } from '../../../src/sw/version.ts';
 
@@ -76,25 +74,21 @@ async function storeGet(dbName: string, key: ArtifactKey, expectSha256?: string)
 type Corruption = 'flip-byte' | 'truncate' | 'old-format' | 'garbage';
 
 /** Damages a stored record directly in IndexedDB, as disk corruption or an old SDK would. */
-async function storeCorrupt(dbName: string, storeName: 'artifacts' | 'packed', key: [string, string, string], how: Corruption) {
+async function storeCorrupt(dbName: string, storeName: 'artifacts', key: [string, string, string], how: Corruption) {
   stores.get(dbName)?.close();
   stores.delete(dbName);
   const db = await openDB(dbName);
   const rec = await db.get(storeName, key);
   if (!rec) throw new Error('nothing to corrupt');
   if (how === 'flip-byte') {
-    if (storeName === 'artifacts') {
-      const bytes = new Uint8Array(rec.bin);
-      bytes[17] = bytes[17]! ^ 0x40;
-    }
-    else rec.layers[0].scale[0] += 1;
+    const bytes = new Uint8Array(rec.bin);
+    bytes[17] = bytes[17]! ^ 0x40;
   } else if (how === 'truncate') {
-    if (storeName === 'artifacts') rec.bin = rec.bin.slice(0, rec.bin.byteLength - 4);
-    else rec.layers[0].words = rec.layers[0].words.slice(0, -1);
+    rec.bin = rec.bin.slice(0, rec.bin.byteLength - 4);
   } else if (how === 'old-format') {
     rec.format = 0;
   } else {
-    await db.put(storeName, { modelId: key[0], version: key[1], name: key[2], strategyHash: key[2], junk: true });
+    await db.put(storeName, { modelId: key[0], version: key[1], name: key[2], junk: true });
     db.close();
     return;
   }
@@ -102,30 +96,30 @@ async function storeCorrupt(dbName: string, storeName: 'artifacts' | 'packed', k
   db.close();
 }
 
-function packedFixture(seed: number): PackedLayer[] {
-  const out = 8;
-  const row = 16;
-  const w = new Float32Array(out * row).map((_, i) => Math.sin(seed + i));
-  const bits = Uint8Array.from([8, 2, 4, 4, 2, 8, 6, 2]);
-  return [packLayer(w, out, row, bits), packLayer(w.map((v) => -v), out, row, Uint8Array.from([2, 2, 2, 2, 4, 4, 4, 4]))];
+/**
+ * A database as schema version 1 left it: the artifacts store and the packed-weights store (since
+ * removed), with one record in the latter.
+ */
+async function storeVersion1(dbName: string): Promise<void> {
+  const db = await openDB(dbName, 1, {
+    upgrade(database) {
+      database.createObjectStore('artifacts', { keyPath: ['modelId', 'version', 'name'] }).createIndex('byModel', 'modelId');
+      database.createObjectStore('packed', { keyPath: ['modelId', 'version', 'strategyHash'] }).createIndex('byModel', 'modelId');
+    },
+  });
+  await db.put('packed', { format: 1, modelId: 'm', version: 'v1', strategyHash: 'f'.repeat(64), layers: [] });
+  db.close();
 }
 
-async function storePutPacked(dbName: string, key: PackedKey, seed: number) {
-  const s = await store(dbName);
-  return summarizePut(await s.putPacked(key, packedFixture(seed)));
+/** The database's version and object stores, as IndexedDB reports them. */
+async function storeSchema(dbName: string): Promise<{ version: number; stores: string[] }> {
+  const db = await openDB(dbName);
+  const schema = { version: db.version, stores: [...db.objectStoreNames] };
+  db.close();
+  return schema;
 }
 
-async function storeGetPacked(dbName: string, key: PackedKey, layers?: { outChannels: number; rowLength: number }[]) {
-  const s = await store(dbName);
-  const r = await s.getPacked(key, layers ? { layers } : undefined);
-  return summarizeLoad(r, (v) => ({
-    layers: v.length,
-    words: v.map((l) => l.words.length),
-    equal: JSON.stringify(v.map((l) => Array.from(l.words))) === JSON.stringify(packedFixture(1).map((l) => Array.from(l.words))),
-  }));
-}
-
-async function storeCount(dbName: string, storeName: 'artifacts' | 'packed'): Promise<number> {
+async function storeCount(dbName: string, storeName: 'artifacts'): Promise<number> {
   const db = await openDB(dbName);
   const n = await db.count(storeName);
   db.close();
@@ -266,8 +260,8 @@ const api = {
   storePut,
   storeGet,
   storeCorrupt,
-  storePutPacked,
-  storeGetPacked,
+  storeVersion1,
+  storeSchema,
   storeCount,
   storeMode,
   loadArtifact,
