@@ -1,7 +1,7 @@
 // Library (no entry point): what the rerank engine's per-history kernels share (embed_positions,
 // layer_norm, quantize_rows, attention_causal, matmul_fused, score_candidates, topk). Their
 // programs prepend this text and list their bindings as 'params', 'run', 'act', then their own
-// (src/gpu/engine-bindings.ts RUN_KERNEL_BINDINGS: binding i = bindings[i]). Each kernel declares
+// (runKernelProgram in src/gpu/engine-bindings.ts: binding i = bindings[i]). Each kernel declares
 // its own `struct Params` and binding 0 (`params`); this library declares bindings 1 and 2.
 
 // The per-rerank uniform (runUniform in src/gpu/engine-bindings.ts).

@@ -1,4 +1,4 @@
-// Verification only (QuantizedModelWeights.readPacked): the step of every packed position of one
+// Verification only (readPacked, tests/browser/pages/weights-probes.ts): the step of every packed position of one
 // layer, as the dequantizing kernels compute it from the stored (min, max) and the position's
 // width (packed_scale_lib.wgsl), so checks can compare it with core's channelScale bit for bit.
 

@@ -8,7 +8,7 @@ import { withWgslLibs } from './wgsl-libs.ts';
 
 /**
  * Verification only: the step of every packed position of a layer as the dequantizing kernels
- * recompute it (shaders/packed_scales.wgsl), for QuantizedModelWeights.readPacked.
+ * recompute it (shaders/packed_scales.wgsl), for readPacked in tests/browser/pages/weights-probes.ts.
  */
 export const packedScalesProgram: ComputeProgram = { shaderKey: 'packed_scales', wgsl: withWgslLibs(wgsl, 'packed') };
 
