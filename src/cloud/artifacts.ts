@@ -59,7 +59,7 @@ export interface StaticFile {
   readonly contentType: string;
 }
 
-export interface LoadedModel {
+export interface ServedModel {
   readonly modelId: string;
   readonly dir: string;
   readonly manifest: ModelManifest;
@@ -124,7 +124,7 @@ function checkLayersMatch(dir: string, manifest: ModelManifest, config: Hypernet
 }
 
 /** Loads and checks one model directory (see the module comment). */
-export async function loadModel(dir: string): Promise<LoadedModel> {
+export async function loadServedModel(dir: string): Promise<ServedModel> {
   const manifestBytes = await readRequired(dir, 'manifest.json');
   const manifest = wrap(dir, 'manifest.json', () => parseManifest(parseJson(dir, 'manifest.json', manifestBytes)));
   const dirName = dir.split(/[\\/]/).filter(Boolean).pop();
@@ -205,19 +205,19 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
  * Loads every subdirectory of `modelsDir` that holds a manifest.json. Throws ModelLoadError if
  * one of them is broken (a server must not start half-configured) or if there is none.
  */
-export async function loadModels(modelsDir: string): Promise<Map<string, LoadedModel>> {
+export async function loadServedModels(modelsDir: string): Promise<Map<string, ServedModel>> {
   let entries: string[];
   try {
     entries = (await readdir(modelsDir)).sort();
   } catch (error) {
     throw new ModelLoadError(modelsDir, `cannot list models: ${(error as Error).message}`, { cause: error });
   }
-  const models = new Map<string, LoadedModel>();
+  const models = new Map<string, ServedModel>();
   for (const entry of entries) {
     const dir = join(modelsDir, entry);
     const isModel = await stat(join(dir, 'manifest.json')).then((s) => s.isFile(), () => false);
     if (!isModel) continue;
-    const model = await loadModel(dir);
+    const model = await loadServedModel(dir);
     models.set(model.modelId, model);
   }
   if (models.size === 0) throw new ModelLoadError(modelsDir, 'no model directory (<modelId>/manifest.json) found');

@@ -21,8 +21,8 @@ import rateLimit from '@fastify/rate-limit';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { loadModels, SERVED_FILES } from './artifacts.ts';
-import type { LoadedModel, ServedFileName } from './artifacts.ts';
+import { loadServedModels, SERVED_FILES } from './artifacts.ts';
+import type { ServedModel, ServedFileName } from './artifacts.ts';
 import { ComputePool } from './compute-pool.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { createMetrics } from './metrics.ts';
@@ -33,7 +33,7 @@ import type { StrategyServiceOptions } from './strategy-service.ts';
 export interface ServerOptions {
   /** Directory of model directories (see artifacts.ts); or pass `models` already loaded. */
   modelsDir?: string;
-  models?: ReadonlyMap<string, LoadedModel>;
+  models?: ReadonlyMap<string, ServedModel>;
   /** Accepted bearer tokens; empty or absent = no authentication. */
   tokens?: readonly string[];
   /** Shop origins allowed by CORS (exact, e.g. "https://shop.example"); empty = no CORS headers. */
@@ -58,7 +58,7 @@ export interface ServerOptions {
 
 export interface ChordServer {
   readonly app: FastifyInstance;
-  readonly models: ReadonlyMap<string, LoadedModel>;
+  readonly models: ReadonlyMap<string, ServedModel>;
   readonly service: StrategyService;
   readonly metrics: ServerMetrics;
   /** The compute workers (undefined with workers: 0). */
@@ -156,7 +156,7 @@ function tokenMatcher(tokens: readonly string[]): (header: string | undefined) =
 }
 
 export async function createServer(options: ServerOptions): Promise<ChordServer> {
-  const models = options.models ?? (options.modelsDir !== undefined ? await loadModels(options.modelsDir) : undefined);
+  const models = options.models ?? (options.modelsDir !== undefined ? await loadServedModels(options.modelsDir) : undefined);
   if (!models) throw new TypeError('createServer needs modelsDir or models');
   const workers = options.workers ?? DEFAULT_WORKERS;
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${workers}`);
@@ -276,7 +276,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     })),
   }));
 
-  const sendFile = (model: LoadedModel, name: ServedFileName, request: FastifyRequest, reply: FastifyReply) => {
+  const sendFile = (model: ServedModel, name: ServedFileName, request: FastifyRequest, reply: FastifyReply) => {
     const file = model.files.get(name)!;
     void reply
       .header('ETag', file.etag)

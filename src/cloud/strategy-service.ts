@@ -15,7 +15,7 @@
  * user on one cache entry and one ETag.
  */
 import { LRUCache } from 'lru-cache';
-import type { LoadedModel } from './artifacts.ts';
+import type { ServedModel } from './artifacts.ts';
 import { MicroBatcher } from './batcher.ts';
 import type { ItemResult } from './batcher.ts';
 import type { ComputePool } from './compute-pool.ts';
@@ -24,7 +24,7 @@ import type { StrategyAnswer } from './strategy-compute.ts';
 
 export type { StrategyAnswer } from './strategy-compute.ts';
 
-export interface StrategyResult extends StrategyAnswer {
+export interface ServedStrategy extends StrategyAnswer {
   readonly cache: 'hit' | 'miss' | 'shared';
 }
 
@@ -78,7 +78,7 @@ export function snapZ(z: Float32Array, bits: number): Float32Array {
 }
 
 export class StrategyService {
-  private readonly models: ReadonlyMap<string, LoadedModel>;
+  private readonly models: ReadonlyMap<string, ServedModel>;
   private readonly options: StrategyServiceOptions;
   private readonly batchers = new Map<string, MicroBatcher<Job, StrategyAnswer>>();
   private readonly cache: LRUCache<string, StrategyAnswer> | undefined;
@@ -88,7 +88,7 @@ export class StrategyService {
    * With a pool, batches run on its worker threads (at most one per worker at a time, see
    * MicroBatcher); without, synchronously on this thread.
    */
-  constructor(models: ReadonlyMap<string, LoadedModel>, options: Partial<StrategyServiceOptions> = {}, pool?: ComputePool) {
+  constructor(models: ReadonlyMap<string, ServedModel>, options: Partial<StrategyServiceOptions> = {}, pool?: ComputePool) {
     this.models = models;
     this.options = { ...DEFAULT_STRATEGY_OPTIONS, ...options };
     if (this.options.cacheEntries > 0) this.cache = new LRUCache({ max: this.options.cacheEntries });
@@ -116,14 +116,14 @@ export class StrategyService {
     return this.options.maxAbsZ;
   }
 
-  model(modelId: string): LoadedModel {
+  model(modelId: string): ServedModel {
     const model = this.models.get(modelId);
     if (!model) throw new ApiError(404, 'UNKNOWN_MODEL', `no model "${modelId}" (GET /v1/models lists them)`);
     return model;
   }
 
   /** Validates, snaps, looks up the cache, else joins a batch. Throws ApiError for bad input. */
-  async strategy(modelId: string, z: Float32Array, budget: number | undefined): Promise<StrategyResult> {
+  async strategy(modelId: string, z: Float32Array, budget: number | undefined): Promise<ServedStrategy> {
     const model = this.model(modelId);
     this.checkZ(model, z);
     this.checkBudget(model, budget);
@@ -153,7 +153,7 @@ export class StrategyService {
     for (const b of this.batchers.values()) b.flush();
   }
 
-  private checkZ(model: LoadedModel, z: Float32Array): void {
+  private checkZ(model: ServedModel, z: Float32Array): void {
     const { zDim } = model.hypernetConfig;
     if (z.length !== zDim) {
       throw new ApiError(400, 'BAD_Z_LENGTH', `z has ${z.length} values, model "${model.modelId}" expects ${zDim}`);
@@ -168,7 +168,7 @@ export class StrategyService {
   }
 
   /** A budget is average bits per weight, between the smallest and largest level width. */
-  private checkBudget(model: LoadedModel, budget: number | undefined): void {
+  private checkBudget(model: ServedModel, budget: number | undefined): void {
     if (budget === undefined) return;
     const table = model.hypernetConfig.levelTable;
     if (!Number.isFinite(budget) || budget < table[0] || budget > table[3]) {
@@ -176,7 +176,7 @@ export class StrategyService {
     }
   }
 
-  private runBatch(model: LoadedModel, jobs: Job[], pool: ComputePool | undefined): ItemResult<StrategyAnswer>[] | Promise<ItemResult<StrategyAnswer>[]> {
+  private runBatch(model: ServedModel, jobs: Job[], pool: ComputePool | undefined): ItemResult<StrategyAnswer>[] | Promise<ItemResult<StrategyAnswer>[]> {
     const zDim = model.hypernetConfig.zDim;
     const zs = new Float32Array(jobs.length * zDim);
     const budgets = new Float64Array(jobs.length);

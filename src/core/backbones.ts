@@ -12,7 +12,9 @@
 import { ChordError } from './errors.ts';
 import type { InitScheme } from './init.ts';
 
-export type BackboneKind = 'sasrec' | 'caser';
+/** The backbones, in the order the results list them. */
+export const BACKBONE_KINDS = ['sasrec', 'caser'] as const;
+export type BackboneKind = (typeof BACKBONE_KINDS)[number];
 
 export interface SasrecDims {
   readonly hidden: number;

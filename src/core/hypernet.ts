@@ -15,10 +15,10 @@
  */
 import { allocateStrategy } from './allocation.ts';
 import { ChordError } from './errors.ts';
+import type { HypernetMethod } from './methods.ts';
 import type { Strategy } from './strategy.ts';
 import type { TensorMap } from './tensor-file.ts';
 
-export type HypernetMethod = 'custom' | 'weighted' | 'chord';
 
 export interface HypernetLayer {
   name: string;

@@ -38,10 +38,10 @@ interface ManifestCommon {
   /** Lower-case hex SHA-256 of the frozen weights (see hashFrozenWeights), wherever they come from. */
   readonly frozenWeightsHash: string;
   /** Where the frozen weights come from (see the module comment); absent means 'seed'. */
-  readonly frozenWeights?: FrozenWeightsSource;
+  readonly frozenWeights?: FrozenWeightsOrigin;
 }
 
-export type FrozenWeightsSource = 'seed' | 'shipped';
+export type FrozenWeightsOrigin = 'seed' | 'shipped';
 
 export type ModelManifest = ManifestCommon & BackboneConfig;
 
@@ -65,8 +65,8 @@ export class FrozenHashMismatchError extends ManifestError {
   declare readonly code: 'FROZEN_HASH_MISMATCH';
   readonly expected: string;
   readonly actual: string;
-  readonly source: FrozenWeightsSource;
-  constructor(expected: string, actual: string, source: FrozenWeightsSource = 'seed') {
+  readonly source: FrozenWeightsOrigin;
+  constructor(expected: string, actual: string, source: FrozenWeightsOrigin = 'seed') {
     super(
       'frozenWeightsHash',
       `${source === 'shipped' ? 'shipped' : 'generated'} frozen weights hash to ${actual}, manifest says ${expected}`,
@@ -227,7 +227,7 @@ export type ManifestInput = BackboneConfig & {
 };
 
 /** Where a parsed manifest's frozen weights come from. */
-export function frozenWeightsSource(manifest: Pick<ModelManifest, 'frozenWeights'>): FrozenWeightsSource {
+export function frozenWeightsOrigin(manifest: Pick<ModelManifest, 'frozenWeights'>): FrozenWeightsOrigin {
   return manifest.frozenWeights ?? 'seed';
 }
 
@@ -265,7 +265,7 @@ export async function buildManifest(input: ManifestInput): Promise<ModelManifest
  * FrozenSourceError for a manifest whose weights are shipped (see resolveFrozenWeights).
  */
 export async function loadFrozenWeights(manifest: ModelManifest): Promise<FrozenLayer[]> {
-  if (frozenWeightsSource(manifest) === 'shipped') {
+  if (frozenWeightsOrigin(manifest) === 'shipped') {
     throw new FrozenSourceError("the frozen weights are shipped in the backbone tensors, not regenerated from the seed (resolveFrozenWeights reads them)");
   }
   const layers = generateFrozenWeights(manifest);
@@ -288,7 +288,7 @@ export async function verifyShippedWeights(
   backbone: LayerTensors,
 ): Promise<FrozenLayer[] | undefined> {
   const shipped = shippedFrozenWeights(manifest.layers, backbone);
-  if (frozenWeightsSource(manifest) === 'seed') {
+  if (frozenWeightsOrigin(manifest) === 'seed') {
     if (shipped) {
       throw new FrozenSourceError(
         "the backbone ships layer weights but the manifest pins the seed's (frozenWeights 'seed'); " +

@@ -32,7 +32,7 @@
  *      server log, not by shopper.
  */
 import { DatasetError } from './errors.ts';
-import { Rng, sampleCumulative } from './random.ts';
+import { Rng, sampleCumulative } from '../core/rng.ts';
 import { CATEGORY_WORDS } from './synthetic-words.ts';
 import type { Interaction } from './types.ts';
 

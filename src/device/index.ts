@@ -1,5 +1,6 @@
 // Public surface of chord-rerank's in-page SDK: createReranker() and what its API mentions.
-export { createReranker, DEFAULT_MAX_CANDIDATES, Reranker } from './reranker.ts';
+export { createReranker, Reranker } from './reranker.ts';
+export { DEFAULT_MAX_CANDIDATES } from '../gpu/engine.ts';
 export type {
   BudgetSetting,
   Candidate,

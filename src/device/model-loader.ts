@@ -28,7 +28,7 @@ import { ArtifactError } from './errors.ts';
 import type { ProgressCallback } from './progress.ts';
 import type { WeightStore } from './store.ts';
 
-export interface LoadedModel {
+export interface DeviceModel {
   readonly baseUrl: string;
   readonly manifest: ModelManifest;
   /** Store version (see the module comment). */
@@ -46,7 +46,7 @@ export interface LoadedModel {
   readonly sources: { readonly backbone: 'store' | 'network'; readonly gru: 'store' | 'network' };
 }
 
-export interface LoadModelOptions {
+export interface LoadDeviceModelOptions {
   readonly baseUrl: string;
   readonly store?: WeightStore;
   readonly fetch: typeof fetch;
@@ -92,7 +92,7 @@ export function parseItems(url: string, json: unknown, numItems: number): { item
   return { items: json.map(String), index };
 }
 
-export async function loadModel(options: LoadModelOptions): Promise<LoadedModel> {
+export async function loadDeviceModel(options: LoadDeviceModelOptions): Promise<DeviceModel> {
   const { baseUrl, store, onProgress } = options;
   const fetchFn = options.fetch;
   const manifestUrl = joinUrl(baseUrl, 'manifest.json');

@@ -19,6 +19,8 @@ import { DriftDetector } from '../core/drift.ts';
 import type { DriftOptions } from '../core/drift.ts';
 import { ChordError } from '../core/errors.ts';
 import { DEFAULT_GRU_WINDOW, GruProfiler } from '../core/gru.ts';
+// The GPU engine's buffer capacity is the default limit on both backends.
+import { DEFAULT_MAX_CANDIDATES } from '../gpu/engine.ts';
 import { GpuDeviceLostError, WebGpuUnavailableError } from '../gpu/errors.ts';
 import { StrategyFetchError } from '../sw/errors.ts';
 import type { FetchPolicy } from '../sw/protocol.ts';
@@ -30,8 +32,8 @@ import { WebGpuBackend } from './backend-webgpu.ts';
 import { ArtifactError } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Handler } from './events.ts';
-import { loadModel } from './model-loader.ts';
-import type { LoadedModel } from './model-loader.ts';
+import { loadDeviceModel } from './model-loader.ts';
+import type { DeviceModel } from './model-loader.ts';
 import type { ProgressStage } from './progress.ts';
 import { budgetFromResources, readResourceSignals } from './resources.ts';
 import type { ResourceSignals } from './resources.ts';
@@ -165,7 +167,6 @@ export interface RerankOptions {
 
 export type Candidate = string | { readonly id: string; readonly embedding: ArrayLike<number>; readonly bias?: number };
 
-export const DEFAULT_MAX_CANDIDATES = 1024;
 
 type ParsedCandidates =
   | { readonly kind: 'ids'; readonly ids: string[]; readonly indices: Uint32Array }
@@ -190,7 +191,7 @@ function asError(e: unknown): Error {
 }
 
 /** The last good strategy an earlier load left in Cache Storage, if it still fits this model. */
-async function restoreLastGood(model: LoadedModel): Promise<ReceivedStrategy | null> {
+async function restoreLastGood(model: DeviceModel): Promise<ReceivedStrategy | null> {
   const storage = globalThis.caches;
   const base = globalThis.location?.href;
   if (!storage || !base) return null;
@@ -217,7 +218,7 @@ async function restoreLastGood(model: LoadedModel): Promise<ReceivedStrategy | n
 }
 
 export class Reranker {
-  readonly #model: LoadedModel;
+  readonly #model: DeviceModel;
   readonly #client: StrategyClient;
   readonly #store: WeightStore | undefined;
   readonly #profiler: GruProfiler;
@@ -238,7 +239,7 @@ export class Reranker {
 
   /** Use createReranker(). */
   private constructor(parts: {
-    model: LoadedModel;
+    model: DeviceModel;
     client: StrategyClient;
     store: WeightStore | undefined;
     profiler: GruProfiler;
@@ -291,7 +292,7 @@ export class Reranker {
     const store = options.persist === false ? undefined : await WeightStore.open();
     let backend: RerankBackend | undefined;
     try {
-      const model = await loadModel({
+      const model = await loadDeviceModel({
         baseUrl,
         fetch: fetchFn,
         ...(store ? { store } : {}),

@@ -3,7 +3,7 @@
  * module worker) and asks it through `{ kind, id, content }` messages on a MessageChannel; the
  * SW keeps the last good strategy and the backoff state across page loads. Without service
  * workers (unsupported, blocked, insecure context, registration failure) or when the worker does
- * not answer in time, it runs the same StrategyService in the page, sharing the origin's Cache
+ * not answer in time, it runs the same StrategyFetcher in the page, sharing the origin's Cache
  * Storage with the SW where it exists.
  */
 import { BitstreamError, decodeStrategy } from '../core/bitstream.ts';
@@ -13,7 +13,7 @@ import type { StrategyFetchErrorCode } from '../sw/errors.ts';
 import { isSwResponse } from '../sw/protocol.ts';
 import type { FetchPolicy, FetchStrategyContent, StrategyFailure, StrategyReply, SwRequest, SwResponse, VersionContent } from '../sw/protocol.ts';
 import { CacheStorageStrategyCache, MemoryStrategyCache } from '../sw/strategy-cache.ts';
-import { StrategyService } from '../sw/strategy-service.ts';
+import { StrategyFetcher } from '../sw/strategy-fetcher.ts';
 import { strategyCacheName } from '../sw/version.ts';
 import { DEFAULT_FETCH_POLICY } from '../sw/protocol.ts';
 
@@ -81,7 +81,7 @@ function whenActive(reg: ServiceWorkerRegistration, timeoutMs: number): Promise<
 export class StrategyClient {
   private readonly options: StrategyClientOptions;
   private readonly registration: ServiceWorkerRegistration | null;
-  private direct: StrategyService | null = null;
+  private direct: StrategyFetcher | null = null;
   /** Why the worker is not used, when it is not. */
   readonly fallbackReason: string | null;
 
@@ -118,11 +118,11 @@ export class StrategyClient {
     return { ...DEFAULT_FETCH_POLICY, ...this.options.policy };
   }
 
-  private directService(): StrategyService {
+  private directService(): StrategyFetcher {
     if (!this.direct) {
       const storage = globalThis.caches;
       const base = globalThis.location?.href;
-      this.direct = new StrategyService({
+      this.direct = new StrategyFetcher({
         cache: storage && base ? new CacheStorageStrategyCache(storage, strategyCacheName(), base) : new MemoryStrategyCache(),
         fetch: this.options.fetch ?? globalThis.fetch.bind(globalThis),
       });

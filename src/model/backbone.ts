@@ -5,11 +5,9 @@
  * trainable variables) and CHORD (frozen weights, fake-quantized per user).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { BackboneConfig, LayerSpec } from '../core/backbones.ts';
+import type { BackboneConfig, BackboneKind, LayerSpec } from '../core/backbones.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
 import type { ParamMap, ParamSpec, WeightMap } from './params.ts';
-
-export type BackboneKind = 'sasrec' | 'caser';
 
 export interface ForwardCtx {
   /** Dropout on iff true. */

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { LayerSpec } from '../core/backbones.ts';
 import { frozenWeightsBytes, shippedFrozenWeights, ShippedWeightsError } from '../core/frozen.ts';
 import { parseHypernetConfig, type HypernetConfig } from '../core/hypernet.ts';
-import { FrozenHashMismatchError, frozenWeightsSource, parseManifest, type ModelManifest } from '../core/manifest.ts';
+import { FrozenHashMismatchError, frozenWeightsOrigin, parseManifest, type ModelManifest } from '../core/manifest.ts';
 import { decodeTensorFile, encodeTensorFile, type TensorMap } from '../core/tensor-file.ts';
 import { writeFileAtomic } from './checkpoint.ts';
 import { ChordTrainError } from './chord/errors.ts';
@@ -68,7 +68,7 @@ function frozenHashSync(layers: Parameters<typeof frozenWeightsBytes>[0]): strin
 export function manifestForBackbone(manifest: ModelManifest, backbone: TensorMap): ModelManifest {
   const shipped = shippedLayers(backbone, manifest.layers);
   if (!shipped) {
-    if (frozenWeightsSource(manifest) === 'shipped') {
+    if (frozenWeightsOrigin(manifest) === 'shipped') {
       throw new ChordTrainError('CHORD_BAD_ARTIFACT', "manifest says frozenWeights 'shipped' but the backbone ships no layer weights");
     }
     return manifest;
@@ -123,7 +123,7 @@ export function readArtifact(dir: string): ArtifactFiles {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `items.json must list ${manifest.numItems + 1} item ids`);
   }
   const backbone = readTensors(dir, 'backbone');
-  if (frozenWeightsSource(manifest) === 'shipped') {
+  if (frozenWeightsOrigin(manifest) === 'shipped') {
     const shipped = shippedLayers(backbone, manifest.layers);
     if (!shipped) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${dir}: manifest says frozenWeights 'shipped' but the backbone ships none`);
     const actual = frozenHashSync(shipped);

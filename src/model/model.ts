@@ -7,7 +7,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { generateLayerWeights } from '../core/frozen.ts';
 import type { Backbone, BatchTensors, ForwardCtx } from './backbone.ts';
 import { createParams, variableFrom, type ParamMap } from './params.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export interface TrainableModel {
   /** Every trainable variable by stable name: what the optimizer updates and checkpoints store. */

@@ -5,7 +5,7 @@
  * variables; CHORD fills it with frozen, fake-quantized tensors and trains only the ParamMap.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export type ParamMap = Record<string, tf.Variable>;
 /**

@@ -45,7 +45,7 @@ import {
   selectRuns,
   staleReason,
   trainArgs,
-  type DeployedEval,
+  type RecordedEval,
   type FinishedRun,
   type StaleRun,
 } from './reproduce/plan.ts';
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: K_CORE }).split);
   let shares = new Map<string, number>();
   let spreads = new Map<string, StrategySpread>();
-  let atQuantBudget = new Map<string, DeployedEval>();
+  let atQuantBudget = new Map<string, RecordedEval>();
   let ranks = new Map<string, TestRanks>();
   let controls = new Map<string, StrategyControls>();
   let others = new Map<string, TestRanks>();

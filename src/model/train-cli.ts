@@ -33,14 +33,14 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateLevelTable } from '../core/allocation.ts';
+import { METHODS, type Method } from '../core/methods.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import { initBackend, type BackendName } from './backend.ts';
 import { ChordTrainError } from './chord/errors.ts';
-import { RUN_DEFAULTS, runTraining, type RunMethod, type RunOptions, type RunResult } from './chord/run.ts';
+import { RUN_DEFAULTS, runTraining, type RunOptions, type RunResult } from './chord/run.ts';
 import type { SelectionMetric } from './train.ts';
 
-const METHODS: readonly RunMethod[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
 
 /** Where the Base run of `--init pretrained` without `--pretrained` goes, inside the run's --out. */
 export const AUTO_BASE_DIR = 'base';
@@ -122,7 +122,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
   if (!values.data) throw bad('--data <path> is required');
   const kind = values.backbone;
   if (kind !== 'sasrec' && kind !== 'caser') throw bad(`--backbone must be sasrec or caser, got '${kind}'`);
-  const method = values.method as RunMethod;
+  const method = values.method as Method;
   if (!METHODS.includes(method)) throw bad(`--method must be one of ${METHODS.join('|')}, got '${method}'`);
   const init = values.init ?? (method === 'base' ? 'random' : 'pretrained');
   if (init !== 'random' && init !== 'pretrained') throw bad(`--init must be random or pretrained`);

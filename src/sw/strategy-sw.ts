@@ -10,7 +10,7 @@ import { StrategyFetchError } from './errors.ts';
 import { isSwRequest } from './protocol.ts';
 import type { SwRequest, SwResponse } from './protocol.ts';
 import { CacheStorageStrategyCache, deleteOldStrategyCaches } from './strategy-cache.ts';
-import { StrategyService } from './strategy-service.ts';
+import { StrategyFetcher } from './strategy-fetcher.ts';
 import { CACHE_PREFIX, SW_VERSION, strategyCacheName } from './version.ts';
 
 // This file runs only as a service worker: src/sw/tsconfig.json loads the WebWorker lib (no DOM),
@@ -18,7 +18,7 @@ import { CACHE_PREFIX, SW_VERSION, strategyCacheName } from './version.ts';
 declare const self: ServiceWorkerGlobalScope;
 const cacheName = strategyCacheName(SW_VERSION);
 
-const service = new StrategyService({
+const service = new StrategyFetcher({
   cache: new CacheStorageStrategyCache(self.caches, cacheName, self.registration.scope),
   fetch: (input, init) => self.fetch(input, init),
 });

@@ -14,7 +14,7 @@ import { caserScores, createCaser } from '../../src/model/caser.ts';
 import { weightLayers, type LayerFn } from '../../src/model/layers.ts';
 import { createBaseModel } from '../../src/model/model.ts';
 import { fakeQuantActivations } from '../../src/model/nn.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { createSasrec, sasrecScores } from '../../src/model/sasrec.ts';
 
 beforeAll(async () => {

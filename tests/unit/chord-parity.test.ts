@@ -8,10 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { channelScores } from '../../src/core/allocation.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { GruProfiler, gruWeightsFromTensors, itemEmbeddingsFromTensors, profileClicks } from '../../src/core/gru.ts';
-import { Hypernet, parseHypernetConfig, type HypernetMethod } from '../../src/core/hypernet.ts';
+import { Hypernet, parseHypernetConfig } from '../../src/core/hypernet.ts';
+import type { HypernetMethod } from '../../src/core/methods.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { createGruParams, gruForward, gruTensors } from '../../src/model/chord/gru.ts';
+import { createGruParams, gruBatchForward, gruTensors } from '../../src/model/chord/gru.ts';
 import {
   createHypernetParams,
   hypernetConfig,
@@ -20,7 +21,7 @@ import {
   type HypernetShape,
 } from '../../src/model/chord/hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel } from '../../src/model/chord/model.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { createSasrec } from '../../src/model/sasrec.ts';
 
 beforeAll(async () => {
@@ -101,7 +102,7 @@ describe('GRU parity with core GruProfiler', () => {
       const last = h.slice(-window);
       windows.set(last, i * window + window - last.length);
     });
-    const z = gruForward(params, tf.tensor2d(emb, [numItems + 1, D]), tf.tensor2d(windows, [histories.length, window], 'int32')).dataSync();
+    const z = gruBatchForward(params, tf.tensor2d(emb, [numItems + 1, D]), tf.tensor2d(windows, [histories.length, window], 'int32')).dataSync();
     const profiler = GruProfiler.fromTensors(gruMap, backbone, { window });
     histories.forEach((h, i) => {
       const want = profiler.setHistory(h);

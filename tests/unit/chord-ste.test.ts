@@ -11,7 +11,7 @@ import { initBackend } from '../../src/model/backend.ts';
 import { allocateBatch, softLevels, type AllocationSettings } from '../../src/model/chord/levels.ts';
 import { CHORD_DEFAULTS, createChordModel } from '../../src/model/chord/model.ts';
 import { levelStack, quantLinear } from '../../src/model/chord/weights.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { createSasrec } from '../../src/model/sasrec.ts';
 
 beforeAll(async () => {

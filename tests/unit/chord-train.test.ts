@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/cloud/artifacts.ts';
+import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import { averageBits } from '../../src/core/allocation.ts';
 import { Hypernet, parseHypernetConfig } from '../../src/core/hypernet.ts';
 import { parseManifest } from '../../src/core/manifest.ts';
@@ -19,7 +19,8 @@ import { chordBatch, chordExamples, disposeChordBatch, validationHistories } fro
 import { prepareDeployment, userStrategy } from '../../src/model/chord/deployed.ts';
 import { evaluateUsers, modelScorer } from '../../src/model/chord/evaluate.ts';
 import { trainStep } from '../../src/model/train.ts';
-import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/model/chord/model.ts';
+import type { ChordMethod } from '../../src/core/methods.ts';
+import { CHORD_DEFAULTS, createChordModel } from '../../src/model/chord/model.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { loadTensorSet } from '../../src/model/checkpoint.ts';
 import { Adam } from '../../src/model/optim.ts';
@@ -66,7 +67,7 @@ describe('train + export (SASRec, chord)', () => {
     expect(gru.get('gru.weight_hh')!.shape).toEqual([24, 8]);
     new Hypernet(config, hyper);
 
-    const served = await loadModel(art); // the strategy server's checks (hash, shapes, layer match)
+    const served = await loadServedModel(art); // the strategy server's checks (hash, shapes, layer match)
     expect(served.modelId).toBe(manifest.modelId);
 
     const training = readJson(join(art, 'training.json')) as Record<string, any>;
@@ -134,7 +135,7 @@ describe('other methods and backbones', () => {
     expect(averageBits(s, art.manifest.layers.map((l) => l.rowLength))).toBe(3);
     expect((result.training as any).metrics.test.averageBits).toBe(3);
     expect((result.training as any).options.activationBits).toBe(3);
-    await loadModel(result.artifactDir);
+    await loadServedModel(result.artifactDir);
   }, 120_000);
 
   it('Caser weighted: ships user_emb_mean instead of the per-user table, and evaluates through core', async () => {
@@ -146,7 +147,7 @@ describe('other methods and backbones', () => {
     expect(art.hypernet!.config.method).toBe('weighted');
     expect(art.hypernet!.config.lambda).toEqual({ up: 0, down: 0 });
     expect(result.test.unmasked.hr10).toBeGreaterThanOrEqual(0);
-    await loadModel(result.artifactDir);
+    await loadServedModel(result.artifactDir);
   }, 120_000);
 
   it("Caser's default user row is shared: the shipped user_emb_mean is that trained row, and the settings say so", async () => {

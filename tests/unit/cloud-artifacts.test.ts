@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { channelRangesFromWeights } from '../../src/core/budget.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
-import { loadModel, loadModels, SERVED_FILES } from '../../src/cloud/artifacts.ts';
+import { loadServedModel, loadServedModels, SERVED_FILES } from '../../src/cloud/artifacts.ts';
 import { ModelLoadError } from '../../src/cloud/errors.ts';
 import { writeTestModel } from '../fixtures/artifacts.ts';
 import type { TestModel } from '../fixtures/artifacts.ts';
@@ -26,14 +26,14 @@ async function editJson(name: string, edit: (json: Record<string, unknown>) => v
 }
 
 async function loadError(dir = model.dir): Promise<ModelLoadError> {
-  const error = await loadModel(dir).then(() => undefined, (e: unknown) => e);
+  const error = await loadServedModel(dir).then(() => undefined, (e: unknown) => e);
   expect(error).toBeInstanceOf(ModelLoadError);
   return error as ModelLoadError;
 }
 
-describe('loadModel', () => {
+describe('loadServedModel', () => {
   it('loads a complete directory: ranges for T, served files only, averageBits', async () => {
-    const m = await loadModel(model.dir);
+    const m = await loadServedModel(model.dir);
     expect(m.modelId).toBe('m1');
     expect(m.hypernetConfig.method).toBe('chord');
     const frozen = generateFrozenWeights(model.manifest);
@@ -102,20 +102,20 @@ describe('loadModel', () => {
   });
 });
 
-describe('loadModels', () => {
+describe('loadServedModels', () => {
   it('loads every model directory and skips other entries', async () => {
     await writeTestModel(root, { modelId: 'm2', seed: 10, method: 'weighted' });
     await mkdir(join(root, 'notes'));
     await writeFile(join(root, 'README.txt'), 'not a model');
-    const models = await loadModels(root);
+    const models = await loadServedModels(root);
     expect([...models.keys()]).toEqual(['m1', 'm2']);
     expect(models.get('m2')!.hypernetConfig.method).toBe('weighted');
   });
 
   it('fails when there is no model, or the directory is missing', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'chord-empty-'));
-    await expect(loadModels(empty)).rejects.toThrow(/no model directory/);
+    await expect(loadServedModels(empty)).rejects.toThrow(/no model directory/);
     await rm(empty, { recursive: true });
-    await expect(loadModels(join(root, 'does-not-exist'))).rejects.toThrow(/cannot list models/);
+    await expect(loadServedModels(join(root, 'does-not-exist'))).rejects.toThrow(/cannot list models/);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { gammaAllocate } from '../../src/core/allocation.ts';
 import { Hypernet } from '../../src/core/hypernet.ts';
-import type { HypernetConfig, HypernetMethod } from '../../src/core/hypernet.ts';
+import type { HypernetConfig } from '../../src/core/hypernet.ts';
+import type { HypernetMethod } from '../../src/core/methods.ts';
 import type { Strategy } from '../../src/core/strategy.ts';
 import { BatchedHypernet, elementMass, gammaTiers } from '../../src/cloud/batched-hypernet.ts';
 import { snapZ } from '../../src/cloud/strategy-service.ts';

@@ -13,8 +13,8 @@ import { encodeStrategy } from '../../src/core/bitstream.ts';
 import { applyBudget } from '../../src/core/budget.ts';
 import { Hypernet } from '../../src/core/hypernet.ts';
 import type { LevelTable, Strategy } from '../../src/core/strategy.ts';
-import { loadModel } from '../../src/cloud/artifacts.ts';
-import type { LoadedModel } from '../../src/cloud/artifacts.ts';
+import { loadServedModel } from '../../src/cloud/artifacts.ts';
+import type { ServedModel } from '../../src/cloud/artifacts.ts';
 import { ComputePool } from '../../src/cloud/compute-pool.ts';
 import { ApiError } from '../../src/cloud/errors.ts';
 import { BitstreamWriter, etagOf, StrategyCompute } from '../../src/cloud/strategy-compute.ts';
@@ -22,13 +22,13 @@ import type { ComputeResult } from '../../src/cloud/strategy-compute.ts';
 import { writeTestModel } from '../fixtures/artifacts.ts';
 
 let root: string;
-let model: LoadedModel;
-let custom: LoadedModel;
+let model: ServedModel;
+let custom: ServedModel;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'chord-compute-'));
-  model = await loadModel((await writeTestModel(root, { modelId: 'chord-m', seed: 12 })).dir);
-  custom = await loadModel((await writeTestModel(root, { modelId: 'custom-m', seed: 13, method: 'custom' })).dir);
+  model = await loadServedModel((await writeTestModel(root, { modelId: 'chord-m', seed: 12 })).dir);
+  custom = await loadServedModel((await writeTestModel(root, { modelId: 'custom-m', seed: 13, method: 'custom' })).dir);
 });
 afterAll(async () => rm(root, { recursive: true, force: true }));
 
@@ -38,7 +38,7 @@ function randomZ(count: number, dim: number, seed: number): Float32Array<ArrayBu
 }
 
 /** The answer the pre-batching server computed for one z: core end to end. */
-function coreAnswer(m: LoadedModel, z: Float32Array, budget: number | undefined) {
+function coreAnswer(m: ServedModel, z: Float32Array, budget: number | undefined) {
   let strategy = new Hypernet(m.hypernetConfig, m.computeSpec.hypernetTensors).strategy(z);
   let avg = averageBits(strategy, m.rowLengths);
   if (budget !== undefined) {
@@ -56,7 +56,7 @@ function budgetsFor(count: number): Float64Array<ArrayBuffer> {
   return Float64Array.from({ length: count }, (_, i) => BUDGETS[i % BUDGETS.length]!);
 }
 
-function expectCoreAnswers(m: LoadedModel, zs: Float32Array, budgets: Float64Array, results: ComputeResult[]): void {
+function expectCoreAnswers(m: ServedModel, zs: Float32Array, budgets: Float64Array, results: ComputeResult[]): void {
   const dim = m.hypernetConfig.zDim;
   results.forEach((r, i) => {
     if (!r.ok) throw r.error;

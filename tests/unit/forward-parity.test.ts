@@ -22,7 +22,7 @@ import { INFERENCE } from '../../src/model/backbone.ts';
 import { caserForward, createCaser } from '../../src/model/caser.ts';
 import { toTensorMap } from '../../src/model/checkpoint.ts';
 import { createParams, type ParamMap, type WeightMap } from '../../src/model/params.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { SASREC_DEFAULTS, createSasrec, sasrecForward } from '../../src/model/sasrec.ts';
 
 const TOL = 1e-4;

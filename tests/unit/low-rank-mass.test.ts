@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { lowRankL1Mass, lowRankL1MassGrad, type LowRankShape } from '../../src/core/low-rank-mass.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { l1Mass } from '../../src/model/chord/hypernet.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');

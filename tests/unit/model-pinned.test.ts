@@ -19,11 +19,12 @@ import { batchTensors, disposeBatch } from '../../src/model/batches.ts';
 import { createCaser } from '../../src/model/caser.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/chord/data.ts';
 import { GroupedAdam } from '../../src/model/chord/loop.ts';
-import { CHORD_DEFAULTS, createChordModel, type ChordMethod } from '../../src/model/chord/model.ts';
+import type { ChordMethod } from '../../src/core/methods.ts';
+import { CHORD_DEFAULTS, createChordModel } from '../../src/model/chord/model.ts';
 import { createBaseModel } from '../../src/model/model.ts';
 import { Adam } from '../../src/model/optim.ts';
 import type { ParamMap } from '../../src/model/params.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { createSasrec } from '../../src/model/sasrec.ts';
 import { trainStep } from '../../src/model/train.ts';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/cloud/artifacts.ts';
+import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import { channelRangesFromWeights } from '../../src/core/budget.ts';
 import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from '../../src/core/frozen.ts';
 import { parseManifest, resolveFrozenWeights } from '../../src/core/manifest.ts';
@@ -43,7 +43,7 @@ describe('training writes shipped-weights manifests', () => {
     expect(frozen.map((l) => Array.from(l.weights))).toEqual(baseWeights.map((l) => Array.from(l.weights)));
     expect(Array.from(frozen[0]!.weights)).not.toEqual(Array.from(generateFrozenWeights(manifest)[0]!.weights));
 
-    const served = await loadModel(pre.artifactDir);
+    const served = await loadServedModel(pre.artifactDir);
     expect(served.manifest.frozenWeightsHash).toBe(manifest.frozenWeightsHash);
     const l = frozen[3]!;
     expect(Array.from(served.frozen[3]!.ranges)).toEqual(Array.from(channelRangesFromWeights(l.weights, l.spec.outChannels, l.spec.rowLength)));

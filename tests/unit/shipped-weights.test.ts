@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadModel as loadServerModel } from '../../src/cloud/artifacts.ts';
+import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import { ModelLoadError } from '../../src/cloud/errors.ts';
 import { backboneLayers } from '../../src/core/backbones.ts';
 import type { SasrecDims } from '../../src/core/backbones.ts';
@@ -23,7 +23,7 @@ import {
   FrozenSourceError,
   ManifestError,
   buildManifest,
-  frozenWeightsSource,
+  frozenWeightsOrigin,
   loadFrozenWeights,
   parseManifest,
   resolveFrozenWeights,
@@ -33,7 +33,7 @@ import type { ModelManifest } from '../../src/core/manifest.ts';
 import { decodeTensorFile, encodeTensorFile } from '../../src/core/tensor-file.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { regenerateFrozenWeights } from '../../src/device/artifacts.ts';
-import { loadModel as loadPageModel } from '../../src/device/model-loader.ts';
+import { loadDeviceModel } from '../../src/device/model-loader.ts';
 import { WeightStore } from '../../src/device/store.ts';
 import { ChordTrainError } from '../../src/model/chord/errors.ts';
 import { manifestForBackbone, readArtifact, writeArtifact } from '../../src/model/export.ts';
@@ -114,8 +114,8 @@ describe('manifest: frozenWeights', () => {
     expect('frozenWeights' in seedManifest).toBe(false);
     expect(await buildManifest({ ...INPUT, backboneTensors: BIASES })).toEqual(seedManifest);
     expect(seedManifest.frozenWeightsHash).toBe(await computeFrozenWeightsHash(seedManifest));
-    expect(frozenWeightsSource(seedManifest)).toBe('seed');
-    expect(frozenWeightsSource(shipped)).toBe('shipped');
+    expect(frozenWeightsOrigin(seedManifest)).toBe('seed');
+    expect(frozenWeightsOrigin(shipped)).toBe('shipped');
   });
 
   it('parseManifest accepts seed, shipped or no frozenWeights; anything else names the field', () => {
@@ -214,7 +214,7 @@ describe('artifact files (src/model/export.ts)', () => {
     await writeFile(join(dir, 'backbone.bin'), bin);
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(seedManifest));
     const old = readArtifact(dir);
-    expect(frozenWeightsSource(old.manifest)).toBe('seed');
+    expect(frozenWeightsOrigin(old.manifest)).toBe('seed');
     await expect(resolveFrozenWeights(old.manifest, old.backbone)).rejects.toBeInstanceOf(FrozenSourceError);
     writeArtifact(dir, old);
     const fixed = readArtifact(dir);
@@ -233,7 +233,7 @@ describe('strategy server artifact validation (src/cloud/artifacts.ts)', () => {
   it('loads a frozen-pretrained model; T ranges come from the shipped weights', async () => {
     const model = await writeTestModel(root, { modelId: 'pre', seed: 9, shippedWeightsSeed: 123 });
     expect(model.manifest.frozenWeights).toBe('shipped');
-    const m = await loadServerModel(model.dir);
+    const m = await loadServedModel(model.dir);
     const pretrained = generateFrozenWeights({ seed: 123, layers: model.manifest.layers });
     const seed = generateFrozenWeights(model.manifest);
     pretrained.forEach((l, i) => {
@@ -252,7 +252,7 @@ describe('strategy server artifact validation (src/cloud/artifacts.ts)', () => {
     const at = index.tensors.find((t) => t.name === 'block0.ffn.out')!.offset + 1;
     damaged[at] = damaged[at]! ^ 0x01;
     await writeFile(binPath, damaged);
-    const e1 = await errorOf(loadServerModel(model.dir));
+    const e1 = await errorOf(loadServedModel(model.dir));
     expect(e1).toBeInstanceOf(ModelLoadError);
     expect((e1 as Error).message).toMatch(/frozen weights: .*shipped frozen weights hash to/);
     expect((e1 as Error).cause).toBeInstanceOf(FrozenHashMismatchError);
@@ -262,7 +262,7 @@ describe('strategy server artifact validation (src/cloud/artifacts.ts)', () => {
     const seedManifest = { ...model.manifest, frozenWeightsHash: await computeFrozenWeightsHash(model.manifest) } as Record<string, unknown>;
     delete seedManifest['frozenWeights'];
     await writeFile(manifestPath, JSON.stringify(seedManifest));
-    const e2 = await errorOf(loadServerModel(model.dir));
+    const e2 = await errorOf(loadServedModel(model.dir));
     expect(e2).toBeInstanceOf(ModelLoadError);
     expect((e2 as Error).cause).toBeInstanceOf(FrozenSourceError);
   });
@@ -292,7 +292,7 @@ describe('page loader (src/device/model-loader.ts) in Node', () => {
 
   it('uses the shipped weights, from the network and then from the store', async () => {
     const store = await WeightStore.open();
-    const first = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const first = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     const want = generateFrozenWeights({ seed: SHIP_SEED, layers: first.manifest.layers });
     const seed = generateFrozenWeights(first.manifest);
     expect(first.manifest.frozenWeights).toBe('shipped');
@@ -302,23 +302,23 @@ describe('page loader (src/device/model-loader.ts) in Node', () => {
     expect(Array.from(first.frozenInfo[2]!.ranges)).toEqual(
       Array.from(channelRangesFromWeights(want[2]!.weights, want[2]!.spec.outChannels, want[2]!.spec.rowLength)),
     );
-    const second = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const second = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     expect(second.sources.backbone).toBe('store');
     expect(second.frozen.map((l) => Array.from(l.weights))).toEqual(want.map((l) => Array.from(l.weights)));
   });
 
   it('a damaged download is a FrozenHashMismatchError and is not stored', async () => {
     const store = await WeightStore.open();
-    const e = await errorOf(loadPageModel({ baseUrl: servers.modelUrl, fetch: corruptingFetch('block1.attn.v'), store }));
+    const e = await errorOf(loadDeviceModel({ baseUrl: servers.modelUrl, fetch: corruptingFetch('block1.attn.v'), store }));
     expect(e).toBeInstanceOf(FrozenHashMismatchError);
     expect(e).toMatchObject({ code: 'FROZEN_HASH_MISMATCH', source: 'shipped' });
-    const good = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const good = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     expect(good.sources.backbone).toBe('network');
   });
 
   it('a stored copy that passes the store check but not the manifest hash is replaced by a download', async () => {
     const store = await WeightStore.open();
-    const first = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const first = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     const key = { modelId: first.manifest.modelId, version: first.version, name: 'backbone' };
     const hit = await store.getArtifact(key);
     if (hit.status !== 'hit') throw new Error(`expected a stored backbone, got ${hit.status}`);
@@ -327,10 +327,10 @@ describe('page loader (src/device/model-loader.ts) in Node', () => {
     const w = tensors.get('block0.ffn.in')!.data;
     w[0] = w[0]! + 0.5;
     await store.putArtifact(key, encodeTensorFile(tensors));
-    const again = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const again = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     expect(again.sources.backbone).toBe('network');
     expect(Array.from(again.frozen[4]!.weights)).toEqual(Array.from(first.frozen[4]!.weights));
-    const third = await loadPageModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
+    const third = await loadDeviceModel({ baseUrl: servers.modelUrl, fetch: fetchFn, store });
     expect(third.sources.backbone).toBe('store');
   });
 });

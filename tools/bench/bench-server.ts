@@ -36,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SASREC_BENCH_OPTIONS, writeTestModel } from '../../tests/fixtures/artifacts.ts';
-import { loadModel } from '../../src/cloud/artifacts.ts';
+import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import type { BatchedHypernet } from '../../src/cloud/batched-hypernet.ts';
 import { DEFAULT_WORKERS } from '../../src/cloud/server.ts';
 import type { StrategyCompute } from '../../src/cloud/strategy-compute.ts';
@@ -421,7 +421,7 @@ async function main(): Promise<void> {
     const model = await writeTestModel(modelsDir, { ...SASREC_BENCH_OPTIONS, modelId: MODEL_ID });
     const dim = model.hypernetConfig.zDim;
     const gridSamples = 1000;
-    const loaded = await loadModel(model.dir);
+    const loaded = await loadServedModel(model.dir);
     const gridChanged = measureGrid(loaded.hypernet, gridSamples);
     const compute = computeOnly(loaded.compute, 64);
     const computeSingle = computeOnly(loaded.compute, 1);

@@ -18,7 +18,9 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { BACKBONE_KINDS, type BackboneKind } from '../../src/core/backbones.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
+import { METHODS, type Method } from '../../src/core/methods.ts';
 import { loadDataset } from '../../src/data/load.ts';
 import { prepareDataset } from '../../src/data/split.ts';
 import { generateShop } from '../../src/data/synthetic.ts';
@@ -27,14 +29,12 @@ import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/chord/data.ts';
 import { GroupedAdam } from '../../src/model/chord/loop.ts';
 import { makeBackbone } from '../../src/model/chord/run.ts';
-import { CHORD_DEFAULTS, CHORD_METHODS, createChordModel, type ChordBackbone } from '../../src/model/chord/model.ts';
+import { CHORD_DEFAULTS, createChordModel, type ChordBackbone } from '../../src/model/chord/model.ts';
 import { createBaseModel } from '../../src/model/model.ts';
-import { Rng, shuffleInPlace } from '../../src/model/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { trainStep, type Steppable } from '../../src/model/train.ts';
 import type { ChordBatch } from '../../src/model/chord/model.ts';
 
-const BACKBONES = ['sasrec', 'caser'] as const;
-const METHODS = ['base', ...CHORD_METHODS] as const;
 const BATCH = { sasrec: 128, caser: 512 } as const;
 const WARMUP_STEPS = 2;
 
@@ -42,8 +42,8 @@ const WARMUP_STEPS = 2;
 const ML100K_SIZED_SHOP = { seed: 1, numItems: 1152, numShoppers: 943, clicksPerShopper: 104 } as const;
 
 export interface StepBench {
-  readonly backbone: (typeof BACKBONES)[number];
-  readonly method: (typeof METHODS)[number];
+  readonly backbone: BackboneKind;
+  readonly method: Method;
   readonly batchSize: number;
   readonly stepsPerEpoch: number;
   readonly stepsTimed: number;
@@ -58,7 +58,7 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-function makeModel(backbone: ChordBackbone, method: (typeof METHODS)[number], seed: number): Steppable<ChordBatch> & { dispose(): void } {
+function makeModel(backbone: ChordBackbone, method: Method, seed: number): Steppable<ChordBatch> & { dispose(): void } {
   if (method === 'base') {
     const base = createBaseModel(backbone, seed);
     return { variables: base.variables, loss: (b, ctx) => base.loss(b, ctx), dispose: () => tf.dispose(Object.values(base.variables)) };
@@ -69,7 +69,7 @@ function makeModel(backbone: ChordBackbone, method: (typeof METHODS)[number], se
 }
 
 /** Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method. */
-export function benchSteps(ds: SplitDataset, kind: (typeof BACKBONES)[number], method: (typeof METHODS)[number], steps: number): StepBench {
+export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number): StepBench {
   const seed = 1;
   // reproduce's settings: dropout 0.5, maxLen 50, Caser's shared user row.
   const backbone = makeBackbone({ backbone: kind, dropout: 0.5, maxLen: 50, caserUser: 'shared' }, ds);
@@ -78,7 +78,7 @@ export function benchSteps(ds: SplitDataset, kind: (typeof BACKBONES)[number], m
   const batchSize = BATCH[kind];
   const order = Array.from({ length: ex.count }, (_, i) => i);
   const rng = new Rng(seed);
-  shuffleInPlace(order, rng);
+  rng.shuffle(order);
   const adam = new GroupedAdam(1e-3, 1e-3, 0);
   const ctx = { training: true, seed: () => rng.seed() };
   let cpu0 = 0;
@@ -122,8 +122,8 @@ async function main(argv: string[]): Promise<void> {
   const interactions = values.data ? loadDataset(values.data).interactions : generateShop(ML100K_SIZED_SHOP).interactions;
   const ds = prepareDataset(interactions, { k: 10 }).split;
   const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
-  const configs = BACKBONES.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
-  if (configs.length === 0) throw new Error(`--only ${values.only} selects nothing (backbones ${BACKBONES.join(', ')}; methods ${METHODS.join(', ')})`);
+  const configs = BACKBONE_KINDS.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
+  if (configs.length === 0) throw new Error(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
   const loadAverage = os.loadavg()[0]!;
   const bar = new SingleBar({ format: 'bench:train [{bar}] {value}/{total} {config}', hideCursor: true });
   bar.start(configs.length, 0, { config: '' });

@@ -11,7 +11,7 @@ import { createForward, scoreCandidates, type BackboneForward } from '../../core
 import { gruWeightsFromTensors, itemEmbeddingsFromTensors, profileClicks } from '../../core/gru.ts';
 import type { GruWeights, ItemEmbeddings } from '../../core/gru.ts';
 import { Hypernet } from '../../core/hypernet.ts';
-import { frozenWeightsSource, resolveFrozenWeights } from '../../core/manifest.ts';
+import { frozenWeightsOrigin, resolveFrozenWeights } from '../../core/manifest.ts';
 import { fakeQuantize } from '../../core/quantize.ts';
 import type { Strategy } from '../../core/strategy.ts';
 import type { EvalResult, UserRanks, UserScorer } from '../evaluate.ts';
@@ -87,7 +87,7 @@ export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deploy
     artifact,
     hypernet,
     frozen,
-    shipped: frozenWeightsSource(manifest) === 'shipped',
+    shipped: frozenWeightsOrigin(manifest) === 'shipped',
     frozenInfo,
     gru: gruWeightsFromTensors(artifact.gru),
     itemEmbeddings: itemEmbeddingsFromTensors(artifact.backbone),

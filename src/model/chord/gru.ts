@@ -12,7 +12,7 @@ import { GRU_TENSORS } from '../../core/gru.ts';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import { mm } from '../nn.ts';
 import { need, variableFrom, type ParamMap } from '../params.ts';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 
 export const GRU_PARAM_NAMES = [GRU_TENSORS.weightIh, GRU_TENSORS.weightHh, GRU_TENSORS.biasIh, GRU_TENSORS.biasHh] as const;
 
@@ -40,7 +40,7 @@ export function createGruParams(inputDim: number, hiddenDim: number, seed: numbe
  * z [B, H] for windows [B, N] (int32 item ids, left-padded with 0), reading item embeddings
  * from `itemEmb` [numItems + 1, D]. Differentiable in the GRU variables and in itemEmb.
  */
-export function gruForward(params: ParamMap, itemEmb: tf.Tensor2D, windows: tf.Tensor2D): tf.Tensor2D {
+export function gruBatchForward(params: ParamMap, itemEmb: tf.Tensor2D, windows: tf.Tensor2D): tf.Tensor2D {
   const wih = need(params, GRU_TENSORS.weightIh);
   const whh = need(params, GRU_TENSORS.weightHh);
   const bih = need(params, GRU_TENSORS.biasIh);

@@ -15,13 +15,14 @@
  * user, is never formed as a tensor.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { HypernetConfig, HypernetLayer, HypernetMethod } from '../../core/hypernet.ts';
+import type { HypernetConfig, HypernetLayer } from '../../core/hypernet.ts';
+import type { HypernetMethod } from '../../core/methods.ts';
 import { lowRankL1Mass, lowRankL1MassGrad, type LowRankShape } from '../../core/low-rank-mass.ts';
 import type { LevelTable } from '../../core/strategy.ts';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import { mm } from '../nn.ts';
 import { need, variableFrom, type ParamMap } from '../params.ts';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 
 export interface HypernetShape {
   readonly method: HypernetMethod;

@@ -22,7 +22,7 @@ import {
 } from '../checkpoint.ts';
 import type { EvalResult } from '../evaluate.ts';
 import { Adam } from '../optim.ts';
-import { Rng, shuffleInPlace } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 import { selectionScore, trainStep, type GradientApplier, type SelectionMetric, type Steppable } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import type { ChordBatch } from './model.ts';
@@ -196,7 +196,7 @@ export async function trainLoop(
     const cpu0 = process.cpuUsage();
     const ex = examples(rng.int(inputLen));
     const order = Array.from({ length: ex.count }, (_, i) => i);
-    shuffleInPlace(order, rng);
+    rng.shuffle(order);
     let steps = Math.ceil(ex.count / opts.batchSize);
     if (opts.maxStepsPerEpoch !== undefined) steps = Math.min(steps, opts.maxStepsPerEpoch);
     if (opts.progress && !bar) {

@@ -13,15 +13,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec } from '../../core/backbones.ts';
 import type { HypernetLayer } from '../../core/hypernet.ts';
+import type { ChordMethod } from '../../core/methods.ts';
 import type { LevelTable } from '../../core/strategy.ts';
 import type { BatchTensors, ForwardCtx } from '../backbone.ts';
 import type { createCaser } from '../caser.ts';
 import { weightLayers, type LayerFn } from '../layers.ts';
 import { createParams, need, type ParamMap } from '../params.ts';
 import type { createSasrec } from '../sasrec.ts';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 import { ChordTrainError } from './errors.ts';
-import { createGruParams, gruForward } from './gru.ts';
+import { createGruParams, gruBatchForward } from './gru.ts';
 import { createHypernetParams, hypernetForward, type HypernetShape } from './hypernet.ts';
 import { allocateBatch, softLevels, type AllocationSettings, type BatchAllocation } from './levels.ts';
 import { disposeLevelStack, levelStack, quantLinear, type LevelStack } from './weights.ts';
@@ -29,8 +30,6 @@ import { disposeLevelStack, levelStack, quantLinear, type LevelStack } from './w
 /** A backbone built by createSasrec / createCaser (their configs drive the forwards). */
 export type ChordBackbone = ReturnType<typeof createSasrec> | ReturnType<typeof createCaser>;
 
-export type ChordMethod = 'quant' | 'custom' | 'weighted' | 'chord';
-export const CHORD_METHODS: readonly ChordMethod[] = ['quant', 'custom', 'weighted', 'chord'];
 
 export interface ChordOptions {
   readonly method: ChordMethod;
@@ -204,7 +203,7 @@ export function createChordModel(
   };
   const stacks: LevelStack[] = layers.map((spec) => levelStack(spec, frozenOf(spec), o.levelTable));
 
-  const sensitivities = (windows: tf.Tensor2D) => hypernetForward(shape, hyper, gruForward(gru, itemEmb as tf.Tensor2D, windows));
+  const sensitivities = (windows: tf.Tensor2D) => hypernetForward(shape, hyper, gruBatchForward(gru, itemEmb as tf.Tensor2D, windows));
   const hostAllocation = (out: ReturnType<typeof sensitivities>, batch: number) =>
     allocateBatch(
       allocation,

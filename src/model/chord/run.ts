@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BackboneKind } from '../../core/backbones.ts';
 import { generateFrozenWeights } from '../../core/frozen.ts';
+import type { Method } from '../../core/methods.ts';
 import { buildManifest } from '../../core/manifest.ts';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import type { SplitDataset } from '../../data/types.ts';
@@ -32,12 +34,10 @@ import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, 
 import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
 import { uniformLevelTable } from '../../core/strategy-controls.ts';
 
-export type RunMethod = 'base' | ChordOptions['method'];
-
 /** ChordOptions' model settings (Base uses only the seed; zDim sizes its GRU) and the run's. */
 export interface RunOptions extends Omit<ChordOptions, 'method'> {
-  readonly backbone: 'sasrec' | 'caser';
-  readonly method: RunMethod;
+  readonly backbone: BackboneKind;
+  readonly method: Method;
   readonly dataName: string;
   readonly epochs: number;
   readonly patience: number;

@@ -11,7 +11,7 @@ import { strategySpread, type StrategySpread } from '../../core/strategy-spread.
 import type { Strategy } from '../../core/strategy.ts';
 import { shuffleChannelsWithinLayers, uniformStrategy } from '../../core/strategy-controls.ts';
 import type { SplitDataset } from '../../data/types.ts';
-import { personalised, QUANT_BUDGET, type DeployedEval, type FinishedRun, type Training } from './plan.ts';
+import { personalised, QUANT_BUDGET, type RecordedEval, type FinishedRun, type Training } from './plan.ts';
 
 export const f4 = (x: number) => x.toFixed(4);
 
@@ -170,7 +170,7 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
 }
 
 /** A re-evaluation's NDCG@10 equals one training.json recorded under both protocols, to the bit: the run's own evaluation. */
-function matchesRecorded(recorded: DeployedEval | undefined, unmasked: number, masked: number): boolean {
+function matchesRecorded(recorded: RecordedEval | undefined, unmasked: number, masked: number): boolean {
   return recorded !== undefined && unmasked === recorded.unmasked.ndcg10 && masked === recorded.masked.ndcg10;
 }
 
@@ -267,7 +267,7 @@ export interface QuantBudgetSidecar {
   artifactHash: string;
   budget: number;
   /** What train-cli records as testAtBudget['3'] when run with --budgets 3. */
-  test: DeployedEval;
+  test: RecordedEval;
   seconds: number;
 }
 
@@ -277,8 +277,8 @@ export interface QuantBudgetSidecar {
  * train-cli recorded it, else the sidecar of this very artifact, else (with `split`) train-cli's
  * own budget evaluation run on the artifact and written to a new sidecar.
  */
-export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, DeployedEval>> {
-  return sidecarValues<QuantBudgetSidecar, DeployedEval>(finished, opts, {
+export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opts: DiagnosticsOptions): Promise<Map<string, RecordedEval>> {
+  return sidecarValues<QuantBudgetSidecar, RecordedEval>(finished, opts, {
     name: `evaluation at ${QUANT_BUDGET} bits`,
     format: 'chord-quant-budget',
     version: 1,
@@ -334,7 +334,7 @@ async function rankRun<F extends string>(
   run: FinishedRun,
   hash: string,
   ds: SplitDataset,
-  recorded: DeployedEval | undefined,
+  recorded: RecordedEval | undefined,
   strategies: 'own' | 'another user',
 ): Promise<RanksSidecar<F>> {
   const t0 = performance.now();
@@ -403,7 +403,7 @@ export function othersStrategyRanks(finished: ReadonlyMap<string, FinishedRun>, 
 
 /** A control strategy's test evaluation of a run: the means, and each user's ranks behind them (for paired comparisons with the run's own). */
 export interface ControlEval {
-  test: DeployedEval;
+  test: RecordedEval;
   ranks: TestRanks;
 }
 

@@ -3,12 +3,14 @@
  * the diagnostics, one section function each, from report.ts's rows.
  */
 import { f4 } from './diagnostics.ts';
-import { METHODS, personalised, QUANT_BUDGET, type Backbone, type FinishedRun, type Method, type RunSpec } from './plan.ts';
+import type { BackboneKind } from '../../core/backbones.ts';
+import { METHODS, type Method } from '../../core/methods.ts';
+import { personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
 import type { PairedDifference } from '../../core/paired.ts';
 import { chooseChordMode, compareSeeds, configKey, mean, type ControlComparison, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 
 /** The paper's Table 2 (ML-100K, unmasked full ranking): NDCG@10 / HR@10. */
-const PAPER: Record<Backbone, Partial<Record<Method, [number, number]>>> = {
+const PAPER: Record<BackboneKind, Partial<Record<Method, [number, number]>>> = {
   sasrec: { base: [0.0515, 0.1092], quant: [0.0479, 0.1029], chord: [0.0707, 0.1463] },
   caser: { base: [0.0599, 0.1177], quant: [0.0298, 0.0615], chord: [0.0639, 0.122] },
 };

@@ -5,17 +5,18 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { BACKBONE_KINDS, type BackboneKind } from '../../core/backbones.ts';
+import { isHypernetMethod, METHODS, type Method } from '../../core/methods.ts';
+import { DEFAULT_LEVELS } from '../../core/strategy.ts';
 import type { CodeRevision } from '../provenance.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 
-export type Backbone = 'sasrec' | 'caser';
-export type Method = 'base' | 'quant' | 'custom' | 'weighted' | 'chord';
 export type Group = 'headline' | 'levels' | 'beta' | 'w3a3' | 'pretrained';
 
 export interface RunSpec {
   key: string;
   group: Group;
-  backbone: Backbone;
+  backbone: BackboneKind;
   method: Method;
   levels: string;
   beta: number;
@@ -45,7 +46,8 @@ export const COMMON_ARGS = [
   String(VALIDATED_TRAINING.dropout),
   '--no-progress',
 ];
-export const DEFAULT_LEVELS = '2,4,6,8';
+/** train-cli's --levels for every run but the level-set ablation: core's default level table. */
+export const DEFAULT_LEVELS_ARG = DEFAULT_LEVELS.join(',');
 export const DEFAULT_BETA = 0.125;
 const DEPLOY_BUDGETS = [2.5, 2];
 /**
@@ -55,12 +57,10 @@ const DEPLOY_BUDGETS = [2.5, 2];
 export const QUANT_BUDGET = 3;
 /** train-cli's --k-core default, which every run uses (the protocol's 10-core). */
 export const K_CORE = 10;
-export const METHODS: readonly Method[] = ['base', 'quant', 'custom', 'weighted', 'chord'];
-export const BACKBONES: readonly Backbone[] = ['sasrec', 'caser'];
 
 /** The methods with a per-user strategy from a hypernet (CHORD and its ablations), not Base or Quant. */
 export function personalised(method: Method): boolean {
-  return method === 'custom' || method === 'weighted' || method === 'chord';
+  return isHypernetMethod(method);
 }
 
 
@@ -81,28 +81,28 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
   const budgets = (r: Omit<RunSpec, 'key' | 'budgets'>): number[] =>
     !personalised(r.method) ? [] : r.group === 'headline' && r.method === 'chord' ? [QUANT_BUDGET, ...DEPLOY_BUDGETS] : [QUANT_BUDGET];
   const add = (r: Omit<RunSpec, 'key' | 'budgets'>) => out.push({ ...r, budgets: budgets(r), key: runKey(r) });
-  const base = { levels: DEFAULT_LEVELS, beta: DEFAULT_BETA, w3a3: false, pretrained: false };
+  const base = { levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA, w3a3: false, pretrained: false };
   // Headline rows first, one seed at a time, so a partial run already covers every method.
   for (const seed of seeds) {
-    for (const backbone of BACKBONES) {
+    for (const backbone of BACKBONE_KINDS) {
       for (const method of METHODS) add({ ...base, group: 'headline', backbone, method, seed });
     }
   }
   // Frozen-pretrained CHORD on every seed too: the issue asks for both modes, the better one as default,
   // and that choice needs more than one seed (each run starts from the same seed's Base checkpoint).
   for (const seed of seeds) {
-    for (const backbone of BACKBONES) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed });
+    for (const backbone of BACKBONE_KINDS) add({ ...base, group: 'pretrained', backbone, method: 'chord', pretrained: true, seed });
   }
   // Quant and the ablations on the same frozen-pretrained backbone: CHORD's own baselines in the
   // default mode. Without them frozen-pretrained CHORD is compared with a random-frozen Quant, and
   // part of its lead could be the trained backbone rather than the personalised strategies.
   for (const seed of seeds) {
-    for (const backbone of BACKBONES) {
+    for (const backbone of BACKBONE_KINDS) {
       for (const method of ['quant', 'custom', 'weighted'] as const) add({ ...base, group: 'pretrained', backbone, method, pretrained: true, seed });
     }
   }
   const s = seeds[0]!;
-  for (const backbone of BACKBONES) {
+  for (const backbone of BACKBONE_KINDS) {
     add({ ...base, group: 'levels', backbone, method: 'chord', levels: '2,5,6,7', seed: s });
     for (const beta of [0.0625, 0.1875, 0.25]) add({ ...base, group: 'beta', backbone, method: 'chord', beta, seed: s });
     for (const method of ['quant', 'chord'] as const) add({ ...base, group: 'w3a3', backbone, method, w3a3: true, seed: s });
@@ -121,7 +121,7 @@ export function selectRuns(plan: readonly RunSpec[], tokens: readonly string[]):
 
 /** The key of the Base run of r's backbone and seed: the Base a frozen-pretrained run freezes. */
 export function baseRunKey(r: RunSpec): string {
-  return runKey({ ...r, method: 'base', group: 'headline', pretrained: false, w3a3: false, levels: DEFAULT_LEVELS, beta: DEFAULT_BETA });
+  return runKey({ ...r, method: 'base', group: 'headline', pretrained: false, w3a3: false, levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA });
 }
 
 /**
@@ -140,15 +140,17 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] 
   return args;
 }
 
-export interface Metrics {
+/** The metrics a run's training.json records (evaluate.ts's Metrics, as read back from disk). */
+export interface RecordedMetrics {
   ndcg5: number;
   ndcg10: number;
   hr5: number;
   hr10: number;
 }
-export interface DeployedEval {
-  unmasked: Metrics;
-  masked: Metrics;
+/** A deployed evaluation as training.json records it (chord/deployed.ts's DeployedEval, read back). */
+export interface RecordedEval {
+  unmasked: RecordedMetrics;
+  masked: RecordedMetrics;
   averageBits?: number;
   /** Recorded by train-cli since the history-share diagnostic exists; older runs lack it. */
   historyShare10?: number;
@@ -167,7 +169,7 @@ export interface Training {
   /** What re-evaluating the artifact needs (every real training.json has them). */
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
-  metrics: { valid?: DeployedEval; test: DeployedEval; testAtBudget: Record<string, DeployedEval>; testOthersStrategy?: DeployedEval };
+  metrics: { valid?: RecordedEval; test: RecordedEval; testAtBudget: Record<string, RecordedEval>; testOthersStrategy?: RecordedEval };
 }
 /** A finished run; artifactDir is where its training.json lies. */
 export interface FinishedRun {

@@ -7,19 +7,16 @@ import { ndcgAtK } from '../../core/metrics.ts';
 import { pairedDifference, type PairedDifference } from '../../core/paired.ts';
 import type { StrategySpread } from '../../core/strategy-spread.ts';
 import type { StrategyControls, TestRanks } from './diagnostics.ts';
-import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../../core/backbones.ts';
+import { BACKBONE_KINDS, backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS, type BackboneKind } from '../../core/backbones.ts';
+import { METHODS, type Method } from '../../core/methods.ts';
 import {
-  BACKBONES,
   DEFAULT_BETA,
-  DEFAULT_LEVELS,
-  METHODS,
+  DEFAULT_LEVELS_ARG,
   personalised,
   QUANT_BUDGET,
-  type Backbone,
-  type DeployedEval,
+  type RecordedEval,
   type FinishedRun,
   type Group,
-  type Method,
   type RunSpec,
 } from './plan.ts';
 
@@ -39,7 +36,7 @@ export function configKey(spec: RunSpec): string {
 }
 
 export interface ResultRow {
-  backbone: Backbone;
+  backbone: BackboneKind;
   method: Method;
   group: Group;
   levels: string;
@@ -87,7 +84,7 @@ export interface ResultRow {
   };
 }
 
-function modelFacts(backbone: Backbone, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
+function modelFacts(backbone: BackboneKind, modelIdLength: number, personalised: boolean): { strategyBytes: number; weightBytes: number } {
   const layers =
     backbone === 'sasrec'
       ? backboneLayers({ backbone, dims: DEFAULT_SASREC_DIMS })
@@ -102,7 +99,7 @@ export interface RunDiagnostics {
   historyShares?: ReadonlyMap<string, number>;
   spreads?: ReadonlyMap<string, StrategySpread>;
   /** Evaluations at QUANT_BUDGET of runs trained before it was planned (quantBudgetEvals). */
-  atQuantBudget?: ReadonlyMap<string, DeployedEval>;
+  atQuantBudget?: ReadonlyMap<string, RecordedEval>;
   controls?: ReadonlyMap<string, StrategyControls>;
 }
 
@@ -124,12 +121,12 @@ export function aggregate(finished: ReadonlyMap<string, FinishedRun>, diagnostic
     const chordFamily = personalised(spec.method);
     const facts = modelFacts(spec.backbone, runs[0]!.training.modelId.length, chordFamily);
     const atBudget = (r: FinishedRun, b: number) => r.training.metrics.testAtBudget[String(b)] ?? (b === QUANT_BUDGET ? atQuantBudget.get(r.spec.key) : undefined);
-    const deployments: { bits: string | null; pick: (r: FinishedRun) => DeployedEval | undefined }[] = [
+    const deployments: { bits: string | null; pick: (r: FinishedRun) => RecordedEval | undefined }[] = [
       { bits: null, pick: (r) => r.training.metrics.test },
       ...spec.budgets.map((b) => ({ bits: String(b), pick: (r: FinishedRun) => atBudget(r, b) })),
     ];
     for (const d of deployments) {
-      const evals = runs.map((r) => d.pick(r)).filter((e): e is DeployedEval => e !== undefined);
+      const evals = runs.map((r) => d.pick(r)).filter((e): e is RecordedEval => e !== undefined);
       if (evals.length === 0) continue;
       const avgBits = spec.method === 'base' ? 32 : mean(runs.map((r) => r.training.metrics.test.averageBits ?? 32));
       const shares = runs.map((r) => historyShares.get(r.spec.key)).filter((x): x is number => x !== undefined);
@@ -152,7 +149,7 @@ export function aggregate(finished: ReadonlyMap<string, FinishedRun>, diagnostic
               },
             }
           : {};
-      const others = runs.map((r) => r.training.metrics.testOthersStrategy).filter((x): x is DeployedEval => x !== undefined);
+      const others = runs.map((r) => r.training.metrics.testOthersStrategy).filter((x): x is RecordedEval => x !== undefined);
       const ctl = runs.map((r) => controls.get(r.spec.key)).filter((x): x is StrategyControls => x !== undefined);
       for (const masked of [false, true]) {
         const m = evals.map((e) => (masked ? e.masked : e.unmasked));
@@ -197,7 +194,7 @@ export function aggregate(finished: ReadonlyMap<string, FinishedRun>, diagnostic
 
 /** The headline quantization settings (levels, β, no w3a3): runs comparable across methods and modes. */
 function hasDefaultQuantization(spec: RunSpec): boolean {
-  return spec.levels === DEFAULT_LEVELS && spec.beta === DEFAULT_BETA && !spec.w3a3;
+  return spec.levels === DEFAULT_LEVELS_ARG && spec.beta === DEFAULT_BETA && !spec.w3a3;
 }
 
 /** A per-seed column: a headline method, or a quantized method on the frozen-pretrained backbone ("<method>-pre"). */
@@ -208,7 +205,7 @@ const SEED_COLUMNS: readonly SeedColumn[] = [...METHODS, ...METHODS.filter((m) =
 
 /** One seed's test NDCG@10 per method (headline runs, plus the frozen-pretrained runs as "<method>-pre"). */
 export interface SeedComparison {
-  backbone: Backbone;
+  backbone: BackboneKind;
   seed: number;
   ndcg10: Partial<Record<SeedColumn, { unmasked: number; masked: number }>>;
   /**
@@ -263,7 +260,7 @@ export function compareSeeds(finished: ReadonlyMap<string, FinishedRun>): SeedCo
  * (unmasked NDCG@10, the selection metric) over the seeds where both modes finished.
  */
 export interface ModeChoice {
-  backbone: Backbone;
+  backbone: BackboneKind;
   seeds: number[];
   valid_ndcg10: { random: number; pretrained: number };
   default: 'random' | 'pretrained';
@@ -271,7 +268,7 @@ export interface ModeChoice {
 
 export function chooseChordMode(finished: ReadonlyMap<string, FinishedRun>): ModeChoice[] {
   const out: ModeChoice[] = [];
-  for (const backbone of BACKBONES) {
+  for (const backbone of BACKBONE_KINDS) {
     const chord = (pretrained: boolean) =>
       new Map(
         [...finished.values()]
@@ -311,7 +308,7 @@ export const PAIRED_COMPARISONS: readonly (readonly [SeedColumn, SeedColumn])[] 
 
 /** Test NDCG@10 of method a minus method b on the same users, with its 95% interval, per protocol. */
 export interface PairedComparison {
-  backbone: Backbone;
+  backbone: BackboneKind;
   a: SeedColumn;
   b: SeedColumn;
   /** The seeds where both runs have per-user ranks; each user's difference is averaged over them. */
@@ -362,7 +359,7 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
   }
   const seeds = [...new Set([...finished.values()].map((f) => f.spec.seed))].sort((x, y) => x - y);
   const out: PairedComparison[] = [];
-  for (const backbone of BACKBONES) {
+  for (const backbone of BACKBONE_KINDS) {
     for (const [a, b] of PAIRED_COMPARISONS) {
       const pairs = seeds
         .map((seed) => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
@@ -376,7 +373,7 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
 
 /** A personalised configuration's own strategies minus each control strategy (diagnostics.ts), paired on the test users. */
 export interface ControlComparison {
-  backbone: Backbone;
+  backbone: BackboneKind;
   column: SeedColumn;
   /** The seeds with per-user ranks for the own strategies, another user's and both controls. */
   seeds: number[];
@@ -410,7 +407,7 @@ export function controlComparisons(
     byColumn.set(column, [...(byColumn.get(column) ?? []), { seed: spec.seed, own, others: other, shuffled: c.shuffled.ranks, uniform: c.uniform.ranks }]);
   }
   const out: ControlComparison[] = [];
-  for (const backbone of BACKBONES) {
+  for (const backbone of BACKBONE_KINDS) {
     for (const column of SEED_COLUMNS) {
       const runs = byColumn.get(`${backbone}/${column}`);
       if (!runs) continue;

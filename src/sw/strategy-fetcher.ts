@@ -13,21 +13,21 @@ import type { FetchPolicy, FetchStrategyContent, StrategyFailure, StrategyReply 
 import { strategyRevision } from './strategy-cache.ts';
 import type { StrategyCache, StrategyCacheEntry } from './strategy-cache.ts';
 
-export interface StrategyServiceOptions {
+export interface StrategyFetcherOptions {
   readonly cache: StrategyCache;
   readonly fetch: typeof fetch;
   readonly now?: () => number;
   readonly random?: () => number;
 }
 
-export class StrategyService {
+export class StrategyFetcher {
   private readonly backoffs = new Map<string, Backoff>();
   private readonly cache: StrategyCache;
   private readonly fetchFn: typeof fetch;
   private readonly now: () => number;
   private readonly random: () => number;
 
-  constructor(options: StrategyServiceOptions) {
+  constructor(options: StrategyFetcherOptions) {
     this.cache = options.cache;
     this.fetchFn = options.fetch;
     this.now = options.now ?? Date.now;

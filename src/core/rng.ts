@@ -1,23 +1,34 @@
 /**
- * Small seeded sequential PRNG for the synthetic data generators (mulberry32). It is kept local on
- * purpose: src/core/prng.ts is a counter-based generator tuned for regenerating frozen weights,
- * while simulation wants a cheap stream, and a generator owned here means a change in core never
- * silently changes the synthetic datasets (whose output tests pin).
+ * The one small seeded sequential PRNG (mulberry32), for the synthetic data generators, training's
+ * shuffles and dropout seeds, and test inputs. Its whole state is one uint32, which training
+ * checkpoints store so a resumed run continues the same stream. Frozen weights do not use it:
+ * they come from the counter-based generator in prng.ts, which any layer can regenerate by index.
+ * The synthetic datasets and the pinned model tests fix its output, so a change here shows there.
  */
 export class Rng {
-  private state: number;
+  private s: number;
 
   /** `seed` is taken modulo 2^32; callers validate it is an integer. */
   constructor(seed: number) {
-    this.state = seed | 0;
+    this.s = seed >>> 0;
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) | 0);
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** The generator's state, a uint32 (what a checkpoint stores). */
+  get state(): number {
+    return this.s;
+  }
+
+  set state(s: number) {
+    this.s = s >>> 0;
   }
 
   /** Uniform integer in [0, n). */
@@ -28,6 +39,11 @@ export class Rng {
   /** Uniform integer in [lo, hi] (inclusive). */
   intBetween(lo: number, hi: number): number {
     return lo + this.int(hi - lo + 1);
+  }
+
+  /** A fresh 31-bit seed for tfjs ops that take a numeric seed. */
+  seed(): number {
+    return this.int(0x7fffffff);
   }
 
   pick<T>(items: readonly T[]): T {
@@ -44,13 +60,14 @@ export class Rng {
     return -mean * Math.log(1 - this.next());
   }
 
-  /** Fisher-Yates, in place. */
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
+  /** Fisher-Yates, in place; returns `items`. */
+  shuffle<A extends unknown[] | Int32Array>(items: A): A {
+    const a = items as { [i: number]: unknown; readonly length: number };
+    for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const tmp = items[i]!;
-      items[i] = items[j]!;
-      items[j] = tmp;
+      const tmp = a[i];
+      a[i] = a[j];
+      a[j] = tmp;
     }
     return items;
   }
