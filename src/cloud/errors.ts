@@ -2,30 +2,13 @@
  * Errors the strategy server answers with. Every client-visible failure is an ApiError: an HTTP
  * status plus a stable `code` that goes into the JSON body `{ error: { code, message } }`.
  */
-import { ChordError } from '../core/errors.ts';
+import { ChordError, type ErrorCodeOf } from '../core/errors.ts';
 
-export type ApiErrorCode =
-  | 'BAD_Z_LENGTH'
-  | 'NON_FINITE_Z'
-  | 'Z_OUT_OF_RANGE'
-  | 'BAD_BUDGET'
-  | 'UNKNOWN_MODEL'
-  | 'NOT_FOUND'
-  | 'EMPTY_BODY'
-  | 'BODY_TOO_LARGE'
-  | 'BAD_JSON'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'INVALID_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'RATE_LIMITED'
-  | 'UNPROCESSABLE_Z'
-  | 'SHUTTING_DOWN'
-  | 'COMPUTE_UNAVAILABLE'
-  | 'INTERNAL';
+export type ApiErrorCode = ErrorCodeOf<'ApiError'>;
 
-export class ApiError extends ChordError {
+export class ApiError extends ChordError<'ApiError'> {
+  override readonly name = 'ApiError';
   readonly statusCode: number;
-  declare readonly code: ApiErrorCode;
   constructor(statusCode: number, code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.statusCode = statusCode;
@@ -33,7 +16,8 @@ export class ApiError extends ChordError {
 }
 
 /** A model directory that cannot be served (bad manifest, missing file, inconsistent hypernet). */
-export class ModelLoadError extends ChordError {
+export class ModelLoadError extends ChordError<'ModelLoadError'> {
+  override readonly name = 'ModelLoadError';
   readonly modelDir: string;
   constructor(modelDir: string, message: string, options?: { cause?: unknown }) {
     super('MODEL_LOAD_FAILED', `${modelDir}: ${message}`, options);

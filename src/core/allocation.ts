@@ -26,16 +26,16 @@ import { DEFAULT_LEVELS } from './strategy.ts';
 import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
 /** Invalid shapes, option values or level tables passed to the allocator. */
-export class AllocationInputError extends ChordError {
-  declare readonly code: 'ALLOCATION_INPUT';
+export class AllocationInputError extends ChordError<'AllocationInputError'> {
+  override readonly name = 'AllocationInputError';
   constructor(message: string) {
     super('ALLOCATION_INPUT', message);
   }
 }
 
 /** A NaN (or, where arithmetic needs it, infinite) sensitivity or score. */
-export class NonFiniteScoreError extends ChordError {
-  declare readonly code: 'ALLOCATION_NON_FINITE_SCORE';
+export class NonFiniteScoreError extends ChordError<'NonFiniteScoreError'> {
+  override readonly name = 'NonFiniteScoreError';
   constructor(message: string) {
     super('ALLOCATION_NON_FINITE_SCORE', message);
   }

@@ -67,8 +67,8 @@ export const MAX_FROZEN_PARAMS = 1 << 25;
  * Dimensions that are not a valid backbone; `field` names the offending key of `dims`, or is
  * undefined when no single key is to blame (the total size).
  */
-export class BackboneDimsError extends ChordError {
-  declare readonly code: 'BACKBONE_DIMS_INVALID';
+export class BackboneDimsError extends ChordError<'BackboneDimsError'> {
+  override readonly name = 'BackboneDimsError';
   readonly field: string | undefined;
   constructor(field: string | undefined, message: string) {
     super('BACKBONE_DIMS_INVALID', `${field === undefined ? 'dims' : `dims.${field}`}: ${message}`);

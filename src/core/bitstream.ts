@@ -35,7 +35,7 @@
  * anything is allocated; then the CRC; only then the semantic checks (modelId alphabet, level
  * table, padding) and the caller's expectations (model, hash, layers).
  */
-import { ChordError } from './errors.ts';
+import { ChordError, ERROR_CODES } from './errors.ts';
 import { crc32 } from './crc32.ts';
 import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
@@ -61,28 +61,12 @@ const CRC_BYTES = 4;
 /** Smallest possible stream: 1-byte modelId, one layer with one channel. */
 export const MIN_BITSTREAM_BYTES = OFF_MODEL_ID + 1 + AFTER_MODEL_ID + 4 + 1 + CRC_BYTES;
 
-export const BITSTREAM_ERROR_CODES = [
-  'BITSTREAM_BAD_MAGIC',
-  'BITSTREAM_UNSUPPORTED_VERSION',
-  'BITSTREAM_BAD_FLAGS',
-  'BITSTREAM_TRUNCATED',
-  'BITSTREAM_BAD_CHECKSUM',
-  'BITSTREAM_TRAILING_BYTES',
-  'BITSTREAM_BAD_COUNT',
-  'BITSTREAM_BAD_LEVEL_TABLE',
-  'BITSTREAM_BAD_MODEL_ID',
-  'BITSTREAM_BAD_HASH',
-  'BITSTREAM_MODEL_MISMATCH',
-  'BITSTREAM_HASH_MISMATCH',
-  'BITSTREAM_LAYER_MISMATCH',
-  'BITSTREAM_BAD_PADDING',
-  'BITSTREAM_BAD_BETA',
-] as const;
+export const BITSTREAM_ERROR_CODES = ERROR_CODES.BitstreamError;
 
 export type BitstreamErrorCode = (typeof BITSTREAM_ERROR_CODES)[number];
 
-export class BitstreamError extends ChordError {
-  declare readonly code: BitstreamErrorCode;
+export class BitstreamError extends ChordError<'BitstreamError'> {
+  override readonly name = 'BitstreamError';
   constructor(code: BitstreamErrorCode, message: string) {
     super(code, message);
   }

@@ -23,8 +23,8 @@ import { ChordError } from './errors.ts';
 import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
 /** Mismatched shapes, bad ranges or a bad budget handed to T. */
-export class BudgetInputError extends ChordError {
-  declare readonly code: 'BUDGET_INPUT';
+export class BudgetInputError extends ChordError<'BudgetInputError'> {
+  override readonly name = 'BudgetInputError';
   constructor(message: string) {
     super('BUDGET_INPUT', message);
   }

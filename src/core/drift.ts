@@ -86,8 +86,8 @@ export interface DriftDecision {
   readonly distance: number;
 }
 
-export class DriftError extends ChordError {
-  declare readonly code: 'DRIFT_BAD_INPUT';
+export class DriftError extends ChordError<'DriftError'> {
+  override readonly name = 'DriftError';
   constructor(message: string) {
     super('DRIFT_BAD_INPUT', message);
   }

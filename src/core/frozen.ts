@@ -64,8 +64,8 @@ export async function hashFrozenWeights(layers: readonly FrozenLayer[]): Promise
 }
 
 /** Layer weights shipped in a tensor map are incomplete or have the wrong shape. */
-export class ShippedWeightsError extends ChordError {
-  declare readonly code: 'SHIPPED_WEIGHTS_INVALID';
+export class ShippedWeightsError extends ChordError<'ShippedWeightsError'> {
+  override readonly name = 'ShippedWeightsError';
   /** The layer at fault (absent when the set as a whole is wrong). */
   readonly layer: string | undefined;
   constructor(message: string, layer?: string) {

@@ -12,7 +12,7 @@
  * Arithmetic is float64 with float32 storage: results match a float32 PyTorch forward to ~1e-6,
  * which is far below anything the drift detector or the hypernet can notice.
  */
-import { ChordError } from './errors.ts';
+import { ChordError, type ErrorCodeOf } from './errors.ts';
 import type { NamedTensor, TensorMap } from './tensor-file.ts';
 
 export const GRU_TENSORS = {
@@ -24,10 +24,10 @@ export const GRU_TENSORS = {
 export const ITEM_EMBEDDING_TENSOR = 'item_emb';
 export const DEFAULT_GRU_WINDOW = 20;
 
-export type GruErrorCode = 'GRU_BAD_TENSOR' | 'GRU_BAD_INPUT' | 'GRU_BAD_ITEM';
+export type GruErrorCode = ErrorCodeOf<'GruError'>;
 
-export class GruError extends ChordError {
-  declare readonly code: GruErrorCode;
+export class GruError extends ChordError<'GruError'> {
+  override readonly name = 'GruError';
   constructor(code: GruErrorCode, message: string) {
     super(code, message);
   }

@@ -5,8 +5,8 @@
 import { ChordError } from './errors.ts';
 
 /** WebCrypto is missing, e.g. a page served over plain http from a non-localhost host. */
-export class CryptoUnavailableError extends ChordError {
-  declare readonly code: 'CRYPTO_UNAVAILABLE';
+export class CryptoUnavailableError extends ChordError<'CryptoUnavailableError'> {
+  override readonly name = 'CryptoUnavailableError';
   constructor() {
     super(
       'CRYPTO_UNAVAILABLE',

@@ -40,8 +40,8 @@ export interface HypernetConfig {
   layers: HypernetLayer[];
 }
 
-export class HypernetError extends ChordError {
-  declare readonly code: 'HYPERNET_INVALID';
+export class HypernetError extends ChordError<'HypernetError'> {
+  override readonly name = 'HypernetError';
   constructor(message: string) {
     super('HYPERNET_INVALID', message);
   }

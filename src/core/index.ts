@@ -1,18 +1,234 @@
-// Public surface of chord-rerank's pure core (formats and math; no DOM, GPU or tfjs).
-export * from './errors.ts';
-export * from './strategy.ts';
-export * from './prng.ts';
-export * from './init.ts';
-export * from './backbones.ts';
-export * from './manifest.ts';
-export * from './frozen.ts';
-export * from './hash.ts';
-export * from './quantize.ts';
-export * from './packing.ts';
-export * from './bitstream.ts';
-export * from './crc32.ts';
-export * from './allocation.ts';
-export * from './budget.ts';
-export * from './metrics.ts';
-export * from './tensor-file.ts';
-export * from './hypernet.ts';
+// Public surface of chord-rerank's pure core (formats and math; no DOM, GPU or tfjs), named one by
+// one so that a new export in a module is a choice, not an accident.
+export {
+  ChordError,
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorCodeOf,
+  type ErrorName,
+} from './errors.ts';
+export {
+  channelBits,
+  DEFAULT_LEVELS,
+  type LayerStrategy,
+  type LevelTable,
+  type Strategy,
+} from './strategy.ts';
+export {
+  CHORD_METHODS,
+  HYPERNET_METHODS,
+  isHypernetMethod,
+  METHODS,
+  type ChordMethod,
+  type HypernetMethod,
+  type Method,
+} from './methods.ts';
+export {
+  fillNormal,
+  fillUniform,
+  mulHi32,
+  philox4x32,
+  streamId,
+  uniformU32,
+} from './prng.ts';
+export {
+  calculateGain,
+  computeFans,
+  initSlice,
+  initWeights,
+  resolveInit,
+  shapeSize,
+  type FanMode,
+  type InitKind,
+  type InitScheme,
+  type Nonlinearity,
+  type ResolvedInit,
+} from './init.ts';
+export {
+  BACKBONE_KINDS,
+  BackboneDimsError,
+  backboneLayers,
+  DEFAULT_CASER_DIMS,
+  DEFAULT_SASREC_DIMS,
+  frozenParamCount,
+  MAX_DIM,
+  MAX_FROZEN_PARAMS,
+  validateDims,
+  type BackboneConfig,
+  type BackboneKind,
+  type CaserDims,
+  type LayerSpec,
+  type SasrecDims,
+} from './backbones.ts';
+export {
+  buildManifest,
+  FrozenHashMismatchError,
+  FrozenSourceError,
+  frozenWeightsOrigin,
+  loadFrozenWeights,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  ManifestError,
+  parseManifest,
+  resolveFrozenWeights,
+  verifyShippedWeights,
+  type FrozenWeightsOrigin,
+  type ManifestErrorCode,
+  type ManifestInput,
+  type ModelManifest,
+} from './manifest.ts';
+export {
+  computeFrozenVectors,
+  computeFrozenWeightsHash,
+  float32BitsHex,
+  FROZEN_VECTOR_COUNT,
+  frozenWeightsByName,
+  frozenWeightsBytes,
+  generateChannelWeights,
+  generateFrozenWeights,
+  generateLayerWeights,
+  hashFrozenWeights,
+  shippedFrozenWeights,
+  ShippedWeightsError,
+  type FrozenLayer,
+  type FrozenSource,
+  type FrozenVectorCase,
+  type FrozenVectorModel,
+  type FrozenVectorsInput,
+  type FrozenVectorsResult,
+  type LayerTensors,
+} from './frozen.ts';
+export {
+  CryptoUnavailableError,
+  float32LeBytes,
+  sha256Hex,
+} from './hash.ts';
+export {
+  channelRanges,
+  channelScale,
+  checkBits,
+  checkQuantized,
+  dequantizeChannels,
+  dequantizeCode,
+  fakeQuantize,
+  MAX_BITS,
+  MIN_BITS,
+  quantizeChannels,
+  QuantizeError,
+  resolveLayout,
+  roundHalfEven,
+  type ChannelLayout,
+  type ChannelRanges,
+  type QuantizedChannels,
+  type QuantizeErrorCode,
+} from './quantize.ts';
+export {
+  dequantizePacked,
+  GROUP_BITS,
+  GROUP_END,
+  GROUP_START,
+  GROUP_STRIDE,
+  META_BITS,
+  META_CHANNEL,
+  META_STRIDE,
+  META_VALUES_PER_WORD,
+  META_WORD_OFFSET,
+  packedByteLength,
+  PackingError,
+  packingOrder,
+  packLayer,
+  packQuantized,
+  packWeights,
+  unpackCodes,
+  validatePackedLayer,
+  valuesPerWord,
+  wordsPerRow,
+  type PackedByteLength,
+  type PackedLayer,
+  type PackingErrorCode,
+} from './packing.ts';
+export {
+  BETA_SCALE,
+  BITSTREAM_ERROR_CODES,
+  BITSTREAM_MAGIC,
+  BITSTREAM_VERSION,
+  BitstreamError,
+  decodeStrategy,
+  encodeStrategy,
+  HASH_BYTES,
+  MAX_CHANNELS_PER_LAYER,
+  MAX_LAYERS,
+  MAX_MODEL_ID_BYTES,
+  MAX_TOTAL_CHANNELS,
+  MIN_BITSTREAM_BYTES,
+  strategyBitstreamSize,
+  type BitstreamErrorCode,
+  type DecodedStrategy,
+  type ExpectedLayer,
+  type StrategyExpectation,
+  type StrategyMeta,
+} from './bitstream.ts';
+export {
+  crc32,
+} from './crc32.ts';
+export {
+  allocateStrategy,
+  AllocationInputError,
+  averageBits,
+  channelAverageBits,
+  channelScores,
+  gammaAllocate,
+  lambdaAdjust,
+  lambdaShifts,
+  NonFiniteScoreError,
+  TIER_BASE_LEVEL,
+  tierSize,
+  validateLevelTable,
+  type AllocateOptions,
+  type LambdaOptions,
+  type LayerSensitivity,
+  type LayerTiers,
+} from './allocation.ts';
+export {
+  applyBudget,
+  BudgetInputError,
+  channelRangesFromWeights,
+  demotionNoise,
+  type BudgetResult,
+  type FrozenLayerInfo,
+} from './budget.ts';
+export {
+  evaluateFullRanking,
+  evaluateSampled,
+  historyShareAtK,
+  hitAtK,
+  MetricsInputError,
+  mrr,
+  ndcgAtK,
+  RankingMetrics,
+  rankOf,
+  sampledRank,
+  type Exclusion,
+  type FullRankingOptions,
+  type RankedTarget,
+  type RankingSummary,
+  type Scores,
+} from './metrics.ts';
+export {
+  decodeTensorFile,
+  encodeTensorFile,
+  parseTensorIndex,
+  TensorFileError,
+  type NamedTensor,
+  type TensorEntry,
+  type TensorIndex,
+  type TensorMap,
+} from './tensor-file.ts';
+export {
+  Hypernet,
+  HypernetError,
+  parseHypernetConfig,
+  type HypernetConfig,
+  type HypernetLayer,
+  type Sensitivities,
+} from './hypernet.ts';

@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import { BackboneDimsError, MAX_DIM, backboneLayers } from './backbones.ts';
 import type { BackboneConfig, LayerSpec } from './backbones.ts';
-import { ChordError } from './errors.ts';
+import { ChordError, type ErrorCodeOf } from './errors.ts';
 import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from './frozen.ts';
 import type { FrozenLayer, LayerTensors } from './frozen.ts';
 
@@ -45,11 +45,13 @@ export type FrozenWeightsOrigin = 'seed' | 'shipped';
 
 export type ModelManifest = ManifestCommon & BackboneConfig;
 
-export type ManifestErrorCode = 'MANIFEST_INVALID' | 'FROZEN_HASH_MISMATCH' | 'FROZEN_SOURCE_MISMATCH';
+/** ManifestError and its subclasses. */
+type ManifestErrorName = 'ManifestError' | 'FrozenHashMismatchError' | 'FrozenSourceError';
+export type ManifestErrorCode = ErrorCodeOf<ManifestErrorName>;
 
 /** A manifest that is malformed or inconsistent; `field` is the path of the first bad field. */
-export class ManifestError extends ChordError {
-  declare readonly code: ManifestErrorCode;
+export class ManifestError extends ChordError<ManifestErrorName> {
+  override readonly name: ManifestErrorName = 'ManifestError';
   readonly field: string;
   constructor(field: string, message: string, code: ManifestErrorCode = 'MANIFEST_INVALID') {
     super(code, `manifest ${field}: ${message}`);
@@ -62,7 +64,8 @@ export class ManifestError extends ChordError {
  * from the seed, or those the backbone ships (a damaged download or stored copy).
  */
 export class FrozenHashMismatchError extends ManifestError {
-  declare readonly code: 'FROZEN_HASH_MISMATCH';
+  override readonly name = 'FrozenHashMismatchError';
+  declare readonly code: ErrorCodeOf<'FrozenHashMismatchError'>;
   readonly expected: string;
   readonly actual: string;
   readonly source: FrozenWeightsOrigin;
@@ -80,7 +83,8 @@ export class FrozenHashMismatchError extends ManifestError {
 
 /** The manifest's frozenWeights and the backbone tensors disagree on where the weights come from. */
 export class FrozenSourceError extends ManifestError {
-  declare readonly code: 'FROZEN_SOURCE_MISMATCH';
+  override readonly name = 'FrozenSourceError';
+  declare readonly code: ErrorCodeOf<'FrozenSourceError'>;
   constructor(message: string) {
     super('frozenWeights', message, 'FROZEN_SOURCE_MISMATCH');
   }

@@ -14,8 +14,8 @@
 import { ChordError } from './errors.ts';
 
 /** Bad ranks, cut-offs, masks or scores handed to the metrics. */
-export class MetricsInputError extends ChordError {
-  declare readonly code: 'METRICS_INPUT';
+export class MetricsInputError extends ChordError<'MetricsInputError'> {
+  override readonly name = 'MetricsInputError';
   constructor(message: string) {
     super('METRICS_INPUT', message);
   }

@@ -28,7 +28,7 @@
  *   let q = (word >> ((k % m.w) * m.y)) & ((1u << m.y) - 1u);
  *   let w = select(zero[p] + f32(q) * scale[p], maxv[p], q == (1u << m.y) - 1u);
  */
-import { ChordError } from './errors.ts';
+import { ChordError, type ErrorCodeOf } from './errors.ts';
 import {
   type ChannelLayout,
   type QuantizedChannels,
@@ -41,10 +41,10 @@ import {
   resolveLayout,
 } from './quantize.ts';
 
-export type PackingErrorCode = 'PACK_BAD_CHANNEL' | 'PACK_CORRUPT';
+export type PackingErrorCode = ErrorCodeOf<'PackingError'>;
 
-export class PackingError extends ChordError {
-  declare readonly code: PackingErrorCode;
+export class PackingError extends ChordError<'PackingError'> {
+  override readonly name = 'PackingError';
   constructor(code: PackingErrorCode, message: string) {
     super(code, message);
   }

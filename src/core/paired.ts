@@ -8,8 +8,8 @@
 import { ChordError } from './errors.ts';
 
 /** Inputs that cannot be paired: other lengths, fewer than two users, or non-finite values. */
-export class PairedInputError extends ChordError {
-  declare readonly code: 'PAIRED_INPUT';
+export class PairedInputError extends ChordError<'PairedInputError'> {
+  override readonly name = 'PairedInputError';
   constructor(message: string) {
     super('PAIRED_INPUT', message);
   }

@@ -32,19 +32,12 @@
  * Caveat: GPUs may flush f32 subnormals to zero, so bit-exact parity with a kernel holds only
  * when m, s and m + q*s are normal (or zero). The CPU reference itself handles subnormals.
  */
-import { ChordError } from './errors.ts';
+import { ChordError, type ErrorCodeOf } from './errors.ts';
 
-export type QuantizeErrorCode =
-  | 'QUANT_BAD_BITS'
-  | 'QUANT_BAD_SHAPE'
-  | 'QUANT_LENGTH_MISMATCH'
-  | 'QUANT_NON_FINITE'
-  | 'QUANT_BAD_RANGE'
-  | 'QUANT_RANGE_OVERFLOW'
-  | 'QUANT_BAD_CODE';
+export type QuantizeErrorCode = ErrorCodeOf<'QuantizeError'>;
 
-export class QuantizeError extends ChordError {
-  declare readonly code: QuantizeErrorCode;
+export class QuantizeError extends ChordError<'QuantizeError'> {
+  override readonly name = 'QuantizeError';
   constructor(code: QuantizeErrorCode, message: string) {
     super(code, message);
   }

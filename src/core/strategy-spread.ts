@@ -9,8 +9,8 @@ import { ChordError } from './errors.ts';
 import type { Strategy } from './strategy.ts';
 
 /** Strategies that cannot be compared channel by channel (none, or other layer shapes). */
-export class StrategySpreadInputError extends ChordError {
-  declare readonly code: 'STRATEGY_SPREAD_INPUT';
+export class StrategySpreadInputError extends ChordError<'StrategySpreadInputError'> {
+  override readonly name = 'StrategySpreadInputError';
   constructor(message: string) {
     super('STRATEGY_SPREAD_INPUT', message);
   }

@@ -9,8 +9,8 @@
  */
 import { ChordError } from './errors.ts';
 
-export class TensorFileError extends ChordError {
-  declare readonly code: 'TENSOR_FILE_INVALID';
+export class TensorFileError extends ChordError<'TensorFileError'> {
+  override readonly name = 'TensorFileError';
   constructor(message: string) {
     super('TENSOR_FILE_INVALID', message);
   }

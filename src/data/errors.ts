@@ -1,4 +1,4 @@
-import { ChordError } from '../core/errors.ts';
+import { ChordError, type ErrorCodeOf } from '../core/errors.ts';
 
 /** Where in an input file a problem was found. `line` is 1-based; absent for whole-file problems. */
 export interface SourceLocation {
@@ -10,8 +10,8 @@ export interface SourceLocation {
  * A dataset could not be read or prepared. The message always starts with `file:line:` when the
  * problem is tied to a line, so a user can jump straight to it.
  */
-export class DatasetError extends ChordError {
-  declare readonly code: DatasetErrorCode;
+export class DatasetError extends ChordError<'DatasetError'> {
+  override readonly name = 'DatasetError';
   readonly file: string | undefined;
   readonly line: number | undefined;
   constructor(code: DatasetErrorCode, message: string, where?: SourceLocation, options?: { cause?: unknown }) {
@@ -21,18 +21,7 @@ export class DatasetError extends ChordError {
   }
 }
 
-export type DatasetErrorCode =
-  | 'DATASET_MISSING_COLUMN'
-  | 'DATASET_FIELD_COUNT'
-  | 'DATASET_BAD_NUMBER'
-  | 'DATASET_BAD_HEADER'
-  | 'DATASET_EMPTY_FIELD'
-  | 'DATASET_EMPTY'
-  | 'DATASET_UNKNOWN_FORMAT'
-  | 'DATASET_NOT_FOUND'
-  | 'DATASET_TOO_SHORT'
-  | 'DATASET_RESERVED_ID'
-  | 'DATASET_BAD_OPTION';
+export type DatasetErrorCode = ErrorCodeOf<'DatasetError'>;
 
 function formatLocation(where: SourceLocation): string {
   return where.line === undefined ? where.file : `${where.file}:${where.line}`;

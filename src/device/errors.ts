@@ -1,4 +1,4 @@
-import { ChordError } from '../core/errors.ts';
+import { ChordError, type ErrorCodeOf } from '../core/errors.ts';
 
 /** Why a stored entry was thrown away. */
 export type IntegrityReason =
@@ -9,21 +9,27 @@ export type IntegrityReason =
   /** Written by another record format, or not the artifact/layout the caller now expects. */
   | 'stale';
 
+const INTEGRITY_CODES = {
+  corrupt: 'STORE_CORRUPT',
+  truncated: 'STORE_TRUNCATED',
+  stale: 'STORE_STALE',
+} as const satisfies Record<IntegrityReason, ErrorCodeOf<'StoreIntegrityError'>>;
+
 /** A stored entry failed its check on load; it has been deleted and the caller should re-fetch. */
-export class StoreIntegrityError extends ChordError {
-  declare readonly code: `STORE_${Uppercase<IntegrityReason>}`;
+export class StoreIntegrityError extends ChordError<'StoreIntegrityError'> {
+  override readonly name = 'StoreIntegrityError';
   readonly reason: IntegrityReason;
   readonly key: string;
   constructor(reason: IntegrityReason, key: string, message: string) {
-    super(`STORE_${reason.toUpperCase()}`, `${key}: ${message}`);
+    super(INTEGRITY_CODES[reason], `${key}: ${message}`);
     this.reason = reason;
     this.key = key;
   }
 }
 
 /** The browser refused a write for lack of quota; the store keeps this session's data in memory. */
-export class StorageQuotaError extends ChordError {
-  declare readonly code: 'STORE_QUOTA';
+export class StorageQuotaError extends ChordError<'StorageQuotaError'> {
+  override readonly name = 'StorageQuotaError';
   readonly key: string;
   readonly bytes: number;
   constructor(key: string, bytes: number, options?: { cause?: unknown }) {
@@ -34,18 +40,18 @@ export class StorageQuotaError extends ChordError {
 }
 
 /** IndexedDB cannot be opened or written (private mode, disabled, blocked, disk error). */
-export class StoreUnavailableError extends ChordError {
-  declare readonly code: 'STORE_UNAVAILABLE';
+export class StoreUnavailableError extends ChordError<'StoreUnavailableError'> {
+  override readonly name = 'StoreUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_UNAVAILABLE', message, options);
   }
 }
 
 /** A downloaded artifact is malformed or does not match its pinned hash. */
-export type ArtifactErrorCode = 'ARTIFACT_HTTP' | 'ARTIFACT_INVALID' | 'ARTIFACT_HASH_MISMATCH';
+export type ArtifactErrorCode = ErrorCodeOf<'ArtifactError'>;
 
-export class ArtifactError extends ChordError {
-  declare readonly code: ArtifactErrorCode;
+export class ArtifactError extends ChordError<'ArtifactError'> {
+  override readonly name = 'ArtifactError';
   readonly url: string;
   constructor(code: ArtifactErrorCode, url: string, message: string, options?: { cause?: unknown }) {
     super(code, `${url}: ${message}`, options);

@@ -2,8 +2,8 @@
 import { ChordError } from '../core/errors.ts';
 
 /** The reranker was disposed; create a new one. */
-export class RerankerDisposedError extends ChordError {
-  declare readonly code: 'RERANKER_DISPOSED';
+export class RerankerDisposedError extends ChordError<'RerankerDisposedError'> {
+  override readonly name = 'RerankerDisposedError';
   constructor() {
     super('RERANKER_DISPOSED', 'this reranker was disposed');
   }
@@ -13,8 +13,8 @@ export class RerankerDisposedError extends ChordError {
  * Candidates the model does not know (not in items.json), with `unknownItems: 'error'` (the
  * default). `ids` lists every unknown id of the call, so the page can log them all at once.
  */
-export class UnknownItemError extends ChordError {
-  declare readonly code: 'RERANK_UNKNOWN_ITEM';
+export class UnknownItemError extends ChordError<'UnknownItemError'> {
+  override readonly name = 'UnknownItemError';
   readonly ids: readonly string[];
   constructor(ids: readonly string[]) {
     const shown = ids.slice(0, 5).map((id) => JSON.stringify(id)).join(', ');
@@ -28,8 +28,8 @@ export class UnknownItemError extends ChordError {
 }
 
 /** An argument of a Reranker method or of createReranker is malformed. */
-export class RerankInputError extends ChordError {
-  declare readonly code: 'RERANK_BAD_INPUT';
+export class RerankInputError extends ChordError<'RerankInputError'> {
+  override readonly name = 'RerankInputError';
   constructor(message: string) {
     super('RERANK_BAD_INPUT', message);
   }

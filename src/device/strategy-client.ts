@@ -8,6 +8,7 @@
  */
 import { BitstreamError, decodeStrategy } from '../core/bitstream.ts';
 import type { DecodedStrategy, ExpectedLayer } from '../core/bitstream.ts';
+import { ERROR_CODES } from '../core/errors.ts';
 import { StrategyFetchError } from '../sw/errors.ts';
 import type { StrategyFetchErrorCode } from '../sw/errors.ts';
 import { isSwResponse } from '../sw/protocol.ts';
@@ -37,6 +38,12 @@ export interface StrategyClientOptions {
   readonly activationTimeoutMs?: number;
   /** fetch for the in-page fallback (default globalThis.fetch). */
   readonly fetch?: typeof fetch;
+}
+
+/** A worker's error code as this page knows it (a worker of another version may send others). */
+function workerErrorCode(code: string): StrategyFetchErrorCode {
+  const known: readonly string[] = ERROR_CODES.StrategyFetchError;
+  return known.includes(code) ? (code as StrategyFetchErrorCode) : 'STRATEGY_SW_INTERNAL';
 }
 
 export interface StrategyResult {
@@ -200,7 +207,7 @@ export class StrategyClient {
       }
       if (response?.kind === 'strategy') return this.decode(response.content, 'service-worker');
       if (response?.kind === 'error') {
-        throw new StrategyFetchError(response.content.code as StrategyFetchErrorCode, response.content.message, {
+        throw new StrategyFetchError(workerErrorCode(response.content.code), response.content.message, {
           ...(response.content.status === undefined ? {} : { status: response.content.status }),
         });
       }

@@ -12,7 +12,8 @@ import { LayerLayoutError } from './packed-layout.ts';
 const BINDING_ALIGN_BYTES = 256;
 
 /** A GPU command failed validation or ran out of memory (a bug or an oversized model, not a loss). */
-export class GpuCommandError extends ChordError {
+export class GpuCommandError extends ChordError<'GpuCommandError'> {
+  override readonly name = 'GpuCommandError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('GPU_COMMAND_FAILED', message, options);
   }

@@ -5,6 +5,7 @@
  * (which depend on the history's real length n and the candidate count) are computed.
  */
 import type { EngineProgram } from './engine-bindings.ts';
+import { GpuEngineError } from './errors.ts';
 import type { QuantizedModelWeights } from './quantized-weights.ts';
 
 export interface Step {
@@ -50,7 +51,7 @@ export function plannedStep<P>(
       return pack(current.p);
     },
     grid(n) {
-      if (!current) throw new Error(`${label}: grid before params`);
+      if (!current) throw new GpuEngineError('GPU_ENGINE_STATE', `${label}: grid before params`);
       return grid(current.p, n);
     },
   };

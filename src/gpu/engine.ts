@@ -21,7 +21,6 @@
  * it, so the caller can rebuild the engine on a new device.
  */
 import { backboneLayers, type BackboneConfig } from '../core/backbones.ts';
-import { ChordError } from '../core/errors.ts';
 import {
   type CandidateEmbedding,
   type CaserUserEmbedding,
@@ -37,25 +36,12 @@ import { buildCaserPlan } from './caser-plan.ts';
 import { encodeDispatch } from './dispatch.ts';
 import { createEngineBindGroup, type EngineResources, RUN_BYTES, runUniform } from './engine-bindings.ts';
 import type { BackbonePlan, Step } from './engine-plan.ts';
-import { GpuDeviceLostError } from './errors.ts';
+import { GpuDeviceLostError, GpuEngineError } from './errors.ts';
 import { getPipeline, preparePipelines } from './pipeline-cache.ts';
 import { QuantizedModelWeights, type WeightMemory } from './quantized-weights.ts';
 import { buildSasrecPlan } from './sasrec-plan.ts';
 import { CAND_MODE_EMBEDDINGS, CAND_MODE_IDS } from './shader-constants.ts';
 import { decodeTopk } from './topk-program.ts';
-
-export type GpuEngineErrorCode =
-  /** Used after destroy(), or rerank before the first applyStrategy. */
-  | 'GPU_ENGINE_STATE'
-  /** More candidates than the engine was sized for. */
-  | 'GPU_ENGINE_LIMIT';
-
-export class GpuEngineError extends ChordError {
-  declare readonly code: GpuEngineErrorCode;
-  constructor(code: GpuEngineErrorCode, message: string) {
-    super(code, message);
-  }
-}
 
 export interface GpuEngineOptions {
   /** Per-token (SASRec) / per-tensor (Caser) activation fake-quantization bits at matmul inputs. */
@@ -459,7 +445,7 @@ export class GpuRerankEngine {
     try {
       const encoder = device.createCommandEncoder({ label: 'rerank' });
       if (n === 0) {
-        if (plan.emptyRepModelOffset === undefined) throw new Error('n = 0 for a backbone without an empty-history representation');
+        if (plan.emptyRepModelOffset === undefined) throw new GpuEngineError('GPU_ENGINE_STATE', 'n = 0 for a backbone without an empty-history representation');
         encoder.copyBufferToBuffer(b.model, plan.emptyRepModelOffset * 4, b.act, plan.repOffset * 4, this.repDim * 4);
       }
       const pass = encoder.beginComputePass({ label: 'rerank' });

@@ -13,7 +13,8 @@ export const mixedMatmulProgram: ComputeProgram = { shaderKey: 'matmul_mixed', w
 
 const HEADER_U32 = 12;
 
-export class MatmulArgumentError extends ChordError {
+export class MatmulArgumentError extends ChordError<'MatmulArgumentError'> {
+  override readonly name = 'MatmulArgumentError';
   constructor(message: string) {
     super('GPU_MATMUL_ARGUMENTS', message);
   }

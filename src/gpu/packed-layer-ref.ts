@@ -20,7 +20,8 @@ export interface PackedLayerRef {
   readonly groups: Uint32Array;
 }
 
-export class KernelPlanError extends ChordError {
+export class KernelPlanError extends ChordError<'KernelPlanError'> {
+  override readonly name = 'KernelPlanError';
   constructor(message: string) {
     super('GPU_KERNEL_PLAN', message);
   }

@@ -36,14 +36,16 @@ export const MAX_LAYER_CHANNELS = 2 ** 16;
 export const SEGMENT_STRIDE = 8;
 
 /** The model's layers do not describe a valid set of buffers. */
-export class LayerLayoutError extends ChordError {
+export class LayerLayoutError extends ChordError<'LayerLayoutError'> {
+  override readonly name = 'LayerLayoutError';
   constructor(message: string) {
     super('GPU_LAYER_LAYOUT', message);
   }
 }
 
 /** A strategy that does not fit the model's layers (count, names, channel counts, level table). */
-export class StrategyMismatchError extends ChordError {
+export class StrategyMismatchError extends ChordError<'StrategyMismatchError'> {
+  override readonly name = 'StrategyMismatchError';
   constructor(message: string) {
     super('GPU_STRATEGY_MISMATCH', message);
   }

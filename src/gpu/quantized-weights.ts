@@ -55,7 +55,8 @@ import { type ComputeProgram, getPipeline, preparePipelines } from './pipeline-c
 export const quantizedWeightPrograms: readonly ComputeProgram[] = [adaptProgram, adaptFixProgram];
 
 /** Used after destroy(), or before the first adapt() where packed weights are needed. */
-export class WeightsStateError extends ChordError {
+export class WeightsStateError extends ChordError<'WeightsStateError'> {
+  override readonly name = 'WeightsStateError';
   constructor(message: string) {
     super('GPU_WEIGHTS_STATE', message);
   }

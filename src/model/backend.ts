@@ -17,8 +17,8 @@ import { registerWasmSliceKernels } from './wasm-slice.ts';
 
 export type BackendName = 'wasm' | 'cpu';
 
-export class BackendInitError extends ChordError {
-  declare readonly code: 'BACKEND_INIT';
+export class BackendInitError extends ChordError<'BackendInitError'> {
+  override readonly name = 'BackendInitError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('BACKEND_INIT', message, options);
   }

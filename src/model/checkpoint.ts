@@ -22,8 +22,8 @@ import { join } from 'node:path';
 import { ChordError } from '../core/errors.ts';
 import { decodeTensorFile, encodeTensorFile, type TensorMap } from '../core/tensor-file.ts';
 
-export class CheckpointError extends ChordError {
-  declare readonly code: 'CHECKPOINT_INVALID';
+export class CheckpointError extends ChordError<'CheckpointError'> {
+  override readonly name = 'CheckpointError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('CHECKPOINT_INVALID', message, options);
   }

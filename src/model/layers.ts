@@ -21,8 +21,8 @@ import { need, type WeightMap } from './params.ts';
 export type LayerFn = (name: string, x: tf.Tensor) => tf.Tensor;
 
 /** A weight map whose tensor does not fit its layer. */
-export class LayerWeightsError extends ChordError {
-  declare readonly code: 'MODEL_BAD_WEIGHTS';
+export class LayerWeightsError extends ChordError<'LayerWeightsError'> {
+  override readonly name = 'LayerWeightsError';
   constructor(message: string) {
     super('MODEL_BAD_WEIGHTS', message);
   }

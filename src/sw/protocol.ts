@@ -54,7 +54,7 @@ export interface StrategyReply {
 }
 
 export interface ErrorContent {
-  readonly code: string;
+  readonly code: StrategyFetchErrorCode;
   readonly message: string;
   readonly status?: number;
 }

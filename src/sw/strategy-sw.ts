@@ -52,7 +52,7 @@ function errorReply(id: string, e: unknown): SwResponse {
   if (e instanceof StrategyFetchError) {
     return { kind: 'error', id, content: { code: e.code, message: e.message, ...(e.status === undefined ? {} : { status: e.status }) } };
   }
-  return { kind: 'error', id, content: { code: 'SW_INTERNAL', message: e instanceof Error ? e.message : String(e) } };
+  return { kind: 'error', id, content: { code: 'STRATEGY_SW_INTERNAL', message: e instanceof Error ? e.message : String(e) } };
 }
 
 self.addEventListener('message', (event: ExtendableMessageEvent) => {

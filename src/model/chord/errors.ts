@@ -1,10 +1,10 @@
-import { ChordError } from '../../core/errors.ts';
+import { ChordError, type ErrorCodeOf } from '../../core/errors.ts';
 
-export type ChordTrainErrorCode = 'CHORD_BAD_OPTION' | 'CHORD_BAD_DATA' | 'CHORD_BAD_ARTIFACT';
+export type ChordTrainErrorCode = ErrorCodeOf<'ChordTrainError'>;
 
 /** Bad options, inconsistent training data or an artifact that does not match the run. */
-export class ChordTrainError extends ChordError {
-  declare readonly code: ChordTrainErrorCode;
+export class ChordTrainError extends ChordError<'ChordTrainError'> {
+  override readonly name = 'ChordTrainError';
   constructor(code: ChordTrainErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }

@@ -9,14 +9,16 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { ChordError } from '../../../src/core/errors.ts';
 import { registerWasmUnsortedSegmentSum } from '../../../src/model/wasm-segment-sum.ts';
 
 export type TfjsBackend = 'webgpu' | 'wasm';
 
-export class TfjsBackendError extends ChordError {
+/** A tfjs backend the benchmark compares against would not start (a bench failure, not a library error). */
+export class TfjsBackendError extends Error {
+  override readonly name = 'TfjsBackendError';
+  readonly code = 'BENCH_TFJS_BACKEND';
   constructor(message: string, options?: { cause?: unknown }) {
-    super('BENCH_TFJS_BACKEND', message, options);
+    super(message, options);
   }
 }
 
