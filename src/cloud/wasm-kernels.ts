@@ -256,10 +256,6 @@ function kernelModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-export function wasmKernelsAvailable(): boolean {
-  return kernelModule() !== null;
-}
-
 /** An instance with its own memory of at least `bytes` bytes; null without wasm SIMD. */
 export function createWasmKernels(bytes: number): WasmKernels | null {
   const module = kernelModule();

@@ -78,10 +78,7 @@ export class WebGpuBackend implements RerankBackend {
     candidates: Uint32Array | readonly CandidateEmbedding[],
     k: number,
   ): Promise<BackendRanking> {
-    const result =
-      candidates instanceof Uint32Array
-        ? await this.#engine.rerank(history, candidates, k)
-        : await this.#engine.rerank(history, candidates, k);
+    const result = await this.#engine.rerank(history, candidates, k);
     return { order: result.order, scores: result.scores };
   }
 

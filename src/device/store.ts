@@ -142,8 +142,6 @@ interface RecordBackend {
   get(store: StoreName, key: Key3): Promise<unknown>;
   put(store: StoreName, record: ArtifactRecord): Promise<void>;
   delete(store: StoreName, key: Key3): Promise<void>;
-  /** All records of a model (for pruning). */
-  listModel(store: StoreName, modelId: string): Promise<unknown[]>;
 }
 
 class IdbBackend implements RecordBackend {
@@ -159,6 +157,7 @@ class IdbBackend implements RecordBackend {
   async delete(store: StoreName, key: Key3): Promise<void> {
     await this.db.delete(store, key);
   }
+  /** All records of a model (for pruning after a write). */
   listModel(store: StoreName, modelId: string): Promise<unknown[]> {
     return this.db.getAllFromIndex(store, 'byModel', modelId);
   }
@@ -174,9 +173,6 @@ class MemoryBackend implements RecordBackend {
   }
   async delete(store: StoreName, key: Key3): Promise<void> {
     this.maps[store].delete(JSON.stringify(key));
-  }
-  async listModel(store: StoreName, modelId: string): Promise<unknown[]> {
-    return [...this.maps[store].values()].filter((r) => (r as { modelId?: unknown }).modelId === modelId);
   }
 }
 
@@ -388,26 +384,4 @@ export class WeightStore {
     options.onProgress?.({ stage: 'store-write', item, loaded: bin.byteLength, total: bin.byteLength });
     return result;
   }
-
-  /** Deletes every entry of a model, except `keepVersion` if given. Returns the count. */
-  async deleteModel(modelId: string, keepVersion?: string): Promise<number> {
-    let n = 0;
-    for (const store of ['artifacts'] as const) {
-      for (const backend of [this.memory, this.idb]) {
-        if (!backend) continue;
-        const records = (await backend.listModel(store, modelId)) as (ArtifactRecord)[];
-        for (const r of records) {
-          if (r.version === keepVersion) continue;
-          await backend.delete(store, recordKey(r));
-          n++;
-        }
-      }
-    }
-    return n;
-  }
-}
-
-/** Convenience: `WeightStore.open`. */
-export function openWeightStore(options?: WeightStoreOptions): Promise<WeightStore> {
-  return WeightStore.open(options);
 }

@@ -149,11 +149,6 @@ export async function readBuffers(device: GPUDevice, ranges: readonly GPUBufferB
   }
 }
 
-export async function readBuffer(device: GPUDevice, src: GPUBufferBinding): Promise<ArrayBuffer> {
-  const [data] = await readBuffers(device, [src]);
-  return data!;
-}
-
 /**
  * Buffers that live for one submit (uniforms, uploads). Destroying them right after `submit` is
  * allowed: WebGPU keeps a destroyed buffer alive for work already submitted.

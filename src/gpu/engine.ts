@@ -339,6 +339,7 @@ export class GpuRerankEngine {
    */
   rerank(history: ArrayLike<number>, candidates: ArrayLike<number>, k?: number): Promise<RerankResult<number>>;
   rerank(history: ArrayLike<number>, candidates: readonly CandidateEmbedding[], k?: number): Promise<RerankResult<string | number>>;
+  rerank(history: ArrayLike<number>, candidates: ArrayLike<number> | readonly CandidateEmbedding[], k?: number): Promise<RerankResult<string | number>>;
   rerank(
     history: ArrayLike<number>,
     candidates: ArrayLike<number> | readonly CandidateEmbedding[],

@@ -82,15 +82,6 @@ export function createParams(specs: readonly ParamSpec[], rng: Rng): ParamMap {
 }
 let uniqueId = 0;
 
-/** Parameter names in a stable (sorted) order: used for listing and for checkpoints. */
-export function paramNames(map: Record<string, unknown>): string[] {
-  return Object.keys(map).sort();
-}
-
-export function disposeParams(map: Record<string, tf.Tensor>): void {
-  for (const t of Object.values(map)) t.dispose();
-}
-
 export function countParams(map: Record<string, tf.Tensor>): number {
   return Object.values(map).reduce((n, t) => n + t.size, 0);
 }

@@ -8,8 +8,6 @@ export interface BackoffPolicy {
   readonly maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 5 * 60_000 };
-
 export function backoffDelay(failures: number, policy: BackoffPolicy, random: () => number): number {
   if (failures <= 0) return 0;
   const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(failures - 1, 52));
