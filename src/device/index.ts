@@ -29,5 +29,6 @@ export { ArtifactError, StorageQuotaError, StoreIntegrityError, StoreUnavailable
 export { StrategyFetchError } from '../sw/errors.ts';
 export type { StrategyFetchErrorCode } from '../sw/errors.ts';
 export { GpuDeviceLostError, WebGpuUnavailableError } from '../gpu/errors.ts';
-export { ChordError } from '../core/errors.ts';
+export { ChordError, ERROR_CODES } from '../core/errors.ts';
+export type { ErrorCode, ErrorCodeOf, ErrorName } from '../core/errors.ts';
 export { FrozenHashMismatchError, ManifestError } from '../core/manifest.ts';

@@ -293,7 +293,7 @@ export function codeRevisionsLine(runs: readonly FinishedRun[]): string {
   const recorded = [...counts].map(([k, n]) => `${k}: ${n}`).join(', ');
   return (
     `Code: ${runs.length - unrecorded} runs record the commit that finished them${recorded ? ` (${recorded})` : ''}; ` +
-    `${unrecorded} do not (finished before runs recorded it, or outside a git checkout; README, "Training time", says what changed in the training code meanwhile).`
+    `${unrecorded} do not (finished before runs recorded it, or outside a git checkout; FINDINGS.md ("Training speed" and the training-time item) says what changed in the training code meanwhile).`
   );
 }
 
@@ -315,7 +315,7 @@ export function markdown(
     'Protocol: 10-core, leave-last-one-out, full ranking over all items; selection on validation NDCG@10 (unmasked);',
     'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
     '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
-    'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (README).',
+    'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (FINDINGS.md, "Caser\'s user embedding").',
     codeRevisionsLine([...finished.values()]),
     '',
     '## Headline (Table 2): mean over seeds',
