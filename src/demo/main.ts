@@ -89,7 +89,7 @@ async function boot(): Promise<void> {
     drift: DEMO_DRIFT,
     fetch: tap.wrap(globalThis.fetch.bind(globalThis)),
     onProgress: ({ stage, item, loaded, total }) =>
-      view.setStatus(`loading: ${stage} ${item}${total > 0 ? ` ${Math.round((100 * loaded) / total)}%` : ''}`),
+      view.setStatus(`loading: ${stage} ${item}${total ? ` ${Math.round((100 * loaded) / total)}%` : ''}`),
     on: {
       drift: (e) => panels.timeline.add('drift', e.reason === 'initial' ? `First ${e.clicks} clicks: asking for a personal strategy` : `Interest drift (distance ${e.distance.toFixed(2)}): asking for a new strategy`),
       fallback: (e) => panels.timeline.add('error', `WebGPU unavailable (${e.reason}): reranking on the CPU`),

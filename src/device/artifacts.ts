@@ -58,13 +58,19 @@ async function fetchChecked(fetchFn: typeof fetch, url: string, signal: AbortSig
   return res;
 }
 
-/** Reads a response body, reporting 'download' progress (total 0 without Content-Length). */
+/**
+ * Reads a response body, reporting 'download' progress. `total` is undefined when the size is
+ * unknown: no Content-Length, or a compressed body (Content-Length then counts the compressed
+ * bytes, while the stream yields the decompressed ones).
+ */
 export async function readWithProgress(res: Response, item: string, onProgress?: ProgressCallback): Promise<Uint8Array<ArrayBuffer>> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  const total = Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  const encoding = res.headers.get('content-encoding');
+  const compressed = encoding !== null && encoding !== 'identity';
+  const total = Number.isSafeInteger(declared) && declared >= 0 && !compressed ? declared : undefined;
   if (!res.body) {
     const bytes = new Uint8Array(await res.arrayBuffer());
-    onProgress?.({ stage: 'download', item, loaded: bytes.byteLength, total: total || bytes.byteLength });
+    onProgress?.({ stage: 'download', item, loaded: bytes.byteLength, total: bytes.byteLength });
     return bytes;
   }
   const chunks: Uint8Array[] = [];

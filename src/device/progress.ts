@@ -1,7 +1,7 @@
 /**
  * Progress of the page-side loading steps, for a loading bar. `loaded`/`total` are bytes for
- * the I/O stages and layers for 'frozen'; `total` is 0 when unknown (a response without a
- * Content-Length).
+ * the I/O stages and layers for 'frozen'; `total` is undefined when unknown (a download without a
+ * Content-Length, or a compressed one).
  */
 export type ProgressStage =
   /** Reading a stored entry from IndexedDB. */
@@ -20,7 +20,8 @@ export interface ProgressReport {
   /** What is being processed, e.g. "sasrec-ml100k@3/backbone.bin" or a layer name. */
   readonly item: string;
   readonly loaded: number;
-  readonly total: number;
+  /** undefined when unknown. */
+  readonly total: number | undefined;
 }
 
 export type ProgressCallback = (report: ProgressReport) => void;

@@ -54,9 +54,10 @@ export type LoadStage = ProgressStage | 'backend' | 'strategy' | 'ready';
 export interface LoadProgress {
   readonly stage: LoadStage;
   readonly item: string;
-  /** Bytes for I/O stages, layers for 'frozen', steps otherwise; total 0 = unknown. */
+  /** Bytes for I/O stages, layers for 'frozen', steps otherwise. */
   readonly loaded: number;
-  readonly total: number;
+  /** undefined when unknown (a download without a Content-Length, or a compressed one). */
+  readonly total: number | undefined;
 }
 
 export interface DriftEvent {
