@@ -60,7 +60,12 @@ interface Slot {
   job: Job | undefined;
 }
 
-const BOOT = new URL('./compute-worker-boot.mjs', import.meta.url);
+/**
+ * The worker's entry. From source (tsx, vitest) the worker is TypeScript, which a worker thread
+ * cannot load by itself, so a plain .mjs boot file registers tsx first; the package's build
+ * (tools/build-package.ts) emits compute-worker.js beside this module's bundle.
+ */
+const BOOT = import.meta.url.endsWith('.ts') ? new URL('./compute-worker-boot.mjs', import.meta.url) : new URL('./compute-worker.js', import.meta.url);
 
 const unavailable = (message: string) => new ApiError(503, 'COMPUTE_UNAVAILABLE', message);
 

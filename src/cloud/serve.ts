@@ -2,27 +2,35 @@
  * CLI: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1] [--token T]... [--origin URL]...
  *                       [--rate-limit N] [--body-limit BYTES] [--batch-window-ms MS] [--max-batch N]
  *                       [--cache-entries N] [--workers N] [--inline-max-batch N]
+ * The installed package runs the same command as `npx chord-rerank serve ...` (src/cloud/bin.ts).
  *
  * Tokens may also come from CHORD_TOKENS (comma-separated), which keeps them out of `ps`.
  * SIGINT/SIGTERM: stop accepting connections, finish in-flight requests, exit 0; a second
  * signal exits at once with 1. Under a process manager run `node --import tsx src/cloud/serve.ts`
- * directly: npm 11 exits on SIGTERM without passing it on, which would orphan the server.
+ * (or `node node_modules/chord-rerank/dist/bin.js serve`) directly: npm 11 exits on SIGTERM
+ * without passing it on, which would orphan the server.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runCli, UsageError } from '../cli/run-cli.ts';
 import { createServer, DEFAULT_WORKERS } from './server.ts';
 import { DEFAULT_STRATEGY_OPTIONS } from './strategy-service.ts';
 
 const D = DEFAULT_STRATEGY_OPTIONS;
 
-const USAGE = `usage: npm run serve -- --models <dir> [--port 8080] [--host 127.0.0.1]
+export function serveUsage(command: string): string {
+  return `usage: ${command} --models <dir> [--port 8080] [--host 127.0.0.1]
        [--token T]... [--origin https://shop.example]... [--rate-limit REQS_PER_MIN_PER_IP (0 = off, default 600)]
        [--body-limit BYTES (65536)] [--batch-window-ms MS (${D.batchWindowMs})] [--max-batch N (${D.maxBatch})] [--cache-entries N (${D.cacheEntries})]
        [--workers N (compute worker threads; 0 = compute on the main thread; default ${DEFAULT_WORKERS})]
-       [--inline-max-batch N (batches up to N computed on the main thread while the workers are idle; ${D.inlineMaxBatch})]`;
+       [--inline-max-batch N (batches up to N computed on the main thread while the workers are idle; ${D.inlineMaxBatch})]
+  <dir> holds one folder per model (<modelId>/manifest.json, items.json, backbone.*, gru.*, hypernet.json, hyper.*).
+  Only manifest.json, items.json, backbone.* and gru.* are ever served to pages (GET /v1/models/<id>/files/<name>).`;
+}
 
 function fail(message: string): never {
-  console.error(`error: ${message}\n${USAGE}`);
-  process.exit(2);
+  throw new UsageError(message);
 }
 
 function intOption(value: string | undefined, name: string, fallback: number, min = 0): number {
@@ -31,34 +39,27 @@ function intOption(value: string | undefined, name: string, fallback: number, mi
   return Number(value);
 }
 
-async function main(): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      options: {
-        models: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        token: { type: 'string', multiple: true },
-        origin: { type: 'string', multiple: true },
-        'rate-limit': { type: 'string' },
-        'body-limit': { type: 'string' },
-        'batch-window-ms': { type: 'string' },
-        'max-batch': { type: 'string' },
-        'cache-entries': { type: 'string' },
-        workers: { type: 'string' },
-        'inline-max-batch': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return;
-  }
+/** Parses the options, loads the models and serves until SIGINT/SIGTERM. */
+export async function serveCommand(argv: readonly string[]): Promise<void> {
+  const args = parseArgs({
+    args: [...argv],
+    options: {
+      models: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      token: { type: 'string', multiple: true },
+      origin: { type: 'string', multiple: true },
+      'rate-limit': { type: 'string' },
+      'body-limit': { type: 'string' },
+      'batch-window-ms': { type: 'string' },
+      'max-batch': { type: 'string' },
+      'cache-entries': { type: 'string' },
+      workers: { type: 'string' },
+      'inline-max-batch': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
   if (!args.models) fail('--models is required');
   const port = intOption(args.port, 'port', 8080);
   if (port > 65535) fail(`--port ${port} is not a TCP port`);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
       cacheEntries: intOption(args['cache-entries'], 'cache-entries', D.cacheEntries),
       inlineMaxBatch: intOption(args['inline-max-batch'], 'inline-max-batch', D.inlineMaxBatch),
     },
-  }).catch((error: unknown) => fail((error as Error).message));
+  });
 
   console.log(`chord strategy server: ${server.models.size} model(s) from ${args.models}`);
   for (const m of server.models.values()) {
@@ -122,4 +123,6 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-await main();
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await runCli({ program: 'serve', usage: serveUsage('npm run serve --'), main: serveCommand });
+}

@@ -82,20 +82,29 @@ describe('serve CLI', () => {
     expect(cli.lines.join('\n')).toMatch(/SIGTERM: finishing in-flight requests, then exiting/);
   });
 
-  it('refuses bad arguments and broken model directories with exit code 2', async () => {
+  it('refuses bad arguments (exit 2) and broken model directories (exit 1) with one line and its code', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'chord-cli-empty-'));
-    const cases: [string[], RegExp][] = [
-      [['--port', '0'], /--models is required/],
-      [['--models', modelsDir, '--port', 'abc'], /--port must be an integer/],
-      [['--models', modelsDir, '--origin', 'shop.example'], /--origin must be a scheme and host/],
-      [['--models', modelsDir, '--workers', 'two'], /--workers must be an integer/],
-      [['--models', empty, '--port', '0'], /no model directory/],
+    const cases: [string[], number, RegExp][] = [
+      [['--port', '0'], 2, /^serve: USAGE: --models is required \(--help for usage\)$/],
+      [['--models', modelsDir, '--port', 'abc'], 2, /^serve: USAGE: --port must be an integer/],
+      [['--models', modelsDir, '--origin', 'shop.example'], 2, /^serve: USAGE: --origin must be a scheme and host/],
+      [['--models', modelsDir, '--workers', 'two'], 2, /^serve: USAGE: --workers must be an integer/],
+      [['--models', modelsDir, '--colour', 'red'], 2, /^serve: ERR_PARSE_ARGS_UNKNOWN_OPTION: /],
+      [['--models', empty, '--port', '0'], 1, /^serve: MODEL_LOAD_FAILED: .*no model directory/],
     ];
     const clis = cases.map(([args]) => runCli(args));
     for (const [i, cli] of clis.entries()) {
-      expect(await cli.exited).toBe(2);
-      expect(cli.lines.join('\n')).toMatch(cases[i]![1]);
+      const [, status, line] = cases[i]!;
+      expect(await cli.exited).toBe(status);
+      expect(cli.lines).toHaveLength(1); // one line, no stack trace
+      expect(cli.lines[0]).toMatch(line);
     }
     await rm(empty, { recursive: true, force: true });
+  });
+
+  it('answers --help with the usage, even without the required options', async () => {
+    const cli = runCli(['--help']);
+    expect(await cli.exited).toBe(0);
+    expect(cli.lines[0]).toMatch(/^usage: npm run serve -- --models <dir>/);
   });
 });
