@@ -22,6 +22,7 @@ export type {
 } from './reranker.ts';
 export type { StrategyInfo, StrategySource } from './strategy-state.ts';
 export type { BackendKind } from './backend.ts';
+export type { StrategyTransport } from './strategy-client.ts';
 export { budgetFromResources, readResourceSignals } from './resources.ts';
 export type { AdapterSignal, BatterySignal, BudgetChoice, ResourceSignals } from './resources.ts';
 export { RerankerDisposedError, RerankInputError, UnknownItemError } from './reranker-errors.ts';

@@ -39,7 +39,7 @@ import { budgetFromResources, readResourceSignals } from './resources.ts';
 import type { ResourceSignals } from './resources.ts';
 import { RerankerDisposedError, RerankInputError, UnknownItemError } from './reranker-errors.ts';
 import { StrategyClient } from './strategy-client.ts';
-import type { StrategyResult } from './strategy-client.ts';
+import type { StrategyResult, StrategyTransport } from './strategy-client.ts';
 import { defaultStrategy, effectiveStrategy } from './strategy-state.ts';
 import type { EffectiveStrategy, ReceivedStrategy, StrategyInfo } from './strategy-state.ts';
 import { WeightStore } from './store.ts';
@@ -121,9 +121,11 @@ export interface CreateRerankerOptions {
   readonly onProgress?: (progress: LoadProgress) => void;
   /**
    * Fetch strategies through the strategy service worker (it keeps the backoff state and the last
-   * good strategy across page loads). true: the worker Vite builds from src/sw/strategy-sw.ts; a
-   * string/URL: your build's worker script. Default false: fetch from the page (same policy and
-   * the same Cache Storage).
+   * good strategy across page loads). true: the package's prebuilt worker (`chord-rerank/strategy-sw.js`,
+   * which Vite and webpack copy into the app's build; from this repository's sources, the worker Vite
+   * builds from src/sw/strategy-sw.ts); a string/URL: where your site serves that file. Default
+   * false: fetch from the page (same policy and the same Cache Storage). A worker that cannot be
+   * registered is not an error: strategies are then fetched from the page (see strategyTransport).
    */
   readonly serviceWorker?: boolean | string | URL;
   /** Handlers registered before loading starts, so they also see load-time events ('fallback', 'strategy'). */
@@ -384,6 +386,19 @@ export class Reranker {
   /** The strategy in use (never null once createReranker resolved: the default until one arrives). */
   get strategy(): StrategyInfo | null {
     return this.#effective?.info ?? null;
+  }
+
+  /**
+   * How strategies are fetched: 'service-worker' when the `serviceWorker` option's worker
+   * registered and activated, else 'direct' (from the page; `strategyTransportNote` says why).
+   */
+  get strategyTransport(): StrategyTransport {
+    return this.#client.transport;
+  }
+
+  /** Why strategies are fetched from the page rather than the service worker (null when they are not). */
+  get strategyTransportNote(): string | null {
+    return this.#client.transport === 'service-worker' ? null : this.#client.fallbackReason;
   }
 
   /** The device signals the last 'auto' budget was chosen from (null if the budget was never 'auto'). */
