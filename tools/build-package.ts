@@ -63,11 +63,31 @@ function keepWorkerUrlPlain(): Plugin {
   };
 }
 
+/**
+ * Inlines each `shaders/*.wgsl?raw` import without its comments and indentation (about half of
+ * the WGSL's bytes). WGSL has no string literals, so `//` always starts a comment; the kernels
+ * use no block comments, and the plugin refuses one rather than guess at nesting.
+ */
+function compactWgsl(): Plugin {
+  return {
+    name: 'chord:compact-wgsl',
+    enforce: 'pre',
+    async load(id) {
+      const [file, query] = id.split('?');
+      if (!file?.endsWith('.wgsl') || query !== 'raw') return null;
+      const source = await readFile(file, 'utf8');
+      if (source.includes('/*')) this.error(`${file}: block comments are not compacted; use // comments`);
+      const lines = source.split('\n').map((line) => line.replace(/\/\/.*$/, '').trim());
+      return `export default ${JSON.stringify(lines.filter(Boolean).join('\n'))};`;
+    },
+  };
+}
+
 /** The page SDK and core: browser ESM, dependencies left as imports for the app's bundler. */
 async function buildPage(): Promise<void> {
   await build({
     ...common,
-    plugins: [keepWorkerUrlPlain()],
+    plugins: [compactWgsl(), keepWorkerUrlPlain()],
     resolve: {
       // url.ts needs Vite's `?worker&url`; the package points at its own prebuilt worker instead.
       alias: [{ find: /^\.\.\/sw\/url\.ts$/, replacement: join(ROOT, 'src/sw/package/strategy-sw-url.ts') }],

@@ -13,7 +13,9 @@
  * Either way one hash pins the exact numbers a device quantizes, and a strategy bitstream names
  * that hash, so a strategy never applies to other weights than the ones it was made for.
  */
-import { z } from 'zod';
+// zod/mini: the same validation as zod's chainable API, but tree-shakable (the chainable API put
+// about 450 kB of minified zod into every page bundle; this form about ~K kB).
+import * as z from 'zod/mini';
 import { BackboneDimsError, MAX_DIM, backboneLayers } from './backbones.ts';
 import type { BackboneConfig, LayerSpec } from './backbones.ts';
 import { ChordError, type ErrorCodeOf } from './errors.ts';
@@ -93,10 +95,11 @@ export class FrozenSourceError extends ManifestError {
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-const u32 = z.number().int().min(0).max(0xffffffff);
-const dim = z.number().int().min(1).max(MAX_DIM);
-const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const nonNegative = z.number().min(0).max(Number.MAX_VALUE);
+const int = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
+const u32 = int(0, 0xffffffff);
+const dim = int(1, MAX_DIM);
+const positiveInt = int(1, Number.MAX_SAFE_INTEGER);
+const nonNegative = z.number().check(z.minimum(0), z.maximum(Number.MAX_VALUE));
 const fanMode = z.enum(['fan_in', 'fan_out']);
 const nonlinearity = z.enum(['linear', 'relu', 'leaky_relu']);
 
@@ -110,8 +113,8 @@ const initSchema = z.discriminatedUnion('kind', [
 ]);
 
 const layerSchema = z.strictObject({
-  name: z.string().min(1),
-  shape: z.array(positiveInt).min(1),
+  name: z.string().check(z.minLength(1)),
+  shape: z.array(positiveInt).check(z.minLength(1)),
   outChannels: positiveInt,
   rowLength: positiveInt,
   init: initSchema,
@@ -120,13 +123,13 @@ const layerSchema = z.strictObject({
 const common = {
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  modelId: z.string().max(64).regex(SLUG, 'must be a lower-case slug like "sasrec-ml100k"'),
-  numItems: z.number().int().min(1).max(0x7fffffff),
+  modelId: z.string().check(z.maxLength(64), z.regex(SLUG, 'must be a lower-case slug like "sasrec-ml100k"')),
+  numItems: int(1, 0x7fffffff),
   userDim: dim,
   seed: u32,
   layers: z.array(layerSchema),
-  frozenWeightsHash: z.string().regex(SHA256_HEX, 'must be 64 lower-case hex digits'),
-  frozenWeights: z.enum(['seed', 'shipped']).optional(),
+  frozenWeightsHash: z.string().check(z.regex(SHA256_HEX, 'must be 64 lower-case hex digits')),
+  frozenWeights: z.optional(z.enum(['seed', 'shipped'])),
 };
 
 const manifestSchema = z.discriminatedUnion('backbone', [
@@ -142,6 +145,29 @@ const manifestSchema = z.discriminatedUnion('backbone', [
   }),
 ]);
 
+/**
+ * English messages for the issues these schemas raise. zod/mini ships no locale (zod's `en`
+ * would be a global setting, shared with an app's own zod), so parseManifest passes this one.
+ */
+function issueMessage(issue: z.core.$ZodRawIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}, got ${issue.input === null ? 'null' : Array.isArray(issue.input) ? 'array' : typeof issue.input}`;
+    case 'too_small':
+      return issue.origin === 'array' || issue.origin === 'string' ? `must have at least ${String(issue.minimum)} element(s)` : `must be >= ${String(issue.minimum)}`;
+    case 'too_big':
+      return issue.origin === 'array' || issue.origin === 'string' ? `must have at most ${String(issue.maximum)} element(s)` : `must be <= ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+    case 'unrecognized_keys':
+      return 'is not a manifest field';
+    case 'invalid_union':
+      return issue.errors.length === 0 ? 'is not one of the allowed values' : 'does not match any allowed shape';
+    default:
+      return 'is invalid';
+  }
+}
+
 function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
@@ -150,7 +176,7 @@ function fieldPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out;
 }
 
-function firstIssue(error: z.ZodError): ManifestError {
+function firstIssue(error: z.core.$ZodError): ManifestError {
   const issue = error.issues[0];
   if (!issue) return new ManifestError('(root)', 'invalid');
   // An unknown key is reported on its parent object; name the key itself.
@@ -211,7 +237,7 @@ function checkLayers(actual: readonly LayerSpec[], expected: readonly LayerSpec[
  * frozenWeightsHash against the weights (that needs generating them; see loadFrozenWeights).
  */
 export function parseManifest(json: unknown): ModelManifest {
-  const parsed = manifestSchema.safeParse(json);
+  const parsed = manifestSchema.safeParse(json, { error: issueMessage });
   if (!parsed.success) throw firstIssue(parsed.error);
   const manifest: ModelManifest = parsed.data;
   checkLayers(manifest.layers, deriveLayers(manifest));
