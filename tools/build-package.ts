@@ -90,7 +90,7 @@ async function buildPage(): Promise<void> {
     plugins: [compactWgsl(), keepWorkerUrlPlain()],
     resolve: {
       // url.ts needs Vite's `?worker&url`; the package points at its own prebuilt worker instead.
-      alias: [{ find: /^\.\.\/sw\/url\.ts$/, replacement: join(ROOT, 'src/sw/package/strategy-sw-url.ts') }],
+      alias: [{ find: /^\.\.\/sw\/url\.ts$/, replacement: join(ROOT, 'src/sw/package/worker-url.ts') }],
     },
     build: {
       outDir: DIST,
