@@ -4,7 +4,7 @@
  * leave-last-one-out split built from the filtered data.
  */
 import { parseArgs } from 'node:util';
-import { ChordError } from '../core/errors.ts';
+import { runCli, UsageError } from '../cli/run-cli.ts';
 import { kcoreWithPasses } from './kcore.ts';
 import { loadDataset } from './load.ts';
 import { prepareDataset } from './split.ts';
@@ -17,17 +17,12 @@ function main(argv: string[]): void {
       data: { type: 'string' },
       k: { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
-  if (values.help || values.data === undefined) {
-    console.log('usage: npm run stats -- --data <path> [--k 10] [--json]');
-    process.exitCode = values.help ? 0 : 2;
-    return;
-  }
+  if (values.data === undefined) throw new UsageError('--data <path> is required');
   const k = Number(values.k);
-  if (!Number.isInteger(k) || k < 0) throw new Error(`--k must be a non-negative integer, got ${values.k}`);
+  if (!Number.isInteger(k) || k < 0) throw new UsageError(`--k must be a non-negative integer, got ${values.k}`);
 
   const loaded = loadDataset(values.data);
   const before = datasetStats(loaded.interactions);
@@ -75,9 +70,8 @@ function statsRow(label: string, s: DatasetStats): string {
   return row(label, fmt(s.users), fmt(s.items), fmt(s.interactions), fmt(s.uniquePairs), s.density.toFixed(4));
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (err) {
-  console.error(err instanceof ChordError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : err);
-  process.exitCode = 1;
-}
+const USAGE = `usage: npm run stats -- --data <path> [--k 10] [--json]
+  <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
+  Prints users, items and interactions before and after the k-core filter, and the leave-last-one-out split.`;
+
+await runCli({ program: 'stats', usage: USAGE, main });

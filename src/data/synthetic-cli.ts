@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ChordError } from '../core/errors.ts';
+import { runCli, UsageError } from '../cli/run-cli.ts';
 import { formatAtomicInter } from './recbole.ts';
 import { datasetStats } from './stats.ts';
 import { generateShop, SHOP_DEFAULTS } from './synthetic.ts';
@@ -23,17 +23,10 @@ function main(argv: string[]): void {
       clicks: { type: 'string', default: String(SHOP_DEFAULTS.clicksPerShopper) },
       categories: { type: 'string', default: String(SHOP_DEFAULTS.numCategories) },
       'switch-prob': { type: 'string', default: String(SHOP_DEFAULTS.switchProb) },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
-  if (values.help || values.out === undefined) {
-    console.log(
-      'usage: synthetic-cli --out <dir> [--seed N] [--items N] [--shoppers N] [--clicks N] [--categories N] [--switch-prob P]',
-    );
-    process.exitCode = values.help ? 0 : 2;
-    return;
-  }
+  if (values.out === undefined) throw new UsageError('--out <dir> is required');
   const shop = generateShop({
     seed: num('seed', values.seed),
     numItems: num('items', values.items),
@@ -54,13 +47,12 @@ function main(argv: string[]): void {
 
 function num(name: string, value: string): number {
   const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v)) throw new Error(`--${name} must be a number, got ${value}`);
+  if (value.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got ${value}`);
   return v;
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (err) {
-  console.error(err instanceof ChordError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : err);
-  process.exitCode = 1;
-}
+const USAGE = `usage: npm run synth -- --out <dir> [--seed N (${SHOP_DEFAULTS.seed})] [--items N (${SHOP_DEFAULTS.numItems})]
+       [--shoppers N (${SHOP_DEFAULTS.numShoppers})] [--clicks N (${SHOP_DEFAULTS.clicksPerShopper})] [--categories N (${SHOP_DEFAULTS.numCategories})] [--switch-prob P (${SHOP_DEFAULTS.switchProb})]
+  Writes <dir>/shop.inter (RecBole atomic), catalogue.json and shoppers.json (each shopper's interest shifts).`;
+
+await runCli({ program: 'synth', usage: USAGE, main });

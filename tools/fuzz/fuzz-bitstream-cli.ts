@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { runCli, UsageError } from '../cli/run-cli.ts';
 import { runBitstreamFuzz } from './fuzz-bitstream.ts';
 
 const USAGE = 'usage: npm run fuzz -- --cases N [--seed S]   (N >= 0; S an integer in 0..4294967295, default 1)';
@@ -14,36 +15,24 @@ function parseCount(name: string, raw: string | undefined, fallback: number, max
   if (raw === undefined) return fallback;
   const v = Number(raw);
   if (raw.trim() === '' || !Number.isInteger(v) || v < 0 || v > max) {
-    throw new Error(`--${name} must be an integer in 0..${max}, got "${raw}"`);
+    throw new UsageError(`--${name} must be an integer in 0..${max}, got "${raw}"`);
   }
   return v;
 }
 
 function main(argv: string[]): number {
-  let cases: number;
-  let seed: number;
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        cases: { type: 'string' },
-        seed: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    }
-    if (values.cases === undefined) throw new Error('--cases is required');
-    cases = parseCount('cases', values.cases, 0, Number.MAX_SAFE_INTEGER);
-    seed = parseCount('seed', values.seed, 1, 0xffffffff);
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
-    return 2;
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      cases: { type: 'string' },
+      seed: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.cases === undefined) throw new UsageError('--cases is required');
+  const cases = parseCount('cases', values.cases, 0, Number.MAX_SAFE_INTEGER);
+  const seed = parseCount('seed', values.seed, 1, 0xffffffff);
 
   const bar = new cliProgress.SingleBar(
     { format: 'fuzz [{bar}] {percentage}% | {value}/{total} cases | {crashes} crashes | ETA {eta_formatted}' },
@@ -74,4 +63,4 @@ function main(argv: string[]): number {
   return result.crashes > 0 ? 1 : 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+await runCli({ program: 'fuzz', usage: USAGE, main });
