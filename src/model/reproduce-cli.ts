@@ -31,6 +31,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { runCli, UsageError } from '../cli/run-cli.ts';
 import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
     },
   });
-  if (!values.data) throw new Error('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
+  if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
   const dataset = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt)$/, '');
   const seeds = values.seeds.split(',').map(Number);
   const plan = planRuns(seeds);
@@ -174,9 +175,12 @@ async function main(): Promise<void> {
   console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
 }
 
+const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <ml-100k dir> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
+       [--diagnostics <dir>]
+  Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/) and
+  rewrites results/<dataset>.json and .md. --only keeps runs matching every token (backbone, method, ablation
+  group, s<seed> or a run key); --list shows what is done and why a run is due; --report only rewrites the results.`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
+  await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });
 }

@@ -32,6 +32,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runCli } from '../cli/run-cli.ts';
 import { validateLevelTable } from '../core/allocation.ts';
 import { METHODS, type Method } from '../core/methods.ts';
 import { loadDataset } from '../data/load.ts';
@@ -263,9 +264,16 @@ export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, com
   return { ...(base ? { base } : {}), result };
 }
 
+const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|caser] [--method base|quant|custom|weighted|chord]
+       [--init pretrained|random] [--pretrained <Base run dir>] [--beta B] [--levels 2,4,6,8] [--w3a3]
+       [--budgets 2.5,2] [--epochs N] [--patience N] [--seed N] [--out <dir>] [--resume] [--model-id ID] [--no-progress]
+       [--batch N] [--lr X] [--hyper-lr X] [--weight-decay X] [--dropout X] [--eval-every N] [--metric ndcg10]
+       [--k-core N] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
+       [--lambda-up X] [--lambda-down X] [--uniform-bits N] [--max-steps N] [--caser-user shared|table] [--backend wasm]
+  <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
+  Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
+  hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  trainCli(process.argv.slice(2), {}, process.argv.slice(1).join(' ')).catch((err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  });
+  await runCli({ program: 'train', usage: TRAIN_USAGE, main: (argv) => trainCli(argv, {}, process.argv.slice(1).join(' ')) });
 }

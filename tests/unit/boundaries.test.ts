@@ -12,18 +12,20 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-type Layer = 'core' | 'data' | 'model' | 'gpu' | 'sw' | 'device' | 'cloud' | 'demo' | 'tools';
+type Layer = 'core' | 'cli' | 'data' | 'model' | 'gpu' | 'sw' | 'device' | 'cloud' | 'demo' | 'tools';
 const ANYTHING = '*';
 
 /** Which folders each layer may import from (its own always included). */
 const LAYER_ARROWS: Record<Layer, readonly string[] | typeof ANYTHING> = {
   core: [],
-  data: ['core'],
-  model: ['core', 'data'],
+  // The command-line runner every CLI shares (Node only, so not in core).
+  cli: ['core'],
+  data: ['core', 'cli'],
+  model: ['core', 'data', 'cli'],
   gpu: ['core', 'shaders'],
   sw: ['core'],
   device: ['core', 'gpu', 'sw'],
-  cloud: ['core'],
+  cloud: ['core', 'cli'],
   demo: ANYTHING,
   tools: ANYTHING,
 };
@@ -31,6 +33,7 @@ const LAYER_ARROWS: Record<Layer, readonly string[] | typeof ANYTHING> = {
 /** Which npm packages each layer may import; 'node:' means Node's built-in modules. */
 const LAYER_PACKAGES: Record<Layer, readonly string[] | typeof ANYTHING> = {
   core: ['zod'],
+  cli: ['node:'],
   data: ['node:'],
   model: ['node:', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'cli-progress'],
   gpu: [],

@@ -14,33 +14,40 @@ import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
 import type { BenchGpuReport } from './gpu/run.ts';
 import { CHROMIUM_ARGS, findChromium } from '../../tests/harness/chromium.ts';
+import { runCli, UsageError } from '../../src/cli/run-cli.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-const { values: args } = parseArgs({
-  options: {
-    port: { type: 'string', default: '5197' },
-    out: { type: 'string', default: 'results/bench-gpu.json' },
-    reps: { type: 'string' },
-    warmup: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    'timeout-s': { type: 'string', default: '420' },
-  },
-});
+const USAGE = `usage: npm run bench:gpu -- [--port 5197] [--out results/bench-gpu.json] [--reps N] [--warmup N] [--quick] [--timeout-s 420]
+  Serves the repository with vite, runs tools/bench/gpu/pages/bench-gpu.html in Chromium (WebGPU) and writes --out.`;
+
+function parseOptions(argv: readonly string[]) {
+  const { values: args } = parseArgs({
+    args: [...argv],
+    options: {
+      port: { type: 'string', default: '5197' },
+      out: { type: 'string', default: 'results/bench-gpu.json' },
+      reps: { type: 'string' },
+      warmup: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'timeout-s': { type: 'string', default: '420' },
+    },
+  });
+  const port = positiveInt(args.port, 'port')!;
+  const timeoutMs = positiveInt(args['timeout-s'], 'timeout-s')! * 1000;
+  const quick = args.quick ? { warmup: 3, reps: 10, adaptReps: 3, finetuneWarmup: 1, finetuneReps: 2 } : {};
+  const reps = positiveInt(args.reps, 'reps');
+  const warmup = positiveInt(args.warmup, 'warmup');
+  const benchOptions = { ...quick, ...(reps ? { reps } : {}), ...(warmup ? { warmup } : {}) };
+  return { args, port, timeoutMs, benchOptions };
+}
 
 function positiveInt(text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a positive integer, got ${text}`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${what} must be a positive integer, got ${text}`);
   return n;
 }
-
-const port = positiveInt(args.port, 'port')!;
-const timeoutMs = positiveInt(args['timeout-s'], 'timeout-s')! * 1000;
-const quick = args.quick ? { warmup: 3, reps: 10, adaptReps: 3, finetuneWarmup: 1, finetuneReps: 2 } : {};
-const reps = positiveInt(args.reps, 'reps');
-const warmup = positiveInt(args.warmup, 'warmup');
-const benchOptions = { ...quick, ...(reps ? { reps } : {}), ...(warmup ? { warmup } : {}) };
 
 const NOTE =
   'SwiftShader is a CPU implementation of WebGPU (and tfjs-wasm runs on the same CPU cores), so absolute ' +
@@ -58,7 +65,8 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function main(): Promise<void> {
+async function main(argv: string[]): Promise<void> {
+  const { args, port, timeoutMs, benchOptions } = parseOptions(argv);
   const chromiumPath = findChromium();
   if (!chromiumPath.path) throw new Error(`no Chromium found (tried: ${chromiumPath.tried.join(', ')})`);
   const loadStart = loadavg();
@@ -132,7 +140,4 @@ function printSummary(r: BenchGpuReport & { load_average: { start: number[]; end
   console.log(`checks: ${JSON.stringify(r.checks)}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+await runCli({ program: 'bench:gpu', usage: USAGE, main });

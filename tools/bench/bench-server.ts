@@ -35,6 +35,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runCli } from '../../src/cli/run-cli.ts';
 import { SASREC_BENCH_OPTIONS, writeTestModel } from '../../tests/fixtures/artifacts.ts';
 import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import type { BatchedHypernet } from '../../src/cloud/batched-hypernet.ts';
@@ -395,8 +396,13 @@ function measureGrid(hypernet: BatchedHypernet, samples: number): { strategies: 
   return { strategies, channels };
 }
 
-async function main(): Promise<void> {
+const USAGE = `usage: npm run bench:server -- [--duration 10] [--max-requests 300000] [--workers N] [--inline-max-batch N]
+       [--batch-window-ms MS] [--max-batch N] [--out results/bench-server.json]
+  Loopback load benchmark of the strategy server (a generated SASRec-sized model; only 127.0.0.1 is contacted).`;
+
+async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
+    args: argv,
     options: {
       duration: { type: 'string', default: '10' },
       'max-requests': { type: 'string', default: '300000' },
@@ -535,4 +541,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await runCli({ program: 'bench:server', usage: USAGE, main });

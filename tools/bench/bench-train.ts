@@ -19,6 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKBONE_KINDS, type BackboneKind } from '../../src/core/backbones.ts';
+import { runCli, UsageError } from '../../src/cli/run-cli.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { METHODS, type Method } from '../../src/core/methods.ts';
 import { loadDataset } from '../../src/data/load.ts';
@@ -115,7 +116,7 @@ async function main(argv: string[]): Promise<void> {
     options: { data: { type: 'string' }, steps: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } },
   });
   const steps = Number(values.steps ?? 6);
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got '${values.steps}'`);
+  if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--steps must be a positive integer, got '${values.steps}'`);
   const only = (values.only ?? '').split(',').filter(Boolean);
   const out = resolve(values.out ?? 'results/bench-train.json');
   await initBackend('wasm');
@@ -123,7 +124,7 @@ async function main(argv: string[]): Promise<void> {
   const ds = prepareDataset(interactions, { k: 10 }).split;
   const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
   const configs = BACKBONE_KINDS.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
-  if (configs.length === 0) throw new Error(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
+  if (configs.length === 0) throw new UsageError(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
   const loadAverage = os.loadavg()[0]!;
   const bar = new SingleBar({ format: 'bench:train [{bar}] {value}/{total} {config}', hideCursor: true });
   bar.start(configs.length, 0, { config: '' });
@@ -155,9 +156,10 @@ async function main(argv: string[]): Promise<void> {
   console.log(`wrote ${out} (load average at start ${loadAverage.toFixed(2)} on ${os.cpus().length} CPUs)`);
 }
 
+const USAGE = `usage: npm run bench:train -- [--data <path>] [--steps 6] [--only caser,chord] [--out results/bench-train.json]
+  CPU seconds per training step of every method on both backbones (tfjs wasm); --only keeps the configs
+  matching every token; without --data, a generated shop of ML-100K's size.`;
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  });
+  await runCli({ program: 'bench:train', usage: USAGE, main });
 }

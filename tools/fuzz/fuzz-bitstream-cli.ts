@@ -2,11 +2,11 @@
  * Command line for the bitstream fuzzer: `npm run fuzz -- --cases N [--seed S]`.
  * Progress goes to stderr (only on a terminal); the last stdout line is always
  * `N cases, K crashes`, and the exit status is 1 when K > 0 (2 on bad arguments).
- * This is the one file under src/core that may use node: modules.
+ * Runs through the shared CLI runner (src/cli/run-cli.ts): --help, one-line errors.
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { runCli, UsageError } from '../cli/run-cli.ts';
+import { runCli, UsageError } from '../../src/cli/run-cli.ts';
 import { runBitstreamFuzz } from './fuzz-bitstream.ts';
 
 const USAGE = 'usage: npm run fuzz -- --cases N [--seed S]   (N >= 0; S an integer in 0..4294967295, default 1)';
