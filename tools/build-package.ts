@@ -107,7 +107,10 @@ async function buildPage(): Promise<void> {
   });
 }
 
-/** The strategy service worker: everything inlined into one file a browser registers as it is. */
+/**
+ * The strategy service worker: everything inlined into one file a browser registers as it is.
+ * Minified, unlike the modules: apps copy it into their build without processing it.
+ */
 async function buildServiceWorker(): Promise<void> {
   await build({
     ...common,
@@ -115,7 +118,7 @@ async function buildServiceWorker(): Promise<void> {
       outDir: DIST,
       emptyOutDir: false,
       target: 'es2022',
-      minify: false,
+      minify: true,
       lib: { entry: { 'strategy-sw': 'src/sw/strategy-sw.ts' }, formats: ['es'] },
       rollupOptions: { output: { codeSplitting: false } },
     },

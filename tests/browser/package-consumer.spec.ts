@@ -167,6 +167,20 @@ test("the app's strict tsc passes with the template's options", () => {
   expect(tsc.status).toBe(0);
 });
 
+test('the declarations type-check themselves (skipLibCheck off, no ambient types)', async () => {
+  const dir = join(app, 'declarations-check'); // inside the app, to resolve its node_modules
+  await mkdir(dir);
+  await writeFile(
+    join(dir, 'use.ts'),
+    "import { createReranker } from 'chord-rerank';\nimport { decodeStrategy } from 'chord-rerank/core';\nexport const used = [createReranker, decodeStrategy];\n",
+  );
+  const config = { extends: '../tsconfig.json', compilerOptions: { skipLibCheck: false, types: [] }, include: ['use.ts'] };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(config));
+  const tsc = run(join(app, 'node_modules/.bin/tsc'), ['--noEmit', '-p', dir], dir);
+  expect(tsc.output).toBe('');
+  expect(tsc.status).toBe(0);
+});
+
 test('Node imports chord-rerank/core and chord-rerank/server from the built files', () => {
   const script = `const core = await import('chord-rerank/core'); const server = await import('chord-rerank/server');
     console.log(typeof core.decodeStrategy, typeof core.parseManifest, typeof server.createServer, typeof server.exportPage);`;
