@@ -48,14 +48,14 @@ const common: InlineConfig = {
  * copies dist/strategy-sw.js into its own build, and fails the build if the pattern went missing.
  */
 function keepWorkerUrlPlain(): Plugin {
-  const vitePattern = /new URL\((["'])\.\/strategy-sw\.js\1, ['"]{2} \+ import\.meta\.url\)/g;
+  const vitePattern = /new URL\((["'])\.\/strategy-sw\.js\1, ['"]{2} \+ import\.meta\.url\)/;
   let found = 0;
   return {
     name: 'chord:keep-worker-url-plain',
     renderChunk(code) {
       if (!vitePattern.test(code)) return null;
       found += 1;
-      return { code: code.replace(vitePattern, 'new URL("./strategy-sw.js", import.meta.url)'), map: null };
+      return { code: code.replace(new RegExp(vitePattern, 'g'), 'new URL("./strategy-sw.js", import.meta.url)'), map: null };
     },
     generateBundle() {
       if (found !== 1) this.error(`expected one new URL('./strategy-sw.js', import.meta.url) in the page build, found ${found}`);
