@@ -12,8 +12,7 @@
 import { ChordError } from '../core/errors.ts';
 
 /** Bad command-line usage (a missing or malformed option): exit status 2, like parseArgs' own errors. */
-export class UsageError extends ChordError {
-  // A fixed name: minifiers rename classes, and the one-line error report prints the code anyway.
+export class UsageError extends ChordError<'UsageError'> {
   override readonly name = 'UsageError';
   constructor(message: string) {
     super('USAGE', message);

@@ -2,8 +2,8 @@
 // server a shop runs beside its catalogue, the model loader and the page-file export.
 export { createServer, DEFAULT_WORKERS } from './server.ts';
 export type { ChordServer, ServerOptions } from './server.ts';
-export { loadModel, loadModels, SERVED_FILES } from './artifacts.ts';
-export type { LoadedModel, ServedFileName } from './artifacts.ts';
+export { loadServedModel, loadServedModels, SERVED_FILES } from './artifacts.ts';
+export type { ServedModel, ServedFileName } from './artifacts.ts';
 export { exportPage } from './export-page.ts';
 export { ApiError, ModelLoadError } from './errors.ts';
 export type { ApiErrorCode, ErrorBody } from './errors.ts';

@@ -146,6 +146,8 @@ export const ERROR_CODES = {
   UnknownItemError: ['RERANK_UNKNOWN_ITEM'],
   RerankInputError: ['RERANK_BAD_INPUT'],
 
+  // ---- cli (src/cli/run-cli.ts: bad command-line usage, exit status 2) ----
+  UsageError: ['USAGE'],
   // ---- cloud (the strategy server; ApiError's codes go into the HTTP error body) ----
   ApiError: [
     'BAD_Z_LENGTH',

@@ -313,7 +313,7 @@ export class Reranker {
 
       const swUrl =
         options.serviceWorker === true
-          ? (await import('../sw/url.ts')).strategySwUrl
+          ? (await import('../sw/url.ts')).default
           : typeof options.serviceWorker === 'string' || options.serviceWorker instanceof URL
             ? options.serviceWorker
             : null;

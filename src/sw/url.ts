@@ -11,4 +11,6 @@
  */
 import strategySwUrl from './strategy-sw.ts?worker&url';
 
-export { strategySwUrl };
+// A default export: the package build swaps this module for package/worker-url.ts, which exports the
+// same thing (the worker's URL) under the same (default) name.
+export default strategySwUrl;

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { describeCliError, UsageError, wantsHelp } from '../../src/cli/run-cli.ts';
-import { ChordError } from '../../src/core/errors.ts';
+import { ModelLoadError } from '../../src/cloud/errors.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const exec = promisify(execFile);
@@ -94,7 +94,7 @@ describe('the runner', () => {
   });
 
   it('describes ChordErrors and parseArgs errors, and leaves bugs alone', () => {
-    expect(describeCliError('x', new ChordError('SOME_CODE', 'two\n  lines'))).toEqual({ line: 'x: SOME_CODE: two lines', exitCode: 1 });
+    expect(describeCliError('x', new ModelLoadError('m', 'two\n  lines'))).toEqual({ line: 'x: MODEL_LOAD_FAILED: m: two lines', exitCode: 1 });
     expect(describeCliError('x', new UsageError('--a is required'))).toEqual({ line: 'x: USAGE: --a is required (--help for usage)', exitCode: 2 });
     expect(describeCliError('x', new TypeError('plain'))).toBeUndefined();
     expect(describeCliError('x', new Error('bug'))).toBeUndefined();

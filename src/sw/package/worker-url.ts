@@ -7,4 +7,5 @@
  * Parcel) copy the worker into the app's build; without a bundler the browser finds it beside the
  * package's modules; elsewhere pass `serviceWorker: '<url where the file is served>'`.
  */
-export const strategySwUrl: string = new URL('./strategy-sw.js', import.meta.url).href;
+const strategySwUrl: string = new URL('./strategy-sw.js', import.meta.url).href;
+export default strategySwUrl;

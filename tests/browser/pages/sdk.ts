@@ -15,7 +15,7 @@ import { StrategyClient } from '../../../src/device/strategy-client.ts';
 import type { StrategyClientOptions } from '../../../src/device/strategy-client.ts';
 import { WeightStore } from '../../../src/device/store.ts';
 import type { ArtifactKey, LoadResult, PutResult, StoreIssue } from '../../../src/device/store.ts';
-import { strategySwUrl } from '../../../src/sw/url.ts';
+import strategySwUrl from '../../../src/sw/url.ts';
 import { CACHE_PREFIX } from '../../../src/sw/version.ts';
 
 // ---- Weight store ----
