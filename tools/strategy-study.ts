@@ -15,6 +15,7 @@
  * Evaluations are cached per artifact (.cache/study/<key>.eval.json, keyed by training.json's hash).
  */
 import { createHash } from 'node:crypto';
+import { UsageError, runCli } from '../src/cli/run-cli.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -212,14 +213,9 @@ async function main(argv: string[]): Promise<void> {
       list: { type: 'boolean', default: false },
       train: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help || !values.data) {
-    console.log('usage: npm run study -- --data <ml-100k dir> [--seeds 1] [--only key,...] [--list] [--train] [--report]');
-    if (!values.help) process.exitCode = 2;
-    return;
-  }
+  if (!values.data) throw new UsageError('--data <ml-100k dir> is required');
   const data = values.data;
   const seeds = values.seeds.split(',').map(Number);
   const only = values.only?.split(',');
@@ -285,9 +281,9 @@ async function main(argv: string[]): Promise<void> {
   console.log(`results/strategy-study.md: ${rows.length} runs`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
-}
+const USAGE = `usage: npm run study -- --data <ml-100k dir> [--seeds 1] [--only key,...] [--list] [--train] [--report]
+
+--list shows which study runs are done; --train trains the missing ones (reproduce's Base first) into
+.cache/study/; --report writes results/strategy-study.json and .md from the finished runs.`;
+
+if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'study', usage: USAGE, main });

@@ -45,6 +45,8 @@ const TOOLS: readonly (readonly [string, string, RegExp])[] = [
   ['bench:server', 'tools/bench/bench-server.ts', /^usage: npm run bench:server --/],
   ['bench:gpu', 'tools/bench/bench-gpu.ts', /^usage: npm run bench:gpu --/],
   ['chord-rerank', 'src/cloud/bin.ts', /^usage: chord-rerank <command>/],
+  ['probe', 'tools/probe-strategy.ts', /^usage: npm run probe -- <artifact dir>/],
+  ['study', 'tools/strategy-study.ts', /^usage: npm run study -- --data/],
 ];
 
 describe('every CLI', () => {
@@ -73,6 +75,8 @@ describe('every CLI', () => {
       ['src/cloud/bin.ts', ['launch'], 2, /^chord-rerank: USAGE: unknown command "launch"/],
       ['src/cloud/bin.ts', ['export-page', 'only-one'], 2, /^chord-rerank export-page: USAGE: expects exactly two arguments/],
       ['src/cloud/bin.ts', ['export-page', 'no/such/artifact', '.cache/cli-help-never'], 1, /^chord-rerank export-page: MODEL_LOAD_FAILED: /],
+      ['tools/probe-strategy.ts', ['some/artifact'], 2, /^probe: USAGE: --data <dataset> is required/],
+      ['tools/strategy-study.ts', ['--list'], 2, /^study: USAGE: --data <ml-100k dir> is required/],
     ];
     const outcomes = await Promise.all(cases.map(([file, args]) => cli(file, args)));
     for (const [i, [file, args, code, line]] of cases.entries()) {
