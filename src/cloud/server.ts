@@ -13,17 +13,26 @@
  *   GET  /metrics                           Prometheus text (no rate limit; token if tokens are set)
  *
  * Every error is `{ "error": { "code", "message" } }` with a 4xx status for anything the client
- * sent (codes in errors.ts); a 5xx means a bug. With tokens configured, every route except
- * /healthz and CORS preflights needs `Authorization: Bearer <token>`.
+ * sent (codes in errors.ts), including what Fastify's router and Node's HTTP parser reject
+ * (bad percent-encoding, over-long parameters, malformed or oversized heads, timeouts). A 5xx
+ * is a refusal under load (503 SERVER_BUSY, COMPUTE_UNAVAILABLE, SHUTTING_DOWN) or a bug
+ * (500 INTERNAL). Timeouts, connection caps and the shutdown deadline: connections.ts. With
+ * tokens configured, every route except /healthz and CORS preflights needs
+ * `Authorization: Bearer <token>`.
  */
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Counter, Gauge } from 'prom-client';
 import { loadServedModels, SERVED_FILES } from './artifacts.ts';
 import type { ServedModel, ServedFileName } from './artifacts.ts';
 import { ComputePool } from './compute-pool.ts';
+import { ConnectionGuard, connectionsCheckingInterval, rawErrorResponse, resolveConnectionLimits } from './connections.ts';
+import type { ConnectionLimits } from './connections.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -50,6 +59,8 @@ export interface ServerOptions {
    * Default DEFAULT_WORKERS.
    */
   workers?: number;
+  /** Timeouts, connection caps and the shutdown deadline (DEFAULT_CONNECTION_LIMITS in connections.ts). */
+  limits?: Partial<ConnectionLimits>;
   /** Fastify's request logger (default off: the CLI prints its own start-up lines). */
   logger?: boolean;
   /** Where 5xx causes go (they are bugs); default: console.error. */
@@ -63,9 +74,16 @@ export interface ChordServer {
   readonly metrics: ServerMetrics;
   /** The compute workers (undefined with workers: 0). */
   readonly pool: ComputePool | undefined;
+  readonly limits: ConnectionLimits;
+  /** Open connections and refusals so far. */
+  readonly connections: ConnectionGuard;
   /** Starts listening; resolves to the base URL (port 0 picks a free port). */
   listen(port: number, host?: string): Promise<string>;
-  /** Stops accepting connections, finishes in-flight requests, then resolves. */
+  /**
+   * Stops accepting connections and answers the requests already being handled (their batches
+   * are flushed at once); then, or at limits.shutdownDeadlineMs at the latest, closes every
+   * connection left (idle, or still sending a request), and stops the compute workers.
+   */
   close(): Promise<void>;
 }
 
@@ -84,6 +102,8 @@ const DEFAULT_BODY_LIMIT = 64 * 1024;
  * there the CPU share, not parallelism, is the limit.
  */
 export const DEFAULT_WORKERS = 1;
+/** Model ids are at most 64 characters (manifest.ts); file names are shorter. */
+const MAX_PARAM_LENGTH = 100;
 const STRICT_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const EXPOSED_HEADERS = ['ETag', 'X-Chord-Average-Bits', 'X-Chord-Cache', 'Retry-After'];
 
@@ -114,7 +134,7 @@ function parseBudgetQuery(value: unknown): number | undefined {
   return Number(value);
 }
 
-/** Maps Fastify's own errors (body parsing, validation) to our codes; anything else is a bug. */
+/** Maps Fastify's own errors (routing, body parsing, validation) to our codes; anything else is a bug. */
 function toApiError(error: FastifyError | ApiError | Error): ApiError {
   if (error instanceof ApiError) return error;
   const e = error as FastifyError;
@@ -128,6 +148,10 @@ function toApiError(error: FastifyError | ApiError | Error): ApiError {
       return new ApiError(400, 'EMPTY_BODY', e.message);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError(400, 'BAD_JSON', e.message);
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'BAD_URL', 'the URL has a malformed percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'PARAM_TOO_LONG', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
     default:
       break;
   }
@@ -180,12 +204,65 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     pool,
   );
   const maxAge = options.strategyMaxAgeS ?? 300;
+  const limits = resolveConnectionLimits(options.limits);
 
+  let guard: ConnectionGuard | undefined;
+  const sendError = (reply: FastifyReply, api: ApiError) =>
+    reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message));
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Strict types: "1" is not a number, unknown body keys are rejected rather than dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleSocketTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: connectionsCheckingInterval(limits),
+      // Node would answer a missing Host with an empty 400 of its own; the onRequest hook below
+      // answers it with the envelope.
+      requireHostHeader: false,
+    },
+    // Fastify's own 503 during close() has its own body shape; the onRequest hook answers instead.
+    return503OnClosing: false,
+    // Bad percent-encoding and over-long parameters, found before routing.
+    frameworkErrors: (error, _request, reply) => void sendError(reply, toApiError(error)),
+    // Errors of Node's HTTP parser and its timeouts: no request exists, the answer goes to the socket.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (guard) guard.onClientError(error, socket);
+      else socket.destroy();
+    },
+  });
+  const refused = new Counter({
+    name: 'chord_refused_connections_total',
+    help: 'Connections refused at a cap: busy (global) or per-address',
+    labelNames: ['reason'],
+    registers: [metrics.registry],
+  });
+  const connections = new ConnectionGuard(app.server, limits, (reason) => refused.inc({ reason }));
+  guard = connections;
+  new Gauge({
+    name: 'chord_open_connections',
+    help: 'Open client connections',
+    registers: [metrics.registry],
+    collect() {
+      this.set(connections.counts.open);
+    },
+  });
+  // An Expect other than 100-continue: Node would answer an empty 417 of its own.
+  app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify(errorBody('EXPECTATION_FAILED', 'only "Expect: 100-continue" is supported'));
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    response.end(body);
+  });
+  // CONNECT (proxy tunnels): Node would drop the socket without an answer.
+  app.server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawErrorResponse(405, 'METHOD_NOT_ALLOWED', 'CONNECT is not supported', { Allow: 'GET, POST, OPTIONS' }));
   });
 
   // Only JSON and binary z are accepted; Fastify's built-in text/plain parser would let a string through.
@@ -196,7 +273,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
     const api = toApiError(error);
     // A 500 is a bug; a 503 (a compute worker died) was reported once by the pool, not per request.
     if (api.statusCode === 500) reportInternal(error, `${request.method} ${request.routeOptions.url ?? request.url}`);
-    void reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message));
+    void sendError(reply, api);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
@@ -212,6 +289,23 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
   app.addHook('preClose', async () => {
     closing = true;
     service.flush();
+  });
+  // Registered before the plugins' hooks, so it runs first.
+  app.addHook('onRequest', async (request) => {
+    if (closing) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another replica');
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new ApiError(400, 'INVALID_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    }
+  });
+  // Requests whose body has arrived and that are being answered: close() waits for these.
+  const inFlight = new Set<FastifyRequest>();
+  let drained: (() => void) | undefined;
+  app.addHook('preHandler', async (request, reply) => {
+    inFlight.add(request);
+    reply.raw.once('close', () => {
+      inFlight.delete(request);
+      if (inFlight.size === 0) drained?.();
+    });
   });
   // A response finished after close() began (a worker was still computing it) closes its
   // keep-alive connection; otherwise the server would wait for the client to hang up.
@@ -356,15 +450,31 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
   );
 
   await app.ready();
+
+  const shutdown = async (): Promise<void> => {
+    const closed = app.close(); // preClose (flush the batches), then no new connections; idle ones close
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, limits.shutdownDeadlineMs))),
+    ]);
+    clearTimeout(timer);
+    // Left now: idle connections, clients still sending a request, answers the deadline cut off.
+    connections.closeAll();
+    await closed;
+  };
+  let closing$: Promise<void> | undefined;
   return {
     app,
     models,
     service,
     metrics,
     pool,
+    limits,
+    connections,
     async listen(port, host = '127.0.0.1') {
       return app.listen({ port, host });
     },
-    close: () => app.close(),
+    close: () => (closing$ ??= shutdown()),
   };
 }

@@ -161,6 +161,24 @@ export const ERROR_CODES = {
     'BAD_JSON',
     'UNSUPPORTED_MEDIA_TYPE',
     'INVALID_REQUEST',
+    // Bad percent-encoding in the URL (400).
+    'BAD_URL',
+    // A path parameter over the router's limit (414).
+    'PARAM_TOO_LONG',
+    // Node's HTTP parser refused the request head or framing (400).
+    'MALFORMED_REQUEST',
+    // Request line and headers over Node's limit (431).
+    'HEADERS_TOO_LARGE',
+    // The head or the whole request did not arrive within its timeout (408).
+    'REQUEST_TIMEOUT',
+    // An Expect header other than 100-continue (417).
+    'EXPECTATION_FAILED',
+    // CONNECT (405).
+    'METHOD_NOT_ALLOWED',
+    // More open connections from one address than the per-address cap (429).
+    'TOO_MANY_CONNECTIONS',
+    // More open connections than the global cap (503).
+    'SERVER_BUSY',
     'UNAUTHORIZED',
     'RATE_LIMITED',
     'UNPROCESSABLE_Z',
