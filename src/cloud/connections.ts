@@ -173,8 +173,33 @@ export class ConnectionGuard {
     }
   }
 
-  /** Destroys every connection still open (and refused ones still flushing). */
-  closeAll(): void {
+  /**
+   * At shutdown, once the requests being handled are answered: closes idle connections, tells
+   * those still sending a request (503 SHUTTING_DOWN) and closes them, lets answers still in a
+   * socket's write buffer (a slow download) drain, and at `deadlineMs` destroys whatever is left.
+   */
+  async closeAll(deadlineMs: number): Promise<void> {
+    this.#server.closeIdleConnections();
+    const waits: Promise<void>[] = [];
+    for (const socket of this.#open) {
+      if (socket.destroyed) continue;
+      if (socket.writableLength > 0) {
+        waits.push(
+          new Promise<void>((resolve) => {
+            socket.once('drain', resolve);
+            socket.once('close', resolve);
+          }).then(() => void socket.destroy()),
+        );
+      } else if (socket.writable && !(this.#responses.get(socket)?.headersSent ?? false)) {
+        const answer = rawErrorResponse(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another replica');
+        waits.push(new Promise<void>((resolve) => socket.end(answer, resolve)).then(() => void socket.destroy()));
+      } else {
+        socket.destroy();
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
+    clearTimeout(timer);
     this.#server.closeAllConnections();
     for (const s of [...this.#open, ...this.#refused]) s.destroy();
   }

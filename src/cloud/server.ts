@@ -452,6 +452,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
   await app.ready();
 
   const shutdown = async (): Promise<void> => {
+    const deadline = performance.now() + limits.shutdownDeadlineMs;
     const closed = app.close(); // preClose (flush the batches), then no new connections; idle ones close
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -459,8 +460,8 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
       new Promise<void>((resolve) => (timer = setTimeout(resolve, limits.shutdownDeadlineMs))),
     ]);
     clearTimeout(timer);
-    // Left now: idle connections, clients still sending a request, answers the deadline cut off.
-    connections.closeAll();
+    // Left now: idle connections, clients still sending a request, answers still being written.
+    await connections.closeAll(Math.max(0, deadline - performance.now()));
     await closed;
   };
   let closing$: Promise<void> | undefined;

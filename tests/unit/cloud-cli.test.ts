@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTestModel } from '../fixtures/artifacts.ts';
+import { rawExchange } from '../fixtures/raw-http.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let modelsDir: string;
@@ -82,6 +83,29 @@ describe('serve CLI', () => {
     expect(cli.lines.join('\n')).toMatch(/SIGTERM: finishing in-flight requests, then exiting/);
   });
 
+  it('on SIGTERM with idle, partial-head and partial-body clients left open, exits 0 at once (default limits)', async () => {
+    const cli = runCli(['--models', modelsDir, '--port', '0', '--host', '127.0.0.1']);
+    const url = (await waitFor(cli, /listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    const port = Number(new URL(url).port);
+    const head = 'POST /v1/models/cli-model/strategy HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n';
+    const clients = [
+      rawExchange({ port, send: 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', deadlineMs: 8_000 }), // idle keep-alive after its answer
+      rawExchange({ port, send: `${head}Content-Length: 100\r\n\r\n{"z":[`, deadlineMs: 8_000 }),
+      rawExchange({ port, send: 'GET /healthz HTTP/1.1\r\nHost: x\r\n', deadlineMs: 8_000 }),
+    ];
+    await new Promise((r) => setTimeout(r, 300));
+    const sent = Date.now();
+    cli.child.kill('SIGTERM');
+    const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r('still running after 5 s'), 5_000))]);
+    const ms = Date.now() - sent;
+    const ended = await Promise.all(clients.map((c) => c.done.then((r) => r.ended)));
+    console.log(`SIGTERM with 3 hanging clients: exit ${String(code)} after ${ms} ms; clients ${ended.join(', ')}`);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(3_000);
+    expect(ended).toEqual(['server-closed', 'server-closed', 'server-closed']);
+    expect(cli.lines.join('\n')).toMatch(/limits: head 10000 ms, request 15000 ms, keep-alive 5000 ms, idle 30000 ms; 512 connections, 64 per address; shutdown deadline 10000 ms/);
+  });
+
   it('refuses bad arguments (exit 2) and broken model directories (exit 1) with one line and its code', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'chord-cli-empty-'));
     const cases: [string[], number, RegExp][] = [
@@ -89,6 +113,8 @@ describe('serve CLI', () => {
       [['--models', modelsDir, '--port', 'abc'], 2, /^serve: USAGE: --port must be an integer/],
       [['--models', modelsDir, '--origin', 'shop.example'], 2, /^serve: USAGE: --origin must be a scheme and host/],
       [['--models', modelsDir, '--workers', 'two'], 2, /^serve: USAGE: --workers must be an integer/],
+      [['--models', modelsDir, '--max-connections', '0'], 2, /^serve: USAGE: --max-connections must be an integer >= 1/],
+      [['--models', modelsDir, '--headers-timeout-ms', '20000', '--request-timeout-ms', '1000'], 2, /^serve: USAGE: limits.headersTimeoutMs \(20000\) must not exceed requestTimeoutMs/],
       [['--models', modelsDir, '--colour', 'red'], 2, /^serve: ERR_PARSE_ARGS_UNKNOWN_OPTION: /],
       [['--models', empty, '--port', '0'], 1, /^serve: MODEL_LOAD_FAILED: .*no model directory/],
     ];
