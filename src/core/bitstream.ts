@@ -260,6 +260,11 @@ export function encodeStrategy(strategy: Strategy, meta: StrategyMeta): Uint8Arr
  * (whose count and channel counts must then match), else "layer{i}". Throws only BitstreamError.
  */
 export function decodeStrategy(bytes: Uint8Array, expect?: StrategyExpectation): DecodedStrategy {
+  // The tag test also admits a Uint8Array from another realm (an iframe), as instanceof would not.
+  if (!(bytes instanceof Uint8Array) && Object.prototype.toString.call(bytes) !== '[object Uint8Array]') {
+    const what = bytes === null ? 'null' : ArrayBuffer.isView(bytes) ? (bytes as object).constructor.name : typeof bytes;
+    fail('BITSTREAM_NOT_BYTES', `a strategy bitstream is a Uint8Array, got ${what}`);
+  }
   const len = bytes.length;
   if (len < MIN_BITSTREAM_BYTES) {
     fail('BITSTREAM_TRUNCATED', `${len} bytes is shorter than the smallest stream (${MIN_BITSTREAM_BYTES})`);
@@ -342,8 +347,9 @@ export function decodeStrategy(bytes: Uint8Array, expect?: StrategyExpectation):
       `stream is for frozen weights ${frozenWeightsHash}, expected ${expect.frozenWeightsHash}`,
     );
   }
-  const expectedLayers = expect?.layers;
+  const expectedLayers = expect?.layers ?? undefined;
   if (expectedLayers !== undefined) {
+    if (!Array.isArray(expectedLayers)) fail('BITSTREAM_LAYER_MISMATCH', 'the expected layers must be an array');
     if (expectedLayers.length !== layerCount) {
       fail('BITSTREAM_LAYER_MISMATCH', `stream has ${layerCount} layers, manifest has ${expectedLayers.length}`);
     }

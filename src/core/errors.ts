@@ -30,6 +30,8 @@ export const ERROR_CODES = {
     'BITSTREAM_LAYER_MISMATCH',
     'BITSTREAM_BAD_PADDING',
     'BITSTREAM_BAD_BETA',
+    // decodeStrategy was given something other than a Uint8Array (null, a string, an ArrayBuffer).
+    'BITSTREAM_NOT_BYTES',
   ],
   BudgetInputError: ['BUDGET_INPUT'],
   CryptoUnavailableError: ['CRYPTO_UNAVAILABLE'],

@@ -6,10 +6,10 @@
 import type { BackboneConfig } from '../core/backbones.ts';
 import {
   type BackboneForward,
-  type CandidateEmbedding,
+  type CheckedCandidates,
   createForward,
   scoreCandidates,
-  scoreCandidatesWithEmbeddings,
+  scoreCheckedCandidates,
   topK,
 } from '../core/forward/index.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
@@ -53,14 +53,14 @@ export class CpuBackend implements RerankBackend {
 
   async rerank(
     history: readonly number[],
-    candidates: Uint32Array | readonly CandidateEmbedding[],
+    candidates: Uint32Array | CheckedCandidates,
     k: number,
   ): Promise<BackendRanking> {
     const rep = this.#forward.represent(history);
     const scores =
       candidates instanceof Uint32Array
         ? scoreCandidates(rep, this.#forward.scoring, candidates)
-        : scoreCandidatesWithEmbeddings(rep, candidates);
+        : scoreCheckedCandidates(rep, candidates);
     const order = topK(scores, k);
     return { order, scores: Float32Array.from(order, (i) => scores[i]!) };
   }

@@ -7,7 +7,7 @@
  * device that dispose() did not cause resolves `lost`, and the Reranker falls back to the CPU.
  */
 import type { BackboneConfig } from '../core/backbones.ts';
-import type { CandidateEmbedding } from '../core/forward/index.ts';
+import type { CheckedCandidates } from '../core/forward/index.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
 import type { Strategy } from '../core/strategy.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
@@ -75,7 +75,7 @@ export class WebGpuBackend implements RerankBackend {
 
   async rerank(
     history: readonly number[],
-    candidates: Uint32Array | readonly CandidateEmbedding[],
+    candidates: Uint32Array | CheckedCandidates,
     k: number,
   ): Promise<BackendRanking> {
     const result = await this.#engine.rerank(history, candidates, k);

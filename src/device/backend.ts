@@ -3,7 +3,7 @@
  * TypeScript, src/core/forward) and backend-webgpu.ts (the adapter over src/gpu/engine.ts). Both
  * rank with core's deterministic top-k order, so a page sees the same ranking on either.
  */
-import type { CandidateEmbedding } from '../core/forward/index.ts';
+import type { CheckedCandidates } from '../core/forward/index.ts';
 import type { Strategy } from '../core/strategy.ts';
 import type { AdapterSignal } from './resources.ts';
 
@@ -30,10 +30,11 @@ export interface RerankBackend {
   /** Quantizes the frozen weights to `strategy` (already transformed by T). */
   applyStrategy(strategy: Strategy): Promise<void>;
   /**
-   * Top k of `candidates` (item indices 1..numItems, or embeddings) for the click `history`
-   * (item indices, oldest first), under the strategy applied last.
+   * Top k of `candidates` (item indices 1..numItems, or embeddings that passed the candidate
+   * rule, core/forward/candidates.ts) for the click `history` (item indices, oldest first),
+   * under the strategy applied last.
    */
-  rerank(history: readonly number[], candidates: Uint32Array | readonly CandidateEmbedding[], k: number): Promise<BackendRanking>;
+  rerank(history: readonly number[], candidates: Uint32Array | CheckedCandidates, k: number): Promise<BackendRanking>;
   dispose(): void;
 }
 

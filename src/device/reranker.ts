@@ -13,7 +13,15 @@
  * new one is applied (adapted on the GPU, or quantized + dequantized on the CPU); then 'strategy'
  * is emitted. Only z (and the model id) leaves the page; T runs here, so the budget never does.
  */
-import type { CandidateEmbedding } from '../core/forward/index.ts';
+import {
+  type CandidateBound,
+  candidateBound,
+  type CandidateEmbedding,
+  CheckedCandidates,
+  representationDim,
+  representationL1Bound,
+} from '../core/forward/index.ts';
+import { frozenWeightsByName } from '../core/frozen.ts';
 import { decodeStrategy } from '../core/bitstream.ts';
 import { DriftDetector } from '../core/drift.ts';
 import type { DriftOptions } from '../core/drift.ts';
@@ -173,7 +181,7 @@ export type Candidate = string | { readonly id: string; readonly embedding: Arra
 
 type ParsedCandidates =
   | { readonly kind: 'ids'; readonly ids: string[]; readonly indices: Uint32Array }
-  | { readonly kind: 'embeddings'; readonly list: CandidateEmbedding[] };
+  | { readonly kind: 'embeddings'; readonly list: CheckedCandidates };
 
 function toUrl(value: string | URL, name: string): string {
   try {
@@ -230,6 +238,8 @@ export class Reranker {
   readonly #unknownItems: UnknownItemPolicy;
   readonly #maxCandidates: number;
   readonly #historyLength: number;
+  /** The candidate rule's bound for this model (the same on both backends). */
+  readonly #candidateBound: CandidateBound;
   #history: number[] = [];
   #backend: RerankBackend;
   #received: ReceivedStrategy;
@@ -265,6 +275,7 @@ export class Reranker {
     this.#maxCandidates = parts.maxCandidates;
     const m = this.#model.manifest;
     this.#historyLength = Math.max(m.dims.maxLen, parts.profiler.window);
+    this.#candidateBound = candidateBound(representationL1Bound(m, this.#model.backbone, frozenWeightsByName(this.#model.frozen)));
     this.#budget = null;
     this.#watch(parts.backend);
   }
@@ -451,12 +462,16 @@ export class Reranker {
   /**
    * Ranks `candidates` for the shopper, best first: shop ids (scored against the model's item
    * table) or `{ id, embedding }` objects (the shop's own vectors in the model's output space).
-   * Ties keep the candidates' order, so the result is deterministic.
+   * Ties keep the candidates' order, so the result is deterministic. Embeddings follow one rule
+   * on both backends (core/forward/candidates.ts): numbers only (arrays or typed arrays of any
+   * number kind), finite, within a magnitude that cannot overflow a float32 score; else
+   * ForwardError FORWARD_BAD_CANDIDATE, before either backend runs.
    */
   async rerank(candidates: readonly Candidate[], options: RerankOptions = {}): Promise<RankedItem[]> {
     this.#checkAlive();
+    if (typeof options !== 'object' || options === null) throw new RerankInputError(`rerank options must be an object; got ${String(options)}`);
     const parsed = this.#parseCandidates(candidates, options.unknownItems ?? this.#unknownItems);
-    const count = parsed.kind === 'ids' ? parsed.ids.length : parsed.list.length;
+    const count = parsed.kind === 'ids' ? parsed.ids.length : parsed.list.count;
     const k = options.k ?? count;
     if (!Number.isInteger(k) || k < 0) throw new RerankInputError(`k must be a non-negative integer; got ${String(k)}`);
     const history = this.#history.slice(-this.#model.manifest.dims.maxLen);
@@ -465,7 +480,7 @@ export class Reranker {
     );
     this.#checkAlive();
     return Array.from(order, (i, r) => ({
-      id: parsed.kind === 'ids' ? parsed.ids[i]! : parsed.list[i]!.id as string,
+      id: parsed.kind === 'ids' ? parsed.ids[i]! : (parsed.list.ids[i] as string),
       score: scores[r]!,
     }));
   }
@@ -530,14 +545,13 @@ export class Reranker {
       if (missing.length > 0 && unknown === 'error') throw new UnknownItemError(missing);
       return { kind: 'ids', ids, indices: Uint32Array.from(indices) };
     }
-    const list = candidates.map((c, i): CandidateEmbedding => {
-      const e = typeof c === 'object' && c !== null ? c.embedding : undefined;
-      if (typeof c !== 'object' || c === null || typeof c.id !== 'string' || !(Array.isArray(e) || e instanceof Float32Array)) {
+    candidates.forEach((c, i) => {
+      if (typeof c !== 'object' || c === null || typeof c.id !== 'string' || !('embedding' in c)) {
         throw new RerankInputError(`candidate ${i}: pass all shop ids (strings) or all { id, embedding } objects`);
       }
-      return c.bias === undefined ? { id: c.id, embedding: e } : { id: c.id, embedding: e, bias: c.bias };
     });
-    return { kind: 'embeddings', list };
+    const dim = representationDim(this.#model.manifest);
+    return { kind: 'embeddings', list: CheckedCandidates.check(candidates as readonly CandidateEmbedding[], dim, this.#candidateBound) };
   }
 
   async #setBudget(setting: BudgetSetting, reason: 'load' | 'budget'): Promise<StrategyInfo> {

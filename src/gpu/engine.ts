@@ -22,9 +22,13 @@
  */
 import { backboneLayers, type BackboneConfig } from '../core/backbones.ts';
 import {
+  type CandidateBound,
+  candidateBound,
   type CandidateEmbedding,
   type CaserUserEmbedding,
+  CheckedCandidates,
   createForward,
+  representationL1Bound,
   ForwardError,
   SASREC_LN_EPS,
 } from '../core/forward/index.ts';
@@ -91,7 +95,9 @@ function frozenByName(frozen: FrozenWeightsInput): ReadonlyMap<string, Float32Ar
   return new Map((frozen as readonly FrozenLayer[]).map((l) => [l.spec.name, l.weights]));
 }
 
-function isEmbeddingList(c: ArrayLike<number> | readonly CandidateEmbedding[]): c is readonly CandidateEmbedding[] {
+type Candidates = ArrayLike<number> | readonly CandidateEmbedding[] | CheckedCandidates;
+
+function isEmbeddingList(c: Candidates): c is readonly CandidateEmbedding[] {
   return Array.isArray(c) && c.length > 0 && typeof c[0] === 'object' && c[0] !== null;
 }
 
@@ -102,6 +108,8 @@ export class GpuRerankEngine {
   readonly repDim: number;
   readonly numItems: number;
   readonly maxCandidates: number;
+  /** What candidate embeddings may hold (core/forward/candidates.ts): scores cannot overflow float32. */
+  readonly candidateBound: CandidateBound;
   /** Resolves (never rejects) with the loss error once the device is lost. */
   readonly lost: Promise<GpuDeviceLostError>;
 
@@ -123,6 +131,7 @@ export class GpuRerankEngine {
     repDim: number,
     numItems: number,
     maxCandidates: number,
+    bound: CandidateBound,
     weights: QuantizedModelWeights,
     plan: BackbonePlan,
     buffers: EngineBuffers,
@@ -133,6 +142,7 @@ export class GpuRerankEngine {
     this.repDim = repDim;
     this.numItems = numItems;
     this.maxCandidates = maxCandidates;
+    this.candidateBound = bound;
     this.#weights = weights;
     this.#plan = plan;
     this.#buffers = buffers;
@@ -169,6 +179,9 @@ export class GpuRerankEngine {
       ...(options.userEmbedding === undefined ? {} : { userEmbedding: options.userEmbedding }),
     });
     const layers = backboneLayers(config);
+    const bound = candidateBound(
+      representationL1Bound(config, tensors, frozenMap, options.userEmbedding === undefined ? {} : { userEmbedding: options.userEmbedding }),
+    );
     let plan: BackbonePlan;
     if (config.backbone === 'sasrec') {
       plan = buildSasrecPlan(config.dims, tensors, {
@@ -240,7 +253,7 @@ export class GpuRerankEngine {
       if (buffers) for (const b of Object.values(buffers)) b.destroy();
       throw failure;
     }
-    return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, weights, plan, buffers, steps);
+    return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, bound, weights, plan, buffers, steps);
   }
 
   static #bindGroup(
@@ -335,19 +348,21 @@ export class GpuRerankEngine {
   /**
    * The top k (default: all) of `candidates` for the shopper whose recent items are `history`
    * (oldest first, 0 = padding), best first, with core's tie-break. Candidates are catalogue ids
-   * (1..numItems) or embeddings the shop sends (length repDim, optional bias).
+   * (1..numItems) or embeddings the shop sends (length repDim, optional bias), checked by the
+   * candidate rule with this engine's candidateBound unless already checked.
    */
   rerank(history: ArrayLike<number>, candidates: ArrayLike<number>, k?: number): Promise<RerankResult<number>>;
-  rerank(history: ArrayLike<number>, candidates: readonly CandidateEmbedding[], k?: number): Promise<RerankResult<string | number>>;
-  rerank(history: ArrayLike<number>, candidates: ArrayLike<number> | readonly CandidateEmbedding[], k?: number): Promise<RerankResult<string | number>>;
   rerank(
     history: ArrayLike<number>,
-    candidates: ArrayLike<number> | readonly CandidateEmbedding[],
+    candidates: readonly CandidateEmbedding[] | CheckedCandidates,
     k?: number,
-  ): Promise<RerankResult<string | number>> {
+  ): Promise<RerankResult<string | number>>;
+  rerank(history: ArrayLike<number>, candidates: Candidates, k?: number): Promise<RerankResult<string | number>>;
+  rerank(history: ArrayLike<number>, candidates: Candidates, k?: number): Promise<RerankResult<string | number>> {
     return this.#enqueue(async () => {
       this.#checkReady();
-      const count = candidates.length;
+      const checked = isEmbeddingList(candidates) ? CheckedCandidates.check(candidates, this.repDim, this.candidateBound) : candidates;
+      const count = checked instanceof CheckedCandidates ? checked.count : checked.length;
       const kk = k ?? count;
       if (!Number.isInteger(kk) || kk < 0) throw new ForwardError('FORWARD_BAD_OPTION', `k = ${kk} must be a non-negative integer`);
       if (count > this.maxCandidates) {
@@ -355,18 +370,16 @@ export class GpuRerankEngine {
       }
       const ids = this.#idsScratch;
       const n = this.#plan.encodeHistory(history, ids);
-      const embeddings = isEmbeddingList(candidates);
-      if (embeddings) this.#writeCandidateEmbeddings(candidates);
-      else this.#encodeCandidateIds(candidates, ids);
+      const embeddings = checked instanceof CheckedCandidates;
+      if (embeddings) this.#writeCandidateEmbeddings(checked);
+      else this.#encodeCandidateIds(checked, ids);
       const size = Math.min(kk, count);
       if (size === 0) return { ids: [], order: new Uint32Array(0), scores: new Float32Array(0) };
 
       const mode = embeddings ? CAND_MODE_EMBEDDINGS : CAND_MODE_IDS;
       const pairs = new Uint32Array(await this.#run(n, count, size, mode, true, size * 8));
       const { order, scores } = decodeTopk(pairs, size);
-      const chosen: (string | number)[] = Array.from(order, (i) =>
-        embeddings ? (candidates as readonly CandidateEmbedding[])[i]!.id : (candidates as ArrayLike<number>)[i]!,
-      );
+      const chosen: (string | number)[] = Array.from(order, (i) => (embeddings ? checked.ids[i]! : checked[i]!));
       return { ids: chosen, order, scores };
     });
   }
@@ -409,24 +422,16 @@ export class GpuRerankEngine {
     }
   }
 
-  #writeCandidateEmbeddings(candidates: readonly CandidateEmbedding[]): void {
-    const dim = this.repDim;
-    const data = new Float32Array(candidates.length * dim);
-    const bias = new Float32Array(candidates.length);
-    candidates.forEach((c, i) => {
-      const e = c.embedding;
-      if (e.length !== dim) {
-        throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidate ${i} (${String(c.id)}) has an embedding of ${e.length} values, expected ${dim}`);
-      }
-      for (let j = 0; j < dim; j++) data[i * dim + j] = e[j]!;
-      bias[i] = c.bias ?? 0;
-      // The CPU path rejects a non-finite score; finite inputs are the GPU's equivalent check.
-      if (!data.subarray(i * dim, (i + 1) * dim).every(Number.isFinite) || !Number.isFinite(bias[i]!)) {
-        throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidate ${i} (${String(c.id)}) has a non-finite embedding or bias`);
-      }
-    });
-    this.device.queue.writeBuffer(this.#buffers.cand, 0, data);
-    this.device.queue.writeBuffer(this.#buffers.cand, this.maxCandidates * dim * 4, bias);
+  #writeCandidateEmbeddings(candidates: CheckedCandidates): void {
+    if (candidates.dim !== this.repDim) {
+      throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidates were checked for length ${candidates.dim}, the representation has ${this.repDim}`);
+    }
+    const b = candidates.bound;
+    if (b.maxAbsEmbedding > this.candidateBound.maxAbsEmbedding || b.maxAbsBias > this.candidateBound.maxAbsBias) {
+      throw new ForwardError('FORWARD_BAD_CANDIDATE', "candidates were checked against a looser bound than this model's");
+    }
+    this.device.queue.writeBuffer(this.#buffers.cand, 0, candidates.embeddings);
+    this.device.queue.writeBuffer(this.#buffers.cand, this.maxCandidates * this.repDim * 4, candidates.bias);
   }
 
   /**

@@ -18,13 +18,17 @@ import type { BackboneForward, LayerWeights } from './types.ts';
 
 export { ForwardError, type ForwardErrorCode } from './errors.ts';
 export { quantizeActivations } from './ops.ts';
+export { ranksBefore, scoreCandidates, scoreCandidatesWithEmbeddings, scoreCheckedCandidates, topK } from './rank.ts';
 export {
-  ranksBefore,
-  scoreCandidates,
-  scoreCandidatesWithEmbeddings,
-  topK,
+  candidateBound,
+  CheckedCandidates,
+  F32_MAX,
+  representationDim,
+  representationL1Bound,
+  type CandidateBound,
   type CandidateEmbedding,
-} from './rank.ts';
+  type RepresentationBoundOptions,
+} from './candidates.ts';
 export { SASREC_LN_EPS, SasrecForward, type SasrecForwardOptions } from './sasrec.ts';
 export { CaserForward, resolveCaserUser, type CaserForwardOptions, type CaserUserEmbedding } from './caser.ts';
 export type { BackboneForward, LayerWeights, ScoringTable } from './types.ts';

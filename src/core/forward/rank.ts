@@ -7,6 +7,8 @@
  *   2. equal scores (including +0 and -0): lower candidate index first;
  *   3. NaN ranks below every number (-Infinity included); NaNs among themselves by index.
  */
+import { candidateBound, CheckedCandidates } from './candidates.ts';
+import type { CandidateEmbedding } from './candidates.ts';
 import { ForwardError } from './errors.ts';
 import { dot } from './ops.ts';
 import type { ScoringTable } from './types.ts';
@@ -47,39 +49,28 @@ export function scoreCandidates(
   return scores;
 }
 
-/** A candidate the shop describes itself, in the model's output-embedding space. */
-export interface CandidateEmbedding {
-  /** The shop's id, passed through untouched. */
-  readonly id: string | number;
-  /** Length = the representation's (SASRec hidden, Caser 2 * d). */
-  readonly embedding: ArrayLike<number>;
-  /** Added to the dot product (Caser's out_bias); 0 if absent. */
-  readonly bias?: number;
-}
-
-/** score[i] = rep . candidates[i].embedding + (candidates[i].bias ?? 0). */
+/**
+ * score[i] = rep . candidates[i].embedding + (candidates[i].bias ?? 0), after the candidate rule
+ * (candidates.ts) with the bound of this `rep`: a candidate it refuses throws
+ * FORWARD_BAD_CANDIDATE, and every score is a finite float32.
+ */
 export function scoreCandidatesWithEmbeddings(
   rep: Float32Array,
   candidates: readonly CandidateEmbedding[],
   out?: Float32Array,
 ): Float32Array {
-  const scores = outputFor(candidates.length, out);
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i]!;
-    const e = c.embedding;
-    if (e.length !== rep.length) {
-      throw new ForwardError(
-        'FORWARD_BAD_CANDIDATE',
-        `candidate ${i} (${String(c.id)}) has an embedding of ${e.length} values, expected ${rep.length}`,
-      );
-    }
-    const b = c.bias ?? 0;
-    const s = dot(rep, 0, e, 0, rep.length) + b;
-    if (!Number.isFinite(s)) {
-      throw new ForwardError('FORWARD_BAD_CANDIDATE', `candidate ${i} (${String(c.id)}) has a non-finite embedding or bias`);
-    }
-    scores[i] = s;
-  }
+  let l1 = 0;
+  for (let c = 0; c < rep.length; c++) l1 += Math.abs(rep[c]!);
+  if (!Number.isFinite(l1)) throw new ForwardError('FORWARD_NON_FINITE', 'the representation is not finite');
+  return scoreCheckedCandidates(rep, CheckedCandidates.check(candidates, rep.length, candidateBound(l1)), out);
+}
+
+/** score[i] = rep . embedding[i] + bias[i] for candidates that passed the rule. */
+export function scoreCheckedCandidates(rep: Float32Array, candidates: CheckedCandidates, out?: Float32Array): Float32Array {
+  checkRep(rep, candidates.dim);
+  const { dim, embeddings, bias } = candidates;
+  const scores = outputFor(candidates.count, out);
+  for (let i = 0; i < candidates.count; i++) scores[i] = dot(rep, 0, embeddings, i * dim, dim) + bias[i]!;
   return scores;
 }
 
