@@ -89,6 +89,30 @@ async function rerank(name: string, candidates: Parameters<Reranker['rerank']>[0
   }
 }
 
+/** An embedding as plain data: an array, or a typed array named by its constructor (page.evaluate passes JSON-like values). */
+export type EmbeddingSpec = unknown[] | { readonly typed: string; readonly values: readonly (number | string)[] };
+
+const TYPED: Record<string, (values: readonly (number | string)[]) => unknown> = {
+  Float32Array: (v) => Float32Array.from(v as number[]),
+  Float64Array: (v) => Float64Array.from(v as number[]),
+  Int8Array: (v) => Int8Array.from(v as number[]),
+  BigInt64Array: (v) => BigInt64Array.from(v, (x) => BigInt(x)),
+};
+
+/** rerank() with embeddings built in the page from `specs` (typed arrays included). */
+async function rerankEmbeddings(
+  name: string,
+  specs: readonly { id: string; embedding: EmbeddingSpec; bias?: unknown }[],
+  options?: RerankOptions,
+) {
+  const candidates = specs.map((c) => {
+    const e = c.embedding;
+    const embedding = Array.isArray(e) ? e : TYPED[e.typed]!(e.values);
+    return 'bias' in c ? { id: c.id, embedding, bias: c.bias } : { id: c.id, embedding };
+  });
+  return rerank(name, candidates as never, options);
+}
+
 /** Resolves once `count` 'strategy' events were logged (load included), or rejects after `ms`. */
 async function waitForStrategies(name: string, count: number, ms = 30_000): Promise<StrategyInfo | null> {
   const t0 = performance.now();
@@ -131,7 +155,7 @@ async function dispose(name: string) {
   return { disposed: r.disposed, codes: after.map((s) => (s.status === 'rejected' ? errorCode(s.reason) : 'resolved')) };
 }
 
-const api = { create, events, progress, observe, rerank, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
+const api = { create, events, progress, observe, rerank, rerankEmbeddings, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
 declare global {
   interface Window {
     chordReranker: typeof api;
