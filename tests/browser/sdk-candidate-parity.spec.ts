@@ -130,8 +130,9 @@ function cases(d: number, rows: number[][], maxE: number, maxBias: number): Pari
 }
 
 function same(gpu: Outcome, cpu: Outcome, want: ParityCase['expect']): string | null {
+  const describe = (o: Outcome) => (o.ok ? `ranked ${o.ranked.map((x) => `${x.id}=${x.score.toPrecision(3)}`).join(' ')}` : o.code);
   if (want !== 'ranked') {
-    if (gpu.ok || cpu.ok) return `expected ${want}; webgpu ${gpu.ok ? 'ranked it' : gpu.code}, cpu ${cpu.ok ? 'ranked it' : cpu.code}`;
+    if (gpu.ok || cpu.ok) return `expected ${want}; webgpu ${describe(gpu)} | cpu ${describe(cpu)}`;
     return gpu.code === want && cpu.code === want ? null : `expected ${want}; webgpu ${gpu.code}, cpu ${cpu.code}`;
   }
   if (!gpu.ok || !cpu.ok) return `expected a ranking; webgpu ${gpu.ok ? 'ok' : `${gpu.code} ${gpu.message}`}, cpu ${cpu.ok ? 'ok' : `${cpu.code} ${cpu.message}`}`;
