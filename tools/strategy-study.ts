@@ -220,17 +220,16 @@ async function main(argv: string[]): Promise<void> {
   const seeds = values.seeds.split(',').map(Number);
   const only = values.only?.split(',');
   const runs = studyRuns(seeds).filter((r) => !only || only.includes(r.key));
-  const finished = (dir: string) => findTraining(dir);
   if (values.list) {
-    for (const r of runs) console.log(`${finished(join(STUDY_CACHE, r.key)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}`);
+    for (const r of runs) console.log(`${findTraining(join(STUDY_CACHE, r.key)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}`);
     return;
   }
   if (values.train) {
     const plan = planRuns(seeds);
     for (const r of runs) {
       const base = selectRuns(plan, [baseKey(r)])[0]!;
-      if (!finished(join(REPRODUCE_CACHE, base.key))) await runTrain(trainArgs(base, data, REPRODUCE_CACHE), base.key);
-      if (!finished(join(STUDY_CACHE, r.key))) await runTrain(studyTrainArgs(r, data), r.key);
+      if (!findTraining(join(REPRODUCE_CACHE, base.key))) await runTrain(trainArgs(base, data, REPRODUCE_CACHE), base.key);
+      if (!findTraining(join(STUDY_CACHE, r.key))) await runTrain(studyTrainArgs(r, data), r.key);
     }
   }
   if (!values.report && values.train) return;
@@ -238,7 +237,7 @@ async function main(argv: string[]): Promise<void> {
   const rows: StudyRow[] = [];
   const ranksOf = new Map<string, UserRanks>();
   for (const r of studyRuns(seeds)) {
-    const run = finished(join(STUDY_CACHE, r.key));
+    const run = findTraining(join(STUDY_CACHE, r.key));
     if (!run) continue;
     const personalised = r.method !== 'quant';
     const ev = await evaluateRun(r.key, run.artifactDir, run.training, ds, personalised);
@@ -263,7 +262,7 @@ async function main(argv: string[]): Promise<void> {
   const ptq: Parameters<typeof markdownReport>[1] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
-      const base = finished(join(REPRODUCE_CACHE, baseKey({ backbone, seed })));
+      const base = findTraining(join(REPRODUCE_CACHE, baseKey({ backbone, seed })));
       if (!base) continue;
       const baseRanks = (await evaluateRun(baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
       const quantPre = ranksOf.get(`${backbone}-quant-pre-s${seed}`);

@@ -263,7 +263,15 @@ export function createChordModel(
       if (o.contrast === 0) return lossWith(trainingLayers(batch.gru), batch, ctx);
       // Both forwards draw the same dropout masks, so only the strategy differs between them.
       const seeds: number[] = [];
-      const own = lossWith(trainingLayers(batch.gru), batch, { ...ctx, seed: () => (seeds.push(ctx.seed()), seeds.at(-1)!) });
+      const recording: ForwardCtx = {
+        ...ctx,
+        seed: () => {
+          const s = ctx.seed();
+          seeds.push(s);
+          return s;
+        },
+      };
+      const own = lossWith(trainingLayers(batch.gru), batch, recording);
       let replay = 0;
       const others = tf.concat([batch.gru.slice([1, 0]), batch.gru.slice([0, 0], [1, -1])]) as tf.Tensor2D;
       const other = lossWith(trainingLayers(others), batch, { ...ctx, seed: () => seeds[replay++] ?? ctx.seed() });
