@@ -44,8 +44,9 @@ export interface ProbeResult {
   readonly channelsChanged: { ownTarget: number; otherUser: number };
 }
 
-const ndcgs = (ranks: Int32Array) => Float64Array.from(ranks, (r) => ndcgAtK(r, 10));
-const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
+/** Per-user NDCG@10 of 0-based target ranks. */
+export const ndcgs = (ranks: Int32Array) => Float64Array.from(ranks, (r) => ndcgAtK(r, 10));
+export const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
 
 function levelShare(a: ReturnType<typeof userStrategy>, b: ReturnType<typeof userStrategy>): number {
   let differ = 0;

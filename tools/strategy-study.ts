@@ -19,7 +19,7 @@ import { UsageError, runCli } from '../src/cli/run-cli.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ndcgAtK, hitAtK } from '../src/core/metrics.ts';
+import { hitAtK } from '../src/core/metrics.ts';
 import { pairedDifference, type PairedDifference } from '../src/core/paired.ts';
 import { fakeQuantize } from '../src/core/quantize.ts';
 import { loadDataset } from '../src/data/load.ts';
@@ -30,7 +30,7 @@ import { anotherUser, prepareDeployment, rankDeployment, type DeployOptions } fr
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 import { COMMON_ARGS, findTraining, planRuns, runTrain, selectRuns, trainArgs, type Training } from '../src/model/reproduce/plan.ts';
-import { probeStrategy, type ProbeResult } from './probe-strategy.ts';
+import { mean, ndcgs, probeStrategy, type ProbeResult } from './probe-strategy.ts';
 
 export interface StudyRun {
   readonly key: string;
@@ -130,9 +130,7 @@ async function ptqRanks(baseDir: string, ds: SplitDataset, activationBits?: numb
   return rankDeployment({ ...dep, frozen: quantized }, testHistories(ds), { gruWindow: 20, ...(activationBits ? { activationBits } : {}) });
 }
 
-const ndcgs = (r: Int32Array) => Float64Array.from(r, (x) => ndcgAtK(x, 10));
 const hrs = (r: Int32Array) => Float64Array.from(r, (x) => hitAtK(x, 10));
-const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
 const paired = (a: UserRanks, b: UserRanks) => ({
   unmasked: pairedDifference(ndcgs(a.unmasked), ndcgs(b.unmasked)),
   masked: pairedDifference(ndcgs(a.masked), ndcgs(b.masked)),
