@@ -7,6 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneConfig, BackboneKind, LayerSpec } from '../core/backbones.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
+import type { SampledNegatives } from './item-loss.ts';
 import type { ParamMap, ParamSpec, WeightMap } from './params.ts';
 
 export interface ForwardCtx {
@@ -40,6 +41,8 @@ export interface BatchTensors {
   readonly targetRows: tf.Tensor1D;
   /** int32 [M]: the target item minus one (a column of the score matrix). */
   readonly targetCols: tf.Tensor1D;
+  /** The step's shared negatives under a sampled loss (item-loss.ts); none = full softmax. */
+  readonly negatives?: SampledNegatives;
 }
 
 export interface Backbone {
@@ -48,6 +51,12 @@ export interface Backbone {
   readonly numUsers: number;
   /** Length of the input window fed to the model (SASRec max length, Caser L). */
   readonly inputLen: number;
+  /**
+   * True when a window with its left padding cut (any length from 1 to inputLen) gives the same
+   * scores as the full window: SASRec masks padding out of attention and positions count from the
+   * right. Caser's convolutions need exactly L.
+   */
+  readonly acceptsShortWindows: boolean;
   /** The core description (kind + dims) from which src/core derives layers and frozen weights. */
   readonly config: BackboneConfig;
   /** Quantizable layers in manifest order (src/core backboneLayers): [out, in(, kh, kw)]. */
@@ -55,7 +64,7 @@ export interface Backbone {
   /** Parameters that are always trained: embeddings, norms, biases. */
   paramSpecs(): ParamSpec[];
   /**
-   * Mean full-softmax cross-entropy over all target slots of the batch, with the layer weights of
+   * Mean loss over all target slots of the batch (full softmax, or the batch's sampled negatives), with the layer weights of
    * `weights` in fp32: each of the layer's shape, or per example [B, ...shape].
    */
   loss(params: ParamMap, weights: WeightMap, batch: BatchTensors, ctx: ForwardCtx): tf.Scalar;

@@ -2,28 +2,47 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BatchTensors, Examples } from './backbone.ts';
 
-/** The batch of examples `idx` (indices into `ex`). */
-export function batchTensors(ex: Examples, idx: ArrayLike<number>): BatchTensors {
+/** Items in example i's input window (windows are left-padded, so its length from the right). */
+export function windowLength(ex: Examples, i: number): number {
+  const L = ex.inputLen;
+  for (let j = 0; j < L; j++) if (ex.seq[i * L + j]! !== 0) return L - j;
+  return 0;
+}
+
+/**
+ * The batch of examples `idx` (indices into `ex`). With `trim`, for examples whose target slots
+ * are their input positions (SASRec), the left padding all of the batch's windows share is cut:
+ * the batch is as long as its longest window (at least 1).
+ */
+export function batchTensors(ex: Examples, idx: ArrayLike<number>, trim = false): BatchTensors {
   const b = idx.length;
   const L = ex.inputLen;
   const T = ex.targetsPer;
-  const seq = new Int32Array(b * L);
+  let cut = 0;
+  if (trim && T === L) {
+    let longest = 1;
+    for (let k = 0; k < b; k++) longest = Math.max(longest, windowLength(ex, idx[k]!));
+    cut = L - longest;
+  }
+  const Lb = L - cut;
+  const Tb = T - (T === L ? cut : 0);
+  const seq = new Int32Array(b * Lb);
   const users = new Int32Array(b);
   const rows: number[] = [];
   const cols: number[] = [];
   for (let k = 0; k < b; k++) {
     const i = idx[k]!;
-    seq.set(ex.seq.subarray(i * L, (i + 1) * L), k * L);
+    seq.set(ex.seq.subarray(i * L + cut, (i + 1) * L), k * Lb);
     users[k] = ex.users[i]!;
-    for (let s = 0; s < T; s++) {
+    for (let s = T - Tb; s < T; s++) {
       const item = ex.targets[i * T + s]!;
       if (item === 0) continue;
-      rows.push(k * T + s);
+      rows.push(k * Tb + s - (T - Tb));
       cols.push(item - 1);
     }
   }
   return {
-    seq: tf.tensor2d(seq, [b, L], 'int32'),
+    seq: tf.tensor2d(seq, [b, Lb], 'int32'),
     users: tf.tensor1d(users, 'int32'),
     targetRows: tf.tensor1d(rows, 'int32'),
     targetCols: tf.tensor1d(cols, 'int32'),

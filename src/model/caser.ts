@@ -3,7 +3,8 @@
  * items goes through nv vertical filters (L x 1, no activation) and nh horizontal filters of each
  * height h = 1..L (h x d, ReLU, max-pooled over time); the concatenation is dropped out and fed to
  * fc1 (ReLU), concatenated with the user embedding and scored by a separate output item embedding
- * and bias, as in the paper. Trained with full softmax on sliding windows (next item).
+ * and bias, as in the paper. Trained on sliding windows (next item) with full softmax or a sampled
+ * loss (item-loss.ts).
  *
  * The convolutions are computed as matmuls: a horizontal filter spans the full width d, so it is a
  * linear map on each flattened h x d window, and a vertical filter is a linear map over the L rows.
@@ -13,7 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { INFERENCE, withWeightMaps, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
-import { dropout, fakeQuantActivations, mm, softmaxCrossEntropy } from './nn.ts';
+import { itemLoss } from './item-loss.ts';
+import { dropout, fakeQuantActivations, mm } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
 import { need, type ParamMap, type ParamSpec, type WeightMap } from './params.ts';
 
@@ -138,7 +140,8 @@ export function caserLoss(
   const x = caserForwardWith(c, params, layer, batch.seq, batch.users, ctx, activationBits);
   // One target slot per example, so targetRows indexes examples directly.
   const rows = tf.gather(x, batch.targetRows) as tf.Tensor2D;
-  return softmaxCrossEntropy(caserLogits(c, params, rows), batch.targetCols);
+  const { emb, bias } = outputTables(c, params);
+  return itemLoss(rows, emb, bias, batch.targetCols, batch.negatives);
 }
 
 /** Inference scores [B, numItems]. */
@@ -186,6 +189,7 @@ export function createCaser(config: Partial<CaserConfig> & Pick<CaserConfig, 'nu
     numItems: c.numItems,
     numUsers: c.numUsers,
     inputLen: c.L,
+    acceptsShortWindows: false,
     layers: () => caserLayers(c),
     paramSpecs: () => caserParamSpecs(c),
     lossWith: (params, layer, batch, ctx, activationBits) => caserLoss(c, params, layer, batch, ctx, activationBits),

@@ -65,9 +65,10 @@ export interface UserRanks {
 }
 
 /**
- * Ranks every user's target against all items, unmasked and masked, scoring users in batches, and
- * hands each user's score row, ranks and history mask (set only during the call) to `visit`.
- * Returns how many users were ranked.
+ * Ranks every user's target against all items, unmasked and masked, scoring users in batches of
+ * similar history length (a backbone that trims left padding then runs short windows for short
+ * histories), and hands each user's score row, ranks and history mask (set only during the call)
+ * to `visit`, in that batch order. Returns how many users were ranked.
  */
 function rankEach(
   set: EvalSet,
@@ -78,9 +79,11 @@ function rankEach(
 ): number {
   const users: number[] = [];
   for (let u = 0; u < set.histories.length; u++) if (set.targets[u]! > 0) users.push(u);
+  // Stable: equal lengths keep user order.
+  const byLength = [...users].sort((a, b) => set.histories[a]!.length - set.histories[b]!.length);
   const mask = new Uint8Array(numItems);
-  for (let start = 0; start < users.length; start += batchSize) {
-    const batch = users.slice(start, start + batchSize);
+  for (let start = 0; start < byLength.length; start += batchSize) {
+    const batch = byLength.slice(start, start + batchSize);
     const scores = score(batch);
     batch.forEach((u, k) => {
       const row = scores.subarray(k * numItems, (k + 1) * numItems);
@@ -97,23 +100,29 @@ function rankEach(
 /**
  * Full-ranking metrics of every user with a target, unmasked and masked, and each user's ranks
  * behind them, from one scoring pass. Both the Base loop (window scorer) and CHORD (whole-history
- * scorer) evaluate through this.
+ * scorer) evaluate through this. Means are summed in user order, whatever order users were scored in.
  */
 export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): { result: EvalResult; ranks: UserRanks } {
+  const numUsers = set.histories.length;
+  const unmaskedOf = new Int32Array(numUsers).fill(-1);
+  const maskedOf = new Int32Array(numUsers);
+  const shareOf = new Float64Array(numUsers);
+  const n = rankEach(set, numItems, score, batchSize, (u, row, ranks, history) => {
+    unmaskedOf[u] = ranks.unmasked;
+    maskedOf[u] = ranks.masked;
+    shareOf[u] = historyShareAtK(row, history, 10);
+  });
   const unmasked = new RankingMetrics([5, 10]);
   const masked = new RankingMetrics([5, 10]);
   const users: number[] = [];
-  const unmaskedRanks: number[] = [];
-  const maskedRanks: number[] = [];
   let historyShareSum = 0;
-  const n = rankEach(set, numItems, score, batchSize, (u, row, ranks, history) => {
-    unmasked.add(ranks.unmasked);
-    masked.add(ranks.masked);
-    historyShareSum += historyShareAtK(row, history, 10);
+  for (let u = 0; u < numUsers; u++) {
+    if (unmaskedOf[u]! < 0) continue;
+    unmasked.add(unmaskedOf[u]!);
+    masked.add(maskedOf[u]!);
+    historyShareSum += shareOf[u]!;
     users.push(u);
-    unmaskedRanks.push(ranks.unmasked);
-    maskedRanks.push(ranks.masked);
-  });
+  }
   return {
     result: {
       users: n,
@@ -121,7 +130,11 @@ export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: User
       masked: toMetrics(masked.summary()),
       historyShare10: historyShareSum / n,
     },
-    ranks: { users: Int32Array.from(users), unmasked: Int32Array.from(unmaskedRanks), masked: Int32Array.from(maskedRanks) },
+    ranks: {
+      users: Int32Array.from(users),
+      unmasked: Int32Array.from(users, (u) => unmaskedOf[u]!),
+      masked: Int32Array.from(users, (u) => maskedOf[u]!),
+    },
   };
 }
 
@@ -138,6 +151,19 @@ export function rankUsers(set: EvalSet, numItems: number, score: UserScorer, bat
   return evaluateAndRankUsers(set, numItems, score, batchSize).ranks;
 }
 
+/**
+ * The values of the score tensor `compute` builds, every intermediate tensor disposed. The copy
+ * leaves tf.tidy as a closure variable: a typed array returned from tidy is walked element by
+ * element in search of tensors (about a second for 256 users x 12k items).
+ */
+export function scoresToHost(compute: () => tf.Tensor): Float32Array {
+  let out: Float32Array | undefined;
+  tf.tidy(() => {
+    out = compute().dataSync() as Float32Array;
+  });
+  return out!;
+}
+
 export function evaluateRanking(
   score: ScoreFn,
   numItems: number,
@@ -148,10 +174,7 @@ export function evaluateRanking(
   const windowScorer: UserScorer = (batch) => {
     const seq = new Int32Array(batch.length * inputLen);
     batch.forEach((u, k) => writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen));
-    return tf.tidy(() => {
-      const s = score(tf.tensor2d(seq, [batch.length, inputLen], 'int32'), tf.tensor1d(Array.from(batch), 'int32'));
-      return s.dataSync() as Float32Array;
-    });
+    return scoresToHost(() => score(tf.tensor2d(seq, [batch.length, inputLen], 'int32'), tf.tensor1d(Array.from(batch), 'int32')));
   };
   return evaluateUsers(set, numItems, windowScorer, batchSize);
 }

@@ -2,12 +2,14 @@
  * SASRec (Kang & McAuley 2018) as a functional forward pass, following the reference PyTorch
  * port: scaled item embedding + learned positions, pre-LN attention whose residual is added to the
  * normalised input, post-LN point-wise FFN with its own residual, final layer norm, output scores
- * by the (tied) item embedding. Trained with full softmax over all items at every position.
+ * by the (tied) item embedding. Trained at every position with full softmax over all items, or a
+ * sampled loss (item-loss.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { INFERENCE, withWeightMaps, type Backbone, type BatchTensors, type Examples, type ForwardCtx } from './backbone.ts';
 import { weightLayers, type LayerFn } from './layers.ts';
-import { dropout, fakeQuantActivations, layerNorm, mm, softmaxCrossEntropy } from './nn.ts';
+import { itemLoss } from './item-loss.ts';
+import { dropout, fakeQuantActivations, layerNorm, mm } from './nn.ts';
 import { backboneLayers, type BackboneConfig, type LayerSpec } from '../core/backbones.ts';
 import { need, type ParamMap, type ParamSpec, type WeightMap } from './params.ts';
 
@@ -160,8 +162,7 @@ export function sasrecLoss(
 ): tf.Scalar {
   const h = sasrecForwardWith(c, params, layer, batch.seq, ctx, activationBits).reshape([-1, c.hidden]) as tf.Tensor2D;
   const rows = tf.gather(h, batch.targetRows) as tf.Tensor2D;
-  const logits = mm(rows, itemTable(c, params), false, true) as tf.Tensor2D;
-  return softmaxCrossEntropy(logits, batch.targetCols);
+  return itemLoss(rows, itemTable(c, params), undefined, batch.targetCols, batch.negatives);
 }
 
 /** Inference scores [B, numItems] from the last position's hidden state. */
@@ -239,6 +240,7 @@ export function createSasrec(config: Partial<SasrecConfig> & Pick<SasrecConfig, 
     numItems: c.numItems,
     numUsers: c.numUsers,
     inputLen: c.maxLen,
+    acceptsShortWindows: true,
     layers: () => sasrecLayers(c),
     paramSpecs: () => sasrecParamSpecs(c),
     lossWith: (params, layer, batch, ctx, activationBits) => sasrecLoss(c, params, layer, batch, ctx, activationBits),

@@ -20,6 +20,11 @@
  * --hyper-hidden [64] --rank [2] --gru-window [20] --z-targets [10] (SASRec: targets per z, which is
  * built from the items before them) --contrast [0] --contrast-margin [0.02] (own strategy's loss
  * below another user's by the margin) --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
+ * --loss [softmax] | sampled | gbce (item-loss.ts: full softmax, sampled softmax with logQ correction, or gSASRec's
+ * gBCE) --negatives [256] (per step, shared by its rows) --sampler [uniform] | popularity (sampled) --gbce-t [0.75]
+ * --valid-users [10000] (validation during training ranks all users up to this many, else a fixed seeded sample)
+ * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
+ * its longest window; 0 = plain shuffled batches)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
  * scores a shopper; table: the paper's per-training-user rows, replaced by their mean on the page).
  * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
@@ -38,6 +43,7 @@ import { METHODS, type Method } from '../core/methods.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import { initBackend, type BackendName } from './backend.ts';
+import { ITEM_LOSSES, NEGATIVE_SAMPLERS, type ItemLossKind, type NegativeSamplerKind } from './item-loss.ts';
 import { ChordTrainError } from './chord/errors.ts';
 import { RUN_DEFAULTS, runTraining, type RunOptions, type RunResult } from './chord/run.ts';
 import type { SelectionMetric } from './train.ts';
@@ -115,6 +121,12 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       'uniform-bits': { type: 'string' },
       'model-id': { type: 'string' },
       'max-steps': { type: 'string' },
+      loss: { type: 'string' },
+      negatives: { type: 'string' },
+      sampler: { type: 'string' },
+      'gbce-t': { type: 'string' },
+      'valid-users': { type: 'string' },
+      'length-buckets': { type: 'string' },
       backend: { type: 'string', default: 'wasm' },
       'no-progress': { type: 'boolean', default: false },
     },
@@ -138,6 +150,23 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
   if (!['ndcg10', 'hr10', 'ndcg10_masked', 'hr10_masked'].includes(metric)) throw bad(`bad --metric ${metric}`);
   const backend = values.backend as BackendName;
   if (backend !== 'wasm' && backend !== 'cpu') throw bad('--backend must be wasm or cpu');
+  const lossKind = (values.loss ?? RUN_DEFAULTS.loss.kind) as ItemLossKind;
+  if (!ITEM_LOSSES.includes(lossKind)) throw bad(`--loss must be one of ${ITEM_LOSSES.join('|')}, got '${lossKind}'`);
+  const sampler = (values.sampler ?? RUN_DEFAULTS.loss.sampler) as NegativeSamplerKind;
+  if (!NEGATIVE_SAMPLERS.includes(sampler)) throw bad(`--sampler must be one of ${NEGATIVE_SAMPLERS.join('|')}, got '${sampler}'`);
+  if (lossKind === 'softmax' && (values.negatives ?? values.sampler ?? values['gbce-t']) !== undefined) {
+    throw bad('--negatives, --sampler and --gbce-t apply to --loss sampled or gbce');
+  }
+  if (lossKind === 'gbce' && values.sampler !== undefined) throw bad('--loss gbce samples uniformly (gSASRec); --sampler applies to --loss sampled');
+  const negatives = num(values.negatives, RUN_DEFAULTS.loss.negatives, 'negatives');
+  if (!Number.isInteger(negatives) || negatives < 1) throw bad(`--negatives must be a positive integer, got ${negatives}`);
+  const gbceT = num(values['gbce-t'], RUN_DEFAULTS.loss.gbceT, 'gbce-t');
+  if (!(gbceT >= 0 && gbceT <= 1)) throw bad(`--gbce-t must be in [0, 1], got ${gbceT}`);
+  const validUsers = num(values['valid-users'], RUN_DEFAULTS.validUsers, 'valid-users');
+  if (!Number.isInteger(validUsers) || validUsers < 1) throw bad(`--valid-users must be a positive integer, got ${validUsers}`);
+  const lengthBuckets = num(values['length-buckets'], 0, 'length-buckets');
+  if (!Number.isInteger(lengthBuckets) || lengthBuckets < 0) throw bad(`--length-buckets must be an integer >= 0, got ${lengthBuckets}`);
+  if (lengthBuckets > 0 && kind !== 'sasrec') throw bad('--length-buckets applies to --backbone sasrec (Caser reads a fixed window)');
   const levelTable = validateLevelTable(values.levels ? numList(values.levels, 'levels') : RUN_DEFAULTS.levelTable);
   const seed = num(values.seed, 1, 'seed');
   const out = values.out ?? join('.cache', 'runs', `${kind}-${method}${init === 'pretrained' ? '-pre' : ''}-s${seed}`);
@@ -189,6 +218,9 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       ...(values['model-id'] ? { modelId: values['model-id'] } : {}),
       resume: values.resume,
       ...(values['max-steps'] ? { maxStepsPerEpoch: num(values['max-steps'], 0, 'max-steps') } : {}),
+      loss: { kind: lossKind, negatives, sampler, gbceT },
+      validUsers,
+      ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
       command,
     },
   };
@@ -270,6 +302,8 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--batch N] [--lr X] [--hyper-lr X] [--weight-decay X] [--dropout X] [--eval-every N] [--metric ndcg10]
        [--k-core N] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
        [--lambda-up X] [--lambda-down X] [--uniform-bits N] [--max-steps N] [--caser-user shared|table] [--backend wasm]
+       [--loss softmax|sampled|gbce] [--negatives N] [--sampler uniform|popularity] [--gbce-t X] [--valid-users N]
+       [--length-buckets N]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;

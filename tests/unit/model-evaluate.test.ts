@@ -33,8 +33,8 @@ describe('evaluateRanking', () => {
     expect(r.masked.hr5).toBeCloseTo(1, 10); // ranks 0 and 4
     expect(r.masked.ndcg5).toBeCloseTo((1 + 1 / Math.log2(6)) / 2, 10);
     expect(r.masked.mrr).toBeCloseTo((1 + 1 / 5) / 2, 10);
-    // Windows are the last inputLen items, left-padded.
-    expect(seen).toEqual([[0, 6, 5], [0, 0, 2]]);
+    // Windows are the last inputLen items, left-padded; the shorter history is scored first.
+    expect(seen).toEqual([[0, 0, 2], [0, 6, 5]]);
   });
 
   it('uses train as validation input and train + valid as test input', () => {
@@ -51,7 +51,7 @@ describe('evaluateRanking', () => {
     expect(testSet(ds).histories.map((h) => Array.from(h))).toEqual([[1, 2, 3, 5], [4, 6]]);
     const seen: number[][] = [];
     const r = evaluateRanking(byItemId(seen), 6, 2, testSet(ds));
-    expect(seen).toEqual([[3, 5], [4, 6]]);
+    expect(seen).toEqual([[4, 6], [3, 5]]);
     // user 0: target 6 is best -> rank 0; user 1: target 1 is worst, history 4 and 6 masked -> rank 3.
     expect(r.masked.hr5).toBe(1);
     expect(r.unmasked.hr5).toBe(0.5);
@@ -59,6 +59,25 @@ describe('evaluateRanking', () => {
 });
 
 describe('rankUsers', () => {
+  it('scores users shortest history first but returns ranks in user order', () => {
+    // User u's row scores the target (item 1) u and every other item 2.5: users 0-2 rank it
+    // last (5), users 3 and 4 first (0). Histories get shorter with the user id.
+    const histories = [5, 4, 3, 2, 1].map((n) => Int32Array.from({ length: n }, () => 6));
+    const set = { histories, targets: Int32Array.from([1, 1, 1, 1, 1]) };
+    const order: number[] = [];
+    const score = (users: readonly number[]) => {
+      order.push(...users);
+      const out = new Float32Array(users.length * 6).fill(2.5);
+      users.forEach((u, k) => (out[k * 6] = u));
+      return out;
+    };
+    const r = rankUsers(set, 6, score, 2);
+    expect(order).toEqual([4, 3, 2, 1, 0]);
+    expect(Array.from(r.users)).toEqual([0, 1, 2, 3, 4]);
+    expect(Array.from(r.unmasked)).toEqual([5, 5, 5, 0, 0]);
+  });
+
+
   it("gives each user's ranks behind evaluateUsers' means, skipping users without a target", () => {
     // Items 1..6 scored by id (item 6 best). user 0: target 4, history 6 5 -> ranks 2 / 0;
     // user 1: no target; user 2: target 1, history 2 -> ranks 5 / 4.

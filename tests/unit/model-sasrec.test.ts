@@ -62,6 +62,18 @@ describe('SASRec forward', () => {
     expect(diff(7)).toBeGreaterThan(1e-3);
   });
 
+  it('scores a window with its left padding cut as the full window (acceptsShortWindows)', () => {
+    const model = createBaseModel(createSasrec(tiny), 4);
+    expect(model.backbone.acceptsShortWindows).toBe(true);
+    const users = tf.tensor1d([0, 1], 'int32');
+    const full = model.scores(tf.tensor2d([[0, 0, 0, 0, 0, 3, 1, 4], [0, 0, 0, 0, 0, 0, 2, 7]], [2, 8], 'int32'), users).arraySync();
+    const cut = model.scores(tf.tensor2d([[3, 1, 4], [0, 2, 7]], [2, 3], 'int32'), users).arraySync();
+    full.forEach((row, b) => row.forEach((v, j) => expect(cut[b]![j]).toBeCloseTo(v, 5)));
+    // Positions count from the right: the same items one slot further left score differently.
+    const shifted = model.scores(tf.tensor2d([[3, 1, 4, 0]], [1, 4], 'int32'), tf.tensor1d([0], 'int32')).arraySync()[0]!;
+    expect(Math.max(...shifted.map((v, j) => Math.abs(v - full[0]![j]!)))).toBeGreaterThan(1e-3);
+  });
+
   it('reads the quantizable weights from the weights map, so CHORD can substitute them', () => {
     const model = createBaseModel(createSasrec(tiny), 4);
     const seq = tf.tensor2d([[0, 0, 1, 2, 3, 4, 5, 6]], [1, 8], 'int32');

@@ -74,6 +74,20 @@ describe('train-cli arguments', () => {
     expect(() => parseTrainArgs(['--method', 'chord'])).toThrow(/--data/);
   });
 
+  it('parses the loss, validation sample and length buckets, refusing options that do not apply', () => {
+    expect(parse().run).toMatchObject({ loss: { kind: 'softmax' }, validUsers: 10_000 });
+    expect(parse().run.lengthBuckets).toBeUndefined();
+    const g = parse('--loss', 'gbce', '--negatives', '128', '--gbce-t', '0.5', '--valid-users', '500', '--length-buckets', '20').run;
+    expect(g).toMatchObject({ loss: { kind: 'gbce', negatives: 128, gbceT: 0.5 }, validUsers: 500, lengthBuckets: 20 });
+    expect(parse('--loss', 'sampled', '--sampler', 'popularity').run.loss).toMatchObject({ kind: 'sampled', sampler: 'popularity', negatives: 256 });
+    expect(badOption(['--loss', 'bpr']).message).toMatch(/--loss must be one of softmax\|sampled\|gbce/);
+    expect(badOption(['--negatives', '64']).message).toMatch(/apply to --loss sampled or gbce/);
+    expect(badOption(['--loss', 'gbce', '--sampler', 'popularity']).message).toMatch(/samples uniformly/);
+    expect(badOption(['--loss', 'sampled', '--negatives', '0']).message).toMatch(/positive integer/);
+    expect(badOption(['--loss', 'gbce', '--gbce-t', '2']).message).toMatch(/\[0, 1\]/);
+    expect(badOption(['--backbone', 'caser', '--length-buckets', '4']).message).toMatch(/applies to --backbone sasrec/);
+  });
+
   it('trains the auto Base with the run\'s shared options, fp32, under its own id and directory', () => {
     const run = parse('--w3a3', '--budgets', '2.5', '--model-id', 'shop', '--lr', '3e-3', '--z-dim', '16', '--out', 'o', '--resume').run;
     const base = autoBaseOptions(run);

@@ -7,6 +7,7 @@ import type { SplitDataset } from '../../data/types.ts';
 import { sasrecWindowEnds, sasrecWindows } from '../sasrec.ts';
 import type { Backbone, Examples } from '../backbone.ts';
 import { batchTensors, writeLastWindow } from '../batches.ts';
+import { Rng } from '../../core/rng.ts';
 import { ChordTrainError } from './errors.ts';
 import type { ChordBatch } from './model.ts';
 
@@ -77,9 +78,9 @@ export function chordExamples(backbone: Backbone, train: readonly Int32Array[], 
   return { ...ex, gruLen, gru };
 }
 
-/** Batch tensors of examples `idx`; dispose with disposeChordBatch. */
-export function chordBatch(ex: ChordExamples, idx: ArrayLike<number>): ChordBatch {
-  const base = batchTensors(ex, idx);
+/** Batch tensors of examples `idx` (`trim`: as batchTensors); dispose with disposeChordBatch. */
+export function chordBatch(ex: ChordExamples, idx: ArrayLike<number>, trim = false): ChordBatch {
+  const base = batchTensors(ex, idx, trim);
   const n = ex.gruLen;
   const gru = new Int32Array(idx.length * n);
   for (let k = 0; k < idx.length; k++) gru.set(ex.gru.subarray(idx[k]! * n, (idx[k]! + 1) * n), k * n);
@@ -100,6 +101,27 @@ export function validationHistories(ds: SplitDataset): HistorySet {
   return { histories: ds.train, targets: ds.valid };
 }
 
+/** The seed of sampleUsers' draw for validation during training: one sample for every run. */
+export const VALIDATION_SAMPLE_SEED = 0x5a3d1e;
+
+/**
+ * `set` with only `size` of its users (those with a target) kept, drawn by a seeded shuffle; the
+ * others' targets are 0 (skipped). `set` itself when it has no more than `size` such users.
+ */
+export function sampleUsers(set: HistorySet, size: number, seed: number): HistorySet {
+  const users: number[] = [];
+  for (let u = 0; u < set.targets.length; u++) if (set.targets[u]! > 0) users.push(u);
+  if (users.length <= size) return set;
+  const rng = new Rng(seed);
+  for (let i = 0; i < size; i++) {
+    const j = i + rng.int(users.length - i);
+    [users[i], users[j]] = [users[j]!, users[i]!];
+  }
+  const targets = new Int32Array(set.targets.length);
+  for (const u of users.slice(0, size)) targets[u] = set.targets[u]!;
+  return { histories: set.histories, targets };
+}
+
 /** Test input = training sequence followed by the validation item. */
 export function testHistories(ds: SplitDataset): HistorySet {
   return {
@@ -113,18 +135,28 @@ export function testHistories(ds: SplitDataset): HistorySet {
   };
 }
 
-/** Model-input windows [B, inputLen] and GRU windows [B, gruLen] of users `users`. */
+/**
+ * Model-input windows [B, seqLen] and GRU windows [B, gruLen] of users `users`. seqLen is
+ * inputLen, or with `trim` the longest of the users' histories up to inputLen (the left padding
+ * every window shares is cut, for a backbone that acceptsShortWindows).
+ */
 export function historyWindows(
   set: HistorySet,
   users: readonly number[],
   inputLen: number,
   gruLen: number,
-): { seq: Int32Array; gru: Int32Array } {
-  const seq = new Int32Array(users.length * inputLen);
+  trim = false,
+): { seq: Int32Array; seqLen: number; gru: Int32Array } {
+  let seqLen = inputLen;
+  if (trim) {
+    seqLen = 1;
+    for (const u of users) seqLen = Math.max(seqLen, Math.min(inputLen, set.histories[u]!.length));
+  }
+  const seq = new Int32Array(users.length * seqLen);
   const gru = new Int32Array(users.length * gruLen);
   users.forEach((u, k) => {
-    writeLastWindow(set.histories[u]!, inputLen, seq, k * inputLen);
+    writeLastWindow(set.histories[u]!, seqLen, seq, k * seqLen);
     writeLastWindow(set.histories[u]!, gruLen, gru, k * gruLen);
   });
-  return { seq, gru };
+  return { seq, seqLen, gru };
 }

@@ -10,7 +10,9 @@ import { SingleBar } from 'cli-progress';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TensorMap } from '../../core/tensor-file.ts';
-import type { ForwardCtx } from '../backbone.ts';
+import type { Examples, ForwardCtx } from '../backbone.ts';
+import { windowLength } from '../batches.ts';
+import type { NegativeSampler } from '../item-loss.ts';
 import {
   assignVariables,
   CheckpointError,
@@ -44,6 +46,15 @@ export interface LoopOptions {
   readonly checkpointDir?: string;
   readonly resume: boolean;
   readonly maxStepsPerEpoch?: number;
+  /**
+   * Batches of similar window length (0 or none = plain shuffled batches): the shuffled examples
+   * are cut into chunks of this many batches, each chunk is sorted by window length and cut into
+   * batches, the batches are shuffled, and each is cut to its longest window. For a backbone that
+   * acceptsShortWindows: where most histories are short, most of a padded window's cost goes.
+   */
+  readonly lengthBuckets?: number;
+  /** Draws each step's shared negatives for a sampled loss; none = full softmax. */
+  readonly negatives?: NegativeSampler;
   /** Recorded in state.json; resuming requires equal settings. */
   readonly settings: Record<string, unknown>;
   /** Show a cli-progress bar (a TTY); otherwise one log line per epoch. */
@@ -139,6 +150,24 @@ export class GroupedAdam implements StepOptimizer {
   }
 }
 
+/**
+ * LoopOptions.lengthBuckets' batches: `order` (shuffled) cut into chunks of `chunkBatches`
+ * batches, each chunk sorted by window length (stable) and cut into batches, then the batches
+ * shuffled.
+ */
+export function lengthBatches(ex: Examples, order: readonly number[], batchSize: number, chunkBatches: number, rng: Rng): number[][] {
+  const batches: number[][] = [];
+  const chunk = batchSize * chunkBatches;
+  for (let start = 0; start < order.length; start += chunk) {
+    const part = order.slice(start, start + chunk);
+    const length = new Map(part.map((i) => [i, windowLength(ex, i)]));
+    part.sort((a, b) => length.get(a)! - length.get(b)!);
+    for (let b = 0; b < part.length; b += batchSize) batches.push(part.slice(b, b + batchSize));
+  }
+  rng.shuffle(batches);
+  return batches;
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function trainLoop(
@@ -197,6 +226,8 @@ export async function trainLoop(
     const ex = examples(rng.int(inputLen));
     const order = Array.from({ length: ex.count }, (_, i) => i);
     rng.shuffle(order);
+    const bucketed = (opts.lengthBuckets ?? 0) > 0;
+    const batches = bucketed ? lengthBatches(ex, order, opts.batchSize, opts.lengthBuckets!, rng) : undefined;
     let steps = Math.ceil(ex.count / opts.batchSize);
     if (opts.maxStepsPerEpoch !== undefined) steps = Math.min(steps, opts.maxStepsPerEpoch);
     if (opts.progress && !bar) {
@@ -220,9 +251,11 @@ export async function trainLoop(
     let lossSum = 0;
     for (let s = 0; s < steps; s++) {
       const ts = performance.now();
-      const batch = chordBatch(ex, order.slice(s * opts.batchSize, (s + 1) * opts.batchSize));
-      lossSum += trainStep(model, adam, batch, ctx);
+      const batch = batches ? chordBatch(ex, batches[s]!, true) : chordBatch(ex, order.slice(s * opts.batchSize, (s + 1) * opts.batchSize));
+      const negatives = opts.negatives?.sample(rng);
+      lossSum += trainStep(model, adam, negatives ? { ...batch, negatives } : batch, ctx);
       disposeChordBatch(batch);
+      negatives?.cols.dispose();
       stepSeconds += (performance.now() - ts) / 1000;
       stepsTimed++;
       bar?.update((epoch - 1) * stepsPerEpoch + Math.min(s + 1, stepsPerEpoch), {
@@ -236,7 +269,9 @@ export async function trainLoop(
     const cpu = process.cpuUsage(cpu0);
     const trainCpuSeconds = (cpu.user + cpu.system) / 1e6;
     let entry: EpochLog = { epoch, loss: lossSum / steps, steps, trainSeconds, trainCpuSeconds };
-    let line = `epoch ${epoch} loss ${entry.loss.toFixed(4)} ${trainSeconds.toFixed(1)}s, cpu ${(trainCpuSeconds / steps).toFixed(2)}s/step (${steps} steps)`;
+    // CPU use of the process while it trained (one core = 100%): how much of the machine a run holds.
+    const cpuShare = ((100 * trainCpuSeconds) / trainSeconds).toFixed(0);
+    let line = `epoch ${epoch} loss ${entry.loss.toFixed(4)} ${trainSeconds.toFixed(1)}s, cpu ${(trainCpuSeconds / steps).toFixed(2)}s/step (${steps} steps, ${cpuShare}% of a core)`;
     if (epoch % opts.evalEvery === 0 || epoch === opts.epochs) {
       const te = performance.now();
       const valid = validate();

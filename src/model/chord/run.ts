@@ -19,15 +19,17 @@ import { loadTensorSet } from '../checkpoint.ts';
 import type { EvalResult } from '../evaluate.ts';
 import { readArtifact, slugify, writeArtifact, type ArtifactFiles } from '../export.ts';
 import { createBaseModel } from '../model.ts';
+import { ITEM_LOSS_DEFAULTS, NegativeSampler, type ItemLossSpec } from '../item-loss.ts';
 import { countParams, type ParamMap } from '../params.ts';
 import { createSasrec } from '../sasrec.ts';
 import { codeRevision } from '../provenance.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 import type { SelectionMetric } from '../train.ts';
-import { chordExamples, historyWindows, testHistories, validationHistories, type HistorySet } from './data.ts';
+import { chordExamples, historyWindows, sampleUsers, testHistories, validationHistories, VALIDATION_SAMPLE_SEED, type HistorySet } from './data.ts';
 import { anotherUser, evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
 import { ChordTrainError } from './errors.ts';
 import { evaluateUsers, modelScorer, type UserScorer } from './evaluate.ts';
+import { scoresToHost } from '../evaluate.ts';
 import { createGruParams, gruTensors } from './gru.ts';
 import { hypernetConfig, hypernetTensors } from './hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
@@ -61,6 +63,16 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   readonly modelId?: string;
   readonly resume: boolean;
   readonly maxStepsPerEpoch?: number;
+  /** The training loss (full softmax by default, or a sampled loss: item-loss.ts). */
+  readonly loss?: ItemLossSpec;
+  /**
+   * Users validated after each epoch: all of them up to this many, else a fixed seeded sample of
+   * this size (the same users in every run on the dataset). The final valid and test evaluations
+   * always rank every user.
+   */
+  readonly validUsers?: number;
+  /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
+  readonly lengthBuckets?: number;
   readonly progress: boolean;
   readonly command: string;
   readonly log: (line: string) => void;
@@ -78,6 +90,8 @@ export const RUN_DEFAULTS = {
   // table (scored with its mean at deployment) lost to it on validation (results/ml-100k.md).
   caserUser: 'shared' as 'table' | 'shared',
   budgets: [] as number[],
+  loss: ITEM_LOSS_DEFAULTS,
+  validUsers: 10_000,
   resume: false,
   progress: false,
 };
@@ -147,11 +161,8 @@ function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMa
       loss: (batch, ctx) => base.loss(batch, ctx),
       shippedWeights: () => hostTensors(base.weights, layers.map((l) => l.name)),
       scorer: (set) => (users) => {
-        const { seq } = historyWindows(set, users, backbone.inputLen, 1);
-        return tf.tidy(() => {
-          const s = base.scores(tf.tensor2d(seq, [users.length, backbone.inputLen], 'int32'), tf.tensor1d(Array.from(users), 'int32'));
-          return s.dataSync() as Float32Array;
-        });
+        const { seq, seqLen } = historyWindows(set, users, backbone.inputLen, 1, backbone.acceptsShortWindows);
+        return scoresToHost(() => base.scores(tf.tensor2d(seq, [users.length, seqLen], 'int32'), tf.tensor1d(Array.from(users), 'int32')));
       },
       hypernet: () => undefined,
       dispose: () => tf.dispose([...Object.values(base.variables), ...Object.values(gru)]),
@@ -253,6 +264,15 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     throw new ChordTrainError('CHORD_BAD_OPTION', '--w3a3 applies to the quantized methods, not to fp32 Base');
   }
   const backbone = makeBackbone(o, ds);
+  const loss = o.loss ?? RUN_DEFAULTS.loss;
+  const validUsers = o.validUsers ?? RUN_DEFAULTS.validUsers;
+  const valid = validationHistories(ds);
+  const test = testHistories(ds);
+  const validDuring = sampleUsers(valid, validUsers, VALIDATION_SAMPLE_SEED);
+  const lengthBuckets = o.lengthBuckets ?? 0;
+  if (lengthBuckets > 0 && !backbone.acceptsShortWindows) {
+    throw new ChordTrainError('CHORD_BAD_OPTION', `--length-buckets needs a backbone whose windows can be cut (SASRec), not ${o.backbone}`);
+  }
   const pretrained = o.init === 'pretrained' ? loadPretrained(o.pretrainedDir!) : undefined;
   const model = buildModel(o, backbone, pretrained);
   const tag = o.method === 'base' || o.method === 'quant' ? '' : `-b${String(o.beta).replace('.', '')}-l${o.levelTable.join('')}`;
@@ -275,10 +295,15 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     // Only for a shared-row Caser: a table-row run keeps the settings it had before the option
     // existed (its checkpoints still resume), and a shared-row run refuses a table-row checkpoint.
     ...(o.backbone === 'caser' && caserUser(o) === 'shared' ? { caserUser: 'shared' } : {}),
+    // Only where they differ from what every earlier run did, so those checkpoints still resume.
+    ...(loss.kind === 'softmax' ? {} : { loss }),
+    ...(validDuring === valid ? {} : { validUsers }),
+    ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
   };
   o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
-  const valid = validationHistories(ds);
-  const test = testHistories(ds);
+  if (validDuring !== valid) o.log(`validation during training: a seeded sample of ${validUsers} of ${ds.numUsers} users`);
+  if (loss.kind !== 'softmax') o.log(`loss: ${loss.kind}, ${loss.negatives} negatives per step${loss.kind === 'sampled' ? ` (${loss.sampler})` : `, t ${loss.gbceT}`}`);
+  const sampler = loss.kind === 'softmax' ? undefined : new NegativeSampler(loss, ds.numItems, ds.train);
   // Base and Quant have no z in their loss: every window keeps all its targets, as Base always did.
   const zInLoss = o.method !== 'base' && o.method !== 'quant';
   const windows = { gruLen: o.gruWindow, zTargets: zInLoss ? o.zTargets : backbone.inputLen };
@@ -286,7 +311,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     model,
     (shift) => chordExamples(backbone, ds.train, shift, windows),
     backbone.inputLen,
-    () => evaluateUsers(valid, ds.numItems, model.scorer(valid)),
+    () => evaluateUsers(validDuring, ds.numItems, model.scorer(validDuring)),
     {
       epochs: o.epochs,
       batchSize: o.batchSize,
@@ -300,11 +325,14 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
       checkpointDir: join(o.out, 'checkpoint'),
       resume: o.resume,
       ...(o.maxStepsPerEpoch === undefined ? {} : { maxStepsPerEpoch: o.maxStepsPerEpoch }),
+      ...(sampler ? { negatives: sampler } : {}),
+      ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
       settings,
       progress: o.progress,
       log: o.log,
     },
   );
+  sampler?.dispose();
   // Over every epoch of the run, including those before a resume: training steps + validations.
   const trainSeconds = loop.history.reduce((a, e) => a + e.trainSeconds + (e.evalSeconds ?? 0), 0);
   const meanStepCpuSeconds = loop.meanStepCpuSeconds > 0 ? loop.meanStepCpuSeconds : null;
