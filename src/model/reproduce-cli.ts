@@ -1,8 +1,12 @@
 /**
- * Reproduces the paper's ML-100K tables with the committed code:
+ * Reproduces the paper's ML-100K tables with the committed code, and the same rows on other datasets:
  *
  *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list] [--report]
- *     [--diagnostics <dir>]
+ *     [--diagnostics <dir>] [--cache <dir>]
+ *   npm run reproduce -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt --seeds 1
+ *
+ * A dataset is named by its folder; plan.ts's DATASET_PROFILES says what each trains differently (the
+ * Amazon sets: k-core 0, a sampled loss, length-bucketed batches, fewer runs).
  *
  * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
  * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
@@ -40,6 +44,8 @@ import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls,
 import {
   COMMON_ARGS,
   findTraining,
+  datasetName,
+  datasetProfile,
   K_CORE,
   planRuns,
   runTrain,
@@ -59,7 +65,8 @@ async function main(): Promise<void> {
       data: { type: 'string' },
       only: { type: 'string' },
       seeds: { type: 'string', default: '1,2,3' },
-      cache: { type: 'string', default: join('.cache', 'reproduce') },
+      /** Default: .cache/reproduce for ML-100K, .cache/reproduce-<dataset> for any other. */
+      cache: { type: 'string' },
       results: { type: 'string', default: 'results' },
       /** Sidecars of the diagnostics (history share, strategy spread, Quant budget, per-user test ranks); default: beside the cache, <cache>-diagnostics. */
       diagnostics: { type: 'string' },
@@ -68,16 +75,18 @@ async function main(): Promise<void> {
     },
   });
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
-  const dataset = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt)$/, '');
+  const dataset = datasetName(values.data);
+  const profile = datasetProfile(dataset);
+  const cache = values.cache ?? join('.cache', dataset === 'ml-100k' ? 'reproduce' : `reproduce-${dataset}`);
   const seeds = values.seeds.split(',').map(Number);
-  const plan = planRuns(seeds);
+  const plan = planRuns(seeds).filter(profile.keep);
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
   const stale = new Map<string, StaleRun>();
   const refresh = () => {
     for (const spec of plan) {
-      const t = findTraining(join(values.cache, spec.key));
-      const why = t && staleReason(spec, t, values.cache);
+      const t = findTraining(join(cache, spec.key));
+      const why = t && staleReason(spec, t, cache);
       if (t && !why) {
         finished.set(spec.key, { spec, ...t });
         stale.delete(spec.key);
@@ -99,10 +108,10 @@ async function main(): Promise<void> {
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
   const command = `npm run reproduce -- --data ${values.data}`;
-  const cacheDir = values.cache.replace(/[\\/]+$/, '');
+  const cacheDir = cache.replace(/[\\/]+$/, '');
   const diagnosticsDir = values.diagnostics ?? join(dirname(cacheDir), `${basename(cacheDir)}-diagnostics`);
   let split: SplitDataset | undefined;
-  const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: K_CORE }).split);
+  const loadSplit = () => (split ??= prepareDataset(loadDataset(values.data!).interactions, { k: profile.kCore }).split);
   let shares = new Map<string, number>();
   let spreads = new Map<string, StrategySpread>();
   let atQuantBudget = new Map<string, RecordedEval>();
@@ -126,9 +135,10 @@ async function main(): Promise<void> {
     const controlPaired = controlComparisons(finished, ranks, others, controls);
     const json = {
       dataset,
-      protocol: { kCore: K_CORE, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
+      protocol: { kCore: profile.kCore, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
       command,
-      train_args: COMMON_ARGS,
+      train_args: [...COMMON_ARGS, ...(profile.kCore === K_CORE ? [] : ['--k-core', String(profile.kCore)])],
+      train_args_by_backbone: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') },
       rows,
       per_seed: compareSeeds(finished),
       chord_mode: chooseChordMode(finished),
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
       controls_paired_ndcg10: controlPaired,
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, trainArgs: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') } }));
   };
   await readShares(values.report);
   write();
@@ -159,10 +169,10 @@ async function main(): Promise<void> {
         // A run from the old Base: kept aside (not deleted), and this one starts from the new Base.
         const aside = join(`${cacheDir}-stale`, `${r.key}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
         mkdirSync(dirname(aside), { recursive: true });
-        renameSync(join(values.cache, r.key), aside);
+        renameSync(join(cache, r.key), aside);
         console.log(`\n${r.key}: ${why.reason}; the old run is in ${aside}`);
       }
-      await runTrain(trainArgs(r, values.data, values.cache), r.key);
+      await runTrain(trainArgs(r, values.data, cache, profile), r.key);
     }
     refresh();
     await readShares(false);
@@ -175,11 +185,12 @@ async function main(): Promise<void> {
   console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
 }
 
-const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <ml-100k dir> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--diagnostics <dir>]
-  Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/) and
-  rewrites results/<dataset>.json and .md. --only keeps runs matching every token (backbone, method, ablation
-  group, s<seed> or a run key); --list shows what is done and why a run is due; --report only rewrites the results.`;
+const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
+       [--diagnostics <dir>] [--cache <dir>]
+  Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
+  .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
+  --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
+  what is done and why a run is due; --report only rewrites the results.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
+import { DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
 import { perSeedTables, trainingTimeTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
@@ -257,5 +257,38 @@ describe('reproduce plan and aggregation', () => {
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
+  });
+});
+
+describe('dataset profiles', () => {
+  it('names a dataset by its folder, for a folder or a file inside it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'datasets-'));
+    mkdirSync(join(root, 'amazon-toys'));
+    writeFileSync(join(root, 'amazon-toys', 'Toys_and_Games.txt'), '1 1 2 3\n');
+    expect(datasetName(join(root, 'amazon-toys', 'Toys_and_Games.txt'))).toBe('amazon-toys');
+    expect(datasetName(join(root, 'amazon-toys') + '/')).toBe('amazon-toys');
+    expect(datasetName('missing/ml-100k')).toBe('ml-100k');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('trains the Amazon sets without a k-core, with the sampled loss, SASRec on length buckets', () => {
+    const toys = datasetProfile('amazon-toys');
+    const plan = planRuns([1]).filter(toys.keep);
+    expect(plan.every((r) => r.group === 'headline' || r.group === 'pretrained')).toBe(true);
+    expect(plan.filter((r) => r.method === 'chord').map((r) => r.key).sort()).toEqual(['caser-chord-l2468-b0.125-pre-s1', 'caser-chord-l2468-b0.125-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-chord-l2468-b0.125-s1']);
+    for (const r of plan) {
+      const parsed = parseTrainArgs(trainArgs(r, 'd/amazon-toys/Toys_and_Games.txt', '.cache/reproduce-amazon-toys', toys));
+      expect(parsed.kCore).toBe(0);
+      expect(parsed.run.loss).toMatchObject({ kind: 'sampled', negatives: 256 });
+      expect(parsed.run.lengthBuckets).toBe(r.backbone === 'sasrec' ? 20 : undefined);
+    }
+    const sports = planRuns([1]).filter(DATASET_PROFILES['amazon-sports']!.keep).map((r) => r.key).sort();
+    expect(sports).toEqual(['caser-base-s1', 'sasrec-base-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-quant-pre-s1']);
+    // ML-100K and unknown datasets keep what every committed ML-100K run was trained with.
+    expect(datasetProfile('ml-100k')).toBe(DEFAULT_PROFILE);
+    expect(datasetProfile('my-shop')).toBe(DEFAULT_PROFILE);
+    const r = planRuns([1])[0]!;
+    expect(trainArgs(r, 'd', 'c', DEFAULT_PROFILE)).toEqual(trainArgs(r, 'd', 'c'));
+    expect(trainArgs(r, 'd', 'c')).not.toContain('--k-core');
   });
 });

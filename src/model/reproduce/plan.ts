@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BACKBONE_KINDS, type BackboneKind } from '../../core/backbones.ts';
 import { isHypernetMethod, METHODS, type Method } from '../../core/methods.ts';
 import { DEFAULT_LEVELS } from '../../core/strategy.ts';
@@ -57,6 +57,55 @@ const DEPLOY_BUDGETS = [2.5, 2];
 export const QUANT_BUDGET = 3;
 /** train-cli's --k-core default, which every run uses (the protocol's 10-core). */
 export const K_CORE = 10;
+
+/**
+ * What reproduce does per dataset, the dataset named by its folder (datasetName): the k-core of
+ * its protocol, what every run adds to COMMON_ARGS (chosen on that dataset's validation), and
+ * which planned runs it trains (the CPU budget is finite).
+ */
+export interface DatasetProfile {
+  readonly kCore: number;
+  readonly extraArgs: (backbone: BackboneKind) => readonly string[];
+  readonly keep: (r: RunSpec) => boolean;
+}
+
+/** ML-100K, and any dataset without a profile of its own: 10-core, full softmax, every run. */
+export const DEFAULT_PROFILE: DatasetProfile = { kCore: K_CORE, extraArgs: () => [], keep: () => true };
+
+/**
+ * The Amazon review sets are 5-core already (k-core 0 keeps them as published). Their catalogues
+ * make the full softmax a large part of a step, and their median history of 4 makes a 50-item
+ * window mostly padding: every run trains with sampled softmax, and SASRec on length-bucketed
+ * batches. How the loss was chosen on Toys validation is in results/FINDINGS.md ("Shop scale").
+ */
+export const AMAZON_LOSS_ARGS = ['--loss', 'sampled', '--negatives', '256'] as const;
+const amazonArgs = (backbone: BackboneKind): readonly string[] =>
+  backbone === 'sasrec' ? [...AMAZON_LOSS_ARGS, '--length-buckets', '20'] : AMAZON_LOSS_ARGS;
+
+export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
+  'ml-100k': DEFAULT_PROFILE,
+  // Every headline method on both backbones, random-frozen and frozen-pretrained; no ablations.
+  'amazon-toys': { kCore: 0, extraArgs: amazonArgs, keep: (r) => r.group === 'headline' || r.group === 'pretrained' },
+  // Base for both backbones, and SASRec's Quant and CHORD on the frozen Base.
+  'amazon-sports': {
+    kCore: 0,
+    extraArgs: amazonArgs,
+    keep: (r) => r.method === 'base' || (r.backbone === 'sasrec' && r.pretrained && (r.method === 'quant' || r.method === 'chord')),
+  },
+};
+
+/**
+ * A dataset's name from reproduce's --data: a folder's own name, a file's folder name
+ * (../shared/datasets/amazon-toys/Toys_and_Games.txt is amazon-toys).
+ */
+export function datasetName(data: string): string {
+  const path = resolve(data.replace(/[\\/]+$/, ''));
+  return existsSync(path) && statSync(path).isFile() ? basename(dirname(path)) : basename(path).replace(/\.(inter|data|txt)$/, '');
+}
+
+export function datasetProfile(name: string): DatasetProfile {
+  return DATASET_PROFILES[name] ?? DEFAULT_PROFILE;
+}
 
 /** The methods with a per-user strategy from a hypernet (CHORD and its ablations), not Base or Quant. */
 export function personalised(method: Method): boolean {
@@ -129,9 +178,11 @@ export function baseRunKey(r: RunSpec): string {
  * frozen-pretrained (with a Base trained into the run's own directory), while the random-frozen
  * runs here must stay what they were and the pretrained ones start from the same seed's Base run.
  */
-export function trainArgs(r: RunSpec, data: string, cacheDir: string): string[] {
+export function trainArgs(r: RunSpec, data: string, cacheDir: string, profile: DatasetProfile = DEFAULT_PROFILE): string[] {
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
+  if (profile.kCore !== K_CORE) args.push('--k-core', String(profile.kCore));
+  args.push(...profile.extraArgs(r.backbone));
   if (r.w3a3) args.push('--w3a3');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, baseRunKey(r)));
   else if (r.method !== 'base') args.push('--init', 'random');
