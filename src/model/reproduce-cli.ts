@@ -2,7 +2,7 @@
  * Reproduces the paper's ML-100K tables with the committed code, and the same rows on other datasets:
  *
  *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list] [--report]
- *     [--diagnostics <dir>] [--cache <dir>]
+ *     [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
  *   npm run reproduce -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt --seeds 1
  *
  * A dataset is named by its folder; plan.ts's DATASET_PROFILES says what each trains differently (the
@@ -15,6 +15,9 @@
  * s<seed> or a run key); `--list` shows what is done and what is not; `--report` only rewrites the results files.
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
  * progress is always on disk.
+ *
+ * `--jobs N` trains N runs at once (reproduce/queue.ts; tfjs-wasm uses one thread, so N = the machine's cores), a
+ * frozen-pretrained run starting once its Base has finished.
  *
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
@@ -46,6 +49,7 @@ import {
   findTraining,
   datasetName,
   datasetProfile,
+  baseRunKey,
   K_CORE,
   planRuns,
   runTrain,
@@ -54,9 +58,11 @@ import {
   trainArgs,
   type RecordedEval,
   type FinishedRun,
+  type RunSpec,
   type StaleRun,
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
+import { runQueue } from './reproduce/queue.ts';
 import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons } from './reproduce/report.ts';
 
 async function main(): Promise<void> {
@@ -72,6 +78,8 @@ async function main(): Promise<void> {
       diagnostics: { type: 'string' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
+      /** Runs trained at once (each a one-thread tfjs-wasm process): the machine's cores. */
+      jobs: { type: 'string', default: '1' },
     },
   });
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
@@ -79,6 +87,8 @@ async function main(): Promise<void> {
   const profile = datasetProfile(dataset);
   const cache = values.cache ?? join('.cache', dataset === 'ml-100k' ? 'reproduce' : `reproduce-${dataset}`);
   const seeds = values.seeds.split(',').map(Number);
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${values.jobs}`);
   const plan = planRuns(seeds).filter(profile.keep);
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
@@ -159,8 +169,17 @@ async function main(): Promise<void> {
     cliProgress.Presets.shades_classic,
   );
   bar.start(todo.length, 0, { run: todo[0]?.key ?? '-' });
-  for (const [i, r] of todo.entries()) {
-    bar.update(i, { run: r.key });
+  const todoKeys = new Set(todo.map((r) => r.key));
+  let done = 0;
+  // A frozen-pretrained run starts once its Base is finished (or when its Base is not run here).
+  const ready = (r: RunSpec) => {
+    if (!r.pretrained) return true;
+    const base = baseRunKey(r);
+    refresh();
+    return !todoKeys.has(base) || finished.has(base);
+  };
+  await runQueue(todo, jobs, ready, async (r) => {
+    bar.update(done, { run: r.key });
     refresh();
     // Another reproduce process may have finished this run in the meantime.
     if (!finished.has(r.key)) {
@@ -172,12 +191,13 @@ async function main(): Promise<void> {
         renameSync(join(cache, r.key), aside);
         console.log(`\n${r.key}: ${why.reason}; the old run is in ${aside}`);
       }
-      await runTrain(trainArgs(r, values.data, cache, profile), r.key);
+      await runTrain(trainArgs(r, values.data!, cache, profile), r.key);
     }
     refresh();
     await readShares(false);
     write();
-  }
+    bar.update(++done, { run: r.key });
+  });
   bar.update(todo.length, { run: 'done' });
   bar.stop();
   await readShares(true);
@@ -186,11 +206,11 @@ async function main(): Promise<void> {
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--diagnostics <dir>] [--cache <dir>]
+       [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
   --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
-  what is done and why a run is due; --report only rewrites the results.`;
+  what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each).`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });
