@@ -30,6 +30,8 @@ export interface LoadProbe {
   /** Page-cache bytes of those files still resident when the load began (0 = a cold read). */
   resident_bytes_before_load: number | null;
   load_ms: number;
+  /** CPU time of this process during the load (all threads): less distorted by other load than load_ms. */
+  load_cpu_ms: number;
   /** After load and GC, against before: what this process keeps for the model. */
   rss_delta_mib: number;
   heap_used_delta_mib: number;
@@ -121,8 +123,10 @@ export async function probeLoads(dirs: readonly string[]): Promise<LoadProbe[]> 
     const before = process.memoryUsage();
     const peakReset = resetPeak();
     const t = performance.now();
+    const cpu = process.cpuUsage();
     const model = await loadServedModel(dir);
     const loadMs = performance.now() - t;
+    const used = process.cpuUsage(cpu);
     const peak = peakReset ? peakRss() : undefined;
     keep.push(model);
     await new Promise((r) => setImmediate(r));
@@ -133,6 +137,7 @@ export async function probeLoads(dirs: readonly string[]): Promise<LoadProbe[]> 
       disk_bytes: disk,
       resident_bytes_before_load: resident,
       load_ms: Math.round(loadMs * 10) / 10,
+      load_cpu_ms: Math.round((used.user + used.system) / 100) / 10,
       rss_delta_mib: mib(after.rss - before.rss),
       heap_used_delta_mib: mib(after.heapUsed - before.heapUsed),
       external_delta_mib: mib(after.external - before.external),
