@@ -637,6 +637,13 @@ async function main(argv: string[]): Promise<void> {
       for (const spec of SHOP_MODELS) shop.push(await writeShopModel(shopDir, spec));
       const shopIds = shop.map((m) => m.spec.modelId);
       const single = 'sasrec-sports';
+      // What a compute worker does per request for each shop backbone, as for the small model.
+      const computeOnlyShop: Record<string, { batch_64: ReturnType<typeof computeOnly>; batch_1: ReturnType<typeof computeOnly> }> = {};
+      for (const id of ['sasrec-sports', 'caser-sports']) {
+        const loaded = await loadServedModel(join(shopDir, id));
+        computeOnlyShop[id] = { batch_64: computeOnly(loaded.compute, 64), batch_1: computeOnly(loaded.compute, 1) };
+        console.log(`compute only ${id} (best of 8): ${JSON.stringify(computeOnlyShop[id])}`);
+      }
       const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 
       console.log('load probe: each model cold from disk, in a fresh process ...');
@@ -722,6 +729,14 @@ async function main(argv: string[]): Promise<void> {
           mixed_max_rps: mixedUncached.rps,
           mixed_latency_ms: { p50: mixedRate.latency_ms.p50, p99: mixedRate.latency_ms.p99 },
           errors,
+          server_cpu_ms_per_request: {
+            uncached: uncached.server_cpu_ms_per_request,
+            uncached_main_thread: uncached.server_main_thread_cpu_ms_per_request,
+            cached: cached.server_cpu_ms_per_request,
+            at_1000: rate.server_cpu_ms_per_request,
+            mixed_uncached: mixedUncached.server_cpu_ms_per_request,
+          },
+          compute_only: computeOnlyShop,
           goals: {
             ...GOALS,
             uncached_rps_met: Math.min(uncached.rps, mixedUncached.rps) >= GOALS.uncached_rps_min,

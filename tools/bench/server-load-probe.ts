@@ -43,8 +43,14 @@ export interface LoadProbe {
     /** Bytes of the files served from memory to pages, by name. */
     served_files: Record<string, number>;
     served_files_total: number;
-    /** The hypernet tensors (float32) the compute is built from. */
+    /** The hypernet tensors (float32) the compute is built from (kept to start compute workers). */
     hypernet_tensor_bytes: number;
+    /**
+     * The strategy compute's own memory beyond those tensors: the hypernet's weights as its kernel
+     * lays them out (f64, in wasm memory), output buffers and scratch. Each compute worker holds
+     * one more compute.
+     */
+    compute_bytes: number;
     /** Frozen per-channel ranges (T's input). */
     frozen_range_bytes: number;
   };
@@ -100,6 +106,24 @@ function peakRss(): number | undefined {
   }
 }
 
+/** Distinct ArrayBuffers reachable from `root` (own properties, array elements, Map/Set entries). */
+function buffersOf(root: unknown): Set<ArrayBufferLike> {
+  const seen = new Set<unknown>();
+  const out = new Set<ArrayBufferLike>();
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x !== 'object' || x === null || seen.has(x)) continue;
+    seen.add(x);
+    if (ArrayBuffer.isView(x)) out.add(x.buffer);
+    else if (x instanceof ArrayBuffer) out.add(x);
+    else if (x instanceof Map) for (const [k, v] of x) stack.push(k, v);
+    else if (x instanceof Set) for (const v of x) stack.push(v);
+    else stack.push(...Object.values(x));
+  }
+  return out;
+}
+
 function retained(model: ServedModel): LoadProbe['retained'] {
   const served: Record<string, number> = {};
   for (const [name, f] of model.files) served[name] = f.bytes.byteLength;
@@ -109,6 +133,12 @@ function retained(model: ServedModel): LoadProbe['retained'] {
     served_files: served,
     served_files_total: Object.values(served).reduce((a, b) => a + b, 0),
     hypernet_tensor_bytes: hyper,
+    compute_bytes: (() => {
+      const spec = buffersOf(model.computeSpec.hypernetTensors);
+      let n = 0;
+      for (const b of buffersOf(model.compute)) if (!spec.has(b)) n += b.byteLength;
+      return n;
+    })(),
     frozen_range_bytes: model.frozen.reduce((s, f) => s + f.ranges.byteLength, 0),
   };
 }
