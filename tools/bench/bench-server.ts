@@ -637,13 +637,21 @@ async function main(argv: string[]): Promise<void> {
       for (const spec of SHOP_MODELS) shop.push(await writeShopModel(shopDir, spec));
       const shopIds = shop.map((m) => m.spec.modelId);
       const single = 'sasrec-sports';
-      // What a compute worker does per request for each shop backbone, as for the small model.
-      const computeOnlyShop: Record<string, { batch_64: ReturnType<typeof computeOnly>; batch_1: ReturnType<typeof computeOnly> }> = {};
-      for (const id of ['sasrec-sports', 'caser-sports']) {
-        const loaded = await loadServedModel(join(shopDir, id));
-        computeOnlyShop[id] = { batch_64: computeOnly(loaded.compute, 64), batch_1: computeOnly(loaded.compute, 1) };
-        console.log(`compute only ${id} (best of 8): ${JSON.stringify(computeOnlyShop[id])}`);
+      // What a compute worker does per request for each shop backbone, next to the small model,
+      // in turn in this process over 3 rounds, the best of each kept: other load on the machine
+      // moves single measurements by tens of percent.
+      type Co = ReturnType<typeof computeOnly>;
+      const computeOnlyShop: Record<string, { batch_64: Co; batch_1: Co }> = {};
+      const computeIds = [MODEL_ID, 'sasrec-sports', 'caser-sports'];
+      const computes = await Promise.all(computeIds.map(async (id) => (await loadServedModel(join(shopDir, id))).compute));
+      const better = (a: Co | undefined, b: Co) => (a === undefined || b.cpu_ms_per_strategy < a.cpu_ms_per_strategy ? b : a);
+      for (let round = 0; round < 3; round++) {
+        computeIds.forEach((id, i) => {
+          const prev = computeOnlyShop[id];
+          computeOnlyShop[id] = { batch_64: better(prev?.batch_64, computeOnly(computes[i]!, 64)), batch_1: better(prev?.batch_1, computeOnly(computes[i]!, 1)) };
+        });
       }
+      for (const id of computeIds) console.log(`compute only ${id} (best of 3 × 8): ${JSON.stringify(computeOnlyShop[id])}`);
       const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 
       console.log('load probe: each model cold from disk, in a fresh process ...');
