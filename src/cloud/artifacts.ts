@@ -24,6 +24,12 @@
  * The per-channel ranges (max - min) of the frozen weights (shipped ones included), which the
  * resource transform T needs, are computed here once per model.
  *
+ * What a loaded model keeps: the served files' bytes (once; at shop size mostly backbone.bin's
+ * item tables), the hypernet (its tensors and the compute's copy of them, one more per compute
+ * worker) and the frozen ranges. Nothing decoded from the item tables or items.json is kept, so
+ * past the served bytes a model's memory does not grow with the catalogue; the item tables are
+ * not even decoded at load (decodeNamedTensors). bench:server's shop_scale measures it.
+ *
  * Only manifest.json, items.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
  * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
  * a model's files must never change under the same modelId — publish a new modelId instead.
@@ -40,7 +46,7 @@ import { parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import type { Strategy } from '../core/strategy.ts';
 import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
-import type { TensorIndex } from '../core/tensor-file.ts';
+import type { TensorIndex, TensorMap } from '../core/tensor-file.ts';
 import type { BatchedHypernet } from './batched-hypernet.ts';
 import { ModelLoadError } from './errors.ts';
 import { etagOf, StrategyCompute } from './strategy-compute.ts';
@@ -123,6 +129,14 @@ function checkLayersMatch(dir: string, manifest: ModelManifest, config: Hypernet
   });
 }
 
+/**
+ * The tensors of a tensor file whose names are in `names`, decoded as core's decodeTensorFile
+ * decodes them (the index is checked whole); the others are left undecoded.
+ */
+export function decodeNamedTensors(index: TensorIndex, bin: Uint8Array, names: ReadonlySet<string>): TensorMap {
+  return decodeTensorFile({ ...index, tensors: index.tensors.filter((t) => names.has(t.name)) }, bin);
+}
+
 /** Loads and checks one model directory (see the module comment). */
 export async function loadServedModel(dir: string): Promise<ServedModel> {
   const manifestBytes = await readRequired(dir, 'manifest.json');
@@ -143,7 +157,10 @@ export async function loadServedModel(dir: string): Promise<ServedModel> {
     tensorFiles.set(name, { indexBytes, index, bin });
   }
   const backboneFile = tensorFiles.get('backbone')!;
-  const backbone = wrap(dir, 'backbone.json/.bin', () => decodeTensorFile(backboneFile.index, backboneFile.bin));
+  // Only the layer weights the frozen check reads are decoded: the item tables (item_emb, Caser's
+  // out_emb), most of the file at shop size, are served as bytes and never read here.
+  const layerNames = new Set(manifest.layers.map((l) => l.name));
+  const backbone = wrap(dir, 'backbone.json/.bin', () => decodeNamedTensors(backboneFile.index, backboneFile.bin, layerNames));
   let frozenLayers;
   try {
     frozenLayers = await resolveFrozenWeights(manifest, backbone);

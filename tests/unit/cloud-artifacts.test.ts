@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { channelRangesFromWeights } from '../../src/core/budget.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
-import { loadServedModel, loadServedModels, SERVED_FILES } from '../../src/cloud/artifacts.ts';
+import { decodeTensorFile, parseTensorIndex } from '../../src/core/tensor-file.ts';
+import { decodeNamedTensors, loadServedModel, loadServedModels, SERVED_FILES } from '../../src/cloud/artifacts.ts';
+import type { ServedModel } from '../../src/cloud/artifacts.ts';
 import { ModelLoadError } from '../../src/cloud/errors.ts';
 import { writeTestModel } from '../fixtures/artifacts.ts';
 import type { TestModel } from '../fixtures/artifacts.ts';
@@ -117,5 +119,62 @@ describe('loadServedModels', () => {
     await expect(loadServedModels(empty)).rejects.toThrow(/no model directory/);
     await rm(empty, { recursive: true });
     await expect(loadServedModels(join(root, 'does-not-exist'))).rejects.toThrow(/cannot list models/);
+  });
+});
+
+/**
+ * Bytes reachable from `root` through own properties, array elements and Map/Set entries: typed
+ * arrays and ArrayBuffers by byteLength, strings at 2 bytes a character; `skip` is not entered.
+ */
+function heldBytes(root: unknown, skip: ReadonlySet<unknown>): number {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [root];
+  let bytes = 0;
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x === 'string') bytes += x.length * 2;
+    if (typeof x !== 'object' || x === null || seen.has(x) || skip.has(x)) continue;
+    seen.add(x);
+    if (ArrayBuffer.isView(x) || x instanceof ArrayBuffer) bytes += x.byteLength;
+    else if (x instanceof Map) for (const [k, v] of x) stack.push(k, v);
+    else if (x instanceof Set) for (const v of x) stack.push(v);
+    else stack.push(...Object.values(x));
+  }
+  return bytes;
+}
+
+const servedBytes = (m: ServedModel) => [...m.files.values()].reduce((s, f) => s + f.bytes.byteLength, 0);
+
+describe('what a loaded model keeps', () => {
+  it('decodes only the named tensors of a tensor file, as core decodes them', async () => {
+    const index = parseTensorIndex(JSON.parse(await readFile(join(model.dir, 'backbone.json'), 'utf8')));
+    const bin = await readFile(join(model.dir, 'backbone.bin'));
+    const names = new Set(['item_emb', 'final_ln.gamma']);
+    const some = decodeNamedTensors(index, bin, names);
+    const all = decodeTensorFile(index, bin);
+    expect([...some.keys()].sort()).toEqual([...names].sort());
+    for (const name of names) expect(some.get(name)).toEqual(all.get(name));
+    expect(decodeNamedTensors(index, bin, new Set()).size).toBe(0);
+  });
+
+  it('holds nothing that grows with the catalogue but the served files', async () => {
+    // Two models that differ only in their catalogue (40 and 20,000 items; the item table is
+    // 1.3 MB of backbone.bin in the larger), both shipping their layer weights, as trained ones do.
+    const small = await writeTestModel(root, { modelId: 'cat-small', numItems: 40, shippedWeightsSeed: 3 });
+    const large = await writeTestModel(root, { modelId: 'cat-large', numItems: 20_000, shippedWeightsSeed: 3 });
+    const [a, b] = await Promise.all([loadServedModel(small.dir), loadServedModel(large.dir)]);
+    const fileSize = async (dir: string) => {
+      let n = 0;
+      for (const f of SERVED_FILES) n += (await readFile(join(dir, f))).byteLength;
+      return n;
+    };
+    // The served files are held once each, as bytes.
+    expect(servedBytes(a)).toBe(await fileSize(small.dir));
+    expect(servedBytes(b)).toBe(await fileSize(large.dir));
+    expect(servedBytes(b) - servedBytes(a)).toBeGreaterThan(20_000 * 16 * 4);
+    // Everything else (manifest, hypernet, compute, ranges, ...) is the same size for both.
+    const skip = (m: ServedModel) => new Set([...m.files.values()].map((f) => f.bytes));
+    expect(heldBytes(b, skip(b))).toBe(heldBytes(a, skip(a)));
+    expect(heldBytes(a, skip(a))).toBeGreaterThan(0);
   });
 });
