@@ -24,8 +24,9 @@ export function batchTensors(ex: Examples, idx: ArrayLike<number>, trim = false)
     for (let k = 0; k < b; k++) longest = Math.max(longest, windowLength(ex, idx[k]!));
     cut = L - longest;
   }
+  // cut > 0 only where target slots are input positions: both lose their first `cut`.
   const Lb = L - cut;
-  const Tb = T - (T === L ? cut : 0);
+  const Tb = T - cut;
   const seq = new Int32Array(b * Lb);
   const users = new Int32Array(b);
   const rows: number[] = [];
@@ -34,10 +35,10 @@ export function batchTensors(ex: Examples, idx: ArrayLike<number>, trim = false)
     const i = idx[k]!;
     seq.set(ex.seq.subarray(i * L + cut, (i + 1) * L), k * Lb);
     users[k] = ex.users[i]!;
-    for (let s = T - Tb; s < T; s++) {
+    for (let s = cut; s < T; s++) {
       const item = ex.targets[i * T + s]!;
       if (item === 0) continue;
-      rows.push(k * Tb + s - (T - Tb));
+      rows.push(k * Tb + s - cut);
       cols.push(item - 1);
     }
   }

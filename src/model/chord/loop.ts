@@ -50,7 +50,7 @@ export interface LoopOptions {
    * Batches of similar window length (0 or none = plain shuffled batches): the shuffled examples
    * are cut into chunks of this many batches, each chunk is sorted by window length and cut into
    * batches, the batches are shuffled, and each is cut to its longest window. For a backbone that
-   * acceptsShortWindows: where most histories are short, most of a padded window's cost goes.
+   * acceptsShortWindows: where most histories are short, a full window is mostly padding.
    */
   readonly lengthBuckets?: number;
   /** Draws each step's shared negatives for a sampled loss; none = full softmax. */
@@ -226,8 +226,8 @@ export async function trainLoop(
     const ex = examples(rng.int(inputLen));
     const order = Array.from({ length: ex.count }, (_, i) => i);
     rng.shuffle(order);
-    const bucketed = (opts.lengthBuckets ?? 0) > 0;
-    const batches = bucketed ? lengthBatches(ex, order, opts.batchSize, opts.lengthBuckets!, rng) : undefined;
+    const buckets = opts.lengthBuckets ?? 0;
+    const batches = buckets > 0 ? lengthBatches(ex, order, opts.batchSize, buckets, rng) : undefined;
     let steps = Math.ceil(ex.count / opts.batchSize);
     if (opts.maxStepsPerEpoch !== undefined) steps = Math.min(steps, opts.maxStepsPerEpoch);
     if (opts.progress && !bar) {
