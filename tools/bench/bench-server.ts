@@ -346,16 +346,7 @@ async function openLoopClient(o: OpenLoopOptions): Promise<OpenLoopStats> {
  */
 async function openLoopPhase(serverPid: number | undefined, o: OpenLoopOptions): Promise<PhaseResult> {
   const b = await before(o.url, serverPid);
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--open-loop-client', JSON.stringify(o)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => (out += chunk));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  if (code !== 0) throw new Error(`open-loop client exited with ${code}`);
-  const stats = JSON.parse(out) as OpenLoopStats;
+  const stats = await nodeChildJson<OpenLoopStats>(['--import', 'tsx', fileURLToPath(import.meta.url), '--open-loop-client', JSON.stringify(o)], 'open-loop client');
   return {
     requests: stats.requests,
     rps: Math.round(stats.ok / stats.elapsedS),
@@ -429,18 +420,20 @@ async function rssMib(pid: number | undefined): Promise<number | undefined> {
   }
 }
 
-/** The load probe (server-load-probe.ts) in a fresh process: per model load time and memory. */
-async function loadProbe(dirs: readonly string[]): Promise<LoadProbe[]> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(ROOT, 'tools/bench/server-load-probe.ts'), ...dirs], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+/** Runs node with `args` in a fresh process and parses the JSON it prints on stdout. */
+async function nodeChildJson<T>(args: readonly string[], what: string): Promise<T> {
+  const child = spawn(process.execPath, [...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((r) => child.on('exit', r));
-  if (code !== 0) throw new Error(`load probe exited with ${code}`);
-  return JSON.parse(out) as LoadProbe[];
+  if (code !== 0) throw new Error(`${what} exited with ${code}`);
+  return JSON.parse(out) as T;
+}
+
+/** The load probe (server-load-probe.ts) in a fresh process: per model load time and memory. */
+async function loadProbe(dirs: readonly string[]): Promise<LoadProbe[]> {
+  return nodeChildJson<LoadProbe[]>(['--expose-gc', '--import', 'tsx', join(ROOT, 'tools/bench/server-load-probe.ts'), ...dirs], 'load probe');
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
