@@ -41,7 +41,8 @@ import { quantizeRowsParams, quantizeRowsProgram } from '../../../src/gpu/quanti
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { scoreParams, scoreProgram } from '../../../src/gpu/score-program.ts';
 import { ROWS_ALL, ROWS_FIXED, ROWS_LAST } from '../../../src/gpu/shader-constants.ts';
-import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
+import { topkChunksGrid, topkChunksParams, topkChunksProgram, topkSurvivorWords } from '../../../src/gpu/topk-chunks-program.ts';
+import { topkMergeGrid, topkMergeParams, topkMergeProgram } from '../../../src/gpu/topk-merge-program.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
 import { randomTensors } from '../../fixtures/random-tensors.ts';
 import { readPacked } from './weights-probes.ts';
@@ -68,6 +69,9 @@ interface KernelInputs {
   ids?: Uint32Array<ArrayBuffer>;
   cand?: Float32Array<ArrayBuffer>;
   outWords?: number;
+  /** Initial contents of `out` (else zeros of outWords). */
+  outInit?: Uint32Array<ArrayBuffer>;
+  items?: Uint8Array<ArrayBuffer>;
   run?: readonly [number, number, number, number];
   weights?: QuantizedModelWeights;
 }
@@ -95,13 +99,14 @@ async function runKernel(
     const model = make(inputs.model ?? new Float32Array(4), usage, 'model');
     const ids = make(inputs.ids ?? new Uint32Array(4), usage, 'ids');
     const cand = make(inputs.cand ?? new Float32Array(4), usage, 'cand');
-    const out = make(new Uint32Array(Math.max(4, inputs.outWords ?? 4)), usage, 'out');
+    const out = make(inputs.outInit ?? new Uint32Array(Math.max(4, inputs.outWords ?? 4)), usage, 'out');
+    const items = make(inputs.items ?? new Uint32Array(1), usage, 'items');
     const pipeline = await getPipeline(device, program);
     const bindGroup = createEngineBindGroup(
       device,
       pipeline,
       program,
-      { run, act, model, ids, cand, out, ...(inputs.weights ? { weights: inputs.weights.buffers } : {}) },
+      { run, act, model, ids, cand, out, items, ...(inputs.weights ? { weights: inputs.weights.buffers } : {}) },
       { buffer: paramsBuf },
     );
     const enc = device.createCommandEncoder();
@@ -644,11 +649,19 @@ async function topkKernel(opts: { scores: number[] | { seed: number; count: numb
   }
   const count = scores.length;
   const k = Math.min(opts.k, count);
-  const { out } = await runKernel(device, topkProgram, topkParams(0), [Math.ceil(count / 64), 1], {
+  // The engine's two passes: survivors per chunk, then their ranking into out[final ..].
+  const final = topkSurvivorWords(count);
+  const pass1 = await runKernel(device, topkChunksProgram, topkChunksParams(0), topkChunksGrid(count), {
     act: scores,
-    outWords: 2 * count,
+    outWords: final + 2 * count,
     run: [0, count, k, 0],
   });
+  const { out: merged } = await runKernel(device, topkMergeProgram, topkMergeParams(final, 0), topkMergeGrid(count), {
+    act: scores,
+    outInit: new Uint32Array(pass1.out),
+    run: [0, count, k, 0],
+  });
+  const out = merged.subarray(final);
   const want = topK(scores, k);
   const got = Array.from({ length: k }, (_, r) => out[2 * r]!);
   const scoreBitsOk = got.every((i, r) => out[2 * r + 1] === new Uint32Array(scores.buffer)[i]);
