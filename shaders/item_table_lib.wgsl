@@ -11,9 +11,12 @@ fn item_scale(scales_offset: u32, row: u32) -> f32 {
   return select(pair.x, pair.y, (row & 1u) == 1u);
 }
 
+// Code b (0..3) of a word of codes: sign-extended by moving it to the top byte, then shifting it
+// back arithmetically.
+fn word_code(word: u32, b: u32) -> f32 {
+  return f32(bitcast<i32>(word << (24u - 8u * b)) >> 24u);
+}
+
 fn item_code(row_words: u32, row: u32, j: u32) -> f32 {
-  let word = items[row * row_words + j / 4u];
-  // Sign-extend byte j % 4: move it to the top byte, then shift it back arithmetically.
-  let shifted = bitcast<i32>(word << (24u - 8u * (j % 4u)));
-  return f32(shifted >> 24u);
+  return word_code(items[row * row_words + j / 4u], j % 4u);
 }

@@ -31,12 +31,32 @@ fn catalogue_score(id: u32) -> f32 {
   let dim = params.dim;
   var s = 0.0;
   if (params.q8 != 0u) {
-    // Each value dequantized exactly as core does (code * scale), then the same sum as below.
+    // One load per word of four codes, decoded and dequantized together (each value code * scale,
+    // exactly as core), four products summed per step.
     let scale = item_scale(params.q8_scales_offset, id);
-    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * (item_code(params.q8_row_words, id, c) * scale); }
+    let w0 = id * params.q8_row_words;
+    let full = dim / 4u;
+    let r0 = params.rep_offset;
+    for (var w = 0u; w < full; w++) {
+      let word = items[w0 + w];
+      let codes = vec4<i32>(bitcast<i32>(word << 24u), bitcast<i32>(word << 16u), bitcast<i32>(word << 8u), bitcast<i32>(word)) >> vec4<u32>(24u);
+      let c = r0 + 4u * w;
+      s += dot(vec4<f32>(act[c], act[c + 1u], act[c + 2u], act[c + 3u]), vec4<f32>(codes) * scale);
+    }
+    for (var c = 4u * full; c < dim; c++) { s += act[r0 + c] * (item_code(params.q8_row_words, id, c) * scale); }
   } else {
+    // The same four-at-a-time sum over the float32 table.
     let e0 = params.emb_offset + id * dim;
-    for (var c = 0u; c < dim; c++) { s += act[params.rep_offset + c] * model[e0 + c]; }
+    let full = dim / 4u;
+    let r0 = params.rep_offset;
+    for (var w = 0u; w < full; w++) {
+      let c = 4u * w;
+      s += dot(
+        vec4<f32>(act[r0 + c], act[r0 + c + 1u], act[r0 + c + 2u], act[r0 + c + 3u]),
+        vec4<f32>(model[e0 + c], model[e0 + c + 1u], model[e0 + c + 2u], model[e0 + c + 3u]),
+      );
+    }
+    for (var c = 4u * full; c < dim; c++) { s += act[r0 + c] * model[e0 + c]; }
   }
   if (params.has_bias != 0u) { s += model[params.bias_offset + id]; }
   return s;

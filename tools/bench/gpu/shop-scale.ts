@@ -152,7 +152,15 @@ export async function runShopScale(options: ShopScaleOptions) {
     await tfjs[backend].rerank(history, c100, o.k);
     tfjsCold[backend] = performance.now() - s0;
   }
-  const cpu = createForward(modelQ8.config, modelQ8.tensors, dequantizeLayers(packAll(frozen, strategy)));
+  const layersQ = dequantizeLayers(packAll(frozen, strategy));
+  const cpu = createForward(modelQ8.config, modelQ8.tensors, layersQ);
+  // The same quantized layers with the float32 item table: what the 8-bit table changes in the ranking.
+  const cpuFp32Table = createForward(model.config, model.tensors, layersQ);
+  const cpuTop = (f: typeof cpu, size: SizeName): number[] => {
+    const ids = size === 'full_catalogue' ? allIds : candidatesOf[size];
+    const scores = scoreCandidates(f.represent(history), f.scoring, ids);
+    return Array.from(topK(scores, o.k), (i) => ids[i]!);
+  };
   const allIds = Uint32Array.from({ length: N }, (_, i) => i + 1);
 
   // ---- 2. Warm reranks: every path at every size ----
@@ -279,6 +287,8 @@ export async function runShopScale(options: ShopScaleOptions) {
           chord_vs_cpu_path_top_k_identical: l.chord_wgsl.ids.every((id, i) => id === l.cpu_path.ids[i]),
           chord_vs_chord_f32_table_identical: l.chord_wgsl.ids.every((id, i) => id === l.chord_wgsl_f32_table.ids[i]),
           chord_vs_tfjs_webgpu_fp32_top_k_overlap: overlap(l.chord_wgsl.ids, l.tfjs_webgpu_fp32.ids),
+          // CPU forward, same quantized layers: top k with the 8-bit table vs with the float32 table.
+          item_table_8bit_vs_fp32_top_k_overlap: overlap(cpuTop(cpu, size), cpuTop(cpuFp32Table, size)),
           tfjs_webgpu_vs_wasm_top_k_overlap: overlap(l.tfjs_webgpu_fp32.ids, l.tfjs_wasm_fp32.ids),
         },
       ];
