@@ -139,7 +139,7 @@ async function main(argv: string[]): Promise<void> {
       shopPage.on('console', (msg) => {
         const text = msg.text();
         if (text.startsWith('[bench]')) console.log(text);
-        else if (msg.type() === 'error') console.log(`[shop page error] ${text}`);
+        else if (msg.type() === 'error' && !text.startsWith('Failed to load resource')) console.log(`[shop page error] ${text}`);
       });
       shopPage.on('pageerror', (err) => console.log(`[shop page error] ${err.message}`));
       await shopPage.goto(benchUrl);
