@@ -35,8 +35,7 @@ import type { ItemTableQ8 } from '../core/item-table.ts';
 import { decodeTensorFile, encodeTensorFile } from '../core/tensor-file.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
 import { checkShippedWeights, loadTensorArtifact, readWithProgress, regenerateFrozenWeights } from './artifacts.ts';
-import { ArtifactError } from './errors.ts';
-import type { StoreIntegrityError } from './errors.ts';
+import { ArtifactError, StoreIntegrityError } from './errors.ts';
 import type { ProgressCallback } from './progress.ts';
 import type { PutResult, WeightStore } from './store.ts';
 
@@ -221,6 +220,8 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
           const { table } = stored.value;
           return { tensors: withTable(tensors, table), itemTable: { table, bytes: table.bytes.byteLength, fp32Bytes, source: 'store' } };
         }
+        // Bytes that match their own record hash but not what the manifest pins: replaced below.
+        dropped = new StoreIntegrityError('corrupt', `${o.modelId}@${o.version}/backbone`, failed.message);
       }
     }
   }
