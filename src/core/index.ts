@@ -123,6 +123,16 @@ export {
   type QuantizeErrorCode,
 } from './quantize.ts';
 export {
+  dequantizeItemTable,
+  f16Value,
+  ITEM_TABLE_SCHEME,
+  itemTableByteLength,
+  itemTableFromBytes,
+  itemTableScalesOffset,
+  quantizeItemTable,
+  type ItemTableQ8,
+} from './item-table.ts';
+export {
   dequantizePacked,
   GROUP_BITS,
   GROUP_END,

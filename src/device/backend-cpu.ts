@@ -39,6 +39,7 @@ export class CpuBackend implements RerankBackend {
   readonly lost = null;
   readonly #forward: BackboneForward;
   readonly #frozen: readonly FrozenLayer[];
+  #catalogue: Uint32Array | undefined;
 
   constructor(config: BackboneConfig, tensors: TensorMap, frozen: readonly FrozenLayer[]) {
     this.#frozen = frozen;
@@ -49,6 +50,21 @@ export class CpuBackend implements RerankBackend {
   async applyStrategy(strategy: Strategy): Promise<void> {
     // Computed first, swapped in at once: a rerank sees the old weights or the new, never a mix.
     this.#forward.setWeights(quantizedLayerWeights(this.#frozen, strategy));
+  }
+
+  async recommend(history: readonly number[], k: number): Promise<BackendRanking> {
+    const rep = this.#forward.represent(history);
+    const scoring = this.#forward.scoring;
+    if (!this.#catalogue || this.#catalogue.length !== scoring.numItems) {
+      this.#catalogue = Uint32Array.from({ length: scoring.numItems }, (_, i) => i + 1);
+    }
+    const scores = scoreCandidates(rep, scoring, this.#catalogue);
+    const order = topK(scores, k);
+    return { order: order.map((i) => i + 1), scores: Float32Array.from(order, (i) => scores[i]!) };
+  }
+
+  gpuMemory(): null {
+    return null;
   }
 
   async rerank(

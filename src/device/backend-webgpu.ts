@@ -9,17 +9,20 @@
 import type { BackboneConfig } from '../core/backbones.ts';
 import type { CheckedCandidates } from '../core/forward/index.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
+import type { ItemTableQ8 } from '../core/item-table.ts';
 import type { Strategy } from '../core/strategy.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { GpuRerankEngine } from '../gpu/engine.ts';
-import type { BackendRanking, RerankBackend } from './backend.ts';
+import type { BackendGpuMemory, BackendRanking, RerankBackend } from './backend.ts';
 import type { AdapterSignal } from './resources.ts';
 
 export interface WebGpuBackendOptions {
   /** Most candidates one rerank may score (sizes the GPU buffers). */
   readonly maxCandidates: number;
   readonly powerPreference?: GPUPowerPreference;
+  /** The 8-bit item table the kernels embed and score with (tensors' item_emb must be its values). */
+  readonly itemTable?: ItemTableQ8;
 }
 
 export class WebGpuBackend implements RerankBackend {
@@ -51,7 +54,10 @@ export class WebGpuBackend implements RerankBackend {
       options.powerPreference ? { powerPreference: options.powerPreference } : {},
     );
     try {
-      const engine = await GpuRerankEngine.create(device, config, tensors, frozen, { maxCandidates: options.maxCandidates });
+      const engine = await GpuRerankEngine.create(device, config, tensors, frozen, {
+        maxCandidates: options.maxCandidates,
+        ...(options.itemTable ? { itemTable: options.itemTable } : {}),
+      });
       return new WebGpuBackend(engine, device, {
         description: adapterDescription,
         isFallbackAdapter: Boolean(adapter.info?.isFallbackAdapter),
@@ -80,6 +86,15 @@ export class WebGpuBackend implements RerankBackend {
   ): Promise<BackendRanking> {
     const result = await this.#engine.rerank(history, candidates, k);
     return { order: result.order, scores: result.scores };
+  }
+
+  async recommend(history: readonly number[], k: number): Promise<BackendRanking> {
+    const result = await this.#engine.recommend(history, k);
+    return { order: Uint32Array.from(result.ids), scores: result.scores };
+  }
+
+  gpuMemory(): BackendGpuMemory {
+    return { quantizedLayers: this.#engine.weightMemory.resident, itemTable: this.#engine.itemTableMemory.bytes };
   }
 
   dispose(): void {

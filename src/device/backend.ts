@@ -9,6 +9,13 @@ import type { AdapterSignal } from './resources.ts';
 
 export type BackendKind = 'webgpu' | 'cpu';
 
+export interface BackendGpuMemory {
+  /** Packed quantizable layers (words + per-channel min/max/index), as allocated for the strategy in use. */
+  readonly quantizedLayers: number;
+  /** The item table the kernels read (8-bit codes + f16 scales). */
+  readonly itemTable: number;
+}
+
 export interface BackendRanking {
   /** Indices into the candidate list, best first (k of them). */
   readonly order: Uint32Array;
@@ -35,6 +42,10 @@ export interface RerankBackend {
    * under the strategy applied last.
    */
   rerank(history: readonly number[], candidates: Uint32Array | CheckedCandidates, k: number): Promise<BackendRanking>;
+  /** Top k of the whole catalogue; `order` holds item indices (1..numItems). */
+  recommend(history: readonly number[], k: number): Promise<BackendRanking>;
+  /** GPU bytes of the weights the kernels read (null on the CPU). */
+  gpuMemory(): BackendGpuMemory | null;
   dispose(): void;
 }
 

@@ -11,7 +11,9 @@ export type {
   LoadProgress,
   LoadStage,
   ObserveResult,
+  MemoryReport,
   RankedItem,
+  RecommendOptions,
   RerankerErrorEvent,
   RerankerEvents,
   RerankerHandlers,
@@ -21,7 +23,7 @@ export type {
   UnknownItemPolicy,
 } from './reranker.ts';
 export type { StrategyInfo, StrategySource } from './strategy-state.ts';
-export type { BackendKind } from './backend.ts';
+export type { BackendGpuMemory, BackendKind } from './backend.ts';
 export type { StrategyTransport } from './strategy-client.ts';
 export { budgetFromResources, readResourceSignals } from './resources.ts';
 export type { AdapterSignal, BatterySignal, BudgetChoice, ResourceSignals } from './resources.ts';

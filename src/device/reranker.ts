@@ -6,6 +6,7 @@
  *   const reranker = await createReranker({ model, strategyEndpoint });
  *   reranker.observe('sku-42');                          // a click
  *   const ranked = await reranker.rerank(candidateIds);  // [{ id, score }], best first
+ *   const top = await reranker.recommend({ k: 20 });     // the whole catalogue, no candidate list
  *
  * Flow of a click: the GRU profile is updated (bounded work per click), the drift detector
  * decides; on 'initial' or 'drift' one strategy request starts in the background (the detector
@@ -34,10 +35,11 @@ import { StrategyFetchError } from '../sw/errors.ts';
 import type { FetchPolicy } from '../sw/protocol.ts';
 import { CacheStorageStrategyCache } from '../sw/strategy-cache.ts';
 import { strategyCacheName } from '../sw/version.ts';
-import type { BackendKind, RerankBackend } from './backend.ts';
+import type { BackendGpuMemory, BackendKind, RerankBackend } from './backend.ts';
 import { CpuBackend } from './backend-cpu.ts';
 import { WebGpuBackend } from './backend-webgpu.ts';
 import { ArtifactError } from './errors.ts';
+import type { StoreIntegrityError } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Handler } from './events.ts';
 import { loadDeviceModel } from './model-loader.ts';
@@ -174,6 +176,30 @@ export interface RerankOptions {
   /** How many to return (default: all candidates). */
   readonly k?: number;
   readonly unknownItems?: UnknownItemPolicy;
+}
+
+export interface RecommendOptions {
+  /** How many to return (default 10; at most maxCandidates). */
+  readonly k?: number;
+}
+
+/** What the loaded model takes, in bytes (see Reranker.memory). */
+export interface MemoryReport {
+  readonly itemTable: {
+    readonly rows: number;
+    readonly dim: number;
+    readonly bits: 8;
+    /** Bytes of the 8-bit table (int8 codes + one f16 scale per row), as stored in IndexedDB and on the GPU. */
+    readonly bytes: number;
+    /** Bytes of the same table in float32. */
+    readonly fp32Bytes: number;
+    /** Where it came from this load. */
+    readonly source: 'store' | 'network';
+    /** A stored copy that failed its check (hash, length, layout) and was replaced by a download, else null. */
+    readonly dropped: StoreIntegrityError | null;
+  };
+  /** GPU buffers of the weights the kernels read (WebGPU backend only, else null). */
+  readonly gpu: BackendGpuMemory | null;
 }
 
 export type Candidate = string | { readonly id: string; readonly embedding: ArrayLike<number>; readonly bias?: number };
@@ -343,7 +369,7 @@ export class Reranker {
       let loadFallback: Omit<FallbackEvent, 'strategy'> | null = null;
       if (device !== 'cpu') {
         try {
-          backend = await WebGpuBackend.create(manifest, model.backbone, model.frozen, { maxCandidates });
+          backend = await WebGpuBackend.create(manifest, model.backbone, model.frozen, { maxCandidates, itemTable: model.itemTable.table });
         } catch (e) {
           if (device === 'webgpu') throw e;
           loadFallback = {
@@ -417,6 +443,26 @@ export class Reranker {
     return this.#resources;
   }
 
+  /**
+   * Bytes the model takes: the 8-bit item table (stored and on the GPU, against its float32 size)
+   * and, on WebGPU, the GPU buffers of the quantized layers and the item table.
+   */
+  get memory(): MemoryReport {
+    const t = this.#model.itemTable;
+    return {
+      itemTable: {
+        rows: t.table.rows,
+        dim: t.table.dim,
+        bits: 8,
+        bytes: t.bytes,
+        fp32Bytes: t.fp32Bytes,
+        source: t.source,
+        dropped: t.dropped ?? null,
+      },
+      gpu: this.#backend.gpuMemory(),
+    };
+  }
+
   get modelId(): string {
     return this.#model.manifest.modelId;
   }
@@ -483,6 +529,24 @@ export class Reranker {
       id: parsed.kind === 'ids' ? parsed.ids[i]! : (parsed.list.ids[i] as string),
       score: scores[r]!,
     }));
+  }
+
+  /**
+   * The shopper's top k of the whole catalogue (every item of items.json), best first, with the
+   * same scores and tie-break as rerank(): for pages with no candidate list of their own ("you may
+   * also like"). Items the shopper clicked are not left out.
+   */
+  async recommend(options: RecommendOptions = {}): Promise<RankedItem[]> {
+    this.#checkAlive();
+    if (typeof options !== 'object' || options === null) throw new RerankInputError(`recommend options must be an object; got ${String(options)}`);
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 0 || k > this.#maxCandidates) {
+      throw new RerankInputError(`k must be an integer in 0..${this.#maxCandidates} (maxCandidates); got ${String(k)}`);
+    }
+    const history = this.#history.slice(-this.#model.manifest.dims.maxLen);
+    const { order, scores } = await this.#withBackend((b) => b.recommend(history, k));
+    this.#checkAlive();
+    return Array.from(order, (i, r) => ({ id: this.#model.items[i]!, score: scores[r]! }));
   }
 
   /**

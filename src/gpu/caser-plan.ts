@@ -23,11 +23,15 @@ import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type Quantiz
 import type { QuantizedModelWeights } from './quantized-weights.ts';
 import { scoringSteps } from './scoring-steps.ts';
 import { CONV_H_MAX_JOBS, ROWS_FIXED } from './shader-constants.ts';
+import type { ItemTableLayout } from './embed-program.ts';
+import { topkSurvivorWords } from './topk-chunks-program.ts';
 
 export interface CaserPlanOptions {
   readonly userEmbedding: CaserUserEmbedding;
   readonly activationBits?: number;
   readonly maxCandidates: number;
+  /** Read item_emb (the input table; Caser scores with out_emb) from the 8-bit `items` buffer. */
+  readonly itemTable?: ItemTableLayout;
 }
 
 export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: CaserPlanOptions): BackbonePlan {
@@ -39,7 +43,8 @@ export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: Cas
   const itemEmb = requireTensor(tensors, 'item_emb', [-1, d]);
   const numItems = itemEmb.length / d - 1;
   const m = new ModelTensorPacker();
-  const embOffset = m.add(itemEmb);
+  const q8 = options.itemTable;
+  const embOffset = q8 ? 0 : m.add(itemEmb);
   const outEmbOffset = m.add(requireTensor(tensors, 'out_emb', [numItems + 1, 2 * d]));
   const outBiasOffset = m.add(requireTensor(tensors, 'out_bias', [numItems + 1]));
   const vBias = m.add(requireTensor(tensors, 'conv.v.bias', [nv]));
@@ -54,10 +59,12 @@ export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: Cas
   const FEAT = a.alloc(featureLen);
   const FEATQ = aq === undefined ? FEAT : a.alloc(featureLen);
   const REP = a.alloc(2 * d);
-  const SCORES = a.alloc(C);
+  const scoreCapacity = Math.max(C, numItems);
+  const SCORES = a.alloc(scoreCapacity);
+  const finalOffset = topkSurvivorWords(scoreCapacity);
 
   const steps: Step[] = [];
-  const embed: EmbedParams = { d, rowMode: ROWS_FIXED, fixedRows: L, outOffset: IMG, embOffset, scale: 1, idsOffset: 0 };
+  const embed: EmbedParams = { d, rowMode: ROWS_FIXED, fixedRows: L, outOffset: IMG, embOffset, scale: 1, idsOffset: 0, ...(q8 ? { itemTable: q8 } : {}) };
   steps.push(staticStep('embed', embedProgram, embed, embedParams, embedGrid));
 
   const quantStep = (label: string, q: QuantizeRowsParams): Step =>
@@ -105,6 +112,7 @@ export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: Cas
       embOffset: outEmbOffset,
       biasOffset: outBiasOffset,
       candBiasOffset: C * 2 * d,
+      finalOffset,
     }),
   );
 
@@ -115,6 +123,9 @@ export function buildCaserPlan(dims: CaserDims, tensors: TensorMap, options: Cas
     idsLength: L + C,
     repOffset: REP,
     candIdsOffset,
+    numItems,
+    outWords: finalOffset + 2 * C,
+    finalOffset,
     actInit: { offset: REP + d, data: Float32Array.from(user) },
     encodeHistory(history, ids) {
       const len = history.length;

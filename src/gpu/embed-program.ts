@@ -6,9 +6,18 @@ import type { ROWS_ALL, ROWS_FIXED } from './shader-constants.ts';
 export const embedProgram: EngineProgram = runKernelProgram({
   shaderKey: 'embed_positions',
   kernel: wgsl,
-  more: ['model', 'ids'],
-  paramsBytes: 10 * 4,
+  libs: ['itemTable'],
+  more: ['model', 'ids', 'items'],
+  paramsBytes: 13 * 4,
 });
+
+/** Where the 8-bit item table's parts are in the `items` buffer (u32 words). */
+export interface ItemTableLayout {
+  /** Words of codes per row. */
+  readonly rowWords: number;
+  /** Word offset of the f16 scales. */
+  readonly scalesOffset: number;
+}
 
 export interface EmbedParams {
   readonly d: number;
@@ -16,7 +25,7 @@ export interface EmbedParams {
   readonly rowMode: typeof ROWS_ALL | typeof ROWS_FIXED;
   readonly fixedRows?: number;
   readonly outOffset: number;
-  /** model offset of the item table (row 0 = padding). */
+  /** model offset of the item table (row 0 = padding); unused with `itemTable`. */
   readonly embOffset: number;
   /** model offset of the position table, if positions are added. */
   readonly posOffset?: number;
@@ -24,13 +33,15 @@ export interface EmbedParams {
   /** ids offsets of the row ids and (with positions) of their window slots. */
   readonly idsOffset: number;
   readonly slotsOffset?: number;
+  /** Read the item table from the 8-bit `items` buffer instead of `model`. */
+  readonly itemTable?: ItemTableLayout;
 }
 
 export function embedParams(p: EmbedParams): Uint32Array<ArrayBuffer> {
   return new ParamsWriter(embedProgram.paramsBytes)
     .us(0, [p.d, p.rowMode, p.fixedRows ?? 0, p.outOffset, p.embOffset, p.posOffset ?? 0, p.posOffset === undefined ? 0 : 1])
     .f(7, p.scale)
-    .us(8, [p.idsOffset, p.slotsOffset ?? 0]).u32;
+    .us(8, [p.idsOffset, p.slotsOffset ?? 0, p.itemTable ? 1 : 0, p.itemTable?.rowWords ?? 0, p.itemTable?.scalesOffset ?? 0]).u32;
 }
 
 export function embedGrid(p: EmbedParams, n: number): [number, number] {

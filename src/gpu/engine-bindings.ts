@@ -25,8 +25,10 @@ export type EngineBinding =
   | 'ids'
   /** Candidate embeddings and biases sent by the shop (f32, read). */
   | 'cand'
-  /** Top-k result: (index, score bits) pairs (u32, read-write). */
+  /** Top-k survivors and result: (index, score bits) pairs (u32, read-write). */
   | 'out'
+  /** The 8-bit item table (core/item-table.ts layout, u32 words, read); 4 bytes when the engine has none. */
+  | 'items'
   /** Packed weights of every layer (QuantizedModelWeights.buffers, layout of packed-layout.ts). */
   | 'words'
   | 'ranges'
@@ -66,6 +68,7 @@ export interface EngineResources {
   readonly ids: GPUBuffer;
   readonly cand: GPUBuffer;
   readonly out: GPUBuffer;
+  readonly items: GPUBuffer;
   /** Only kernels that read packed weights need them. */
   readonly weights?: ModelWeightBuffers;
 }

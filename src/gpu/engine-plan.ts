@@ -97,6 +97,11 @@ export interface BackbonePlan {
   readonly repOffset: number;
   /** ids offset of the candidate ids. */
   readonly candIdsOffset: number;
+  /** Items of the catalogue (ids 1..numItems): the candidate count of a full-catalogue rerank. */
+  readonly numItems: number;
+  /** u32 words of the `out` buffer: top-k survivors, then the result pairs from `finalOffset`. */
+  readonly outWords: number;
+  readonly finalOffset: number;
   /** Values the engine writes into act once, at creation (Caser's user half of rep). */
   readonly actInit?: { readonly offset: number; readonly data: Float32Array<ArrayBuffer> };
   /** model offset of the representation used when the history has no real last item (SASRec). */

@@ -5,6 +5,11 @@
  *   const engine = await GpuRerankEngine.create(device, manifest, trainedTensors, frozenLayers);
  *   await engine.applyStrategy(strategy);            // adapt on the GPU, one submit
  *   const { ids, scores } = await engine.rerank(recentItemIds, candidateIds, 10);
+ *   const top = await engine.recommend(recentItemIds, 10);   // the whole catalogue, no candidate list
+ *
+ * Item table: with `itemTable` (core's 8-bit table) the kernels that look items up read its codes
+ * and f16 scales from the `items` buffer (a quarter of the float32 table's bytes), dequantizing
+ * each value in the kernel exactly as core does; without it, item_emb is float32 in `model`.
  *
  * Resident: trained tensors, packed weights (QuantizedModelWeights), activations, uniforms and bind
  * groups are created once; a strategy rewrites packed buffers and uniforms. The frozen f32 weights
@@ -33,6 +38,7 @@ import {
   SASREC_LN_EPS,
 } from '../core/forward/index.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
+import { itemTableScalesOffset, type ItemTableQ8 } from '../core/item-table.ts';
 import type { Strategy } from '../core/strategy.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
 import { awaitGpu, createBufferFrom, deviceLoss, GpuCommandError, storageUsage, throwIfLost } from './buffers.ts';
@@ -44,8 +50,9 @@ import { GpuDeviceLostError, GpuEngineError } from './errors.ts';
 import { getPipeline, preparePipelines } from './pipeline-cache.ts';
 import { QuantizedModelWeights, type WeightMemory } from './quantized-weights.ts';
 import { buildSasrecPlan } from './sasrec-plan.ts';
-import { CAND_MODE_EMBEDDINGS, CAND_MODE_IDS } from './shader-constants.ts';
-import { decodeTopk } from './topk-program.ts';
+import { CAND_MODE_ALL, CAND_MODE_EMBEDDINGS, CAND_MODE_IDS } from './shader-constants.ts';
+import type { ItemTableLayout } from './embed-program.ts';
+import { decodeTopk } from './topk-merge-program.ts';
 
 export interface GpuEngineOptions {
   /** Per-token (SASRec) / per-tensor (Caser) activation fake-quantization bits at matmul inputs. */
@@ -60,6 +67,18 @@ export interface GpuEngineOptions {
   readonly wordCapacity?: 'any' | 'fit';
   /** Frozen f32 weights on the GPU only while adapting ('transient', default) or always ('resident'). */
   readonly frozenResidency?: 'transient' | 'resident';
+  /**
+   * The 8-bit item table (core/item-table.ts) to embed and score with instead of the float32
+   * item_emb, which then only serves validation and is not uploaded. Its rows x dim must be
+   * item_emb's.
+   */
+  readonly itemTable?: ItemTableQ8;
+}
+
+/** GPU bytes of the item table the kernels read. */
+export interface ItemTableMemory {
+  readonly format: 'int8' | 'float32';
+  readonly bytes: number;
 }
 
 export interface RerankResult<Id> {
@@ -118,6 +137,7 @@ export class GpuRerankEngine {
   readonly #buffers: EngineBuffers;
   readonly #steps: readonly PreparedStep[];
   readonly #idsScratch: Uint32Array<ArrayBuffer>;
+  readonly #itemTableMemory: ItemTableMemory;
   #chain: Promise<unknown> = Promise.resolve();
   #strategy: Strategy | undefined;
   #destroyed = false;
@@ -136,7 +156,9 @@ export class GpuRerankEngine {
     plan: BackbonePlan,
     buffers: EngineBuffers,
     steps: readonly PreparedStep[],
+    itemTableMemory: ItemTableMemory,
   ) {
+    this.#itemTableMemory = itemTableMemory;
     this.device = device;
     this.config = config;
     this.repDim = repDim;
@@ -182,17 +204,31 @@ export class GpuRerankEngine {
     const bound = candidateBound(
       representationL1Bound(config, tensors, frozenMap, options.userEmbedding === undefined ? {} : { userEmbedding: options.userEmbedding }),
     );
+    const table = options.itemTable;
+    const tableDim = config.backbone === 'sasrec' ? config.dims.hidden : config.dims.d;
+    let tableLayout: ItemTableLayout | undefined;
+    if (table) {
+      if (table.rows !== reference.numItems + 1 || table.dim !== tableDim) {
+        throw new ForwardError(
+          'FORWARD_BAD_SHAPE',
+          `the 8-bit item table is ${table.rows} x ${table.dim}; item_emb is ${reference.numItems + 1} x ${tableDim}`,
+        );
+      }
+      tableLayout = { rowWords: table.rowStride / 4, scalesOffset: itemTableScalesOffset(table) / 4 };
+    }
     let plan: BackbonePlan;
     if (config.backbone === 'sasrec') {
       plan = buildSasrecPlan(config.dims, tensors, {
         lnEps: options.lnEps ?? SASREC_LN_EPS,
         maxCandidates,
+        ...(tableLayout ? { itemTable: tableLayout } : {}),
         ...(options.activationBits === undefined ? {} : { activationBits: options.activationBits }),
       });
     } else {
       plan = buildCaserPlan(config.dims, tensors, {
         userEmbedding: options.userEmbedding ?? 'mean',
         maxCandidates,
+        ...(tableLayout ? { itemTable: tableLayout } : {}),
         ...(options.activationBits === undefined ? {} : { activationBits: options.activationBits }),
       });
     }
@@ -231,7 +267,7 @@ export class GpuRerankEngine {
     const steps: PreparedStep[] = [];
     let failure: unknown;
     try {
-      buffers = GpuRerankEngine.#allocate(device, plan, repDim, maxCandidates);
+      buffers = GpuRerankEngine.#allocate(device, plan, repDim, maxCandidates, table);
       const res: EngineResources = { ...buffers, weights: weights.buffers };
       let offset = 0;
       for (const [i, step] of plan.steps.entries()) {
@@ -253,7 +289,10 @@ export class GpuRerankEngine {
       if (buffers) for (const b of Object.values(buffers)) b.destroy();
       throw failure;
     }
-    return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, bound, weights, plan, buffers, steps);
+    const itemTableMemory: ItemTableMemory = table
+      ? { format: 'int8', bytes: buffers.items.size }
+      : { format: 'float32', bytes: (reference.numItems + 1) * tableDim * 4 };
+    return new GpuRerankEngine(device, config, repDim, reference.numItems, maxCandidates, bound, weights, plan, buffers, steps, itemTableMemory);
   }
 
   static #bindGroup(
@@ -268,7 +307,7 @@ export class GpuRerankEngine {
     return createEngineBindGroup(device, pipeline, step.program, res, { buffer: params, offset, size });
   }
 
-  static #allocate(device: GPUDevice, plan: BackbonePlan, repDim: number, maxCandidates: number): EngineBuffers {
+  static #allocate(device: GPUDevice, plan: BackbonePlan, repDim: number, maxCandidates: number, table: ItemTableQ8 | undefined): EngineBuffers {
     const storage = storageUsage();
     const paramsSize = plan.steps.reduce(
       (sum, s) => sum + Math.ceil(Math.ceil(s.program.paramsBytes / 16) * 16 / PARAMS_ALIGN) * PARAMS_ALIGN,
@@ -283,7 +322,10 @@ export class GpuRerankEngine {
       model: createBufferFrom(device, plan.model, storage, 'engine model'),
       ids: device.createBuffer({ label: 'engine ids', size: plan.idsLength * 4, usage: storage }),
       cand: device.createBuffer({ label: 'engine candidates', size: maxCandidates * (repDim + 1) * 4, usage: storage }),
-      out: device.createBuffer({ label: 'engine top-k', size: maxCandidates * 8, usage: storage }),
+      out: device.createBuffer({ label: 'engine top-k', size: plan.outWords * 4, usage: storage }),
+      items: table
+        ? createBufferFrom(device, table.bytes, storage, 'engine item table (8-bit)')
+        : device.createBuffer({ label: 'engine item table (none)', size: 4, usage: storage }),
       staging: device.createBuffer({
         label: 'engine readback',
         size: Math.max(maxCandidates * 8, repDim * 4),
@@ -313,6 +355,11 @@ export class GpuRerankEngine {
    */
   get weightMemory(): WeightMemory {
     return this.#weights.memory;
+  }
+
+  /** GPU bytes of the item table the kernels embed and score with (8-bit, or float32 in `model`). */
+  get itemTableMemory(): ItemTableMemory {
+    return this.#itemTableMemory;
   }
 
   get destroyed(): boolean {
@@ -381,6 +428,27 @@ export class GpuRerankEngine {
       const { order, scores } = decodeTopk(pairs, size);
       const chosen: (string | number)[] = Array.from(order, (i) => (embeddings ? checked.ids[i]! : checked[i]!));
       return { ids: chosen, order, scores };
+    });
+  }
+
+  /**
+   * The top k of the whole catalogue (items 1..numItems) for `history`, best first, with core's
+   * tie-break: no candidate list to send. k is at most maxCandidates. `order` holds indices
+   * into the catalogue (item id - 1), `ids` the item ids.
+   */
+  recommend(history: ArrayLike<number>, k: number): Promise<RerankResult<number>> {
+    return this.#enqueue(async () => {
+      this.#checkReady();
+      if (!Number.isInteger(k) || k < 0) throw new ForwardError('FORWARD_BAD_OPTION', `k = ${k} must be a non-negative integer`);
+      if (k > this.maxCandidates) {
+        throw new GpuEngineError('GPU_ENGINE_LIMIT', `k = ${k} exceeds this engine's maxCandidates (${this.maxCandidates})`);
+      }
+      const n = this.#plan.encodeHistory(history, this.#idsScratch);
+      const size = Math.min(k, this.numItems);
+      if (size === 0) return { ids: [], order: new Uint32Array(0), scores: new Float32Array(0) };
+      const pairs = new Uint32Array(await this.#run(n, this.numItems, size, CAND_MODE_ALL, true, size * 8));
+      const { order, scores } = decodeTopk(pairs, size);
+      return { ids: Array.from(order, (i) => i + 1), order, scores };
     });
   }
 
@@ -462,7 +530,7 @@ export class GpuRerankEngine {
         encodeDispatch(pass, pipeline, bindGroup, x, y);
       }
       pass.end();
-      if (score) encoder.copyBufferToBuffer(b.out, 0, b.staging, 0, bytes);
+      if (score) encoder.copyBufferToBuffer(b.out, plan.finalOffset * 4, b.staging, 0, bytes);
       else encoder.copyBufferToBuffer(b.act, plan.repOffset * 4, b.staging, 0, bytes);
       device.queue.submit([encoder.finish()]);
       this.#submits++;

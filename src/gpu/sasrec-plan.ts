@@ -27,11 +27,15 @@ import { fusedMatmulStep } from './matmul-fused-program.ts';
 import { quantizeRowsGrid, quantizeRowsParams, quantizeRowsProgram, type QuantizeRowsParams } from './quantize-rows-program.ts';
 import { scoringSteps } from './scoring-steps.ts';
 import { ROWS_ALL, ROWS_LAST } from './shader-constants.ts';
+import type { ItemTableLayout } from './embed-program.ts';
+import { topkSurvivorWords } from './topk-chunks-program.ts';
 
 export interface SasrecPlanOptions {
   readonly lnEps: number;
   readonly activationBits?: number;
   readonly maxCandidates: number;
+  /** Read item_emb from the 8-bit `items` buffer (then it is not packed into `model`). */
+  readonly itemTable?: ItemTableLayout;
 }
 
 export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: SasrecPlanOptions): BackbonePlan {
@@ -42,7 +46,8 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
   const itemEmb = requireTensor(tensors, 'item_emb', [-1, d]);
   const numItems = itemEmb.length / d - 1;
   const m = new ModelTensorPacker();
-  const embOffset = m.add(itemEmb);
+  const q8 = options.itemTable;
+  const embOffset = q8 ? 0 : m.add(itemEmb);
   const posOffset = m.add(requireTensor(tensors, 'pos_emb', [L, d]));
   const finalGamma = m.add(requireTensor(tensors, 'final_ln.gamma', [d]));
   const finalBeta = m.add(requireTensor(tensors, 'final_ln.beta', [d]));
@@ -59,7 +64,10 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
   const QX = aq === undefined ? 0 : a.alloc(L * d);
   const QA = aq === undefined ? 0 : a.alloc(L * Math.max(d, F));
   const REP = a.alloc(d);
-  const SCORES = a.alloc(C);
+  // Room for a full-catalogue rerank's scores as well as a candidate list's.
+  const scoreCapacity = Math.max(C, numItems);
+  const SCORES = a.alloc(scoreCapacity);
+  const finalOffset = topkSurvivorWords(scoreCapacity);
 
   const steps: Step[] = [];
   // Every norm is over d-wide rows with the model's eps; gamma and beta are model offsets.
@@ -75,6 +83,7 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
     scale: Math.sqrt(d),
     idsOffset: 0,
     slotsOffset: L,
+    ...(q8 ? { itemTable: q8 } : {}),
   };
   steps.push(staticStep('embed', embedProgram, embed, embedParams, embedGrid));
 
@@ -170,7 +179,16 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
 
   const candIdsOffset = 2 * L;
   steps.push(
-    ...scoringSteps({ dim: d, repOffset: REP, scoresOffset: SCORES, idsOffset: candIdsOffset, embOffset, candBiasOffset: C * d }),
+    ...scoringSteps({
+      dim: d,
+      repOffset: REP,
+      scoresOffset: SCORES,
+      idsOffset: candIdsOffset,
+      embOffset,
+      candBiasOffset: C * d,
+      finalOffset,
+      ...(q8 ? { itemTable: q8 } : {}),
+    }),
   );
 
   return {
@@ -180,6 +198,9 @@ export function buildSasrecPlan(dims: SasrecDims, tensors: TensorMap, options: S
     idsLength: 2 * L + C,
     repOffset: REP,
     candIdsOffset,
+    numItems,
+    outWords: finalOffset + 2 * C,
+    finalOffset,
     emptyRepModelOffset: finalBeta,
     encodeHistory(history, ids) {
       const len = history.length;

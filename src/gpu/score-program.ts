@@ -1,4 +1,5 @@
 import wgsl from '../../shaders/score_candidates.wgsl?raw';
+import type { ItemTableLayout } from './embed-program.ts';
 import { type EngineProgram, ParamsWriter, runKernelProgram } from './engine-bindings.ts';
 import { WORKGROUP_SIZE } from './shader-constants.ts';
 
@@ -6,8 +7,9 @@ import { WORKGROUP_SIZE } from './shader-constants.ts';
 export const scoreProgram: EngineProgram = runKernelProgram({
   shaderKey: 'score_candidates',
   kernel: wgsl,
-  more: ['model', 'ids', 'cand'],
-  paramsBytes: 8 * 4,
+  libs: ['itemTable'],
+  more: ['model', 'ids', 'cand', 'items'],
+  paramsBytes: 11 * 4,
 });
 
 export interface ScoreParams {
@@ -22,6 +24,8 @@ export interface ScoreParams {
   readonly biasOffset?: number;
   /** cand offset of the candidate biases (embedding mode; embeddings start at 0). */
   readonly candBiasOffset: number;
+  /** Score catalogue items against the 8-bit `items` buffer instead of model[embOffset ..]. */
+  readonly itemTable?: ItemTableLayout;
 }
 
 export function scoreParams(p: ScoreParams): Uint32Array<ArrayBuffer> {
@@ -34,6 +38,9 @@ export function scoreParams(p: ScoreParams): Uint32Array<ArrayBuffer> {
     p.biasOffset ?? 0,
     p.biasOffset === undefined ? 0 : 1,
     p.candBiasOffset,
+    p.itemTable ? 1 : 0,
+    p.itemTable?.rowWords ?? 0,
+    p.itemTable?.scalesOffset ?? 0,
   ]).u32;
 }
 

@@ -43,6 +43,10 @@ export const SHADER_CONSTANTS = {
   /** Candidate modes of the run uniform: catalogue ids, or embeddings the shop sent. */
   CAND_MODE_IDS: 0,
   CAND_MODE_EMBEDDINGS: 1,
+  /** The whole catalogue: candidate i is item i + 1 (recommend without a candidate list). */
+  CAND_MODE_ALL: 2,
+  /** Scores one top-k workgroup ranks (topk_chunks.wgsl: its @workgroup_size and tile). */
+  TOPK_CHUNK: 256,
 } as const;
 
 export type ShaderConstant = keyof typeof SHADER_CONSTANTS;
@@ -69,6 +73,8 @@ export const {
   ROWS_FIXED,
   CAND_MODE_IDS,
   CAND_MODE_EMBEDDINGS,
+  CAND_MODE_ALL,
+  TOPK_CHUNK,
 } = SHADER_CONSTANTS;
 
 /** The WGSL declarations of SHADER_CONSTANTS, one `const NAME: u32 = value;` per line. */

@@ -7,8 +7,10 @@
 import adaptSegmentsLib from '../../shaders/adapt_segments_lib.wgsl?raw';
 import engineRunLib from '../../shaders/engine_run_lib.wgsl?raw';
 import fakeQuantLib from '../../shaders/fake_quant_lib.wgsl?raw';
+import itemTableLib from '../../shaders/item_table_lib.wgsl?raw';
 import packedDotLib from '../../shaders/packed_dot_lib.wgsl?raw';
 import packedScaleLib from '../../shaders/packed_scale_lib.wgsl?raw';
+import topkOrderLib from '../../shaders/topk_order_lib.wgsl?raw';
 import { WGSL_CONSTANTS } from './shader-constants.ts';
 
 const LIBS = {
@@ -22,6 +24,10 @@ const LIBS = {
   fakeQuant: fakeQuantLib,
   /** The two adaptation kernels: segments and bindings 1-4; uses 'packed'. */
   adaptSegments: adaptSegmentsLib,
+  /** The 8-bit item table's codes and f16 scales (the kernel declares its `items` binding). */
+  itemTable: itemTableLib,
+  /** The ranking order of core's top-k, for the two top-k kernels. */
+  topkOrder: topkOrderLib,
 } as const;
 
 export type WgslLib = keyof typeof LIBS;

@@ -61,3 +61,22 @@ for (const [backbone, granularity, minMoved] of [
     for (const s of rank) expect(s.identical, `seed ${s.seed}`).toBe(true);
   });
 }
+
+// The 8-bit item table (core/item-table.ts) read by the kernels, at a catalogue of a few thousand
+// items: the full-catalogue top-k (recommend, two-pass top-k over every item) and a rerank of
+// 1,000 candidates give the CPU reference's order on the same dequantized values.
+for (const backbone of ['sasrec', 'caser'] as const) {
+  test(`${backbone}: 8-bit item table, 3,000 items: full-catalogue top-k and 1,000-candidate rerank equal the CPU's`, async ({ page }) => {
+    for (const [seed, k] of [[1, 10], [2, 100]] as const) {
+      const r = await page.evaluate((o) => window.chordEngine.itemTableParity(o), { backbone, seed, numItems: 3000, candidates: 1000, k });
+      const d = 64; // hidden (SASRec) and d (Caser) of the test models
+      // int8 codes in whole words per row + one f16 scale per row.
+      expect(r.tableBytes).toBe(3001 * Math.ceil(d / 4) * 4 + Math.ceil(3001 / 2) * 4);
+      expect(r.memory).toEqual({ format: 'int8', bytes: r.tableBytes });
+      expect(r.recommend.identical, `gpu ${r.recommend.got} cpu ${r.recommend.want}`).toBe(true);
+      expect(r.recommend.scores.maxRelErr).toBeLessThanOrEqual(TOL);
+      expect(r.rerank).toEqual({ identical: true, count: 1000 });
+      expect(r.float32Identical).toBe(true);
+    }
+  });
+}

@@ -115,6 +115,10 @@ test('topk: identical to core topK, ties by index, NaN last, +0 == -0, ±Infinit
     { seed: 2, count: 100, distinct: 6, k: 30 },
     { seed: 3, count: 1000, distinct: 40, k: 1000 },
     { seed: 4, count: 65, distinct: 3, k: 64 },
+    // Several chunks of 256 (a short last one), k below, at and above a chunk.
+    { seed: 5, count: 3001, distinct: 50, k: 10 },
+    { seed: 6, count: 3001, distinct: 3001, k: 256 },
+    { seed: 7, count: 1500, distinct: 8, k: 300 },
   ]) {
     const r = await page.evaluate((o) => window.chordEngine.topkKernel({ scores: o, k: o.k }), c);
     expect(r.k).toBe(Math.min(c.k, c.count));

@@ -50,8 +50,8 @@ for (const backbone of ['sasrec', 'caser'] as const) {
 // nothing it never dispatches (the standalone matmul and packed_scales are for checks only).
 const ADAPT = ['adapt_fix_ties', 'adapt_quantize_pack'];
 const PLANS = {
-  sasrec: ['attention_causal', 'embed_positions', 'layer_norm', 'matmul_fused', 'score_candidates', 'topk'],
-  caser: ['caser_conv_h', 'caser_conv_v', 'embed_positions', 'matmul_fused', 'score_candidates', 'topk'],
+  sasrec: ['attention_causal', 'embed_positions', 'layer_norm', 'matmul_fused', 'score_candidates', 'topk_chunks', 'topk_merge'],
+  caser: ['caser_conv_h', 'caser_conv_v', 'embed_positions', 'matmul_fused', 'score_candidates', 'topk_chunks', 'topk_merge'],
 } as const;
 for (const backbone of ['sasrec', 'caser'] as const) {
   for (const activationBits of [undefined, 3]) {

@@ -2,6 +2,7 @@
 // over the demo artifact (tests/fixtures/demo-artifact.ts).
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
+import { dequantizeItemTable, quantizeItemTable } from '../../src/core/item-table.ts';
 import { RerankerTestServers } from './pages/reranker.server.ts';
 
 const PAGE = '/tests/browser/pages/reranker.html';
@@ -62,9 +63,10 @@ test('load -> default strategy; rerank returns every candidate, sorted by score,
   expect(await rerank(page, ['sku-1', { id: 'x', embedding: [1] }])).toMatchObject({ ok: false, code: 'RERANK_BAD_INPUT' });
   expect((await observe(page, ['not-in-catalogue']))[0]).toMatchObject({ accepted: false, requested: false });
 
-  // The shop's own candidate embeddings: scored against the same user representation.
+  // The shop's own candidate embeddings: scored against the same user representation. The page's
+  // item table is 8-bit: these are the values it stands for.
   const d = a.backbone.get('item_emb')!.shape[1]!;
-  const emb = a.backbone.get('item_emb')!.data;
+  const emb = dequantizeItemTable(quantizeItemTable(a.backbone.get('item_emb')!.data, a.items.length, d));
   const asEmbeddings = candidates.map((id) => {
     const i = a.items.indexOf(id);
     return { id: `own-${id}`, embedding: Array.from(emb.subarray(i * d, (i + 1) * d)) };

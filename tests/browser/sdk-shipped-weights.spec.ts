@@ -7,7 +7,9 @@ import type { Page } from '@playwright/test';
 import { createForward, scoreCandidates, topK } from '../../src/core/forward/index.ts';
 import { generateFrozenWeights, shippedFrozenWeights } from '../../src/core/frozen.ts';
 import type { FrozenLayer } from '../../src/core/frozen.ts';
+import { dequantizeItemTable, quantizeItemTable } from '../../src/core/item-table.ts';
 import { encodeTensorFile } from '../../src/core/tensor-file.ts';
+import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { quantizedLayerWeights } from '../../src/device/backend-cpu.ts';
 import { defaultStrategy } from '../../src/device/strategy-state.ts';
 import { RerankerTestServers } from './pages/reranker.server.ts';
@@ -44,11 +46,19 @@ async function rerank(page: Page, name: string, candidates: string[], k: number)
   return r.ranked;
 }
 
+/** The backbone as the page uses it: item_emb holds the values of its 8-bit table (core/item-table.ts). */
+function pageBackbone(): TensorMap {
+  const a = servers.artifact;
+  const emb = a.backbone.get('item_emb')!;
+  const [rows, dim] = emb.shape as [number, number];
+  return new Map(a.backbone).set('item_emb', { shape: emb.shape, data: dequantizeItemTable(quantizeItemTable(emb.data, rows, dim)) });
+}
+
 /** Top-k of core's CPU forward with `frozen` quantized to the default strategy (what a fresh page uses). */
 function reference(frozen: readonly FrozenLayer[], history: string[], candidates: string[], k: number) {
   const a = servers.artifact;
   const m = a.manifest;
-  const fwd = createForward(m, a.backbone, quantizedLayerWeights(frozen, defaultStrategy(m).strategy));
+  const fwd = createForward(m, pageBackbone(), quantizedLayerWeights(frozen, defaultStrategy(m).strategy));
   const rep = fwd.represent(history.map((id) => a.items.indexOf(id)));
   const scores = scoreCandidates(rep, fwd.scoring, candidates.map((id) => a.items.indexOf(id)));
   return Array.from(topK(scores, k), (i) => ({ id: candidates[i]!, score: scores[i]! }));
@@ -108,6 +118,13 @@ function offsetOf(tensor: string): number {
   return encodeTensorFile(servers.artifact.backbone).index.tensors.find((t) => t.name === tensor)!.offset;
 }
 
+/** Offset in the stored backbone record, which keeps every tensor but item_emb (in its own store, 8-bit). */
+function storedOffsetOf(tensor: string): number {
+  const body = new Map(servers.artifact.backbone);
+  body.delete('item_emb');
+  return encodeTensorFile(body).index.tensors.find((t) => t.name === tensor)!.offset;
+}
+
 test('a shipped tensor damaged on the way is refused with FROZEN_HASH_MISMATCH and never stored', async ({ page }) => {
   const at = offsetOf('block1.ffn.in') + 4 * 17;
   await page.route('**/backbone.bin', async (route) => {
@@ -157,7 +174,7 @@ test('a shipped tensor damaged in IndexedDB (its record hash rewritten to match)
     await done(db.transaction('artifacts', 'readwrite').objectStore('artifacts').put(rec));
     db.close();
     return records.length;
-  }, offsetOf('block0.attn.q'));
+  }, storedOffsetOf('block0.attn.q'));
   expect(tampered).toBe(2); // backbone and gru
 
   const before = servers.fileLog.filter((r) => r.path.endsWith('/backbone.bin')).length;

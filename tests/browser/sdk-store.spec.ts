@@ -65,7 +65,7 @@ test('a version-1 database loses its unused packed-weights store on open; artifa
   expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 1, stores: ['artifacts', 'packed'] });
   const put = await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 10, 4), [KEY] as const);
   expect(put).toMatchObject({ stored: 'indexeddb', mode: 'indexeddb' });
-  expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 2, stores: ['artifacts'] });
+  expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 3, stores: ['artifacts', 'itemTables'] });
   await reload(page);
   expect(await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const)).toMatchObject({ status: 'hit', first: [4, 4.25, 4.5] });
 });

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createForward, scoreCandidates, topK } from '../../src/core/forward/index.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
+import { dequantizeItemTable, quantizeItemTable } from '../../src/core/item-table.ts';
 import { createReranker } from '../../src/device/index.ts';
 import type { Reranker, StrategyEvent } from '../../src/device/index.ts';
 import { quantizedLayerWeights } from '../../src/device/backend-cpu.ts';
@@ -44,9 +45,13 @@ describe('Reranker (CPU, Node)', () => {
       expect(new Set(ranked.map((x) => x.id))).toEqual(new Set(candidates));
       for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1]!.score).toBeGreaterThanOrEqual(ranked[i]!.score);
 
-      // Independent: core forward on the frozen weights quantized to the strategy in use.
+      // Independent: core forward on the frozen weights quantized to the strategy in use, and on the
+      // values of the 8-bit item table the page keeps (core/item-table.ts).
       const m = a.manifest;
-      const fwd = createForward(m, a.backbone, quantizedLayerWeights(generateFrozenWeights(m), defaultStrategy(m).strategy));
+      const emb = a.backbone.get('item_emb')!;
+      const table = quantizeItemTable(emb.data, emb.shape[0]!, emb.shape[1]!);
+      const backbone = new Map(a.backbone).set('item_emb', { shape: emb.shape, data: dequantizeItemTable(table) });
+      const fwd = createForward(m, backbone, quantizedLayerWeights(generateFrozenWeights(m), defaultStrategy(m).strategy));
       const ids = candidates.map((id) => a.items.indexOf(id));
       const rep = fwd.represent(history.map((id) => a.items.indexOf(id)));
       const scores = scoreCandidates(rep, fwd.scoring, ids);

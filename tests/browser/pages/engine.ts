@@ -21,6 +21,7 @@ import {
 } from '../../../src/core/forward/index.ts';
 import { layerNormRows, quantizeActivationRows } from '../../../src/core/forward/ops.ts';
 import { generateFrozenWeights } from '../../../src/core/frozen.ts';
+import { dequantizeItemTable, quantizeItemTable } from '../../../src/core/item-table.ts';
 import { dequantizePacked, packLayer, type PackedLayer } from '../../../src/core/packing.ts';
 import { channelScale } from '../../../src/core/quantize.ts';
 import type { Strategy } from '../../../src/core/strategy.ts';
@@ -41,7 +42,8 @@ import { quantizeRowsParams, quantizeRowsProgram } from '../../../src/gpu/quanti
 import { QuantizedModelWeights } from '../../../src/gpu/quantized-weights.ts';
 import { scoreParams, scoreProgram } from '../../../src/gpu/score-program.ts';
 import { ROWS_ALL, ROWS_FIXED, ROWS_LAST } from '../../../src/gpu/shader-constants.ts';
-import { topkParams, topkProgram } from '../../../src/gpu/topk-program.ts';
+import { topkChunksGrid, topkChunksParams, topkChunksProgram, topkSurvivorWords } from '../../../src/gpu/topk-chunks-program.ts';
+import { topkMergeGrid, topkMergeParams, topkMergeProgram } from '../../../src/gpu/topk-merge-program.ts';
 import { mulberry32 } from '../../fixtures/mulberry32.ts';
 import { randomTensors } from '../../fixtures/random-tensors.ts';
 import { readPacked } from './weights-probes.ts';
@@ -68,6 +70,9 @@ interface KernelInputs {
   ids?: Uint32Array<ArrayBuffer>;
   cand?: Float32Array<ArrayBuffer>;
   outWords?: number;
+  /** Initial contents of `out` (else zeros of outWords). */
+  outInit?: Uint32Array<ArrayBuffer>;
+  items?: Uint8Array<ArrayBuffer>;
   run?: readonly [number, number, number, number];
   weights?: QuantizedModelWeights;
 }
@@ -95,13 +100,14 @@ async function runKernel(
     const model = make(inputs.model ?? new Float32Array(4), usage, 'model');
     const ids = make(inputs.ids ?? new Uint32Array(4), usage, 'ids');
     const cand = make(inputs.cand ?? new Float32Array(4), usage, 'cand');
-    const out = make(new Uint32Array(Math.max(4, inputs.outWords ?? 4)), usage, 'out');
+    const out = make(inputs.outInit ?? new Uint32Array(Math.max(4, inputs.outWords ?? 4)), usage, 'out');
+    const items = make(inputs.items ?? new Uint32Array(1), usage, 'items');
     const pipeline = await getPipeline(device, program);
     const bindGroup = createEngineBindGroup(
       device,
       pipeline,
       program,
-      { run, act, model, ids, cand, out, ...(inputs.weights ? { weights: inputs.weights.buffers } : {}) },
+      { run, act, model, ids, cand, out, items, ...(inputs.weights ? { weights: inputs.weights.buffers } : {}) },
       { buffer: paramsBuf },
     );
     const enc = device.createCommandEncoder();
@@ -644,11 +650,19 @@ async function topkKernel(opts: { scores: number[] | { seed: number; count: numb
   }
   const count = scores.length;
   const k = Math.min(opts.k, count);
-  const { out } = await runKernel(device, topkProgram, topkParams(0), [Math.ceil(count / 64), 1], {
+  // The engine's two passes: survivors per chunk, then their ranking into out[final ..].
+  const final = topkSurvivorWords(count);
+  const pass1 = await runKernel(device, topkChunksProgram, topkChunksParams(0), topkChunksGrid(count), {
     act: scores,
-    outWords: 2 * count,
+    outWords: final + 2 * count,
     run: [0, count, k, 0],
   });
+  const { out: merged } = await runKernel(device, topkMergeProgram, topkMergeParams(final, 0), topkMergeGrid(count), {
+    act: scores,
+    outInit: new Uint32Array(pass1.out),
+    run: [0, count, k, 0],
+  });
+  const out = merged.subarray(final);
   const want = topK(scores, k);
   const got = Array.from({ length: k }, (_, r) => out[2 * r]!);
   const scoreBitsOk = got.every((i, r) => out[2 * r + 1] === new Uint32Array(scores.buffer)[i]);
@@ -973,6 +987,64 @@ async function compiledPipelines(opts: { backbone: 'sasrec' | 'caser'; activatio
   }
 }
 
+/**
+ * The 8-bit item table on the GPU against core: the engine reads the codes (itemTable option), the
+ * CPU forward the float32 values core dequantizes them to. Full-catalogue top-k (recommend) and a
+ * rerank of `candidates` ids must give the CPU reference's order; scores within f32 rounding.
+ */
+async function itemTableParity(opts: { backbone: 'sasrec' | 'caser'; seed: number; numItems: number; candidates: number; k: number }) {
+  const device = await sharedDevice();
+  const base = testModel(opts.backbone, opts.seed, opts.numItems);
+  const d = opts.backbone === 'sasrec' ? SASREC.hidden : DEFAULT_CASER_DIMS.d;
+  const itemEmb = base.tensors.get('item_emb')!;
+  const table = quantizeItemTable(itemEmb.data, opts.numItems + 1, d);
+  const tensors: TensorMap = new Map(base.tensors);
+  tensors.set('item_emb', { shape: itemEmb.shape, data: dequantizeItemTable(table) });
+  const m: TestModel = { ...base, tensors };
+  const cpu = cpuForward(m);
+  const engine = await GpuRerankEngine.create(device, m.config, m.tensors, m.frozen, { maxCandidates: opts.candidates, itemTable: table });
+  try {
+    await engine.applyStrategy(m.strategy);
+    const rand = mulberry32(opts.seed + 5);
+    const history = Array.from({ length: 40 }, () => 1 + Math.floor(rand() * m.numItems));
+    const all = Array.from({ length: m.numItems }, (_, i) => i + 1);
+    const rep = cpu.represent(history);
+    const allScores = scoreCandidates(rep, cpu.scoring, all);
+    const want = Array.from(topK(allScores, opts.k), (i) => i + 1);
+    const got = await engine.recommend(history, opts.k);
+    const candidates = Array.from({ length: opts.candidates }, () => 1 + Math.floor(rand() * m.numItems));
+    const ref = cpuRerank(cpu, history, candidates, opts.candidates);
+    const gpuRerank = await engine.rerank(history, candidates, opts.candidates);
+    return {
+      tableBytes: table.bytes.byteLength,
+      memory: engine.itemTableMemory,
+      recommend: {
+        identical: got.ids.every((id, r) => id === want[r]),
+        got: got.ids.slice(0, 10),
+        want: want.slice(0, 10),
+        scores: closeness(got.scores, Float32Array.from(got.ids, (id) => allScores[id - 1]!)),
+      },
+      rerank: {
+        identical: gpuRerank.ids.every((id, r) => id === candidates[ref.order[r]!]),
+        count: gpuRerank.ids.length,
+      },
+      // The same engine without the table (float32 item_emb of the same values) ranks the same.
+      float32Identical: await (async () => {
+        const f32 = await GpuRerankEngine.create(device, m.config, m.tensors, m.frozen, { maxCandidates: opts.candidates });
+        try {
+          await f32.applyStrategy(m.strategy);
+          const r = await f32.recommend(history, opts.k);
+          return r.ids.every((id, i) => id === got.ids[i]) && r.scores.every((s, i) => s === got.scores[i]);
+        } finally {
+          f32.destroy();
+        }
+      })(),
+    };
+  } finally {
+    engine.destroy();
+  }
+}
+
 /** Mean rerank time on the GPU engine vs the CPU path, same page, same inputs. */
 async function benchmark(opts: { backbone: 'sasrec' | 'caser'; candidates: number; k: number; reps: number }) {
   const device = await sharedDevice();
@@ -1009,6 +1081,7 @@ const api = {
   topkKernel,
   forwardParity,
   rankingParity,
+  itemTableParity,
   lifecycle,
   readaptParity,
   benchmark,

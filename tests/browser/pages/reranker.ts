@@ -1,6 +1,8 @@
 // The public Reranker in a real page: `await page.evaluate(() => window.chordReranker.<fn>(...))`.
 // Every function returns plain data (ids, scores, codes, event logs) for the specs to assert on.
+import { openDB } from 'idb';
 import { createReranker } from '../../../src/device/index.ts';
+import { STORE_DB_NAME } from '../../../src/device/store.ts';
 import type { CreateRerankerOptions, LoadProgress, Reranker, RerankOptions, StrategyInfo } from '../../../src/device/index.ts';
 
 /** Every GPUDevice the page creates, so a spec can "lose" them (device.destroy() resolves `lost`). */
@@ -155,7 +157,44 @@ async function dispose(name: string) {
   return { disposed: r.disposed, codes: after.map((s) => (s.status === 'rejected' ? errorCode(s.reason) : 'resolved')) };
 }
 
-const api = { create, events, progress, observe, rerank, rerankEmbeddings, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
+async function recommend(name: string, options?: { k?: number }) {
+  try {
+    return { ok: true as const, ranked: await get(name).recommend(options) };
+  } catch (e) {
+    return { ok: false as const, code: errorCode(e), message: (e as Error).message };
+  }
+}
+
+/** The reranker's memory report as plain data (the dropped error by its code). */
+function memory(name: string) {
+  const m = get(name).memory;
+  return { ...m, itemTable: { ...m.itemTable, dropped: m.itemTable.dropped?.code ?? null } };
+}
+
+/**
+ * Damages every stored 8-bit item table in the SDK's IndexedDB database, as disk corruption
+ * would: a flipped code byte, or the last 8 bytes cut off. Dispose the rerankers first.
+ */
+async function corruptItemTables(how: 'flip-byte' | 'truncate'): Promise<number> {
+  const db = await openDB(STORE_DB_NAME);
+  try {
+    const records = await db.getAll('itemTables');
+    for (const rec of records) {
+      if (how === 'flip-byte') {
+        const bytes = new Uint8Array(rec.bin);
+        bytes[33] = bytes[33]! ^ 0x11;
+      } else {
+        rec.bin = rec.bin.slice(0, rec.bin.byteLength - 8);
+      }
+      await db.put('itemTables', rec);
+    }
+    return records.length;
+  } finally {
+    db.close();
+  }
+}
+
+const api = { create, events, recommend, memory, corruptItemTables, progress, observe, rerank, rerankEmbeddings, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
 declare global {
   interface Window {
     chordReranker: typeof api;

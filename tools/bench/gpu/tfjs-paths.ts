@@ -75,6 +75,27 @@ export class TfjsReranker {
     }
   }
 
+  /** The top k of the whole catalogue (items 1..numItems): one matmul with the item table, no gather. */
+  async recommend(history: readonly number[], k: number): Promise<TopK> {
+    const c = this.#config;
+    writeLastWindow(history, c.maxLen, this.#window, 0);
+    const [values, indices] = tf.tidy(() => {
+      const seq = tf.tensor2d(this.#window, [1, c.maxLen], 'int32');
+      const h = sasrecForward(c, this.#params, this.#weights, seq, INFERENCE);
+      const rep = h.slice([0, c.maxLen - 1, 0], [1, 1, c.hidden]).reshape([1, c.hidden]);
+      const table = this.#params['item_emb']!.slice([1, 0], [c.numItems, c.hidden]);
+      const scores = mm(rep, table, false, true).reshape([c.numItems]);
+      const top = tf.topk(scores, k);
+      return [top.values, top.indices];
+    });
+    try {
+      const [v, i] = await Promise.all([values.data(), indices.data()]);
+      return { ids: Array.from(i, (j) => j + 1), scores: v as Float32Array };
+    } finally {
+      tf.dispose([values, indices]);
+    }
+  }
+
   dispose(): void {
     tf.dispose([...Object.values(this.#params), ...Object.values(this.#weights)]);
   }
