@@ -22,7 +22,7 @@ import { adaptHostMs, measureMemory } from './memory.ts';
 import { benchModel, chordLikeStrategy, frozenParamTotal, frozenWeights, workload } from './model.ts';
 import { ratio, type Summary, summarize, timed } from './stats.ts';
 import { type TfjsBackend, useBackend, wasmFlavour } from './tfjs-backends.ts';
-import { TfjsFinetune, TfjsReranker, type TopK } from './tfjs-paths.ts';
+import { timeFinetuneSteps, TfjsReranker, type TopK } from './tfjs-paths.ts';
 
 export interface BenchOptions {
   readonly seed?: number;
@@ -212,26 +212,12 @@ export async function runBenchGpu(options: BenchOptions = {}) {
   await engine.applyStrategy(strategy);
   const afterAdapt = await engine.rerank(history, candidates, o.k);
 
-  const finetune: Partial<Record<TfjsBackend, Summary & { lossFirst: number; lossLast: number }>> = {};
-  for (const backend of ['webgpu', 'wasm'] as const) {
-    log(`fine-tune step: tfjs ${backend} x ${o.finetuneReps}`);
-    await useBackend(backend);
-    const ft = new TfjsFinetune(model, frozen, [...history, nextItem]);
-    try {
-      const lossFirst = await ft.step();
-      for (let i = 1; i < o.finetuneWarmup; i++) await ft.step();
-      const steps: number[] = [];
-      let lossLast = lossFirst;
-      for (let i = 0; i < o.finetuneReps; i++) {
-        const r = await timed(() => ft.step());
-        steps.push(r.ms);
-        lossLast = r.value;
-      }
-      finetune[backend] = { ...summarize(steps), lossFirst, lossLast };
-    } finally {
-      ft.dispose();
-    }
-  }
+  const finetune = await timeFinetuneSteps(model, frozen, [...history, nextItem], ['webgpu', 'wasm'], {
+    warmup: o.finetuneWarmup,
+    reps: o.finetuneReps,
+    log,
+    label: 'fine-tune step',
+  });
   const fastest = (['webgpu', 'wasm'] as const)
     .filter((b) => finetune[b])
     .sort((a, b) => finetune[a]!.p50 - finetune[b]!.p50)[0]!;

@@ -30,7 +30,7 @@ import { GpuRerankEngine } from '../../../src/gpu/engine.ts';
 import { type BenchModel, benchModel, chordLikeStrategy, frozenParamTotal, frozenWeights, workload } from './model.ts';
 import { ratio, type Summary, summarize, timed } from './stats.ts';
 import { useBackend } from './tfjs-backends.ts';
-import { TfjsFinetune, TfjsReranker, type TopK } from './tfjs-paths.ts';
+import { timeFinetuneSteps, TfjsReranker, type TopK } from './tfjs-paths.ts';
 
 export interface ShopScaleOptions {
   /** URL of the model folder (manifest.json, items.json, backbone.*, gru.*) shop-model.ts wrote. */
@@ -225,26 +225,12 @@ export async function runShopScale(options: ShopScaleOptions) {
   }
   await engine.applyStrategy(strategy);
   const nextItem = 1 + ((history[history.length - 1]! * 7) % N);
-  const finetune: Partial<Record<'webgpu' | 'wasm', Summary & { lossFirst: number; lossLast: number }>> = {};
-  for (const backend of ['wasm', 'webgpu'] as const) {
-    log(`shop scale: fine-tune step, tfjs ${backend} x ${o.finetuneReps}`);
-    await useBackend(backend);
-    const ft = new TfjsFinetune(model, frozen, [...history, nextItem]);
-    try {
-      const lossFirst = await ft.step();
-      for (let i = 1; i < o.finetuneWarmup; i++) await ft.step();
-      const steps: number[] = [];
-      let lossLast = lossFirst;
-      for (let i = 0; i < o.finetuneReps; i++) {
-        const r = await timed(() => ft.step());
-        steps.push(r.ms);
-        lossLast = r.value;
-      }
-      finetune[backend] = { ...summarize(steps), lossFirst, lossLast };
-    } finally {
-      ft.dispose();
-    }
-  }
+  const finetune = await timeFinetuneSteps(model, frozen, [...history, nextItem], ['wasm', 'webgpu'], {
+    warmup: o.finetuneWarmup,
+    reps: o.finetuneReps,
+    log,
+    label: 'shop scale: fine-tune step',
+  });
 
   // ---- 4. Memory ----
   const layersFp32 = 4 * frozenParamTotal(model);

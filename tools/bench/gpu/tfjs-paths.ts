@@ -15,6 +15,8 @@ import { Adam } from '../../../src/model/optim.ts';
 import { type ParamMap, variableFrom, type WeightMap } from '../../../src/model/params.ts';
 import { createSasrec, SASREC_DEFAULTS, type SasrecConfig, sasrecExamples, sasrecForward } from '../../../src/model/sasrec.ts';
 import type { BenchModel } from './model.ts';
+import { type Summary, summarize, timed } from './stats.ts';
+import { type TfjsBackend, useBackend } from './tfjs-backends.ts';
 
 export function sasrecConfigOf(model: BenchModel): SasrecConfig {
   return { ...SASREC_DEFAULTS, ...model.config.dims, numItems: model.numItems, numUsers: 1 };
@@ -146,4 +148,35 @@ export class TfjsFinetune {
     disposeBatch(this.#batch);
     tf.dispose([...Object.values(this.#params), ...Object.values(this.#weights)]);
   }
+}
+
+/** Fine-tune step times on each tfjs backend in turn: `warmup` untimed steps (the first gives lossFirst), then `reps` timed. */
+export async function timeFinetuneSteps(
+  model: BenchModel,
+  frozen: readonly FrozenLayer[],
+  sequence: readonly number[],
+  backends: readonly TfjsBackend[],
+  opts: { warmup: number; reps: number; log: (line: string) => void; label: string },
+): Promise<Partial<Record<TfjsBackend, Summary & { lossFirst: number; lossLast: number }>>> {
+  const out: Partial<Record<TfjsBackend, Summary & { lossFirst: number; lossLast: number }>> = {};
+  for (const backend of backends) {
+    opts.log(`${opts.label}: tfjs ${backend} x ${opts.reps}`);
+    await useBackend(backend);
+    const ft = new TfjsFinetune(model, frozen, sequence);
+    try {
+      const lossFirst = await ft.step();
+      for (let i = 1; i < opts.warmup; i++) await ft.step();
+      const steps: number[] = [];
+      let lossLast = lossFirst;
+      for (let i = 0; i < opts.reps; i++) {
+        const r = await timed(() => ft.step());
+        steps.push(r.ms);
+        lossLast = r.value;
+      }
+      out[backend] = { ...summarize(steps), lossFirst, lossLast };
+    } finally {
+      ft.dispose();
+    }
+  }
+  return out;
 }
