@@ -57,42 +57,37 @@ export class TfjsReranker {
   }
 
   /** The top k of `candidates` after `history`, read back to the CPU. */
-  async rerank(history: readonly number[], candidates: readonly number[], k: number): Promise<TopK> {
-    const c = this.#config;
-    writeLastWindow(history, c.maxLen, this.#window, 0);
-    const [values, indices] = tf.tidy(() => {
-      const seq = tf.tensor2d(this.#window, [1, c.maxLen], 'int32');
-      const h = sasrecForward(c, this.#params, this.#weights, seq, INFERENCE);
-      const rep = h.slice([0, c.maxLen - 1, 0], [1, 1, c.hidden]).reshape([1, c.hidden]);
-      const table = tf.gather(this.#params['item_emb']!, tf.tensor1d(Int32Array.from(candidates), 'int32'));
-      const scores = mm(rep, table, false, true).reshape([candidates.length]);
-      const top = tf.topk(scores, k);
-      return [top.values, top.indices];
-    });
-    try {
-      const [v, i] = await Promise.all([values.data(), indices.data()]);
-      return { ids: Array.from(i, (j) => candidates[j]!), scores: v as Float32Array };
-    } finally {
-      tf.dispose([values, indices]);
-    }
+  rerank(history: readonly number[], candidates: readonly number[], k: number): Promise<TopK> {
+    return this.#topK(
+      history,
+      k,
+      () => tf.gather(this.#params['item_emb']!, tf.tensor1d(Int32Array.from(candidates), 'int32')) as tf.Tensor2D,
+      (j) => candidates[j]!,
+    );
   }
 
   /** The top k of the whole catalogue (items 1..numItems): one matmul with the item table, no gather. */
-  async recommend(history: readonly number[], k: number): Promise<TopK> {
+  recommend(history: readonly number[], k: number): Promise<TopK> {
+    const c = this.#config;
+    return this.#topK(history, k, () => this.#params['item_emb']!.slice([1, 0], [c.numItems, c.hidden]) as tf.Tensor2D, (j) => j + 1);
+  }
+
+  /** The top k rows of `table()` (built inside the tidy) scored against the last state after `history`; row j is item idOf(j). */
+  async #topK(history: readonly number[], k: number, table: () => tf.Tensor2D, idOf: (row: number) => number): Promise<TopK> {
     const c = this.#config;
     writeLastWindow(history, c.maxLen, this.#window, 0);
     const [values, indices] = tf.tidy(() => {
       const seq = tf.tensor2d(this.#window, [1, c.maxLen], 'int32');
       const h = sasrecForward(c, this.#params, this.#weights, seq, INFERENCE);
       const rep = h.slice([0, c.maxLen - 1, 0], [1, 1, c.hidden]).reshape([1, c.hidden]);
-      const table = this.#params['item_emb']!.slice([1, 0], [c.numItems, c.hidden]);
-      const scores = mm(rep, table, false, true).reshape([c.numItems]);
+      const rows = table();
+      const scores = mm(rep, rows, false, true).reshape([rows.shape[0]]);
       const top = tf.topk(scores, k);
       return [top.values, top.indices];
     });
     try {
       const [v, i] = await Promise.all([values.data(), indices.data()]);
-      return { ids: Array.from(i, (j) => j + 1), scores: v as Float32Array };
+      return { ids: Array.from(i, idOf), scores: v as Float32Array };
     } finally {
       tf.dispose([values, indices]);
     }
