@@ -64,6 +64,12 @@ export function studyRuns(seeds: readonly number[] = [1]): StudyRun[] {
       add('chord-contrast1', 'chord', ['--contrast', '1'], 'CHORD + contrast 1: own strategy\'s loss below the rolled batch\'s by 0.02 nats');
       add('chord-frozen-shared', 'chord', ['--lr', '0', '--hyper-lr', '5e-3'], 'CHORD with the shared parameters frozen (lr 0), hypernet + GRU at 5e-3');
       add('chord-l2348', 'chord', ['--levels', '2,3,4,8'], 'CHORD with levels 2/3/4/8 (Γ tiers 2/3/8 bits: less noise in the middle tier)');
+      add(
+        'chord-gate',
+        'chord',
+        ['--levels', '0,3,4,5', '--beta', '0.375'],
+        'CHORD gating: levels 0/3/4/5 with β 0.375, so Γ switches each user\'s 25% least sensitive channels off and gives 3 or 5 bits to the rest (3.00 bits before Λ)',
+      );
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
     }

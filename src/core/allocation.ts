@@ -22,7 +22,7 @@
  * Γ average for realistic L; the resource transform T (budget.ts) removes any excess on device.
  */
 import { ChordError } from './errors.ts';
-import { DEFAULT_LEVELS } from './strategy.ts';
+import { DEFAULT_LEVELS, levelTableProblem } from './strategy.ts';
 import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
 
 /** Invalid shapes, option values or level tables passed to the allocator. */
@@ -47,18 +47,8 @@ export const TIER_BASE_LEVEL: readonly [number, number, number] = [0, 1, 3];
 const MAX_LEVEL = 3;
 
 export function validateLevelTable(table: readonly number[]): LevelTable {
-  if (table.length !== 4) {
-    throw new AllocationInputError(`level table needs 4 entries, got ${table.length}`);
-  }
-  for (let i = 0; i < 4; i++) {
-    const b = table[i]!;
-    if (!Number.isInteger(b) || b < 1 || b > 8) {
-      throw new AllocationInputError(`level table entry ${i} = ${b} is not an integer in 1..8`);
-    }
-    if (i > 0 && b <= table[i - 1]!) {
-      throw new AllocationInputError(`level table ${JSON.stringify(table)} is not strictly increasing`);
-    }
-  }
+  const problem = levelTableProblem(table);
+  if (problem) throw new AllocationInputError(problem);
   return table as unknown as LevelTable;
 }
 

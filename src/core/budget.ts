@@ -20,7 +20,7 @@
  * Every number is an IEEE double computed in a fixed order, so page and Node agree bit for bit.
  */
 import { ChordError } from './errors.ts';
-import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
+import { OFF_BITS, type LayerStrategy, type LevelTable, type Strategy } from './strategy.ts';
 
 /** Mismatched shapes, bad ranges or a bad budget handed to T. */
 export class BudgetInputError extends ChordError<'BudgetInputError'> {
@@ -79,8 +79,13 @@ export function channelRangesFromWeights(
   return ranges;
 }
 
-/** Estimated added squared error of re-quantizing a channel from `fromBits` to `toBits`. */
+/**
+ * Estimated added squared error of re-quantizing a channel from `fromBits` to `toBits`. Switching
+ * a channel off (toBits = OFF_BITS) is Infinity: the range says nothing about the weights' size,
+ * so T switches channels off only once every other demotion is spent, in the heap's tie order.
+ */
 export function demotionNoise(rowLength: number, range: number, fromBits: number, toBits: number): number {
+  if (toBits === OFF_BITS) return Infinity;
   const coarse = 2 ** toBits - 1;
   const fine = 2 ** fromBits - 1;
   return (rowLength * range * range * (1 / (coarse * coarse) - 1 / (fine * fine))) / 12;

@@ -16,7 +16,7 @@
 import { allocateStrategy } from './allocation.ts';
 import { ChordError } from './errors.ts';
 import type { HypernetMethod } from './methods.ts';
-import type { Strategy } from './strategy.ts';
+import { levelTableProblem, type Strategy } from './strategy.ts';
 import type { TensorMap } from './tensor-file.ts';
 
 
@@ -161,9 +161,9 @@ export function parseHypernetConfig(json: unknown): HypernetConfig {
   }
   for (const k of ['zDim', 'hidden', 'rank'] as const) if (!posInt(json[k])) throw new HypernetError(`${k} must be a positive integer`);
   const lt = json.levelTable;
-  if (!Array.isArray(lt) || lt.length !== 4 || !lt.every((b, i) => Number.isInteger(b) && b >= 1 && b <= 8 && (i === 0 || b > lt[i - 1]))) {
-    throw new HypernetError('levelTable must be 4 strictly increasing widths in 1..8');
-  }
+  if (!Array.isArray(lt)) throw new HypernetError('levelTable must be an array of 4 widths');
+  const levelProblem = levelTableProblem(lt);
+  if (levelProblem) throw new HypernetError(levelProblem);
   if (typeof json.beta !== 'number' || !(json.beta >= 0 && json.beta <= 0.5)) throw new HypernetError('beta must be in [0, 0.5]');
   const lam = json.lambda;
   if (!isRecord(lam) || !Number.isSafeInteger(lam.up) || !Number.isSafeInteger(lam.down) || (lam.up as number) < 0 || (lam.down as number) < 0) {

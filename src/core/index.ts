@@ -10,6 +10,7 @@ export {
 export {
   channelBits,
   DEFAULT_LEVELS,
+  OFF_BITS,
   type LayerStrategy,
   type LevelTable,
   type Strategy,

@@ -1,5 +1,6 @@
 /**
- * Reference per-output-channel quantizer: asymmetric min–max, any width 1..8 bits.
+ * Reference per-output-channel quantizer: asymmetric min–max, any width 1..8 bits; a channel at
+ * OFF_BITS (0) is switched off: every weight dequantizes to 0 (scale 0, zero = max = 0, code 0).
  *
  * Definitions, for output channel j (row j of the [out, rowLength] weight view) with bits b:
  *
@@ -33,6 +34,7 @@
  * when m, s and m + q*s are normal (or zero). The CPU reference itself handles subnormals.
  */
 import { ChordError, type ErrorCodeOf } from './errors.ts';
+import { OFF_BITS } from './strategy.ts';
 
 export type QuantizeErrorCode = ErrorCodeOf<'QuantizeError'>;
 
@@ -64,7 +66,7 @@ export interface ChannelRanges {
 export interface QuantizedChannels {
   readonly outChannels: number;
   readonly rowLength: number;
-  /** Bit width per channel, 1..8. */
+  /** Bit width per channel, 1..8, or OFF_BITS for a switched-off channel. */
   readonly bits: Uint8Array;
   /** Row-major codes, outChannels * rowLength, each in 0..2^bits-1. */
   readonly codes: Uint8Array;
@@ -114,6 +116,11 @@ export function checkBits(bits: number): void {
   if (!Number.isInteger(bits) || bits < MIN_BITS || bits > MAX_BITS) {
     throw new QuantizeError('QUANT_BAD_BITS', `bit width ${bits} outside ${MIN_BITS}..${MAX_BITS}`);
   }
+}
+
+/** A channel's width: 1..8, or OFF_BITS. */
+function checkChannelBits(bits: number): void {
+  if (bits !== OFF_BITS) checkBits(bits);
 }
 
 /** Per-channel min and max. Rejects NaN and ±Infinity (they have no meaningful range). */
@@ -215,7 +222,7 @@ function checkBitsPerChannel(bitsPerChannel: Uint8Array, outChannels: number): v
       `bitsPerChannel has ${bitsPerChannel.length} entries, expected ${outChannels}`,
     );
   }
-  for (let j = 0; j < outChannels; j++) checkBits(bitsPerChannel[j]!);
+  for (let j = 0; j < outChannels; j++) checkChannelBits(bitsPerChannel[j]!);
 }
 
 /** Quantizes every output channel of `weights` to its own width. Inputs are not modified. */
@@ -232,6 +239,12 @@ export function quantizeChannels(
   const codes = new Uint8Array(outChannels * rowLength);
   for (let j = 0; j < outChannels; j++) {
     const bits = bitsPerChannel[j]!;
+    if (bits === OFF_BITS) {
+      // n = 2^0 - 1 = 0, so code 0 is the top code and dequantizes to max: 0.
+      min[j] = 0;
+      max[j] = 0;
+      continue;
+    }
     const m = min[j]!;
     const s = channelScale(m, max[j]!, bits);
     scale[j] = s;
@@ -301,7 +314,8 @@ export function dequantizeChannels(q: QuantizedChannels): Float32Array {
 }
 
 /**
- * Quantize-then-dequantize in one call. `bits` is one width for every channel or one per channel.
+ * Quantize-then-dequantize in one call. `bits` is one width for every channel or one per channel
+ * (OFF_BITS allowed: those channels become 0).
  */
 export function fakeQuantize(
   weights: Float32Array,
@@ -311,7 +325,7 @@ export function fakeQuantize(
   const { outChannels } = resolveLayout(layout);
   let perChannel: Uint8Array;
   if (typeof bits === 'number') {
-    checkBits(bits);
+    checkChannelBits(bits);
     perChannel = new Uint8Array(outChannels).fill(bits);
   } else {
     perChannel = bits;

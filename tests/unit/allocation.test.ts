@@ -169,11 +169,22 @@ describe('lambdaAdjust', () => {
     expect(() => lambdaAdjust(layers, new Float32Array([NaN, 1]), { up: 1, down: 0, beta: 0.25 })).toThrow(
       NonFiniteScoreError,
     );
-    for (const levelTable of [[2, 4, 4, 8], [0, 2, 4, 8], [2, 4, 6, 9], [2, 4, 6], [2, 4.5, 6, 8]]) {
+    for (const levelTable of [[2, 4, 4, 8], [0, 0, 4, 8], [2, 0, 4, 8], [-1, 2, 4, 8], [2, 4, 6, 9], [2, 4, 6], [2, 4.5, 6, 8]]) {
       expect(() => lambdaAdjust(layers, two, { up: 0, down: 0, beta: 0.25, levelTable })).toThrow(
         AllocationInputError,
       );
     }
+  });
+
+  it('accepts an "off" first level (0 bits) and counts it as 0 bits', () => {
+    const layers = [tiers('a'), tiers('b')];
+    const s = lambdaAdjust(layers, new Float32Array([1, 2]), { up: 0, down: 0, beta: 0.25, levelTable: [0, 3, 4, 5] });
+    expect(s.levelTable).toEqual([0, 3, 4, 5]);
+    const off = s.layers.flatMap((l) => Array.from(l.levels)).filter((v) => v === 0).length;
+    expect(off).toBeGreaterThan(0);
+    const rowLengths = s.layers.map(() => 1);
+    const bits = s.layers.flatMap((l) => Array.from(l.levels, (v) => [0, 3, 4, 5][v]!));
+    expect(averageBits(s, rowLengths)).toBeCloseTo(bits.reduce((a, b) => a + b, 0) / bits.length, 12);
   });
 });
 

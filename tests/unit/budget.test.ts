@@ -104,6 +104,24 @@ describe('applyBudget', () => {
     }
   });
 
+  it('switches channels off (an OFF_BITS level) only after every other demotion, without NaN', () => {
+    const { strategy, frozen, rowLengths } = fixture();
+    const gated: Strategy = { ...strategy, levelTable: [0, 3, 4, 5] };
+    expect(demotionNoise(16, 1, 3, 0)).toBe(Infinity);
+    const start = averageBits(gated, rowLengths);
+    const lowest = applyBudget(gated, frozen, 0);
+    expect(lowest.averageBits).toBe(0);
+    expect(lowest.strategy.layers.every((l) => l.levels.every((v) => v === 0))).toBe(true);
+    // A budget that only needs demotions among the non-zero widths switches nothing new off.
+    const mild = applyBudget(gated, frozen, start - 0.25);
+    expect(Number.isFinite(mild.averageBits)).toBe(true);
+    gated.layers.forEach((layer, l) =>
+      layer.levels.forEach((level, j) => {
+        if (level > 0) expect(mild.strategy.layers[l]!.levels[j]).toBeGreaterThan(0);
+      }),
+    );
+  });
+
   it('returns the same strategy when the budget is already met', () => {
     const { strategy, frozen } = fixture();
     for (const budget of [3, 3.5, 8]) {

@@ -138,6 +138,26 @@ describe('other methods and backbones', () => {
     await loadServedModel(result.artifactDir);
   }, 120_000);
 
+  it('Caser CHORD gating (levels 0/3/4/5, β 0.375): each user gets switched-off channels, and it trains and evaluates through the deployment path', async () => {
+    const result = await runTraining(
+      options({ backbone: 'caser', method: 'chord', maxLen: 5, budgets: [], levelTable: [0, 3, 4, 5], beta: 0.375, out: join(dir, 'gate') }),
+      tinySplit(),
+    );
+    const art = readArtifact(result.artifactDir);
+    expect(art.hypernet!.config.levelTable).toEqual([0, 3, 4, 5]);
+    const hn = new Hypernet(art.hypernet!.config, art.hypernet!.tensors);
+    const s = hn.strategy(Float32Array.from({ length: 8 }, (_, i) => Math.sin(i)));
+    const levels = s.layers.flatMap((l) => Array.from(l.levels));
+    const offShare = levels.filter((v) => v === 0).length / levels.length;
+    // Γ puts 25% of every layer's channels on level 0; Λ moves whole layers one level up or down.
+    expect(offShare).toBeGreaterThan(0);
+    expect(offShare).toBeLessThan(0.6);
+    const bits = (result.training as any).metrics.test.averageBits as number;
+    expect(bits).toBeGreaterThan(2);
+    expect(bits).toBeLessThan(4.5);
+    expect(Number.isFinite(result.test.unmasked.ndcg10)).toBe(true);
+  }, 120_000);
+
   it('Caser weighted: ships user_emb_mean instead of the per-user table, and evaluates through core', async () => {
     const result = await runTraining(options({ backbone: 'caser', method: 'weighted', maxLen: 5, budgets: [] }), tinySplit());
     const art = readArtifact(result.artifactDir);

@@ -80,7 +80,9 @@ describe('Hypernet', () => {
   it('validates configs field by field', () => {
     expect(parseHypernetConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
     expect(() => parseHypernetConfig({ ...config, method: 'x' })).toThrow(/method/);
-    expect(() => parseHypernetConfig({ ...config, levelTable: [2, 4, 4, 8] })).toThrow(/levelTable/);
+    expect(() => parseHypernetConfig({ ...config, levelTable: [2, 4, 4, 8] })).toThrow(/level table/);
+    expect(() => parseHypernetConfig({ ...config, levelTable: [2, 0, 4, 8] })).toThrow(/level table/);
+    expect(parseHypernetConfig({ ...config, levelTable: [0, 3, 4, 5] }).levelTable).toEqual([0, 3, 4, 5]);
     expect(() => parseHypernetConfig({ ...config, lambda: { up: 2, down: 1 } })).toThrow(/exceeds/);
     expect(() => parseHypernetConfig({ ...config, layers: [{ name: 'a', outChannels: 0, rowLength: 1 }] })).toThrow(/layers\[0\]/);
   });

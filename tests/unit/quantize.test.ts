@@ -256,8 +256,8 @@ describe('quantizeChannels: errors', () => {
   }
   const w = new Float32Array([0, 1, 2, 3]);
 
-  it('bits outside 1..8', () => {
-    expect(codeOf(() => quantizeChannels(w, [2, 2], new Uint8Array([0, 4])))).toBe('QUANT_BAD_BITS');
+  it('bits outside 1..8 (0, a switched-off channel, only per channel)', () => {
+    expect(codeOf(() => channelScale(0, 1, 0))).toBe('QUANT_BAD_BITS');
     expect(codeOf(() => quantizeChannels(w, [2, 2], new Uint8Array([4, 9])))).toBe('QUANT_BAD_BITS');
     expect(codeOf(() => fakeQuantize(w, [2, 2], 2.5))).toBe('QUANT_BAD_BITS');
     expect(codeOf(() => channelScale(0, 1, 16))).toBe('QUANT_BAD_BITS');
@@ -294,5 +294,18 @@ describe('quantizeChannels: errors', () => {
     const broken = { ...q, codes: Uint8Array.from([0, 3, 4, 0]) };
     expect(codeOf(() => checkQuantized(broken))).toBe('QUANT_BAD_CODE');
     expect(codeOf(() => dequantizeChannels(broken))).toBe('QUANT_BAD_CODE');
+  });
+
+  it('switches a channel at OFF_BITS (0) off: its weights dequantize to 0, the other channels are untouched', () => {
+    const w = Float32Array.from([0.5, -1.25, 3, 2, -4, 7, 1, 1, 1]);
+    const q = quantizeChannels(w, [3, 3], Uint8Array.from([4, 0, 1]));
+    expect(Array.from(q.codes.subarray(3, 6))).toEqual([0, 0, 0]);
+    expect([q.scale[1], q.zero[1], q.max[1]]).toEqual([0, 0, 0]);
+    const deq = dequantizeChannels(q);
+    expect(Array.from(deq.subarray(3, 6))).toEqual([0, 0, 0]);
+    expect(Array.from(deq.subarray(0, 3))).toEqual(Array.from(fakeQuantize(w.subarray(0, 3), [1, 3], 4)));
+    expect(Array.from(deq.subarray(6, 9))).toEqual([1, 1, 1]);
+    expect(Array.from(fakeQuantize(w, [3, 3], 0))).toEqual(new Array(9).fill(0));
+    expect(codeOf(() => fakeQuantize(w, [3, 3], 9))).toBe('QUANT_BAD_BITS');
   });
 });

@@ -28,5 +28,7 @@ describe('strategy study plan', () => {
     const frozen = parsed.get('caser-chord-frozen-shared-pre-s2')!;
     expect({ lr: frozen.lr, hyperLr: frozen.hyperLr }).toEqual({ lr: 0, hyperLr: 5e-3 });
     expect(parsed.get('caser-quant-pre-s1')!.budgets).toEqual([]);
+    const gate = parsed.get('caser-chord-gate-pre-s1')!;
+    expect({ levelTable: gate.levelTable, beta: gate.beta }).toEqual({ levelTable: [0, 3, 4, 5], beta: 0.375 });
   });
 });
