@@ -16,7 +16,7 @@ import { decodeTensorFile } from '../../src/core/tensor-file.ts';
 import type { SplitDataset } from '../../src/data/types.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch, validationHistories } from '../../src/model/chord/data.ts';
-import { prepareDeployment, userStrategy } from '../../src/model/chord/deployed.ts';
+import { prepareDeployment, rankDeployment, userStrategy } from '../../src/model/chord/deployed.ts';
 import { evaluateUsers, modelScorer } from '../../src/model/chord/evaluate.ts';
 import { trainStep } from '../../src/model/train.ts';
 import type { ChordMethod } from '../../src/core/methods.ts';
@@ -94,6 +94,20 @@ describe('train + export (SASRec, chord)', () => {
     const data = tinySplit();
     const strategies = new Set(data.train.map((h) => userStrategy(dep, h, { gruWindow: 6 }).layers.map((l) => l.levels.join('')).join('|')));
     expect(strategies.size).toBeGreaterThan(1);
+
+    // A user whose strategy equals the previous user's reuses the quantized weights: ranking all
+    // users in one pass equals ranking each alone (a fresh quantization), with their own strategies
+    // and with everyone at user 0's.
+    const set = validationHistories(data);
+    for (const strategyOf of [(u: number) => u, () => 0]) {
+      const together = rankDeployment(dep, set, { gruWindow: 6, strategyUser: strategyOf });
+      data.train.forEach((history, u) => {
+        const one = { histories: [history], targets: set.targets.subarray(u, u + 1) };
+        const alone = rankDeployment(dep, one, { gruWindow: 6, strategyHistory: () => data.train[strategyOf(u)]! });
+        const at = together.users.indexOf(u);
+        expect([alone.unmasked[0], alone.masked[0]]).toEqual([together.unmasked[at], together.masked[at]]);
+      });
+    }
   }, 120_000);
 
   it('a run killed after epoch 1 resumes to exactly what an uninterrupted run trains, checkpoints and ships', async () => {

@@ -105,6 +105,19 @@ export function strategyWeights(dep: Deployment, strategy: Strategy): Map<string
   return out;
 }
 
+/** True when both strategies give every channel the same width. */
+export function sameStrategy(a: Strategy, b: Strategy): boolean {
+  if (a.layers.length !== b.layers.length) return false;
+  return a.layers.every((layer, l) => {
+    const other = b.layers[l]!;
+    if (layer.levels.length !== other.levels.length) return false;
+    for (let j = 0; j < layer.levels.length; j++) {
+      if (a.levelTable[layer.levels[j]!] !== b.levelTable[other.levels[j]!]) return false;
+    }
+    return true;
+  });
+}
+
 /** The strategy the page would apply for a click history (z -> Hypernet -> optional T). */
 export function userStrategy(dep: Deployment, history: ArrayLike<number>, opts: DeployOptions): Strategy {
   if (!dep.hypernet) throw new ChordTrainError('CHORD_BAD_ARTIFACT', 'artifact has no hypernet');
@@ -129,6 +142,9 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
   const ids = Int32Array.from({ length: numItems }, (_, i) => i + 1);
   let bitsSum = 0;
   let bitsUsers = 0;
+  // Quantizing the frozen weights is most of a user's cost; users with the strategy of the user
+  // before them (every user under Quant) reuse the weights already set.
+  let applied: Strategy | undefined;
   const score: UserScorer = (users) => {
     const out = new Float32Array(users.length * numItems);
     users.forEach((u, k) => {
@@ -139,7 +155,8 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
         const strategy = opts.strategyControl ? opts.strategyControl(own, u) : own;
         bitsSum += averageBits(strategy, rowLengths);
         bitsUsers++;
-        forward.setWeights(strategyWeights(dep, strategy));
+        if (!applied || !sameStrategy(applied, strategy)) forward.setWeights(strategyWeights(dep, strategy));
+        applied = strategy;
       }
       const rep = forward.represent(history);
       scoreCandidates(rep, forward.scoring, ids, out.subarray(k * numItems, (k + 1) * numItems));
