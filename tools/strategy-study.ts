@@ -4,10 +4,14 @@
  * the report that compares them on the same test users:
  *
  *   npm run study -- --data ../shared/datasets/ml-100k [--only key,...] [--list] [--train] [--report]
+ *   npm run study -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt [...]
  *
- * --train trains what is missing (Base runs into reproduce's cache .cache/reproduce/, study runs into
- * .cache/study/<key>/, each resumable); --report writes results/strategy-study.json and .md from the
- * finished runs. Per run: validation NDCG@10 (what selection saw), test NDCG@10 / HR@10 unmasked and
+ * --train trains what is missing (Base runs into reproduce's cache, .cache/reproduce/ for ML-100K and
+ * .cache/reproduce-<dataset>/ otherwise; study runs into .cache/study/<key>/ or
+ * .cache/study-<dataset>/<key>/, each resumable); --report writes results/strategy-study.json and .md
+ * (results/strategy-study-<dataset>.* for other datasets) from the finished runs. On a dataset with a
+ * reproduce profile of its own (Amazon), Quant-pre and CHORD-pre are reproduce's own runs of that
+ * profile, and the study adds only its mechanism runs, trained with the profile's settings. Per run: validation NDCG@10 (what selection saw), test NDCG@10 / HR@10 unmasked and
  * masked, and paired per-user differences with 95% intervals against Quant on the same frozen
  * backbone and against each user getting another user's strategy; for personalised runs the strategy
  * probe (tools/probe-strategy.ts). The paper's protocol, labelled as not a result: the Base quantized
@@ -29,11 +33,25 @@ import { testHistories } from '../src/model/chord/data.ts';
 import { anotherUser, prepareDeployment, rankDeployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
-import { COMMON_ARGS, findTraining, planRuns, runTrain, selectRuns, trainArgs, type Training } from '../src/model/reproduce/plan.ts';
+import {
+  COMMON_ARGS,
+  DATASET_PROFILES,
+  datasetName,
+  datasetProfile,
+  findTraining,
+  planRuns,
+  reproduceCacheDir,
+  runTrain,
+  selectRuns,
+  trainArgs,
+  type Training,
+} from '../src/model/reproduce/plan.ts';
 import { mean, ndcgs, probeStrategy, type ProbeResult } from './probe-strategy.ts';
 
 export interface StudyRun {
   readonly key: string;
+  /** Set when the run is reproduce's run of this key (trained by reproduce, read from its cache). */
+  readonly reproduceKey?: string;
   readonly backbone: 'sasrec' | 'caser';
   readonly method: 'quant' | 'custom' | 'weighted' | 'chord';
   readonly seed: number;
@@ -42,11 +60,32 @@ export interface StudyRun {
   readonly mechanism: string;
 }
 
-const REPRODUCE_CACHE = join('.cache', 'reproduce');
-const STUDY_CACHE = join('.cache', 'study');
+/** Where the study keeps its own runs of a dataset. */
+export function studyCacheDir(dataset: string): string {
+  return join('.cache', dataset === 'ml-100k' ? 'study' : `study-${dataset}`);
+}
+
+/** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
+const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate']);
 
 /** The study's runs, in the order they are worth training. */
-export function studyRuns(seeds: readonly number[] = [1]): StudyRun[] {
+export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): StudyRun[] {
+  const all = mechanismRuns(seeds);
+  if (!(dataset in DATASET_PROFILES) || dataset === 'ml-100k') return all;
+  const profile = datasetProfile(dataset);
+  const plan = planRuns(seeds).filter(profile.keep);
+  const out: StudyRun[] = [];
+  for (const r of all) {
+    const name = r.key.slice(r.backbone.length + 1, r.key.lastIndexOf('-pre-s'));
+    const twin = plan.find((p) => p.pretrained && p.backbone === r.backbone && p.seed === r.seed && p.method === r.method && p.group === 'pretrained');
+    if (!twin) continue;
+    if (r.extra.length === 0) out.push({ ...r, reproduceKey: twin.key });
+    else if (PROFILE_MECHANISMS.has(name)) out.push(r);
+  }
+  return out;
+}
+
+function mechanismRuns(seeds: readonly number[]): StudyRun[] {
   const out: StudyRun[] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
@@ -82,9 +121,18 @@ function baseKey(r: Pick<StudyRun, 'backbone' | 'seed'>): string {
 }
 
 export function studyTrainArgs(r: StudyRun, data: string): string[] {
+  const dataset = datasetName(data);
+  const out = join(studyCacheDir(dataset), r.key);
+  if (dataset !== 'ml-100k' && dataset in DATASET_PROFILES) {
+    // reproduce's CHORD-pre of the profile, with the run's own flags after it.
+    const twin = planRuns([r.seed]).find((p) => p.pretrained && p.backbone === r.backbone && p.method === 'chord' && p.group === 'pretrained')!;
+    const args = trainArgs(twin, data, reproduceCacheDir(dataset), datasetProfile(dataset));
+    args[args.indexOf('--out') + 1] = out;
+    return [...args, ...r.extra];
+  }
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
-  args.push('--out', join(STUDY_CACHE, r.key), '--resume', ...COMMON_ARGS);
-  args.push('--init', 'pretrained', '--pretrained', join(REPRODUCE_CACHE, baseKey(r)));
+  args.push('--out', out, '--resume', ...COMMON_ARGS);
+  args.push('--init', 'pretrained', '--pretrained', join(reproduceCacheDir(dataset), baseKey(r)));
   if (r.backbone === 'caser') args.push('--caser-user', 'shared');
   if (r.method !== 'quant') args.push('--budgets', '3');
   // Later flags win in parseArgs, so a run's own settings replace the shared ones.
@@ -105,9 +153,9 @@ const fromPlain = (r: { users: number[]; unmasked: number[]; masked: number[] })
 });
 
 /** Ranks (own strategy, another user's) and the probe of a finished run, cached by training.json's hash. */
-async function evaluateRun(key: string, artifactDir: string, training: Training, ds: SplitDataset, personalised: boolean): Promise<RunEval> {
+async function evaluateRun(cacheDir: string, key: string, artifactDir: string, training: Training, ds: SplitDataset, personalised: boolean): Promise<RunEval> {
   const hash = createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
-  const file = join(STUDY_CACHE, `${key}.eval.json`);
+  const file = join(cacheDir, `${key}.eval.json`);
   if (existsSync(file)) {
     const c = JSON.parse(readFileSync(file, 'utf8'));
     if (c.hash === hash) return { hash, ranks: { own: fromPlain(c.ranks.own), ...(c.ranks.otherUser ? { otherUser: fromPlain(c.ranks.otherUser) } : {}) }, ...(c.probe ? { probe: c.probe } : {}) };
@@ -120,7 +168,7 @@ async function evaluateRun(key: string, artifactDir: string, training: Training,
   const otherUser = personalised ? rankDeployment(dep, test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
   const probe = personalised ? await probeStrategy(artifactDir, ds, opts.gruWindow) : undefined;
   const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
-  mkdirSync(STUDY_CACHE, { recursive: true });
+  mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));
   console.error(`evaluated ${key} in ${((performance.now() - t0) / 1000).toFixed(0)}s`);
   return result;
@@ -166,10 +214,10 @@ interface StudyRow {
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
 const fd = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4)} [${d.lo >= 0 ? '+' : ''}${d.lo.toFixed(4)}, ${d.hi >= 0 ? '+' : ''}${d.hi.toFixed(4)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
 
-function markdownReport(rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
+function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
   const out: string[] = [];
-  out.push('# Can the personal strategy earn its bits? (ML-100K)', '');
-  out.push(`Written by \`${command}\` from the finished runs in .cache/study/ (each a \`train\` run on the same seed's frozen Base`);
+  out.push(`# Can the personal strategy earn its bits? (${dataset})`, '');
+  out.push(`Written by \`${command}\` from the finished runs in ${studyCacheDir(dataset)}/ (each a \`train\` run on the same seed's frozen Base`);
   out.push('of `reproduce`; settings as reproduce plus the one change in "mechanism"). Test NDCG@10 / HR@10 over all items, unmasked');
   out.push('(the paper\'s protocol) and masked (the user\'s history excluded). Selection is on validation NDCG@10 only.');
   out.push('Paired columns: per-user NDCG@10 difference on the same test users with its 95% interval; `*` = the interval excludes 0.', '');
@@ -219,32 +267,41 @@ async function main(argv: string[]): Promise<void> {
       report: { type: 'boolean', default: false },
     },
   });
-  if (!values.data) throw new UsageError('--data <ml-100k dir> is required');
+  if (!values.data) throw new UsageError('--data <dataset dir or file> is required');
   const data = values.data;
+  const dataset = datasetName(data);
+  const profile = datasetProfile(dataset);
+  const reproduceCache = reproduceCacheDir(dataset);
+  const studyCache = studyCacheDir(dataset);
+  const runDir = (r: StudyRun) => (r.reproduceKey ? join(reproduceCache, r.reproduceKey) : join(studyCache, r.key));
   const seeds = values.seeds.split(',').map(Number);
   const only = values.only?.split(',');
-  const runs = studyRuns(seeds).filter((r) => !only || only.includes(r.key));
+  const runs = studyRuns(seeds, dataset).filter((r) => !only || only.includes(r.key));
   if (values.list) {
-    for (const r of runs) console.log(`${findTraining(join(STUDY_CACHE, r.key)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}`);
+    for (const r of runs) console.log(`${findTraining(runDir(r)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}${r.reproduceKey ? ` (reproduce's ${r.reproduceKey})` : ''}`);
     return;
   }
   if (values.train) {
     const plan = planRuns(seeds);
     for (const r of runs) {
       const base = selectRuns(plan, [baseKey(r)])[0]!;
-      if (!findTraining(join(REPRODUCE_CACHE, base.key))) await runTrain(trainArgs(base, data, REPRODUCE_CACHE), base.key);
-      if (!findTraining(join(STUDY_CACHE, r.key))) await runTrain(studyTrainArgs(r, data), r.key);
+      if (!findTraining(join(reproduceCache, base.key))) await runTrain(trainArgs(base, data, reproduceCache, profile), base.key);
+      if (r.reproduceKey) {
+        if (!findTraining(runDir(r))) console.error(`${r.key} is reproduce's ${r.reproduceKey}: train it with npm run reproduce -- --data ${data} --only ${r.reproduceKey}`);
+        continue;
+      }
+      if (!findTraining(runDir(r))) await runTrain(studyTrainArgs(r, data), r.key);
     }
   }
   if (!values.report && values.train) return;
-  const ds = prepareDataset(loadDataset(data).interactions, { k: 10 }).split;
+  const ds = prepareDataset(loadDataset(data).interactions, { k: profile.kCore }).split;
   const rows: StudyRow[] = [];
   const ranksOf = new Map<string, UserRanks>();
-  for (const r of studyRuns(seeds)) {
-    const run = findTraining(join(STUDY_CACHE, r.key));
+  for (const r of studyRuns(seeds, dataset)) {
+    const run = findTraining(runDir(r));
     if (!run) continue;
     const personalised = r.method !== 'quant';
-    const ev = await evaluateRun(r.key, run.artifactDir, run.training, ds, personalised);
+    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, run.training, ds, personalised);
     ranksOf.set(r.key, ev.ranks.own);
     const quant = ranksOf.get(`${r.backbone}-quant-pre-s${r.seed}`);
     const t = run.training;
@@ -263,12 +320,12 @@ async function main(argv: string[]): Promise<void> {
       probe: ev.probe ?? null,
     });
   }
-  const ptq: Parameters<typeof markdownReport>[1] = [];
+  const ptq: Parameters<typeof markdownReport>[2] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
-      const base = findTraining(join(REPRODUCE_CACHE, baseKey({ backbone, seed })));
+      const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
       if (!base) continue;
-      const baseRanks = (await evaluateRun(baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
+      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
       const quantPre = ranksOf.get(`${backbone}-quant-pre-s${seed}`);
       for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
         const r = await ptqRanks(base.artifactDir, ds, bits);
@@ -279,14 +336,16 @@ async function main(argv: string[]): Promise<void> {
   }
   const command = `npm run study -- --data ${data} --seeds ${values.seeds} --report`;
   mkdirSync('results', { recursive: true });
-  writeFileSync(join('results', 'strategy-study.json'), `${JSON.stringify({ dataset: 'ml-100k', command, rows, ptq }, null, 1)}\n`);
-  writeFileSync(join('results', 'strategy-study.md'), markdownReport(rows, ptq, command));
-  console.log(`results/strategy-study.md: ${rows.length} runs`);
+  const name = dataset === 'ml-100k' ? 'strategy-study' : `strategy-study-${dataset}`;
+  writeFileSync(join('results', `${name}.json`), `${JSON.stringify({ dataset, command, rows, ptq }, null, 1)}\n`);
+  writeFileSync(join('results', `${name}.md`), markdownReport(dataset, rows, ptq, command));
+  console.log(`results/${name}.md: ${rows.length} runs`);
 }
 
-const USAGE = `usage: npm run study -- --data <ml-100k dir> [--seeds 1] [--only key,...] [--list] [--train] [--report]
+const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report]
 
 --list shows which study runs are done; --train trains the missing ones (reproduce's Base first) into
-.cache/study/; --report writes results/strategy-study.json and .md from the finished runs.`;
+.cache/study/ (.cache/study-<dataset>/ for datasets other than ML-100K); --report writes
+results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'study', usage: USAGE, main });

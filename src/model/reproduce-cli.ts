@@ -49,6 +49,7 @@ import {
   findTraining,
   datasetName,
   datasetProfile,
+  reproduceCacheDir,
   baseRunKey,
   K_CORE,
   planRuns,
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
   const dataset = datasetName(values.data);
   const profile = datasetProfile(dataset);
-  const cache = values.cache ?? join('.cache', dataset === 'ml-100k' ? 'reproduce' : `reproduce-${dataset}`);
+  const cache = values.cache ?? reproduceCacheDir(dataset);
   const seeds = values.seeds.split(',').map(Number);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${values.jobs}`);

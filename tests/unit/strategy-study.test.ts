@@ -2,13 +2,17 @@
  * The strategy study's runs are train runs on reproduce's Base of the same backbone and seed, with
  * reproduce's settings, each changing only what its mechanism says.
  */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
+import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
 import { studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
 
 describe('strategy study plan', () => {
   const runs = studyRuns([1, 2]);
-  const parsed = new Map(runs.map((r) => [r.key, parseTrainArgs(studyTrainArgs(r, 'data-dir')).run]));
+  const parsed = new Map(runs.map((r) => [r.key, parseTrainArgs(studyTrainArgs(r, 'datasets/ml-100k')).run]));
 
   it('has unique keys, and every run freezes reproduce\'s Base of its backbone and seed', () => {
     expect(new Set(runs.map((r) => r.key)).size).toBe(runs.length);
@@ -30,5 +34,33 @@ describe('strategy study plan', () => {
     expect(parsed.get('caser-quant-pre-s1')!.budgets).toEqual([]);
     const gate = parsed.get('caser-chord-gate-pre-s1')!;
     expect({ levelTable: gate.levelTable, beta: gate.beta }).toEqual({ levelTable: [0, 3, 4, 5], beta: 0.375 });
+  });
+});
+
+describe('strategy study on an Amazon set', () => {
+  // reproduce names a dataset given as a file by its folder.
+  const data = join(mkdtempSync(join(tmpdir(), 'study-')), 'amazon-toys', 'Toys_and_Games.txt');
+  mkdirSync(dirname(data));
+  writeFileSync(data, '');
+  const runs = studyRuns([1], 'amazon-toys');
+
+  it("takes Quant-pre and CHORD-pre from reproduce's runs and adds only the gating run", () => {
+    const sasrec = runs.filter((r) => r.backbone === 'sasrec');
+    expect(sasrec.map((r) => [r.key, r.reproduceKey])).toEqual([
+      ['sasrec-quant-pre-s1', 'sasrec-quant-pre-s1'],
+      ['sasrec-chord-pre-s1', 'sasrec-chord-l2468-b0.125-pre-s1'],
+      ['sasrec-chord-gate-pre-s1', undefined],
+    ]);
+  });
+
+  it("trains the gating run with reproduce's Toys CHORD-pre settings, changing only levels, β and the output folder", () => {
+    const gate = parseTrainArgs(studyTrainArgs(runs.find((r) => r.key === 'sasrec-chord-gate-pre-s1')!, data)).run;
+    const twin = planRuns([1]).find((r) => r.key === 'sasrec-chord-l2468-b0.125-pre-s1')!;
+    const chord = parseTrainArgs(trainArgs(twin, data, '.cache/reproduce-amazon-toys', datasetProfile('amazon-toys'))).run;
+    expect(gate.out).toBe('.cache/study-amazon-toys/sasrec-chord-gate-pre-s1');
+    expect(gate.pretrainedDir).toBe('.cache/reproduce-amazon-toys/sasrec-base-s1');
+    expect({ levelTable: gate.levelTable, beta: gate.beta }).toEqual({ levelTable: [0, 3, 4, 5], beta: 0.375 });
+    const rest = (o: typeof gate) => ({ ...o, out: '', levelTable: [], beta: 0, command: '' });
+    expect(rest(gate)).toEqual(rest(chord));
   });
 });

@@ -105,6 +105,11 @@ export function datasetName(data: string): string {
   return existsSync(path) && statSync(path).isFile() ? basename(dirname(path)) : basename(path).replace(/\.(inter|data|txt)$/, '');
 }
 
+/** Where reproduce keeps a dataset's runs: .cache/reproduce for ML-100K, .cache/reproduce-<dataset> otherwise. */
+export function reproduceCacheDir(dataset: string): string {
+  return join('.cache', dataset === 'ml-100k' ? 'reproduce' : `reproduce-${dataset}`);
+}
+
 export function datasetProfile(name: string): DatasetProfile {
   return DATASET_PROFILES[name] ?? DEFAULT_PROFILE;
 }
