@@ -209,6 +209,29 @@ interface StudyRow {
   vsQuant: ReturnType<typeof paired> | null;
   ownVsOtherUser: ReturnType<typeof paired> | null;
   probe: ProbeResult | null;
+  /** Runs trained with --watch-test: the epoch whose test NDCG@10 was best, against the validation-picked epoch's. */
+  watchedTest: WatchedTest | null;
+}
+
+interface WatchedTest {
+  bestTestEpoch: number;
+  bestTestNdcg10: number;
+  selectedEpoch: number;
+  selectedTestNdcg10: number;
+}
+
+/** The paper's protocol (test watched every epoch, the best one reported) beside validation selection. */
+export function watchedTest(t: Pick<Training, 'history' | 'epochs'>): WatchedTest | null {
+  const watched = (t.history ?? []).filter((e) => e.watchedTest);
+  const selected = watched.find((e) => e.epoch === t.epochs?.best);
+  if (!selected) return null;
+  const best = watched.reduce((a, e) => (e.watchedTest!.unmasked.ndcg10 > a.watchedTest!.unmasked.ndcg10 ? e : a));
+  return {
+    bestTestEpoch: best.epoch,
+    bestTestNdcg10: best.watchedTest!.unmasked.ndcg10,
+    selectedEpoch: selected.epoch,
+    selectedTestNdcg10: selected.watchedTest!.unmasked.ndcg10,
+  };
 }
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
@@ -244,6 +267,18 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
         `${fd(p.paired.ownTarget_vs_honest.unmasked)} | ${fd(p.paired.ownTarget_vs_otherTarget.unmasked)} | ${p.meanAbsLog2RankShift.honest_vs_otherUser.toFixed(3)} | ` +
         `${p.channelsChanged.ownTarget.toFixed(3)} / ${p.channelsChanged.otherUser.toFixed(3)} |`,
     );
+  }
+  const watched = rows.filter((r) => r.watchedTest);
+  if (watched.length > 0) {
+    out.push('', '## The paper\'s protocol: the best test epoch (not a result: it selects on test)', '');
+    out.push('Runs trained with `--watch-test` ranked the test users after every epoch (the training-side scorer, on as many users as');
+    out.push('validation ranks). "best" is the epoch the paper\'s protocol would report; "selected" is the epoch validation picked.', '');
+    out.push('| run | best test epoch | its test NDCG@10 | selected epoch | its test NDCG@10 | best − selected |');
+    out.push('|---|---|---|---|---|---|');
+    for (const r of watched) {
+      const w = r.watchedTest!;
+      out.push(`| ${r.key} | ${w.bestTestEpoch} | ${f4(w.bestTestNdcg10)} | ${w.selectedEpoch} | ${f4(w.selectedTestNdcg10)} | ${(w.bestTestNdcg10 - w.selectedTestNdcg10).toFixed(4)} |`);
+    }
   }
   out.push('', '## The paper\'s protocol (not a result: no retraining, so no selection either)', '');
   out.push('The Base\'s trained weights quantized to uniform 3 bits after training, scored as is.', '');
@@ -318,6 +353,7 @@ async function main(argv: string[]): Promise<void> {
       vsQuant: personalised && quant ? paired(ev.ranks.own, quant) : null,
       ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
       probe: ev.probe ?? null,
+      watchedTest: watchedTest(t),
     });
   }
   const ptq: Parameters<typeof markdownReport>[2] = [];

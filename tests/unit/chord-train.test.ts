@@ -136,6 +136,17 @@ describe('train + export (SASRec, chord)', () => {
     for (const f of ['backbone.bin', 'gru.bin', 'hyper.bin']) {
       expect(readFileSync(join(resumed.artifactDir, f)).equals(readFileSync(join(straight.artifactDir, f))), f).toBe(true);
     }
+
+    // --watch-test records the test ranking after every epoch and changes nothing trained or selected.
+    const watched = await runTraining(options({ out: join(dir, 'watched'), epochs: 3, watchTest: true }), tinySplit());
+    const history = watched.training['history'] as Array<{ watchedTest?: { unmasked: { ndcg10: number } } }>;
+    expect(history.map((e) => typeof e.watchedTest?.unmasked.ndcg10)).toEqual(['number', 'number', 'number']);
+    const unwatched = (r: typeof straight) => {
+      const n = numbers(r);
+      return { ...n, history: n.history.map((e) => ({ ...e, watchedTest: undefined })) };
+    };
+    expect(unwatched(watched)).toEqual(unwatched(straight));
+    expect(readFileSync(join(dir, 'watched', 'checkpoint', 'best.bin')).equals(readFileSync(join(dir, 'straight', 'checkpoint', 'best.bin')))).toBe(true);
   }, 120_000);
 });
 

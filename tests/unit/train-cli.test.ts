@@ -86,6 +86,8 @@ describe('train-cli arguments', () => {
     expect(badOption(['--loss', 'sampled', '--negatives', '0']).message).toMatch(/positive integer/);
     expect(badOption(['--loss', 'gbce', '--gbce-t', '2']).message).toMatch(/\[0, 1\]/);
     expect(badOption(['--backbone', 'caser', '--length-buckets', '4']).message).toMatch(/applies to --backbone sasrec/);
+    expect(parse().run.watchTest).toBeUndefined();
+    expect(parse('--watch-test').run.watchTest).toBe(true);
   });
 
   it('trains the auto Base with the run\'s shared options, fp32, under its own id and directory', () => {

@@ -55,6 +55,12 @@ export interface LoopOptions {
   readonly lengthBuckets?: number;
   /** Draws each step's shared negatives for a sampled loss; none = full softmax. */
   readonly negatives?: NegativeSampler;
+  /**
+   * The paper's protocol, never a selection: after each validation, also rank the test users and
+   * record it (EpochLog.watchedTest), so a report can set the best test epoch beside the
+   * validation-picked one. Changes nothing the run trains or selects.
+   */
+  readonly watchTest?: () => EvalResult;
   /** Recorded in state.json; resuming requires equal settings. */
   readonly settings: Record<string, unknown>;
   /** Show a cli-progress bar (a TTY); otherwise one log line per epoch. */
@@ -71,6 +77,8 @@ export interface EpochLog {
   readonly trainCpuSeconds: number;
   readonly evalSeconds?: number;
   readonly valid?: EvalResult;
+  /** Test ranking after this epoch (LoopOptions.watchTest): the paper's protocol, not used for selection. */
+  readonly watchedTest?: EvalResult;
 }
 
 export interface LoopResult {
@@ -280,6 +288,11 @@ export async function trainLoop(
       const sc = selectionScore(valid, opts.metric);
       line += ` | valid NDCG@10 ${fmt(valid.unmasked.ndcg10)} HR@10 ${fmt(valid.unmasked.hr10)}`;
       line += ` masked ${fmt(valid.masked.ndcg10)} / ${fmt(valid.masked.hr10)} (${evalSeconds.toFixed(1)}s)`;
+      if (opts.watchTest) {
+        const watchedTest = opts.watchTest();
+        entry = { ...entry, watchedTest };
+        line += ` | test (watched, not for selection) ${fmt(watchedTest.unmasked.ndcg10)} / ${fmt(watchedTest.unmasked.hr10)}`;
+      }
       if (sc > state.bestScore) {
         state.bestScore = sc;
         state.bestEpoch = epoch;

@@ -71,6 +71,12 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
    * always rank every user.
    */
   readonly validUsers?: number;
+  /**
+   * The paper's protocol, labelled as not a result: after each validation also rank the test users
+   * (the same number as validation ranks) and record it per epoch in training.json's history.
+   * Selection stays on validation; the run trains exactly as without it.
+   */
+  readonly watchTest?: boolean;
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
   readonly progress: boolean;
@@ -269,6 +275,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const valid = validationHistories(ds);
   const test = testHistories(ds);
   const validDuring = sampleUsers(valid, validUsers, VALIDATION_SAMPLE_SEED);
+  const testDuring = o.watchTest ? sampleUsers(test, validUsers, VALIDATION_SAMPLE_SEED) : undefined;
   const lengthBuckets = o.lengthBuckets ?? 0;
   if (lengthBuckets > 0 && !backbone.acceptsShortWindows) {
     throw new ChordTrainError('CHORD_BAD_OPTION', `--length-buckets needs a backbone whose windows can be cut (SASRec), not ${o.backbone}`);
@@ -327,6 +334,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
       ...(o.maxStepsPerEpoch === undefined ? {} : { maxStepsPerEpoch: o.maxStepsPerEpoch }),
       ...(sampler ? { negatives: sampler } : {}),
       ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
+      ...(testDuring ? { watchTest: () => evaluateUsers(testDuring, ds.numItems, model.scorer(testDuring)) } : {}),
       settings,
       progress: o.progress,
       log: o.log,

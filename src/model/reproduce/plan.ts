@@ -228,6 +228,8 @@ export interface Training {
   options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
   data?: { users: number; items: number };
   metrics: { valid?: RecordedEval; test: RecordedEval; testAtBudget: Record<string, RecordedEval>; testOthersStrategy?: RecordedEval };
+  /** Per epoch; watchedTest only in runs trained with --watch-test (the paper's protocol). */
+  history?: Array<{ epoch: number; valid?: RecordedEval; watchedTest?: RecordedEval }>;
 }
 /** A finished run; artifactDir is where its training.json lies. */
 export interface FinishedRun {
