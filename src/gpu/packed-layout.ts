@@ -12,6 +12,7 @@
  * their uniforms, and the step from (min, max, bits) with core's exact formula
  * (shaders/packed_scale_lib.wgsl). Regions are dense: kernels address layers by element offsets
  * passed in uniforms, never by buffer-range bindings, so no alignment padding is needed.
+ * Off channels (OFF_BITS, the last width group) hold no words and the range (0, 0), as in core.
  */
 import { ChordError } from '../core/errors.ts';
 import {
