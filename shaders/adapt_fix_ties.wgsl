@@ -169,7 +169,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let seg = segments[segment_at(params.segment_count, word_index, true)];
     let bits = seg.bits;
     let n = (1u << bits) - 1u;
-    let vpw = 32u / bits;
+    let vpw = values_per_word(bits);
     let len = seg.row_length;
     let per_row = words_per_row(bits, len);
     let local = (word_index - seg.word_start) / per_row;

@@ -10,6 +10,8 @@
 // the per-channel row, word offset and width follow from the segment:
 //   packed position p = segment start + tile offset + lid, channel = chan[p] (u16, from the host),
 //   weights at weight_start + channel * row_length, words at word_start + local * words_per_row.
+// An off segment (bits 0, core's OFF_BITS) reads no weights and packs no words: its channels get
+// core's range (0, 0), so every kernel dequantizes them to 0.
 //
 // Bit-exactness with the CPU reference (src/core/quantize.ts), which computes in f64:
 //   m, M = channel min / max, -0 normalised to +0      (integer compare on order-preserving keys)
@@ -77,6 +79,10 @@ fn main(
   let local = (tile - seg.first_tile) * ADAPT_TILE + lid;
   if (tile < seg.first_tile || local >= seg.count) { return; }
   let t = seg.table_start + local;
+  if (seg.bits == 0u) { // uniform in the workgroup: one segment per tile
+    ranges[t] = vec2<u32>(0u, 0u);
+    return;
+  }
   let channel = u16_at(chan[t >> 1u], t);
   let len = seg.row_length;
   let row = seg.weight_start + channel * len;
@@ -97,7 +103,7 @@ fn main(
   let bits = seg.bits;
   let n = (1u << bits) - 1u;
   let s = channel_scale_bits(lo_bits, hi_bits, bits);
-  let vpw = 32u / bits;
+  let vpw = values_per_word(bits);
   let word_count = words_per_row(bits, len);
   let out = seg.word_start + local * word_count;
   for (var w = 0u; w < word_count; w++) {

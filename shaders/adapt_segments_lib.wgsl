@@ -24,7 +24,8 @@ struct Segment {
 @group(0) @binding(4) var<storage, read_write> words: array<u32>;
 
 // Index of the last of the `count` segments whose first tile (or, with by_word, first word) is
-// <= at: segments ascend in both.
+// <= at: segments ascend in both. An off segment packs no words, so it shares its first word with
+// the next segment, which, being later, wins: a word is never attributed to an off segment.
 fn segment_at(count: u32, at: u32, by_word: bool) -> u32 {
   var si = 0u;
   for (var i = 1u; i < count; i++) {

@@ -39,7 +39,8 @@ fn f32_bits(sm: u32, e: i32) -> u32 {
 }
 
 // core's channelScale as f32 bits for a channel with min `lo` < max `hi` (f32 bits, -0 normalised
-// to +0, |values| < 2^125); 0 for a constant channel.
+// to +0, |values| < 2^125); 0 for a constant channel and for an off channel (bits 0, whose range
+// is (0, 0) anyway: n = 0 must not reach the division below).
 //
 // core: D = fl64(M - m); x = fl64(D / n); s = smallest f32 >= max(x, 2^-149) with at most
 // 24 - bits significant bits (n = 2^bits - 1). Rounding the quotient never matters: D has a 53-bit
@@ -50,7 +51,7 @@ fn f32_bits(sm: u32, e: i32) -> u32 {
 // case), worked out on D at the scale 2^base, base = floor(log2 L) - 29, where L is exact and D
 // fits in 31 bits; bits of S below 2^base only tell whether D lies a little above an integer.
 fn channel_scale_bits(lo: u32, hi: u32, bits: u32) -> u32 {
-  if (lo == hi) { return 0u; }
+  if (lo == hi || bits == 0u) { return 0u; }
   let n = (1u << bits) - 1u;
   let opposite = ((lo ^ hi) & PK_SIGN) != 0u;
   let big = max(lo & ~PK_SIGN, hi & ~PK_SIGN); // magnitudes compare as their bit patterns
@@ -92,10 +93,16 @@ fn u16_at(word: u32, t: u32) -> u32 {
   return (word >> ((t & 1u) * 16u)) & 0xffffu;
 }
 
-// Words of a row of `row_length` codes of `bits` bits (no code straddles two words).
+// Codes per word: 32 / bits, and 0 for an off channel (bits 0), which stores no words. WGSL's
+// u32 division by zero yields the dividend, so 0 needs its own case.
+fn values_per_word(bits: u32) -> u32 {
+  return select(32u / max(bits, 1u), 0u, bits == 0u);
+}
+
+// Words of a row of `row_length` codes of `bits` bits (no code straddles two words); 0 when off.
 fn words_per_row(bits: u32, row_length: u32) -> u32 {
-  let vpw = 32u / bits;
-  return (row_length + vpw - 1u) / vpw;
+  let vpw = 32u / max(bits, 1u);
+  return select((row_length + vpw - 1u) / vpw, 0u, bits == 0u);
 }
 
 // ---- Reading packed rows (the dequantizing kernels) ----
@@ -128,7 +135,8 @@ fn width_group(groups: array<vec4<u32>, MAX_GROUPS>, count: u32, word_start: u32
 // dequantization select(lo + f32(q) * step, hi, q == mask) with (lo, hi) the channel's (min, max)
 // and the step recomputed exactly (channel_scale_bits). The product is exact in f32 by
 // construction of the step, so the weights equal core's bit for bit whether or not the compiler
-// fuses the multiply-add.
+// fuses the multiply-add. An off channel (bits 0) has no words: packed_dot adds nothing, so the
+// output is +0 plus the bias, as core's sum over all-zero weights.
 struct PackedRow {
   bits: u32,
   vpw: u32,
@@ -140,7 +148,7 @@ struct PackedRow {
 }
 
 fn packed_row(range: vec2<u32>, bits: u32, row_length: u32) -> PackedRow {
-  let vpw = 32u / bits;
+  let vpw = values_per_word(bits);
   return PackedRow(
     bits,
     vpw,

@@ -15,7 +15,8 @@
  * | 8             | 1    | modelId length n, 1..64                                                |
  * | 9             | n    | modelId, UTF-8; v1 only admits the slug alphabet [a-z0-9._-]            |
  * | 9+n           | 32   | frozen-weights hash: raw SHA-256 bytes                                 |
- * | 41+n          | 4    | level table: 4 x u8 bit widths, each 1..8, strictly increasing          |
+ * | 41+n          | 4    | level table: 4 x u8 bit widths, strictly increasing; the first in 0..8  |
+ * |               |      | (0 = OFF_BITS: that level's channels are switched off), the rest 1..8   |
  * | 45+n          | 2    | beta u16 = round(beta * 65535), beta in [0, 1]                          |
  * | 47+n          | 2    | layerCount L u16, 1..1024                                              |
  * | 49+n          | 4L   | per layer: channel count u32, 1..65536; C <= 2^22                      |
@@ -25,6 +26,13 @@
  * | 49+n+4L+P     | 4    | CRC-32 (IEEE, reflected, as zlib) of every preceding byte, u32          |
  *
  * Total size: 53 + n + 4L + P bytes (59 at least, about 1 MiB at most).
+ *
+ * Off level, no version bump: a level table may start at 0 in version 1. The layout and every
+ * other field keep their meaning, so every stream an older encoder wrote decodes as before, and a
+ * decoder from before the off level rejects a table starting at 0 with BITSTREAM_BAD_LEVEL_TABLE
+ * (after the CRC): a typed error naming what it cannot read. A version 2 written only for such
+ * tables would tell an old decoder no more (BITSTREAM_UNSUPPORTED_VERSION) while tying the version
+ * to a field; one written for every stream would make old pages refuse strategies they can apply.
  *
  * Every field is canonical (padding, flags and reserved must be 0; beta is stored, not derived),
  * so a stream that decodes re-encodes to exactly the same bytes.
@@ -37,7 +45,7 @@
  */
 import { ChordError, ERROR_CODES } from './errors.ts';
 import { crc32 } from './crc32.ts';
-import type { LayerStrategy, LevelTable, Strategy } from './strategy.ts';
+import { levelTableProblem, type LayerStrategy, type LevelTable, type Strategy } from './strategy.ts';
 
 export const BITSTREAM_MAGIC: readonly number[] = [0x43, 0x48, 0x52, 0x44]; // "CHRD"
 export const BITSTREAM_VERSION = 1;
@@ -168,18 +176,8 @@ export function strategyBitstreamSize(
 }
 
 function checkLevelTable(table: readonly number[]): void {
-  if (table.length !== 4) fail('BITSTREAM_BAD_LEVEL_TABLE', `level table has ${table.length} entries, not 4`);
-  let previous = 0;
-  for (let i = 0; i < 4; i++) {
-    const bits = table[i]!;
-    if (!Number.isInteger(bits) || bits < 1 || bits > 8) {
-      fail('BITSTREAM_BAD_LEVEL_TABLE', `level table entry ${i} = ${bits} outside 1..8`);
-    }
-    if (bits <= previous) {
-      fail('BITSTREAM_BAD_LEVEL_TABLE', `level table [${table.join(', ')}] is not strictly increasing`);
-    }
-    previous = bits;
-  }
+  const problem = levelTableProblem(table);
+  if (problem) fail('BITSTREAM_BAD_LEVEL_TABLE', problem);
 }
 
 function hexToBytes(hex: string): Uint8Array {

@@ -11,9 +11,11 @@
  *   wordOffset + floor(k / vpw), at bit (k % vpw) * bits. No code straddles two words; 3, 5, 6
  *   and 7 bits leave 2, 2, 2 and 4 high bits of each word unused, in exchange for a one-shift,
  *   one-mask unpack. A row uses ceil(rowLength / vpw) words; unused slots and bits are zero.
+ * - Off channels (OFF_BITS = 0 bits) come last and pack to zero words: their single code 0 is
+ *   the top code, which dequantizes to the channel's max, 0 (scale, zero and max are all +0).
  * - `meta`: Uint32Array, META_STRIDE (4) u32 per packed position:
- *     [META_CHANNEL] original channel index, [META_BITS] bits (1..8),
- *     [META_WORD_OFFSET] first word of the row, [META_VALUES_PER_WORD] floor(32 / bits).
+ *     [META_CHANNEL] original channel index, [META_BITS] bits (1..8, or 0 for off),
+ *     [META_WORD_OFFSET] first word of the row, [META_VALUES_PER_WORD] floor(32 / bits), 0 if off.
  *   (vec4<u32> in WGSL.)
  * - `scale`, `zero`, `max`: Float32Array per packed position (step, channel min, channel max).
  * - `position`: Uint32Array, original channel -> packed position (inverse of the order), for a
@@ -36,10 +38,10 @@ import {
   checkQuantized,
   dequantizeCode,
   MAX_BITS,
-  MIN_BITS,
   quantizeChannels,
   resolveLayout,
 } from './quantize.ts';
+import { OFF_BITS } from './strategy.ts';
 
 export type PackingErrorCode = ErrorCodeOf<'PackingError'>;
 
@@ -84,21 +86,29 @@ export interface PackedByteLength {
   readonly total: number;
 }
 
+/** A channel's width: 1..8, or OFF_BITS. */
+function checkChannelBits(bits: number): void {
+  if (bits !== OFF_BITS) checkBits(bits);
+}
+
+/** Codes per word: floor(32 / bits), or 0 for an off channel (it has no codes to store). */
 export function valuesPerWord(bits: number): number {
-  checkBits(bits);
-  return Math.floor(32 / bits);
+  checkChannelBits(bits);
+  return bits === OFF_BITS ? 0 : Math.floor(32 / bits);
 }
 
+/** Words of one row: 0 for an off channel. */
 export function wordsPerRow(bits: number, rowLength: number): number {
-  return Math.ceil(rowLength / valuesPerWord(bits));
+  const vpw = valuesPerWord(bits);
+  return vpw === 0 ? 0 : Math.ceil(rowLength / vpw);
 }
 
-/** Original channel indices sorted by width descending, stable by index. */
+/** Original channel indices sorted by width descending (off channels last), stable by index. */
 export function packingOrder(bitsPerChannel: Uint8Array): Uint32Array {
-  for (const b of bitsPerChannel) checkBits(b);
+  for (const b of bitsPerChannel) checkChannelBits(b);
   const order = new Uint32Array(bitsPerChannel.length);
   let p = 0;
-  for (let bits = MAX_BITS; bits >= MIN_BITS; bits--) {
+  for (let bits = MAX_BITS; bits >= OFF_BITS; bits--) {
     for (let j = 0; j < bitsPerChannel.length; j++) {
       if (bitsPerChannel[j] === bits) order[p++] = j;
     }
@@ -149,7 +159,7 @@ export function packQuantized(q: QuantizedChannels): PackedLayer {
     zero[p] = q.zero[ch]!;
     max[p] = q.max[ch]!;
     position[ch] = p;
-    wordOffset += Math.ceil(rowLength / vpw);
+    wordOffset += wordsPerRow(bits, rowLength);
     const prevBits = p > 0 ? q.bits[order[p - 1]!]! : -1;
     if (bits !== prevBits) {
       if (groupList.length > 0) groupList[groupList.length - 1] = p; // end of the previous group
@@ -164,6 +174,7 @@ export function packQuantized(q: QuantizedChannels): PackedLayer {
     const bits = meta[mp + META_BITS]!;
     const base = meta[mp + META_WORD_OFFSET]!;
     const vpw = meta[mp + META_VALUES_PER_WORD]!;
+    if (vpw === 0) continue; // off: no words
     const row = ch * rowLength;
     for (let k = 0; k < rowLength; k++) {
       const w = base + Math.floor(k / vpw);
@@ -209,8 +220,9 @@ function corrupt(message: string): never {
 }
 
 /**
- * Checks that a PackedLayer is internally consistent (sizes, permutation, offsets, groups). Use it
- * on layers read back from storage; it does not check that codes are below 2^bits since unused
+ * Checks that a PackedLayer is internally consistent (sizes, permutation, offsets, groups, and
+ * scale, zero and max all +0 on off channels, which would otherwise dequantize to their max). Use
+ * it on layers read back from storage; it does not check that codes are below 2^bits since unused
  * high bits are ignored by the unpacker anyway.
  */
 export function validatePackedLayer(packed: PackedLayer): void {
@@ -234,8 +246,11 @@ export function validatePackedLayer(packed: PackedLayer): void {
     const ch = packed.meta[mp + META_CHANNEL]!;
     const bits = packed.meta[mp + META_BITS]!;
     if (ch >= outChannels || packed.position[ch] !== p) corrupt(`position ${p} / channel ${ch}`);
-    if (bits < MIN_BITS || bits > MAX_BITS || bits > prevBits) corrupt(`bits ${bits} at ${p}`);
-    if (packed.meta[mp + META_VALUES_PER_WORD] !== Math.floor(32 / bits)) corrupt(`vpw at ${p}`);
+    if (bits > MAX_BITS || bits > prevBits) corrupt(`bits ${bits} at ${p}`);
+    if (packed.meta[mp + META_VALUES_PER_WORD] !== valuesPerWord(bits)) corrupt(`vpw at ${p}`);
+    if (bits === OFF_BITS && !(isPositiveZero(packed.scale[p]!) && isPositiveZero(packed.zero[p]!) && isPositiveZero(packed.max[p]!))) {
+      corrupt(`off channel at ${p} has scale ${packed.scale[p]}, zero ${packed.zero[p]}, max ${packed.max[p]} (must be +0)`);
+    }
     if (packed.meta[mp + META_WORD_OFFSET] !== expectedOffset) corrupt(`word offset at ${p}`);
     expectedOffset += wordsPerRow(bits, rowLength);
     prevBits = bits;
@@ -263,6 +278,10 @@ export function validatePackedLayer(packed: PackedLayer): void {
   if (next !== outChannels) corrupt(`groups cover ${next} of ${outChannels} positions`);
 }
 
+function isPositiveZero(x: number): boolean {
+  return x === 0 && !Object.is(x, -0);
+}
+
 function checkChannel(packed: PackedLayer, channel: number): number {
   if (!Number.isInteger(channel) || channel < 0 || channel >= packed.outChannels) {
     throw new PackingError(
@@ -280,6 +299,7 @@ function unpackRowInto(packed: PackedLayer, p: number, out: Uint8Array | null): 
   const vpw = packed.meta[mp + META_VALUES_PER_WORD]!;
   const mask = (1 << bits) - 1;
   const row = out ?? new Uint8Array(packed.rowLength);
+  if (vpw === 0) return row.fill(0); // off: every code is 0
   for (let k = 0; k < packed.rowLength; k++) {
     row[k] = (packed.words[base + Math.floor(k / vpw)]! >>> ((k % vpw) * bits)) & mask;
   }

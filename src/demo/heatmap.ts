@@ -1,12 +1,14 @@
 /**
  * Bits per output channel per layer, as in the CHORD paper's Figure 5: one row per quantizable
  * layer, its channels left to right (a layer with more channels gets narrower cells, so every
- * row spans the full width), coloured by bit width.
+ * row spans the full width), coloured by bit width; switched-off channels (the off level, 0 bits)
+ * in a neutral grey outside the blue scale, so "off" never reads as "few bits".
  */
-import type { Strategy } from '../core/strategy.ts';
+import { OFF_BITS, type Strategy } from '../core/strategy.ts';
 
-/** Colour per bit width (2 pale -> 8 dark), shared with the legend. */
+/** Colour per bit width (2 pale -> 8 dark; 0 = off: grey), shared with the legend. */
 export const BIT_COLOURS: Readonly<Record<number, string>> = {
+  [OFF_BITS]: '#b8b8b8',
   1: '#fbfdff',
   2: '#e3eef9',
   3: '#c6dbef',
@@ -64,9 +66,14 @@ export function drawHeatmap(canvas: HTMLCanvasElement, strategy: Strategy): void
   });
 }
 
-/** Legend items (bits and colour) for the level table in use. */
-export function legendEntries(strategy: Strategy): { bits: number; colour: string; channels: number }[] {
+/** Legend items (bits, label, colour) for the level table in use: "off" for the off level. */
+export function legendEntries(strategy: Strategy): { bits: number; label: string; colour: string; channels: number }[] {
   const counts = [0, 0, 0, 0];
   for (const l of strategy.layers) for (const v of l.levels) counts[v] = counts[v]! + 1;
-  return strategy.levelTable.map((bits, i) => ({ bits, colour: BIT_COLOURS[bits] ?? '#000', channels: counts[i]! }));
+  return strategy.levelTable.map((bits, i) => ({
+    bits,
+    label: bits === OFF_BITS ? 'off' : `${bits} bit`,
+    colour: BIT_COLOURS[bits] ?? '#000',
+    channels: counts[i]!,
+  }));
 }

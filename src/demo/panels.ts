@@ -124,11 +124,11 @@ export class Panels {
     this.#lastLevels = levels;
     drawHeatmap(this.#canvas, levels);
     legend.replaceChildren(
-      ...legendEntries(levels).map(({ bits, colour, channels }) => {
+      ...legendEntries(levels).map(({ label, colour, channels }) => {
         const item = this.#doc.createElement('span');
         item.className = 'swatch';
         item.style.setProperty('--swatch', colour);
-        item.textContent = `${bits} bit · ${channels}`;
+        item.textContent = `${label} · ${channels}`;
         return item;
       }),
     );

@@ -125,7 +125,8 @@ export interface CreateRerankerOptions {
   readonly device?: DevicePreference;
   /**
    * Average bits for the resource transform T: a number, 'auto' (default: from the device's
-   * signals, see resources.ts) or null (the strategy as sent).
+   * signals, see resources.ts) or null (the strategy as sent). With an off level (a level table
+   * starting at 0), T switches channels off only once every other demotion is spent.
    */
   readonly budget?: BudgetSetting;
   readonly onProgress?: (progress: LoadProgress) => void;

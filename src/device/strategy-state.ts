@@ -49,6 +49,7 @@ export interface StrategyInfo {
   readonly stale: boolean;
   readonly revision: string | null;
   readonly fetchedAt: number | null;
+  /** Bits per level; a first entry of 0 (OFF_BITS) is the off level: its channels' weights are 0. */
   readonly levelTable: LevelTable;
   /** Weight-weighted average bits in use (after T). */
   readonly averageBits: number;
@@ -56,7 +57,7 @@ export interface StrategyInfo {
   readonly receivedAverageBits: number;
   /** Channels it assigns bits to (all quantizable layers). */
   readonly channels: number;
-  /** Channels at each level of levelTable, after T. */
+  /** Channels at each level of levelTable, after T (with an off level, [0] counts the channels switched off). */
   readonly channelsPerLevel: readonly [number, number, number, number];
   /** Size of the strategy bitstream in bytes (what travels: 2 bits per channel + header). */
   readonly bytes: number;

@@ -5,6 +5,7 @@
 import { ChordError } from '../core/errors.ts';
 import { META_BITS, META_CHANNEL, META_STRIDE, type PackedLayer, validatePackedLayer } from '../core/packing.ts';
 import { channelScale } from '../core/quantize.ts';
+import { OFF_BITS } from '../core/strategy.ts';
 import { GpuDeviceLostError } from './errors.ts';
 import { LayerLayoutError } from './packed-layout.ts';
 
@@ -208,8 +209,9 @@ const f32Bits = (x: number): number => new Uint32Array(Float32Array.of(x).buffer
 /**
  * Uploads a layer packed on the CPU (core's packLayer / packQuantized) into one buffer with
  * aligned sections. The GPU layout keeps no step per channel, so every scale must be core's
- * channelScale(zero, max, bits), as packLayer makes it, and min / max must not be -0 (core
- * normalises them): anything else is refused with LayerLayoutError.
+ * channelScale(zero, max, bits), as packLayer makes it (0 for an off channel, whose zero and max
+ * validatePackedLayer holds at +0), and min / max must not be -0 (core normalises them): anything
+ * else is refused with LayerLayoutError.
  */
 export function uploadPackedLayer(device: GPUDevice, packed: PackedLayer): UploadedPackedLayer {
   validatePackedLayer(packed);
@@ -221,7 +223,7 @@ export function uploadPackedLayer(device: GPUDevice, packed: PackedLayer): Uploa
     const max = packed.max[p]!;
     if (Object.is(zero, -0) || Object.is(max, -0)) throw new LayerLayoutError(`packed position ${p}: min or max is -0`);
     const bits = packed.meta[p * META_STRIDE + META_BITS]!;
-    const expected = channelScale(zero, max, bits);
+    const expected = bits === OFF_BITS ? 0 : channelScale(zero, max, bits);
     if (f32Bits(packed.scale[p]!) !== f32Bits(expected)) {
       throw new LayerLayoutError(`packed position ${p}: scale ${packed.scale[p]} is not channelScale(${zero}, ${max}, ${bits}) = ${expected}`);
     }

@@ -6,6 +6,7 @@
 import { GROUP_BITS, GROUP_END, GROUP_START, GROUP_STRIDE } from '../core/packing.ts';
 import { ChordError } from '../core/errors.ts';
 import type { QuantizedModelWeights } from './quantized-weights.ts';
+import { MAX_BITS } from '../core/quantize.ts';
 import { MAX_GROUPS } from './shader-constants.ts';
 
 export interface PackedLayerRef {
@@ -55,7 +56,7 @@ export function groupTiles(
     const bits = layer.groups[g * GROUP_STRIDE + GROUP_BITS]!;
     const start = layer.groups[g * GROUP_STRIDE + GROUP_START]!;
     const end = layer.groups[g * GROUP_STRIDE + GROUP_END]!;
-    if (bits < 1 || bits > 8 || start !== next || end <= start || end > layer.outChannels) {
+    if (bits > MAX_BITS || start !== next || end <= start || end > layer.outChannels) {
       throw fail(`${where}bad width group ${g} (bits ${bits}, [${start}, ${end}))`);
     }
     rows.push([bits, start, end, firstTile + tiles]);

@@ -12,6 +12,7 @@
  * their uniforms, and the step from (min, max, bits) with core's exact formula
  * (shaders/packed_scale_lib.wgsl). Regions are dense: kernels address layers by element offsets
  * passed in uniforms, never by buffer-range bindings, so no alignment padding is needed.
+ * Off channels (OFF_BITS, the last width group) hold no words and the range (0, 0), as in core.
  */
 import { ChordError } from '../core/errors.ts';
 import {
@@ -26,7 +27,7 @@ import {
   wordsPerRow,
 } from '../core/packing.ts';
 import { MAX_BITS, MIN_BITS } from '../core/quantize.ts';
-import type { Strategy } from '../core/strategy.ts';
+import { OFF_BITS, type Strategy } from '../core/strategy.ts';
 import { ADAPT_TILE } from './shader-constants.ts';
 
 /** Most channels a layer may have: the GPU stores channel indices as u16. */
@@ -168,13 +169,16 @@ export function planLayerPacking(bitsPerChannel: Uint8Array, rowLength: number):
   return { bits: bitsPerChannel.slice(), meta, position, groups: Uint32Array.from(groups), wordCount: wordOffset };
 }
 
-/** Bits per channel of every layer under `strategy`, checked against the model's layers. */
+/**
+ * Bits per channel of every layer under `strategy`, checked against the model's layers. A width
+ * of OFF_BITS (0) switches a channel off: it packs to no words and its weights are 0.
+ */
 export function strategyBits(strategy: Strategy, layers: readonly QuantizableLayer[]): Uint8Array[] {
   const table = strategy.levelTable;
   if (table.length !== 4) throw new StrategyMismatchError(`level table has ${table.length} entries, expected 4`);
   for (const b of table) {
-    if (!Number.isInteger(b) || b < MIN_BITS || b > MAX_BITS) {
-      throw new StrategyMismatchError(`level table ${JSON.stringify(table)} has a width outside ${MIN_BITS}..${MAX_BITS}`);
+    if (!Number.isInteger(b) || b < OFF_BITS || b > MAX_BITS) {
+      throw new StrategyMismatchError(`level table ${JSON.stringify(table)} has a width outside ${OFF_BITS}..${MAX_BITS}`);
     }
   }
   if (strategy.layers.length !== layers.length) {

@@ -12,8 +12,8 @@
 export const SHADER_CONSTANTS = {
   /** Invocations of the 1-D kernels' workgroups (@workgroup_size); the host divides grids by it. */
   WORKGROUP_SIZE: 64,
-  /** Width groups a layer's uniform holds (one per width 1..8): array<vec4<u32>, MAX_GROUPS>. */
-  MAX_GROUPS: 8,
+  /** Width groups a layer's uniform holds (one per width 0..8, 0 = off): array<vec4<u32>, MAX_GROUPS>. */
+  MAX_GROUPS: 9,
   /** Channels per adaptation workgroup (adapt_quantize_pack.wgsl, buildAdaptSegments). */
   ADAPT_TILE: 64,
   /** Standalone mixed-bit matmul: packed positions by x rows per workgroup (matmul_mixed.wgsl). */

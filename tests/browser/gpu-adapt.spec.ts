@@ -15,7 +15,9 @@ function expectIdentical(report: Report, layerCount: number): Set<number> {
     for (const layer of round.layers) {
       expect(layer.first, `table ${round.table.join('/')}`).toBeNull();
       expect(layer.mismatches).toEqual({ words: 0, meta: 0, scale: 0, zero: 0, max: 0, position: 0, groups: 0 });
-      expect(layer.comparedWords).toBeGreaterThan(0);
+      // A layer whose every channel is off (0 bits) packs no words; any other packs some.
+      if (layer.widths.some((w) => w !== 0)) expect(layer.comparedWords).toBeGreaterThan(0);
+      else expect(layer.comparedWords).toBe(0);
       for (const w of layer.widths) widths.add(w);
     }
   }
@@ -88,4 +90,29 @@ test('adapt: the emulated-f64 path alone also reproduces core (edge + SASRec, ev
   const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), sasrec);
   console.log(`sasrec exact-path adapt ms ${report.rounds.map((r) => r.adaptMs.toFixed(1)).join(', ')}`);
   expectIdentical(report, 12);
+});
+
+test('adapt: off level (0 bits) matches core packLayer byte for byte (ranges (0, 0), no words), switched off and on in place', async ({ page }) => {
+  // [0,3,4,5] first, then [2,4,6,8] over the same buffers (off channels get words and ranges back),
+  // then [0,1,2,8] (stale words and ranges of the channels switched off again must not show).
+  const edge: AdaptParityOptions = { model: 'edge', seed: 13, tables: [[0, 3, 4, 5], [2, 4, 6, 8], [0, 1, 2, 8]] };
+  const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), edge);
+  const widths = expectIdentical(report, 9);
+  expect([...widths].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 8]);
+  // Layer edge8 is uniform at level 0 in round 0: every channel off.
+  expect(report.rounds[0]!.layers[8]!.widths).toEqual([0]);
+  expect(report.ties.exact).toBeGreaterThan(0);
+  expect(report.sameBuffers).toBe(true);
+  const scales: AdaptParityOptions = { model: 'scales', seed: 19, tables: [[0, 2, 4, 8]] };
+  expect([...expectIdentical(await page.evaluate((o) => window.chordGpu.adaptParity(o), scales), 4)].sort()).toEqual([0, 2, 4, 8]);
+});
+
+test("adapt: SASRec with levels 0/3/4/5 (chord-gate), 'any' and 'fit' capacity, exact path too", async ({ page }) => {
+  for (const extra of [{}, { wordCapacity: 'fit' as const }, { exactPathOnly: true }]) {
+    const opts: AdaptParityOptions = { model: 'sasrec', seed: 2025, tables: [[0, 3, 4, 5], [2, 4, 6, 8]], ...extra };
+    const report = await page.evaluate((o) => window.chordGpu.adaptParity(o), opts);
+    expect([...expectIdentical(report, 12)].sort()).toEqual([0, 2, 3, 4, 5, 6, 8]);
+    if (!('wordCapacity' in extra)) continue;
+    for (const w of report.words) expect(w.bytes).toBe(w.used);
+  }
 });

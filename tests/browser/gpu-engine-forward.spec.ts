@@ -80,3 +80,24 @@ for (const backbone of ['sasrec', 'caser'] as const) {
     }
   });
 }
+
+// The off level: levels 0/3/4/5, a quarter of the channels switched off (weights exactly 0, output
+// the bias alone). The whole GPU forward and ranking equal core's CPU path on the same strategy.
+for (const backbone of ['sasrec', 'caser'] as const) {
+  test(`${backbone}: off level (levels 0/3/4/5): representation and top-k equal core's CPU path`, async ({ page }) => {
+    const levelTable = [0, 3, 4, 5] as [number, number, number, number];
+    const rep = await page.evaluate((o) => window.chordEngine.forwardParity(o), { backbone, seed: 3, levelTable });
+    console.log(`${backbone} off-level rep max rel err: ${rep.results.map((c) => c.maxRelErr.toExponential(1)).join(' ')}`);
+    for (const c of rep.results) {
+      expect(c.compared).toBe(rep.repDim);
+      expect(c.maxRelErr, `history of ${c.length}`).toBeLessThanOrEqual(TOL);
+    }
+    const rank = await page.evaluate((o) => window.chordEngine.rankingParity(o), { backbone, seeds: [8, 9], candidates: 100, k: 100, levelTable });
+    for (const s of rank) {
+      expect(s.identical, `seed ${s.seed}: gpu ${s.gpuTop} cpu ${s.cpuTop}`).toBe(true);
+      expect(s.orderIdentical, `seed ${s.seed}`).toBe(true);
+      expect(s.embeddingsIdentical, `seed ${s.seed}`).toBe(true);
+      expect(s.scores.maxRelErr).toBeLessThanOrEqual(TOL);
+    }
+  });
+}

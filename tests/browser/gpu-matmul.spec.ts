@@ -65,3 +65,21 @@ test('matmul: integer unpack is exact (codes) and weights equal core dequantizat
     expect(o.mismatches).toBe(0);
   }
 });
+
+test('matmul: off channels (0 bits) among widths 1..8 output their bias alone, bit for bit; nine width groups in one layer', async ({ page }) => {
+  const cases: MatmulCase[] = [
+    { M: 5, K: 64, N: 64, bits: 'mixed-off', seed: 21, bias: true },
+    { M: 50, K: 64, N: 256, bits: 'mixed-off', seed: 22, bias: true },
+    { M: 3, K: 37, N: 40, bits: 'mixed-off', seed: 23, bias: false },
+    { M: 6, K: 64, N: 64, bits: 'mixed-off', seed: 24, bias: true, xOffset: 64, yOffset: 64, yStride: 192 },
+    { M: 4, K: 33, N: 20, bits: 0, seed: 25, bias: true }, // every channel off: no words at all
+  ];
+  const { results } = await page.evaluate((c) => window.chordGpu.matmulParity(c), cases);
+  expect(results[1]!.widths).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(results[4]!.widths).toEqual([0]);
+  for (const r of results) {
+    expect(r.offOutputs, `seed ${r.seed}`).toBeGreaterThan(0);
+    expect(r.offMismatches, `seed ${r.seed}: off outputs that are not the bias alone`).toBe(0);
+  }
+  expectClose(results);
+});

@@ -188,6 +188,36 @@ describe('strategy bitstream layout', () => {
   });
 });
 
+describe('strategy bitstream: the off level (a table starting at 0 bits)', () => {
+  it('encodes [0, 3, 4, 5] in version 1 and decodes it back bit-exactly', () => {
+    const off = strategyOf([[0, 1, 2, 3, 3], [2]], [0, 3, 4, 5], 0.375);
+    const bytes = encodeStrategy(off, META);
+    expect(bytes[4]).toBe(1); // no version bump
+    expect(Array.from(bytes.subarray(OFF.levels, OFF.levels + 4))).toEqual([0, 3, 4, 5]);
+    // Only the table and beta differ from the same levels under [2, 4, 6, 8] (and the CRC).
+    const plain = encodeStrategy(strategyOf([[0, 1, 2, 3, 3], [2]], [2, 4, 6, 8], 0.375), META);
+    expect(bytes.subarray(OFF.layerCount, OFF.crc)).toEqual(plain.subarray(OFF.layerCount, OFF.crc));
+    const d = decodeStrategy(bytes, { modelId: 'm', frozenWeightsHash: HASH, layers: [{ name: 'a', outChannels: 5 }, { name: 'b', outChannels: 1 }] });
+    expect(d.strategy.levelTable).toEqual([0, 3, 4, 5]);
+    expect(d.strategy.beta).toBe(Math.round(0.375 * 65535) / 65535);
+    expect(d.strategy.layers.map((l) => Array.from(l.levels))).toEqual([[0, 1, 2, 3, 3], [2]]);
+    expect(encodeStrategy(d.strategy, d)).toEqual(bytes);
+  });
+
+  it('round-trips random off-level strategies, every channel off included', () => {
+    const rng = new FuzzRng(17);
+    for (let i = 0; i < 40; i++) {
+      const widths = [1, 2, 3, 4, 5, 6, 7, 8];
+      const table = [0, ...Array.from({ length: 3 }, () => widths.splice(rng.int(widths.length), 1)[0]!).sort((a, b) => a - b)];
+      const layers = Array.from({ length: 1 + rng.int(4) }, () => Array.from({ length: 1 + rng.int(40) }, () => (i % 5 === 0 ? 0 : rng.int(4))));
+      const s = strategyOf(layers, table as unknown as LevelTable);
+      const d = decodeStrategy(encodeStrategy(s, META));
+      expect(d.strategy.levelTable).toEqual(table);
+      expect(d.strategy.layers.map((l) => Array.from(l.levels))).toEqual(layers);
+    }
+  });
+});
+
 describe('strategy bitstream errors', () => {
   const decodeCode = (b: Uint8Array, e?: StrategyExpectation) => codeOf(() => decodeStrategy(b, e));
 
@@ -260,7 +290,8 @@ describe('strategy bitstream errors', () => {
   });
 
   it('BITSTREAM_BAD_LEVEL_TABLE', () => {
-    for (const table of [[2, 2, 6, 8], [0, 4, 6, 8], [2, 4, 6, 9], [8, 6, 4, 2]]) {
+    // 0 (off) is a width only as the first entry.
+    for (const table of [[2, 2, 6, 8], [0, 0, 6, 8], [2, 0, 6, 8], [1, 2, 3, 0], [2, 4, 6, 9], [8, 6, 4, 2]]) {
       expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set(table, OFF.levels))))).toBe('BITSTREAM_BAD_LEVEL_TABLE');
       expect(codeOf(() => encodeStrategy({ ...SMALL, levelTable: table as unknown as LevelTable }, META))).toBe(
         'BITSTREAM_BAD_LEVEL_TABLE',
@@ -275,6 +306,7 @@ describe('strategy bitstream errors', () => {
     // A level index outside the 4-entry table.
     expect(codeOf(() => encodeStrategy(strategyOf([[0, 4]]), META))).toBe('BITSTREAM_BAD_LEVEL_TABLE');
     expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set([1, 2, 3, 4], OFF.levels))))).toBe('no error');
+    expect(decodeCode(withCrc(edit(SMALL_BYTES, (b) => b.set([0, 2, 4, 8], OFF.levels))))).toBe('no error');
   });
 
   it('BITSTREAM_BAD_MODEL_ID', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { averageBits } from '../../src/core/allocation.ts';
-import { encodeStrategy } from '../../src/core/bitstream.ts';
+import { decodeStrategy, encodeStrategy } from '../../src/core/bitstream.ts';
 import { applyBudget } from '../../src/core/budget.ts';
 import { Hypernet } from '../../src/core/hypernet.ts';
 import type { LevelTable, Strategy } from '../../src/core/strategy.ts';
@@ -24,11 +24,14 @@ import { writeTestModel } from '../fixtures/artifacts.ts';
 let root: string;
 let model: ServedModel;
 let custom: ServedModel;
+/** Levels 0/3/4/5: strategies with off channels. */
+let gate: ServedModel;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'chord-compute-'));
   model = await loadServedModel((await writeTestModel(root, { modelId: 'chord-m', seed: 12 })).dir);
   custom = await loadServedModel((await writeTestModel(root, { modelId: 'custom-m', seed: 13, method: 'custom' })).dir);
+  gate = await loadServedModel((await writeTestModel(root, { modelId: 'gate-m', seed: 14, levelTable: [0, 3, 4, 5], beta: 0.375 })).dir);
 });
 afterAll(async () => rm(root, { recursive: true, force: true }));
 
@@ -102,6 +105,27 @@ describe('StrategyCompute', () => {
           expectCoreAnswers(m, zs, budgets, compute.answer(zs, budgets, n));
         }
       }
+    }
+  });
+
+  it('serves an off-level model (levels 0/3/4/5): core bytes, version 1, off channels in the stream, T down to switching channels off', () => {
+    for (const kernel of ['wasm', 'js'] as const) {
+      const compute = new StrategyCompute({ ...gate.computeSpec, kernel });
+      const n = 24;
+      const zs = randomZ(n, gate.hypernetConfig.zDim, 400);
+      const budgets = Float64Array.from({ length: n }, (_, i) => [NaN, 4, 3, 2, 0.5, 0][i % 6]!);
+      const results = compute.answer(zs, budgets, n);
+      expectCoreAnswers(gate, zs, budgets, results);
+      results.forEach((r, i) => {
+        if (!r.ok) throw r.error;
+        const d = decodeStrategy(r.value.bytes, { modelId: 'gate-m' });
+        expect(r.value.bytes[4]).toBe(1);
+        expect(d.strategy.levelTable).toEqual([0, 3, 4, 5]);
+        const off = d.strategy.layers.reduce((sum, l) => sum + l.levels.filter((v) => v === 0).length, 0);
+        expect(off, `z ${i}`).toBeGreaterThan(0);
+        // Below 3 bits on average only switching channels off meets the budget.
+        if (budgets[i]! < 3) expect(r.value.averageBits).toBeLessThanOrEqual(budgets[i]!);
+      });
     }
   });
 

@@ -117,7 +117,39 @@ describe('strategyBits, adapt segments and the channel table', () => {
     expect(() => strategyBits({ ...strategy, layers: strategy.layers.slice(1) }, layers)).toThrow(StrategyMismatchError);
     const badLevel = { ...strategy, layers: [{ name: 'q', levels: Uint8Array.from([0, 1, 2, 3, 4]) }, ...strategy.layers.slice(1)] };
     expect(() => strategyBits(badLevel, layers)).toThrow(StrategyMismatchError);
-    expect(() => strategyBits({ ...strategy, levelTable: [0, 2, 4, 8] }, layers)).toThrow(StrategyMismatchError);
+    expect(() => strategyBits({ ...strategy, levelTable: [2, 4, 6, 9] }, layers)).toThrow(StrategyMismatchError);
+  });
+
+  it('off level (0 bits): channels pack to no words; their segment still runs (to write their range) and owns no word', () => {
+    const off: Strategy = { ...strategy, levelTable: [0, 3, 4, 5] };
+    const bits = strategyBits(off, layers);
+    expect(Array.from(bits[0]!)).toEqual([0, 3, 4, 5, 0]);
+    expect(Array.from(bits[2]!)).toEqual([0]);
+    const packings = bits.map((b, l) => planLayerPacking(b, layers[l]!.rowLength));
+    packings.forEach((plan, l) => {
+      const { outChannels, rowLength } = layers[l]!;
+      const cpu = packLayer(new Float32Array(outChannels * rowLength).map((_, i) => Math.cos(i)), outChannels, rowLength, bits[l]!);
+      expect(Array.from(plan.meta)).toEqual(Array.from(cpu.meta));
+      expect(Array.from(plan.groups)).toEqual(Array.from(cpu.groups));
+      expect(plan.wordCount).toBe(cpu.words.length);
+    });
+    // q (rows of 7): 5 bits in 2 words, 4 and 3 bits in 1, then channels 0 and 4 off.
+    expect(Array.from(packings[0]!.groups)).toEqual([5, 0, 1, 4, 1, 2, 3, 2, 3, 0, 3, 5]);
+    expect(packings[0]!.wordCount).toBe(4);
+    expect(packings[2]!.wordCount).toBe(0);
+    const regions = withWords(planModelRegions(layers), packings.map((p) => p.wordCount));
+    const { segments, tiles } = buildAdaptSegments(regions, packings);
+    const rows = Array.from({ length: segments.length / SEGMENT_STRIDE }, (_, i) => Array.from(segments.subarray(i * SEGMENT_STRIDE, (i + 1) * SEGMENT_STRIDE)));
+    expect(rows.slice(0, 4)).toEqual([
+      [0, 0, 1, 5, 0, 7, 0, 0],
+      [1, 1, 1, 4, 0, 7, 2, 0],
+      [2, 2, 1, 3, 0, 7, 3, 0],
+      [3, 3, 2, 0, 0, 7, 4, 0],
+    ]);
+    // q's off segment starts where ffn's first segment starts: the later one owns that word.
+    expect(rows[4]![6]).toBe(4);
+    // 'one' is a single off channel: a tile of its own, no words, at the end of the words.
+    expect(rows[rows.length - 1]).toEqual([tiles - 1, 75, 1, 0, 35 + 70 * 33, 1, regions.wordLength, 0]);
   });
 });
 
@@ -152,5 +184,20 @@ describe('dispatch planning', () => {
     expect(() => planMixedMatmul({ ...args, layer: { ...layer, groups: gap } })).toThrow(MatmulArgumentError);
     expect(() => planMixedMatmul({ layer, rows: 5, x: fakeBuffer(196), y: fakeBuffer(5 * 64 * 4) })).toThrow(MatmulArgumentError);
     expect(() => planMixedMatmul({ layer, rows: 5, x: fakeBuffer(200), y: fakeBuffer(5 * 64 * 4 - 4) })).toThrow(MatmulArgumentError);
+  });
+
+  it('plans an off group (0 bits) with tiles but no words, and a layer using all nine widths 0..8', () => {
+    const fakeBuffer = (size: number) => ({ buffer: { size } as GPUBuffer, size });
+    const base = { rows: 1, x: fakeBuffer(10 * 4), y: fakeBuffer(64 * 4) };
+    const layer = { outChannels: 64, rowLength: 10, wordStart: 0, ranges: fakeBuffer(64 * 8), chan: fakeBuffer(32 * 4), tableStart: 0 };
+    // 20 channels at 4 bits (2 words each), 44 off: the words buffer needs the 40 words alone.
+    const offGroups = Uint32Array.from([4, 0, 20, 0, 20, 64]);
+    const plan = planMixedMatmul({ ...base, layer: { ...layer, groups: offGroups, words: fakeBuffer(40 * 4) } });
+    expect(plan.grid).toEqual([2 + 3, 1]);
+    expect(Array.from(plan.params.subarray(12, 20))).toEqual([4, 0, 20, 0, 0, 20, 64, 2]);
+    const nine = Uint32Array.from(Array.from({ length: 9 }, (_, g) => [8 - g, g * 7, g === 8 ? 64 : (g + 1) * 7]).flat());
+    expect(() => planMixedMatmul({ ...base, layer: { ...layer, groups: nine, words: fakeBuffer(64 * 3 * 4) } })).not.toThrow();
+    const nineBad = nine.map((v, i) => (i === 0 ? 9 : v));
+    expect(() => planMixedMatmul({ ...base, layer: { ...layer, groups: nineBad, words: fakeBuffer(64 * 3 * 4) } })).toThrow(MatmulArgumentError);
   });
 });

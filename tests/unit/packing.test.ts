@@ -54,6 +54,12 @@ describe('valuesPerWord / wordsPerRow', () => {
     expect(wordsPerRow(8, 1)).toBe(1);
     expect(() => valuesPerWord(9)).toThrow(QuantizeError);
   });
+
+  it('an off channel (0 bits) stores no codes: 0 values per word, 0 words', () => {
+    expect(valuesPerWord(0)).toBe(0);
+    expect(wordsPerRow(0, 1)).toBe(0);
+    expect(wordsPerRow(0, 257)).toBe(0);
+  });
 });
 
 describe('packLayer: round trip', () => {
@@ -96,6 +102,37 @@ describe('packLayer: round trip', () => {
     }
   });
 
+  it('off channels (0 bits) among mixed widths: codes 0, zero words, dequantized to +0 bit-for-bit as core', () => {
+    const rand = mulberry32(43);
+    for (const row of ROW_LENGTHS) {
+      const out = 29;
+      const w = randomWeights(rand, out * row);
+      const widths = new Uint8Array(out).map((_, j) => (j % 3 === 0 ? 0 : 1 + Math.floor(rand() * 8)));
+      const q = quantizeChannels(w, [out, row], widths);
+      const packed = packLayer(w, out, row, widths);
+      validatePackedLayer(packed);
+      let words = 0;
+      for (let j = 0; j < out; j++) {
+        expect(Array.from(unpackCodes(packed, j))).toEqual(Array.from(q.codes.subarray(j * row, (j + 1) * row)));
+        words += widths[j] === 0 ? 0 : Math.ceil(row / Math.floor(32 / widths[j]!));
+      }
+      expect(packed.words.length).toBe(words);
+      const deq = dequantizePacked(packed);
+      expect(bitsOf(deq)).toEqual(bitsOf(dequantizeChannels(q)));
+      for (let j = 0; j < out; j += 3) expect(bitsOf(deq.subarray(j * row, (j + 1) * row))).toEqual(new Array(row).fill(0));
+    }
+  });
+
+  it('a layer with every channel off packs to no words and dequantizes to zeros', () => {
+    const w = randomWeights(mulberry32(44), 4 * 9);
+    const packed = packLayer(w, 4, 9, new Uint8Array(4));
+    validatePackedLayer(packed);
+    expect(packed.words.length).toBe(0);
+    expect(groupsOf(packed)).toEqual([[0, 0, 4]]);
+    expect(bitsOf(dequantizePacked(packed))).toEqual(new Array(36).fill(0));
+    expect(packedByteLength(9, new Uint8Array(4)).words).toBe(0);
+  });
+
   it('survives structured clone (what IndexedDB stores)', () => {
     const rand = mulberry32(8);
     const w = randomWeights(rand, 12 * 19);
@@ -131,6 +168,26 @@ describe('packLayer: layout', () => {
     expect(Array.from(packed.scale)).toEqual([1, 4, 2, 5, 0, 3].map((c) => q.scale[c]));
     expect(Array.from(packed.zero)).toEqual([1, 4, 2, 5, 0, 3].map((c) => q.zero[c]));
     expect(Array.from(packed.max)).toEqual([1, 4, 2, 5, 0, 3].map((c) => q.max[c]));
+  });
+
+  it('off channels (0 bits) come last, in their own group, with no words', () => {
+    const widths = Uint8Array.from([0, 8, 2, 0, 4]);
+    expect(Array.from(packingOrder(widths))).toEqual([1, 4, 2, 0, 3]);
+    const w = new Float32Array(5 * 5).map((_, i) => Math.sin(i));
+    const packed = packLayer(w, 5, 5, widths);
+    expect(metaColumn(packed, META_BITS)).toEqual([8, 4, 2, 0, 0]);
+    expect(metaColumn(packed, META_VALUES_PER_WORD)).toEqual([4, 8, 16, 0, 0]);
+    expect(metaColumn(packed, META_WORD_OFFSET)).toEqual([0, 2, 3, 4, 4]);
+    expect(packed.words.length).toBe(4);
+    expect(groupsOf(packed)).toEqual([
+      [8, 0, 1],
+      [4, 1, 2],
+      [2, 2, 3],
+      [0, 3, 5],
+    ]);
+    expect(bitsOf(packed.scale.subarray(3))).toEqual([0, 0]);
+    expect(bitsOf(packed.zero.subarray(3))).toEqual([0, 0]);
+    expect(bitsOf(packed.max.subarray(3))).toEqual([0, 0]);
   });
 
   it('random layers: offsets follow the word-count formula, groups partition positions', () => {
@@ -261,8 +318,28 @@ describe('errors', () => {
     }
   });
 
+  it('validatePackedLayer keeps off channels strict: +0 scale, zero and max, no values per word', () => {
+    const off = packLayer(w, 3, 4, Uint8Array.from([2, 0, 8]));
+    validatePackedLayer(off);
+    const p = 2; // the off channel's packed position
+    const corruptions: PackedLayer[] = [
+      { ...off, max: off.max.map((v, i) => (i === p ? 0.5 : v)) },
+      { ...off, zero: off.zero.map((v, i) => (i === p ? -0 : v)) },
+      { ...off, scale: off.scale.map((v, i) => (i === p ? 2 ** -20 : v)) },
+      { ...off, meta: off.meta.map((v, i) => (i === p * META_STRIDE + META_VALUES_PER_WORD ? 32 : v)) },
+      // An off channel claiming words: the total no longer matches.
+      { ...off, words: Uint32Array.from([...off.words, 0]) },
+      // The 2-bit channel relabelled as off: its scale is not 0 and its group and words disagree.
+      { ...packed, meta: packed.meta.map((v, i) => (i === 2 * META_STRIDE + META_BITS || i === 2 * META_STRIDE + META_VALUES_PER_WORD ? 0 : v)) },
+    ];
+    for (const broken of corruptions) {
+      expect(() => validatePackedLayer(broken)).toThrow(PackingError);
+      expect(() => dequantizePacked(broken)).toThrow(PackingError);
+    }
+  });
+
   it('packLayer passes quantizer errors through', () => {
-    expect(() => packLayer(w, 3, 4, Uint8Array.from([2, 0, 8]))).toThrow(QuantizeError);
+    expect(() => packLayer(w, 3, 4, Uint8Array.from([2, 9, 8]))).toThrow(QuantizeError);
     expect(() => packLayer(w, 4, 4, Uint8Array.from([2, 2, 2, 2]))).toThrow(QuantizeError);
   });
 });

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createForward, scoreCandidates, topK } from '../../src/core/forward/index.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { dequantizeItemTable, quantizeItemTable } from '../../src/core/item-table.ts';
+import { fakeQuantize } from '../../src/core/quantize.ts';
+import type { Strategy } from '../../src/core/strategy.ts';
 import { createReranker } from '../../src/device/index.ts';
 import type { Reranker, StrategyEvent } from '../../src/device/index.ts';
 import { quantizedLayerWeights } from '../../src/device/backend-cpu.ts';
@@ -141,6 +143,54 @@ describe('Reranker (CPU, Node)', () => {
     } finally {
       await servers.startStrategy();
       r.dispose();
+    }
+  });
+});
+
+describe('Reranker (CPU, Node): the off level', () => {
+  it('quantizedLayerWeights: off channels (level 0 of [0, 3, 4, 5]) are +0 rows, the rest core fakeQuantize', () => {
+    const m = servers.artifact.manifest;
+    const frozen = generateFrozenWeights(m);
+    const strategy: Strategy = {
+      levelTable: [0, 3, 4, 5],
+      beta: 0.375,
+      layers: m.layers.map((l) => ({ name: l.name, levels: Uint8Array.from({ length: l.outChannels }, (_, j) => (j * 7) % 4) })),
+    };
+    const weights = quantizedLayerWeights(frozen, strategy);
+    frozen.forEach(({ spec, weights: w }, l) => {
+      const bits = Uint8Array.from(strategy.layers[l]!.levels, (v) => strategy.levelTable[v]!);
+      const got = weights.get(spec.name)!;
+      expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(new Uint32Array(fakeQuantize(w, spec, bits).buffer)));
+      for (let j = 0; j < spec.outChannels; j++) {
+        const row = got.subarray(j * spec.rowLength, (j + 1) * spec.rowLength);
+        if (bits[j] === 0) expect(row.every((x) => Object.is(x, 0))).toBe(true);
+        else expect(row.some((x) => x !== 0)).toBe(true);
+      }
+    });
+  });
+
+  it('applies strategies from a server whose hypernet switches channels off', async () => {
+    const gate = await RerankerTestServers.start([], { modelId: 'sasrec-gate', levelTable: [0, 3, 4, 5], beta: 0.375 });
+    const r = await createReranker({
+      model: gate.modelUrl, strategyEndpoint: gate.endpoint, device: 'cpu', budget: null, persist: false,
+      drift: { high: 1e-9, low: 0, confirmClicks: 1, minIntervalClicks: 1 },
+    });
+    try {
+      const next = nextStrategy(r);
+      r.observe(gate.artifact.itemsOfTheme(2)[0]!);
+      const { strategy } = await next;
+      expect(strategy).toMatchObject({ source: 'network', levelTable: [0, 3, 4, 5] });
+      expect(strategy.channelsPerLevel[0]).toBeGreaterThan(0);
+      const ranked = await r.rerank(gate.artifact.items.slice(1, 21));
+      expect(ranked).toHaveLength(20);
+      expect(ranked.every((x) => Number.isFinite(x.score))).toBe(true);
+      const t = await r.setBudget(1);
+      expect(t.averageBits).toBeLessThanOrEqual(1);
+      expect(t.channelsPerLevel[0]).toBeGreaterThan(strategy.channelsPerLevel[0]);
+      expect(await r.rerank(gate.artifact.items.slice(1, 21))).toHaveLength(20);
+    } finally {
+      r.dispose();
+      await gate.close();
     }
   });
 });

@@ -162,7 +162,8 @@ export function randomValidSample(rng: FuzzRng): ValidSample {
     layers.push({ name, levels });
     manifest.push({ name, outChannels: n });
   }
-  const bits = [1, 2, 3, 4, 5, 6, 7, 8];
+  // 0 (the off level) sorts first whenever it is chosen: the only place a table may hold it.
+  const bits = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const chosen: number[] = [];
   while (chosen.length < 4) {
     const k = rng.int(bits.length);
@@ -419,7 +420,7 @@ function mutationCase(rng: FuzzRng, sample: ValidSample, other: () => ValidSampl
       let valid = true;
       for (let i = 0; i < 4; i++) {
         const t = table[i]!;
-        if (t < 1 || t > 8 || (i > 0 && t <= table[i - 1]!)) valid = false;
+        if (t < (i === 0 ? 0 : 1) || t > 8 || (i > 0 && t <= table[i - 1]!)) valid = false;
       }
       return {
         kind: 'edit-level-table',

@@ -716,14 +716,14 @@ interface TestModel {
   numItems: number;
 }
 
-function testModel(backbone: 'sasrec' | 'caser', seed: number, numItems = 300): TestModel {
+function testModel(backbone: 'sasrec' | 'caser', seed: number, numItems = 300, levelTable?: Strategy['levelTable']): TestModel {
   const config = configOf(backbone);
   const layers = backboneLayers(config);
   return {
     config,
     tensors: trainedTensors(config, layers, numItems, seed),
     frozen: generateFrozenWeights({ seed: 1000 + seed, layers }),
-    strategy: randomStrategy(layers, seed + 77),
+    strategy: randomStrategy(layers, seed + 77, levelTable),
     numItems,
   };
 }
@@ -752,9 +752,9 @@ function histories(rand: Rand, numItems: number, inputLen: number): number[][] {
   ];
 }
 
-async function forwardParity(opts: { backbone: 'sasrec' | 'caser'; seed: number; activationBits?: number }) {
+async function forwardParity(opts: { backbone: 'sasrec' | 'caser'; seed: number; activationBits?: number; levelTable?: Strategy['levelTable'] }) {
   const device = await sharedDevice();
-  const m = testModel(opts.backbone, opts.seed);
+  const m = testModel(opts.backbone, opts.seed, undefined, opts.levelTable);
   const cpu = cpuForward(m, opts.activationBits);
   // With activation quantization on, the distance to the unquantized forward shows it is applied.
   const cpuFloat = cpuForward(m);
@@ -796,11 +796,11 @@ async function countGpuCalls<T>(work: () => Promise<T>): Promise<{ value: T; sub
   }
 }
 
-async function rankingParity(opts: { backbone: 'sasrec' | 'caser'; seeds: number[]; candidates: number; k: number; activationBits?: number }) {
+async function rankingParity(opts: { backbone: 'sasrec' | 'caser'; seeds: number[]; candidates: number; k: number; activationBits?: number; levelTable?: Strategy['levelTable'] }) {
   const device = await sharedDevice();
   const out = [];
   for (const seed of opts.seeds) {
-    const m = testModel(opts.backbone, seed);
+    const m = testModel(opts.backbone, seed, undefined, opts.levelTable);
     const cpu = cpuForward(m, opts.activationBits);
     const engine = await GpuRerankEngine.create(device, m.config, m.tensors, m.frozen, {
       maxCandidates: opts.candidates,

@@ -337,7 +337,8 @@ async function adaptParity(opts: AdaptParityOptions) {
       const probe = make(opts.seed, () => 1);
       const levels0 = randomLevels(opts.seed + 1, probe.layers);
       levelsPerRound[0] = levels0;
-      model = make(opts.seed, (l, j) => firstTable[levels0[l]![j]!]!);
+      // An off channel (0 bits) has no grid to aim at: generate it as a 1-bit one.
+      model = make(opts.seed, (l, j) => firstTable[levels0[l]![j]!]! || 1);
     } else {
       model = backboneModel(opts.model, opts.seed);
     }
@@ -381,8 +382,8 @@ export interface MatmulCase {
   M: number;
   K: number;
   N: number;
-  /** A single width for every channel, or 'mixed' (random 1..8 per channel). */
-  bits: number | 'mixed';
+  /** A single width for every channel, 'mixed' (random 1..8 per channel) or 'mixed-off' (random 0..8, 0 = off). */
+  bits: number | 'mixed' | 'mixed-off';
   seed: number;
   bias: boolean;
   /** Write y into a wider buffer: y[yOffset + m * yStride + j], sentinels elsewhere. */
@@ -393,7 +394,9 @@ export interface MatmulCase {
 
 function randomPacked(c: MatmulCase, rand: Rand): { packed: PackedLayer; bits: Uint8Array } {
   const w = new Float32Array(c.N * c.K).map(() => f32((rand() - 0.5) * (rand() < 0.05 ? 4 : 1)));
-  const bits = new Uint8Array(c.N).map(() => (c.bits === 'mixed' ? 1 + Math.floor(rand() * 8) : c.bits));
+  const bits = new Uint8Array(c.N).map(() =>
+    c.bits === 'mixed' ? 1 + Math.floor(rand() * 8) : c.bits === 'mixed-off' ? Math.floor(rand() * 9) : c.bits,
+  );
   return { packed: packLayer(w, c.N, c.K, bits), bits };
 }
 
@@ -502,6 +505,17 @@ async function matmulParity(cases: MatmulCase[]) {
           maxRelErr = Math.max(maxRelErr, Number.isNaN(err) ? Infinity : err);
         }
       }
+      // An off channel's output is its bias alone, bit for bit: +0 (the empty sum) + bias, as core.
+      let offOutputs = 0;
+      let offMismatches = 0;
+      for (let j = 0; j < c.N; j++) {
+        if (bits[j] !== 0) continue;
+        const want = f32(0 + (bias ? bias[j]! : 0));
+        for (let m = 0; m < c.M; m++) {
+          offOutputs++;
+          if (!Object.is(y[yOffset + m * yStride + j], want)) offMismatches++;
+        }
+      }
       let sentinelsIntact = 0;
       let sentinelsTotal = 0;
       for (let i = 0; i < ySize; i++) {
@@ -509,7 +523,7 @@ async function matmulParity(cases: MatmulCase[]) {
         sentinelsTotal++;
         if (y[i] === SENTINEL) sentinelsIntact++;
       }
-      results.push({ ...c, widths: [...new Set(bits)].sort(), maxRelErr, refAbsMax, outputs: c.M * c.N, sentinelsIntact, sentinelsTotal });
+      results.push({ ...c, widths: [...new Set(bits)].sort(), maxRelErr, refAbsMax, outputs: c.M * c.N, sentinelsIntact, sentinelsTotal, offOutputs, offMismatches });
     }
     return { adapter: adapterDescription, results };
   } finally {
