@@ -136,6 +136,11 @@ export function packedByteLength(rowLength: number, bitsPerChannel: Uint8Array):
 /** Packs already-quantized channels (codes are copied, not re-quantized). */
 export function packQuantized(q: QuantizedChannels): PackedLayer {
   checkQuantized(q);
+  return packChecked(q);
+}
+
+/** packQuantized for channels known to be consistent (fresh from quantizeChannels): no second pass over the codes. */
+function packChecked(q: QuantizedChannels): PackedLayer {
   const { outChannels, rowLength } = q;
   const order = packingOrder(q.bits);
   const meta = new Uint32Array(outChannels * META_STRIDE);
@@ -168,19 +173,31 @@ export function packQuantized(q: QuantizedChannels): PackedLayer {
   }
 
   const words = new Uint32Array(wordOffset);
+  const codes = q.codes;
   for (let p = 0; p < outChannels; p++) {
     const mp = p * META_STRIDE;
     const ch = meta[mp + META_CHANNEL]!;
     const bits = meta[mp + META_BITS]!;
-    const base = meta[mp + META_WORD_OFFSET]!;
     const vpw = meta[mp + META_VALUES_PER_WORD]!;
     if (vpw === 0) continue; // off: no words
-    const row = ch * rowLength;
-    for (let k = 0; k < rowLength; k++) {
-      const w = base + Math.floor(k / vpw);
-      // `<<` yields a signed int32 for bit 31; storing into a Uint32Array wraps it back.
-      words[w] = words[w]! | (q.codes[row + k]! << ((k % vpw) * bits));
+    // Code k of the row goes to word floor(k / vpw) at bit (k % vpw) * bits, filled one word at a
+    // time. `<<` and `|` yield a signed int32 once bit 31 is set; the Uint32Array store wraps it back.
+    let w = meta[mp + META_WORD_OFFSET]!;
+    const end = ch * rowLength + rowLength;
+    let acc = 0;
+    let shift = 0;
+    let inWord = 0;
+    for (let i = ch * rowLength; i < end; i++) {
+      acc |= codes[i]! << shift;
+      shift += bits;
+      if (++inWord === vpw) {
+        words[w++] = acc;
+        acc = 0;
+        shift = 0;
+        inWord = 0;
+      }
     }
+    if (inWord > 0) words[w] = acc;
   }
 
   return {
@@ -203,7 +220,7 @@ export function packLayer(
   rowLength: number,
   bitsPerChannel: Uint8Array,
 ): PackedLayer {
-  return packQuantized(quantizeChannels(weights, { outChannels, rowLength }, bitsPerChannel));
+  return packChecked(quantizeChannels(weights, { outChannels, rowLength }, bitsPerChannel));
 }
 
 /** Same as {@link packLayer} for a full weight shape ([out, in] or [out, in, kh, kw]). */
