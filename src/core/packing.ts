@@ -34,7 +34,7 @@ import { ChordError, type ErrorCodeOf } from './errors.ts';
 import {
   type ChannelLayout,
   type QuantizedChannels,
-  checkBits,
+  checkChannelBits,
   checkQuantized,
   dequantizeCode,
   MAX_BITS,
@@ -84,11 +84,6 @@ export interface PackedByteLength {
   /** Bytes of meta, scale, zero, max, position and groups. */
   readonly tables: number;
   readonly total: number;
-}
-
-/** A channel's width: 1..8, or OFF_BITS. */
-function checkChannelBits(bits: number): void {
-  if (bits !== OFF_BITS) checkBits(bits);
 }
 
 /** Codes per word: floor(32 / bits), or 0 for an off channel (it has no codes to store). */

@@ -119,7 +119,7 @@ export function checkBits(bits: number): void {
 }
 
 /** A channel's width: 1..8, or OFF_BITS. */
-function checkChannelBits(bits: number): void {
+export function checkChannelBits(bits: number): void {
   if (bits !== OFF_BITS) checkBits(bits);
 }
 
