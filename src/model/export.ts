@@ -108,15 +108,20 @@ export interface WriteArtifactOptions {
   readonly itemTable?: 'q8' | 'fp32';
 }
 
-/** The item table's 8-bit bytes and the backbone without it; CHORD_BAD_ARTIFACT when item_emb is missing or misshapen. */
-function splitItemTable(manifest: ModelManifest, backbone: TensorMap): { table: Uint8Array; rest: TensorMap } {
+/**
+ * The item table's 8-bit bytes and the backbone without it; CHORD_BAD_ARTIFACT when item_emb is
+ * misshapen. A backbone without item_emb (a partial one, as some tests write) has nothing to ship
+ * in 8 bits: undefined, and it is written as version 1.
+ */
+function splitItemTable(manifest: ModelManifest, backbone: TensorMap): { table: Uint8Array; rest: TensorMap } | undefined {
   const rows = manifest.numItems + 1;
   const dim = manifestItemDim(manifest);
   const emb = backbone.get('item_emb');
-  if (!emb || emb.shape.length !== 2 || emb.shape[0] !== rows || emb.shape[1] !== dim) {
+  if (!emb) return undefined;
+  if (emb.shape.length !== 2 || emb.shape[0] !== rows || emb.shape[1] !== dim) {
     throw new ChordTrainError(
       'CHORD_BAD_ARTIFACT',
-      `item_emb is ${emb ? `[${emb.shape.join(', ')}]` : 'missing'}; the manifest has ${manifest.numItems} items + padding of width ${dim}`,
+      `item_emb is [${emb.shape.join(', ')}]; the manifest has ${manifest.numItems} items + padding of width ${dim}`,
     );
   }
   let table: Uint8Array;
