@@ -5,6 +5,8 @@
  *
  *     <modelsDir>/<modelId>/manifest.json         ModelManifest (src/core/manifest.ts)
  *     <modelsDir>/<modelId>/backbone.json|.bin    trained backbone tensors (the page loads these)
+ *     <modelsDir>/<modelId>/item_emb.q8           the 8-bit item table, when the manifest (version 2)
+ *                                                 pins it; then backbone.bin holds no item_emb
  *     <modelsDir>/<modelId>/gru.json|.bin         the profiler GRU (the page loads these)
  *     <modelsDir>/<modelId>/items.json            the shop's item ids by dense index, ["[PAD]", id1, ...]
  *     <modelsDir>/<modelId>/hypernet.json         HypernetConfig (cloud only)
@@ -20,7 +22,10 @@
  * - hypernet.json parses, its zDim equals the manifest's userDim and its layers equal the
  *   manifest's layers (names, channels, row lengths, in order);
  * - the hypernet tensors have every name and shape the config needs;
- * - backbone and gru indexes parse and their .bin sizes match.
+ * - backbone and gru indexes parse and their .bin sizes match;
+ * - a version-2 model's item_emb.q8 has the manifest's length and SHA-256 and core's layout (no
+ *   -128 code, normal f16 scales), and backbone.bin has no item_emb beside it: the page checks the
+ *   same, and a shop should learn of a bad table at start-up, not from its shoppers.
  * The per-channel ranges (max - min) of the frozen weights (shipped ones included), which the
  * resource transform T needs, are computed here once per model.
  *
@@ -30,7 +35,8 @@
  * past the served bytes a model's memory does not grow with the catalogue; the item tables are
  * not even decoded at load (decodeNamedTensors). bench:server's shop_scale measures it.
  *
- * Only manifest.json, items.json, backbone.* and gru.* are ever served (GET /v1/models/:model/files/<name>),
+ * Only manifest.json, items.json, backbone.*, gru.* and item_emb.q8 (where the manifest pins it) are
+ * ever served (GET /v1/models/:model/files/<name>),
  * from memory, with a strong ETag and `Cache-Control: public, max-age=31536000, immutable`:
  * a model's files must never change under the same modelId — publish a new modelId instead.
  */
@@ -42,7 +48,9 @@ import type { FrozenLayerInfo } from '../core/budget.ts';
 import { ChordError } from '../core/errors.ts';
 import { parseHypernetConfig } from '../core/hypernet.ts';
 import type { HypernetConfig } from '../core/hypernet.ts';
-import { parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { itemTableFromBytes } from '../core/item-table.ts';
+import { ITEM_TABLE_FILE, manifestItemDim, parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import type { Strategy } from '../core/strategy.ts';
 import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
@@ -54,8 +62,11 @@ import type { ComputeSpec } from './strategy-compute.ts';
 
 export { etagOf } from './strategy-compute.ts';
 
-/** The files a page may download, by the name used in the URL. */
-export const SERVED_FILES = ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'] as const;
+/**
+ * The files a page may download, by the name used in the URL. item_emb.q8 only where the manifest
+ * pins it (version 2): `ServedModel.files` holds the ones a model has.
+ */
+export const SERVED_FILES = ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', ITEM_TABLE_FILE] as const;
 export type ServedFileName = (typeof SERVED_FILES)[number];
 
 export interface StaticFile {
@@ -79,6 +90,7 @@ export interface ServedModel {
   readonly frozen: readonly FrozenLayerInfo[];
   readonly rowLengths: readonly number[];
   readonly totalChannels: number;
+  /** The page files this model has (SERVED_FILES, less item_emb.q8 for a version-1 model). */
   readonly files: ReadonlyMap<ServedFileName, StaticFile>;
   /** Weight-weighted average bits of a strategy for this model. */
   averageBits(strategy: Strategy): number;
@@ -137,6 +149,30 @@ export function decodeNamedTensors(index: TensorIndex, bin: Uint8Array, names: R
   return decodeTensorFile({ ...index, tensors: index.tensors.filter((t) => names.has(t.name)) }, bin);
 }
 
+/**
+ * A version-2 model's item_emb.q8, checked as the page checks it (length and SHA-256 against the
+ * manifest, core's layout); undefined for version 1. Its bytes are served as they are: nothing
+ * decoded from them is kept.
+ */
+async function readItemTable(dir: string, manifest: ModelManifest, backboneIndex: TensorIndex): Promise<Buffer | undefined> {
+  const pinned = manifest.itemTable;
+  if (!pinned) return undefined;
+  if (backboneIndex.tensors.some((t) => t.name === 'item_emb')) {
+    throw new ModelLoadError(dir, `backbone.bin holds item_emb although the manifest ships it as ${pinned.file}`);
+  }
+  const bytes = await readRequired(dir, pinned.file);
+  if (bytes.byteLength !== pinned.byteLength) {
+    throw new ModelLoadError(dir, `${pinned.file} has ${bytes.byteLength} bytes, the manifest says ${pinned.byteLength}`);
+  }
+  const sha = await sha256Hex(bytes);
+  if (sha !== pinned.sha256) throw new ModelLoadError(dir, `${pinned.file} hashes to ${sha}, the manifest says ${pinned.sha256}`);
+  // A copy the size of the table, checked and let go (the Buffer may sit in Node's shared pool).
+  const own = new Uint8Array(bytes.byteLength);
+  own.set(bytes);
+  wrap(dir, pinned.file, () => itemTableFromBytes(own, manifest.numItems + 1, manifestItemDim(manifest)));
+  return bytes;
+}
+
 /** Loads and checks one model directory (see the module comment). */
 export async function loadServedModel(dir: string): Promise<ServedModel> {
   const manifestBytes = await readRequired(dir, 'manifest.json');
@@ -157,6 +193,7 @@ export async function loadServedModel(dir: string): Promise<ServedModel> {
     tensorFiles.set(name, { indexBytes, index, bin });
   }
   const backboneFile = tensorFiles.get('backbone')!;
+  const itemTable = await readItemTable(dir, manifest, backboneFile.index);
   // Only the layer weights the frozen check reads are decoded: the item tables (item_emb, Caser's
   // out_emb), most of the file at shop size, are served as bytes and never read here.
   const layerNames = new Set(manifest.layers.map((l) => l.name));
@@ -200,6 +237,7 @@ export async function loadServedModel(dir: string): Promise<ServedModel> {
     files.set(`${name}.json`, { bytes: indexBytes, etag: etagOf(indexBytes), contentType: 'application/json' });
     files.set(`${name}.bin`, { bytes: bin, etag: etagOf(bin), contentType: 'application/octet-stream' });
   }
+  if (itemTable) files.set(ITEM_TABLE_FILE, { bytes: itemTable, etag: etagOf(itemTable), contentType: 'application/octet-stream' });
 
   const rowLengths = manifest.layers.map((l) => l.rowLength);
   return {

@@ -1,20 +1,23 @@
 /**
  * `chord-rerank export-page <artifact> <out>`: copies the files a page may see out of a trained
- * artifact directory (manifest.json, items.json, backbone.json|.bin, gru.json|.bin, the same list
- * the strategy server serves) into a folder a static host or CDN can publish as it is. The
+ * artifact directory (manifest.json, items.json, backbone.json|.bin, gru.json|.bin, and item_emb.q8
+ * where the manifest pins it: the same list the strategy server serves) into a folder a static
+ * host or CDN can publish as it is. The
  * hypernets (hypernet.json, hyper.*) and training.json stay behind: they are the cloud's model of
  * every shopper and must never reach a page.
  */
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseManifest } from '../core/manifest.ts';
+import { ITEM_TABLE_FILE, parseManifest } from '../core/manifest.ts';
+import type { ModelManifest } from '../core/manifest.ts';
 import { parseTensorIndex } from '../core/tensor-file.ts';
 import { SERVED_FILES } from './artifacts.ts';
 import type { ServedFileName } from './artifacts.ts';
 import { ModelLoadError } from './errors.ts';
 
 export const EXPORT_PAGE_USAGE = `usage: chord-rerank export-page <artifact dir> <out dir>
-  Copies the files a page loads (${SERVED_FILES.join(', ')}) from a trained artifact
+  Copies the files a page loads (${SERVED_FILES.join(', ')}; ${ITEM_TABLE_FILE} where the
+  manifest pins it) from a trained artifact
   (the folder \`npm run train\` writes, holding manifest.json) into <out dir>, and nothing else:
   hypernet.json, hyper.* and training.json are read by the strategy server only.
   <out dir> may exist, but only with page files in it (an earlier export).`;
@@ -44,12 +47,13 @@ function parseJson(dir: string, name: string, text: string): unknown {
  */
 export async function exportPage(artifactDir: string, outDir: string): Promise<ServedFileName[]> {
   const manifestJson = parseJson(artifactDir, 'manifest.json', await readText(artifactDir, 'manifest.json'));
-  let numItems: number;
+  let manifest: ModelManifest;
   try {
-    numItems = parseManifest(manifestJson).numItems;
+    manifest = parseManifest(manifestJson);
   } catch (error) {
     throw new ModelLoadError(artifactDir, `manifest.json: ${(error as Error).message}`, { cause: error });
   }
+  const numItems = manifest.numItems;
   const items = parseJson(artifactDir, 'items.json', await readText(artifactDir, 'items.json'));
   if (!Array.isArray(items) || items.length !== numItems + 1 || !items.every((x) => typeof x === 'string')) {
     throw new ModelLoadError(artifactDir, `items.json must be an array of ${numItems + 1} strings (index 0 = padding)`);
@@ -64,6 +68,9 @@ export async function exportPage(artifactDir: string, outDir: string): Promise<S
     }
     if (!present.has(`${tensors}.bin`)) throw new ModelLoadError(artifactDir, `${tensors}.bin is missing`);
   }
+  // A version-1 artifact's page files do not include the table; a stray one is left behind.
+  const pageFiles = SERVED_FILES.filter((name) => name !== ITEM_TABLE_FILE || manifest.itemTable !== undefined);
+  if (manifest.itemTable && !present.has(ITEM_TABLE_FILE)) throw new ModelLoadError(artifactDir, `${ITEM_TABLE_FILE} is missing`);
 
   let existing: string[] = [];
   try {
@@ -78,7 +85,7 @@ export async function exportPage(artifactDir: string, outDir: string): Promise<S
   }
   await mkdir(outDir, { recursive: true });
   const written: ServedFileName[] = [];
-  for (const name of SERVED_FILES) {
+  for (const name of pageFiles) {
     await copyFile(join(artifactDir, name), join(outDir, name));
     written.push(name);
   }

@@ -36,8 +36,8 @@ export function serveUsage(command: string): string {
        [--keep-alive-timeout-ms MS (${C.keepAliveTimeoutMs})] [--idle-timeout-ms MS (${C.idleSocketTimeoutMs})]
        [--max-connections N (${C.maxConnections})] [--max-connections-per-address N (0 = no cap; ${C.maxConnectionsPerAddress})]
        [--shutdown-deadline-ms MS (${C.shutdownDeadlineMs})]
-  <dir> holds one folder per model (<modelId>/manifest.json, items.json, backbone.*, gru.*, hypernet.json, hyper.*).
-  Only manifest.json, items.json, backbone.* and gru.* are ever served to pages (GET /v1/models/<id>/files/<name>).`;
+  <dir> holds one folder per model (<modelId>/manifest.json, items.json, backbone.*, gru.*, [item_emb.q8,] hypernet.json, hyper.*).
+  Only manifest.json, items.json, backbone.*, gru.* and item_emb.q8 are ever served to pages (GET /v1/models/<id>/files/<name>).`;
 }
 
 function fail(message: string): never {

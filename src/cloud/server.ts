@@ -8,7 +8,7 @@
  *        X-Chord-Average-Bits (weight-weighted, after T), X-Chord-Cache (hit|miss|shared)
  *   GET  /v1/models                         the loaded models
  *   GET  /v1/models/:model/manifest         manifest.json
- *   GET  /v1/models/:model/files/:name      manifest.json, backbone.json|.bin, gru.json|.bin (immutable, ETag)
+ *   GET  /v1/models/:model/files/:name      manifest.json, backbone.json|.bin, gru.json|.bin, item_emb.q8 (immutable, ETag)
  *   GET  /healthz                           liveness (no token, no rate limit)
  *   GET  /metrics                           Prometheus text (no rate limit; token if tokens are set)
  *
@@ -366,7 +366,7 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
       channels: m.totalChannels,
       levelTable: m.hypernetConfig.levelTable,
       frozenWeightsHash: m.manifest.frozenWeightsHash,
-      files: Object.fromEntries(SERVED_FILES.map((f) => [f, `/v1/models/${m.modelId}/files/${f}`])),
+      files: Object.fromEntries(SERVED_FILES.filter((f) => m.files.has(f)).map((f) => [f, `/v1/models/${m.modelId}/files/${f}`])),
     })),
   }));
 
@@ -390,8 +390,10 @@ export async function createServer(options: ServerOptions): Promise<ChordServer>
   app.get<{ Params: ModelParams & { name: string } }>('/v1/models/:model/files/:name', async (request, reply) => {
     const model = service.model(request.params.model);
     const name = request.params.name;
-    if (!(SERVED_FILES as readonly string[]).includes(name)) {
-      throw new ApiError(404, 'NOT_FOUND', `model files are ${SERVED_FILES.join(', ')}; "${name}" is not served`);
+    // A version-1 model has no item_emb.q8: that name is then as unknown as any other.
+    if (!(SERVED_FILES as readonly string[]).includes(name) || !model.files.has(name as ServedFileName)) {
+      const served = SERVED_FILES.filter((f) => model.files.has(f));
+      throw new ApiError(404, 'NOT_FOUND', `model files are ${served.join(', ')}; "${name}" is not served`);
     }
     return sendFile(model, name as ServedFileName, request, reply);
   });

@@ -52,7 +52,11 @@ export const ERROR_CODES = {
   ],
   GruError: ['GRU_BAD_TENSOR', 'GRU_BAD_INPUT', 'GRU_BAD_ITEM'],
   HypernetError: ['HYPERNET_INVALID'],
-  ManifestError: ['MANIFEST_INVALID'],
+  ManifestError: [
+    'MANIFEST_INVALID',
+    // A manifest of a later version than this code reads (its fields may mean something else).
+    'MANIFEST_VERSION_UNSUPPORTED',
+  ],
   FrozenHashMismatchError: ['FROZEN_HASH_MISMATCH'],
   FrozenSourceError: ['FROZEN_SOURCE_MISMATCH'],
   MetricsInputError: ['METRICS_INPUT'],

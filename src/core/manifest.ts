@@ -12,6 +12,19 @@
  *   plays no part in the frozen weights.
  * Either way one hash pins the exact numbers a device quantizes, and a strategy bitstream names
  * that hash, so a strategy never applies to other weights than the ones it was made for.
+ *
+ * Where the item table comes from (`version`):
+ * - version 1: float32 `item_emb` [numItems + 1, dim] inside backbone.bin; the page quantizes it to
+ *   core's 8-bit layout (src/core/item-table.ts) on the first download.
+ * - version 2: the table is served already in that 8-bit layout as a file of its own,
+ *   `itemTable.file` (item_emb.q8), pinned by its byte length and SHA-256, and backbone.bin holds
+ *   no item_emb. At hidden 64 that is 66 B a row instead of 256 B: a shop-size model downloads
+ *   about a quarter, and the page scores with the very bytes it would have made itself.
+ * The layout of the model folder changes with it (backbone.bin is no longer complete), so it is
+ * a new version, not an optional field: a page that reads only version 1 stops at `version` with
+ * a ManifestError (MANIFEST_INVALID) instead of looking for item_emb in backbone.bin, and this
+ * code names a version newer than 2 MANIFEST_VERSION_UNSUPPORTED. A version-1 manifest stays
+ * byte for byte what it was, so stored copies (keyed by the manifest's hash) keep working.
  */
 // zod/mini: the same checks as zod's chainable API, but tree-shakable. The chainable API put 454 kB of
 // minified zod into every page bundle (esbuild, createReranker only); this form puts 24 kB.
@@ -21,13 +34,32 @@ import type { BackboneConfig, LayerSpec } from './backbones.ts';
 import { ChordError, type ErrorCodeOf } from './errors.ts';
 import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from './frozen.ts';
 import type { FrozenLayer, LayerTensors } from './frozen.ts';
+import { ITEM_TABLE_SCHEME, itemTableByteLength } from './item-table.ts';
 
 export const MANIFEST_FORMAT = 'chord-manifest';
+/** The item table is float32 `item_emb` in backbone.bin (see the module comment). */
 export const MANIFEST_VERSION = 1;
+/** The item table is its own file in core's 8-bit layout (see the module comment). */
+export const MANIFEST_VERSION_ITEM_TABLE = 2;
+/** The versions this code reads. */
+export type ManifestVersion = typeof MANIFEST_VERSION | typeof MANIFEST_VERSION_ITEM_TABLE;
+/** The name of a version-2 model's 8-bit item table file, beside backbone.bin. */
+export const ITEM_TABLE_FILE = 'item_emb.q8';
+
+/** A version-2 manifest's item table file: core's 8-bit layout, pinned like the frozen weights. */
+export interface ItemTableFile {
+  readonly file: typeof ITEM_TABLE_FILE;
+  readonly scheme: typeof ITEM_TABLE_SCHEME;
+  /** itemTableByteLength(numItems + 1, dim): checked by parseManifest. */
+  readonly byteLength: number;
+  /** Lower-case hex SHA-256 of the file's bytes. */
+  readonly sha256: string;
+}
 
 interface ManifestCommon {
   readonly format: typeof MANIFEST_FORMAT;
-  readonly version: typeof MANIFEST_VERSION;
+  /** 1: item_emb in backbone.bin; 2: `itemTable` (see the module comment). */
+  readonly version: ManifestVersion;
   /** Lower-case slug: letters, digits, single hyphens between them; at most 64 chars. */
   readonly modelId: string;
   readonly numItems: number;
@@ -41,6 +73,8 @@ interface ManifestCommon {
   readonly frozenWeightsHash: string;
   /** Where the frozen weights come from (see the module comment); absent means 'seed'. */
   readonly frozenWeights?: FrozenWeightsOrigin;
+  /** Version 2 only, and there required: the 8-bit item table file. */
+  readonly itemTable?: ItemTableFile;
 }
 
 export type FrozenWeightsOrigin = 'seed' | 'shipped';
@@ -120,9 +154,16 @@ const layerSchema = z.strictObject({
   init: initSchema,
 });
 
+const itemTableSchema = z.strictObject({
+  file: z.literal(ITEM_TABLE_FILE),
+  scheme: z.literal(ITEM_TABLE_SCHEME),
+  byteLength: positiveInt,
+  sha256: z.string().check(z.regex(SHA256_HEX, 'must be 64 lower-case hex digits')),
+});
+
 const common = {
   format: z.literal(MANIFEST_FORMAT),
-  version: z.literal(MANIFEST_VERSION),
+  version: z.union([z.literal(MANIFEST_VERSION), z.literal(MANIFEST_VERSION_ITEM_TABLE)]),
   modelId: z.string().check(z.maxLength(64), z.regex(SLUG, 'must be a lower-case slug like "sasrec-ml100k"')),
   numItems: int(1, 0x7fffffff),
   userDim: dim,
@@ -130,6 +171,7 @@ const common = {
   layers: z.array(layerSchema),
   frozenWeightsHash: z.string().check(z.regex(SHA256_HEX, 'must be 64 lower-case hex digits')),
   frozenWeights: z.optional(z.enum(['seed', 'shipped'])),
+  itemTable: z.optional(itemTableSchema),
 };
 
 const manifestSchema = z.discriminatedUnion('backbone', [
@@ -237,11 +279,73 @@ function checkLayers(actual: readonly LayerSpec[], expected: readonly LayerSpec[
  * frozenWeightsHash against the weights (that needs generating them; see loadFrozenWeights).
  */
 export function parseManifest(json: unknown): ModelManifest {
+  checkVersionKnown(json);
   const parsed = manifestSchema.safeParse(json, { error: issueMessage });
   if (!parsed.success) throw firstIssue(parsed.error);
   const manifest: ModelManifest = parsed.data;
   checkLayers(manifest.layers, deriveLayers(manifest));
+  checkItemTable(manifest);
   return manifest;
+}
+
+/**
+ * A later version is refused before its fields are read, with a code of its own: its other fields
+ * may mean something this code does not know (as version 2's did for version 1's readers).
+ */
+function checkVersionKnown(json: unknown): void {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return;
+  const version = (json as Record<string, unknown>).version;
+  if (typeof version === 'number' && Number.isInteger(version) && version > MANIFEST_VERSION_ITEM_TABLE) {
+    throw new ManifestError(
+      'version',
+      `${version} is newer than this chord-rerank reads (${MANIFEST_VERSION}, ${MANIFEST_VERSION_ITEM_TABLE}): update the package`,
+      'MANIFEST_VERSION_UNSUPPORTED',
+    );
+  }
+}
+
+/** Width of a manifest's item table: the backbone's embedding width. */
+export function manifestItemDim(manifest: BackboneConfig): number {
+  return manifest.backbone === 'sasrec' ? manifest.dims.hidden : manifest.dims.d;
+}
+
+/** Version 2 has an itemTable of the size its shape needs, version 1 none. */
+function checkItemTable(manifest: ModelManifest): void {
+  if (manifest.version === MANIFEST_VERSION) {
+    if (manifest.itemTable !== undefined) {
+      throw new ManifestError('itemTable', `is a version-${MANIFEST_VERSION_ITEM_TABLE} field; a version-${MANIFEST_VERSION} model ships item_emb in backbone.bin`);
+    }
+    return;
+  }
+  if (manifest.itemTable === undefined) {
+    throw new ManifestError('itemTable', `version ${MANIFEST_VERSION_ITEM_TABLE} needs it: the item table is not in backbone.bin`);
+  }
+  const expected = itemTableByteLength(manifest.numItems + 1, manifestItemDim(manifest));
+  if (manifest.itemTable.byteLength !== expected) {
+    throw new ManifestError(
+      'itemTable.byteLength',
+      `expected ${expected} (${manifest.numItems} items + padding, width ${manifestItemDim(manifest)}), got ${manifest.itemTable.byteLength}`,
+    );
+  }
+}
+
+/**
+ * The same model with its item table shipped as an 8-bit file of `sha256` (version 2), or, with
+ * `undefined`, shipped as float32 item_emb in backbone.bin (version 1, the fields as before).
+ */
+export function withItemTableFile(manifest: ModelManifest, sha256: string | undefined): ModelManifest {
+  const itemTable: ItemTableFile | undefined =
+    sha256 === undefined
+      ? undefined
+      : { file: ITEM_TABLE_FILE, scheme: ITEM_TABLE_SCHEME, byteLength: itemTableByteLength(manifest.numItems + 1, manifestItemDim(manifest)), sha256 };
+  const out: Record<string, unknown> = {};
+  // Field by field, so a version-1 manifest comes back in its own key order (same bytes, same store version).
+  for (const [key, value] of Object.entries(manifest)) {
+    if (key === 'itemTable') continue;
+    out[key] = key === 'version' ? (itemTable ? MANIFEST_VERSION_ITEM_TABLE : MANIFEST_VERSION) : value;
+  }
+  if (itemTable) out.itemTable = itemTable;
+  return parseManifest(out);
 }
 
 export type ManifestInput = BackboneConfig & {

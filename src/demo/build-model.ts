@@ -22,7 +22,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseManifest } from '../core/manifest.ts';
+import { ITEM_TABLE_FILE, parseManifest } from '../core/manifest.ts';
 import { loadDataset } from '../data/load.ts';
 import { formatAtomicInter } from '../data/recbole.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -65,6 +65,8 @@ export const DEMO_TRAINING = {
 /**
  * Files of the artifact copied into public/models/<modelId>/ (training.json: provenance). The
  * frozen-pretrained layer weights travel inside backbone.bin, so no file is added for them.
+ * item_emb.q8 (the 8-bit item table) is copied when the manifest pins it (version 2, what the
+ * trainer's export writes since it exists): see ITEM_TABLE_FILE below.
  */
 const ARTIFACT_FILES = ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json'];
 
@@ -260,7 +262,7 @@ async function main(): Promise<void> {
   const modelDir = join(modelsDir, DEMO_MODEL_ID);
   rmSync(modelDir, { recursive: true, force: true });
   mkdirSync(modelDir, { recursive: true });
-  for (const f of ARTIFACT_FILES) copyFileSync(join(artifactDir, f), join(modelDir, f));
+  for (const f of [...ARTIFACT_FILES, ...(manifest.itemTable ? [ITEM_TABLE_FILE] : [])]) copyFileSync(join(artifactDir, f), join(modelDir, f));
   writeFileSync(join(modelDir, 'items.json'), JSON.stringify(split.itemIds));
   const catalogue = catalogueForModel(shop.catalogue, split.itemIds);
   writeFileSync(join(out, 'catalogue.json'), JSON.stringify(catalogue));

@@ -31,6 +31,12 @@ export interface LoadArtifactOptions {
    * fails it is replaced by a download (reported as `dropped`).
    */
   readonly verify?: (tensors: TensorMap) => Promise<void>;
+  /**
+   * Awaited after every check of a download, before it is stored; a rejection fails the load and
+   * stores nothing. A model load makes its files wait for each other here, so a bad file stores
+   * (and prunes) nothing.
+   */
+  readonly beforeStore?: () => Promise<void>;
 }
 
 export interface LoadedArtifact {
@@ -142,6 +148,7 @@ export async function loadTensorArtifact(options: LoadArtifactOptions): Promise<
     throw new ArtifactError('ARTIFACT_HASH_MISMATCH', binUrl, `hash ${sha256}, expected ${options.expectSha256}`);
   }
   await options.verify?.(tensors);
+  await options.beforeStore?.();
   const put = store ? await store.putArtifact(key, { index, bin }, onProgress ? { onProgress } : {}) : undefined;
   return {
     tensors,

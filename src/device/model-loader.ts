@@ -4,8 +4,12 @@
  *   <model>/manifest.json        ModelManifest (fetched on every load; small)
  *   <model>/items.json           the shop's ids by dense index, index 0 = padding (fetched; small)
  *   <model>/backbone.json|.bin   trained tensors, through the WeightStore (IndexedDB, integrity checked);
- *                                the item table `item_emb` is quantized to 8 bits per value on the first
- *                                download (src/core/item-table.ts) and stored as such, the rest as is
+ *                                in a version-1 model the item table `item_emb` is here in float32 and
+ *                                is quantized to 8 bits per value on the first download
+ *                                (src/core/item-table.ts) and stored as such, the rest as is
+ *   <model>/item_emb.q8          version 2 (manifest `itemTable`): the item table already in that 8-bit
+ *                                layout, checked against the manifest's length and SHA-256 and stored
+ *                                as it came (no item_emb in backbone.bin, nothing quantized here)
  *   <model>/gru.json|.bin        the profiler GRU, likewise
  *
  * and the frozen weights, checked against the manifest's hash: regenerated from its seed, or, when
@@ -16,9 +20,15 @@
  *
  * The 8-bit item table is THE item table of the page: both backends embed the history and score
  * candidates with its values (the GPU reads the codes, the CPU path and the GRU their exact
- * float32 dequantization, `backbone.get('item_emb')`). A stored table that fails its check (hash,
- * length, layout) is dropped with a StoreIntegrityError, reported in `itemTable.dropped`, and the
- * backbone is downloaded again and re-quantized: nothing is lost but a download.
+ * float32 dequantization, `backbone.get('item_emb')`). Both layouts give the same table, byte for
+ * byte (the export quantizes with the same function). A stored table that fails its check (hash,
+ * length, layout, or for version 2 the manifest's hash) is dropped with a StoreIntegrityError,
+ * reported in `itemTable.dropped`, and downloaded again: nothing is lost but a download.
+ *
+ * Nothing is stored until every downloaded file of the load has passed its checks (the backbone,
+ * the table and the GRU wait for each other): a corrupt or truncated file fails the load with an
+ * ArtifactError and leaves the store as it was, including the copies of an earlier release that
+ * a write would prune.
  *
  * Store version: the first 16 hex digits of the SHA-256 of manifest.json's bytes. Model files are
  * immutable under a modelId (the cloud serves them as such), so a new release means a new
@@ -28,9 +38,9 @@ import type { FrozenLayerInfo } from '../core/budget.ts';
 import { channelRangesFromWeights } from '../core/budget.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { parseManifest } from '../core/manifest.ts';
-import type { ModelManifest } from '../core/manifest.ts';
-import { dequantizeItemTable, quantizeItemTable } from '../core/item-table.ts';
+import { manifestItemDim, parseManifest } from '../core/manifest.ts';
+import type { ItemTableFile, ModelManifest } from '../core/manifest.ts';
+import { dequantizeItemTable, itemTableFromBytes, quantizeItemTable } from '../core/item-table.ts';
 import type { ItemTableQ8 } from '../core/item-table.ts';
 import { decodeTensorFile, encodeTensorFile } from '../core/tensor-file.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
@@ -47,6 +57,8 @@ export interface DeviceItemTable {
   /** Bytes the same table takes in float32. */
   readonly fp32Bytes: number;
   readonly source: 'store' | 'network';
+  /** How the model folder ships it: 8 = item_emb.q8 as stored (version 2), 32 = float32 item_emb quantized here (version 1). */
+  readonly shippedBits: 8 | 32;
   /** A stored table (or backbone) that failed its check and was replaced by a download. */
   readonly dropped?: StoreIntegrityError;
   /** How the table was stored after a download. */
@@ -134,28 +146,41 @@ export async function loadDeviceModel(options: LoadDeviceModelOptions): Promise<
   const version = (await sha256Hex(manifestBytes)).slice(0, 16);
 
   let shipped: FrozenLayer[] | undefined;
-  const [backbone, gru] = await Promise.all([
-    loadBackbone({
-      baseUrl,
-      fetch: fetchFn,
-      modelId: manifest.modelId,
-      version,
-      rows: manifest.numItems + 1,
-      dim: manifest.backbone === 'sasrec' ? manifest.dims.hidden : manifest.dims.d,
-      ...(store ? { store } : {}),
-      ...(onProgress ? { onProgress } : {}),
-      verify: async (tensors) => {
-        shipped = await checkShippedWeights(manifest, tensors, onProgress);
-      },
-    }),
-    loadTensorArtifact({
-      key: { modelId: manifest.modelId, version, name: 'gru' },
-      baseUrl,
-      fetch: fetchFn,
-      ...(store ? { store } : {}),
-      ...(onProgress ? { onProgress } : {}),
-    }),
-  ]);
+  // Each load stores its download only once the other's checks have passed too (see the module comment).
+  const backboneChecked = settled();
+  const gruChecked = settled();
+  const backbonePromise = loadBackbone({
+    baseUrl,
+    fetch: fetchFn,
+    modelId: manifest.modelId,
+    version,
+    rows: manifest.numItems + 1,
+    dim: manifestItemDim(manifest),
+    ...(manifest.itemTable ? { pinned: manifest.itemTable } : {}),
+    ...(store ? { store } : {}),
+    ...(onProgress ? { onProgress } : {}),
+    verify: async (tensors) => {
+      shipped = await checkShippedWeights(manifest, tensors, onProgress);
+    },
+    beforeStore: () => {
+      backboneChecked.resolve();
+      return gruChecked.promise;
+    },
+  });
+  const gruPromise = loadTensorArtifact({
+    key: { modelId: manifest.modelId, version, name: 'gru' },
+    baseUrl,
+    fetch: fetchFn,
+    ...(store ? { store } : {}),
+    ...(onProgress ? { onProgress } : {}),
+    beforeStore: () => {
+      gruChecked.resolve();
+      return backboneChecked.promise;
+    },
+  });
+  backbonePromise.then(backboneChecked.resolve, backboneChecked.reject);
+  gruPromise.then(gruChecked.resolve, gruChecked.reject);
+  const [backbone, gru] = await Promise.all([backbonePromise, gruPromise]);
 
   const frozen = shipped ?? (await regenerateFrozenWeights(manifest, onProgress)).layers;
   const frozenInfo = frozen.map(({ spec, weights }) => ({
@@ -177,6 +202,18 @@ export async function loadDeviceModel(options: LoadDeviceModelOptions): Promise<
   };
 }
 
+/** A promise settled from outside, at most once; a rejection nobody awaits is not reported as unhandled. */
+function settled(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 interface LoadBackboneOptions {
   readonly baseUrl: string;
   readonly fetch: typeof fetch;
@@ -186,13 +223,18 @@ interface LoadBackboneOptions {
   /** Shape the item table must have: numItems + 1 rows of the backbone's width. */
   readonly rows: number;
   readonly dim: number;
+  /** Version 2: the 8-bit table's own file, as the manifest pins it. */
+  readonly pinned?: ItemTableFile;
   readonly onProgress?: ProgressCallback;
   readonly verify: (tensors: TensorMap) => Promise<void>;
+  /** Awaited after every check of a download and before it is stored; a rejection fails the load. */
+  readonly beforeStore: () => Promise<void>;
 }
 
 /**
  * The backbone with its 8-bit item table: from the store when both the backbone (stored without
- * item_emb) and the table pass their checks, else downloaded, quantized and stored.
+ * item_emb) and the table pass their checks, else downloaded (the table as shipped, or quantized
+ * from a float32 item_emb) and stored.
  */
 async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMap; itemTable: DeviceItemTable }> {
   const backboneKey = { modelId: o.modelId, version: o.version, name: 'backbone' };
@@ -207,7 +249,7 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
   if (o.store) {
     const [body, stored] = await Promise.all([
       o.store.getArtifact(backboneKey, o.onProgress ? { onProgress: o.onProgress } : {}),
-      o.store.getItemTable(tableKey, { rows: o.rows, dim: o.dim }),
+      o.store.getItemTable(tableKey, { rows: o.rows, dim: o.dim, ...(o.pinned ? { sha256: o.pinned.sha256 } : {}) }),
     ]);
     if (body.status === 'dropped') dropped = body.error;
     if (stored.status === 'dropped') dropped ??= stored.error;
@@ -218,38 +260,50 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
         const failed = await o.verify(tensors).then(() => undefined, (e: unknown) => e as Error);
         if (!failed) {
           const { table } = stored.value;
-          return { tensors: withTable(tensors, table), itemTable: { table, bytes: table.bytes.byteLength, fp32Bytes, source: 'store' } };
+          return {
+            tensors: withTable(tensors, table),
+            itemTable: { table, bytes: table.bytes.byteLength, fp32Bytes, source: 'store', shippedBits: o.pinned ? 8 : 32 },
+          };
         }
         // Bytes that match their own record hash but not what the manifest pins: replaced below.
         dropped = new StoreIntegrityError('corrupt', `${o.modelId}@${o.version}/backbone`, failed.message);
       }
     }
   }
-  const downloaded = await loadTensorArtifact({
-    key: backboneKey,
-    baseUrl: o.baseUrl,
-    fetch: o.fetch,
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    verify: o.verify,
-  });
+  const [downloaded, shippedTable] = await Promise.all([
+    loadTensorArtifact({
+      key: backboneKey,
+      baseUrl: o.baseUrl,
+      fetch: o.fetch,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      verify: o.verify,
+    }),
+    o.pinned ? fetchItemTable(o, o.pinned) : undefined,
+  ]);
   const binUrl = joinUrl(o.baseUrl, 'backbone.bin');
   const itemEmb = downloaded.tensors.get('item_emb');
-  if (!itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, 'the backbone has no item_emb tensor');
-  if (itemEmb.shape.length !== 2 || itemEmb.shape[0] !== o.rows || itemEmb.shape[1] !== o.dim) {
-    throw new ArtifactError(
-      'ARTIFACT_INVALID',
-      binUrl,
-      `item_emb has shape [${itemEmb.shape.join(', ')}]; the manifest has ${o.rows - 1} items + padding of width ${o.dim}`,
-    );
-  }
   let table: ItemTableQ8;
-  try {
-    table = quantizeItemTable(itemEmb.data, o.rows, o.dim);
-  } catch (e) {
-    throw new ArtifactError('ARTIFACT_INVALID', binUrl, `item_emb: ${(e as Error).message}`, { cause: e });
+  if (shippedTable) {
+    if (itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, `the backbone holds item_emb although the manifest ships it as ${o.pinned!.file}`);
+    table = shippedTable;
+  } else {
+    if (!itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, 'the backbone has no item_emb tensor');
+    if (itemEmb.shape.length !== 2 || itemEmb.shape[0] !== o.rows || itemEmb.shape[1] !== o.dim) {
+      throw new ArtifactError(
+        'ARTIFACT_INVALID',
+        binUrl,
+        `item_emb has shape [${itemEmb.shape.join(', ')}]; the manifest has ${o.rows - 1} items + padding of width ${o.dim}`,
+      );
+    }
+    try {
+      table = quantizeItemTable(itemEmb.data, o.rows, o.dim);
+    } catch (e) {
+      throw new ArtifactError('ARTIFACT_INVALID', binUrl, `item_emb: ${(e as Error).message}`, { cause: e });
+    }
   }
   const body: TensorMap = new Map(downloaded.tensors);
   body.delete('item_emb');
+  await o.beforeStore();
   let put: PutResult | undefined;
   if (o.store) {
     // The table first: a backbone record without its table is never read as complete.
@@ -263,8 +317,31 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
       bytes: table.bytes.byteLength,
       fp32Bytes,
       source: 'network',
+      shippedBits: o.pinned ? 8 : 32,
       ...(dropped ? { dropped } : {}),
       ...(put ? { put } : {}),
     },
   };
+}
+
+/**
+ * A version-2 model's item_emb.q8, checked before anything is stored: its length (a short file is
+ * ARTIFACT_INVALID), its SHA-256 against the manifest (ARTIFACT_HASH_MISMATCH) and core's layout
+ * (ARTIFACT_INVALID: a -128 code or a scale quantizeItemTable cannot produce).
+ */
+async function fetchItemTable(o: LoadBackboneOptions, pinned: ItemTableFile): Promise<ItemTableQ8> {
+  const url = joinUrl(o.baseUrl, pinned.file);
+  const bytes = await fetchBytes(o.fetch, url, o.onProgress);
+  if (bytes.byteLength !== pinned.byteLength) {
+    throw new ArtifactError('ARTIFACT_INVALID', url, `${bytes.byteLength} bytes, the manifest says ${pinned.byteLength} (truncated or another model's table)`);
+  }
+  o.onProgress?.({ stage: 'verify', item: url, loaded: 0, total: bytes.byteLength });
+  const sha256 = await sha256Hex(bytes);
+  o.onProgress?.({ stage: 'verify', item: url, loaded: bytes.byteLength, total: bytes.byteLength });
+  if (sha256 !== pinned.sha256) throw new ArtifactError('ARTIFACT_HASH_MISMATCH', url, `hash ${sha256}, the manifest says ${pinned.sha256}`);
+  try {
+    return itemTableFromBytes(bytes, o.rows, o.dim);
+  } catch (e) {
+    throw new ArtifactError('ARTIFACT_INVALID', url, (e as Error).message, { cause: e });
+  }
 }

@@ -196,6 +196,8 @@ export interface MemoryReport {
     readonly fp32Bytes: number;
     /** Where it came from this load. */
     readonly source: 'store' | 'network';
+    /** How the model ships it: 8 = already 8-bit (item_emb.q8, manifest version 2), 32 = float32 in backbone.bin, quantized by the page. */
+    readonly shippedBits: 8 | 32;
     /** A stored copy that failed its check (hash, length, layout) and was replaced by a download, else null. */
     readonly dropped: StoreIntegrityError | null;
   };
@@ -458,6 +460,7 @@ export class Reranker {
         bytes: t.bytes,
         fp32Bytes: t.fp32Bytes,
         source: t.source,
+        shippedBits: t.shippedBits,
         dropped: t.dropped ?? null,
       },
       gpu: this.#backend.gpuMemory(),

@@ -8,7 +8,9 @@
  * - The 8-bit item table (src/core/item-table.ts: int8 codes + one f16 scale per row, a quarter of
  *   float32), keyed the same way (name 'item_emb'), checked like the artifacts: a SHA-256 of its
  *   bytes, their length and its rows x dim. Schema version 3 adds the store. At 18k items x 64 it
- *   is 1.2 MB where the float32 table would be 4.7 MB.
+ *   is 1.2 MB where the float32 table would be 4.7 MB. A model that ships the table in this layout
+ *   (manifest version 2, item_emb.q8) stores the file's bytes as they are, in the same record: no
+ *   schema change, and the record's hash is then the manifest's too.
  * - Adapted (quantized + packed) weights are NOT stored: the GPU adapts the frozen weights to a
  *   strategy in one submit, and only the strategy (405 B for the demo model) is cached, by the
  *   service worker. Schema version 1 had a store for them that the reranker never used; version 2
@@ -250,10 +252,12 @@ async function checkArtifact(r: unknown, key: Key3, expectSha256: string | undef
   return { index, bin, sha256: sha };
 }
 
-/** What the caller expects of a stored item table: another shape means stale. */
+/** What the caller expects of a stored item table: another shape (or hash, when given) means stale. */
 export interface ItemTableExpectation {
   readonly rows: number;
   readonly dim: number;
+  /** The SHA-256 of the table's bytes a version-2 manifest pins (the file is stored as it came). */
+  readonly sha256?: string;
 }
 
 export interface StoredItemTable {
@@ -289,6 +293,9 @@ async function checkItemTable(r: unknown, key: Key3, expect: ItemTableExpectatio
   }
   if (expect && (table.rows !== expect.rows || table.dim !== expect.dim)) {
     throw new Reject('stale', `item table of ${table.rows} x ${table.dim}, expected ${expect.rows} x ${expect.dim}`);
+  }
+  if (expect?.sha256 !== undefined && sha !== expect.sha256) {
+    throw new Reject('stale', `item table hashes to ${sha}, the manifest pins ${expect.sha256}`);
   }
   return { table, sha256: sha };
 }

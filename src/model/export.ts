@@ -4,8 +4,13 @@
  *
  *   manifest.json         core ModelManifest (seed of the frozen weights + their SHA-256)
  *   items.json            the dataset's item ids by dense index, ["[PAD]", id1, ...]
- *   backbone.json/.bin    trained tensors: item_emb, pos_emb, biases, norms (Caser: out_emb,
- *                         out_bias, user_emb_mean instead of the per-user table); a backbone whose
+ *   item_emb.q8           the item table `item_emb` in core's 8-bit layout (src/core/item-table.ts:
+ *                         int8 codes + one f16 scale per row), pinned by the manifest (version 2,
+ *                         `itemTable`): the page stores and scores with exactly these bytes, so it
+ *                         downloads a quarter of the float32 table and quantizes nothing
+ *   backbone.json/.bin    trained tensors: pos_emb, biases, norms (Caser: out_emb, out_bias,
+ *                         user_emb_mean instead of the per-user table), and item_emb only in the
+ *                         float32 layout (`itemTable: 'fp32'`, a version-1 manifest); a backbone whose
  *                         linear/conv weights are not the seed's (Base, frozen-pretrained) also
  *                         ships them here under their layer names (e.g. `block0.attn.q`),
  *                         and then the manifest says `frozenWeights: 'shipped'` and hashes those
@@ -14,14 +19,28 @@
  *   hypernet.json         core HypernetConfig            (absent for Base: nothing to allocate)
  *   hyper.json/.bin       hypernet tensors (hyper.*)
  *   training.json         method, options, epochs, metrics, timings, command line
+ *
+ * readArtifact gives back the backbone with item_emb in either layout: from a version-2 artifact,
+ * the 8-bit table's exact float32 values (what the page and its CPU path score with), so Node-side
+ * evaluation of a new artifact sees the page's numbers; from a version-1 artifact, the float32
+ * table as before, so existing artifacts evaluate exactly as they always did.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayerSpec } from '../core/backbones.ts';
 import { frozenWeightsBytes, shippedFrozenWeights, ShippedWeightsError } from '../core/frozen.ts';
 import { parseHypernetConfig, type HypernetConfig } from '../core/hypernet.ts';
-import { FrozenHashMismatchError, frozenWeightsOrigin, parseManifest, type ModelManifest } from '../core/manifest.ts';
+import { dequantizeItemTable, itemTableFromBytes, quantizeItemTable } from '../core/item-table.ts';
+import {
+  FrozenHashMismatchError,
+  frozenWeightsOrigin,
+  ITEM_TABLE_FILE,
+  manifestItemDim,
+  parseManifest,
+  withItemTableFile,
+  type ModelManifest,
+} from '../core/manifest.ts';
 import { decodeTensorFile, encodeTensorFile, type TensorMap } from '../core/tensor-file.ts';
 import { writeFileAtomic } from './checkpoint.ts';
 import { ChordTrainError } from './chord/errors.ts';
@@ -54,9 +73,13 @@ function writeTensors(dir: string, name: string, tensors: TensorMap): void {
   writeFileAtomic(join(dir, `${name}.json`), JSON.stringify(index));
 }
 
+function sha256Sync(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /** SHA-256 of frozen weights, synchronously (node:crypto) over the bytes core's hashFrozenWeights hashes. */
 function frozenHashSync(layers: Parameters<typeof frozenWeightsBytes>[0]): string {
-  return createHash('sha256').update(frozenWeightsBytes(layers)).digest('hex');
+  return sha256Sync(frozenWeightsBytes(layers));
 }
 
 /**
@@ -76,19 +99,62 @@ export function manifestForBackbone(manifest: ModelManifest, backbone: TensorMap
   return parseManifest({ ...manifest, frozenWeights: 'shipped', frozenWeightsHash: frozenHashSync(shipped) });
 }
 
+export interface WriteArtifactOptions {
+  /**
+   * How the item table travels: 'q8' (default) as item_emb.q8 in core's 8-bit layout with a
+   * version-2 manifest; 'fp32' as float32 item_emb in backbone.bin with a version-1 manifest, the
+   * layout pages before version 2 read (they refuse version 2 with a ManifestError).
+   */
+  readonly itemTable?: 'q8' | 'fp32';
+}
+
+/**
+ * The item table's 8-bit bytes and the backbone without it; CHORD_BAD_ARTIFACT when item_emb is
+ * misshapen. A backbone without item_emb (a partial one, as some tests write) has nothing to ship
+ * in 8 bits: undefined, and it is written as version 1.
+ */
+function splitItemTable(manifest: ModelManifest, backbone: TensorMap): { table: Uint8Array; rest: TensorMap } | undefined {
+  const rows = manifest.numItems + 1;
+  const dim = manifestItemDim(manifest);
+  const emb = backbone.get('item_emb');
+  if (!emb) return undefined;
+  if (emb.shape.length !== 2 || emb.shape[0] !== rows || emb.shape[1] !== dim) {
+    throw new ChordTrainError(
+      'CHORD_BAD_ARTIFACT',
+      `item_emb is [${emb.shape.join(', ')}]; the manifest has ${manifest.numItems} items + padding of width ${dim}`,
+    );
+  }
+  let table: Uint8Array;
+  try {
+    table = quantizeItemTable(emb.data, rows, dim).bytes;
+  } catch (cause) {
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `item_emb: ${(cause as Error).message}`, { cause });
+  }
+  const rest: TensorMap = new Map(backbone);
+  rest.delete('item_emb');
+  return { table, rest };
+}
+
 /**
  * Writes every file of the artifact into `dir` (created if needed). The manifest written is
- * manifestForBackbone(files.manifest, files.backbone).
+ * manifestForBackbone(files.manifest, files.backbone), at the version of the item table's layout
+ * (see WriteArtifactOptions). Writing an artifact read back from either layout gives the same
+ * files as writing the original: quantizing the 8-bit table's own values gives the same bytes.
  */
-export function writeArtifact(dir: string, files: ArtifactFiles): void {
+export function writeArtifact(dir: string, files: ArtifactFiles, options: WriteArtifactOptions = {}): void {
   mkdirSync(dir, { recursive: true });
   if (files.items.length !== files.manifest.numItems + 1) {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${files.items.length} item ids for ${files.manifest.numItems} items + padding`);
   }
-  const manifest = manifestForBackbone(files.manifest, files.backbone);
+  const base = manifestForBackbone(files.manifest, files.backbone);
+  const q8 = (options.itemTable ?? 'q8') === 'q8' ? splitItemTable(base, files.backbone) : undefined;
+  const manifest = withItemTableFile(base, q8 ? sha256Sync(q8.table) : undefined);
+  if (q8) writeFileAtomic(join(dir, ITEM_TABLE_FILE), q8.table);
+  // An earlier 8-bit table beside a float32 backbone would be a file no manifest pins: gone.
+  else rmSync(join(dir, ITEM_TABLE_FILE), { force: true });
   writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
   writeFileAtomic(join(dir, 'items.json'), JSON.stringify(files.items));
-  writeTensors(dir, 'backbone', files.backbone);
+  writeTensors(dir, 'backbone', q8 ? q8.rest : files.backbone);
   writeTensors(dir, 'gru', files.gru);
   if (files.hypernet) {
     writeFileAtomic(join(dir, 'hypernet.json'), JSON.stringify(files.hypernet.config, null, 1));
@@ -122,7 +188,7 @@ export function readArtifact(dir: string): ArtifactFiles {
   if (!Array.isArray(items) || items.length !== manifest.numItems + 1 || !items.every((x) => typeof x === 'string')) {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `items.json must list ${manifest.numItems + 1} item ids`);
   }
-  const backbone = readTensors(dir, 'backbone');
+  const backbone = readItemTable(dir, manifest, readTensors(dir, 'backbone'));
   if (frozenWeightsOrigin(manifest) === 'shipped') {
     const shipped = shippedLayers(backbone, manifest.layers);
     if (!shipped) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${dir}: manifest says frozenWeights 'shipped' but the backbone ships none`);
@@ -135,6 +201,39 @@ export function readArtifact(dir: string): ArtifactFiles {
     : undefined;
   const training = existsSync(join(dir, 'training.json')) ? (readJson(dir, 'training.json') as Record<string, unknown>) : {};
   return { manifest, items: items as string[], backbone, gru, ...(hypernet ? { hypernet } : {}), training };
+}
+
+/**
+ * A version-2 artifact's backbone with item_emb put back from item_emb.q8 (checked against the
+ * manifest's length and hash, and core's layout rules), as the 8-bit table's exact float32
+ * values; a version-1 backbone as it is.
+ */
+function readItemTable(dir: string, manifest: ModelManifest, backbone: TensorMap): TensorMap {
+  const pinned = manifest.itemTable;
+  if (!pinned) return backbone;
+  const where = join(dir, pinned.file);
+  if (backbone.has('item_emb')) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${dir}: backbone.bin holds item_emb although the manifest ships it as ${pinned.file}`);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(where));
+  } catch (cause) {
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `cannot read ${where}`, { cause });
+  }
+  if (bytes.byteLength !== pinned.byteLength) {
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where} has ${bytes.byteLength} bytes, the manifest says ${pinned.byteLength}`);
+  }
+  const sha = sha256Sync(bytes);
+  if (sha !== pinned.sha256) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where} hashes to ${sha}, the manifest says ${pinned.sha256}`);
+  const rows = manifest.numItems + 1;
+  const dim = manifestItemDim(manifest);
+  let values: Float32Array;
+  try {
+    values = dequantizeItemTable(itemTableFromBytes(bytes, rows, dim));
+  } catch (cause) {
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where}: ${(cause as Error).message}`, { cause });
+  }
+  // item_emb first, where a trained backbone has it.
+  return new Map([['item_emb', { shape: [rows, dim], data: values }], ...backbone]);
 }
 
 /** core's shippedFrozenWeights, its errors as this module's CHORD_BAD_ARTIFACT. */

@@ -65,6 +65,7 @@ test('8-bit item table: stored, reloaded, and after corruption or truncation dro
     bytes: TABLE_BYTES,
     fp32Bytes: (NUM_ITEMS + 1) * 16 * 4,
     source: 'network',
+    shippedBits: 32,
     dropped: null,
   });
   expect(first.memory.gpu).toBeNull();

@@ -43,7 +43,8 @@ describe('loadServedModel', () => {
     frozen.forEach((l, i) => {
       expect(Array.from(m.frozen[i]!.ranges)).toEqual(Array.from(channelRangesFromWeights(l.weights, l.spec.outChannels, l.spec.rowLength)));
     });
-    expect([...m.files.keys()].sort()).toEqual([...SERVED_FILES].sort());
+    // A version-1 model (item_emb in backbone.bin) has no item_emb.q8 to serve.
+    expect([...m.files.keys()].sort()).toEqual(SERVED_FILES.filter((f) => f !== 'item_emb.q8').sort());
     expect(m.totalChannels).toBe(model.manifest.layers.reduce((s, l) => s + l.outChannels, 0));
     const all8 = { levelTable: [2, 4, 6, 8] as const, beta: 0.125, layers: model.manifest.layers.map((l) => ({ name: l.name, levels: new Uint8Array(l.outChannels).fill(3) })) };
     expect(m.averageBits(all8)).toBe(8);
@@ -165,7 +166,7 @@ describe('what a loaded model keeps', () => {
     const [a, b] = await Promise.all([loadServedModel(small.dir), loadServedModel(large.dir)]);
     const fileSize = async (dir: string) => {
       let n = 0;
-      for (const f of SERVED_FILES) n += (await readFile(join(dir, f))).byteLength;
+      for (const f of SERVED_FILES) n += (await readFile(join(dir, f)).catch(() => Buffer.alloc(0))).byteLength;
       return n;
     };
     // The served files are held once each, as bytes.

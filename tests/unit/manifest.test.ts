@@ -14,7 +14,9 @@ import {
   buildManifest,
   loadFrozenWeights,
   parseManifest,
+  withItemTableFile,
 } from '../../src/core/manifest.ts';
+import { itemTableByteLength } from '../../src/core/item-table.ts';
 import type { ModelManifest } from '../../src/core/manifest.ts';
 
 type Json = Record<string, unknown>;
@@ -145,7 +147,10 @@ describe('manifest', () => {
     expectManifestError(null, '(root)');
     expectManifestError([], '(root)');
     expectManifestError({ ...j(), format: 'chord-model' }, 'format');
-    expectManifestError({ ...j(), version: 2 }, 'version');
+    expectManifestError({ ...j(), version: 0 }, 'version');
+    expectManifestError({ ...j(), version: '1' }, 'version');
+    // Version 2 is the 8-bit item table's layout: it needs the table (see 'version 2' below).
+    expectManifestError({ ...j(), version: 2 }, 'itemTable');
     expectManifestError({ ...j(), modelId: 'SASRec ML' }, 'modelId');
     expectManifestError({ ...j(), modelId: '' }, 'modelId');
     expectManifestError({ ...j(), modelId: 'a'.repeat(65) }, 'modelId');
@@ -214,6 +219,51 @@ describe('manifest', () => {
     );
     await expect(buildManifest({ ...input, dims: { ...DEFAULT_SASREC_DIMS, heads: 5 } })).rejects.toMatchObject({
       field: 'dims.heads',
+    });
+  });
+
+  describe('version 2: the item table as its own 8-bit file', () => {
+    const SHA = 'ab'.repeat(32);
+    it('withItemTableFile pins item_emb.q8 (version 2) and takes it out again byte for byte (version 1)', () => {
+      const v2 = withItemTableFile(sasrec, SHA);
+      expect(v2).toMatchObject({ version: 2, itemTable: { file: 'item_emb.q8', scheme: 'int8-symmetric-rowscale-f16', sha256: SHA } });
+      // SASRec hidden 64: 64 code bytes a row + an f16 scale a row, in whole words.
+      expect(v2.itemTable!.byteLength).toBe(itemTableByteLength(1683, 64));
+      expect(v2.itemTable!.byteLength).toBe(1683 * 64 + 842 * 4);
+      expect(parseManifest(toJson(v2))).toEqual(v2);
+      // Caser's table is item_emb [numItems + 1, d] too.
+      expect(withItemTableFile(caser, SHA).itemTable!.byteLength).toBe(itemTableByteLength(1683, DEFAULT_CASER_DIMS.d));
+      // Back to version 1: the very bytes buildManifest wrote (a stored copy's version is their hash).
+      expect(JSON.stringify(withItemTableFile(v2, undefined))).toBe(JSON.stringify(sasrec));
+      expect(JSON.stringify(withItemTableFile(sasrec, undefined))).toBe(JSON.stringify(sasrec));
+    });
+
+    it('version 2 needs its table, version 1 refuses one, and the table must fit the catalogue', () => {
+      const v2 = toJson(withItemTableFile(sasrec, SHA));
+      const table = v2.itemTable as Json;
+      const { itemTable: _drop, ...noTable } = v2;
+      expectManifestError(noTable, 'itemTable');
+      expectManifestError({ ...v2, version: 1 }, 'itemTable');
+      expectManifestError({ ...v2, numItems: 1681 }, 'itemTable.byteLength');
+      expectManifestError({ ...v2, itemTable: { ...table, byteLength: (table.byteLength as number) - 8 } }, 'itemTable.byteLength');
+      expectManifestError({ ...v2, itemTable: { ...table, file: '../hyper.bin' } }, 'itemTable.file');
+      expectManifestError({ ...v2, itemTable: { ...table, scheme: 'int4' } }, 'itemTable.scheme');
+      expectManifestError({ ...v2, itemTable: { ...table, sha256: 'AB'.repeat(32) } }, 'itemTable.sha256');
+      expectManifestError({ ...v2, itemTable: { ...table, offset: 0 } }, 'itemTable.offset');
+    });
+
+    it('a later version is MANIFEST_VERSION_UNSUPPORTED, before its fields are read', () => {
+      for (const version of [3, 17]) {
+        let caught: unknown;
+        try {
+          parseManifest({ ...toJson(withItemTableFile(sasrec, SHA)), version, somethingNew: true });
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught).toBeInstanceOf(ManifestError);
+        expect(caught).toMatchObject({ field: 'version', code: 'MANIFEST_VERSION_UNSUPPORTED' });
+        expect((caught as Error).message).toContain(`${version} is newer`);
+      }
     });
   });
 });

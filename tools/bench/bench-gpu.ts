@@ -91,6 +91,10 @@ async function main(argv: string[]): Promise<void> {
   const outPath = resolve(root, args.out!);
   const SHOP_SEED = 7;
   const shopModel = args['no-shop'] ? null : await writeShopModel(resolve(root, '.cache/bench-gpu/models'), { numItems: shopItems, seed: SHOP_SEED });
+  // The same model in the float32 layout (item_emb in backbone.bin): only its file sizes are reported, beside the 8-bit layout's.
+  const shopModelFp32 = args['no-shop']
+    ? null
+    : await writeShopModel(resolve(root, '.cache/bench-gpu/models-fp32-layout'), { numItems: shopItems, seed: SHOP_SEED, itemTable: 'fp32' });
   const chromiumPath = findChromium();
   if (!chromiumPath.path) throw new Error(`no Chromium found (tried: ${chromiumPath.tried.join(', ')})`);
   const loadStart = loadavg();
@@ -151,6 +155,7 @@ async function main(argv: string[]): Promise<void> {
         numItems: shopItems,
         seed: SHOP_SEED,
         pageFiles: shopModel.pageFiles,
+        ...(shopModelFp32 ? { pageFilesFp32Layout: shopModelFp32.pageFiles } : {}),
       };
       shop = await withTimeout(shopPage.evaluate((o) => window.chordBench.runShopScale(o), shopOpts), timeoutMs, 'the shop-scale page');
       await shopPage.close();
@@ -196,7 +201,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 function printShopSummary(r: ShopScaleReport): void {
-  console.log(`shop scale: ${r.model.numItems} items; download ${r.download_bytes?.total ?? '?'} B; item table ${r.item_table.bytes_8bit} B (fp32 ${r.item_table.bytes_fp32} B)`);
+  console.log(`shop scale: ${r.model.numItems} items; download ${r.download_bytes?.total ?? '?'} B (float32 layout ${r.download_bytes?.fp32_layout?.total ?? '?'} B); item table ${r.item_table.bytes_8bit} B (fp32 ${r.item_table.bytes_fp32} B)`);
   for (const [size, paths] of Object.entries(r.rerank_ms)) {
     console.log(`  ${size}: ${Object.entries(paths).map(([p, s]) => `${p} ${s.p50}`).join(', ')} (p50 ms)`);
   }

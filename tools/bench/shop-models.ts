@@ -4,11 +4,14 @@
  *
  * A folder has every file of the artifact contract (src/cloud/artifacts.ts, as src/model/export.ts
  * writes it) with a trained model's shapes at shop size:
- *   manifest.json        frozenWeights 'shipped' (a trained fp32 backbone, the default deployment)
+ *   manifest.json        frozenWeights 'shipped' (a trained fp32 backbone, the default deployment),
+ *                        version 2: the item table is item_emb.q8
  *   items.json           ["[PAD]", numItems Amazon-like ids ("B0" + 8 characters)]
- *   backbone.json/.bin   SASRec: item_emb [n+1, 64], pos_emb [50, 64], layer biases, layer norms;
- *                        Caser: item_emb [n+1, 64], out_emb [n+1, 128], out_bias [n+1],
- *                        user_emb_mean [64], layer biases; both ship the layer weights
+ *   item_emb.q8          item_emb [n+1, 64] in the page's 8-bit layout (src/core/item-table.ts), as
+ *                        the export writes it (`itemTable: 'fp32'` keeps it in backbone.bin instead)
+ *   backbone.json/.bin   SASRec: pos_emb [50, 64], layer biases, layer norms;
+ *                        Caser: out_emb [n+1, 128], out_bias [n+1], user_emb_mean [64], layer
+ *                        biases; both ship the layer weights
  *   gru.json/.bin        the profiler GRU (z 32, input = the item embedding width)
  *   hypernet.json, hyper.json/.bin   CHORD hypernet (hidden 64, rank 2: CHORD_DEFAULTS)
  *
@@ -21,7 +24,9 @@ import { backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS } from '../../s
 import type { BackboneConfig } from '../../src/core/backbones.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import type { HypernetConfig } from '../../src/core/hypernet.ts';
-import { buildManifest } from '../../src/core/manifest.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { quantizeItemTable } from '../../src/core/item-table.ts';
+import { buildManifest, ITEM_TABLE_FILE, withItemTableFile } from '../../src/core/manifest.ts';
 import type { ModelManifest } from '../../src/core/manifest.ts';
 import { encodeTensorFile } from '../../src/core/tensor-file.ts';
 import type { TensorMap } from '../../src/core/tensor-file.ts';
@@ -36,6 +41,8 @@ export interface ShopModelSpec {
   readonly backbone: 'sasrec' | 'caser';
   readonly numItems: number;
   readonly seed: number;
+  /** How the item table ships (as src/model/export.ts WriteArtifactOptions); default 'q8'. */
+  readonly itemTable?: 'q8' | 'fp32';
 }
 
 /** Two backbones × two catalogues: what a shop's strategy server may hold at once. */
@@ -104,7 +111,7 @@ export async function writeShopModel(modelsDir: string, spec: ShopModelSpec): Pr
   // The layer weights a trained backbone ships: seeded uniform draws with the layers' own inits.
   const shipped: TensorMap = new Map();
   for (const l of generateFrozenWeights({ seed: spec.seed + 1000, layers })) shipped.set(l.spec.name, { shape: [...l.spec.shape], data: l.weights });
-  const manifest = await buildManifest({
+  const fp32Manifest = await buildManifest({
     ...config,
     modelId: spec.modelId,
     numItems: spec.numItems,
@@ -134,6 +141,10 @@ export async function writeShopModel(modelsDir: string, spec: ShopModelSpec): Pr
   }
   for (const l of layers) backbone.set(`${l.name}.bias`, uniform(next, [l.outChannels], 0.01));
   for (const [name, t] of shipped) backbone.set(name, t);
+  // As the export writes it: the item table in the page's 8-bit layout, out of backbone.bin.
+  const table = spec.itemTable === 'fp32' ? undefined : quantizeItemTable(backbone.get('item_emb')!.data, n, d).bytes;
+  if (table) backbone.delete('item_emb');
+  const manifest = withItemTableFile(fp32Manifest, table ? await sha256Hex(table) : undefined);
 
   const gru: TensorMap = new Map([
     ['gru.weight_ih', uniform(next, [3 * Z_DIM, d], 0.1)],
@@ -163,6 +174,10 @@ export async function writeShopModel(modelsDir: string, spec: ShopModelSpec): Pr
   };
   await put('manifest.json', JSON.stringify(manifest, null, 1));
   await put('items.json', JSON.stringify(shopItemIds(spec.numItems, spec.seed)));
+  if (table) {
+    await writeFile(join(dir, ITEM_TABLE_FILE), table);
+    sizes[ITEM_TABLE_FILE] = table.byteLength;
+  }
   await writeTensors(dir, 'backbone', backbone, sizes);
   await writeTensors(dir, 'gru', gru, sizes);
   await put('hypernet.json', JSON.stringify(hypernetConfig, null, 1));

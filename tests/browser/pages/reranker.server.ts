@@ -15,9 +15,20 @@ import type { DemoArtifact, DemoArtifactOptions } from '../../fixtures/demo-arti
 export interface LoggedRequest {
   readonly method: string;
   readonly path: string;
+  /** Bytes of the body answered (file requests; 0 for a 404). */
+  readonly bytes?: number;
 }
 
-const PAGE_FILES = new Set(['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin']);
+const PAGE_FILES = new Set(['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'item_emb.q8']);
+
+export interface RerankerServerOptions extends DemoArtifactOptions {
+  /**
+   * How the model folder ships its item table: 'fp32' (default) as the fixture writes it, item_emb
+   * in backbone.bin (manifest version 1); 'q8' rewritten by the real export (src/model/export.ts
+   * writeArtifact), item_emb.q8 in core's 8-bit layout (manifest version 2).
+   */
+  readonly itemTable?: 'fp32' | 'q8';
+}
 
 export class RerankerTestServers {
   readonly artifact: DemoArtifact;
@@ -50,9 +61,18 @@ export class RerankerTestServers {
   }
 
   /** `origins`: the page origins the strategy server allows (CORS). */
-  static async start(origins: readonly string[], options: DemoArtifactOptions = {}): Promise<RerankerTestServers> {
+  static async start(origins: readonly string[], options: RerankerServerOptions = {}): Promise<RerankerTestServers> {
     const root = await mkdtemp(join(tmpdir(), 'chord-reranker-'));
-    const artifact = await writeDemoArtifact(root, options);
+    const { itemTable, ...demo } = options;
+    let artifact = await writeDemoArtifact(root, demo);
+    if (itemTable === 'q8') {
+      // Imported here: the export module brings tfjs, which the other specs do not need.
+      const { readArtifact, writeArtifact } = await import('../../../src/model/export.ts');
+      const files = { manifest: artifact.manifest, items: artifact.items, backbone: artifact.backbone, gru: artifact.gru };
+      writeArtifact(artifact.dir, { ...files, hypernet: { config: artifact.hypernetConfig, tensors: artifact.hypernetTensors }, training: {} });
+      // The manifest as written (version 2); the artifact's tensors stay the float32 ones it was made from.
+      artifact = { ...artifact, manifest: readArtifact(artifact.dir).manifest };
+    }
     let servers: RerankerTestServers | undefined;
     const sockets = new Set<Socket>();
     const files = createHttpServer((req, res) => void servers?.serveFile(req.method ?? '', req.url ?? '', res));
@@ -64,6 +84,11 @@ export class RerankerTestServers {
     servers = new RerankerTestServers(root, artifact.dir, artifact, origins, files, sockets);
     await servers.startStrategy();
     return servers;
+  }
+
+  /** The model folder on disk (a spec may damage a file there; it is read on every request). */
+  get dir(): string {
+    return this.#dir;
   }
 
   get modelId(): string {
@@ -109,14 +134,19 @@ export class RerankerTestServers {
 
   private async serveFile(method: string, url: string, res: import('node:http').ServerResponse): Promise<void> {
     const path = url.split('?')[0]!;
-    this.fileLog.push({ method, path });
     const cors = { 'access-control-allow-origin': '*' };
-    const m = /^\/models\/([a-z0-9-]+)\/([a-z]+\.(?:json|bin))$/.exec(path);
+    const m = /^\/models\/([a-z0-9-]+)\/([a-z_0-9]+\.(?:json|bin|q8))$/.exec(path);
     if (method !== 'GET' || !m || m[1] !== this.modelId || !PAGE_FILES.has(m[2]!)) {
+      this.fileLog.push({ method, path, bytes: 0 });
       res.writeHead(404, cors).end();
       return;
     }
-    const bytes = await readFile(join(this.#dir, m[2]!));
+    const bytes = await readFile(join(this.#dir, m[2]!)).catch(() => null);
+    this.fileLog.push({ method, path, bytes: bytes?.byteLength ?? 0 });
+    if (!bytes) {
+      res.writeHead(404, cors).end();
+      return;
+    }
     res.writeHead(200, {
       ...cors,
       'content-type': m[2]!.endsWith('.json') ? 'application/json' : 'application/octet-stream',

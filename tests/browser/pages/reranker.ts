@@ -194,7 +194,21 @@ async function corruptItemTables(how: 'flip-byte' | 'truncate'): Promise<number>
   }
 }
 
-const api = { create, events, recommend, memory, corruptItemTables, progress, observe, rerank, rerankEmbeddings, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
+/** Every record of the SDK's IndexedDB database, by store, key and size (what a failed load must leave alone). */
+async function storedRecords(): Promise<string[]> {
+  const db = await openDB(STORE_DB_NAME);
+  try {
+    const out: string[] = [];
+    for (const store of ['artifacts', 'itemTables'] as const) {
+      for (const rec of await db.getAll(store)) out.push(`${store}:${rec.modelId}@${rec.version}/${rec.name}:${rec.byteLength}`);
+    }
+    return out.sort();
+  } finally {
+    db.close();
+  }
+}
+
+const api = { create, events, recommend, memory, corruptItemTables, storedRecords, progress, observe, rerank, rerankEmbeddings, waitForStrategies, waitForEvent, setBudget, loseDevices, dispose, summary: (n: string) => summary(get(n)) };
 declare global {
   interface Window {
     chordReranker: typeof api;

@@ -2,17 +2,19 @@
  * A model folder at shop scale for the benchmark, without training (speed does not depend on the
  * values): the bench's seeded SASRec tensors (model.ts: benchModel) at `numItems` items, a seeded
  * GRU, written by the artifact export of src/model (writeArtifact: manifest.json, items.json,
- * backbone.json/.bin, gru.json/.bin, training.json) so that the page loads it like any trained
- * model. The frozen weights are the seed's (a seed manifest): nothing to ship for them.
+ * backbone.json/.bin, gru.json/.bin, training.json, and the item table as item_emb.q8 in the
+ * page's 8-bit layout, manifest version 2; `itemTable: 'fp32'` writes it as float32 item_emb in
+ * backbone.bin, version 1, for comparison) so that the page loads it like any trained model. The
+ * frozen weights are the seed's (a seed manifest): nothing to ship for them.
  *
  *   writeShopModel('.cache/bench-gpu/models', { numItems: 18357, seed: 7 })
  *
  * Node only (node:fs). Amazon Sports has 18,357 items after 5-core filtering, Toys 11,924.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fillUniform, streamId } from '../../../src/core/prng.ts';
-import { buildManifest } from '../../../src/core/manifest.ts';
+import { buildManifest, ITEM_TABLE_FILE } from '../../../src/core/manifest.ts';
 import type { TensorMap } from '../../../src/core/tensor-file.ts';
 import { writeArtifact } from '../../../src/model/export.ts';
 import { benchModel } from './model.ts';
@@ -22,6 +24,8 @@ export interface ShopModelOptions {
   readonly seed: number;
   /** GRU width = length of z (the page's profile). */
   readonly userDim?: number;
+  /** How the item table ships (src/model/export.ts WriteArtifactOptions); default 'q8'. */
+  readonly itemTable?: 'q8' | 'fp32';
 }
 
 export interface ShopModelFolder {
@@ -57,14 +61,20 @@ export async function writeShopModel(modelsDir: string, o: ShopModelOptions): Pr
   const modelId = shopModelId(o);
   const manifest = await buildManifest({ ...model.config, modelId, numItems: o.numItems, userDim, seed: model.frozenSeed });
   const dir = join(modelsDir, modelId);
-  writeArtifact(dir, {
-    manifest,
-    items: ['[PAD]', ...Array.from({ length: o.numItems }, (_, i) => `item-${i + 1}`)],
-    backbone: model.tensors,
-    gru: shopGru(model.config.dims.hidden, userDim, o.seed + 2),
-    training: { method: 'untrained', note: 'seeded weights for npm run bench:gpu (tools/bench/gpu/shop-model.ts); speed does not depend on training' },
-  });
+  writeArtifact(
+    dir,
+    {
+      manifest,
+      items: ['[PAD]', ...Array.from({ length: o.numItems }, (_, i) => `item-${i + 1}`)],
+      backbone: model.tensors,
+      gru: shopGru(model.config.dims.hidden, userDim, o.seed + 2),
+      training: { method: 'untrained', note: 'seeded weights for npm run bench:gpu (tools/bench/gpu/shop-model.ts); speed does not depend on training' },
+    },
+    { itemTable: o.itemTable ?? 'q8' },
+  );
   const pageFiles: Record<string, number> = {};
-  for (const f of ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin']) pageFiles[f] = statSync(join(dir, f)).size;
+  for (const f of ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', ITEM_TABLE_FILE, 'gru.json', 'gru.bin']) {
+    if (existsSync(join(dir, f))) pageFiles[f] = statSync(join(dir, f)).size;
+  }
   return { dir, modelId, pageFiles };
 }

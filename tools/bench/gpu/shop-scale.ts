@@ -39,6 +39,8 @@ export interface ShopScaleOptions {
   readonly seed: number;
   /** Bytes of the folder's page files (from the driver). */
   readonly pageFiles?: Record<string, number>;
+  /** The same model's page files in the float32 layout (item_emb in backbone.bin, manifest version 1), for comparison. */
+  readonly pageFilesFp32Layout?: Record<string, number>;
   readonly k?: number;
   readonly warmup?: number;
   readonly reps?: number;
@@ -280,8 +282,12 @@ export async function runShopScale(options: ShopScaleOptions) {
       ];
     }),
   );
+  const filesBytes = (files: Record<string, number>) => ({ total: Object.values(files).reduce((a, b) => a + b, 0), by_file: files });
   const downloadBytes = options.pageFiles
-    ? { total: Object.values(options.pageFiles).reduce((a, b) => a + b, 0), by_file: options.pageFiles }
+    ? {
+        ...filesBytes(options.pageFiles),
+        ...(options.pageFilesFp32Layout ? { fp32_layout: filesBytes(options.pageFilesFp32Layout) } : {}),
+      }
     : null;
   return {
     model: { backbone: 'sasrec', ...model.config.dims, numItems: N, frozen_params: frozenParamTotal(model), item_table: [N + 1, d] },
