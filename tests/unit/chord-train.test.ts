@@ -51,7 +51,7 @@ describe('train + export (SASRec, chord)', () => {
     const result = await runTraining(options({ log: (l) => lines.push(l) }), tinySplit());
     const art = result.artifactDir;
     expect(art.endsWith('sasrec-tiny-chord-b0125-l2468-s3')).toBe(true);
-    for (const f of ['manifest.json', 'item_emb.q8', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json']) {
+    for (const f of ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json']) {
       expect(existsSync(join(art, f))).toBe(true);
     }
     const manifest = parseManifest(readJson(join(art, 'manifest.json')));
@@ -61,10 +61,12 @@ describe('train + export (SASRec, chord)', () => {
     expect(config.layers.map((l) => l.name)).toEqual(manifest.layers.map((l) => l.name));
     const hyper = decodeTensorFile(readJson(join(art, 'hyper.json')), new Uint8Array(readFileSync(join(art, 'hyper.bin'))));
     const backbone = decodeTensorFile(readJson(join(art, 'backbone.json')), new Uint8Array(readFileSync(join(art, 'backbone.bin'))));
-    // The item table travels as item_emb.q8 in the page's 8-bit layout (manifest version 2), not in backbone.bin.
-    expect(manifest).toMatchObject({ version: 2, itemTable: { file: 'item_emb.q8', byteLength: 13 * 64 + 7 * 4 } });
-    expect(backbone.has('item_emb')).toBe(false);
-    expect(readArtifact(art).backbone.get('item_emb')!.shape).toEqual([13, 64]);
+    // A trained artifact keeps its item table in float32 (manifest version 1): its metrics, and every
+    // re-evaluation of it, rank with the table as trained.
+    expect(manifest.version).toBe(1);
+    expect(manifest.itemTable).toBeUndefined();
+    expect(existsSync(join(art, 'item_emb.q8'))).toBe(false);
+    expect(backbone.get('item_emb')!.shape).toEqual([13, 64]);
     expect(backbone.has('block0.attn.q')).toBe(false); // frozen weights come from the seed, not the file
     const gru = decodeTensorFile(readJson(join(art, 'gru.json')), new Uint8Array(readFileSync(join(art, 'gru.bin'))));
     expect(gru.get('gru.weight_hh')!.shape).toEqual([24, 8]);
@@ -136,7 +138,7 @@ describe('train + export (SASRec, chord)', () => {
     for (const f of ['last.bin', 'best.bin', 'optimizer.bin']) {
       expect(readFileSync(join(out, 'checkpoint', f)).equals(readFileSync(join(dir, 'straight', 'checkpoint', f))), f).toBe(true);
     }
-    for (const f of ['item_emb.q8', 'backbone.bin', 'gru.bin', 'hyper.bin']) {
+    for (const f of ['backbone.bin', 'gru.bin', 'hyper.bin']) {
       expect(readFileSync(join(resumed.artifactDir, f)).equals(readFileSync(join(straight.artifactDir, f))), f).toBe(true);
     }
 

@@ -78,7 +78,7 @@ describe('every CLI', () => {
       ['src/cloud/bin.ts', ['export-page', 'only-one'], 2, /^chord-rerank export-page: USAGE: expects exactly two arguments/],
       ['src/cloud/bin.ts', ['export-page', 'no/such/artifact', '.cache/cli-help-never'], 1, /^chord-rerank export-page: MODEL_LOAD_FAILED: /],
       ['tools/probe-strategy.ts', ['some/artifact'], 2, /^probe: USAGE: --data <dataset> is required/],
-      ['tools/strategy-study.ts', ['--list'], 2, /^study: USAGE: --data <ml-100k dir> is required/],
+      ['tools/strategy-study.ts', ['--list'], 2, /^study: USAGE: --data <dataset dir or file> is required/],
     ];
     const outcomes = await Promise.all(cases.map(([file, args]) => cli(file, args)));
     for (const [i, [file, args, code, line]] of cases.entries()) {

@@ -1,0 +1,24 @@
+// One-off: the deployment-path test ranks of a finished artifact with its float32 item table and with the page's 8-bit one.
+import { loadDataset } from '../src/data/load.ts';
+import { prepareDataset } from '../src/data/split.ts';
+import { testHistories } from '../src/model/chord/data.ts';
+import { prepareDeployment, rankDeployment } from '../src/model/chord/deployed.ts';
+import { readArtifact } from '../src/model/export.ts';
+import { dequantizeItemTable, quantizeItemTable } from '../src/core/item-table.ts';
+import { pairedDifference } from '../src/core/paired.ts';
+import { ndcgs, mean } from './probe-strategy.ts';
+const [dir, data, k] = process.argv.slice(2);
+const ds = prepareDataset(loadDataset(data!).interactions, { k: Number(k) }).split;
+const art = readArtifact(dir!);
+const emb = art.backbone.get('item_emb')!;
+const [rows, dim] = emb.shape as [number, number];
+const q8 = dequantizeItemTable(quantizeItemTable(emb.data as Float32Array, rows, dim));
+const art8 = { ...art, backbone: new Map(art.backbone).set('item_emb', { ...emb, data: q8 }) };
+const opts = { gruWindow: 20 };
+const test = testHistories(ds);
+const a = rankDeployment(await prepareDeployment(art), test, opts);
+const b = rankDeployment(await prepareDeployment(art8 as typeof art), test, opts);
+const d = pairedDifference(ndcgs(b.unmasked), ndcgs(a.unmasked));
+const dm = pairedDifference(ndcgs(b.masked), ndcgs(a.masked));
+let same = 0; for (let i = 0; i < a.unmasked.length; i++) if (a.unmasked[i] === b.unmasked[i]) same++;
+console.log(JSON.stringify({ dir, fp32: mean(ndcgs(a.unmasked)), q8: mean(ndcgs(b.unmasked)), diff: d, diffMasked: dm, sameRank: same / a.unmasked.length }));
