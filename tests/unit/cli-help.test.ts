@@ -48,6 +48,7 @@ const TOOLS: readonly (readonly [string, string, RegExp])[] = [
   ['chord-rerank', 'src/cloud/bin.ts', /^usage: chord-rerank <command>/],
   ['probe', 'tools/probe-strategy.ts', /^usage: npm run probe -- <artifact dir>/],
   ['study', 'tools/strategy-study.ts', /^usage: npm run study -- --data/],
+  ['item-table-effect', 'tools/item-table-effect.ts', /^usage: npm run item-table-effect -- <artifact dir>/],
 ];
 
 describe('every CLI', () => {
@@ -79,6 +80,7 @@ describe('every CLI', () => {
       ['src/cloud/bin.ts', ['export-page', 'no/such/artifact', '.cache/cli-help-never'], 1, /^chord-rerank export-page: MODEL_LOAD_FAILED: /],
       ['tools/probe-strategy.ts', ['some/artifact'], 2, /^probe: USAGE: --data <dataset> is required/],
       ['tools/strategy-study.ts', ['--list'], 2, /^study: USAGE: --data <dataset dir or file> is required/],
+      ['tools/item-table-effect.ts', ['some/artifact'], 2, /^item-table-effect: USAGE: --data <dataset> is required/],
     ];
     const outcomes = await Promise.all(cases.map(([file, args]) => cli(file, args)));
     for (const [i, [file, args, code, line]] of cases.entries()) {
