@@ -65,6 +65,8 @@ export function studyCacheDir(dataset: string): string {
   return join('.cache', dataset === 'ml-100k' ? 'study' : `study-${dataset}`);
 }
 
+const DATASET_TITLES: Readonly<Record<string, string>> = { 'ml-100k': 'ML-100K', 'amazon-toys': 'Amazon Toys', 'amazon-sports': 'Amazon Sports' };
+
 /** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
 const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate']);
 
@@ -239,7 +241,8 @@ const fd = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4
 
 function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
   const out: string[] = [];
-  out.push(`# Can the personal strategy earn its bits? (${dataset})`, '');
+  const title = DATASET_TITLES[dataset] ?? dataset;
+  out.push(`# Can the personal strategy earn its bits? (${title})`, '');
   out.push(`Written by \`${command}\` from the finished runs in ${studyCacheDir(dataset)}/ (each a \`train\` run on the same seed's frozen Base`);
   out.push('of `reproduce`; settings as reproduce plus the one change in "mechanism"). Test NDCG@10 / HR@10 over all items, unmasked');
   out.push('(the paper\'s protocol) and masked (the user\'s history excluded). Selection is on validation NDCG@10 only.');
