@@ -4,9 +4,9 @@
  * with its channels shuffled inside each layer scores as well as the strategy itself, the
  * hypernet's choice of channels carries nothing, only how many bits each layer gets.
  */
-import { validateLevelTable } from './allocation.ts';
+import { AllocationInputError, validateLevelTable } from './allocation.ts';
 import { streamId, uniformU32 } from './prng.ts';
-import type { LevelTable, Strategy } from './strategy.ts';
+import { OFF_BITS, type LevelTable, type Strategy } from './strategy.ts';
 
 const TWO_POW_32 = 2 ** 32;
 
@@ -33,9 +33,11 @@ export function shuffleChannelsWithinLayers(strategy: Strategy, seed: number): S
 
 /**
  * The level table of a uniform `bits`-wide strategy: it starts at `bits` (level 0, the lowest Γ
- * tier), and the other entries only keep the table valid. Throws AllocationInputError above 5 bits.
+ * tier), and the other entries only keep the table valid. Throws AllocationInputError above 5 bits,
+ * and at OFF_BITS: a uniform width of 0 would switch every channel off, which is no model.
  */
 export function uniformLevelTable(bits: number): LevelTable {
+  if (bits === OFF_BITS) throw new AllocationInputError('a uniform strategy needs at least 1 bit: 0 switches every channel off');
   return validateLevelTable([bits, bits + 1, bits + 2, bits + 3]);
 }
 
