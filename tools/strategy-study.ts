@@ -68,7 +68,7 @@ export function studyCacheDir(dataset: string): string {
 const DATASET_TITLES: Readonly<Record<string, string>> = { 'ml-100k': 'ML-100K', 'amazon-toys': 'Amazon Toys', 'amazon-sports': 'Amazon Sports' };
 
 /** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
-const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate']);
+const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', 'quant-chord-examples']);
 
 /** The study's runs, in the order they are worth training. */
 export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): StudyRun[] {
@@ -111,6 +111,9 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
         ['--levels', '0,3,4,5', '--beta', '0.375'],
         'CHORD gating: levels 0/3/4/5 with β 0.375, so Γ switches each user\'s 25% least sensitive channels off and gives 3 or 5 bits to the rest (3.00 bits before Λ)',
       );
+      if (backbone === 'sasrec') {
+        add('quant-chord-examples', 'quant', ['--chord-examples'], "uniform 3 bits trained on CHORD's examples (windows every 10 items, each training its last 10 targets): what the examples alone are worth");
+      }
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
     }
@@ -126,8 +129,8 @@ export function studyTrainArgs(r: StudyRun, data: string): string[] {
   const dataset = datasetName(data);
   const out = join(studyCacheDir(dataset), r.key);
   if (dataset !== 'ml-100k' && dataset in DATASET_PROFILES) {
-    // reproduce's CHORD-pre of the profile, with the run's own flags after it.
-    const twin = planRuns([r.seed]).find((p) => p.pretrained && p.backbone === r.backbone && p.method === 'chord' && p.group === 'pretrained')!;
+    // reproduce's frozen-pretrained run of the same method in the profile, with the run's own flags after it.
+    const twin = planRuns([r.seed]).find((p) => p.pretrained && p.backbone === r.backbone && p.method === r.method && p.group === 'pretrained')!;
     const args = trainArgs(twin, data, reproduceCacheDir(dataset), datasetProfile(dataset));
     args[args.indexOf('--out') + 1] = out;
     return [...args, ...r.extra];

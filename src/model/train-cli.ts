@@ -25,6 +25,8 @@
  * --valid-users [10000] (validation during training ranks all users up to this many, else a fixed seeded sample)
  * --watch-test (the paper's protocol, not a result: also rank as many test users after each validation and record
  * it per epoch in training.json's history; selection stays on validation)
+ * --chord-examples (SASRec Base or Quant: train on CHORD's examples, windows every --z-targets items each training its
+ * last --z-targets targets; a control for what those examples alone are worth)
  * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
  * its longest window; 0 = plain shuffled batches)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
@@ -129,6 +131,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       'gbce-t': { type: 'string' },
       'valid-users': { type: 'string' },
       'watch-test': { type: 'boolean', default: false },
+      'chord-examples': { type: 'boolean', default: false },
       'length-buckets': { type: 'string' },
       backend: { type: 'string', default: 'wasm' },
       'no-progress': { type: 'boolean', default: false },
@@ -224,6 +227,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       loss: { kind: lossKind, negatives, sampler, gbceT },
       validUsers,
       ...(values['watch-test'] ? { watchTest: true } : {}),
+      ...(values['chord-examples'] ? { chordExamples: true } : {}),
       ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
       command,
     },
@@ -307,7 +311,7 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--k-core N] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
        [--lambda-up X] [--lambda-down X] [--uniform-bits N] [--max-steps N] [--caser-user shared|table] [--backend wasm]
        [--loss softmax|sampled|gbce] [--negatives N] [--sampler uniform|popularity] [--gbce-t X] [--valid-users N]
-       [--length-buckets N] [--watch-test]
+       [--length-buckets N] [--watch-test] [--chord-examples]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;

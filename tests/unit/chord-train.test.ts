@@ -188,6 +188,17 @@ describe('other methods and backbones', () => {
     expect(Number.isFinite(result.test.unmasked.ndcg10)).toBe(true);
   }, 120_000);
 
+  it("--chord-examples trains SASRec Quant on CHORD's examples (more, shorter-target windows), records it, and refuses other methods", async () => {
+    const plain = await runTraining(options({ method: 'quant', budgets: [], epochs: 1, zTargets: 2, batchSize: 4, maxStepsPerEpoch: 1000, out: join(dir, 'quant-plain') }), tinySplit());
+    const chordEx = await runTraining(options({ method: 'quant', budgets: [], epochs: 1, zTargets: 2, batchSize: 4, maxStepsPerEpoch: 1000, chordExamples: true, out: join(dir, 'quant-chord-ex') }), tinySplit());
+    expect(chordEx.loop.history[0]!.steps).toBeGreaterThan(plain.loop.history[0]!.steps);
+    const state = JSON.parse(readFileSync(join(dir, 'quant-chord-ex', 'checkpoint', 'state.json'), 'utf8'));
+    expect(state.settings.chordExamples).toBe(true);
+    const plainState = JSON.parse(readFileSync(join(dir, 'quant-plain', 'checkpoint', 'state.json'), 'utf8'));
+    expect(plainState.settings.chordExamples).toBeUndefined();
+    await expect(runTraining(options({ method: 'chord', chordExamples: true, out: join(dir, 'chord-ex') }), tinySplit())).rejects.toThrow(/--chord-examples/);
+  }, 120_000);
+
   it('Caser weighted: ships user_emb_mean instead of the per-user table, and evaluates through core', async () => {
     const result = await runTraining(options({ backbone: 'caser', method: 'weighted', maxLen: 5, budgets: [] }), tinySplit());
     const art = readArtifact(result.artifactDir);

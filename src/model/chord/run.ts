@@ -77,6 +77,12 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
    * Selection stays on validation; the run trains exactly as without it.
    */
   readonly watchTest?: boolean;
+  /**
+   * SASRec Base or Quant trained on CHORD's examples (windows ending every zTargets items, each
+   * training only its last zTargets targets) instead of every target of every window: a control
+   * that gives a uniform model whatever CHORD's examples alone are worth.
+   */
+  readonly chordExamples?: boolean;
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
   readonly progress: boolean;
@@ -262,6 +268,11 @@ function metricsLine(label: string, r: EvalResult): string {
   );
 }
 
+/** Whether a method's loss conditions on z (every method with a hypernet), so its examples are CHORD's. */
+function zInLossOf(method: RunOptions['method']): boolean {
+  return method !== 'base' && method !== 'quant';
+}
+
 export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunResult> {
   const t0 = performance.now();
   if (o.init === 'pretrained' && o.method === 'base') throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs a quantized method');
@@ -277,6 +288,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const validDuring = sampleUsers(valid, validUsers, VALIDATION_SAMPLE_SEED);
   const testDuring = o.watchTest ? sampleUsers(test, validUsers, VALIDATION_SAMPLE_SEED) : undefined;
   const lengthBuckets = o.lengthBuckets ?? 0;
+  if (o.chordExamples && (zInLossOf(o.method) || o.backbone !== 'sasrec')) {
+    throw new ChordTrainError('CHORD_BAD_OPTION', `--chord-examples is for SASRec Base or Quant (CHORD's own examples), not ${o.backbone} ${o.method}`);
+  }
   if (lengthBuckets > 0 && !backbone.acceptsShortWindows) {
     throw new ChordTrainError('CHORD_BAD_OPTION', `--length-buckets needs a backbone whose windows can be cut (SASRec), not ${o.backbone}`);
   }
@@ -306,14 +320,16 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     ...(loss.kind === 'softmax' ? {} : { loss }),
     ...(validDuring === valid ? {} : { validUsers }),
     ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
+    ...(o.chordExamples ? { chordExamples: true } : {}),
   };
   o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
   if (validDuring !== valid) o.log(`validation during training: a seeded sample of ${validUsers} of ${ds.numUsers} users`);
   if (loss.kind !== 'softmax') o.log(`loss: ${loss.kind}, ${loss.negatives} negatives per step${loss.kind === 'sampled' ? ` (${loss.sampler})` : `, t ${loss.gbceT}`}`);
   const sampler = loss.kind === 'softmax' ? undefined : new NegativeSampler(loss, ds.numItems, ds.train);
-  // Base and Quant have no z in their loss: every window keeps all its targets, as Base always did.
-  const zInLoss = o.method !== 'base' && o.method !== 'quant';
-  const windows = { gruLen: o.gruWindow, zTargets: zInLoss ? o.zTargets : backbone.inputLen };
+  // Base and Quant have no z in their loss: every window keeps all its targets, as Base always did,
+  // unless chordExamples asks for CHORD's windows.
+  const zInLoss = zInLossOf(o.method);
+  const windows = { gruLen: o.gruWindow, zTargets: zInLoss || o.chordExamples ? o.zTargets : backbone.inputLen };
   const loop = await trainLoop(
     model,
     (shift) => chordExamples(backbone, ds.train, shift, windows),
