@@ -106,7 +106,7 @@ export function strategyWeights(dep: Deployment, strategy: Strategy): Map<string
 }
 
 /** True when both strategies give every channel the same width. */
-export function sameStrategy(a: Strategy, b: Strategy): boolean {
+function sameStrategy(a: Strategy, b: Strategy): boolean {
   if (a.layers.length !== b.layers.length) return false;
   return a.layers.every((layer, l) => {
     const other = b.layers[l]!;

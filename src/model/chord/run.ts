@@ -382,8 +382,8 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   };
   // The float32 layout: training.json's metrics and every later re-evaluation (reproduce, study)
   // rank with the item table as trained, like every run before the 8-bit file existed, so paired
-  // comparisons across runs never mix the two tables (on ML-100K SASRec the 8-bit table alone moved
-  // 35% of the test targets' ranks). A page still quantizes this table to 8 bits when it loads it.
+  // comparisons across runs never mix the two tables (`npm run item-table-effect` measures what the
+  // 8-bit table moves). A page still quantizes this table to 8 bits when it loads it.
   writeArtifact(artifactDir, {
     manifest,
     items: ds.itemIds,
