@@ -212,6 +212,8 @@ interface StudyRow {
   trainMinutes: number;
   commit: string | null;
   vsQuant: ReturnType<typeof paired> | null;
+  /** Against Quant-pre trained on CHORD's examples (the quant-chord-examples run of the same backbone and seed), when it exists. */
+  vsQuantChordExamples: ReturnType<typeof paired> | null;
   ownVsOtherUser: ReturnType<typeof paired> | null;
   probe: ProbeResult | null;
   /** Runs trained with --watch-test: the epoch whose test NDCG@10 was best, against the validation-picked epoch's. */
@@ -258,6 +260,15 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
         `${r.vsQuant ? fd(r.vsQuant.unmasked) : '–'} | ${r.vsQuant ? fd(r.vsQuant.masked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.unmasked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.masked) : '–'} | ` +
         `${r.epochs ? `${r.epochs.best}/${r.epochs.run}` : '–'} | ${r.trainMinutes.toFixed(0)} | ${r.commit ?? '–'} |`,
     );
+  }
+  const againstControl = rows.filter((r) => r.vsQuantChordExamples);
+  if (againstControl.length > 0) {
+    out.push('', '## Against Quant-pre trained on CHORD\'s examples', '');
+    out.push('Each run minus `quant-chord-examples` of its backbone and seed (uniform 3 bits, no hypernet, trained on the same examples');
+    out.push('as CHORD): what a run has beyond what those examples give a uniform model. Paired NDCG@10, 95% intervals.', '');
+    out.push('| run | − quant-chord-examples (unmasked) | (masked) |');
+    out.push('|---|---|---|');
+    for (const r of againstControl) out.push(`| ${r.key} | ${fd(r.vsQuantChordExamples!.unmasked)} | ${fd(r.vsQuantChordExamples!.masked)} |`);
   }
   out.push('', '## Strategy probe', '');
   out.push('Each test user ranked with the backbone\'s input unchanged and the strategy computed from: the honest history; the history plus');
@@ -357,10 +368,17 @@ async function main(argv: string[]): Promise<void> {
       trainMinutes: t.timing.trainSeconds / 60,
       commit: t.code?.commit?.slice(0, 7) ?? null,
       vsQuant: personalised && quant ? paired(ev.ranks.own, quant) : null,
+      vsQuantChordExamples: null,
       ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
       probe: ev.probe ?? null,
       watchedTest: watchedTest(t),
     });
+  }
+  // Every other run of a backbone and seed against Quant on CHORD's examples: what is left once a uniform model has them.
+  for (const row of rows) {
+    const r = studyRuns(seeds, dataset).find((x) => x.key === row.key)!;
+    const control = ranksOf.get(`${r.backbone}-quant-chord-examples-pre-s${r.seed}`);
+    if (control && !row.key.startsWith(`${r.backbone}-quant-chord-examples-`)) row.vsQuantChordExamples = paired(ranksOf.get(row.key)!, control);
   }
   const ptq: Parameters<typeof markdownReport>[2] = [];
   for (const seed of seeds) {
