@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { RerankerTestServers } from './pages/reranker.server.ts';
+import { createWithHistory, openRerankerPage, rankedBy } from './reranker-page.ts';
 
-const PAGE = '/tests/browser/pages/reranker.html';
 const NUM_ITEMS = 3000;
 const MODEL_ID = 'sasrec-shop-q8';
 /** The demo fixture's width (hidden 16): 16 code bytes a row + one f16 scale a row, padded to whole words. */
@@ -33,35 +33,15 @@ test.afterAll(async () => {
   await q8?.close();
 });
 
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
-
-/** Clicks replayed as `history`, budget null: no strategy request, every session ranks under the default strategy. */
-function create(page: Page, servers: RerankerTestServers, name: string, device: 'webgpu' | 'cpu', history: string[]) {
-  const options = { model: servers.modelUrl, strategyEndpoint: servers.endpoint, budget: null, device, history };
-  return page.evaluate(([n, o]) => window.chordReranker.create(n, o as never), [name, options] as const);
-}
-
-async function ranked(page: Page, name: string, call: 'recommend' | 'rerank', arg: unknown) {
-  const r =
-    call === 'recommend'
-      ? await page.evaluate(([n, k]) => window.chordReranker.recommend(n, { k: k as number }), [name, arg] as const)
-      : await page.evaluate(([n, c]) => window.chordReranker.rerank(n, c as string[]), [name, arg] as const);
-  if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
-  return r.ranked;
-}
-
 /** One reranker's load, rankings and memory report, then disposed. */
 async function session(page: Page, servers: RerankerTestServers, name: string, device: 'webgpu' | 'cpu') {
   const clicks = servers.artifact.itemsOfTheme(1).slice(0, 6);
   const candidates = servers.artifact.items.slice(1, 501);
-  expect(await create(page, servers, name, device, clicks)).toMatchObject({ ok: true, backend: device });
+  expect(await createWithHistory(page, servers, name, device, clicks)).toMatchObject({ ok: true, backend: device });
   const result = {
     memory: await page.evaluate((n) => window.chordReranker.memory(n), name),
-    top: await ranked(page, name, 'recommend', 20),
-    reranked: await ranked(page, name, 'rerank', candidates),
+    top: await rankedBy(page, name, 'recommend', 20),
+    reranked: await rankedBy(page, name, 'rerank', candidates),
   };
   await page.evaluate((n) => window.chordReranker.dispose(n), name);
   return result;
@@ -80,7 +60,7 @@ function downloaded(servers: RerankerTestServers, from: number): Record<string, 
 const total = (files: Record<string, number>) => Object.values(files).reduce((a, b) => a + b, 0);
 
 test('item_emb.q8 ranks exactly like the float32 layout on the CPU and on WebGPU, and downloads the 8-bit table instead of the float32 one', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   expect(q8.artifact.manifest).toMatchObject({ version: 2, itemTable: { file: 'item_emb.q8', byteLength: TABLE_BYTES } });
   expect(fp32.artifact.manifest.version).toBe(1);
 
@@ -122,7 +102,7 @@ test('item_emb.q8 ranks exactly like the float32 layout on the CPU and on WebGPU
 });
 
 test('a damaged item_emb.q8 fails the load with ArtifactError and the store keeps what it held; the float32 layout still loads from it', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const tablePath = join(q8.dir, 'item_emb.q8');
   const good = await readFile(tablePath);
   const stored = () => page.evaluate(() => window.chordReranker.storedRecords());
@@ -140,7 +120,7 @@ test('a damaged item_emb.q8 fails the load with ArtifactError and the store keep
     ] as const) {
       await writeFile(tablePath, bytes);
       for (const device of ['cpu', 'webgpu'] as const) {
-        const r = await create(page, q8, `${how}-${device}`, device, []);
+        const r = await createWithHistory(page, q8, `${how}-${device}`, device, []);
         expect(r, `${how} on ${device}`).toMatchObject({ ok: false, code });
         expect(r.ok ? '' : r.message).toContain('item_emb.q8');
         // Nothing of the failed release was stored, and nothing of the earlier one pruned.

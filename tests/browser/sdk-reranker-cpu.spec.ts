@@ -4,8 +4,8 @@ import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { dequantizeItemTable, quantizeItemTable } from '../../src/core/item-table.ts';
 import { RerankerTestServers } from './pages/reranker.server.ts';
+import { openRerankerPage } from './reranker-page.ts';
 
-const PAGE = '/tests/browser/pages/reranker.html';
 let servers: RerankerTestServers;
 
 test.beforeAll(async ({}, info) => {
@@ -13,11 +13,6 @@ test.beforeAll(async ({}, info) => {
 });
 test.afterAll(async () => servers?.close());
 test.beforeEach(async () => servers.startStrategy()); // a test may have taken it offline
-
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
 
 function create(page: Page, extra: Record<string, unknown> = {}, name = 'r') {
   const options = { model: servers.modelUrl, strategyEndpoint: servers.endpoint, device: 'cpu', budget: null, ...extra };
@@ -35,7 +30,7 @@ const waitForStrategies = (page: Page, count: number, name = 'r') =>
 const EAGER_DRIFT = { high: 1e-9, low: 0, confirmClicks: 1, minIntervalClicks: 1 };
 
 test('load -> default strategy; rerank returns every candidate, sorted by score, deterministic; unknown ids', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const created = await create(page, { drift: { warmupClicks: 1000 } });
   expect(created).toMatchObject({ ok: true, backend: 'cpu', modelId: servers.modelId });
   expect(created.ok && created.strategy).toMatchObject({ source: 'default', stale: false, averageBits: 4, budget: null, revision: null });
@@ -78,7 +73,7 @@ test('load -> default strategy; rerank returns every candidate, sorted by score,
 });
 
 test('one drift -> exactly one strategy request; setBudget re-applies T locally', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   await create(page, { drift: EAGER_DRIFT });
   const posts = () => servers.strategyPosts.length;
   const before = posts();
@@ -124,7 +119,7 @@ test('one drift -> exactly one strategy request; setBudget re-applies T locally'
 });
 
 test('offline: reranks go on with the last strategy, and a reload restores it from the cache', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   await create(page, { drift: EAGER_DRIFT, strategyPolicy: { timeoutMs: 2000, backoffBaseMs: 100, backoffMaxMs: 200 } });
   const a = servers.artifact;
   const candidates = a.items.slice(1, 21);
@@ -144,7 +139,7 @@ test('offline: reranks go on with the last strategy, and a reload restores it fr
   expect((await page.evaluate(() => window.chordReranker.summary('r'))).strategy).toMatchObject({ revision: good!.revision, source: 'network' });
 
   // Reload with the strategy server still down: the last good strategy comes back from Cache Storage.
-  await open(page);
+  await openRerankerPage(page);
   const again = await create(page, { drift: EAGER_DRIFT });
   expect(again.ok && again.strategy).toMatchObject({ source: 'cache', stale: true, revision: good!.revision });
   const reranked = await rerank(page, candidates);
@@ -152,7 +147,7 @@ test('offline: reranks go on with the last strategy, and a reload restores it fr
 });
 
 test('reload: trained tensors come from IndexedDB, not the network', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const gets = (file: string) => servers.fileLog.filter((r) => r.path.endsWith(`/${file}`)).length;
   const bin0 = gets('backbone.bin');
   await create(page);
@@ -162,7 +157,7 @@ test('reload: trained tensors come from IndexedDB, not the network', async ({ pa
   expect(firstStages.filter((p) => p.stage === 'store-read')).toEqual([]);
   const ranked = await rerank(page, servers.artifact.items.slice(1, 11));
 
-  await open(page);
+  await openRerankerPage(page);
   await create(page);
   const secondStages = await page.evaluate(() => window.chordReranker.progress('r'));
   expect(gets('backbone.bin')).toBe(bin0 + 1);
@@ -176,7 +171,7 @@ test('reload: trained tensors come from IndexedDB, not the network', async ({ pa
 });
 
 test('dispose: later calls fail with RERANKER_DISPOSED', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   await create(page);
   expect(await page.evaluate(() => window.chordReranker.dispose('r'))).toEqual({
     disposed: true,
@@ -185,7 +180,7 @@ test('dispose: later calls fail with RERANKER_DISPOSED', async ({ page }) => {
 });
 
 test('bad artifacts and options fail createReranker with named errors', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   expect(await create(page, { model: `${servers.modelUrl}-missing` })).toMatchObject({ ok: false, code: 'ARTIFACT_HTTP' });
   expect(await create(page, { budget: -1 })).toMatchObject({ ok: false, code: 'RERANK_BAD_INPUT' });
   expect(await create(page, { device: 'tpu' })).toMatchObject({ ok: false, code: 'RERANK_BAD_INPUT' });
@@ -196,7 +191,7 @@ test('serviceWorker: true -> the strategy service worker makes the one request o
   context.on('request', (r) => {
     if (r.serviceWorker() && r.method() === 'POST') fromWorker.push(r.url());
   });
-  await open(page);
+  await openRerankerPage(page);
   await create(page, { serviceWorker: true, drift: EAGER_DRIFT });
   const before = servers.strategyPosts.length;
   const clicks = await observe(page, servers.artifact.itemsOfTheme(1).slice(0, 3));

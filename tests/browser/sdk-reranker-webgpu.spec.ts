@@ -5,8 +5,8 @@ import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { budgetFromResources } from '../../src/device/resources.ts';
 import { RerankerTestServers } from './pages/reranker.server.ts';
+import { openRerankerPage } from './reranker-page.ts';
 
-const PAGE = '/tests/browser/pages/reranker.html';
 let servers: RerankerTestServers;
 
 test.beforeAll(async ({}, info) => {
@@ -15,11 +15,6 @@ test.beforeAll(async ({}, info) => {
 test.afterAll(async () => servers?.close());
 
 const EAGER_DRIFT = { high: 1e-9, low: 0, confirmClicks: 1, minIntervalClicks: 1 };
-
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
 
 function create(page: Page, name: string, extra: Record<string, unknown>) {
   const options = { model: servers.modelUrl, strategyEndpoint: servers.endpoint, budget: null, drift: EAGER_DRIFT, ...extra };
@@ -43,7 +38,7 @@ function expectSameRanking(gpu: { id: string; score: number }[], cpu: { id: stri
 }
 
 test('WebGPU and CPU backends give the same top-k: default strategy, server strategy, after T, with embeddings', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const gpu = await create(page, 'gpu', { device: 'webgpu' });
   expect(gpu).toMatchObject({ ok: true, backend: 'webgpu' });
   expect(gpu.ok && gpu.backendName.length).toBeGreaterThan(0);
@@ -83,7 +78,7 @@ test('device auto without WebGPU: CPU backend and a fallback event; device webgp
   await page.addInitScript(() => {
     delete (Navigator.prototype as { gpu?: unknown }).gpu;
   });
-  await open(page);
+  await openRerankerPage(page);
   expect(await page.evaluate(() => 'gpu' in navigator)).toBe(false);
   expect(await create(page, 'webgpu-only', { device: 'webgpu' })).toMatchObject({ ok: false, code: 'WEBGPU_UNAVAILABLE' });
   const auto = await create(page, 'auto', { device: 'auto' });
@@ -96,7 +91,7 @@ test('device auto without WebGPU: CPU backend and a fallback event; device webgp
 });
 
 test('device lost: falls back to the CPU with the strategy in use, same ranking', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   expect(await create(page, 'r', { device: 'auto' })).toMatchObject({ ok: true, backend: 'webgpu' });
   const a = servers.artifact;
   await observe(page, 'r', a.itemsOfTheme(1).slice(0, 3));
@@ -120,7 +115,7 @@ test('device lost: falls back to the CPU with the strategy in use, same ranking'
 });
 
 test("budget 'auto': T's budget follows the device's signals (adapter included)", async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const r = await create(page, 'r', { device: 'auto', budget: 'auto' });
   expect(r).toMatchObject({ ok: true, backend: 'webgpu' });
   if (!r.ok) return;

@@ -13,8 +13,8 @@ import type { TensorMap } from '../../src/core/tensor-file.ts';
 import { quantizedLayerWeights } from '../../src/device/backend-cpu.ts';
 import { defaultStrategy } from '../../src/device/strategy-state.ts';
 import { RerankerTestServers } from './pages/reranker.server.ts';
+import { openRerankerPage } from './reranker-page.ts';
 
-const PAGE = '/tests/browser/pages/reranker.html';
 const SHIP_SEED = 2024;
 let servers: RerankerTestServers;
 
@@ -26,11 +26,6 @@ test.beforeAll(async ({}, info) => {
   });
 });
 test.afterAll(async () => servers?.close());
-
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
 
 const QUIET = { warmupClicks: 1000 }; // no strategy request: the default strategy stays in use
 const EAGER = { high: 1e-9, low: 0, confirmClicks: 1, minIntervalClicks: 1 };
@@ -81,7 +76,7 @@ test('both backends rank with the shipped weights, not the seed weights', async 
   // Otherwise the test could not tell which weights the page used.
   expect(seedRanking.map((x) => x.id)).not.toEqual(want.map((x) => x.id));
 
-  await open(page);
+  await openRerankerPage(page);
   expect(await create(page, 'gpu', { device: 'webgpu', drift: QUIET, persist: false })).toMatchObject({ ok: true, backend: 'webgpu' });
   expect(await create(page, 'cpu', { device: 'cpu', drift: QUIET, persist: false })).toMatchObject({ ok: true, backend: 'cpu' });
   for (const name of ['gpu', 'cpu']) {
@@ -95,7 +90,7 @@ test('both backends rank with the shipped weights, not the seed weights', async 
 
 test('a strategy from the strategy server applies to the shipped weights on both backends alike', async ({ page }) => {
   const a = servers.artifact;
-  await open(page);
+  await openRerankerPage(page);
   expect(await create(page, 'gpu', { device: 'webgpu', drift: EAGER, persist: false })).toMatchObject({ ok: true, backend: 'webgpu' });
   expect(await create(page, 'cpu', { device: 'cpu', drift: EAGER, persist: false })).toMatchObject({ ok: true, backend: 'cpu' });
   const clicks = a.itemsOfTheme(2).slice(0, 4);
@@ -133,7 +128,7 @@ test('a shipped tensor damaged on the way is refused with FROZEN_HASH_MISMATCH a
     body[at] = body[at]! ^ 0x01; // lowest mantissa bit: a tiny change the hash still catches
     await route.fulfill({ response, body });
   });
-  await open(page);
+  await openRerankerPage(page);
   for (const device of ['cpu', 'webgpu']) {
     const r = await create(page, `bad-${device}`, { device, drift: QUIET });
     expect(r).toMatchObject({ ok: false, code: 'FROZEN_HASH_MISMATCH' });
@@ -148,7 +143,7 @@ test('a shipped tensor damaged on the way is refused with FROZEN_HASH_MISMATCH a
 
 test('a shipped tensor damaged in IndexedDB (its record hash rewritten to match) is replaced by a download', async ({ page }) => {
   const a = servers.artifact;
-  await open(page);
+  await openRerankerPage(page);
   const history = a.itemsOfTheme(3).slice(0, 3);
   const candidates = a.items.slice(1);
   expect(await create(page, 'first', { device: 'cpu', drift: QUIET })).toMatchObject({ ok: true });

@@ -5,8 +5,8 @@
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { RerankerTestServers } from './pages/reranker.server.ts';
+import { createWithHistory, openRerankerPage, rankedBy } from './reranker-page.ts';
 
-const PAGE = '/tests/browser/pages/reranker.html';
 const NUM_ITEMS = 3000;
 let servers: RerankerTestServers;
 
@@ -15,26 +15,6 @@ test.beforeAll(async ({}, info) => {
 });
 test.afterAll(async () => servers?.close());
 
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
-
-/** Clicks are replayed as `history` (no strategy request): every session ranks under the default strategy. */
-function create(page: Page, name: string, device: 'webgpu' | 'cpu', history: string[]) {
-  const options = { model: servers.modelUrl, strategyEndpoint: servers.endpoint, budget: null, device, history };
-  return page.evaluate(([n, o]) => window.chordReranker.create(n, o as never), [name, options] as const);
-}
-
-async function ranked(page: Page, name: string, call: 'recommend' | 'rerank', arg: unknown) {
-  const r =
-    call === 'recommend'
-      ? await page.evaluate(([n, k]) => window.chordReranker.recommend(n, { k: k as number }), [name, arg] as const)
-      : await page.evaluate(([n, c]) => window.chordReranker.rerank(n, c as string[]), [name, arg] as const);
-  if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
-  return r.ranked;
-}
-
 const memory = (page: Page, name: string) => page.evaluate((n) => window.chordReranker.memory(n), name);
 const backboneDownloads = () => servers.fileLog.filter((r) => r.path.endsWith('/backbone.bin')).length;
 
@@ -42,15 +22,15 @@ const backboneDownloads = () => servers.fileLog.filter((r) => r.path.endsWith('/
 const TABLE_BYTES = (NUM_ITEMS + 1) * 16 + Math.ceil((NUM_ITEMS + 1) / 2) * 4;
 
 test('8-bit item table: stored, reloaded, and after corruption or truncation dropped (typed error) and downloaded again', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const clicks = servers.artifact.itemsOfTheme(1).slice(0, 6);
   const candidates = servers.artifact.items.slice(1, 501);
   const session = async (name: string) => {
-    expect(await create(page, name, 'cpu', clicks)).toMatchObject({ ok: true });
+    expect(await createWithHistory(page, servers, name, 'cpu', clicks)).toMatchObject({ ok: true });
     const result = {
       memory: await memory(page, name),
-      top: await ranked(page, name, 'recommend', 20),
-      reranked: await ranked(page, name, 'rerank', candidates),
+      top: await rankedBy(page, name, 'recommend', 20),
+      reranked: await rankedBy(page, name, 'rerank', candidates),
     };
     await page.evaluate((n) => window.chordReranker.dispose(n), name);
     return result;
@@ -99,25 +79,25 @@ test('8-bit item table: stored, reloaded, and after corruption or truncation dro
 });
 
 test('recommend over the whole catalogue and a 1,000-candidate rerank: WebGPU equals the CPU; GPU memory report', async ({ page }) => {
-  await open(page);
+  await openRerankerPage(page);
   const clicks = servers.artifact.itemsOfTheme(3).slice(0, 8);
-  expect(await create(page, 'gpu', 'webgpu', clicks)).toMatchObject({ ok: true, backend: 'webgpu' });
-  expect(await create(page, 'cpu', 'cpu', clicks)).toMatchObject({ ok: true, backend: 'cpu' });
+  expect(await createWithHistory(page, servers, 'gpu', 'webgpu', clicks)).toMatchObject({ ok: true, backend: 'webgpu' });
+  expect(await createWithHistory(page, servers, 'cpu', 'cpu', clicks)).toMatchObject({ ok: true, backend: 'cpu' });
   const same = (a: { id: string; score: number }[], b: { id: string; score: number }[]) => {
     expect(a.map((x) => x.id)).toEqual(b.map((x) => x.id));
     a.forEach((x, i) => expect(Math.abs(x.score - b[i]!.score)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(b[i]!.score))));
   };
   for (const k of [1, 10, 100]) {
-    const g = await ranked(page, 'gpu', 'recommend', k);
+    const g = await rankedBy(page, 'gpu', 'recommend', k);
     expect(g).toHaveLength(k);
-    same(g, await ranked(page, 'cpu', 'recommend', k));
+    same(g, await rankedBy(page, 'cpu', 'recommend', k));
   }
   // Candidates spread over the catalogue, shuffled: the whole list comes back, ranked alike.
   const ids = servers.artifact.items.slice(1);
   const candidates = Array.from({ length: 1000 }, (_, i) => ids[(i * 1777) % NUM_ITEMS]!);
-  const g = await ranked(page, 'gpu', 'rerank', candidates);
+  const g = await rankedBy(page, 'gpu', 'rerank', candidates);
   expect(g).toHaveLength(1000);
-  same(g, await ranked(page, 'cpu', 'rerank', candidates));
+  same(g, await rankedBy(page, 'cpu', 'rerank', candidates));
 
   const m = await memory(page, 'gpu');
   expect(m.gpu!.itemTable).toBe(TABLE_BYTES);
