@@ -50,6 +50,8 @@ import { mean, ndcgs, probeStrategy, type ProbeResult } from './probe-strategy.t
 
 export interface StudyRun {
   readonly key: string;
+  /** The mechanism's short name, the key without backbone, `-pre` and seed (e.g. 'chord-gate'). */
+  readonly name: string;
   /** Set when the run is reproduce's run of this key (trained by reproduce, read from its cache). */
   readonly reproduceKey?: string;
   readonly backbone: 'sasrec' | 'caser';
@@ -67,8 +69,16 @@ export function studyCacheDir(dataset: string): string {
 
 const DATASET_TITLES: Readonly<Record<string, string>> = { 'ml-100k': 'ML-100K', 'amazon-toys': 'Amazon Toys', 'amazon-sports': 'Amazon Sports' };
 
+/** A study run's key: `<backbone>-<name>-pre-s<seed>`. */
+function studyKey(backbone: StudyRun['backbone'], name: string, seed: number): string {
+  return `${backbone}-${name}-pre-s${seed}`;
+}
+
 /** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
-const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', 'quant-chord-examples']);
+/** Quant trained on CHORD's examples: the control every other run is also set against. */
+const CHORD_EXAMPLES_CONTROL = 'quant-chord-examples';
+
+const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL]);
 
 /** The study's runs, in the order they are worth training. */
 export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): StudyRun[] {
@@ -78,11 +88,10 @@ export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): 
   const plan = planRuns(seeds).filter(profile.keep);
   const out: StudyRun[] = [];
   for (const r of all) {
-    const name = r.key.slice(r.backbone.length + 1, r.key.lastIndexOf('-pre-s'));
     const twin = plan.find((p) => p.pretrained && p.backbone === r.backbone && p.seed === r.seed && p.method === r.method && p.group === 'pretrained');
     if (!twin) continue;
     if (r.extra.length === 0) out.push({ ...r, reproduceKey: twin.key });
-    else if (PROFILE_MECHANISMS.has(name)) out.push(r);
+    else if (PROFILE_MECHANISMS.has(r.name)) out.push(r);
   }
   return out;
 }
@@ -92,7 +101,7 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
       const add = (name: string, method: StudyRun['method'], extra: string[], mechanism: string) =>
-        out.push({ key: `${backbone}-${name}-pre-s${seed}`, backbone, method, seed, extra, mechanism });
+        out.push({ key: studyKey(backbone, name, seed), name, backbone, method, seed, extra, mechanism });
       add('quant', 'quant', [], 'uniform 3 bits, retrained on the frozen Base (the bar)');
       add(
         'chord',
@@ -112,7 +121,7 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
         'CHORD gating: levels 0/3/4/5 with β 0.375, so Γ switches each user\'s 25% least sensitive channels off and gives 3 or 5 bits to the rest (3.00 bits before Λ)',
       );
       if (backbone === 'sasrec') {
-        add('quant-chord-examples', 'quant', ['--chord-examples'], "uniform 3 bits trained on CHORD's examples (windows every 10 items, each training its last 10 targets): what the examples alone are worth");
+        add(CHORD_EXAMPLES_CONTROL, 'quant', ['--chord-examples'], "uniform 3 bits trained on CHORD's examples (windows every 10 items, each training its last 10 targets): what the examples alone are worth");
       }
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
@@ -348,6 +357,7 @@ async function main(argv: string[]): Promise<void> {
   if (!values.report && values.train) return;
   const ds = prepareDataset(loadDataset(data).interactions, { k: profile.kCore }).split;
   const rows: StudyRow[] = [];
+  const rowRuns: StudyRun[] = [];
   const ranksOf = new Map<string, UserRanks>();
   for (const r of studyRuns(seeds, dataset)) {
     const run = findTraining(runDir(r));
@@ -355,7 +365,7 @@ async function main(argv: string[]): Promise<void> {
     const personalised = r.method !== 'quant';
     const ev = await evaluateRun(studyCache, r.key, run.artifactDir, run.training, ds, personalised);
     ranksOf.set(r.key, ev.ranks.own);
-    const quant = ranksOf.get(`${r.backbone}-quant-pre-s${r.seed}`);
+    const quant = ranksOf.get(studyKey(r.backbone, 'quant', r.seed));
     const t = run.training;
     rows.push({
       key: r.key,
@@ -373,20 +383,21 @@ async function main(argv: string[]): Promise<void> {
       probe: ev.probe ?? null,
       watchedTest: watchedTest(t),
     });
+    rowRuns.push(r);
   }
   // Every other run of a backbone and seed against Quant on CHORD's examples: what is left once a uniform model has them.
-  for (const row of rows) {
-    const r = studyRuns(seeds, dataset).find((x) => x.key === row.key)!;
-    const control = ranksOf.get(`${r.backbone}-quant-chord-examples-pre-s${r.seed}`);
-    if (control && !row.key.startsWith(`${r.backbone}-quant-chord-examples-`)) row.vsQuantChordExamples = paired(ranksOf.get(row.key)!, control);
-  }
+  rows.forEach((row, i) => {
+    const r = rowRuns[i]!;
+    const control = ranksOf.get(studyKey(r.backbone, CHORD_EXAMPLES_CONTROL, r.seed));
+    if (control && r.name !== CHORD_EXAMPLES_CONTROL) row.vsQuantChordExamples = paired(ranksOf.get(r.key)!, control);
+  });
   const ptq: Parameters<typeof markdownReport>[2] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
       const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
       if (!base) continue;
       const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
-      const quantPre = ranksOf.get(`${backbone}-quant-pre-s${seed}`);
+      const quantPre = ranksOf.get(studyKey(backbone, 'quant', seed));
       for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
         const r = await ptqRanks(base.artifactDir, ds, bits);
         ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });

@@ -112,6 +112,11 @@ export function renderSvg(panels: readonly Panel[], device: string): string {
   ].join('\n');
 }
 
+/** The chart of a bench-gpu report, as bench:gpu writes it beside its JSON and bench:chart redraws it. */
+export function benchChartSvg(report: BenchGpuFile): string {
+  return renderSvg(benchPanels(report), report.device);
+}
+
 function main(): void {
   const { values } = parseArgs({
     options: {
@@ -120,7 +125,7 @@ function main(): void {
     },
   });
   const report = JSON.parse(readFileSync(resolve(values.in!), 'utf8')) as BenchGpuFile;
-  writeFileSync(resolve(values.out!), renderSvg(benchPanels(report), report.device));
+  writeFileSync(resolve(values.out!), benchChartSvg(report));
   console.log(`wrote ${values.out}`);
 }
 
