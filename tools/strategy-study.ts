@@ -74,10 +74,10 @@ function studyKey(backbone: StudyRun['backbone'], name: string, seed: number): s
   return `${backbone}-${name}-pre-s${seed}`;
 }
 
-/** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
 /** Quant trained on CHORD's examples: the control every other run is also set against. */
 const CHORD_EXAMPLES_CONTROL = 'quant-chord-examples';
 
+/** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
 const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL]);
 
 /** The study's runs, in the order they are worth training. */

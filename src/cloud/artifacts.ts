@@ -154,7 +154,7 @@ export function decodeNamedTensors(index: TensorIndex, bin: Uint8Array, names: R
  * manifest, core's layout); undefined for version 1. Its bytes are served as they are: nothing
  * decoded from them is kept.
  */
-async function readItemTable(dir: string, manifest: ModelManifest, backboneIndex: TensorIndex): Promise<Buffer | undefined> {
+export async function readItemTable(dir: string, manifest: ModelManifest, backboneIndex: TensorIndex): Promise<Buffer | undefined> {
   const pinned = manifest.itemTable;
   if (!pinned) return undefined;
   if (backboneIndex.tensors.some((t) => t.name === 'item_emb')) {

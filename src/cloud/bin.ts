@@ -4,14 +4,16 @@
  * plain Node, without tsx:
  *   chord-rerank serve --models <dir> [...]     the strategy server (src/cloud/serve.ts)
  *   chord-rerank export-page <artifact> <out>   the page's files of a trained artifact, nothing else
+ *                                               (the item table in 8 bits unless --item-table fp32)
  */
 import { runCli, UsageError } from '../cli/run-cli.ts';
-import { EXPORT_PAGE_USAGE, exportPage } from './export-page.ts';
+import { parseArgs } from 'node:util';
+import { EXPORT_ITEM_TABLES, EXPORT_PAGE_USAGE, exportPage, type ExportItemTable } from './export-page.ts';
 import { serveCommand, serveUsage } from './serve.ts';
 
 const USAGE = `usage: chord-rerank <command> [options]   (chord-rerank <command> --help for its options)
   serve --models <dir> [--port 8080] [--host 127.0.0.1] ...   the strategy server over <dir>/<modelId>/
-  export-page <artifact dir> <out dir>                         copy a trained model's page files (no hypernets)`;
+  export-page <artifact dir> <out dir> [--item-table q8|fp32]  write a trained model's page files (no hypernets)`;
 
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
@@ -24,11 +26,19 @@ switch (command) {
       usage: EXPORT_PAGE_USAGE,
       argv: rest,
       main: async (argv) => {
-        const [artifact, out, ...extra] = argv;
-        if (artifact === undefined || out === undefined || extra.length > 0 || [artifact, out].some((a) => a.startsWith('-'))) {
+        let parsed;
+        try {
+          parsed = parseArgs({ args: [...argv], allowPositionals: true, options: { 'item-table': { type: 'string', default: 'q8' } } });
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        const [artifact, out, ...extra] = parsed.positionals;
+        if (artifact === undefined || out === undefined || extra.length > 0) {
           throw new UsageError('expects exactly two arguments: <artifact dir> <out dir>');
         }
-        const written = await exportPage(artifact, out);
+        const itemTable = parsed.values['item-table'] as ExportItemTable;
+        if (!EXPORT_ITEM_TABLES.includes(itemTable)) throw new UsageError(`--item-table must be one of ${EXPORT_ITEM_TABLES.join(', ')}, got ${itemTable}`);
+        const written = await exportPage(artifact, out, { itemTable });
         console.log(`wrote ${written.join(', ')} to ${out}`);
       },
     });

@@ -7,6 +7,7 @@ export type { ConnectionCounts, ConnectionGuard, ConnectionLimits } from './conn
 export { loadServedModel, loadServedModels, SERVED_FILES } from './artifacts.ts';
 export type { ServedModel, ServedFileName } from './artifacts.ts';
 export { exportPage } from './export-page.ts';
+export type { ExportItemTable, ExportPageOptions } from './export-page.ts';
 export { ApiError, ModelLoadError } from './errors.ts';
 export type { ApiErrorCode, ErrorBody } from './errors.ts';
 export { DEFAULT_STRATEGY_OPTIONS } from './strategy-service.ts';

@@ -19,6 +19,7 @@
  *   [rows * rowStride, byteLength)   u16 f16 scales, one per row, padded to an even count
  */
 import { QuantizeError } from './quantize.ts';
+import type { TensorMap } from './tensor-file.ts';
 
 export const ITEM_TABLE_SCHEME = 'int8-symmetric-rowscale-f16';
 
@@ -145,4 +146,35 @@ export function dequantizeItemTable(table: ItemTableQ8): Float32Array {
     for (let j = 0; j < dim; j++) out[r * dim + j] = codes[r * rowStride + j]! * scale;
   }
   return out;
+}
+
+/** The backbone tensor the 8-bit table stands for. */
+export const ITEM_TABLE_TENSOR = 'item_emb';
+
+/**
+ * A backbone's float32 `item_emb` [rows, dim] moved into the 8-bit table: the table and the other
+ * tensors (a version-1 backbone becomes a version-2 one). Undefined when the backbone has no
+ * item_emb. Throws QuantizeError QUANT_BAD_SHAPE when item_emb is not [rows, dim], and
+ * quantizeItemTable's errors for its values.
+ */
+export function splitItemTable(backbone: TensorMap, rows: number, dim: number): { table: ItemTableQ8; rest: TensorMap } | undefined {
+  const emb = backbone.get(ITEM_TABLE_TENSOR);
+  if (!emb) return undefined;
+  if (emb.shape.length !== 2 || emb.shape[0] !== rows || emb.shape[1] !== dim) {
+    throw new QuantizeError('QUANT_BAD_SHAPE', `${ITEM_TABLE_TENSOR} is [${emb.shape.join(', ')}], expected [${rows}, ${dim}]`);
+  }
+  const table = quantizeItemTable(emb.data, rows, dim);
+  const rest: TensorMap = new Map(backbone);
+  rest.delete(ITEM_TABLE_TENSOR);
+  return { table, rest };
+}
+
+/**
+ * The backbone with `item_emb` put back as the 8-bit table's exact float32 values, first (where a
+ * trained backbone has it): what the page scores with, in the version-1 layout. Throws QuantizeError
+ * QUANT_BAD_SHAPE when the backbone already holds an item_emb.
+ */
+export function joinItemTable(backbone: TensorMap, table: ItemTableQ8): TensorMap {
+  if (backbone.has(ITEM_TABLE_TENSOR)) throw new QuantizeError('QUANT_BAD_SHAPE', `the backbone already holds ${ITEM_TABLE_TENSOR}`);
+  return new Map([[ITEM_TABLE_TENSOR, { shape: [table.rows, table.dim], data: dequantizeItemTable(table) }], ...backbone]);
 }

@@ -65,8 +65,9 @@ export const DEMO_TRAINING = {
 /**
  * Files of the artifact copied into public/models/<modelId>/ (training.json: provenance). The
  * frozen-pretrained layer weights travel inside backbone.bin, so no file is added for them.
- * item_emb.q8 (the 8-bit item table) is copied when the manifest pins it (version 2, what the
- * trainer's export writes since it exists): see ITEM_TABLE_FILE below.
+ * item_emb.q8 (the 8-bit item table) is copied when the manifest pins it (version 2); training
+ * writes version 1 (item_emb in float32 in backbone.bin), so the demo model is version 1 and the
+ * page quantizes its 320-row table on load, to the bytes a version-2 export would ship.
  */
 const ARTIFACT_FILES = ['manifest.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin', 'hypernet.json', 'hyper.json', 'hyper.bin', 'training.json'];
 

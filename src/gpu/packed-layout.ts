@@ -27,7 +27,7 @@ import {
   wordsPerRow,
 } from '../core/packing.ts';
 import { MAX_BITS, MIN_BITS } from '../core/quantize.ts';
-import { OFF_BITS, type Strategy } from '../core/strategy.ts';
+import { levelTableProblem, type Strategy } from '../core/strategy.ts';
 import { ADAPT_TILE } from './shader-constants.ts';
 
 /** Most channels a layer may have: the GPU stores channel indices as u16. */
@@ -175,12 +175,8 @@ export function planLayerPacking(bitsPerChannel: Uint8Array, rowLength: number):
  */
 export function strategyBits(strategy: Strategy, layers: readonly QuantizableLayer[]): Uint8Array[] {
   const table = strategy.levelTable;
-  if (table.length !== 4) throw new StrategyMismatchError(`level table has ${table.length} entries, expected 4`);
-  for (const b of table) {
-    if (!Number.isInteger(b) || b < OFF_BITS || b > MAX_BITS) {
-      throw new StrategyMismatchError(`level table ${JSON.stringify(table)} has a width outside ${OFF_BITS}..${MAX_BITS}`);
-    }
-  }
+  const problem = levelTableProblem(table);
+  if (problem) throw new StrategyMismatchError(problem);
   if (strategy.layers.length !== layers.length) {
     throw new StrategyMismatchError(`strategy has ${strategy.layers.length} layers, the model ${layers.length}`);
   }

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import type { LayerSpec } from '../core/backbones.ts';
 import { frozenWeightsBytes, shippedFrozenWeights, ShippedWeightsError } from '../core/frozen.ts';
 import { parseHypernetConfig, type HypernetConfig } from '../core/hypernet.ts';
-import { dequantizeItemTable, itemTableFromBytes, quantizeItemTable } from '../core/item-table.ts';
+import { itemTableFromBytes, joinItemTable, splitItemTable } from '../core/item-table.ts';
 import {
   FrozenHashMismatchError,
   frozenWeightsOrigin,
@@ -113,26 +113,13 @@ export interface WriteArtifactOptions {
  * misshapen. A backbone without item_emb (a partial one, as some tests write) has nothing to ship
  * in 8 bits: undefined, and it is written as version 1.
  */
-function splitItemTable(manifest: ModelManifest, backbone: TensorMap): { table: Uint8Array; rest: TensorMap } | undefined {
-  const rows = manifest.numItems + 1;
-  const dim = manifestItemDim(manifest);
-  const emb = backbone.get('item_emb');
-  if (!emb) return undefined;
-  if (emb.shape.length !== 2 || emb.shape[0] !== rows || emb.shape[1] !== dim) {
-    throw new ChordTrainError(
-      'CHORD_BAD_ARTIFACT',
-      `item_emb is [${emb.shape.join(', ')}]; the manifest has ${manifest.numItems} items + padding of width ${dim}`,
-    );
-  }
-  let table: Uint8Array;
+function itemTableOf(manifest: ModelManifest, backbone: TensorMap): { table: Uint8Array; rest: TensorMap } | undefined {
   try {
-    table = quantizeItemTable(emb.data, rows, dim).bytes;
+    const split = splitItemTable(backbone, manifest.numItems + 1, manifestItemDim(manifest));
+    return split && { table: split.table.bytes, rest: split.rest };
   } catch (cause) {
-    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `item_emb: ${(cause as Error).message}`, { cause });
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `item_emb: ${(cause as Error).message} (the manifest has ${manifest.numItems} items + padding)`, { cause });
   }
-  const rest: TensorMap = new Map(backbone);
-  rest.delete('item_emb');
-  return { table, rest };
 }
 
 /**
@@ -147,7 +134,7 @@ export function writeArtifact(dir: string, files: ArtifactFiles, options: WriteA
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${files.items.length} item ids for ${files.manifest.numItems} items + padding`);
   }
   const base = manifestForBackbone(files.manifest, files.backbone);
-  const q8 = (options.itemTable ?? 'q8') === 'q8' ? splitItemTable(base, files.backbone) : undefined;
+  const q8 = (options.itemTable ?? 'q8') === 'q8' ? itemTableOf(base, files.backbone) : undefined;
   const manifest = withItemTableFile(base, q8 ? sha256Sync(q8.table) : undefined);
   if (q8) writeFileAtomic(join(dir, ITEM_TABLE_FILE), q8.table);
   // An earlier 8-bit table beside a float32 backbone would be a file no manifest pins: gone.
@@ -224,16 +211,11 @@ function readItemTable(dir: string, manifest: ModelManifest, backbone: TensorMap
   }
   const sha = sha256Sync(bytes);
   if (sha !== pinned.sha256) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where} hashes to ${sha}, the manifest says ${pinned.sha256}`);
-  const rows = manifest.numItems + 1;
-  const dim = manifestItemDim(manifest);
-  let values: Float32Array;
   try {
-    values = dequantizeItemTable(itemTableFromBytes(bytes, rows, dim));
+    return joinItemTable(backbone, itemTableFromBytes(bytes, manifest.numItems + 1, manifestItemDim(manifest)));
   } catch (cause) {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where}: ${(cause as Error).message}`, { cause });
   }
-  // item_emb first, where a trained backbone has it.
-  return new Map([['item_emb', { shape: [rows, dim], data: values }], ...backbone]);
 }
 
 /** core's shippedFrozenWeights, its errors as this module's CHORD_BAD_ARTIFACT. */

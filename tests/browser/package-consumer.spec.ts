@@ -202,11 +202,18 @@ test(`esbuild bundles the page without a loader or settings, within ${MAX_PAGE_G
   expect(bundle.toString('utf8')).not.toContain('registration.scope');
 });
 
-test('export-page copies the page files and nothing else', async () => {
+test('export-page writes the page files and nothing else', async () => {
   const out = join(work, 'page-files');
+  // The demo model is version 1 (float32 item table in backbone.bin): the default export converts it to the 8-bit file.
   const r = run('npx', ['chord-rerank', 'export-page', join('models', MODEL), out], app);
   expect(r.status, r.output).toBe(0);
+  expect((await readdir(out)).sort()).toEqual([...PAGE_FILES, 'item_emb.q8'].sort());
+  expect(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).version).toBe(2);
+  const fp32 = run('npx', ['chord-rerank', 'export-page', join('models', MODEL), out, '--item-table', 'fp32'], app);
+  expect(fp32.status, fp32.output).toBe(0);
   expect((await readdir(out)).sort()).toEqual(PAGE_FILES);
+  const bogus = run('npx', ['chord-rerank', 'export-page', join('models', MODEL), out, '--item-table', 'int4'], app);
+  expect(bogus.status).toBe(2);
   // A folder that holds anything else is refused, as one line with its code.
   await writeFile(join(out, 'hyper.bin'), 'x');
   const refused = run('npx', ['chord-rerank', 'export-page', join('models', MODEL), out], app);

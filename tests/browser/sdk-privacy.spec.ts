@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { FROZEN_HASH, LAYERS, MODEL_ID, StrategyTestServer } from './pages/sdk.server.ts';
+import { SDK_PAGE } from './sdk-page.ts';
 
-const PAGE = '/tests/browser/pages/sdk.html';
 // A click history that shifts interest twice (catalogue seed 3: items p0001..p0400 in 8 categories).
 const CLICKS = ['p0007', 'p0015', 'p0023', 'p0031', 'p0039', 'p0047', 'p0055', 'p0063', 'p0002', 'p0010', 'p0018', 'p0026', 'p0034', 'p0042', 'p0050', 'p0058', 'p0066', 'p0074'];
 
@@ -30,7 +30,7 @@ for (const useServiceWorker of [true, false]) {
       });
     });
     const logStart = server.log.length;
-    await page.goto(PAGE);
+    await page.goto(SDK_PAGE);
     await page.waitForSelector('body[data-ready="1"]');
     await page.evaluate(
       (o) => window.chordSdk.strategyInit(o),

@@ -1,26 +1,15 @@
 import { expect, test } from '@playwright/test';
-import type { Page } from '@playwright/test';
 import { StrategyTestServer } from './pages/sdk.server.ts';
+import { openSdkPage, reloadSdkPage } from './sdk-page.ts';
 
-const PAGE = '/tests/browser/pages/sdk.html';
 const KEY = { modelId: 'sasrec-test', version: 'v1', name: 'backbone' };
 const K3: [string, string, string] = ['sasrec-test', 'v1', 'backbone'];
 
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
-
-async function reload(page: Page): Promise<void> {
-  await page.reload();
-  await page.waitForSelector('body[data-ready="1"]');
-}
-
 test('stored tensors persist across reloads and verify on load', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   const put = await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 100, 3), [KEY] as const);
   expect(put).toMatchObject({ stored: 'indexeddb', mode: 'indexeddb', pruned: 0 });
-  await reload(page);
+  await reloadSdkPage(page);
   const got = await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const);
   expect(got).toMatchObject({ status: 'hit', from: 'indexeddb', bytes: 100 * 64 * 4 + 64 * 4, first: [3, 3.25, 3.5] });
   expect(got.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -31,7 +20,7 @@ test('stored tensors persist across reloads and verify on load', async ({ page }
 });
 
 test('a new version of an artifact replaces the old one', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 10, 1), [KEY] as const);
   const v2 = await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', { ...k, version: 'v2' }, 10, 2), [KEY] as const);
   expect(v2).toMatchObject({ stored: 'indexeddb', pruned: 1 });
@@ -46,10 +35,10 @@ for (const [how, reason] of [
   ['garbage', 'corrupt'],
 ] as const) {
   test(`artifact integrity: ${how} -> dropped as ${reason} after reload, then a miss`, async ({ page }) => {
-    await open(page);
+    await openSdkPage(page);
     await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 50, 7), [KEY] as const);
     await page.evaluate(([k3, h]) => window.chordSdk.storeCorrupt('chord-test', 'artifacts', k3, h), [K3, how] as const);
-    await reload(page);
+    await reloadSdkPage(page);
     const got = await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const);
     expect(got).toMatchObject({ status: 'dropped', reason, code: `STORE_${reason.toUpperCase()}` });
     expect(await page.evaluate(() => window.chordSdk.storeCount('chord-test', 'artifacts'))).toBe(0);
@@ -60,13 +49,13 @@ for (const [how, reason] of [
 }
 
 test('a version-1 database loses its unused packed-weights store on open; artifacts work as before', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   await page.evaluate(() => window.chordSdk.storeVersion1('chord-test'));
   expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 1, stores: ['artifacts', 'packed'] });
   const put = await page.evaluate(([k]) => window.chordSdk.storePut('chord-test', k, 10, 4), [KEY] as const);
   expect(put).toMatchObject({ stored: 'indexeddb', mode: 'indexeddb' });
   expect(await page.evaluate(() => window.chordSdk.storeSchema('chord-test'))).toEqual({ version: 3, stores: ['artifacts', 'itemTables'] });
-  await reload(page);
+  await reloadSdkPage(page);
   expect(await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const)).toMatchObject({ status: 'hit', first: [4, 4.25, 4.5] });
 });
 
@@ -79,7 +68,7 @@ test.describe('artifact loader', () => {
   test.afterAll(async () => server.stop());
 
   test('downloads with progress, then loads from the store; recovers from a corrupt entry', async ({ page }) => {
-    await open(page);
+    await openSdkPage(page);
     const base = `${server.endpoint}/artifacts`;
     const first = await page.evaluate(([b, k]) => window.chordSdk.loadArtifact('chord-test', b, k), [base, KEY] as const);
     expect(first).toMatchObject({ source: 'network', dropped: null, put: { stored: 'indexeddb' }, shape: [300, 64], first: [5, 5.25, 5.5] });
@@ -87,14 +76,14 @@ test.describe('artifact loader', () => {
     expect(first.lastDownload).toMatchObject({ loaded: 300 * 64 * 4, total: 300 * 64 * 4 });
     const downloads = server.log.length;
 
-    await reload(page);
+    await reloadSdkPage(page);
     const second = await page.evaluate(([b, k]) => window.chordSdk.loadArtifact('chord-test', b, k), [base, KEY] as const);
     expect(second).toMatchObject({ source: 'store', sha256: first.sha256, first: [5, 5.25, 5.5] });
     expect(second.stages).toEqual(['store-read', 'verify']);
     expect(server.log.length).toBe(downloads);
 
     await page.evaluate(([k3]) => window.chordSdk.storeCorrupt('chord-test', 'artifacts', k3, 'flip-byte'), [K3] as const);
-    await reload(page);
+    await reloadSdkPage(page);
     const third = await page.evaluate(([b, k]) => window.chordSdk.loadArtifact('chord-test', b, k), [base, KEY] as const);
     expect(third).toMatchObject({ source: 'network', dropped: 'corrupt', sha256: first.sha256, put: { stored: 'indexeddb' } });
     expect(server.log.length).toBe(downloads + 2);
@@ -102,7 +91,7 @@ test.describe('artifact loader', () => {
 });
 
 test('quota exceeded: typed StorageQuotaError, session continues from memory', async ({ page, context }) => {
-  await open(page);
+  await openSdkPage(page);
   // A real quota: Chromium's DevTools protocol lowers this origin's storage quota to 256 KiB.
   const cdp = await context.newCDPSession(page);
   const origin = new URL(page.url()).origin;
@@ -127,13 +116,13 @@ test('quota exceeded: typed StorageQuotaError, session continues from memory', a
     stored: 'memory',
     code: 'STORE_UNAVAILABLE',
   });
-  await reload(page);
+  await reloadSdkPage(page);
   expect(await page.evaluate(([k]) => window.chordSdk.storeGet('chord-test', k), [KEY] as const)).toEqual({ status: 'miss' });
   await cdp.send('Storage.overrideQuotaForOrigin', { origin });
 });
 
 test('frozen weights: regeneration time in the browser (documents the no-store decision)', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   const bench = await page.evaluate(() => window.chordSdk.frozenBench(5));
   console.log(`frozen regeneration (median of 5): ${JSON.stringify(bench)}`);
   expect(bench.sasrec!.params).toBe(98304);

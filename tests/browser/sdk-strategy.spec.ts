@@ -1,8 +1,8 @@
 import { expect, test } from '@playwright/test';
 import type { Page, Request } from '@playwright/test';
 import { FROZEN_HASH, LAYERS, MODEL_ID, StrategyTestServer, startSwAllowedProxy } from './pages/sdk.server.ts';
+import { openSdkPage, reloadSdkPage } from './sdk-page.ts';
 
-const PAGE = '/tests/browser/pages/sdk.html';
 /**
  * Short timeouts and backoff so the failure paths run in seconds. After the k-th failure the
  * network rests for [cap/2, cap], cap = min(1000, 500 * 2^(k-1)).
@@ -18,11 +18,6 @@ test.beforeEach(async () => {
   server.mode = { kind: 'ok' };
   await server.start(); // a test may have stopped it
 });
-
-async function open(page: Page): Promise<void> {
-  await page.goto(PAGE);
-  await page.waitForSelector('body[data-ready="1"]');
-}
 
 async function init(page: Page, useServiceWorker: boolean, extra: Record<string, unknown> = {}) {
   return page.evaluate(
@@ -47,7 +42,7 @@ for (const useServiceWorker of [true, false]) {
     context.on('request', (r) => {
       if (r.serviceWorker()) swRequests.push(r);
     });
-    await open(page);
+    await openSdkPage(page);
     expect(await init(page, useServiceWorker)).toMatchObject({ transport, fallbackReason: useServiceWorker ? null : expect.any(String) });
 
     const fresh = await fetchZ(page, Z_POS, 3);
@@ -99,8 +94,7 @@ for (const useServiceWorker of [true, false]) {
     expect(newest).not.toBe(good);
 
     // The last good strategy survives a reload (Cache Storage), for worker and page alike.
-    await page.reload();
-    await page.waitForSelector('body[data-ready="1"]');
+    await reloadSdkPage(page);
     await init(page, useServiceWorker);
     await server.stop();
     const afterReload = await fetchZ(page, Z_POS);
@@ -108,7 +102,7 @@ for (const useServiceWorker of [true, false]) {
   });
 
   test(`${transport}: no last good strategy -> typed error; bad input is refused before sending`, async ({ page }) => {
-    await open(page);
+    await openSdkPage(page);
     await init(page, useServiceWorker, { modelVersion: `empty-${transport}` });
     server.mode = { kind: 'status', status: 503 };
     expect(await fetchZ(page, Z_POS)).toMatchObject({ ok: false, code: 'STRATEGY_SERVER_ERROR' });
@@ -123,7 +117,7 @@ for (const useServiceWorker of [true, false]) {
 }
 
 test('a worker that does not answer in time: the page fetches by itself', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   // The page waits timeoutMs + slack = 150 ms for the worker; the server takes 400 ms.
   await init(page, true, { messageSlackMs: -850, modelVersion: 'slow' });
   server.mode = { kind: 'delay', ms: 400 };
@@ -136,7 +130,7 @@ test('a worker that does not answer in time: the page fetches by itself', async 
 test.describe('service workers blocked', () => {
   test.use({ serviceWorkers: 'block' });
   test('the client falls back to fetching from the page', async ({ page }) => {
-    await open(page);
+    await openSdkPage(page);
     const r = await init(page, true);
     expect(r.transport).toBe('direct');
     expect(r.fallbackReason).toMatch(/service worker/);
@@ -145,7 +139,7 @@ test.describe('service workers blocked', () => {
 });
 
 test('worker version: cache names carry it, older caches are deleted on activate', async ({ page }) => {
-  await open(page);
+  await openSdkPage(page);
   await page.evaluate(() => window.chordSdk.seedCache('chord-strategy-v0'));
   await page.evaluate(() => window.chordSdk.seedCache('some-other-app'));
   await init(page, true);
@@ -160,8 +154,7 @@ test('worker update: a new version waits until the page sends skip-waiting, then
   // Let the worker (served from /src/sw/) control pages at "/", so that a new version has to wait.
   const proxy = await startSwAllowedProxy(Number(new URL(baseURL!).port));
   try {
-    await page.goto(`${proxy.origin}${PAGE}`);
-    await page.waitForSelector('body[data-ready="1"]');
+    await openSdkPage(page, proxy.origin);
     const first = await init(page, true, { serviceWorkerScope: '/' });
     expect(first.transport).toBe('service-worker');
     // activate -> clients.claim(): the page is now controlled.

@@ -17,8 +17,8 @@ describe('bench chart', () => {
       committed.rerank_ms.tfjs_wasm_fp32.p50,
       committed.rerank_ms.cpu_path.p50,
       committed.adapt_ms.p50,
-      committed.finetune_step_ms.by_backend.webgpu.p50,
-      committed.finetune_step_ms.by_backend.wasm.p50,
+      committed.finetune_step_ms.by_backend.webgpu!.p50,
+      committed.finetune_step_ms.by_backend.wasm!.p50,
     ]);
     const byMs = [...bars].sort((a, b) => a.ms - b.ms);
     for (let i = 1; i < byMs.length; i++) expect(byMs[i]!.width).toBeGreaterThanOrEqual(byMs[i - 1]!.width);
@@ -26,6 +26,12 @@ describe('bench chart', () => {
 
   it('the committed picture is the committed benchmark file drawn', () => {
     expect(readFileSync('results/bench-gpu.svg', 'utf8')).toBe(renderSvg(benchPanels(committed), committed.device));
+  });
+
+  it('leaves out the bar of a backend whose fine-tune step was not measured', () => {
+    const wasmOnly = { ...committed, finetune_step_ms: { by_backend: { wasm: committed.finetune_step_ms.by_backend.wasm! } } };
+    const adaptPanel = benchPanels(wasmOnly)[1]!;
+    expect(adaptPanel.bars.map((b) => b.label)).toEqual(['CHORD adapt (quantize + pack)', 'fine-tune step, tfjs-wasm']);
   });
 
   it('refuses a benchmark file without a positive time', () => {

@@ -1,5 +1,5 @@
 // The item table shipped as its own 8-bit file (item_emb.q8, manifest version 2): what the export
-// writes and reads back, what the strategy server checks and serves, what export-page copies, and
+// writes and reads back, what the strategy server checks and serves, what export-page writes, and
 // that version-1 artifacts (item_emb in backbone.bin) read exactly as before.
 import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -158,11 +158,54 @@ describe('the strategy server and export-page', () => {
       await server.close();
     }
 
-    // export-page copies the table only where the manifest pins it.
+    // export-page in each artifact's own layout copies the table only where the manifest pins it.
     expect(await exportPage(join(models, 'q8-model'), join(root, 'page-q8'))).toContain('item_emb.q8');
     await writeFile(join(models, 'q8-old', 'item_emb.q8'), 'stray');
-    expect(await exportPage(join(models, 'q8-old'), join(root, 'page-old'))).not.toContain('item_emb.q8');
+    expect(await exportPage(join(models, 'q8-old'), join(root, 'page-old'), { itemTable: 'fp32' })).not.toContain('item_emb.q8');
     expect((await readdir(join(root, 'page-old'))).includes('item_emb.q8')).toBe(false);
+  });
+
+  it('export-page converts the item table to the layout asked for: the same files writeArtifact writes in that layout', async () => {
+    const q8 = await writeModel('convert-q8');
+    const fp32 = await writeModel('convert-fp32', 'fp32');
+    const same = async (a: string, b: string, names: readonly string[]) => {
+      for (const f of names) expect((await readFile(join(a, f))).equals(await readFile(join(b, f))), f).toBe(true);
+    };
+    const pageFiles = ['manifest.json', 'items.json', 'backbone.json', 'backbone.bin', 'gru.json', 'gru.bin'];
+
+    // Version 1 (what training writes) to the default 8-bit layout: byte for byte the version-2 artifact's page files.
+    const toQ8 = join(root, 'pages-a', 'q8-model');
+    expect(await exportPage(fp32, toQ8)).toEqual([...pageFiles, 'item_emb.q8']);
+    await same(toQ8, q8, [...pageFiles, 'item_emb.q8']);
+
+    // Version 2 to float32: item_emb holds the codes' exact values, and quantizing those gives the table back.
+    const toFp32 = join(root, 'pages-b', 'q8-model');
+    expect(await exportPage(q8, toFp32, { itemTable: 'fp32' })).toEqual(pageFiles);
+    const fp32Manifest = parseManifest(JSON.parse(await readFile(join(toFp32, 'manifest.json'), 'utf8')));
+    expect(fp32Manifest.version).toBe(1);
+    expect('itemTable' in fp32Manifest).toBe(false);
+    const table = quantizeItemTable(demo.backbone.get('item_emb')!.data, NUM_ITEMS + 1, DIM);
+    expect((await readTensors(toFp32, 'backbone')).get('item_emb')).toEqual({ shape: [NUM_ITEMS + 1, DIM], data: dequantizeItemTable(table) });
+    const roundTrip = join(root, 'pages-c', 'q8-model');
+    await exportPage(toFp32, roundTrip);
+    await same(roundTrip, q8, [...pageFiles, 'item_emb.q8']);
+
+    // Exporting float32 over an earlier 8-bit export leaves no table file that no manifest pins.
+    await exportPage(fp32, toQ8, { itemTable: 'fp32' });
+    expect((await readdir(toQ8)).sort()).toEqual([...pageFiles].sort());
+    await same(toQ8, fp32, pageFiles);
+  });
+
+  it('export-page refuses a damaged table before it writes anything, and an unknown layout', async () => {
+    const dir = await writeModel('export-damaged');
+    const path = join(dir, 'item_emb.q8');
+    await writeFile(path, Buffer.from((await readFile(path)).map((b, i) => (i === 9 ? b ^ 2 : b))));
+    const out = join(root, 'export-damaged-out');
+    for (const itemTable of ['q8', 'fp32'] as const) {
+      await expect(exportPage(dir, out, { itemTable })).rejects.toThrow(/item_emb\.q8 hashes to/);
+    }
+    await expect(readdir(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(exportPage(dir, out, { itemTable: 'int4' as 'q8' })).rejects.toThrow(TypeError);
   });
 
   it('refuses at load a table that is damaged, truncated or missing, or an item_emb left in backbone.bin', async () => {

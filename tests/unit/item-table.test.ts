@@ -5,7 +5,9 @@ import {
   itemTableByteLength,
   itemTableFromBytes,
   itemTableScalesOffset,
+  joinItemTable,
   quantizeItemTable,
+  splitItemTable,
 } from '../../src/core/item-table.ts';
 import { QuantizeError } from '../../src/core/quantize.ts';
 import { mulberry32 } from '../fixtures/mulberry32.ts';
@@ -86,5 +88,31 @@ describe('8-bit item table', () => {
     expect(code(() => quantizeItemTable(new Float32Array([1, Number.NaN]), 1, 2))).toBe('QUANT_NON_FINITE');
     expect(code(() => quantizeItemTable(new Float32Array([1e7, 0]), 1, 2))).toBe('QUANT_RANGE_OVERFLOW');
     expect(code(() => quantizeItemTable(new Float32Array(3), 1, 2))).toBe('QUANT_LENGTH_MISMATCH');
+  });
+
+  it('splitItemTable takes item_emb out of a backbone into the table; joinItemTable puts its values back first', () => {
+    const emb = randomTable(6, 8, 3);
+    const backbone = new Map([
+      ['pos_emb', { shape: [2, 8], data: new Float32Array(16).fill(0.5) }],
+      ['item_emb', { shape: [6, 8], data: emb }],
+    ]);
+    const split = splitItemTable(backbone, 6, 8)!;
+    expect(split.table.bytes).toEqual(quantizeItemTable(emb, 6, 8).bytes);
+    expect([...split.rest.keys()]).toEqual(['pos_emb']);
+    expect(backbone.has('item_emb')).toBe(true); // the input is left as it was
+    const joined = joinItemTable(split.rest, split.table);
+    expect([...joined.keys()]).toEqual(['item_emb', 'pos_emb']);
+    expect(joined.get('item_emb')).toEqual({ shape: [6, 8], data: dequantizeItemTable(split.table) });
+    expect(splitItemTable(split.rest, 6, 8)).toBeUndefined();
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as QuantizeError).code;
+      }
+      return undefined;
+    };
+    expect(code(() => splitItemTable(backbone, 7, 8))).toBe('QUANT_BAD_SHAPE');
+    expect(code(() => joinItemTable(backbone, split.table))).toBe('QUANT_BAD_SHAPE');
   });
 });

@@ -24,7 +24,7 @@ import { writeShopModel } from './gpu/shop-model.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { CHROMIUM_ARGS, findChromium } from '../../tests/harness/chromium.ts';
 import { runCli, UsageError } from '../../src/cli/run-cli.ts';
-import { benchChartSvg, type BenchGpuFile } from './chart.ts';
+import { benchChartSvg } from './chart.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -190,7 +190,7 @@ async function main(argv: string[]): Promise<void> {
     writeFileSync(outPath, JSON.stringify(out, null, 1) + '\n');
     // The chart is drawn here, not by a script after this one, so `npm run bench:gpu -- <flags>` reaches this program.
     const svgPath = outPath.replace(/\.json$/, '') + '.svg';
-    writeFileSync(svgPath, benchChartSvg(out as unknown as BenchGpuFile));
+    writeFileSync(svgPath, benchChartSvg(out));
     if (!args['shop-only']) printSummary(out as never);
     if (shop) printShopSummary(shop);
     console.log(`wrote ${outPath}`);

@@ -20,7 +20,8 @@ export interface BenchGpuFile {
   readonly candidates: number;
   readonly rerank_ms: Record<'chord_wgsl' | 'tfjs_webgpu_fp32' | 'tfjs_wasm_fp32' | 'cpu_path', P50>;
   readonly adapt_ms: P50;
-  readonly finetune_step_ms: { readonly by_backend: Record<'webgpu' | 'wasm', P50> };
+  /** A backend whose fine-tune step was not measured (tfjs-webgpu absent, say) has no bar. */
+  readonly finetune_step_ms: { readonly by_backend: Partial<Record<'webgpu' | 'wasm', P50>> };
 }
 
 export interface Bar {
@@ -39,7 +40,7 @@ export function benchPanels(r: BenchGpuFile): Panel[] {
   for (const [what, v] of [
     ...Object.entries(r.rerank_ms),
     ['adapt', r.adapt_ms],
-    ...Object.entries(r.finetune_step_ms.by_backend),
+    ...Object.entries(r.finetune_step_ms.by_backend).filter(([, v]) => v !== undefined),
   ] as [string, P50][]) {
     if (!(Number.isFinite(v.p50) && v.p50 > 0)) throw new RangeError(`${what}: p50 ${v.p50} is not a positive number of ms`);
   }
@@ -57,8 +58,10 @@ export function benchPanels(r: BenchGpuFile): Panel[] {
       title: 'A new strategy: adapt vs one fine-tune step (p50)',
       bars: [
         { label: 'CHORD adapt (quantize + pack)', ms: r.adapt_ms.p50, chord: true },
-        { label: 'fine-tune step, tfjs-webgpu', ms: r.finetune_step_ms.by_backend.webgpu.p50, chord: false },
-        { label: 'fine-tune step, tfjs-wasm', ms: r.finetune_step_ms.by_backend.wasm.p50, chord: false },
+        ...(['webgpu', 'wasm'] as const).flatMap((b) => {
+          const step = r.finetune_step_ms.by_backend[b];
+          return step ? [{ label: `fine-tune step, tfjs-${b}`, ms: step.p50, chord: false }] : [];
+        }),
       ],
     },
   ];
