@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, runCli } from '../src/cli/run-cli.ts';
 import { dequantizeItemTable, quantizeItemTable } from '../src/core/item-table.ts';
 import { pairedDifference } from '../src/core/paired.ts';
+import { parseCoreThreshold } from '../src/data/kcore.ts';
 import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import { testHistories } from '../src/model/chord/data.ts';
@@ -29,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
   });
   if (positionals.length !== 1) throw new UsageError('expects one artifact dir');
   if (!values.data) throw new UsageError('--data <dataset> is required');
-  const ds = prepareDataset(loadDataset(values.data).interactions, { k: Number(values['k-core']) }).split;
+  const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
   const artifact = readArtifact(positionals[0]!);
   const emb = artifact.backbone.get('item_emb');
   if (!emb || emb.shape.length !== 2) throw new UsageError('the artifact has no [rows, dim] item_emb');

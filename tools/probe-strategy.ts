@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, runCli } from '../src/cli/run-cli.ts';
 import { pairedDifference, type PairedDifference } from '../src/core/paired.ts';
 import { ndcgAtK } from '../src/core/metrics.ts';
+import { parseCoreThreshold } from '../src/data/kcore.ts';
 import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
@@ -136,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
   const dir = positionals[0]!;
   const training = readArtifact(dir).training as { options?: { gruWindow?: number } } | undefined;
   const gruWindow = Number(values['gru-window'] ?? training?.options?.gruWindow ?? 20);
-  const ds = prepareDataset(loadDataset(values.data).interactions, { k: Number(values['k-core']) }).split;
+  const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
   const result = await probeStrategy(dir, ds, gruWindow);
   for (const line of probeLines(result)) console.log(line);
   if (values.out) writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);

@@ -4,6 +4,38 @@ import type { Interaction } from './types.ts';
 /** Minimum interaction counts; a plain number k means {user: k, item: k}. */
 export type CoreThreshold = number | { readonly user: number; readonly item: number };
 
+/** The user and item thresholds of a CoreThreshold. */
+export function coreThresholds(k: CoreThreshold): { readonly user: number; readonly item: number } {
+  return typeof k === 'number' ? { user: k, item: k } : k;
+}
+
+/**
+ * A threshold from its command-line form: `N` (users and items, the usual k-core) or `U,I` (users
+ * at least U, items at least I; e.g. `10,21` keeps ML-100K's items with 21 ratings or more, the
+ * CHORD paper's item counts). Throws DATASET_BAD_OPTION otherwise.
+ */
+export function parseCoreThreshold(text: string): CoreThreshold {
+  const parts = text.split(',').map((p) => p.trim());
+  const values = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : Number.NaN));
+  if ((parts.length !== 1 && parts.length !== 2) || values.some((v) => !Number.isSafeInteger(v))) {
+    throw new DatasetError('DATASET_BAD_OPTION', `k-core must be N or USER,ITEM (non-negative integers), got "${text}"`);
+  }
+  return values.length === 1 || values[0] === values[1] ? values[0]! : { user: values[0]!, item: values[1]! };
+}
+
+/** The command-line form parseCoreThreshold reads. */
+export function formatCoreThreshold(k: CoreThreshold): string {
+  const { user, item } = coreThresholds(k);
+  return user === item ? String(user) : `${user},${item}`;
+}
+
+/** How a log or results file names the filter: "10-core", "users >= 10, items >= 21", "no k-core filter". */
+export function describeCoreThreshold(k: CoreThreshold): string {
+  const { user, item } = coreThresholds(k);
+  if (user === item) return user === 0 ? 'no k-core filter' : `${user}-core`;
+  return `users >= ${user}, items >= ${item} interactions`;
+}
+
 export interface KCoreResult {
   readonly interactions: Interaction[];
   /** Filtering passes that removed something (0 when the input already was a k-core). */
@@ -27,8 +59,7 @@ export function kcore(interactions: readonly Interaction[], k: CoreThreshold): I
 }
 
 export function kcoreWithPasses(interactions: readonly Interaction[], k: CoreThreshold): KCoreResult {
-  const minUser = typeof k === 'number' ? k : k.user;
-  const minItem = typeof k === 'number' ? k : k.item;
+  const { user: minUser, item: minItem } = coreThresholds(k);
   for (const [name, v] of [['user', minUser], ['item', minItem]] as const) {
     if (!Number.isInteger(v) || v < 0) {
       throw new DatasetError('DATASET_BAD_OPTION', `k-core ${name} threshold must be a non-negative integer, got ${v}`);

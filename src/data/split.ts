@@ -1,5 +1,5 @@
 import { DatasetError } from './errors.ts';
-import { kcoreWithPasses } from './kcore.ts';
+import { coreThresholds, describeCoreThreshold, kcoreWithPasses, type CoreThreshold } from './kcore.ts';
 import { buildSequences } from './sequences.ts';
 import type { Interaction, SequenceData, SplitDataset } from './types.ts';
 
@@ -54,8 +54,8 @@ export function testInput(ds: SplitDataset, u: number): Int32Array {
 }
 
 export interface PrepareOptions {
-  /** k-core threshold for users and items (the CHORD protocol uses 10). Default 10. */
-  readonly k?: number;
+  /** k-core threshold for users and items (the CHORD protocol uses 10), or one each. Default 10. */
+  readonly k?: CoreThreshold;
 }
 
 export interface PreparedDataset {
@@ -69,18 +69,19 @@ export interface PreparedDataset {
 /**
  * The full protocol: k-core filter -> per-user chronological order (stable on ties) -> dense ids
  * -> leave-last-one-out. Users with fewer than 3 interactions cannot be split, so the user
- * threshold of the k-core is max(k, 3): for k >= 3 (the usual case) that changes nothing, and for
+ * threshold of the k-core is max(k, 3) (k the user threshold): for k >= 3 (the usual case) that changes nothing, and for
  * smaller k the short users are dropped inside the fixed-point loop, so the item counts stay
  * consistent with the users that remain instead of leaving items orphaned by a later drop.
  */
 export function prepareDataset(interactions: readonly Interaction[], options: PrepareOptions = {}): PreparedDataset {
   const k = options.k ?? 10;
+  const { user, item } = coreThresholds(k);
   const { interactions: filtered, passes } = kcoreWithPasses(interactions, {
-    user: Math.max(k, MIN_SPLIT_LENGTH),
-    item: k,
+    user: Math.max(user, MIN_SPLIT_LENGTH),
+    item,
   });
   if (filtered.length === 0) {
-    throw new DatasetError('DATASET_EMPTY', `no interactions left after the ${k}-core filter`);
+    throw new DatasetError('DATASET_EMPTY', `no interactions left after the filter (${describeCoreThreshold(k)})`);
   }
   return { split: splitLeaveLastOut(buildSequences(filtered)), filtered, passes };
 }

@@ -1,11 +1,11 @@
 /**
- * Usage: tsx src/data/stats-cli.ts --data <path> [--k 10] [--json]
+ * Usage: tsx src/data/stats-cli.ts --data <path> [--k 10 | --k USER,ITEM] [--json]
  * Prints users / items / interactions before and after the k-core filter, and the shape of the
  * leave-last-one-out split built from the filtered data.
  */
 import { parseArgs } from 'node:util';
 import { runCli, UsageError } from '../cli/run-cli.ts';
-import { kcoreWithPasses } from './kcore.ts';
+import { formatCoreThreshold, kcoreWithPasses, parseCoreThreshold, type CoreThreshold } from './kcore.ts';
 import { loadDataset } from './load.ts';
 import { prepareDataset } from './split.ts';
 import { datasetStats, lengthSummary, type DatasetStats } from './stats.ts';
@@ -21,8 +21,12 @@ function main(argv: string[]): void {
     strict: true,
   });
   if (values.data === undefined) throw new UsageError('--data <path> is required');
-  const k = Number(values.k);
-  if (!Number.isInteger(k) || k < 0) throw new UsageError(`--k must be a non-negative integer, got ${values.k}`);
+  let k: CoreThreshold;
+  try {
+    k = parseCoreThreshold(values.k);
+  } catch (error) {
+    throw new UsageError(`--${(error as Error).message}`);
+  }
 
   const loaded = loadDataset(values.data);
   const before = datasetStats(loaded.interactions);
@@ -51,7 +55,7 @@ function main(argv: string[]): void {
   console.log(`dataset   ${report.file} (${report.format})`);
   console.log(row('', 'users', 'items', 'interactions', 'unique pairs', 'density'));
   console.log(statsRow('raw', before));
-  console.log(statsRow(`${k}-core`, after));
+  console.log(statsRow(typeof k === 'number' ? `${k}-core` : `k ${formatCoreThreshold(k)}`, after));
   console.log(`k-core reached its fixed point after ${core.passes} removing pass(es)`);
   const t = report.split.trainLength;
   console.log(
@@ -70,7 +74,7 @@ function statsRow(label: string, s: DatasetStats): string {
   return row(label, fmt(s.users), fmt(s.items), fmt(s.interactions), fmt(s.uniquePairs), s.density.toFixed(4));
 }
 
-const USAGE = `usage: npm run stats -- --data <path> [--k 10] [--json]
+const USAGE = `usage: npm run stats -- --data <path> [--k 10 | --k USER,ITEM] [--json]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   Prints users, items and interactions before and after the k-core filter, and the leave-last-one-out split.`;
 

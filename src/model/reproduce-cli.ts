@@ -6,7 +6,8 @@
  *   npm run reproduce -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt --seeds 1
  *
  * A dataset is named by its folder; plan.ts's DATASET_PROFILES says what each trains differently (the
- * Amazon sets: k-core 0, a sampled loss, length-bucketed batches, fewer runs).
+ * Amazon sets: k-core 0, a sampled loss, length-bucketed batches, fewer runs). `--profile <name>` runs a
+ * second protocol on the same data instead (ml-100k-items21: the paper's item filter), under its own name.
  *
  * Every row is one `npm run train` run (src/model/train-cli.ts, a child process) with fixed settings. A run's
  * output lives in .cache/reproduce/<key>/ and is resumed with --resume if interrupted; a finished run (its
@@ -40,15 +41,15 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { runCli, UsageError } from '../cli/run-cli.ts';
 import type { StrategySpread } from '../core/strategy-spread.ts';
+import { formatCoreThreshold } from '../data/kcore.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
+  chooseProfile,
   COMMON_ARGS,
   findTraining,
-  datasetName,
-  datasetProfile,
   reproduceCacheDir,
   baseRunKey,
   K_CORE,
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string' },
+      /** A second protocol on the same data (plan.ts DATASET_PROFILES, e.g. ml-100k-items21); default: the data's own. */
+      profile: { type: 'string' },
       only: { type: 'string' },
       seeds: { type: 'string', default: '1,2,3' },
       /** Default: .cache/reproduce for ML-100K, .cache/reproduce-<dataset> for any other. */
@@ -84,8 +87,13 @@ async function main(): Promise<void> {
     },
   });
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
-  const dataset = datasetName(values.data);
-  const profile = datasetProfile(dataset);
+  let chosen: ReturnType<typeof chooseProfile>;
+  try {
+    chosen = chooseProfile(values.data, values.profile);
+  } catch (error) {
+    throw new UsageError(`--profile: ${(error as Error).message}`);
+  }
+  const { name: dataset, profile } = chosen;
   const cache = values.cache ?? reproduceCacheDir(dataset);
   const seeds = values.seeds.split(',').map(Number);
   const jobs = Number(values.jobs);
@@ -118,7 +126,7 @@ async function main(): Promise<void> {
     return;
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
-  const command = `npm run reproduce -- --data ${values.data}`;
+  const command = `npm run reproduce -- --data ${values.data}${values.profile ? ` --profile ${values.profile}` : ''}`;
   const cacheDir = cache.replace(/[\\/]+$/, '');
   const diagnosticsDir = values.diagnostics ?? join(dirname(cacheDir), `${basename(cacheDir)}-diagnostics`);
   let split: SplitDataset | undefined;
@@ -148,7 +156,7 @@ async function main(): Promise<void> {
       dataset,
       protocol: { kCore: profile.kCore, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
       command,
-      train_args: [...COMMON_ARGS, ...(profile.kCore === K_CORE ? [] : ['--k-core', String(profile.kCore)])],
+      train_args: [...COMMON_ARGS, ...(formatCoreThreshold(profile.kCore) === String(K_CORE) ? [] : ['--k-core', formatCoreThreshold(profile.kCore)])],
       train_args_by_backbone: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') },
       rows,
       per_seed: compareSeeds(finished),
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
       controls_paired_ndcg10: controlPaired,
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, trainArgs: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') } }));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') } }));
   };
   await readShares(values.report);
   write();
@@ -207,10 +215,11 @@ async function main(): Promise<void> {
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
+       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
-  --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
+  --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
+  more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
   what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each).`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -16,7 +16,7 @@
  *
  * More options (defaults in brackets; RUN_DEFAULTS, the settings of every committed result): --batch
  * [128 sasrec / 512 caser] --lr [2e-3] --hyper-lr [= lr] --weight-decay [0] --dropout [0.5]
- * --eval-every [1] --metric [ndcg10] --k-core [10] --max-len [50] --temperature [0.5] --z-dim [32]
+ * --eval-every [1] --metric [ndcg10] --k-core [10; N or USER,ITEM] --max-len [50] --temperature [0.5] --z-dim [32]
  * --hyper-hidden [64] --rank [2] --gru-window [20] --z-targets [10] (SASRec: targets per z, which is
  * built from the items before them) --contrast [0] --contrast-margin [0.02] (own strategy's loss
  * below another user's by the margin) --lambda-up [1] --lambda-down [1] --uniform-bits [3] --model-id [derived]
@@ -44,6 +44,7 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../cli/run-cli.ts';
 import { validateLevelTable } from '../core/allocation.ts';
 import { METHODS, type Method } from '../core/methods.ts';
+import { describeCoreThreshold, parseCoreThreshold, type CoreThreshold } from '../data/kcore.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import { initBackend, type BackendName } from './backend.ts';
@@ -55,6 +56,15 @@ import type { SelectionMetric } from './train.ts';
 
 /** Where the Base run of `--init pretrained` without `--pretrained` goes, inside the run's --out. */
 export const AUTO_BASE_DIR = 'base';
+
+/** --k-core's value (N or USER,ITEM). */
+function coreThreshold(text: string): CoreThreshold {
+  try {
+    return parseCoreThreshold(text);
+  } catch (error) {
+    throw new ChordTrainError('CHORD_BAD_OPTION', `--${(error as Error).message}`, { cause: error });
+  }
+}
 
 function num(v: string | undefined, fallback: number, name: string): number {
   if (v === undefined) return fallback;
@@ -73,7 +83,7 @@ export type CliRunOptions = Omit<RunOptions, 'progress' | 'log'>;
 
 export interface TrainCliArgs {
   readonly data: string;
-  readonly kCore: number;
+  readonly kCore: CoreThreshold;
   readonly backend: BackendName;
   readonly noProgress: boolean;
   /** `--init pretrained` without `--pretrained`: train the Base into <out>/base first, then freeze it. */
@@ -181,7 +191,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
   const dataName = basename(values.data.replace(/[\\/]+$/, '')).replace(/\.(inter|data|txt|seq)$/, '');
   return {
     data: values.data,
-    kCore: num(values['k-core'], 10, 'k-core'),
+    kCore: values['k-core'] === undefined ? 10 : coreThreshold(values['k-core']),
     backend,
     noProgress: values['no-progress'],
     autoBase,
@@ -288,7 +298,7 @@ export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, com
   await initBackend(args.backend);
   const loaded = loadDataset(args.data);
   const ds = prepareDataset(loaded.interactions, { k: args.kCore }).split;
-  print(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${args.kCore}-core); output ${args.run.out}`);
+  print(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${describeCoreThreshold(args.kCore)}); output ${args.run.out}`);
 
   let base: RunResult | undefined;
   if (args.autoBase) {
@@ -308,7 +318,7 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--init pretrained|random] [--pretrained <Base run dir>] [--beta B] [--levels 2,4,6,8] [--w3a3]
        [--budgets 2.5,2] [--epochs N] [--patience N] [--seed N] [--out <dir>] [--resume] [--model-id ID] [--no-progress]
        [--batch N] [--lr X] [--hyper-lr X] [--weight-decay X] [--dropout X] [--eval-every N] [--metric ndcg10]
-       [--k-core N] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
+       [--k-core N|USER,ITEM] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
        [--lambda-up X] [--lambda-down X] [--uniform-bits N] [--max-steps N] [--caser-user shared|table] [--backend wasm]
        [--loss softmax|sampled|gbce] [--negatives N] [--sampler uniform|popularity] [--gbce-t X] [--valid-users N]
        [--length-buckets N] [--watch-test] [--chord-examples]

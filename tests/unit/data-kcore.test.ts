@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DatasetError } from '../../src/data/errors.ts';
-import { kcore, kcoreWithPasses } from '../../src/data/kcore.ts';
+import { describeCoreThreshold, formatCoreThreshold, kcore, kcoreWithPasses, parseCoreThreshold } from '../../src/data/kcore.ts';
 import type { Interaction } from '../../src/data/types.ts';
 
 /** Interactions from "user:item" strings, time = position. */
@@ -105,5 +105,18 @@ describe('kcore', () => {
       }
       for (const c of [...uc.values(), ...ic.values()]) expect(c).toBeGreaterThanOrEqual(k);
     }
+  });
+
+  it('reads a threshold as N or USER,ITEM, writes it back the same way, and names it', () => {
+    expect(parseCoreThreshold('10')).toBe(10);
+    expect(parseCoreThreshold('10,21')).toEqual({ user: 10, item: 21 });
+    expect(parseCoreThreshold(' 5 , 5 ')).toBe(5);
+    for (const text of ['10', '10,21', '0', '0,3']) expect(formatCoreThreshold(parseCoreThreshold(text))).toBe(text);
+    for (const bad of ['', 'ten', '-1', '1.5', '1,2,3', '10,', '1e3']) {
+      expect(() => parseCoreThreshold(bad), bad).toThrow(DatasetError);
+    }
+    expect(describeCoreThreshold(10)).toBe('10-core');
+    expect(describeCoreThreshold(0)).toBe('no k-core filter');
+    expect(describeCoreThreshold({ user: 10, item: 21 })).toBe('users >= 10, items >= 21 interactions');
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
+import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
 import { perSeedTables, trainingTimeTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
@@ -290,5 +290,21 @@ describe('dataset profiles', () => {
     const r = planRuns([1])[0]!;
     expect(trainArgs(r, 'd', 'c', DEFAULT_PROFILE)).toEqual(trainArgs(r, 'd', 'c'));
     expect(trainArgs(r, 'd', 'c')).not.toContain('--k-core');
+  });
+
+  it("runs the paper's item filter as a second ML-100K profile, only on ML-100K's data", () => {
+    const { name, profile } = chooseProfile('d/ml-100k', 'ml-100k-items21');
+    expect(name).toBe('ml-100k-items21');
+    expect(profile.kCore).toEqual({ user: 10, item: 21 });
+    const plan = planRuns([1]).filter(profile.keep);
+    expect(plan.map((r) => r.key).sort()).toEqual([
+      'caser-base-s1', 'caser-chord-l2468-b0.125-pre-s1', 'caser-chord-l2468-b0.125-s1', 'caser-quant-pre-s1', 'caser-quant-s1',
+      'sasrec-base-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-chord-l2468-b0.125-s1', 'sasrec-quant-pre-s1', 'sasrec-quant-s1',
+    ]);
+    for (const r of plan) expect(parseTrainArgs(trainArgs(r, 'd/ml-100k', '.cache/reproduce-ml-100k-items21', profile)).kCore).toEqual({ user: 10, item: 21 });
+    // Without --profile, the data's own profile; a variant on other data, or an unknown name, is refused.
+    expect(chooseProfile('d/ml-100k', undefined)).toEqual({ name: 'ml-100k', profile: DEFAULT_PROFILE });
+    expect(() => chooseProfile('d/amazon-toys', 'ml-100k-items21')).toThrow(/is for ml-100k, not amazon-toys/);
+    expect(() => chooseProfile('d/ml-100k', 'ml-1m')).toThrow(/no profile "ml-1m"/);
   });
 });
