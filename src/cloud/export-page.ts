@@ -84,8 +84,8 @@ export async function exportPage(artifactDir: string, outDir: string, options: E
     throw new ModelLoadError(artifactDir, `items.json must be an array of ${numItems + 1} strings (index 0 = padding)`);
   }
   const present = new Set(await readdir(artifactDir));
-  const indexes = new Map<string, TensorIndex>();
-  for (const tensors of ['backbone', 'gru']) {
+  const indexes = new Map<'backbone' | 'gru', TensorIndex>();
+  for (const tensors of ['backbone', 'gru'] as const) {
     const index = parseJson(artifactDir, `${tensors}.json`, await readText(artifactDir, `${tensors}.json`));
     try {
       indexes.set(tensors, parseTensorIndex(index));
@@ -95,8 +95,10 @@ export async function exportPage(artifactDir: string, outDir: string, options: E
     if (!present.has(`${tensors}.bin`)) throw new ModelLoadError(artifactDir, `${tensors}.bin is missing`);
   }
   if (manifest.itemTable && !present.has(ITEM_TABLE_FILE)) throw new ModelLoadError(artifactDir, `${ITEM_TABLE_FILE} is missing`);
-  const tableBytes = manifest.itemTable ? await readItemTable(artifactDir, manifest, indexes.get('backbone')!) : undefined;
-  const converted = (target === 'q8') !== (tableBytes !== undefined) ? await convertItemTable(artifactDir, manifest, indexes.get('backbone')!, tableBytes) : undefined;
+  const backboneIndex = indexes.get('backbone')!;
+  const tableBytes = manifest.itemTable ? await readItemTable(artifactDir, manifest, backboneIndex) : undefined;
+  // Converted before anything is written, so a table that fails its checks leaves <out dir> as it was.
+  const converted = (target === 'q8') !== (tableBytes !== undefined) ? await convertItemTable(artifactDir, manifest, backboneIndex, tableBytes) : undefined;
 
   let existing: string[] = [];
   try {
@@ -145,24 +147,24 @@ async function convertItemTable(
   const rows = manifest.numItems + 1;
   const dim = manifestItemDim(manifest);
   const out = new Map<ServedFileName, Uint8Array>();
-  let rest: TensorMap;
+  let pageBackbone: TensorMap;
   let sha: string | undefined;
   try {
     if (tableBytes) {
-      rest = joinItemTable(backbone, itemTableFromBytes(new Uint8Array(tableBytes), rows, dim));
+      pageBackbone = joinItemTable(backbone, itemTableFromBytes(new Uint8Array(tableBytes), rows, dim));
     } else {
       const split = splitItemTable(backbone, rows, dim);
       if (!split) throw new Error('backbone.bin holds no item_emb to write as the 8-bit table');
-      rest = split.rest;
+      pageBackbone = split.rest;
       out.set(ITEM_TABLE_FILE, split.table.bytes);
       sha = await sha256Hex(split.table.bytes);
     }
   } catch (error) {
     throw new ModelLoadError(artifactDir, `item table: ${(error as Error).message}`, { cause: error });
   }
-  const { index, bin: restBin } = encodeTensorFile(rest);
+  const { index, bin: pageBin } = encodeTensorFile(pageBackbone);
   out.set('backbone.json', new TextEncoder().encode(JSON.stringify(index)));
-  out.set('backbone.bin', restBin);
+  out.set('backbone.bin', pageBin);
   out.set('manifest.json', new TextEncoder().encode(JSON.stringify(withItemTableFile(manifest, sha), null, 1)));
   return out;
 }
