@@ -78,7 +78,7 @@ function studyKey(backbone: StudyRun['backbone'], name: string, seed: number): s
 const CHORD_EXAMPLES_CONTROL = 'quant-chord-examples';
 
 /** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
-const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL]);
+const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL, 'chord-znorm']);
 
 /** The study's runs, in the order they are worth training. */
 export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): StudyRun[] {
@@ -123,6 +123,12 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
       if (backbone === 'sasrec') {
         add(CHORD_EXAMPLES_CONTROL, 'quant', ['--chord-examples'], "uniform 3 bits trained on CHORD's examples (windows every 10 items, each training its last 10 targets): what the examples alone are worth");
       }
+      add(
+        'chord-znorm',
+        'chord',
+        ['--z-norm'],
+        "CHORD with z standardized before the hypernet (the page GRU's state saturates near ±1, so users differ in a small part of z)",
+      );
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
     }

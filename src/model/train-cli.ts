@@ -27,6 +27,8 @@
  * it per epoch in training.json's history; selection stays on validation)
  * --chord-examples (SASRec Base or Quant: train on CHORD's examples, windows every --z-targets items each training its
  * last --z-targets targets; a control for what those examples alone are worth)
+ * --z-norm (custom, weighted, chord: standardize z before the hypernet, by batch statistics in training and their
+ * running averages after; the export folds them into the trunk)
  * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
  * its longest window; 0 = plain shuffled batches)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
@@ -142,6 +144,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       'valid-users': { type: 'string' },
       'watch-test': { type: 'boolean', default: false },
       'chord-examples': { type: 'boolean', default: false },
+      'z-norm': { type: 'boolean', default: false },
       'length-buckets': { type: 'string' },
       backend: { type: 'string', default: 'wasm' },
       'no-progress': { type: 'boolean', default: false },
@@ -238,6 +241,7 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
       validUsers,
       ...(values['watch-test'] ? { watchTest: true } : {}),
       ...(values['chord-examples'] ? { chordExamples: true } : {}),
+      ...(values['z-norm'] ? { zNorm: true } : {}),
       ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
       command,
     },
@@ -321,7 +325,7 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--k-core N|USER,ITEM] [--max-len N] [--temperature X] [--z-dim N] [--hyper-hidden N] [--rank N] [--gru-window N]
        [--lambda-up X] [--lambda-down X] [--uniform-bits N] [--max-steps N] [--caser-user shared|table] [--backend wasm]
        [--loss softmax|sampled|gbce] [--negatives N] [--sampler uniform|popularity] [--gbce-t X] [--valid-users N]
-       [--length-buckets N] [--watch-test] [--chord-examples]
+       [--length-buckets N] [--watch-test] [--chord-examples] [--z-norm]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;

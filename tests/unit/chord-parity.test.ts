@@ -82,6 +82,64 @@ describe('hypernet parity with core', () => {
   }
 });
 
+describe('z standardization (--z-norm)', () => {
+  const shape: HypernetShape = { method: 'chord', zDim: 6, hidden: 5, rank: 2, layers, zNorm: true };
+  const config = hypernetConfig(shape, { levelTable: [2, 4, 6, 8], beta: 0.125, lambda: { up: 1, down: 1 } });
+  const scoresOf = (out: ReturnType<typeof hypernetForward>) => out.scores.map((t) => Array.from(t.dataSync()));
+
+  it('the export folds the running statistics into the trunk: core scores what the training model scores after training', () => {
+    const params = createHypernetParams(shape, 3);
+    jitter(params, 5); // running mean ≈ ±0.3, variance 0.7..1.3
+    const tensors = hypernetTensors(shape, params);
+    // Core's names and nothing else: the statistics live in the trunk.
+    expect([...tensors.keys()].some((n) => n.startsWith('hyper.z.'))).toBe(false);
+    const core = new Hypernet(config, tensors);
+    const batch = 3;
+    const z = randomZ(batch, 6, 8);
+    const out = hypernetForward(shape, params, tf.tensor2d(z, [batch, 6]));
+    const scores = scoresOf(out);
+    for (let b = 0; b < batch; b++) {
+      const s = core.sensitivities(z.subarray(b * 6, (b + 1) * 6));
+      layers.forEach((ly, l) => {
+        const want = channelScores(s.alphaF[l]!, s.alphaE[l]!, ly.outChannels, ly.rowLength);
+        for (let c = 0; c < ly.outChannels; c++) expect(scores[l]![b * ly.outChannels + c]).toBeCloseTo(want[c]!, 5);
+      });
+    }
+  });
+
+  it('a training forward standardizes by the batch and moves the running statistics toward it', () => {
+    const params = createHypernetParams(shape, 3);
+    const batch = 4;
+    // z saturated as the page GRU's is: every user near the same corner, small differences.
+    const rng = new Rng(9);
+    const z = Float32Array.from({ length: batch * 6 }, (_, i) => (i % 2 ? 0.95 : -0.95) + (rng.next() - 0.5) * 0.04);
+    const training = scoresOf(hypernetForward(shape, params, tf.tensor2d(z, [batch, 6]), true));
+    const mean = params['hyper.z.mean']!.dataSync();
+    const variance = params['hyper.z.var']!.dataSync();
+    const batchMean = Array.from({ length: 6 }, (_, c) => Array.from({ length: batch }, (_, b) => z[b * 6 + c]!).reduce((a, x) => a + x, 0) / batch);
+    const batchVar = batchMean.map((m, c) => Array.from({ length: batch }, (_, b) => (z[b * 6 + c]! - m) ** 2).reduce((a, x) => a + x, 0) / batch);
+    for (let c = 0; c < 6; c++) {
+      expect(mean[c]).toBeCloseTo(0.05 * batchMean[c]!, 6);
+      expect(variance[c]).toBeCloseTo(1 + 0.05 * (batchVar[c]! - 1), 6);
+    }
+    // With the running statistics set to the batch's, the evaluation forward scores alike.
+    params['hyper.z.mean']!.assign(tf.tensor1d(batchMean));
+    params['hyper.z.var']!.assign(tf.tensor1d(batchVar));
+    const evaluation = scoresOf(hypernetForward(shape, params, tf.tensor2d(z, [batch, 6])));
+    training.forEach((layer, l) => layer.forEach((v, i) => expect(v).toBeCloseTo(evaluation[l]![i]!, 4)));
+    // Standardized, the users' small differences reach the scores: without it they barely do.
+    // The largest difference between two users' scores of a channel of the first layer.
+    const channels = layers[0]!.outChannels;
+    const spread = (sc: number[][]) =>
+      Math.max(...Array.from({ length: channels }, (_, c) => {
+        const users = Array.from({ length: batch }, (_, b) => sc[0]![b * channels + c]!);
+        return Math.max(...users) - Math.min(...users);
+      }));
+    const plain = scoresOf(hypernetForward({ ...shape, zNorm: false }, params, tf.tensor2d(z, [batch, 6])));
+    expect(spread(training)).toBeGreaterThan(spread(plain));
+  });
+});
+
 describe('GRU parity with core GruProfiler', () => {
   it('matches the page profiler (window mode) on short, exact and long histories', () => {
     const numItems = 12;

@@ -174,4 +174,18 @@ describe('train-cli on tiny data', () => {
     expect(existsSync(join(dir, 'random', 'base'))).toBe(false);
     expect(parseManifest(JSON.parse(readFileSync(join(result.artifactDir, 'manifest.json'), 'utf8'))).frozenWeights ?? 'seed').toBe('seed');
   }, 120_000);
+
+  it('--z-norm trains, records itself, exports a plain hypernet and resumes to the same numbers', async () => {
+    const { result } = await trainCli(tiny('z-norm', '--init', 'random', '--z-norm'), { print: () => {}, tty: false });
+    const art = readArtifact(result.artifactDir);
+    expect(art.training).toMatchObject({ options: { zNorm: true } });
+    expect([...art.hypernet!.tensors.keys()].some((n) => n.startsWith('hyper.z.'))).toBe(false);
+    // The final numbers come from the exported artifact through the deployment path (core's hypernet).
+    const resumed = await trainCli(tiny('z-norm', '--init', 'random', '--z-norm', '--resume'), { print: () => {}, tty: false });
+    expect(testMetrics(resumed.result.artifactDir)).toEqual(testMetrics(result.artifactDir));
+    // A run without a hypernet has no z to standardize.
+    await expect(trainCli(tiny('z-norm-quant', '--method', 'quant', '--init', 'random', '--z-norm'), { print: () => {}, tty: false })).rejects.toMatchObject({
+      code: 'CHORD_BAD_OPTION',
+    });
+  }, 120_000);
 });

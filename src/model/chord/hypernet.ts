@@ -10,6 +10,14 @@
  *   α_L   = h · L.wᵀ + L.b                                       [B, layers]
  *   score = softmax(α_F) · Σ_k |α_E|                             [B, C]   (core channelScores)
  *
+ * With `zNorm`, z is standardized before the trunk: by the batch's own mean and variance in
+ * training (gradients flow through them, as in batch normalisation), by running averages of them
+ * everywhere else (`hyper.z.mean`, `hyper.z.var`, updated by every training forward). The page's
+ * GRU state saturates (most components near ±1), so the users' differences are a small part of
+ * z and of the trunk's input; standardizing makes them the whole of it. The export folds the
+ * running statistics into the trunk (hypernetTensors), so core, the server and the page see a
+ * plain hypernet: (z − μ)·s enters as trunk.w·diag(s) and trunk.b − trunk.w·(μ·s).
+ *
  * Only the per-channel L1 mass of α_E is ever needed, so it is computed by core's lowRankL1Mass
  * (forward and gradient in one host loop each): [B, C, R], the size of the layer's weights per
  * user, is never formed as a tensor.
@@ -30,7 +38,16 @@ export interface HypernetShape {
   readonly hidden: number;
   readonly rank: number;
   readonly layers: readonly HypernetLayer[];
+  /** Standardize z before the trunk (see the module comment). */
+  readonly zNorm?: boolean;
 }
+
+/** Variance floor of z standardization. */
+export const Z_NORM_EPSILON = 1e-5;
+/** Weight of each training batch in the running z statistics (a time constant of 20 steps). */
+export const Z_NORM_MOMENTUM = 0.05;
+const Z_MEAN = 'hyper.z.mean';
+const Z_VAR = 'hyper.z.var';
 
 /** Core's tensor names and shapes for a hypernet (the parity contract). */
 export function hypernetTensorShapes(s: HypernetShape): Map<string, number[]> {
@@ -76,7 +93,33 @@ export function createHypernetParams(s: HypernetShape, seed: number): ParamMap {
     else values = new Float32Array(n);
     out[name] = variableFrom(name, shape, values);
   }
+  if (s.zNorm) {
+    out[Z_MEAN] = variableFrom(Z_MEAN, [s.zDim], new Float32Array(s.zDim));
+    out[Z_VAR] = variableFrom(Z_VAR, [s.zDim], new Float32Array(s.zDim).fill(1));
+  }
   return out;
+}
+
+/**
+ * z standardized (see the module comment): by the batch's statistics, which also move the running
+ * ones, when `training`; by the running ones otherwise.
+ */
+function standardize(params: ParamMap, z: tf.Tensor2D, training: boolean): tf.Tensor2D {
+  const mean = need(params, Z_MEAN);
+  const variance = need(params, Z_VAR);
+  if (!training) return tf.div(tf.sub(z, mean), tf.sqrt(tf.add(variance, Z_NORM_EPSILON))) as tf.Tensor2D;
+  const m = tf.moments(z, 0);
+  const m1 = m.mean.dataSync() as Float32Array;
+  const v1 = m.variance.dataSync() as Float32Array;
+  const run = (v: tf.Variable, batch: Float32Array) => {
+    const old = v.dataSync() as Float32Array;
+    v.assign(tf.tensor1d(Float32Array.from(old, (x, i) => x + Z_NORM_MOMENTUM * (batch[i]! - x))));
+  };
+  tf.tidy(() => {
+    run(mean, m1);
+    run(variance, v1);
+  });
+  return tf.div(tf.sub(z, m.mean), tf.sqrt(tf.add(m.variance, Z_NORM_EPSILON))) as tf.Tensor2D;
 }
 
 /**
@@ -108,12 +151,17 @@ export interface HypernetOutputs {
   readonly alphaL: tf.Tensor2D;
 }
 
-/** α's of every user in the batch (z [B, zDim]). Differentiable in the variables and in z. */
-export function hypernetForward(s: HypernetShape, params: ParamMap, z: tf.Tensor2D): HypernetOutputs {
+/**
+ * α's of every user in the batch (z [B, zDim]). Differentiable in the variables and in z.
+ * `training` (default false) standardizes z by the batch's statistics and updates the running ones
+ * (only with zNorm).
+ */
+export function hypernetForward(s: HypernetShape, params: ParamMap, z: tf.Tensor2D, training = false): HypernetOutputs {
   const p = (n: string) => need(params, n);
   const dense = (x: tf.Tensor2D, w: string, b: string) => tf.add(mm(x, p(w), false, true), p(b)) as tf.Tensor2D;
   const batch = z.shape[0];
-  const h = tf.tanh(dense(z, 'hyper.trunk.w', 'hyper.trunk.b')) as tf.Tensor2D;
+  const zIn = s.zNorm ? standardize(params, z, training) : z;
+  const h = tf.tanh(dense(zIn, 'hyper.trunk.w', 'hyper.trunk.b')) as tf.Tensor2D;
   const scores = s.layers.map((ly) => {
     const soft = tf.softmax(dense(h, `hyper.F.${ly.name}.w`, `hyper.F.${ly.name}.b`)) as tf.Tensor2D;
     if (s.method === 'custom') return tf.mul(soft, ly.rowLength) as tf.Tensor2D;
@@ -151,6 +199,22 @@ export function hypernetTensors(s: HypernetShape, params: ParamMap): TensorMap {
   const out: TensorMap = new Map();
   for (const [name, shape] of hypernetTensorShapes(s)) {
     out.set(name, { shape, data: new Float32Array(need(params, name).dataSync()) });
+  }
+  if (s.zNorm) {
+    // Fold (z − μ)·scale into the trunk: w' = w·diag(scale), b' = b − w'·μ.
+    const mean = need(params, Z_MEAN).dataSync() as Float32Array;
+    const variance = need(params, Z_VAR).dataSync() as Float32Array;
+    const w = out.get('hyper.trunk.w')!.data;
+    const b = out.get('hyper.trunk.b')!.data;
+    for (let r = 0; r < s.hidden; r++) {
+      let shift = 0;
+      for (let c = 0; c < s.zDim; c++) {
+        const folded = w[r * s.zDim + c]! / Math.sqrt(variance[c]! + Z_NORM_EPSILON);
+        w[r * s.zDim + c] = folded;
+        shift += folded * mean[c]!;
+      }
+      b[r] = b[r]! - shift;
+    }
   }
   return out;
 }

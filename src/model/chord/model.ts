@@ -58,6 +58,8 @@ export interface ChordOptions {
   readonly contrastMargin: number;
   /** Activation fake-quantization bits at matmul inputs (w3a3: 3); undefined = off. */
   readonly activationBits?: number;
+  /** Standardize z before the hypernet trunk (hypernet.ts); false = off. */
+  readonly zNorm?: boolean;
   readonly seed: number;
 }
 
@@ -187,7 +189,7 @@ export function createChordModel(
   }
 
   const hyperLayers: HypernetLayer[] = layers.map((l) => ({ name: l.name, outChannels: l.outChannels, rowLength: l.rowLength }));
-  const shape: HypernetShape = { method: o.method, zDim: o.zDim, hidden: o.hyperHidden, rank: o.rank, layers: hyperLayers };
+  const shape: HypernetShape = { method: o.method, zDim: o.zDim, hidden: o.hyperHidden, rank: o.rank, layers: hyperLayers, ...(o.zNorm ? { zNorm: true } : {}) };
   const hyper = createHypernetParams(shape, o.seed);
   const chord = o.method === 'chord';
   const lambda = chord ? { up: o.lambda.up, down: o.lambda.down } : { up: 0, down: 0 };
@@ -203,7 +205,8 @@ export function createChordModel(
   };
   const stacks: LevelStack[] = layers.map((spec) => levelStack(spec, frozenOf(spec), o.levelTable));
 
-  const sensitivities = (windows: tf.Tensor2D) => hypernetForward(shape, hyper, gruBatchForward(gru, itemEmb as tf.Tensor2D, windows));
+  const sensitivities = (windows: tf.Tensor2D, training = false) =>
+    hypernetForward(shape, hyper, gruBatchForward(gru, itemEmb as tf.Tensor2D, windows), training);
   const hostAllocation = (out: ReturnType<typeof sensitivities>, batch: number) =>
     allocateBatch(
       allocation,
@@ -221,7 +224,7 @@ export function createChordModel(
   /** The layers at this batch's strategies, with the soft path for gradients. */
   const trainingLayers = (windows: tf.Tensor2D): LayerFn => {
     const batch = windows.shape[0];
-    const out = sensitivities(windows);
+    const out = sensitivities(windows, true);
     const alloc = hostAllocation(out, batch);
     const q = layers.map((_, l) =>
       softLevels(

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackboneKind } from '../../core/backbones.ts';
 import { generateFrozenWeights } from '../../core/frozen.ts';
-import type { Method } from '../../core/methods.ts';
+import { isHypernetMethod, type Method } from '../../core/methods.ts';
 import { buildManifest } from '../../core/manifest.ts';
 import type { TensorMap } from '../../core/tensor-file.ts';
 import type { SplitDataset } from '../../data/types.ts';
@@ -83,6 +83,11 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
    * that gives a uniform model whatever CHORD's examples alone are worth.
    */
   readonly chordExamples?: boolean;
+  /**
+   * Standardize z before the hypernet trunk (chord/hypernet.ts): the GRU state saturates, so
+   * users differ in a small part of z. Exported folded into the trunk: artifacts stay as they are.
+   */
+  readonly zNorm?: boolean;
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
   readonly progress: boolean;
@@ -194,6 +199,7 @@ function buildModel(o: RunOptions, backbone: ChordBackbone, pretrained: TensorMa
     method: o.method,
     ...quantSettings(o),
     ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }),
+    ...(o.zNorm ? { zNorm: true } : {}),
     seed: o.seed,
   };
   const initParams = pretrained ? new Map([...pretrained].map(([k, v]) => [k, v.data])) : undefined;
@@ -291,6 +297,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   if (o.chordExamples && (zInLossOf(o.method) || o.backbone !== 'sasrec')) {
     throw new ChordTrainError('CHORD_BAD_OPTION', `--chord-examples is for SASRec Base or Quant (CHORD's own examples), not ${o.backbone} ${o.method}`);
   }
+  if (o.zNorm && !isHypernetMethod(o.method)) {
+    throw new ChordTrainError('CHORD_BAD_OPTION', `--z-norm standardizes the hypernet's input; ${o.method} has no hypernet`);
+  }
   if (lengthBuckets > 0 && !backbone.acceptsShortWindows) {
     throw new ChordTrainError('CHORD_BAD_OPTION', `--length-buckets needs a backbone whose windows can be cut (SASRec), not ${o.backbone}`);
   }
@@ -321,6 +330,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     ...(validDuring === valid ? {} : { validUsers }),
     ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
     ...(o.chordExamples ? { chordExamples: true } : {}),
+    ...(o.zNorm ? { zNorm: true } : {}),
   };
   o.log(`model ${modelId}: ${countParams(model.variables)} trainable parameters`);
   if (validDuring !== valid) o.log(`validation during training: a seeded sample of ${validUsers} of ${ds.numUsers} users`);
