@@ -10,13 +10,16 @@
  * up: the bits cannot carry item identity on this backbone. The mean |Δ log2(rank + 1)| of the
  * target between the honest and the other user's strategy separates "the strategy changes
  * nothing" (≈ 0) from "it changes the ranking, but not usefully" (large, with a null mean
- * difference).
+ * difference). inputSpread says where the users' differences are lost before the strategy: the
+ * GRU's state, the hypernet trunk's tanh, or the channel scores.
  *
  *   npm run probe -- <artifact dir> --data ../shared/datasets/ml-100k [--k-core 10] [--out file.json]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError, runCli } from '../src/cli/run-cli.ts';
+import { channelScores } from '../src/core/allocation.ts';
+import { profileClicks } from '../src/core/gru.ts';
 import { pairedDifference, type PairedDifference } from '../src/core/paired.ts';
 import { ndcgAtK } from '../src/core/metrics.ts';
 import { parseCoreThreshold } from '../src/data/kcore.ts';
@@ -43,6 +46,90 @@ export interface ProbeResult {
   readonly meanAbsLog2RankShift: { honest_vs_otherUser: number; ownTarget_vs_otherTarget: number };
   /** Mean share of channels whose level differs from the honest strategy's. */
   readonly channelsChanged: { ownTarget: number; otherUser: number };
+}
+
+/**
+ * Where a hypernet's input loses the users' differences, over the first `sampleUsers` test users'
+ * honest histories: the page GRU's state z, the hypernet trunk's tanh, and the channel scores Γ
+ * ranks. Cheap (no ranking).
+ */
+export interface InputSpread {
+  readonly users: number;
+  /** Mean |z_i| over users and components, and the share of components beyond ±0.95 (the GRU state saturating). */
+  readonly zMeanAbs: number;
+  readonly zSaturated: number;
+  /** Mean over users of ‖z_u − z̄‖ / ‖z̄‖. */
+  readonly zRelativeSpread: number;
+  /** Share of (user, trunk unit) pairs whose pre-activation is beyond ±3 (tanh within 0.5% of ±1). */
+  readonly trunkSaturated: number;
+  /**
+   * Per layer, the mean over channels of a channel score's standard deviation across users, over
+   * the standard deviation across channels of their mean scores; averaged over layers. 0: every user
+   * gets the same scores; near 1: users differ as much as channels do.
+   */
+  readonly scoreSpreadRatio: number;
+}
+
+/** The saturation beyond which a component or unit counts as saturated (InputSpread). */
+const Z_SATURATED = 0.95;
+const TRUNK_SATURATED = 3;
+
+export async function inputSpread(artifactDir: string, ds: SplitDataset, gruWindow: number, sampleUsers = 2000): Promise<InputSpread> {
+  const dep = await prepareDeployment(readArtifact(artifactDir));
+  const hypernet = dep.hypernet;
+  if (!hypernet) throw new UsageError(`${artifactDir} has no hypernet`);
+  const tensors = dep.artifact.hypernet!.tensors;
+  const trunkW = tensors.get('hyper.trunk.w')!.data;
+  const trunkB = tensors.get('hyper.trunk.b')!.data;
+  const { zDim, hidden, layers } = hypernet.config;
+  const test = testHistories(ds);
+  const n = Math.min(sampleUsers, ds.numUsers);
+  const zs: Float32Array[] = [];
+  const scores: Float32Array[][] = [];
+  let zAbs = 0;
+  let zSat = 0;
+  let trunkSat = 0;
+  for (let u = 0; u < n; u++) {
+    const z = profileClicks(dep.gru, dep.itemEmbeddings, Array.from(test.histories[u]!).filter((i) => i > 0), { window: gruWindow });
+    zs.push(z);
+    for (const v of z) {
+      zAbs += Math.abs(v);
+      if (Math.abs(v) > Z_SATURATED) zSat++;
+    }
+    for (let r = 0; r < hidden; r++) {
+      let a = trunkB[r]!;
+      for (let c = 0; c < zDim; c++) a += trunkW[r * zDim + c]! * z[c]!;
+      if (Math.abs(a) > TRUNK_SATURATED) trunkSat++;
+    }
+    const s = hypernet.sensitivities(z);
+    scores.push(layers.map((ly, i) => channelScores(s.alphaF[i]!, s.alphaE[i]!, ly.outChannels, ly.rowLength)));
+  }
+  const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((t, x) => t + x * x, 0));
+  const zMean = Array.from({ length: zDim }, (_, c) => zs.reduce((t, z) => t + z[c]!, 0) / n);
+  const zRelativeSpread = zs.reduce((t, z) => t + norm(Array.from(z, (x, c) => x - zMean[c]!)), 0) / n / norm(zMean);
+  const ratios = layers.map((ly, l) => {
+    const channels = ly.outChannels;
+    const m = Array.from({ length: channels }, (_, c) => scores.reduce((t, sc) => t + sc[l]![c]!, 0) / n);
+    const within = m.reduce((t, mc, c) => t + Math.sqrt(scores.reduce((v, sc) => v + (sc[l]![c]! - mc) ** 2, 0) / n), 0) / channels;
+    const mm = mean(m);
+    const across = Math.sqrt(m.reduce((t, x) => t + (x - mm) ** 2, 0) / channels);
+    return across > 0 ? within / across : 0;
+  });
+  return {
+    users: n,
+    zMeanAbs: zAbs / (n * zDim),
+    zSaturated: zSat / (n * zDim),
+    zRelativeSpread,
+    trunkSaturated: trunkSat / (n * hidden),
+    scoreSpreadRatio: mean(ratios),
+  };
+}
+
+export function inputSpreadLine(r: InputSpread): string {
+  return (
+    `input spread (${r.users} users): z mean |z_i| ${r.zMeanAbs.toFixed(3)}, beyond ±${Z_SATURATED} ${r.zSaturated.toFixed(3)}, ` +
+    `relative spread ${r.zRelativeSpread.toFixed(3)}; trunk units saturated ${r.trunkSaturated.toFixed(3)}; channel-score spread ratio ${r.scoreSpreadRatio.toFixed(4)}`
+  );
 }
 
 /** Per-user NDCG@10 of 0-based target ranks. */
@@ -123,7 +210,8 @@ const USAGE = `usage: npm run probe -- <artifact dir> --data <dataset> [--k-core
 
 Ranks every test user with the strategy from the honest history, history + own test item, history +
 another user's test item, and another user's history (backbone input unchanged); prints NDCG@10 per
-arm, paired differences with 95% intervals, the mean |Δ log2 rank| and the channels changed.
+arm, paired differences with 95% intervals, the mean |Δ log2 rank| and the channels changed; then
+where the hypernet's input loses the users' differences (GRU state, trunk, channel scores).
 --gru-window defaults to the run's own (training.json).`;
 
 async function main(argv: string[]): Promise<void> {
@@ -140,7 +228,9 @@ async function main(argv: string[]): Promise<void> {
   const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
   const result = await probeStrategy(dir, ds, gruWindow);
   for (const line of probeLines(result)) console.log(line);
-  if (values.out) writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);
+  const spread = await inputSpread(dir, ds, gruWindow);
+  console.log(`  ${inputSpreadLine(spread)}`);
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ...result, inputSpread: spread }, null, 1)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'probe', usage: USAGE, main });

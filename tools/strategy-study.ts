@@ -46,7 +46,7 @@ import {
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
-import { mean, ndcgs, probeStrategy, type ProbeResult } from './probe-strategy.ts';
+import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
 
 export interface StudyRun {
   readonly key: string;
@@ -231,6 +231,8 @@ interface StudyRow {
   vsQuantChordExamples: ReturnType<typeof paired> | null;
   ownVsOtherUser: ReturnType<typeof paired> | null;
   probe: ProbeResult | null;
+  /** Personalised runs: where the hypernet's input loses the users' differences (not cached: no ranking). */
+  inputSpread: InputSpread | null;
   /** Runs trained with --watch-test: the epoch whose test NDCG@10 was best, against the validation-picked epoch's. */
   watchedTest: WatchedTest | null;
 }
@@ -299,6 +301,19 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
         `${fd(p.paired.ownTarget_vs_honest.unmasked)} | ${fd(p.paired.ownTarget_vs_otherTarget.unmasked)} | ${p.meanAbsLog2RankShift.honest_vs_otherUser.toFixed(3)} | ` +
         `${p.channelsChanged.ownTarget.toFixed(3)} / ${p.channelsChanged.otherUser.toFixed(3)} |`,
     );
+  }
+  const spreads = rows.filter((r) => r.inputSpread);
+  if (spreads.length > 0) {
+    out.push('', '## Where the users\' differences are lost', '');
+    out.push(`Over the first ${spreads[0]!.inputSpread!.users} test users' honest histories: the page GRU's state z (mean |z_i|, the share of components beyond ±0.95,`);
+    out.push('and ‖z − z̄‖ / ‖z̄‖), the share of hypernet trunk units whose pre-activation is beyond ±3 (tanh flat), and the channel-score spread');
+    out.push('ratio (per layer, a channel score\'s spread across users over the spread across channels: 0 = one strategy for all).', '');
+    out.push('| run | mean \|z_i\| | z beyond ±0.95 | z relative spread | trunk saturated | channel-score spread ratio |');
+    out.push('|---|---|---|---|---|---|');
+    for (const r of spreads) {
+      const x = r.inputSpread!;
+      out.push(`| ${r.key} | ${x.zMeanAbs.toFixed(3)} | ${x.zSaturated.toFixed(3)} | ${x.zRelativeSpread.toFixed(3)} | ${x.trunkSaturated.toFixed(3)} | ${x.scoreSpreadRatio.toFixed(4)} |`);
+    }
   }
   const watched = rows.filter((r) => r.watchedTest);
   if (watched.length > 0) {
@@ -387,6 +402,7 @@ async function main(argv: string[]): Promise<void> {
       vsQuantChordExamples: null,
       ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
       probe: ev.probe ?? null,
+      inputSpread: personalised ? await inputSpread(run.artifactDir, ds, (t.options as { gruWindow?: number }).gruWindow ?? 20) : null,
       watchedTest: watchedTest(t),
     });
     rowRuns.push(r);

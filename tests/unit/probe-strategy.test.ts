@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/model/backend.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
-import { PROBE_ARMS, probeLines, probeStrategy } from '../../tools/probe-strategy.ts';
+import { inputSpread, inputSpreadLine, PROBE_ARMS, probeLines, probeStrategy } from '../../tools/probe-strategy.ts';
 import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'chord-probe-'));
@@ -33,5 +33,24 @@ describe('strategy probe', () => {
     expect(r.channelsChanged.otherUser).toBeGreaterThan(0);
     expect(r.meanAbsLog2RankShift.honest_vs_otherUser).toBeGreaterThanOrEqual(0);
     expect(probeLines(r).length).toBe(1 + PROBE_ARMS.length + 3 + 2);
+
+    // Where the users' differences go: z varies between users, and so (channels change above) do the scores.
+    const spread = await inputSpread(run.artifactDir, ds, 6, 10);
+    expect(spread.users).toBe(10);
+    expect(spread.zMeanAbs).toBeGreaterThan(0);
+    expect(spread.zMeanAbs).toBeLessThan(1);
+    for (const share of [spread.zSaturated, spread.trunkSaturated]) expect(share >= 0 && share <= 1).toBe(true);
+    expect(spread.zRelativeSpread).toBeGreaterThan(0);
+    expect(spread.scoreSpreadRatio).toBeGreaterThan(0);
+    expect(inputSpreadLine(spread)).toMatch(/^input spread \(10 users\)/);
+  }, 120_000);
+
+  it('finds no spread at all where every user has the same history', async () => {
+    const ds = cyclicSplit(24, 12);
+    const same = { ...ds, train: ds.train.map(() => ds.train[0]!), valid: ds.valid.map(() => ds.valid[0]!) };
+    const run = await runTraining(tinyRunOptions(join(dir, 'same'), { method: 'chord', budgets: [] }), ds);
+    const spread = await inputSpread(run.artifactDir, same, 6, 10);
+    expect(spread.zRelativeSpread).toBe(0);
+    expect(spread.scoreSpreadRatio).toBe(0);
   }, 120_000);
 });
