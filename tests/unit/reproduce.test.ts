@@ -271,7 +271,7 @@ describe('dataset profiles', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('trains the Amazon sets without a k-core, with the sampled loss, SASRec on length buckets', () => {
+  it('trains the Amazon sets without a k-core, SASRec on length buckets; Toys with the sampled loss, Sports with full softmax', () => {
     const toys = datasetProfile('amazon-toys');
     const plan = planRuns([1]).filter(toys.keep);
     expect(plan.every((r) => r.group === 'headline' || r.group === 'pretrained')).toBe(true);
@@ -282,7 +282,14 @@ describe('dataset profiles', () => {
       expect(parsed.run.loss).toMatchObject({ kind: 'sampled', negatives: 256 });
       expect(parsed.run.lengthBuckets).toBe(r.backbone === 'sasrec' ? 20 : undefined);
     }
-    const sports = planRuns([1]).filter(DATASET_PROFILES['amazon-sports']!.keep).map((r) => r.key).sort();
+    const sportsProfile = DATASET_PROFILES['amazon-sports']!;
+    for (const r of planRuns([1]).filter(sportsProfile.keep)) {
+      const parsed = parseTrainArgs(trainArgs(r, 'd/amazon-sports/Sports_and_Outdoors.txt', '.cache/reproduce-amazon-sports', sportsProfile));
+      expect(parsed.kCore).toBe(0);
+      expect(parsed.run.loss).toMatchObject({ kind: 'softmax' });
+      expect(parsed.run.lengthBuckets).toBe(r.backbone === 'sasrec' ? 20 : undefined);
+    }
+    const sports = planRuns([1]).filter(sportsProfile.keep).map((r) => r.key).sort();
     expect(sports).toEqual(['caser-base-s1', 'sasrec-base-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-quant-pre-s1']);
     // ML-100K and unknown datasets keep what every committed ML-100K run was trained with.
     expect(datasetProfile('ml-100k')).toBe(DEFAULT_PROFILE);
