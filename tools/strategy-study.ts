@@ -308,7 +308,7 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
     out.push(`Over the first ${spreads[0]!.inputSpread!.users} test users' honest histories: the page GRU's state z (mean |z_i|, the share of components beyond ±0.95,`);
     out.push('and ‖z − z̄‖ / ‖z̄‖), the share of hypernet trunk units whose pre-activation is beyond ±3 (tanh flat), and the channel-score spread');
     out.push('ratio (per layer, a channel score\'s spread across users over the spread across channels: 0 = one strategy for all).', '');
-    out.push('| run | mean \|z_i\| | z beyond ±0.95 | z relative spread | trunk saturated | channel-score spread ratio |');
+    out.push('| run | mean \\|z_i\\| | z beyond ±0.95 | z relative spread | trunk saturated | channel-score spread ratio |');
     out.push('|---|---|---|---|---|---|');
     for (const r of spreads) {
       const x = r.inputSpread!;
