@@ -261,6 +261,13 @@ export function watchedTest(t: Pick<Training, 'history' | 'epochs'>): WatchedTes
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
 const fd = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4)} [${d.lo >= 0 ? '+' : ''}${d.lo.toFixed(4)}, ${d.hi >= 0 ? '+' : ''}${d.hi.toFixed(4)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
 
+/** A report section: its title, what it shows, and a table (header cells, then one row of cells per line). */
+function tableSection(out: string[], title: string, intro: readonly string[], header: readonly string[], rows: readonly (readonly string[])[]): void {
+  out.push('', `## ${title}`, '', ...intro, '');
+  out.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
+  for (const row of rows) out.push(`| ${row.join(' | ')} |`);
+}
+
 function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
   const out: string[] = [];
   const title = DATASET_TITLES[dataset] ?? dataset;
@@ -304,28 +311,36 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
   }
   const spreads = rows.filter((r) => r.inputSpread);
   if (spreads.length > 0) {
-    out.push('', '## Where the users\' differences are lost', '');
-    out.push(`Over the first ${spreads[0]!.inputSpread!.users} test users' honest histories: the page GRU's state z (mean |z_i|, the share of components beyond ±0.95,`);
-    out.push('and ‖z − z̄‖ / ‖z̄‖), the share of hypernet trunk units whose pre-activation is beyond ±3 (tanh flat), and the channel-score spread');
-    out.push('ratio (per layer, a channel score\'s spread across users over the spread across channels: 0 = one strategy for all).', '');
-    out.push('| run | mean \\|z_i\\| | z beyond ±0.95 | z relative spread | trunk saturated | channel-score spread ratio |');
-    out.push('|---|---|---|---|---|---|');
-    for (const r of spreads) {
-      const x = r.inputSpread!;
-      out.push(`| ${r.key} | ${x.zMeanAbs.toFixed(3)} | ${x.zSaturated.toFixed(3)} | ${x.zRelativeSpread.toFixed(3)} | ${x.trunkSaturated.toFixed(3)} | ${x.scoreSpreadRatio.toFixed(4)} |`);
-    }
+    tableSection(
+      out,
+      "Where the users' differences are lost",
+      [
+        `Over the first ${spreads[0]!.inputSpread!.users} test users' honest histories: the page GRU's state z (mean |z_i|, the share of components beyond ±0.95,`,
+        'and ‖z − z̄‖ / ‖z̄‖), the share of hypernet trunk units whose pre-activation is beyond ±3 (tanh flat), and the channel-score spread',
+        "ratio (per layer, a channel score's spread across users over the spread across channels: 0 = one strategy for all).",
+      ],
+      ['run', 'mean \\|z_i\\|', 'z beyond ±0.95', 'z relative spread', 'trunk saturated', 'channel-score spread ratio'],
+      spreads.map((r) => {
+        const x = r.inputSpread!;
+        return [r.key, x.zMeanAbs.toFixed(3), x.zSaturated.toFixed(3), x.zRelativeSpread.toFixed(3), x.trunkSaturated.toFixed(3), x.scoreSpreadRatio.toFixed(4)];
+      }),
+    );
   }
   const watched = rows.filter((r) => r.watchedTest);
   if (watched.length > 0) {
-    out.push('', '## The paper\'s protocol: the best test epoch (not a result: it selects on test)', '');
-    out.push('Runs trained with `--watch-test` ranked the test users after every epoch (the training-side scorer, on as many users as');
-    out.push('validation ranks). "best" is the epoch the paper\'s protocol would report; "selected" is the epoch validation picked.', '');
-    out.push('| run | best test epoch | its test NDCG@10 | selected epoch | its test NDCG@10 | best − selected |');
-    out.push('|---|---|---|---|---|---|');
-    for (const r of watched) {
-      const w = r.watchedTest!;
-      out.push(`| ${r.key} | ${w.bestTestEpoch} | ${f4(w.bestTestNdcg10)} | ${w.selectedEpoch} | ${f4(w.selectedTestNdcg10)} | ${(w.bestTestNdcg10 - w.selectedTestNdcg10).toFixed(4)} |`);
-    }
+    tableSection(
+      out,
+      "The paper's protocol: the best test epoch (not a result: it selects on test)",
+      [
+        'Runs trained with `--watch-test` ranked the test users after every epoch (the training-side scorer, on as many users as',
+        'validation ranks). "best" is the epoch the paper\'s protocol would report; "selected" is the epoch validation picked.',
+      ],
+      ['run', 'best test epoch', 'its test NDCG@10', 'selected epoch', 'its test NDCG@10', 'best − selected'],
+      watched.map((r) => {
+        const w = r.watchedTest!;
+        return [r.key, String(w.bestTestEpoch), f4(w.bestTestNdcg10), String(w.selectedEpoch), f4(w.selectedTestNdcg10), (w.bestTestNdcg10 - w.selectedTestNdcg10).toFixed(4)];
+      }),
+    );
   }
   out.push('', '## The paper\'s protocol (not a result: no retraining, so no selection either)', '');
   out.push('The Base\'s trained weights quantized to uniform 3 bits after training, scored as is.', '');
