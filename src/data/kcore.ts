@@ -18,7 +18,7 @@ export function parseCoreThreshold(text: string): CoreThreshold {
   const parts = text.split(',').map((p) => p.trim());
   const values = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : Number.NaN));
   if ((parts.length !== 1 && parts.length !== 2) || values.some((v) => !Number.isSafeInteger(v))) {
-    throw new DatasetError('DATASET_BAD_OPTION', `k-core must be N or USER,ITEM (non-negative integers), got "${text}"`);
+    throw new DatasetError('DATASET_BAD_OPTION', `a k-core threshold must be N or USER,ITEM (non-negative integers), got "${text}"`);
   }
   return values.length === 1 || values[0] === values[1] ? values[0]! : { user: values[0]!, item: values[1]! };
 }

@@ -25,7 +25,7 @@ function main(argv: string[]): void {
   try {
     k = parseCoreThreshold(values.k);
   } catch (error) {
-    throw new UsageError(`--${(error as Error).message}`);
+    throw new UsageError(`--k: ${(error as Error).message}`);
   }
 
   const loaded = loadDataset(values.data);

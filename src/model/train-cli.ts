@@ -64,7 +64,7 @@ function coreThreshold(text: string): CoreThreshold {
   try {
     return parseCoreThreshold(text);
   } catch (error) {
-    throw new ChordTrainError('CHORD_BAD_OPTION', `--${(error as Error).message}`, { cause: error });
+    throw new ChordTrainError('CHORD_BAD_OPTION', `--k-core: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -69,7 +69,7 @@ describe('every CLI', () => {
       ['src/model/train-cli.ts', ['--colour', 'red'], 2, /^train: ERR_PARSE_ARGS_UNKNOWN_OPTION: .*\(--help for usage\)$/],
       ['src/model/reproduce-cli.ts', [], 2, /^reproduce: USAGE: --data <path> is required/],
       ['src/data/stats-cli.ts', ['--data', 'no/such/file.data'], 1, /^stats: DATASET_\w+: /],
-      ['src/data/stats-cli.ts', ['--data', 'x', '--k=-1'], 2, /^stats: USAGE: --k must be a non-negative integer/],
+      ['src/data/stats-cli.ts', ['--data', 'x', '--k=-1'], 2, /^stats: USAGE: --k: a k-core threshold must be N or USER,ITEM/],
       ['src/data/synthetic-cli.ts', [], 2, /^synth: USAGE: --out <dir> is required/],
       ['tools/fuzz/fuzz-bitstream-cli.ts', ['--cases', 'many'], 2, /^fuzz: USAGE: --cases must be an integer/],
       ['tools/bench/bench-train.ts', ['--steps', '0'], 2, /^bench:train: USAGE: --steps must be a positive integer/],

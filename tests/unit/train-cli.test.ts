@@ -79,7 +79,7 @@ describe('train-cli arguments', () => {
     expect(parse('--k-core', '0').kCore).toBe(0);
     expect(parse('--k-core', '10,21').kCore).toEqual({ user: 10, item: 21 });
     expect(badOption(['--k-core', '10,x'])).toMatchObject({ code: 'CHORD_BAD_OPTION' });
-    expect(badOption(['--k-core', '10,x']).message).toMatch(/^--k-core must be N or USER,ITEM/);
+    expect(badOption(['--k-core', '10,x']).message).toMatch(/^--k-core: a k-core threshold must be N or USER,ITEM/);
   });
 
   it('parses the loss, validation sample and length buckets, refusing options that do not apply', () => {
