@@ -27,7 +27,7 @@ import {
   wordsPerRow,
 } from '../core/packing.ts';
 import { MAX_BITS, MIN_BITS } from '../core/quantize.ts';
-import { levelTableProblem, type Strategy } from '../core/strategy.ts';
+import { OFF_BITS, type Strategy } from '../core/strategy.ts';
 import { ADAPT_TILE } from './shader-constants.ts';
 
 /** Most channels a layer may have: the GPU stores channel indices as u16. */
@@ -175,8 +175,14 @@ export function planLayerPacking(bitsPerChannel: Uint8Array, rowLength: number):
  */
 export function strategyBits(strategy: Strategy, layers: readonly QuantizableLayer[]): Uint8Array[] {
   const table = strategy.levelTable;
-  const problem = levelTableProblem(table);
-  if (problem) throw new StrategyMismatchError(problem);
+  // Only what packing needs: any four widths, repeats too (a table of one width sizes a buffer for
+  // every channel at it). Whether a table is a valid strategy's is the bitstream decoder's check.
+  if (table.length !== 4) throw new StrategyMismatchError(`level table has ${table.length} entries, expected 4`);
+  for (const b of table) {
+    if (!Number.isInteger(b) || b < OFF_BITS || b > MAX_BITS) {
+      throw new StrategyMismatchError(`level table ${JSON.stringify(table)} has a width outside ${OFF_BITS}..${MAX_BITS}`);
+    }
+  }
   if (strategy.layers.length !== layers.length) {
     throw new StrategyMismatchError(`strategy has ${strategy.layers.length} layers, the model ${layers.length}`);
   }
