@@ -129,6 +129,78 @@ export class NegativeSampler {
   }
 }
 
+/**
+ * The most logits ([target rows x items]) the full softmax forms at once. Above it the loss runs in
+ * row chunks (chunkedSoftmaxLoss): a Sports step of 6,400 target rows over 18,358 items would
+ * otherwise hold several 470 MB tensors and run tfjs-wasm out of memory (XNNPACK status 6, then
+ * "memory access out of bounds"). At or below it nothing changes: an ML-100K step has at most
+ * 128 x 50 x 1,153 (7.4M) logits. The Amazon sets' largest steps (Toys 76M, Sports 117M) are chunked.
+ */
+export const FULL_SOFTMAX_MAX_LOGITS = 16 * 1024 * 1024;
+
+/**
+ * Mean full-softmax cross-entropy of `rows` [M, d] over `table` [N, d] (+ `bias` [N]) with
+ * targets `targets` [M], computed `chunkRows` rows at a time so that no [M, N] tensor is ever
+ * formed: the forward keeps each row's log-sum-exp, and the backward recomputes a chunk's
+ * softmax P to give dRows = g·(P·table − table[t]), dTable = g·(Pᵀ·rows − Σ_{t} rows),
+ * dBias = g·(Σ P − counts(t)), with g = dy / M. The value and gradients of softmaxCrossEntropy of
+ * rows·tableᵀ + bias, up to float rounding.
+ */
+export function chunkedSoftmaxLoss(
+  rows: tf.Tensor2D,
+  table: tf.Tensor2D,
+  bias: tf.Tensor1D | undefined,
+  targets: tf.Tensor1D,
+  chunkRows: number,
+): tf.Scalar {
+  const m = rows.shape[0];
+  const n = table.shape[0];
+  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new RangeError(`chunkRows ${chunkRows} must be a positive integer`);
+  const starts = Array.from({ length: Math.ceil(m / chunkRows) }, (_, i) => i * chunkRows);
+  const slice = <T extends tf.Tensor>(t: T, start: number): T => t.slice(start, Math.min(chunkRows, m - start)) as T;
+  const logitsOf = (rc: tf.Tensor2D, t: tf.Tensor2D, b: tf.Tensor1D) => tf.add(mm(rc, t, false, true), b) as tf.Tensor2D;
+  const op = tf.customGrad((rIn, tIn, bIn, save) => {
+    const [r, t, b] = [rIn as tf.Tensor2D, tIn as tf.Tensor2D, bIn as tf.Tensor1D];
+    const lse = tf.tidy(() => tf.concat(starts.map((s) => tf.logSumExp(logitsOf(slice(r, s), t, b), 1))) as tf.Tensor1D);
+    // The backward reads only what the engine keeps for it: a tensor it does not save may be gone by then.
+    (save as tf.GradSaveFunc)([r, t, b, lse]);
+    const value = tf.tidy(() => {
+      const picked = tf.add(tf.sum(tf.mul(r, tf.gather(t, targets)), 1), tf.gather(b, targets));
+      return tf.mean(tf.sub(lse, picked)) as tf.Scalar;
+    });
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [r, t, b, lse] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+          const dRows: tf.Tensor[] = [];
+          let dTable: tf.Tensor = tf.zeros([n, t.shape[1]]);
+          let dBias: tf.Tensor = tf.zeros([n]);
+          for (const s of starts) {
+            // One chunk's softmax at a time: the only [chunk, N] tensors alive are this chunk's.
+            const step = tf.tidy(() => {
+              const rc = slice(r, s);
+              const tc = slice(targets, s);
+              const p = tf.exp(tf.sub(logitsOf(rc, t, b), slice(lse, s).expandDims(1))) as tf.Tensor2D;
+              return {
+                rows: tf.sub(mm(p, t), tf.gather(t, tc)),
+                table: tf.add(dTable, tf.sub(mm(p, rc, true, false), tf.unsortedSegmentSum(rc, tc, n))),
+                bias: tf.add(dBias, tf.sub(tf.sum(p, 0), tf.unsortedSegmentSum(tf.onesLike(tc).toFloat(), tc, n))),
+              };
+            });
+            tf.dispose([dTable, dBias]);
+            dRows.push(step.rows);
+            dTable = step.table;
+            dBias = step.bias;
+          }
+          const g = tf.div(dy, m);
+          return [tf.mul(tf.concat(dRows), g), tf.mul(dTable, g), tf.mul(dBias, g)];
+        }),
+    };
+  }) as (r: tf.Tensor, t: tf.Tensor, b: tf.Tensor) => tf.Scalar;
+  return op(rows, table, bias ?? tf.zeros([n]));
+}
+
 /** Large enough to remove a logit from a softmax, finite so no inf − inf appears. */
 const REMOVED = 1e9;
 
@@ -145,6 +217,9 @@ export function itemLoss(
   negatives?: SampledNegatives,
 ): tf.Scalar {
   if (!negatives) {
+    const m = rows.shape[0];
+    const n = table.shape[0];
+    if (m * n > FULL_SOFTMAX_MAX_LOGITS) return chunkedSoftmaxLoss(rows, table, bias, targets, Math.max(1, Math.floor(FULL_SOFTMAX_MAX_LOGITS / n)));
     const logits = mm(rows, table, false, true) as tf.Tensor2D;
     return softmaxCrossEntropy(bias ? (tf.add(logits, bias) as tf.Tensor2D) : logits, targets);
   }

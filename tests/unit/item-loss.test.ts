@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { gbceBeta, itemLoss, NegativeSampler, type ItemLossSpec, type SampledNegatives } from '../../src/model/item-loss.ts';
+import { chunkedSoftmaxLoss, FULL_SOFTMAX_MAX_LOGITS, gbceBeta, itemLoss, NegativeSampler, type ItemLossSpec, type SampledNegatives } from '../../src/model/item-loss.ts';
 import { softmaxCrossEntropy } from '../../src/model/nn.ts';
 
 beforeAll(async () => {
@@ -130,5 +130,63 @@ describe('NegativeSampler', () => {
   it('refuses full softmax and a bad negative count', () => {
     expect(() => new NegativeSampler(spec({ kind: 'softmax' }), 4, train)).toThrow(RangeError);
     expect(() => new NegativeSampler(spec({ negatives: 0 }), 4, train)).toThrow(RangeError);
+  });
+});
+
+describe('full softmax in row chunks (catalogues whose [rows x items] logits would not fit)', () => {
+  const rng = new Rng(17);
+  const m = 7;
+  const n = 11;
+  const d = 4;
+  const rand = (k: number) => Array.from({ length: k }, () => rng.next() * 2 - 1);
+  const values = { r: rand(m * d), t: rand(n * d), b: rand(n) };
+  let R: tf.Tensor2D;
+  let T: tf.Tensor2D;
+  let B: tf.Tensor1D;
+  let targetsT: tf.Tensor1D;
+  beforeAll(() => {
+    R = tf.tensor2d(values.r, [m, d]);
+    T = tf.tensor2d(values.t, [n, d]);
+    B = tf.tensor1d(values.b);
+    // Repeated targets, so the scatter of the table's gradient adds up rows.
+    targetsT = tf.tensor1d([3, 0, 10, 3, 5, 3, 7], 'int32');
+  });
+  const plain = (r: tf.Tensor, t: tf.Tensor, b?: tf.Tensor) => {
+    const logits = tf.matMul(r as tf.Tensor2D, t as tf.Tensor2D, false, true);
+    return softmaxCrossEntropy((b ? tf.add(logits, b) : logits) as tf.Tensor2D, targetsT);
+  };
+
+  for (const withBias of [true, false]) {
+    for (const chunk of [1, 3, 7, 50]) {
+      it(`${withBias ? 'with' : 'without'} a bias, chunks of ${chunk} rows: the value and every gradient of the one-piece loss`, () => {
+        const chunked = withBias
+          ? tf.grads((r, t, b) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, chunk))
+          : tf.grads((r, t) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, undefined, targetsT, chunk));
+        const whole = withBias ? tf.grads((r, t, b) => plain(r, t, b)) : tf.grads((r, t) => plain(r, t));
+        const args = withBias ? [R, T, B] : [R, T];
+        const got = chunked(args);
+        const want = whole(args);
+        const value = withBias ? chunkedSoftmaxLoss(R, T, B, targetsT, chunk) : chunkedSoftmaxLoss(R, T, undefined, targetsT, chunk);
+        expect(value.dataSync()[0]).toBeCloseTo((withBias ? plain(R, T, B) : plain(R, T)).dataSync()[0]!, 5);
+        got.forEach((g, i) => {
+          expect(g.shape).toEqual(want[i]!.shape);
+          const a = g.dataSync();
+          const b = want[i]!.dataSync();
+          for (let j = 0; j < a.length; j++) expect(a[j]).toBeCloseTo(b[j]!, 5);
+        });
+      });
+    }
+  }
+
+  it('leaves no tensors behind after a forward and backward', () => {
+    const before = tf.memory().numTensors;
+    const g = tf.grads((r, t, b) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, 3))([R, T, B]);
+    tf.dispose(g);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('itemLoss keeps the one-piece softmax up to FULL_SOFTMAX_MAX_LOGITS logits (what every committed run used)', () => {
+    expect(FULL_SOFTMAX_MAX_LOGITS).toBeGreaterThanOrEqual(128 * 50 * 1153); // an ML-100K step of 128 full windows
+    expect(itemLoss(R, T, B, targetsT).dataSync()[0]).toBe(plain(R, T, B).dataSync()[0]);
   });
 });
