@@ -274,11 +274,6 @@ function metricsLine(label: string, r: EvalResult): string {
   );
 }
 
-/** Whether a method's loss conditions on z (every method with a hypernet), so its examples are CHORD's. */
-function zInLossOf(method: RunOptions['method']): boolean {
-  return method !== 'base' && method !== 'quant';
-}
-
 export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunResult> {
   const t0 = performance.now();
   if (o.init === 'pretrained' && o.method === 'base') throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs a quantized method');
@@ -294,7 +289,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const validDuring = sampleUsers(valid, validUsers, VALIDATION_SAMPLE_SEED);
   const testDuring = o.watchTest ? sampleUsers(test, validUsers, VALIDATION_SAMPLE_SEED) : undefined;
   const lengthBuckets = o.lengthBuckets ?? 0;
-  if (o.chordExamples && (zInLossOf(o.method) || o.backbone !== 'sasrec')) {
+  if (o.chordExamples && (isHypernetMethod(o.method) || o.backbone !== 'sasrec')) {
     throw new ChordTrainError('CHORD_BAD_OPTION', `--chord-examples is for SASRec Base or Quant (CHORD's own examples), not ${o.backbone} ${o.method}`);
   }
   if (o.zNorm && !isHypernetMethod(o.method)) {
@@ -336,10 +331,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   if (validDuring !== valid) o.log(`validation during training: a seeded sample of ${validUsers} of ${ds.numUsers} users`);
   if (loss.kind !== 'softmax') o.log(`loss: ${loss.kind}, ${loss.negatives} negatives per step${loss.kind === 'sampled' ? ` (${loss.sampler})` : `, t ${loss.gbceT}`}`);
   const sampler = loss.kind === 'softmax' ? undefined : new NegativeSampler(loss, ds.numItems, ds.train);
-  // Base and Quant have no z in their loss: every window keeps all its targets, as Base always did,
-  // unless chordExamples asks for CHORD's windows.
-  const zInLoss = zInLossOf(o.method);
-  const windows = { gruLen: o.gruWindow, zTargets: zInLoss || o.chordExamples ? o.zTargets : backbone.inputLen };
+  // Only a method with a hypernet has z in its loss. Base and Quant keep every target of every
+  // window, as Base always did, unless chordExamples asks for CHORD's windows.
+  const windows = { gruLen: o.gruWindow, zTargets: isHypernetMethod(o.method) || o.chordExamples ? o.zTargets : backbone.inputLen };
   const loop = await trainLoop(
     model,
     (shift) => chordExamples(backbone, ds.train, shift, windows),
