@@ -41,7 +41,6 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { runCli, UsageError } from '../cli/run-cli.ts';
 import type { StrategySpread } from '../core/strategy-spread.ts';
-import { formatCoreThreshold } from '../data/kcore.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
@@ -50,9 +49,9 @@ import {
   chooseProfile,
   COMMON_ARGS,
   findTraining,
+  kCoreArgs,
   reproduceCacheDir,
   baseRunKey,
-  K_CORE,
   planRuns,
   runTrain,
   selectRuns,
@@ -156,7 +155,7 @@ async function main(): Promise<void> {
       dataset,
       protocol: { kCore: profile.kCore, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
       command,
-      train_args: [...COMMON_ARGS, ...(formatCoreThreshold(profile.kCore) === String(K_CORE) ? [] : ['--k-core', formatCoreThreshold(profile.kCore)])],
+      train_args: [...COMMON_ARGS, ...kCoreArgs(profile)],
       train_args_by_backbone: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') },
       rows,
       per_seed: compareSeeds(finished),

@@ -135,6 +135,12 @@ export function datasetProfile(name: string): DatasetProfile {
   return DATASET_PROFILES[name] ?? DEFAULT_PROFILE;
 }
 
+/** train-cli's --k-core for a profile: none where it is train-cli's default, the protocol's 10-core. */
+export function kCoreArgs(profile: DatasetProfile): string[] {
+  const k = formatCoreThreshold(profile.kCore);
+  return k === String(K_CORE) ? [] : ['--k-core', k];
+}
+
 /**
  * The profile reproduce runs: `--profile <name>` where given (a variant must be given its own
  * data), otherwise the data's own. Its name names the cache and the results files.
@@ -222,7 +228,7 @@ export function baseRunKey(r: RunSpec): string {
 export function trainArgs(r: RunSpec, data: string, cacheDir: string, profile: DatasetProfile = DEFAULT_PROFILE): string[] {
   const args = ['--data', data, '--backbone', r.backbone, '--method', r.method, '--seed', String(r.seed)];
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
-  if (formatCoreThreshold(profile.kCore) !== String(K_CORE)) args.push('--k-core', formatCoreThreshold(profile.kCore));
+  args.push(...kCoreArgs(profile));
   args.push(...profile.extraArgs(r.backbone));
   if (r.w3a3) args.push('--w3a3');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, baseRunKey(r)));
