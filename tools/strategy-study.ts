@@ -287,12 +287,16 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
   }
   const againstControl = rows.filter((r) => r.vsQuantChordExamples);
   if (againstControl.length > 0) {
-    out.push('', '## Against Quant-pre trained on CHORD\'s examples', '');
-    out.push('Each run minus `quant-chord-examples` of its backbone and seed (uniform 3 bits, no hypernet, trained on the same examples');
-    out.push('as CHORD): what a run has beyond what those examples give a uniform model. Paired NDCG@10, 95% intervals.', '');
-    out.push('| run | − quant-chord-examples (unmasked) | (masked) |');
-    out.push('|---|---|---|');
-    for (const r of againstControl) out.push(`| ${r.key} | ${fd(r.vsQuantChordExamples!.unmasked)} | ${fd(r.vsQuantChordExamples!.masked)} |`);
+    tableSection(
+      out,
+      "Against Quant-pre trained on CHORD's examples",
+      [
+        'Each run minus `quant-chord-examples` of its backbone and seed (uniform 3 bits, no hypernet, trained on the same examples',
+        'as CHORD): what a run has beyond what those examples give a uniform model. Paired NDCG@10, 95% intervals.',
+      ],
+      ['run', '− quant-chord-examples (unmasked)', '(masked)'],
+      againstControl.map((r) => [r.key, fd(r.vsQuantChordExamples!.unmasked), fd(r.vsQuantChordExamples!.masked)]),
+    );
   }
   out.push('', '## Strategy probe', '');
   out.push('Each test user ranked with the backbone\'s input unchanged and the strategy computed from: the honest history; the history plus');
