@@ -49,8 +49,7 @@ import { ChordError } from '../core/errors.ts';
 import { parseHypernetConfig } from '../core/hypernet.ts';
 import type { HypernetConfig } from '../core/hypernet.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { itemTableFromBytes } from '../core/item-table.ts';
-import { ITEM_TABLE_FILE, manifestItemDim, parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
+import { ITEM_TABLE_FILE, itemTableFromFile, manifestItemDim, parseManifest, resolveFrozenWeights } from '../core/manifest.ts';
 import type { ModelManifest } from '../core/manifest.ts';
 import type { Strategy } from '../core/strategy.ts';
 import { decodeTensorFile, parseTensorIndex } from '../core/tensor-file.ts';
@@ -161,15 +160,11 @@ export async function readItemTable(dir: string, manifest: ModelManifest, backbo
     throw new ModelLoadError(dir, `backbone.bin holds item_emb although the manifest ships it as ${pinned.file}`);
   }
   const bytes = await readRequired(dir, pinned.file);
-  if (bytes.byteLength !== pinned.byteLength) {
-    throw new ModelLoadError(dir, `${pinned.file} has ${bytes.byteLength} bytes, the manifest says ${pinned.byteLength}`);
-  }
-  const sha = await sha256Hex(bytes);
-  if (sha !== pinned.sha256) throw new ModelLoadError(dir, `${pinned.file} hashes to ${sha}, the manifest says ${pinned.sha256}`);
   // A copy the size of the table, checked and let go (the Buffer may sit in Node's shared pool).
   const own = new Uint8Array(bytes.byteLength);
   own.set(bytes);
-  wrap(dir, pinned.file, () => itemTableFromBytes(own, manifest.numItems + 1, manifestItemDim(manifest)));
+  const sha256 = await sha256Hex(own);
+  wrap(dir, pinned.file, () => itemTableFromFile(manifest, own, sha256));
   return bytes;
 }
 

@@ -58,6 +58,11 @@ export const ERROR_CODES = {
     'MANIFEST_VERSION_UNSUPPORTED',
   ],
   FrozenHashMismatchError: ['FROZEN_HASH_MISMATCH'],
+  ItemTableFileError: [
+    // A truncated item_emb.q8, or another model's.
+    'ITEM_TABLE_LENGTH_MISMATCH',
+    'ITEM_TABLE_HASH_MISMATCH',
+  ],
   FrozenSourceError: ['FROZEN_SOURCE_MISMATCH'],
   MetricsInputError: ['METRICS_INPUT'],
   PackingError: ['PACK_BAD_CHANNEL', 'PACK_CORRUPT'],

@@ -67,6 +67,8 @@ export {
   FrozenSourceError,
   frozenWeightsOrigin,
   ITEM_TABLE_FILE,
+  ItemTableFileError,
+  itemTableFromFile,
   loadFrozenWeights,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,

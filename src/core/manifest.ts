@@ -34,7 +34,8 @@ import type { BackboneConfig, LayerSpec } from './backbones.ts';
 import { ChordError, type ErrorCodeOf } from './errors.ts';
 import { generateFrozenWeights, hashFrozenWeights, shippedFrozenWeights } from './frozen.ts';
 import type { FrozenLayer, LayerTensors } from './frozen.ts';
-import { ITEM_TABLE_SCHEME, itemTableByteLength } from './item-table.ts';
+import { ITEM_TABLE_SCHEME, itemTableByteLength, itemTableFromBytes } from './item-table.ts';
+import type { ItemTableQ8 } from './item-table.ts';
 
 export const MANIFEST_FORMAT = 'chord-manifest';
 /** The item table is float32 `item_emb` in backbone.bin (see the module comment). */
@@ -82,7 +83,7 @@ export type FrozenWeightsOrigin = 'seed' | 'shipped';
 export type ModelManifest = ManifestCommon & BackboneConfig;
 
 /** ManifestError and its subclasses. */
-type ManifestErrorName = 'ManifestError' | 'FrozenHashMismatchError' | 'FrozenSourceError';
+type ManifestErrorName = 'ManifestError' | 'FrozenHashMismatchError' | 'FrozenSourceError' | 'ItemTableFileError';
 export type ManifestErrorCode = ErrorCodeOf<ManifestErrorName>;
 
 /** A manifest that is malformed or inconsistent; `field` is the path of the first bad field. */
@@ -123,6 +124,15 @@ export class FrozenSourceError extends ManifestError {
   declare readonly code: ErrorCodeOf<'FrozenSourceError'>;
   constructor(message: string) {
     super('frozenWeights', message, 'FROZEN_SOURCE_MISMATCH');
+  }
+}
+
+/** A version-2 model's item_emb.q8 is not the file its manifest pins (length or SHA-256). */
+export class ItemTableFileError extends ManifestError {
+  override readonly name = 'ItemTableFileError';
+  declare readonly code: ErrorCodeOf<'ItemTableFileError'>;
+  constructor(message: string, code: ErrorCodeOf<'ItemTableFileError'>) {
+    super('itemTable', message, code);
   }
 }
 
@@ -346,6 +356,27 @@ export function withItemTableFile(manifest: ModelManifest, sha256: string | unde
   }
   if (itemTable) out.itemTable = itemTable;
   return parseManifest(out);
+}
+
+/**
+ * A version-2 model's item table from the bytes of its item_emb.q8, checked as every reader checks
+ * it (the page, the strategy server, export): the length (ItemTableFileError
+ * ITEM_TABLE_LENGTH_MISMATCH), then the SHA-256 against the manifest (ITEM_TABLE_HASH_MISMATCH),
+ * then core's layout (itemTableFromBytes' QuantizeError). `sha256` is the caller's lower-case hex
+ * hash of `bytes`, so a synchronous and an asynchronous reader share the check. A version-1
+ * manifest is a ManifestError: it pins no file.
+ */
+export function itemTableFromFile(manifest: ModelManifest, bytes: Uint8Array<ArrayBuffer>, sha256: string): ItemTableQ8 {
+  const pinned = manifest.itemTable;
+  if (!pinned) throw new ManifestError('itemTable', `a version-${MANIFEST_VERSION} model ships no item table file`);
+  if (bytes.byteLength !== pinned.byteLength) {
+    throw new ItemTableFileError(
+      `${pinned.file} has ${bytes.byteLength} bytes, the manifest says ${pinned.byteLength} (truncated or another model's table)`,
+      'ITEM_TABLE_LENGTH_MISMATCH',
+    );
+  }
+  if (sha256 !== pinned.sha256) throw new ItemTableFileError(`${pinned.file} hashes to ${sha256}, the manifest says ${pinned.sha256}`, 'ITEM_TABLE_HASH_MISMATCH');
+  return itemTableFromBytes(bytes, manifest.numItems + 1, manifestItemDim(manifest));
 }
 
 export type ManifestInput = BackboneConfig & {

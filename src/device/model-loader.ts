@@ -38,9 +38,9 @@ import type { FrozenLayerInfo } from '../core/budget.ts';
 import { channelRangesFromWeights } from '../core/budget.ts';
 import type { FrozenLayer } from '../core/frozen.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { manifestItemDim, parseManifest } from '../core/manifest.ts';
-import type { ItemTableFile, ModelManifest } from '../core/manifest.ts';
-import { dequantizeItemTable, itemTableFromBytes, quantizeItemTable } from '../core/item-table.ts';
+import { ITEM_TABLE_FILE, ItemTableFileError, itemTableFromFile, manifestItemDim, parseManifest } from '../core/manifest.ts';
+import type { ModelManifest } from '../core/manifest.ts';
+import { dequantizeItemTable, quantizeItemTable } from '../core/item-table.ts';
 import type { ItemTableQ8 } from '../core/item-table.ts';
 import { decodeTensorFile, encodeTensorFile } from '../core/tensor-file.ts';
 import type { TensorMap } from '../core/tensor-file.ts';
@@ -152,11 +152,8 @@ export async function loadDeviceModel(options: LoadDeviceModelOptions): Promise<
   const backbonePromise = loadBackbone({
     baseUrl,
     fetch: fetchFn,
-    modelId: manifest.modelId,
+    manifest,
     version,
-    rows: manifest.numItems + 1,
-    dim: manifestItemDim(manifest),
-    ...(manifest.itemTable ? { pinned: manifest.itemTable } : {}),
     ...(store ? { store } : {}),
     ...(onProgress ? { onProgress } : {}),
     verify: async (tensors) => {
@@ -218,13 +215,9 @@ interface LoadBackboneOptions {
   readonly baseUrl: string;
   readonly fetch: typeof fetch;
   readonly store?: WeightStore;
-  readonly modelId: string;
+  /** Gives the item table's shape (numItems + 1 rows of the backbone's width) and, in version 2, its own file. */
+  readonly manifest: ModelManifest;
   readonly version: string;
-  /** Shape the item table must have: numItems + 1 rows of the backbone's width. */
-  readonly rows: number;
-  readonly dim: number;
-  /** Version 2: the 8-bit table's own file, as the manifest pins it. */
-  readonly pinned?: ItemTableFile;
   readonly onProgress?: ProgressCallback;
   readonly verify: (tensors: TensorMap) => Promise<void>;
   /** Awaited after every check of a download and before it is stored; a rejection fails the load. */
@@ -237,9 +230,12 @@ interface LoadBackboneOptions {
  * from a float32 item_emb) and stored.
  */
 async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMap; itemTable: DeviceItemTable }> {
-  const backboneKey = { modelId: o.modelId, version: o.version, name: 'backbone' };
-  const tableKey = { modelId: o.modelId, version: o.version, name: 'item_emb' };
-  const fp32Bytes = o.rows * o.dim * 4;
+  const { modelId, itemTable: pinned } = o.manifest;
+  const rows = o.manifest.numItems + 1;
+  const dim = manifestItemDim(o.manifest);
+  const backboneKey = { modelId, version: o.version, name: 'backbone' };
+  const tableKey = { modelId, version: o.version, name: 'item_emb' };
+  const fp32Bytes = rows * dim * 4;
   const withTable = (tensors: TensorMap, table: ItemTableQ8): TensorMap => {
     const out: TensorMap = new Map(tensors);
     out.set('item_emb', { shape: [table.rows, table.dim], data: dequantizeItemTable(table) });
@@ -249,7 +245,7 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
   if (o.store) {
     const [body, stored] = await Promise.all([
       o.store.getArtifact(backboneKey, o.onProgress ? { onProgress: o.onProgress } : {}),
-      o.store.getItemTable(tableKey, { rows: o.rows, dim: o.dim, ...(o.pinned ? { sha256: o.pinned.sha256 } : {}) }),
+      o.store.getItemTable(tableKey, { rows, dim, ...(pinned ? { sha256: pinned.sha256 } : {}) }),
     ]);
     if (body.status === 'dropped') dropped = body.error;
     if (stored.status === 'dropped') dropped ??= stored.error;
@@ -262,11 +258,11 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
           const { table } = stored.value;
           return {
             tensors: withTable(tensors, table),
-            itemTable: { table, bytes: table.bytes.byteLength, fp32Bytes, source: 'store', shippedBits: o.pinned ? 8 : 32 },
+            itemTable: { table, bytes: table.bytes.byteLength, fp32Bytes, source: 'store', shippedBits: pinned ? 8 : 32 },
           };
         }
         // Bytes that match their own record hash but not what the manifest pins: replaced below.
-        dropped = new StoreIntegrityError('corrupt', `${o.modelId}@${o.version}/backbone`, failed.message);
+        dropped = new StoreIntegrityError('corrupt', `${modelId}@${o.version}/backbone`, failed.message);
       }
     }
   }
@@ -278,25 +274,25 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       verify: o.verify,
     }),
-    o.pinned ? fetchItemTable(o, o.pinned) : undefined,
+    pinned ? fetchItemTable(o) : undefined,
   ]);
   const binUrl = joinUrl(o.baseUrl, 'backbone.bin');
   const itemEmb = downloaded.tensors.get('item_emb');
   let table: ItemTableQ8;
   if (shippedTable) {
-    if (itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, `the backbone holds item_emb although the manifest ships it as ${o.pinned!.file}`);
+    if (itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, `the backbone holds item_emb although the manifest ships it as ${pinned!.file}`);
     table = shippedTable;
   } else {
     if (!itemEmb) throw new ArtifactError('ARTIFACT_INVALID', binUrl, 'the backbone has no item_emb tensor');
-    if (itemEmb.shape.length !== 2 || itemEmb.shape[0] !== o.rows || itemEmb.shape[1] !== o.dim) {
+    if (itemEmb.shape.length !== 2 || itemEmb.shape[0] !== rows || itemEmb.shape[1] !== dim) {
       throw new ArtifactError(
         'ARTIFACT_INVALID',
         binUrl,
-        `item_emb has shape [${itemEmb.shape.join(', ')}]; the manifest has ${o.rows - 1} items + padding of width ${o.dim}`,
+        `item_emb has shape [${itemEmb.shape.join(', ')}]; the manifest has ${rows - 1} items + padding of width ${dim}`,
       );
     }
     try {
-      table = quantizeItemTable(itemEmb.data, o.rows, o.dim);
+      table = quantizeItemTable(itemEmb.data, rows, dim);
     } catch (e) {
       throw new ArtifactError('ARTIFACT_INVALID', binUrl, `item_emb: ${(e as Error).message}`, { cause: e });
     }
@@ -317,7 +313,7 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
       bytes: table.bytes.byteLength,
       fp32Bytes,
       source: 'network',
-      shippedBits: o.pinned ? 8 : 32,
+      shippedBits: pinned ? 8 : 32,
       ...(dropped ? { dropped } : {}),
       ...(put ? { put } : {}),
     },
@@ -329,19 +325,16 @@ async function loadBackbone(o: LoadBackboneOptions): Promise<{ tensors: TensorMa
  * ARTIFACT_INVALID), its SHA-256 against the manifest (ARTIFACT_HASH_MISMATCH) and core's layout
  * (ARTIFACT_INVALID: a -128 code or a scale quantizeItemTable cannot produce).
  */
-async function fetchItemTable(o: LoadBackboneOptions, pinned: ItemTableFile): Promise<ItemTableQ8> {
-  const url = joinUrl(o.baseUrl, pinned.file);
+async function fetchItemTable(o: LoadBackboneOptions): Promise<ItemTableQ8> {
+  const url = joinUrl(o.baseUrl, ITEM_TABLE_FILE);
   const bytes = await fetchBytes(o.fetch, url, o.onProgress);
-  if (bytes.byteLength !== pinned.byteLength) {
-    throw new ArtifactError('ARTIFACT_INVALID', url, `${bytes.byteLength} bytes, the manifest says ${pinned.byteLength} (truncated or another model's table)`);
-  }
   o.onProgress?.({ stage: 'verify', item: url, loaded: 0, total: bytes.byteLength });
   const sha256 = await sha256Hex(bytes);
   o.onProgress?.({ stage: 'verify', item: url, loaded: bytes.byteLength, total: bytes.byteLength });
-  if (sha256 !== pinned.sha256) throw new ArtifactError('ARTIFACT_HASH_MISMATCH', url, `hash ${sha256}, the manifest says ${pinned.sha256}`);
   try {
-    return itemTableFromBytes(bytes, o.rows, o.dim);
+    return itemTableFromFile(o.manifest, bytes, sha256);
   } catch (e) {
-    throw new ArtifactError('ARTIFACT_INVALID', url, (e as Error).message, { cause: e });
+    const code = e instanceof ItemTableFileError && e.code === 'ITEM_TABLE_HASH_MISMATCH' ? 'ARTIFACT_HASH_MISMATCH' : 'ARTIFACT_INVALID';
+    throw new ArtifactError(code, url, (e as Error).message, { cause: e });
   }
 }

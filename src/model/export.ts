@@ -31,11 +31,12 @@ import { join } from 'node:path';
 import type { LayerSpec } from '../core/backbones.ts';
 import { frozenWeightsBytes, shippedFrozenWeights, ShippedWeightsError } from '../core/frozen.ts';
 import { parseHypernetConfig, type HypernetConfig } from '../core/hypernet.ts';
-import { itemTableFromBytes, joinItemTable, splitItemTable } from '../core/item-table.ts';
+import { joinItemTable, splitItemTable } from '../core/item-table.ts';
 import {
   FrozenHashMismatchError,
   frozenWeightsOrigin,
   ITEM_TABLE_FILE,
+  itemTableFromFile,
   manifestItemDim,
   parseManifest,
   withItemTableFile,
@@ -206,15 +207,10 @@ function readItemTable(dir: string, manifest: ModelManifest, backbone: TensorMap
   } catch (cause) {
     throw new ChordTrainError('CHORD_BAD_ARTIFACT', `cannot read ${where}`, { cause });
   }
-  if (bytes.byteLength !== pinned.byteLength) {
-    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where} has ${bytes.byteLength} bytes, the manifest says ${pinned.byteLength}`);
-  }
-  const sha = sha256Sync(bytes);
-  if (sha !== pinned.sha256) throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where} hashes to ${sha}, the manifest says ${pinned.sha256}`);
   try {
-    return joinItemTable(backbone, itemTableFromBytes(bytes, manifest.numItems + 1, manifestItemDim(manifest)));
+    return joinItemTable(backbone, itemTableFromFile(manifest, bytes, sha256Sync(bytes)));
   } catch (cause) {
-    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${where}: ${(cause as Error).message}`, { cause });
+    throw new ChordTrainError('CHORD_BAD_ARTIFACT', `${dir}: ${(cause as Error).message}`, { cause });
   }
 }
 

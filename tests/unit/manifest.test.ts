@@ -10,13 +10,16 @@ import { ChordError } from '../../src/core/errors.ts';
 import { computeFrozenWeightsHash } from '../../src/core/frozen.ts';
 import {
   FrozenHashMismatchError,
+  ItemTableFileError,
   ManifestError,
   buildManifest,
+  itemTableFromFile,
   loadFrozenWeights,
   parseManifest,
   withItemTableFile,
 } from '../../src/core/manifest.ts';
-import { itemTableByteLength } from '../../src/core/item-table.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { itemTableByteLength, quantizeItemTable } from '../../src/core/item-table.ts';
 import type { ModelManifest } from '../../src/core/manifest.ts';
 
 type Json = Record<string, unknown>;
@@ -250,6 +253,33 @@ describe('manifest', () => {
       expectManifestError({ ...v2, itemTable: { ...table, scheme: 'int4' } }, 'itemTable.scheme');
       expectManifestError({ ...v2, itemTable: { ...table, sha256: 'AB'.repeat(32) } }, 'itemTable.sha256');
       expectManifestError({ ...v2, itemTable: { ...table, offset: 0 } }, 'itemTable.offset');
+    });
+
+    it('itemTableFromFile checks the file against its pin: length, then hash, then the layout', async () => {
+      const dim = DEFAULT_SASREC_DIMS.hidden;
+      const values = Float32Array.from({ length: 1683 * dim }, (_, i) => Math.sin(i) * 0.3);
+      const table = quantizeItemTable(values, 1683, dim);
+      const sha = await sha256Hex(table.bytes);
+      const v2 = withItemTableFile(sasrec, sha);
+      expect(itemTableFromFile(v2, table.bytes, sha).bytes).toEqual(table.bytes);
+
+      const short = table.bytes.slice(0, table.bytes.byteLength - 4);
+      const shortSha = await sha256Hex(short);
+      // A short file's hash differs from the pin too: the length, checked first, names what is wrong.
+      expect(() => itemTableFromFile(v2, short, shortSha)).toThrow(ItemTableFileError);
+      expect(() => itemTableFromFile(v2, short, shortSha)).toThrow(expect.objectContaining({ code: 'ITEM_TABLE_LENGTH_MISMATCH', field: 'itemTable' }));
+      expect(() => itemTableFromFile(v2, table.bytes, 'cd'.repeat(32))).toThrow(expect.objectContaining({ code: 'ITEM_TABLE_HASH_MISMATCH' }));
+      expect(() => itemTableFromFile(v2, table.bytes, 'cd'.repeat(32))).toThrow(/item_emb\.q8 hashes to c/);
+
+      // Right length and hash, but a code of -128: core's layout refuses it.
+      const bad = table.bytes.slice();
+      bad[5] = 0x80;
+      const badSha = await sha256Hex(bad);
+      expect(() => itemTableFromFile(withItemTableFile(sasrec, badSha), bad, badSha)).toThrow(
+        expect.objectContaining({ name: 'QuantizeError', code: 'QUANT_BAD_CODE' }),
+      );
+      // A version-1 manifest pins no file.
+      expect(() => itemTableFromFile(sasrec, table.bytes, sha)).toThrow(expect.objectContaining({ name: 'ManifestError', field: 'itemTable' }));
     });
 
     it('a later version is MANIFEST_VERSION_UNSUPPORTED, before its fields are read', () => {
