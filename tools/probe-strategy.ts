@@ -27,7 +27,7 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
-import { anotherUser, prepareDeployment, rankDeployment, userStrategy, type DeployOptions } from '../src/model/chord/deployed.ts';
+import { anotherUser, prepareDeployment, rankDeployment, userStrategy, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 
@@ -74,10 +74,9 @@ export interface InputSpread {
 const Z_SATURATED = 0.95;
 const TRUNK_SATURATED = 3;
 
-export async function inputSpread(artifactDir: string, ds: SplitDataset, gruWindow: number, sampleUsers = 2000): Promise<InputSpread> {
-  const dep = await prepareDeployment(readArtifact(artifactDir));
+export function inputSpread(dep: Deployment, ds: SplitDataset, gruWindow: number, sampleUsers = 2000): InputSpread {
   const hypernet = dep.hypernet;
-  if (!hypernet) throw new UsageError(`${artifactDir} has no hypernet`);
+  if (!hypernet) throw new UsageError(`${dep.artifact.manifest.modelId} has no hypernet`);
   const tensors = dep.artifact.hypernet!.tensors;
   const trunkW = tensors.get('hyper.trunk.w')!.data;
   const trunkB = tensors.get('hyper.trunk.b')!.data;
@@ -149,10 +148,12 @@ function levelShare(a: ReturnType<typeof userStrategy>, b: ReturnType<typeof use
   return differ / total;
 }
 
-/** Runs the probe on an artifact over the test users of `ds` (the artifact's dataset and split). */
-export async function probeStrategy(artifactDir: string, ds: SplitDataset, gruWindow: number): Promise<ProbeResult> {
-  const dep = await prepareDeployment(readArtifact(artifactDir));
-  if (!dep.hypernet) throw new UsageError(`${artifactDir} has no hypernet: the probe needs a personalised model`);
+/**
+ * Runs the probe on the deployed artifact of `artifactDir` (named in the result) over the test
+ * users of `ds` (the artifact's dataset and split).
+ */
+export function probeStrategy(dep: Deployment, artifactDir: string, ds: SplitDataset, gruWindow: number): ProbeResult {
+  if (!dep.hypernet) throw new UsageError(`${dep.artifact.manifest.modelId} has no hypernet: the probe needs a personalised model`);
   const test = testHistories(ds);
   const other = anotherUser(ds.numUsers);
   const plus = (u: number, item: number) => [...test.histories[u]!, item];
@@ -223,12 +224,14 @@ async function main(argv: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError('give exactly one artifact directory');
   if (!values.data) throw new UsageError('--data <dataset> is required');
   const dir = positionals[0]!;
-  const training = readArtifact(dir).training as { options?: { gruWindow?: number } } | undefined;
+  const artifact = readArtifact(dir);
+  const training = artifact.training as { options?: { gruWindow?: number } } | undefined;
   const gruWindow = Number(values['gru-window'] ?? training?.options?.gruWindow ?? 20);
   const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
-  const result = await probeStrategy(dir, ds, gruWindow);
+  const dep = await prepareDeployment(artifact);
+  const result = probeStrategy(dep, dir, ds, gruWindow);
   for (const line of probeLines(result)) console.log(line);
-  const spread = await inputSpread(dir, ds, gruWindow);
+  const spread = inputSpread(dep, ds, gruWindow);
   console.log(`  ${inputSpreadLine(spread)}`);
   if (values.out) writeFileSync(values.out, `${JSON.stringify({ ...result, inputSpread: spread }, null, 1)}\n`);
 }

@@ -186,7 +186,7 @@ async function evaluateRun(cacheDir: string, key: string, artifactDir: string, t
   const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
   const own = rankDeployment(dep, test, opts);
   const otherUser = personalised ? rankDeployment(dep, test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
-  const probe = personalised ? await probeStrategy(artifactDir, ds, opts.gruWindow) : undefined;
+  const probe = personalised ? probeStrategy(dep, artifactDir, ds, opts.gruWindow) : undefined;
   const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));
@@ -421,7 +421,7 @@ async function main(argv: string[]): Promise<void> {
       vsQuantChordExamples: null,
       ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
       probe: ev.probe ?? null,
-      inputSpread: personalised ? await inputSpread(run.artifactDir, ds, (t.options as { gruWindow?: number }).gruWindow ?? 20) : null,
+      inputSpread: personalised ? inputSpread(await prepareDeployment(readArtifact(run.artifactDir)), ds, (t.options as { gruWindow?: number }).gruWindow ?? 20) : null,
       watchedTest: watchedTest(t),
     });
     rowRuns.push(r);

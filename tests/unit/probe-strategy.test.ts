@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/model/backend.ts';
+import { prepareDeployment } from '../../src/model/chord/deployed.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
+import { readArtifact } from '../../src/model/export.ts';
 import { inputSpread, inputSpreadLine, PROBE_ARMS, probeLines, probeStrategy } from '../../tools/probe-strategy.ts';
 import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
@@ -22,7 +24,9 @@ describe('strategy probe', () => {
   it('scores four strategy arms on the same backbone input; the honest arm is the run\'s test evaluation', async () => {
     const ds = cyclicSplit(24, 12);
     const run = await runTraining(tinyRunOptions(dir, { method: 'chord', budgets: [] }), ds);
-    const r = await probeStrategy(run.artifactDir, ds, 6);
+    const dep = await prepareDeployment(readArtifact(run.artifactDir));
+    const r = probeStrategy(dep, run.artifactDir, ds, 6);
+    expect(r.artifact).toBe(run.artifactDir);
     expect(r.users).toBe(24);
     expect(r.ndcg10.honest.unmasked).toBe(run.test.unmasked.ndcg10);
     expect(r.ndcg10.honest.masked).toBe(run.test.masked.ndcg10);
@@ -35,7 +39,7 @@ describe('strategy probe', () => {
     expect(probeLines(r).length).toBe(1 + PROBE_ARMS.length + 3 + 2);
 
     // Where the users' differences go: z varies between users, and so (channels change above) do the scores.
-    const spread = await inputSpread(run.artifactDir, ds, 6, 10);
+    const spread = inputSpread(dep, ds, 6, 10);
     expect(spread.users).toBe(10);
     expect(spread.zMeanAbs).toBeGreaterThan(0);
     expect(spread.zMeanAbs).toBeLessThan(1);
@@ -49,7 +53,7 @@ describe('strategy probe', () => {
     const ds = cyclicSplit(24, 12);
     const same = { ...ds, train: ds.train.map(() => ds.train[0]!), valid: ds.valid.map(() => ds.valid[0]!) };
     const run = await runTraining(tinyRunOptions(join(dir, 'same'), { method: 'chord', budgets: [] }), ds);
-    const spread = await inputSpread(run.artifactDir, same, 6, 10);
+    const spread = inputSpread(await prepareDeployment(readArtifact(run.artifactDir)), same, 6, 10);
     expect(spread.zRelativeSpread).toBe(0);
     expect(spread.scoreSpreadRatio).toBe(0);
   }, 120_000);
