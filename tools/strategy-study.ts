@@ -46,6 +46,7 @@ import {
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
+import { pairOverSeeds } from '../src/model/reproduce/report.ts';
 import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
 
 export interface StudyRun {
@@ -258,6 +259,55 @@ export function watchedTest(t: Pick<Training, 'history' | 'epochs'>): WatchedTes
   };
 }
 
+/** A mechanism on every seed it ran (at least two): its mean test NDCG@10 and its paired differences over those seeds. */
+interface OverSeeds {
+  /** `<backbone>-<name>`, e.g. sasrec-chord-znorm. */
+  mechanism: string;
+  seeds: number[];
+  ndcg10: number;
+  ndcg10Masked: number;
+  /** Each null unless every one of the seeds has the other run. */
+  vsQuant: ReturnType<typeof paired> | null;
+  vsQuantChordExamples: ReturnType<typeof paired> | null;
+  ownVsOtherUser: ReturnType<typeof paired> | null;
+}
+
+/**
+ * The study's runs grouped by mechanism over their seeds. Each user's difference is averaged over
+ * the seeds first, then the mean and 95% interval go over users (reproduce's pairOverSeeds): the
+ * seeds share the test users, so users stay the independent units.
+ */
+export function overSeeds(runs: readonly StudyRun[], own: ReadonlyMap<string, UserRanks>, otherUser: ReadonlyMap<string, UserRanks>): OverSeeds[] {
+  const groups = new Map<string, StudyRun[]>();
+  for (const r of runs) {
+    const key = `${r.backbone}-${r.name}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const out: OverSeeds[] = [];
+  for (const [mechanism, group] of groups) {
+    if (group.length < 2) continue;
+    const against = (other: (r: StudyRun) => UserRanks | undefined) => {
+      const pairs = group.flatMap((r) => {
+        const b = other(r);
+        return b ? [{ seed: r.seed, a: own.get(r.key)!, b }] : [];
+      });
+      return pairs.length === group.length ? pairOverSeeds(pairs, mechanism).ndcg10 : null;
+    };
+    const controlOf = (name: string) => (r: StudyRun) => (r.name === name ? undefined : own.get(studyKey(r.backbone, name, r.seed)));
+    const each = group.map((r) => metrics(own.get(r.key)!));
+    out.push({
+      mechanism,
+      seeds: group.map((r) => r.seed),
+      ndcg10: mean(each.map((m) => m.ndcg10)),
+      ndcg10Masked: mean(each.map((m) => m.ndcg10Masked)),
+      vsQuant: against(controlOf('quant')),
+      vsQuantChordExamples: against(controlOf(CHORD_EXAMPLES_CONTROL)),
+      ownVsOtherUser: against((r) => otherUser.get(r.key)),
+    });
+  }
+  return out;
+}
+
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4));
 const fd = (d: PairedDifference) => `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(4)} [${d.lo >= 0 ? '+' : ''}${d.lo.toFixed(4)}, ${d.hi >= 0 ? '+' : ''}${d.hi.toFixed(4)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`;
 
@@ -268,7 +318,7 @@ function tableSection(out: string[], title: string, intro: readonly string[], he
   for (const row of rows) out.push(`| ${row.join(' | ')} |`);
 }
 
-function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
+function markdownReport(dataset: string, rows: StudyRow[], pooled: readonly OverSeeds[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
   const out: string[] = [];
   const title = DATASET_TITLES[dataset] ?? dataset;
   out.push(`# Can the personal strategy earn its bits? (${title})`, '');
@@ -283,6 +333,30 @@ function markdownReport(dataset: string, rows: StudyRow[], ptq: Array<{ key: str
       `| ${r.key} | ${r.mechanism} | ${f4(r.validNdcg10)} | ${f4(r.test.ndcg10)} / ${f4(r.test.hr10)} | ${f4(r.test.ndcg10Masked)} | ${r.averageBits === null ? '3.00' : r.averageBits.toFixed(2)} | ${f4(r.testAt3Bits)} | ` +
         `${r.vsQuant ? fd(r.vsQuant.unmasked) : '–'} | ${r.vsQuant ? fd(r.vsQuant.masked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.unmasked) : '–'} | ${r.ownVsOtherUser ? fd(r.ownVsOtherUser.masked) : '–'} | ` +
         `${r.epochs ? `${r.epochs.best}/${r.epochs.run}` : '–'} | ${r.trainMinutes.toFixed(0)} | ${r.commit ?? '–'} |`,
+    );
+  }
+  if (pooled.length > 0) {
+    const cell = (d: ReturnType<typeof paired> | null, protocol: 'unmasked' | 'masked') => (d ? fd(d[protocol]) : '–');
+    tableSection(
+      out,
+      'Over seeds',
+      [
+        'Each mechanism run on two seeds or more: test NDCG@10, mean over its seeds, and its paired differences over those seeds (each',
+        "user's difference averaged over the seeds first, then the 95% interval over users; the seeds share the test users).",
+      ],
+      ['mechanism', 'seeds', 'NDCG@10', 'masked', '− Quant-pre (unmasked)', '(masked)', '− quant-chord-examples (unmasked)', '(masked)', 'own − another user\'s (unmasked)', '(masked)'],
+      pooled.map((p) => [
+        p.mechanism,
+        p.seeds.join(', '),
+        f4(p.ndcg10),
+        f4(p.ndcg10Masked),
+        cell(p.vsQuant, 'unmasked'),
+        cell(p.vsQuant, 'masked'),
+        cell(p.vsQuantChordExamples, 'unmasked'),
+        cell(p.vsQuantChordExamples, 'masked'),
+        cell(p.ownVsOtherUser, 'unmasked'),
+        cell(p.ownVsOtherUser, 'masked'),
+      ]),
     );
   }
   const againstControl = rows.filter((r) => r.vsQuantChordExamples);
@@ -399,12 +473,14 @@ async function main(argv: string[]): Promise<void> {
   const rows: StudyRow[] = [];
   const rowRuns: StudyRun[] = [];
   const ranksOf = new Map<string, UserRanks>();
+  const otherUserRanksOf = new Map<string, UserRanks>();
   for (const r of studyRuns(seeds, dataset)) {
     const run = findTraining(runDir(r));
     if (!run) continue;
     const personalised = r.method !== 'quant';
     const ev = await evaluateRun(studyCache, r.key, run.artifactDir, run.training, ds, personalised);
     ranksOf.set(r.key, ev.ranks.own);
+    if (ev.ranks.otherUser) otherUserRanksOf.set(r.key, ev.ranks.otherUser);
     const quant = ranksOf.get(studyKey(r.backbone, 'quant', r.seed));
     const t = run.training;
     rows.push({
@@ -432,7 +508,7 @@ async function main(argv: string[]): Promise<void> {
     const control = ranksOf.get(studyKey(r.backbone, CHORD_EXAMPLES_CONTROL, r.seed));
     if (control && r.name !== CHORD_EXAMPLES_CONTROL) row.vsQuantChordExamples = paired(ranksOf.get(r.key)!, control);
   });
-  const ptq: Parameters<typeof markdownReport>[2] = [];
+  const ptq: Parameters<typeof markdownReport>[3] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
       const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
@@ -449,8 +525,9 @@ async function main(argv: string[]): Promise<void> {
   const command = `npm run study -- --data ${data} --seeds ${values.seeds} --report`;
   mkdirSync('results', { recursive: true });
   const name = dataset === 'ml-100k' ? 'strategy-study' : `strategy-study-${dataset}`;
-  writeFileSync(join('results', `${name}.json`), `${JSON.stringify({ dataset, command, rows, ptq }, null, 1)}\n`);
-  writeFileSync(join('results', `${name}.md`), markdownReport(dataset, rows, ptq, command));
+  const pooled = overSeeds(rowRuns, ranksOf, otherUserRanksOf);
+  writeFileSync(join('results', `${name}.json`), `${JSON.stringify({ dataset, command, rows, overSeeds: pooled, ptq }, null, 1)}\n`);
+  writeFileSync(join('results', `${name}.md`), markdownReport(dataset, rows, pooled, ptq, command));
   console.log(`results/${name}.md: ${rows.length} runs`);
 }
 

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
-import { studyRuns, studyTrainArgs, watchedTest } from '../../tools/strategy-study.ts';
+import { overSeeds, studyRuns, studyTrainArgs, watchedTest } from '../../tools/strategy-study.ts';
 
 describe('strategy study plan', () => {
   const runs = studyRuns([1, 2]);
@@ -89,5 +89,41 @@ describe('the best watched test epoch (the paper\'s protocol)', () => {
     });
     expect(watchedTest({ history: [{ epoch: 1 }], epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
     expect(watchedTest({ epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
+  });
+});
+
+describe('a mechanism over its seeds', () => {
+  // Ranks 0 (NDCG@10 1) or 99 (NDCG@10 0) for four users; users 0..3 in every run.
+  const ranks = (unmasked: number[], masked = unmasked) => ({
+    users: Int32Array.from([0, 1, 2, 3]),
+    unmasked: Int32Array.from(unmasked),
+    masked: Int32Array.from(masked),
+  });
+  it("averages each user's difference over the seeds, then pairs over users; mechanisms on one seed are left out", () => {
+    const runs = studyRuns([1, 2]).filter((r) => r.backbone === 'sasrec' && ['quant', 'chord-znorm', 'chord-gate'].includes(r.name));
+    const seed1Only = runs.filter((r) => r.name !== 'chord-gate' || r.seed === 1);
+    const own = new Map<string, ReturnType<typeof ranks>>();
+    const other = new Map<string, ReturnType<typeof ranks>>();
+    for (const r of seed1Only) {
+      const personal = r.name !== 'quant';
+      // Quant: rank 99 everywhere. The personal runs: user 0 at rank 0 on seed 1 only, user 1 on both seeds.
+      own.set(r.key, ranks(personal ? [r.seed === 1 ? 0 : 99, 0, 99, 99] : [99, 99, 99, 99]));
+      if (personal) other.set(r.key, ranks([99, 99, 99, 99]));
+    }
+    const pooled = overSeeds(seed1Only, own, other);
+    expect(pooled.map((p) => p.mechanism).sort()).toEqual(['sasrec-chord-znorm', 'sasrec-quant']);
+    const z = pooled.find((p) => p.mechanism === 'sasrec-chord-znorm')!;
+    expect(z.seeds).toEqual([1, 2]);
+    // Per user over the seeds: user 0 gains 1 on one seed of two, user 1 on both, users 2 and 3 never.
+    expect(z.vsQuant!.unmasked.mean).toBeCloseTo((1 / 2 + 1) / 4, 12);
+    expect(z.vsQuant!.unmasked.n).toBe(4);
+    expect(z.ownVsOtherUser!.masked.mean).toBeCloseTo((1 / 2 + 1) / 4, 12);
+    expect(z.ndcg10).toBeCloseTo((2 / 4 + 1 / 4) / 2, 12);
+    // No quant-chord-examples run: that comparison is missing, not zero.
+    expect(z.vsQuantChordExamples).toBeNull();
+    // Quant is not compared with itself and has no other user's strategy.
+    const q = pooled.find((p) => p.mechanism === 'sasrec-quant')!;
+    expect(q.vsQuant).toBeNull();
+    expect(q.ownVsOtherUser).toBeNull();
   });
 });

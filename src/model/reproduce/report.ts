@@ -318,10 +318,17 @@ export interface PairedComparison {
 }
 
 /** Per-user test ranks of two models on the same seed. */
-interface SeedPair {
+export interface SeedPair {
   seed: number;
-  a: TestRanks;
-  b: TestRanks;
+  a: RanksOfUsers;
+  b: RanksOfUsers;
+}
+
+/** Each test user's 0-based ranks, in user order: a sidecar's TestRanks or an evaluation's UserRanks. */
+export interface RanksOfUsers {
+  readonly users: ArrayLike<number>;
+  readonly unmasked: ArrayLike<number>;
+  readonly masked: ArrayLike<number>;
 }
 
 /**
@@ -329,10 +336,10 @@ interface SeedPair {
  * first, then the mean and 95% interval over users (core pairedDifference). Seeds share the users,
  * so averaging per user first keeps users the independent units. Throws when runs ranked other users.
  */
-function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users: number; ndcg10: { unmasked: PairedDifference; masked: PairedDifference } } {
-  const users = pairs[0]!.a.users;
+export function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users: number; ndcg10: { unmasked: PairedDifference; masked: PairedDifference } } {
+  const users = Array.from(pairs[0]!.a.users);
   for (const p of pairs) {
-    if (![p.a.users, p.b.users].every((u) => u.length === users.length && u.every((x, i) => x === users[i]))) {
+    if (![p.a.users, p.b.users].every((u) => u.length === users.length && users.every((x, i) => u[i] === x))) {
       throw new Error(`${what}, seed ${p.seed}: the runs ranked other test users`);
     }
   }
@@ -362,7 +369,7 @@ export function pairedComparisons(finished: ReadonlyMap<string, FinishedRun>, ra
   for (const backbone of BACKBONE_KINDS) {
     for (const [a, b] of PAIRED_COMPARISONS) {
       const pairs = seeds
-        .map((seed) => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
+        .map((seed): Partial<SeedPair> & { seed: number } => ({ seed, a: byColumn.get(`${backbone}/${seed}/${a}`), b: byColumn.get(`${backbone}/${seed}/${b}`) }))
         .filter((p): p is SeedPair => p.a !== undefined && p.b !== undefined);
       if (pairs.length === 0) continue;
       out.push({ backbone, a, b, seeds: pairs.map((p) => p.seed), ...pairOverSeeds(pairs, `${backbone} ${a} vs ${b}`) });
