@@ -30,7 +30,7 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
-import { anotherUser, prepareDeployment, rankDeployment, type DeployOptions } from '../src/model/chord/deployed.ts';
+import { anotherUser, prepareDeployment, rankDeployment, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 import {
@@ -173,8 +173,25 @@ const fromPlain = (r: { users: number[]; unmasked: number[]; masked: number[] })
   masked: Int32Array.from(r.masked),
 });
 
+/**
+ * A finished run's artifact, read and deployed on first use only: the evaluation (when not cached),
+ * the input spread and the PTQ variants of one run share it.
+ */
+function lazyDeployment(artifactDir: string): () => Promise<Deployment> {
+  let dep: Promise<Deployment> | undefined;
+  return () => (dep ??= prepareDeployment(readArtifact(artifactDir)));
+}
+
 /** Ranks (own strategy, another user's) and the probe of a finished run, cached by training.json's hash. */
-async function evaluateRun(cacheDir: string, key: string, artifactDir: string, training: Training, ds: SplitDataset, personalised: boolean): Promise<RunEval> {
+async function evaluateRun(
+  cacheDir: string,
+  key: string,
+  artifactDir: string,
+  deployment: () => Promise<Deployment>,
+  training: Training,
+  ds: SplitDataset,
+  personalised: boolean,
+): Promise<RunEval> {
   const hash = createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
   const file = join(cacheDir, `${key}.eval.json`);
   if (existsSync(file)) {
@@ -182,7 +199,7 @@ async function evaluateRun(cacheDir: string, key: string, artifactDir: string, t
     if (c.hash === hash) return { hash, ranks: { own: fromPlain(c.ranks.own), ...(c.ranks.otherUser ? { otherUser: fromPlain(c.ranks.otherUser) } : {}) }, ...(c.probe ? { probe: c.probe } : {}) };
   }
   const t0 = performance.now();
-  const dep = await prepareDeployment(readArtifact(artifactDir));
+  const dep = await deployment();
   const test = testHistories(ds);
   const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
   const own = rankDeployment(dep, test, opts);
@@ -196,8 +213,8 @@ async function evaluateRun(cacheDir: string, key: string, artifactDir: string, t
 }
 
 /** The paper's Quant as post-training quantization: the Base's shipped weights at uniform 3 bits, no retraining. */
-async function ptqRanks(baseDir: string, ds: SplitDataset, activationBits?: number): Promise<UserRanks> {
-  const dep = await prepareDeployment(readArtifact(baseDir));
+async function ptqRanks(baseDeployment: () => Promise<Deployment>, ds: SplitDataset, activationBits?: number): Promise<UserRanks> {
+  const dep = await baseDeployment();
   const quantized = new Map([...dep.frozen].map(([name, w]) => {
     const spec = dep.artifact.manifest.layers.find((l) => l.name === name)!;
     return [name, fakeQuantize(w, spec.shape, 3)];
@@ -478,7 +495,8 @@ async function main(argv: string[]): Promise<void> {
     const run = findTraining(runDir(r));
     if (!run) continue;
     const personalised = r.method !== 'quant';
-    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, run.training, ds, personalised);
+    const deployment = lazyDeployment(run.artifactDir);
+    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, deployment, run.training, ds, personalised);
     ranksOf.set(r.key, ev.ranks.own);
     if (ev.ranks.otherUser) otherUserRanksOf.set(r.key, ev.ranks.otherUser);
     const quant = ranksOf.get(studyKey(r.backbone, 'quant', r.seed));
@@ -497,7 +515,7 @@ async function main(argv: string[]): Promise<void> {
       vsQuantChordExamples: null,
       ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
       probe: ev.probe ?? null,
-      inputSpread: personalised ? inputSpread(await prepareDeployment(readArtifact(run.artifactDir)), ds, (t.options as { gruWindow?: number }).gruWindow ?? 20) : null,
+      inputSpread: personalised ? inputSpread(await deployment(), ds, t.options?.gruWindow ?? 20) : null,
       watchedTest: watchedTest(t),
     });
     rowRuns.push(r);
@@ -513,10 +531,11 @@ async function main(argv: string[]): Promise<void> {
     for (const backbone of ['caser', 'sasrec'] as const) {
       const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
       if (!base) continue;
-      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, base.training, ds, false)).ranks.own;
+      const baseDeployment = lazyDeployment(base.artifactDir);
+      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, base.training, ds, false)).ranks.own;
       const quantPre = ranksOf.get(studyKey(backbone, 'quant', seed));
       for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
-        const r = await ptqRanks(base.artifactDir, ds, bits);
+        const r = await ptqRanks(baseDeployment, ds, bits);
         ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });
       }
       ptq.push({ key: `${backbone} s${seed}`, label: 'Base fp32', test: metrics(baseRanks), vsBase: paired(baseRanks, baseRanks), vsQuantPre: quantPre ? paired(baseRanks, quantPre) : null });
