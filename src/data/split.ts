@@ -70,8 +70,9 @@ export interface PreparedDataset {
  * The full protocol: k-core filter -> per-user chronological order (stable on ties) -> dense ids
  * -> leave-last-one-out. Users with fewer than 3 interactions cannot be split, so the user
  * threshold of the k-core is max(k, 3), k the user threshold: for k >= 3 (the usual case) that
- * changes nothing, and for smaller k the short users are dropped inside the fixed-point loop, so the item counts stay
- * consistent with the users that remain instead of leaving items orphaned by a later drop.
+ * changes nothing, and for smaller k the short users are dropped inside the fixed-point loop, so
+ * the item counts stay consistent with the users that remain instead of leaving items orphaned by
+ * a later drop.
  */
 export function prepareDataset(interactions: readonly Interaction[], options: PrepareOptions = {}): PreparedDataset {
   const k = options.k ?? 10;
