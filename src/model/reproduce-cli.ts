@@ -17,6 +17,9 @@
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
  * progress is always on disk.
  *
+ * `--adopt <dir>,...` copies in finished runs of other caches trained with a planned run's very settings
+ * (reproduce/adopt.ts), so a run the strategy study already trained is not trained twice.
+ *
  * `--jobs N` trains N runs at once (reproduce/queue.ts; tfjs-wasm uses one thread, so N = the machine's cores), a
  * frozen-pretrained run starting once its Base has finished.
  *
@@ -40,6 +43,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { runCli, UsageError } from '../cli/run-cli.ts';
+import { BACKBONE_KINDS, type BackboneKind } from '../core/backbones.ts';
 import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -66,6 +70,11 @@ import { markdown } from './reproduce/markdown.ts';
 import { runQueue } from './reproduce/queue.ts';
 import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons } from './reproduce/report.ts';
 
+/** A profile's per-backbone arguments, as the results files record them. */
+function byBackbone(args: (backbone: BackboneKind) => readonly string[]): Record<BackboneKind, readonly string[]> {
+  return Object.fromEntries(BACKBONE_KINDS.map((b) => [b, args(b)])) as Record<BackboneKind, readonly string[]>;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -83,6 +92,8 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
       /** Runs trained at once (each a one-thread tfjs-wasm process): the machine's cores. */
       jobs: { type: 'string', default: '1' },
+      /** Cache folders (comma-separated) whose finished runs with a planned run's settings are copied in (reproduce/adopt.ts). */
+      adopt: { type: 'string' },
     },
   });
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
@@ -104,7 +115,7 @@ async function main(): Promise<void> {
   const refresh = () => {
     for (const spec of plan) {
       const t = findTraining(join(cache, spec.key));
-      const why = t && staleReason(spec, t, cache);
+      const why = t && staleReason(spec, t, cache, profile);
       if (t && !why) {
         finished.set(spec.key, { spec, ...t });
         stale.delete(spec.key);
@@ -115,6 +126,14 @@ async function main(): Promise<void> {
     }
   };
   refresh();
+  if (values.adopt) {
+    // Loaded here, not at the top: it parses train-cli's arguments, and train-cli pulls in tfjs.
+    const { adoptRuns } = await import('./reproduce/adopt.ts');
+    const sources = values.adopt.split(',').map((s) => s.trim()).filter(Boolean);
+    const adopted = adoptRuns(selected.filter((r) => !finished.has(r.key)), sources, { data: values.data, cacheDir: cache, profile });
+    for (const a of adopted) console.log(`adopted ${a.key} from ${a.from}`);
+    refresh();
+  }
   const todo = selected.filter((r) => !finished.has(r.key));
   console.log(`${plan.length} runs planned, ${finished.size} finished, ${selected.length} selected, ${todo.length} to run`);
   if (values.list) {
@@ -156,7 +175,8 @@ async function main(): Promise<void> {
       protocol: { kCore: profile.kCore, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
       command,
       train_args: [...COMMON_ARGS, ...kCoreArgs(profile)],
-      train_args_by_backbone: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') },
+      train_args_by_backbone: byBackbone(profile.extraArgs),
+      hypernet_args_by_backbone: byBackbone((b) => profile.hypernetArgs?.(b) ?? []),
       rows,
       per_seed: compareSeeds(finished),
       chord_mode: chooseChordMode(finished),
@@ -164,7 +184,7 @@ async function main(): Promise<void> {
       controls_paired_ndcg10: controlPaired,
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: { sasrec: profile.extraArgs('sasrec'), caser: profile.extraArgs('caser') } }));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: byBackbone(profile.extraArgs), hypernetArgs: byBackbone((b) => profile.hypernetArgs?.(b) ?? []) }));
   };
   await readShares(values.report);
   write();
@@ -192,8 +212,8 @@ async function main(): Promise<void> {
     // Another reproduce process may have finished this run in the meantime.
     if (!finished.has(r.key)) {
       const why = stale.get(r.key);
-      if (why?.kind === 'base-changed') {
-        // A run from the old Base: kept aside (not deleted), and this one starts from the new Base.
+      if (why?.kind === 'base-changed' || why?.kind === 'settings-changed') {
+        // A run from the old Base or settings: kept aside (not deleted), and this one starts afresh.
         const aside = join(`${cacheDir}-stale`, `${r.key}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
         mkdirSync(dirname(aside), { recursive: true });
         renameSync(join(cache, r.key), aside);
@@ -214,12 +234,14 @@ async function main(): Promise<void> {
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
+       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1] [--adopt <cache dir>,...]
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
   more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
-  what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each).`;
+  what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each).
+  --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
+  trained with a planned run's very settings, instead of training them again; the results name each one.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });

@@ -28,7 +28,9 @@
  * --chord-examples (SASRec Base or Quant: train on CHORD's examples, windows every --z-targets items each training its
  * last --z-targets targets; a control for what those examples alone are worth)
  * --z-norm (custom, weighted, chord: standardize z before the hypernet, by batch statistics in training and their
- * running averages after; the export folds them into the trunk)
+ * running averages after; the export folds them into the trunk. Off by default: validation picked it for
+ * frozen-pretrained SASRec on ML-100K (three seeds), where reproduce's profile sets it, but not for Caser on
+ * ML-100K nor for SASRec on Amazon Toys)
  * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
  * its longest window; 0 = plain shuffled batches)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
@@ -327,6 +329,8 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--loss softmax|sampled|gbce] [--negatives N] [--sampler uniform|popularity] [--gbce-t X] [--valid-users N]
        [--length-buckets N] [--watch-test] [--chord-examples] [--z-norm]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
+  --z-norm is off by default; validation picked it for SASRec on ML-100K only (not Caser there, not SASRec on
+  Amazon Toys), and reproduce sets it there.
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;
 

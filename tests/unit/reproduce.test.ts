@@ -258,6 +258,33 @@ describe('reproduce plan and aggregation', () => {
       rmSync(cache, { recursive: true, force: true });
     }
   });
+
+  it("retrains a hypernet run whose --z-norm is not its profile's", () => {
+    const cache = mkdtempSync(join(tmpdir(), 'reproduce-settings-'));
+    try {
+      const plan = planRuns([1]);
+      const spec = (key: string) => plan.find((r) => r.key === key)!;
+      const run = (key: string, zNorm: boolean | undefined) => {
+        const options = { gruWindow: 20, activationBits: null, ...(zNorm === undefined ? {} : { zNorm }) };
+        const training = { modelId: key, command: 'x', timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs: { run: 9, best: 3, stoppedEarly: true }, options, metrics: { test: {}, testAtBudget: {} } } as never;
+        return { artifactDir: join(cache, key, 'model'), training };
+      };
+      const ml = datasetProfile('ml-100k');
+      const toys = datasetProfile('amazon-toys');
+      const chord = 'sasrec-chord-l2468-b0.125-s1';
+      // Recorded before --z-norm existed (no zNorm), or trained without it: ML-100K's SASRec now sets it.
+      expect(staleReason(spec(chord), run(chord, undefined), cache, ml)?.kind).toBe('settings-changed');
+      expect(staleReason(spec(chord), run(chord, false), cache, ml)?.reason).toMatch(/without --z-norm, which its profile now sets/);
+      expect(staleReason(spec(chord), run(chord, true), cache, ml)).toBeUndefined();
+      expect(staleReason(spec(chord), run(chord, true), cache, toys)?.reason).toMatch(/with --z-norm, which its profile now leaves out/);
+      expect(staleReason(spec(chord), run(chord, false), cache, toys)).toBeUndefined();
+      // Caser on ML-100K, and runs without a hypernet, are not touched.
+      expect(staleReason(spec('caser-chord-l2468-b0.125-s1'), run('caser-chord-l2468-b0.125-s1', false), cache, ml)).toBeUndefined();
+      expect(staleReason(spec('sasrec-quant-s1'), run('sasrec-quant-s1', undefined), cache, ml)).toBeUndefined();
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('dataset profiles', () => {
@@ -291,12 +318,24 @@ describe('dataset profiles', () => {
     }
     const sports = planRuns([1]).filter(sportsProfile.keep).map((r) => r.key).sort();
     expect(sports).toEqual(['caser-base-s1', 'sasrec-base-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-quant-pre-s1']);
-    // ML-100K and unknown datasets keep what every committed ML-100K run was trained with.
-    expect(datasetProfile('ml-100k')).toBe(DEFAULT_PROFILE);
+    // Unknown datasets keep train's defaults; ML-100K differs from them in its hypernet runs only (below).
     expect(datasetProfile('my-shop')).toBe(DEFAULT_PROFILE);
+    for (const r of planRuns([1])) {
+      expect(trainArgs(r, 'd', 'c', datasetProfile('ml-100k')).filter((a) => a !== '--z-norm')).toEqual(trainArgs(r, 'd', 'c'));
+    }
     const r = planRuns([1])[0]!;
     expect(trainArgs(r, 'd', 'c', DEFAULT_PROFILE)).toEqual(trainArgs(r, 'd', 'c'));
     expect(trainArgs(r, 'd', 'c')).not.toContain('--k-core');
+  });
+
+  it('standardizes z in the hypernet runs of SASRec on ML-100K and its item-filter variant, nowhere else', () => {
+    for (const name of ['ml-100k', 'ml-100k-items21', 'amazon-toys', 'amazon-sports', 'my-shop']) {
+      const profile = DATASET_PROFILES[name] ?? DEFAULT_PROFILE;
+      for (const r of planRuns([1]).filter(profile.keep)) {
+        const expected = name.startsWith('ml-100k') && r.backbone === 'sasrec' && ['custom', 'weighted', 'chord'].includes(r.method);
+        expect(parseTrainArgs(trainArgs(r, `d/${name}`, 'c', profile)).run.zNorm === true, `${name} ${r.key}`).toBe(expected);
+      }
+    }
   });
 
   it("runs the paper's item filter as a second ML-100K profile, only on ML-100K's data", () => {
@@ -310,7 +349,7 @@ describe('dataset profiles', () => {
     ]);
     for (const r of plan) expect(parseTrainArgs(trainArgs(r, 'd/ml-100k', '.cache/reproduce-ml-100k-items21', profile)).kCore).toEqual({ user: 10, item: 21 });
     // Without --profile, the data's own profile; a variant on other data, or an unknown name, is refused.
-    expect(chooseProfile('d/ml-100k', undefined)).toEqual({ name: 'ml-100k', profile: DEFAULT_PROFILE });
+    expect(chooseProfile('d/ml-100k', undefined)).toEqual({ name: 'ml-100k', profile: datasetProfile('ml-100k') });
     expect(() => chooseProfile('d/amazon-toys', 'ml-100k-items21')).toThrow(/is for ml-100k, not amazon-toys/);
     expect(() => chooseProfile('d/ml-100k', 'ml-1m')).toThrow(/no profile "ml-1m"/);
   });

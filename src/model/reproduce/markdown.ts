@@ -5,7 +5,7 @@
 import { f4 } from './diagnostics.ts';
 import type { BackboneKind } from '../../core/backbones.ts';
 import { METHODS, type Method } from '../../core/methods.ts';
-import { personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
+import { adoptedFrom, personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
 import type { PairedDifference } from '../../core/paired.ts';
 import { chooseChordMode, compareSeeds, configKey, mean, type ControlComparison, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 import { describeCoreThreshold, type CoreThreshold } from '../../data/kcore.ts';
@@ -314,6 +314,15 @@ export function codeRevisionsLine(runs: readonly FinishedRun[]): string {
   );
 }
 
+/** Which rows reproduce took from another cache (`--adopt`) rather than trained itself. */
+export function adoptedLines(runs: readonly FinishedRun[]): string[] {
+  const adopted = runs.map((r) => [r.spec.key, adoptedFrom(r)] as const).filter((a): a is readonly [string, string] => a[1] !== undefined);
+  if (adopted.length === 0) return [];
+  return [
+    `Adopted: ${adopted.length} runs were trained with the same settings by another cache and copied here (\`reproduce --adopt\`; their training.json keeps the command and commit): ${adopted.map(([k, from]) => `${k} from ${from}`).join(', ')}.`,
+  ];
+}
+
 export function markdown(
   dataset: string,
   command: string,
@@ -322,7 +331,13 @@ export function markdown(
   finished: ReadonlyMap<string, FinishedRun>,
   paired: readonly PairedComparison[] = [],
   controls: readonly ControlComparison[] = [],
-  setup: { cacheDir: string; kCore: CoreThreshold; published?: string; trainArgs: Partial<Record<BackboneKind, readonly string[]>> } = { cacheDir: '.cache/reproduce', kCore: 10, trainArgs: {} },
+  setup: {
+    cacheDir: string;
+    kCore: CoreThreshold;
+    published?: string;
+    trainArgs: Partial<Record<BackboneKind, readonly string[]>>;
+    hypernetArgs?: Partial<Record<BackboneKind, readonly string[]>>;
+  } = { cacheDir: '.cache/reproduce', kCore: 10, trainArgs: {} },
 ): string {
   const done = new Set(finished.keys());
   const f = (x: number) => x.toFixed(4);
@@ -339,7 +354,11 @@ export function markdown(
     ...Object.entries(setup.trainArgs)
       .filter(([, a]) => a.length > 0)
       .map(([b, a]) => `Every ${b} run also trains with \`${a.join(' ')}\` (plan.ts DATASET_PROFILES).`),
+    ...Object.entries(setup.hypernetArgs ?? {})
+      .filter(([, a]) => a.length > 0)
+      .map(([b, a]) => `Every ${b} run with a hypernet (+Custom, +Weighted, CHORD) also trains with \`${a.join(' ')}\`, chosen on validation (plan.ts DATASET_PROFILES).`),
     codeRevisionsLine([...finished.values()]),
+    ...adoptedLines([...finished.values()]),
     '',
     '## Headline (Table 2): mean over seeds',
     '',

@@ -72,11 +72,25 @@ export interface DatasetProfile {
    */
   readonly variantOf?: string;
   readonly extraArgs: (backbone: BackboneKind) => readonly string[];
+  /**
+   * What every run with a hypernet (CHORD, +Custom, +Weighted) adds after extraArgs, chosen on that
+   * dataset's validation; none where the profile leaves it out.
+   */
+  readonly hypernetArgs?: (backbone: BackboneKind) => readonly string[];
   readonly keep: (r: RunSpec) => boolean;
 }
 
-/** ML-100K, and any dataset without a profile of its own: 10-core, full softmax, every run. */
+/** Any dataset without a profile of its own: 10-core, full softmax, every run, train's defaults. */
 export const DEFAULT_PROFILE: DatasetProfile = { kCore: K_CORE, extraArgs: () => [], keep: () => true };
+
+/**
+ * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`), which
+ * validation picked over plain CHORD on frozen-pretrained SASRec on all three seeds (study,
+ * results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
+ * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at a time.
+ */
+const ML100K_HYPERNET_ARGS = (backbone: BackboneKind): readonly string[] => (backbone === 'sasrec' ? ['--z-norm'] : []);
+const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, hypernetArgs: ML100K_HYPERNET_ARGS };
 
 /**
  * The Amazon review sets are 5-core already (k-core 0 keeps them as published). Their catalogues
@@ -97,7 +111,7 @@ const amazonArgs =
     backbone === 'sasrec' ? [...loss, '--length-buckets', '20'] : loss;
 
 export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
-  'ml-100k': DEFAULT_PROFILE,
+  'ml-100k': ML100K_PROFILE,
   // The CHORD paper's ML-100K: its Table 1 counts (943 users / 928 items / 94,672) fit "items with 21
   // ratings or more" (943 / 927 / 94,728 here), not the 10-core of its text (943 / 1,152 / 97,953).
   // Base, Quant and CHORD, random-frozen as in the paper and on the frozen Base.
@@ -105,6 +119,8 @@ export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
     kCore: { user: K_CORE, item: 21 },
     variantOf: 'ml-100k',
     extraArgs: () => [],
+    // ML-100K's training, so the two protocols differ in their data only.
+    hypernetArgs: ML100K_HYPERNET_ARGS,
     keep: (r) => (r.group === 'headline' && (r.method === 'base' || r.method === 'quant' || r.method === 'chord')) || (r.group === 'pretrained' && (r.method === 'quant' || r.method === 'chord')),
   },
   // Every headline method on both backbones, random-frozen and frozen-pretrained; no ablations.
@@ -230,6 +246,7 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string, profile: D
   args.push('--levels', r.levels, '--beta', String(r.beta), '--out', join(cacheDir, r.key), '--resume', ...COMMON_ARGS);
   args.push(...kCoreArgs(profile));
   args.push(...profile.extraArgs(r.backbone));
+  if (personalised(r.method)) args.push(...(profile.hypernetArgs?.(r.backbone) ?? []));
   if (r.w3a3) args.push('--w3a3');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, baseRunKey(r)));
   else if (r.method !== 'base') args.push('--init', 'random');
@@ -265,7 +282,7 @@ export interface Training {
   /** The git commit that finished the run; absent in runs older than the record. */
   code?: CodeRevision | null;
   /** What re-evaluating the artifact needs (every real training.json has them). */
-  options?: { gruWindow: number; activationBits: number | null; caserUser?: string };
+  options?: { gruWindow: number; activationBits: number | null; caserUser?: string; zNorm?: boolean };
   data?: { users: number; items: number };
   metrics: { valid?: RecordedEval; test: RecordedEval; testAtBudget: Record<string, RecordedEval>; testOthersStrategy?: RecordedEval };
   /** Per epoch; watchedTest only in runs trained with --watch-test (the paper's protocol). */
@@ -304,12 +321,28 @@ export function findTraining(dir: string): { artifactDir: string; training: Trai
  * frozen-pretrained run whose Base has trained on (a better best.json) since it started from it.
  */
 export interface StaleRun {
-  /** 'capped': resumes from its checkpoint; 'base-changed': set aside and trained again. */
-  readonly kind: 'capped' | 'base-changed';
+  /**
+   * 'capped': resumes from its checkpoint; 'base-changed' and 'settings-changed' (its profile's
+   * hypernet settings changed since it trained): set aside and trained again.
+   */
+  readonly kind: 'capped' | 'base-changed' | 'settings-changed';
   readonly reason: string;
 }
 
-export function staleReason(spec: RunSpec, run: { artifactDir: string; training: Training }, cacheDir: string): StaleRun | undefined {
+export function staleReason(
+  spec: RunSpec,
+  run: { artifactDir: string; training: Training },
+  cacheDir: string,
+  profile: DatasetProfile = DEFAULT_PROFILE,
+): StaleRun | undefined {
+  if (personalised(spec.method)) {
+    const planned = (profile.hypernetArgs?.(spec.backbone) ?? []).includes('--z-norm');
+    // Runs from before --z-norm existed record no zNorm: they trained without it.
+    const trained = run.training.options?.zNorm === true;
+    if (planned !== trained) {
+      return { kind: 'settings-changed', reason: `trained ${trained ? 'with' : 'without'} --z-norm, which its profile now ${planned ? 'sets' : 'leaves out'}: it is trained again` };
+    }
+  }
   const e = run.training.epochs;
   if (e && !e.stoppedEarly && e.run < EPOCH_CAP) {
     return { kind: 'capped', reason: `stopped by an older epoch cap after ${e.run} epochs, before early stopping: it resumes` };
@@ -322,6 +355,16 @@ export function staleReason(spec: RunSpec, run: { artifactDir: string; training:
     }
   }
   return undefined;
+}
+
+/** What `reproduce --adopt` (adopt.ts) writes beside a run it copied from another cache. */
+export const ADOPTED_FILE = 'adopted.json';
+
+/** The run folder a finished run was adopted from; undefined for a run reproduce trained itself. */
+export function adoptedFrom(run: Pick<FinishedRun, 'artifactDir'>): string | undefined {
+  if (!run.artifactDir) return undefined;
+  const marker = join(dirname(run.artifactDir), ADOPTED_FILE);
+  return existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { from: string }).from : undefined;
 }
 
 export function runTrain(args: string[], logPrefix: string): Promise<void> {
