@@ -46,7 +46,7 @@ import {
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
-import { pairOverSeeds } from '../src/model/reproduce/report.ts';
+import { pairOverSeeds, watchedTest, type WatchedTest } from '../src/model/reproduce/report.ts';
 import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
 
 export interface StudyRun {
@@ -253,27 +253,6 @@ interface StudyRow {
   inputSpread: InputSpread | null;
   /** Runs trained with --watch-test: the epoch whose test NDCG@10 was best, against the validation-picked epoch's. */
   watchedTest: WatchedTest | null;
-}
-
-interface WatchedTest {
-  bestTestEpoch: number;
-  bestTestNdcg10: number;
-  selectedEpoch: number;
-  selectedTestNdcg10: number;
-}
-
-/** The paper's protocol (test watched every epoch, the best one reported) beside validation selection. */
-export function watchedTest(t: Pick<Training, 'history' | 'epochs'>): WatchedTest | null {
-  const watched = (t.history ?? []).filter((e) => e.watchedTest);
-  const selected = watched.find((e) => e.epoch === t.epochs?.best);
-  if (!selected) return null;
-  const best = watched.reduce((a, e) => (e.watchedTest!.unmasked.ndcg10 > a.watchedTest!.unmasked.ndcg10 ? e : a));
-  return {
-    bestTestEpoch: best.epoch,
-    bestTestNdcg10: best.watchedTest!.unmasked.ndcg10,
-    selectedEpoch: selected.epoch,
-    selectedTestNdcg10: selected.watchedTest!.unmasked.ndcg10,
-  };
 }
 
 /** A mechanism on every seed it ran (at least two): its mean test NDCG@10 and its paired differences over those seeds. */

@@ -68,7 +68,7 @@ import {
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
 import { runQueue } from './reproduce/queue.ts';
-import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons } from './reproduce/report.ts';
+import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons, watchedTestRows } from './reproduce/report.ts';
 
 /** A profile's per-backbone arguments, as the results files record them. */
 function byBackbone(args: (backbone: BackboneKind) => readonly string[]): Record<BackboneKind, readonly string[]> {
@@ -182,6 +182,7 @@ async function main(): Promise<void> {
       chord_mode: chooseChordMode(finished),
       paired_ndcg10: paired,
       controls_paired_ndcg10: controlPaired,
+      watched_test: watchedTestRows(finished),
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: byBackbone(profile.extraArgs), hypernetArgs: byBackbone((b) => profile.hypernetArgs?.(b) ?? []) }));

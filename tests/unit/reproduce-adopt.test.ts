@@ -37,6 +37,9 @@ describe('reproduce --adopt', () => {
     const study = ['--data', DATA, '--method', 'quant', '--backbone', 'sasrec', '--seed', '1', '--out', '.cache/study/sasrec-quant-pre-s1', '--resume',
       '--epochs', '100', '--patience', '6', '--lr', '0.002', '--dropout', '0.5', '--no-progress', '--init', 'pretrained', '--pretrained', '/x/.cache/reproduce/sasrec-base-s1/'];
     expect(trainingSettings(parseTrainArgs(study))).toBe(trainingSettings(parseTrainArgs(planned)));
+    // The plan watches test (a record only); the study's run did not, and is still the same training.
+    expect(planned).toContain('--watch-test');
+    expect(study).not.toContain('--watch-test');
     // One setting apart is another training; so is another Base.
     expect(trainingSettings(parseTrainArgs([...study, '--chord-examples']))).not.toBe(trainingSettings(parseTrainArgs(planned)));
     const otherBase = study.map((a) => a.replace('sasrec-base-s1', 'sasrec-base-s2'));

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
-import { perSeedTables, trainingTimeTable } from '../../src/model/reproduce/markdown.ts';
-import { aggregate, chooseChordMode, compareSeeds } from '../../src/model/reproduce/report.ts';
+import { perSeedTables, trainingTimeTable, watchedTestTable } from '../../src/model/reproduce/markdown.ts';
+import { aggregate, chooseChordMode, compareSeeds, watchedTest, watchedTestRows } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
@@ -321,7 +321,9 @@ describe('dataset profiles', () => {
     // Unknown datasets keep train's defaults; ML-100K differs from them in its hypernet runs only (below).
     expect(datasetProfile('my-shop')).toBe(DEFAULT_PROFILE);
     for (const r of planRuns([1])) {
-      expect(trainArgs(r, 'd', 'c', datasetProfile('ml-100k')).filter((a) => a !== '--z-norm')).toEqual(trainArgs(r, 'd', 'c'));
+      const ml = trainArgs(r, 'd', 'c', datasetProfile('ml-100k'));
+      expect(parseTrainArgs(ml).run.watchTest, r.key).toBe(true); // the paper's best test epoch, beside selection
+      expect(ml.filter((a) => a !== '--z-norm' && a !== '--watch-test')).toEqual(trainArgs(r, 'd', 'c'));
     }
     const r = planRuns([1])[0]!;
     expect(trainArgs(r, 'd', 'c', DEFAULT_PROFILE)).toEqual(trainArgs(r, 'd', 'c'));
@@ -352,5 +354,40 @@ describe('dataset profiles', () => {
     expect(chooseProfile('d/ml-100k', undefined)).toEqual({ name: 'ml-100k', profile: datasetProfile('ml-100k') });
     expect(() => chooseProfile('d/amazon-toys', 'ml-100k-items21')).toThrow(/is for ml-100k, not amazon-toys/);
     expect(() => chooseProfile('d/ml-100k', 'ml-1m')).toThrow(/no profile "ml-1m"/);
+  });
+});
+
+describe('the best watched test epoch (the paper\'s protocol)', () => {
+  const ev = (ndcg10: number) => ({ unmasked: { ndcg10 } }) as never;
+  it('sets the best test epoch beside the validation-picked one, and is null for runs that did not watch', () => {
+    const history = [
+      { epoch: 1, watchedTest: ev(0.05) },
+      { epoch: 2, watchedTest: ev(0.07) },
+      { epoch: 3, watchedTest: ev(0.06) },
+    ];
+    expect(watchedTest({ history, epochs: { run: 3, best: 3, stoppedEarly: false } })).toEqual({
+      bestTestEpoch: 2,
+      bestTestNdcg10: 0.07,
+      selectedEpoch: 3,
+      selectedTestNdcg10: 0.06,
+    });
+    expect(watchedTest({ history: [{ epoch: 1 }], epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
+    expect(watchedTest({ epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
+  });
+
+  it('averages both epochs per configuration over the seeds that watched, in the results table', () => {
+    const watched = (key: string, selected: number, best: number) => {
+      const [, run] = finishedRun(key, selected);
+      const history = [{ epoch: 1, watchedTest: ev(best) }, { epoch: 2, watchedTest: ev(selected) }];
+      return [key, { ...run, training: { ...run.training, history, epochs: { run: 2, best: 2, stoppedEarly: true } } }] as const;
+    };
+    const finished = new Map([
+      watched('sasrec-chord-l2468-b0.125-s1', 0.06, 0.07),
+      watched('sasrec-chord-l2468-b0.125-s2', 0.05, 0.08),
+      finishedRun('sasrec-quant-s1', 0.05), // trained without --watch-test: no row
+    ]);
+    expect(watchedTestRows(finished)).toEqual([{ config: 'sasrec-chord-l2468-b0.125', seeds: 2, selected_test_ndcg10: 0.055, best_test_ndcg10: 0.075 }]);
+    expect(watchedTestTable(finished).join('\n')).toContain('| `sasrec-chord-l2468-b0.125` | 2 | 0.0550 | 0.0750 | +0.0200 |');
+    expect(watchedTestTable(new Map([finishedRun('sasrec-quant-s1', 0.05)]))).toEqual([]);
   });
 });

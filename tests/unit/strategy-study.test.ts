@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
-import { overSeeds, studyRuns, studyTrainArgs, watchedTest } from '../../tools/strategy-study.ts';
+import { overSeeds, studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
 
 describe('strategy study plan', () => {
   const runs = studyRuns([1, 2]);
@@ -70,25 +70,6 @@ describe('strategy study on an Amazon set', () => {
     expect({ levelTable: gate.levelTable, beta: gate.beta }).toEqual({ levelTable: [0, 3, 4, 5], beta: 0.375 });
     const rest = (o: typeof gate) => ({ ...o, out: '', levelTable: [], beta: 0, command: '' });
     expect(rest(gate)).toEqual(rest(chord));
-  });
-});
-
-describe('the best watched test epoch (the paper\'s protocol)', () => {
-  const ev = (ndcg10: number) => ({ unmasked: { ndcg10 } }) as never;
-  it('sets the best test epoch beside the validation-picked one, and is null for runs that did not watch', () => {
-    const history = [
-      { epoch: 1, watchedTest: ev(0.05) },
-      { epoch: 2, watchedTest: ev(0.07) },
-      { epoch: 3, watchedTest: ev(0.06) },
-    ];
-    expect(watchedTest({ history, epochs: { run: 3, best: 3, stoppedEarly: false } })).toEqual({
-      bestTestEpoch: 2,
-      bestTestNdcg10: 0.07,
-      selectedEpoch: 3,
-      selectedTestNdcg10: 0.06,
-    });
-    expect(watchedTest({ history: [{ epoch: 1 }], epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
-    expect(watchedTest({ epochs: { run: 1, best: 1, stoppedEarly: false } })).toBeNull();
   });
 });
 

@@ -3,8 +3,8 @@
  * reproduce's cache instead of training them again (`reproduce --adopt <dir>`). The strategy study
  * trains Quant-pre and CHORD variants on reproduce's own Bases, so some of its runs are rows of the
  * plan. Settings are compared as train-cli parses them, so flag order and defaults spelled out or
- * left implicit do not matter; the output directory, --resume, --no-progress and the model id (derived
- * from the settings) do not count, and a frozen-pretrained run must start from the Base of the same
+ * left implicit do not matter; the output directory, --resume, --no-progress, --watch-test (a record
+ * only) and the model id (derived from the settings) do not count, and a frozen-pretrained run must start from the Base of the same
  * key, one that has not trained on since (staleReason). The copy keeps its training.json, with the
  * command and the commit that trained it, and gains adopted.json saying where it came from.
  */
@@ -15,7 +15,8 @@ import { ADOPTED_FILE, datasetName, findTraining, staleReason, trainArgs, type D
 
 /** What makes two train-cli invocations the same training, as canonical JSON. */
 export function trainingSettings(args: TrainCliArgs): string {
-  const { out: _out, resume: _resume, command: _command, modelId: _modelId, pretrainedDir, ...run } = args.run;
+  // --watch-test only records test rankings (a test proves it trains and selects nothing differently).
+  const { out: _out, resume: _resume, command: _command, modelId: _modelId, watchTest: _watchTest, pretrainedDir, ...run } = args.run;
   const settings = {
     data: datasetName(args.data),
     kCore: args.kCore,

@@ -61,7 +61,8 @@ export const K_CORE = 10;
 
 /**
  * What reproduce does per dataset, the dataset named by its folder (datasetName): the k-core of
- * its protocol, what every run adds to COMMON_ARGS (chosen on that dataset's validation), and
+ * its protocol, what every run adds to COMMON_ARGS (settings chosen on that dataset's validation,
+ * records that change nothing trained), and
  * which planned runs it trains (the CPU budget is finite).
  */
 export interface DatasetProfile {
@@ -84,13 +85,20 @@ export interface DatasetProfile {
 export const DEFAULT_PROFILE: DatasetProfile = { kCore: K_CORE, extraArgs: () => [], keep: () => true };
 
 /**
+ * ML-100K's runs also rank the test users after every epoch (`--watch-test`, which trains and selects
+ * nothing differently): the paper's protocol reports the best test epoch, and the results set it
+ * beside the validation-picked one. Its 943 test users cost about a second an epoch.
+ */
+const ML100K_EXTRA_ARGS = (): readonly string[] => ['--watch-test'];
+
+/**
  * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`), which
  * validation picked over plain CHORD on frozen-pretrained SASRec on all three seeds (study,
  * results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
  * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at a time.
  */
 const ML100K_HYPERNET_ARGS = (backbone: BackboneKind): readonly string[] => (backbone === 'sasrec' ? ['--z-norm'] : []);
-const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, hypernetArgs: ML100K_HYPERNET_ARGS };
+const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, extraArgs: ML100K_EXTRA_ARGS, hypernetArgs: ML100K_HYPERNET_ARGS };
 
 /**
  * The Amazon review sets are 5-core already (k-core 0 keeps them as published). Their catalogues
@@ -118,8 +126,8 @@ export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
   'ml-100k-items21': {
     kCore: { user: K_CORE, item: 21 },
     variantOf: 'ml-100k',
-    extraArgs: () => [],
     // ML-100K's training, so the two protocols differ in their data only.
+    extraArgs: ML100K_EXTRA_ARGS,
     hypernetArgs: ML100K_HYPERNET_ARGS,
     keep: (r) => (r.group === 'headline' && (r.method === 'base' || r.method === 'quant' || r.method === 'chord')) || (r.group === 'pretrained' && (r.method === 'quant' || r.method === 'chord')),
   },

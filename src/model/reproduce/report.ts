@@ -18,6 +18,7 @@ import {
   type FinishedRun,
   type Group,
   type RunSpec,
+  type Training,
 } from './plan.ts';
 
 
@@ -28,6 +29,55 @@ function std(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+}
+
+/** A run trained with --watch-test: the epoch whose test NDCG@10 (unmasked) was best, against the validation-picked one. */
+export interface WatchedTest {
+  bestTestEpoch: number;
+  bestTestNdcg10: number;
+  selectedEpoch: number;
+  selectedTestNdcg10: number;
+}
+
+/**
+ * The paper's protocol beside validation selection: test watched after every epoch and the best
+ * epoch reported. Null for a run trained without --watch-test.
+ */
+export function watchedTest(t: Pick<Training, 'history' | 'epochs'>): WatchedTest | null {
+  const watched = (t.history ?? []).filter((e) => e.watchedTest);
+  const selected = watched.find((e) => e.epoch === t.epochs?.best);
+  if (!selected) return null;
+  const best = watched.reduce((a, e) => (e.watchedTest!.unmasked.ndcg10 > a.watchedTest!.unmasked.ndcg10 ? e : a));
+  return {
+    bestTestEpoch: best.epoch,
+    bestTestNdcg10: best.watchedTest!.unmasked.ndcg10,
+    selectedEpoch: selected.epoch,
+    selectedTestNdcg10: selected.watchedTest!.unmasked.ndcg10,
+  };
+}
+
+/** Per configuration, its runs trained with --watch-test: test NDCG@10 at the validation-picked and at the best test epoch. */
+export interface WatchedTestRow {
+  config: string;
+  seeds: number;
+  selected_test_ndcg10: number;
+  best_test_ndcg10: number;
+}
+
+export function watchedTestRows(finished: ReadonlyMap<string, FinishedRun>): WatchedTestRow[] {
+  const groups = new Map<string, WatchedTest[]>();
+  for (const { spec, training } of finished.values()) {
+    const w = watchedTest(training);
+    if (!w) continue;
+    const config = configKey(spec);
+    groups.set(config, [...(groups.get(config) ?? []), w]);
+  }
+  return [...groups].map(([config, ws]) => ({
+    config,
+    seeds: ws.length,
+    selected_test_ndcg10: round(mean(ws.map((w) => w.selectedTestNdcg10))),
+    best_test_ndcg10: round(mean(ws.map((w) => w.bestTestNdcg10))),
+  }));
 }
 
 /** A run's configuration: its key without the seed, which the seeds of one row share. */
