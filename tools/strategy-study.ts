@@ -1,6 +1,6 @@
 /**
  * Can the personal strategy earn its bits? The runs of that study, each a `train` run on the frozen
- * Base backbone of `reproduce` (same seed, same settings), changed in one mechanism at a time, and
+ * Base backbone of `reproduce` (same seed, same settings), changed in one mechanism at a time (two where a run says so), and
  * the report that compares them on the same test users:
  *
  *   npm run study -- --data ../shared/datasets/ml-100k [--only key,...] [--list] [--train] [--report]
@@ -129,6 +129,12 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
         'chord',
         ['--z-norm'],
         "CHORD with z standardized before the hypernet (the page GRU's state saturates near ±1, so users differ in a small part of z)",
+      );
+      add(
+        'chord-znorm-contrast1',
+        'chord',
+        ['--z-norm', '--contrast', '1'],
+        "CHORD with z standardized and contrast 1 (own strategy's loss below the rolled batch's by 0.02 nats): with z standardized the strategies differ between users, so the contrast term has something to push",
       );
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);

@@ -29,6 +29,8 @@ describe('strategy study plan', () => {
     const chord = parsed.get('sasrec-chord-pre-s1')!;
     expect({ contrast: chord.contrast, lr: chord.lr, hyperLr: chord.hyperLr, zTargets: chord.zTargets }).toEqual({ contrast: 0, lr: 2e-3, hyperLr: undefined, zTargets: 10 });
     expect(parsed.get('sasrec-chord-contrast1-pre-s1')!.contrast).toBe(1);
+    const both = parsed.get('sasrec-chord-znorm-contrast1-pre-s1')!;
+    expect({ zNorm: both.zNorm, contrast: both.contrast }).toEqual({ zNorm: true, contrast: 1 });
     const frozen = parsed.get('caser-chord-frozen-shared-pre-s2')!;
     expect({ lr: frozen.lr, hyperLr: frozen.hyperLr }).toEqual({ lr: 0, hyperLr: 5e-3 });
     expect(parsed.get('caser-quant-pre-s1')!.budgets).toEqual([]);
