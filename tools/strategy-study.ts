@@ -1,7 +1,7 @@
 /**
  * Can the personal strategy earn its bits? The runs of that study, each a `train` run on the frozen
- * Base backbone of `reproduce` (same seed, same settings), changed in one mechanism at a time (two where a run says so), and
- * the report that compares them on the same test users:
+ * Base backbone of `reproduce` (same seed, same settings), changed in one mechanism at a time (two
+ * where a run says so), and the report that compares them on the same test users:
  *
  *   npm run study -- --data ../shared/datasets/ml-100k [--only key,...] [--list] [--train] [--report]
  *   npm run study -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt [...]
