@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
-import { perSeedTables, trainingTimeTable, watchedTestTable } from '../../src/model/reproduce/markdown.ts';
+import { markdown, perSeedTables, trainingTimeTable, watchedTestTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds, watchedTest, watchedTestRows } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
@@ -328,6 +328,22 @@ describe('dataset profiles', () => {
     const r = planRuns([1])[0]!;
     expect(trainArgs(r, 'd', 'c', DEFAULT_PROFILE)).toEqual(trainArgs(r, 'd', 'c'));
     expect(trainArgs(r, 'd', 'c')).not.toContain('--k-core');
+  });
+
+  it("says in the results what each backbone's runs add, once where every backbone adds the same", () => {
+    const lines = (trainArgs: Record<string, string[]>, hypernetArgs: Record<string, string[]>) =>
+      markdown('d', 'c', [], [], new Map(), [], [], { cacheDir: 'c', kCore: 10, trainArgs, hypernetArgs })
+        .split('\n')
+        .filter((l) => l.includes('also trains with'));
+    expect(lines({ sasrec: ['--watch-test'], caser: ['--watch-test'] }, { sasrec: ['--z-norm'], caser: [] })).toEqual([
+      'Every run also trains with `--watch-test` (plan.ts DATASET_PROFILES).',
+      'Every sasrec run with a hypernet (+Custom, +Weighted, CHORD) also trains with `--z-norm`, chosen on validation (plan.ts DATASET_PROFILES).',
+    ]);
+    expect(lines({ sasrec: ['--loss', 'sampled', '--length-buckets', '20'], caser: ['--loss', 'sampled'] }, {})).toEqual([
+      'Every sasrec run also trains with `--loss sampled --length-buckets 20` (plan.ts DATASET_PROFILES).',
+      'Every caser run also trains with `--loss sampled` (plan.ts DATASET_PROFILES).',
+    ]);
+    expect(lines({ sasrec: [], caser: [] }, { sasrec: [], caser: [] })).toEqual([]);
   });
 
   it('standardizes z in the hypernet runs of SASRec on ML-100K and its item-filter variant, nowhere else', () => {

@@ -331,6 +331,13 @@ export function codeRevisionsLine(runs: readonly FinishedRun[]): string {
   );
 }
 
+/** One line per backbone with extra arguments, or one for all runs where every backbone has the same. */
+function argsLines(byBackbone: Partial<Record<BackboneKind, readonly string[]>>, line: (who: string, args: string) => string): string[] {
+  const entries = Object.entries(byBackbone).map(([b, a]) => [b, a.join(' ')] as const);
+  if (entries.length > 1 && entries.every(([, a]) => a !== '' && a === entries[0]![1])) return [line('run', entries[0]![1])];
+  return entries.filter(([, a]) => a !== '').map(([b, a]) => line(`${b} run`, a));
+}
+
 /** Which rows reproduce took from another cache (`--adopt`) rather than trained itself. */
 export function adoptedLines(runs: readonly FinishedRun[]): string[] {
   const adopted = runs.map((r) => [r.spec.key, adoptedFrom(r)] as const).filter((a): a is readonly [string, string] => a[1] !== undefined);
@@ -368,12 +375,8 @@ export function markdown(
     'test numbers through the deployment path (page GRU -> hypernet strategy -> per-channel min–max weights).',
     '"unmasked": items already in the history stay rankable (the paper\'s protocol); "masked": history removed.',
     'Caser has one shared, learned user row (`--caser-user shared`): a shopper on the page has no row of its own, and the paper\'s per-user table, scored with its mean at deployment, lost to it on validation (FINDINGS.md, "Caser\'s user embedding").',
-    ...Object.entries(setup.trainArgs)
-      .filter(([, a]) => a.length > 0)
-      .map(([b, a]) => `Every ${b} run also trains with \`${a.join(' ')}\` (plan.ts DATASET_PROFILES).`),
-    ...Object.entries(setup.hypernetArgs ?? {})
-      .filter(([, a]) => a.length > 0)
-      .map(([b, a]) => `Every ${b} run with a hypernet (+Custom, +Weighted, CHORD) also trains with \`${a.join(' ')}\`, chosen on validation (plan.ts DATASET_PROFILES).`),
+    ...argsLines(setup.trainArgs, (who, a) => `Every ${who} also trains with \`${a}\` (plan.ts DATASET_PROFILES).`),
+    ...argsLines(setup.hypernetArgs ?? {}, (who, a) => `Every ${who} with a hypernet (+Custom, +Weighted, CHORD) also trains with \`${a}\`, chosen on validation (plan.ts DATASET_PROFILES).`),
     codeRevisionsLine([...finished.values()]),
     ...adoptedLines([...finished.values()]),
     '',
