@@ -3,10 +3,11 @@
  * reproduce's cache instead of training them again (`reproduce --adopt <dir>`). The strategy study
  * trains Quant-pre and CHORD variants on reproduce's own Bases, so some of its runs are rows of the
  * plan. Settings are compared as train-cli parses them, so flag order and defaults spelled out or
- * left implicit do not matter; the output directory, --resume, --no-progress, --watch-test (a record
- * only) and the model id (derived from the settings) do not count, and a frozen-pretrained run must start from the Base of the same
- * key, one that has not trained on since (staleReason). The copy keeps its training.json, with the
- * command and the commit that trained it, and gains adopted.json saying where it came from.
+ * left implicit do not matter; the output directory, --resume, --no-progress, --watch-test (a
+ * record only) and the model id (derived from the settings) do not count. A frozen-pretrained run
+ * must start from the Base of the same key, one that has not trained on since (staleReason). The
+ * copy keeps its training.json, with the command and the commit that trained it, and gains
+ * adopted.json saying where it came from.
  */
 import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';

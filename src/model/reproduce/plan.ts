@@ -62,8 +62,7 @@ export const K_CORE = 10;
 /**
  * What reproduce does per dataset, the dataset named by its folder (datasetName): the k-core of
  * its protocol, what every run adds to COMMON_ARGS (settings chosen on that dataset's validation,
- * records that change nothing trained), and
- * which planned runs it trains (the CPU budget is finite).
+ * records that change nothing trained), and which planned runs it trains (the CPU budget is finite).
  */
 export interface DatasetProfile {
   readonly kCore: CoreThreshold;
@@ -95,7 +94,8 @@ const ML100K_EXTRA_ARGS = (): readonly string[] => ['--watch-test'];
  * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`), which
  * validation picked over plain CHORD on frozen-pretrained SASRec on all three seeds (study,
  * results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
- * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at a time.
+ * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at
+ * a time.
  */
 const ML100K_HYPERNET_ARGS = (backbone: BackboneKind): readonly string[] => (backbone === 'sasrec' ? ['--z-norm'] : []);
 const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, extraArgs: ML100K_EXTRA_ARGS, hypernetArgs: ML100K_HYPERNET_ARGS };
