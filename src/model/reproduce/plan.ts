@@ -91,9 +91,9 @@ export const DEFAULT_PROFILE: DatasetProfile = { kCore: K_CORE, extraArgs: () =>
 const ML100K_EXTRA_ARGS = (): readonly string[] => ['--watch-test'];
 
 /**
- * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`), which
- * validation picked over plain CHORD on frozen-pretrained SASRec on all three seeds (study,
- * results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
+ * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`). On
+ * frozen-pretrained SASRec validation picked it over plain CHORD on both seeds that ran both and
+ * over Quant-pre on each of five (study, results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
  * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at
  * a time.
  */
