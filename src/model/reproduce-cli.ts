@@ -165,6 +165,9 @@ async function main(): Promise<void> {
     controls = await strategyControls(finished, opts);
     others = await othersStrategyRanks(finished, opts);
   };
+  // What the profile adds per backbone, as both results files record it.
+  const trainArgsByBackbone = byBackbone(profile.extraArgs);
+  const hypernetArgsByBackbone = byBackbone((b) => profile.hypernetArgs?.(b) ?? []);
   const write = () => {
     mkdirSync(values.results, { recursive: true });
     const rows = aggregate(finished, { historyShares: shares, spreads, atQuantBudget, controls });
@@ -175,8 +178,8 @@ async function main(): Promise<void> {
       protocol: { kCore: profile.kCore, split: 'leave-last-one-out', ranking: 'full', selection: 'validation NDCG@10 (unmasked)' },
       command,
       train_args: [...COMMON_ARGS, ...kCoreArgs(profile)],
-      train_args_by_backbone: byBackbone(profile.extraArgs),
-      hypernet_args_by_backbone: byBackbone((b) => profile.hypernetArgs?.(b) ?? []),
+      train_args_by_backbone: trainArgsByBackbone,
+      hypernet_args_by_backbone: hypernetArgsByBackbone,
       rows,
       per_seed: compareSeeds(finished),
       chord_mode: chooseChordMode(finished),
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
       watched_test: watchedTestRows(finished),
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: byBackbone(profile.extraArgs), hypernetArgs: byBackbone((b) => profile.hypernetArgs?.(b) ?? []) }));
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone }));
   };
   await readShares(values.report);
   write();
