@@ -48,6 +48,7 @@ import type { StrategySpread } from '../core/strategy-spread.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
+import { adoptRuns } from './reproduce/adopt.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   chooseProfile,
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   const refresh = () => {
     for (const spec of plan) {
       const t = findTraining(join(cache, spec.key));
-      const why = t && staleReason(spec, t, cache, profile);
+      const why = t && staleReason(spec, t, { data: values.data!, cacheDir: cache, profile });
       if (t && !why) {
         finished.set(spec.key, { spec, ...t });
         stale.delete(spec.key);
@@ -127,8 +128,6 @@ async function main(): Promise<void> {
   };
   refresh();
   if (values.adopt) {
-    // Loaded here, not at the top: it parses train-cli's arguments, and train-cli pulls in tfjs.
-    const { adoptRuns } = await import('./reproduce/adopt.ts');
     const sources = values.adopt.split(',').map((s) => s.trim()).filter(Boolean);
     const adopted = adoptRuns(selected.filter((r) => !finished.has(r.key)), sources, { data: values.data, cacheDir: cache, profile });
     for (const a of adopted) console.log(`adopted ${a.key} from ${a.from}`);

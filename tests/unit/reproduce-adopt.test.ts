@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adoptRuns, recordedArgs, trainingSettings } from '../../src/model/reproduce/adopt.ts';
+import { adoptRuns } from '../../src/model/reproduce/adopt.ts';
 import { adoptedLines } from '../../src/model/reproduce/markdown.ts';
-import { ADOPTED_FILE, datasetProfile, findTraining, planRuns, trainArgs, type RunSpec } from '../../src/model/reproduce/plan.ts';
+import { ADOPTED_FILE, datasetProfile, findTraining, planRuns, recordedArgs, trainArgs, trainingSettings, type RunSpec } from '../../src/model/reproduce/plan.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 
 const DATA = '../shared/datasets/ml-100k';

@@ -8,6 +8,8 @@ import { aggregate, chooseChordMode, compareSeeds, watchedTest, watchedTestRows 
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
+const DATA = 'data/ml-100k';
+
 describe('reproduce plan and aggregation', () => {
   it('plans every headline method for both backbones and seeds first, then the ablations, with unique keys', () => {
     const plan = planRuns([1, 2, 3]);
@@ -232,17 +234,21 @@ describe('reproduce plan and aggregation', () => {
     try {
       const plan = planRuns([1]);
       const spec = (key: string) => plan.find((r) => r.key === key)!;
-      const run = (key: string, epochs: object) => {
+      const opts = { data: DATA, cacheDir: cache };
+      const run = (key: string, epochs: object, args: readonly string[] = trainArgs(spec(key), DATA, cache)) => {
         const artifactDir = join(cache, key, 'model');
         mkdirSync(artifactDir, { recursive: true });
-        const training = { modelId: key, command: 'x', timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs, metrics: { test: {}, testAtBudget: {} } } as never;
+        const training = { modelId: key, command: `node --import tsx src/model/train-cli.ts ${args.join(' ')}`, timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs, metrics: { test: {}, testAtBudget: {} } } as never;
         writeFileSync(join(artifactDir, 'training.json'), JSON.stringify(training));
         return { artifactDir, training };
       };
-      const capped = run('sasrec-base-s1', { run: 30, best: 29, stoppedEarly: false });
-      expect(staleReason(spec('sasrec-base-s1'), capped, cache)?.kind).toBe('capped');
-      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: 30, best: 24, stoppedEarly: true }), cache)).toBeUndefined();
-      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: EPOCH_CAP, best: EPOCH_CAP, stoppedEarly: false }), cache)).toBeUndefined();
+      // Trained under the older cap of 30: the cap is no setting it must share; it resumes.
+      const olderCap = trainArgs(spec('sasrec-base-s1'), DATA, cache).map((a) => (a === String(EPOCH_CAP) ? '30' : a));
+      expect(olderCap).toContain('30');
+      const capped = run('sasrec-base-s1', { run: 30, best: 29, stoppedEarly: false }, olderCap);
+      expect(staleReason(spec('sasrec-base-s1'), capped, opts)?.kind).toBe('capped');
+      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: 30, best: 24, stoppedEarly: true }, olderCap), opts)).toBeUndefined();
+      expect(staleReason(spec('sasrec-base-s1'), run('sasrec-base-s1', { run: EPOCH_CAP, best: EPOCH_CAP, stoppedEarly: false }), opts)).toBeUndefined();
 
       const pre = run('sasrec-chord-l2468-b0.125-pre-s1', { run: 10, best: 4, stoppedEarly: true });
       const best = join(cache, 'sasrec-base-s1', 'checkpoint', 'best.json');
@@ -251,39 +257,53 @@ describe('reproduce plan and aggregation', () => {
       const t = Date.now() / 1000;
       utimesSync(best, t - 100, t - 100); // the Base's best came before the pretrained run finished
       utimesSync(join(pre.artifactDir, 'training.json'), t - 50, t - 50);
-      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, cache)).toBeUndefined();
+      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, opts)).toBeUndefined();
       utimesSync(best, t, t); // the Base trained on and found a better epoch
-      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, cache)?.kind).toBe('base-changed');
+      expect(staleReason(spec('sasrec-chord-l2468-b0.125-pre-s1'), pre, opts)?.kind).toBe('base-changed');
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
   });
 
-  it("retrains a hypernet run whose --z-norm is not its profile's", () => {
-    const cache = mkdtempSync(join(tmpdir(), 'reproduce-settings-'));
-    try {
-      const plan = planRuns([1]);
-      const spec = (key: string) => plan.find((r) => r.key === key)!;
-      const run = (key: string, zNorm: boolean | undefined) => {
-        const options = { gruWindow: 20, activationBits: null, ...(zNorm === undefined ? {} : { zNorm }) };
-        const training = { modelId: key, command: 'x', timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs: { run: 9, best: 3, stoppedEarly: true }, options, metrics: { test: {}, testAtBudget: {} } } as never;
-        return { artifactDir: join(cache, key, 'model'), training };
-      };
-      const ml = datasetProfile('ml-100k');
-      const toys = datasetProfile('amazon-toys');
-      const chord = 'sasrec-chord-l2468-b0.125-s1';
-      // Recorded before --z-norm existed (no zNorm), or trained without it: ML-100K's SASRec now sets it.
-      expect(staleReason(spec(chord), run(chord, undefined), cache, ml)?.kind).toBe('settings-changed');
-      expect(staleReason(spec(chord), run(chord, false), cache, ml)?.reason).toMatch(/without --z-norm, which its profile now sets/);
-      expect(staleReason(spec(chord), run(chord, true), cache, ml)).toBeUndefined();
-      expect(staleReason(spec(chord), run(chord, true), cache, toys)?.reason).toMatch(/with --z-norm, which its profile now leaves out/);
-      expect(staleReason(spec(chord), run(chord, false), cache, toys)).toBeUndefined();
-      // Caser on ML-100K, and runs without a hypernet, are not touched.
-      expect(staleReason(spec('caser-chord-l2468-b0.125-s1'), run('caser-chord-l2468-b0.125-s1', false), cache, ml)).toBeUndefined();
-      expect(staleReason(spec('sasrec-quant-s1'), run('sasrec-quant-s1', undefined), cache, ml)).toBeUndefined();
-    } finally {
-      rmSync(cache, { recursive: true, force: true });
-    }
+  it('retrains a run whose recorded settings are not the ones its plan now gives it', () => {
+    const cache = '.cache/reproduce';
+    const plan = planRuns([1]);
+    const spec = (key: string) => plan.find((r) => r.key === key)!;
+    const ml = datasetProfile('ml-100k');
+    const toys = datasetProfile('amazon-toys');
+    const TOYS = '../shared/datasets/amazon-toys/Toys_and_Games.txt';
+    const run = (command: string) => {
+      const training = { modelId: 'm', command, timing: { trainSeconds: 1, meanStepSeconds: 1 }, epochs: { run: 9, best: 3, stoppedEarly: true }, metrics: { test: {}, testAtBudget: {} } } as never;
+      return { artifactDir: join(cache, 'm'), training };
+    };
+    const trained = (args: readonly string[]) => run(`/elsewhere/src/model/train-cli.ts ${args.join(' ')}`);
+    const chord = spec('sasrec-chord-l2468-b0.125-s1');
+    const mlChord = trainArgs(chord, DATA, cache, ml);
+    expect(mlChord).toContain('--z-norm');
+    const withoutZNorm = mlChord.filter((a) => a !== '--z-norm');
+    // ML-100K's profile sets --z-norm for SASRec's hypernet runs: a run without it is another training.
+    expect(staleReason(chord, trained(mlChord), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();
+    const why = staleReason(chord, trained(withoutZNorm), { data: DATA, cacheDir: cache, profile: ml });
+    expect(why?.kind).toBe('settings-changed');
+    expect(why?.reason).toMatch(/zNorm: unset → true/);
+    // Any setting counts, not only the ones a profile has changed so far (here a contrast term).
+    expect(staleReason(chord, trained([...mlChord, '--contrast', '1']), { data: DATA, cacheDir: cache, profile: ml })?.reason).toMatch(/contrast/);
+    // Toys leaves --z-norm out.
+    const toysChord = trainArgs(chord, TOYS, cache, toys);
+    expect(staleReason(chord, trained(toysChord), { data: TOYS, cacheDir: cache, profile: toys })).toBeUndefined();
+    expect(staleReason(chord, trained([...toysChord, '--z-norm']), { data: TOYS, cacheDir: cache, profile: toys })?.reason).toMatch(/zNorm: true → unset/);
+    // Evaluation-only settings (T budgets), flag order and the output folder do not count.
+    const reordered = [...trainArgs(chord, DATA, join('elsewhere', 'cache'), ml).slice(2), '--data', DATA];
+    const budgets = reordered.indexOf('--budgets') + 1;
+    expect(budgets).toBeGreaterThan(0);
+    reordered[budgets] = '2';
+    expect(staleReason(chord, trained(reordered), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();
+    // Caser keeps plain z on ML-100K.
+    const caser = spec('caser-chord-l2468-b0.125-s1');
+    expect(staleReason(caser, trained(trainArgs(caser, DATA, cache, ml)), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();
+    // A command train-cli no longer parses, or none, is no finished row.
+    expect(staleReason(chord, trained([...mlChord, '--no-such-flag']), { data: DATA, cacheDir: cache, profile: ml })?.reason).toMatch(/no longer parses/);
+    expect(staleReason(chord, run('x'), { data: DATA, cacheDir: cache, profile: ml })?.reason).toMatch(/no train-cli command recorded/);
   });
 });
 

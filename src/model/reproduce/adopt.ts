@@ -2,42 +2,15 @@
  * Finished runs that another cache trained with a planned run's very settings, taken into
  * reproduce's cache instead of training them again (`reproduce --adopt <dir>`). The strategy study
  * trains Quant-pre and CHORD variants on reproduce's own Bases, so some of its runs are rows of the
- * plan. Settings are compared as train-cli parses them, so flag order and defaults spelled out or
- * left implicit do not matter; the output directory, --resume, --no-progress, --watch-test (a
- * record only) and the model id (derived from the settings) do not count. A frozen-pretrained run
- * must start from the Base of the same key, one that has not trained on since (staleReason). The
- * copy keeps its training.json, with the command and the commit that trained it, and gains
- * adopted.json saying where it came from.
+ * plan. Settings are compared as plan.ts's trainingSettings parses them (flag order, defaults and
+ * output folders do not count). A frozen-pretrained run must start from the Base of the same key,
+ * one that has not trained on since (staleReason). The copy keeps its training.json, with the
+ * command and the commit that trained it, and gains adopted.json saying where it came from.
  */
 import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseTrainArgs, type TrainCliArgs } from '../train-cli.ts';
-import { ADOPTED_FILE, datasetName, findTraining, staleReason, trainArgs, type DatasetProfile, type RunSpec, type Training } from './plan.ts';
-
-/** What makes two train-cli invocations the same training, as canonical JSON. */
-export function trainingSettings(args: TrainCliArgs): string {
-  // --watch-test only records test rankings (a test proves it trains and selects nothing differently).
-  const { out: _out, resume: _resume, command: _command, modelId: _modelId, watchTest: _watchTest, pretrainedDir, ...run } = args.run;
-  const settings = {
-    data: datasetName(args.data),
-    kCore: args.kCore,
-    backend: args.backend,
-    base: pretrainedDir === undefined ? null : basename(pretrainedDir.replace(/[\\/]+$/, '')),
-    run,
-  };
-  return JSON.stringify(settings, (_key, value: unknown) =>
-    value && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : value,
-  );
-}
-
-/** train-cli's arguments as training.json records them: the script's path, then its arguments. */
-export function recordedArgs(training: Pick<Training, 'command'>): string[] {
-  const words = training.command.trim().split(/\s+/);
-  const script = words.findIndex((w) => w.endsWith('train-cli.ts'));
-  return words.slice(script + 1);
-}
+import { join } from 'node:path';
+import { parseTrainArgs } from '../train-cli.ts';
+import { ADOPTED_FILE, findTraining, recordedArgs, staleReason, trainArgs, trainingSettings, type DatasetProfile, type RunSpec } from './plan.ts';
 
 export interface Adoption {
   readonly key: string;
@@ -64,14 +37,16 @@ export function adoptRuns(
       if (!statSync(runDir).isDirectory()) continue; // the study's evaluation sidecars lie beside its runs
       const run = findTraining(runDir);
       if (!run) continue;
+      const recorded = recordedArgs(run.training);
+      if (!recorded) continue;
       let settings: string;
       try {
-        settings = trainingSettings(parseTrainArgs(recordedArgs(run.training)));
+        settings = trainingSettings(parseTrainArgs(recorded));
       } catch {
         continue; // a command this train-cli no longer parses is no row of this plan
       }
       const spec = wanted.get(settings);
-      if (!spec || staleReason(spec, run, opts.cacheDir, opts.profile)) continue;
+      if (!spec || staleReason(spec, run, opts)) continue;
       const target = join(opts.cacheDir, spec.key);
       if (existsSync(target)) continue; // an unfinished or stale run of reproduce's own: reproduce decides
       cpSync(runDir, target, { recursive: true, preserveTimestamps: true });

@@ -10,6 +10,7 @@ import { isHypernetMethod, METHODS, type Method } from '../../core/methods.ts';
 import { DEFAULT_LEVELS } from '../../core/strategy.ts';
 import { formatCoreThreshold, type CoreThreshold } from '../../data/kcore.ts';
 import type { CodeRevision } from '../provenance.ts';
+import { parseTrainArgs, type TrainCliArgs } from '../train-cli.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 
 export type Group = 'headline' | 'levels' | 'beta' | 'w3a3' | 'pretrained';
@@ -324,14 +325,15 @@ export function findTraining(dir: string): { artifactDir: string; training: Trai
 }
 
 /**
- * Why a run that has test metrics is still not a finished row of this plan (undefined: it is):
- * an older, lower epoch cap stopped it before early stopping did (it resumes), or it is a
- * frozen-pretrained run whose Base has trained on (a better best.json) since it started from it.
+ * Why a run that has test metrics is still not a finished row of this plan (undefined: it is): it
+ * trained with other settings than the plan now gives it (its profile changed since), an older,
+ * lower epoch cap stopped it before early stopping did (it resumes), or it is a frozen-pretrained
+ * run whose Base has trained on (a better best.json) since it started from it.
  */
 export interface StaleRun {
   /**
-   * 'capped': resumes from its checkpoint; 'base-changed' and 'settings-changed' (its profile's
-   * hypernet settings changed since it trained): set aside and trained again.
+   * 'capped': resumes from its checkpoint; 'base-changed' and 'settings-changed' (the plan gives
+   * it other settings than it trained with, e.g. its profile changed since): set aside and trained again.
    */
   readonly kind: 'capped' | 'base-changed' | 'settings-changed';
   readonly reason: string;
@@ -340,16 +342,12 @@ export interface StaleRun {
 export function staleReason(
   spec: RunSpec,
   run: { artifactDir: string; training: Training },
-  cacheDir: string,
-  profile: DatasetProfile = DEFAULT_PROFILE,
+  opts: { data: string; cacheDir: string; profile?: DatasetProfile },
 ): StaleRun | undefined {
-  if (personalised(spec.method)) {
-    const planned = (profile.hypernetArgs?.(spec.backbone) ?? []).includes('--z-norm');
-    // Runs from before --z-norm existed record no zNorm: they trained without it.
-    const trained = run.training.options?.zNorm === true;
-    if (planned !== trained) {
-      return { kind: 'settings-changed', reason: `trained ${trained ? 'with' : 'without'} --z-norm, which its profile now ${planned ? 'sets' : 'leaves out'}: it is trained again` };
-    }
+  const { data, cacheDir, profile = DEFAULT_PROFILE } = opts;
+  const changed = settingsChanges(trainArgs(spec, data, cacheDir, profile), run.training);
+  if (changed.length > 0) {
+    return { kind: 'settings-changed', reason: `trained with other settings than its plan's (${changed.join('; ')}): it is trained again` };
   }
   const e = run.training.epochs;
   if (e && !e.stoppedEarly && e.run < EPOCH_CAP) {
@@ -363,6 +361,75 @@ export function staleReason(
     }
   }
   return undefined;
+}
+
+/**
+ * A train-cli invocation's settings, flat: what makes two invocations the same training. They are
+ * compared as train-cli parses them, so flag order and defaults spelled out or left implicit do not
+ * matter. The output folder, --resume, --no-progress, --watch-test (a record only: a test proves it
+ * trains and selects nothing differently) and the model id (derived from the settings) do not
+ * count; the Base counts by its folder's name, the data by its dataset's.
+ */
+export function settingsFields(args: TrainCliArgs): Record<string, unknown> {
+  const { out: _out, resume: _resume, command: _command, modelId: _modelId, watchTest: _watchTest, pretrainedDir, ...run } = args.run;
+  const fields: Record<string, unknown> = {
+    data: datasetName(args.data),
+    kCore: args.kCore,
+    backend: args.backend,
+    base: pretrainedDir === undefined ? null : basename(pretrainedDir.replace(/[\\/]+$/, '')),
+  };
+  for (const [k, v] of Object.entries(run)) if (v !== undefined) fields[k] = v;
+  return fields;
+}
+
+/** settingsFields as canonical JSON: equal strings, the same training. */
+export function trainingSettings(args: TrainCliArgs): string {
+  return canonicalJson(settingsFields(args));
+}
+
+/** JSON with every object's keys sorted, so equal values give equal strings. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v ?? null, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
+}
+
+/** train-cli's arguments as training.json records them (the words after the script's path); undefined without the script. */
+export function recordedArgs(training: Pick<Training, 'command'>): string[] | undefined {
+  const words = training.command.trim().split(/\s+/);
+  const script = words.findIndex((w) => w.endsWith('train-cli.ts'));
+  return script < 0 ? undefined : words.slice(script + 1);
+}
+
+/**
+ * Settings a finished run does not need to share with its plan: the epoch cap (a run an older,
+ * lower cap stopped resumes, see staleReason) and the T budgets (evaluated after training, no part
+ * of what trained).
+ */
+const RESUMABLE_SETTINGS: ReadonlySet<string> = new Set(['epochs', 'budgets']);
+
+/**
+ * How a finished run's recorded training differs from the planned arguments, one `setting:
+ * recorded → planned` per difference (RESUMABLE_SETTINGS aside); empty where it is the planned
+ * training. A command train-cli no longer parses, or none, is a difference too.
+ */
+export function settingsChanges(planned: readonly string[], training: Pick<Training, 'command'>): string[] {
+  const recorded = recordedArgs(training);
+  if (!recorded) return ['no train-cli command recorded'];
+  let was: Record<string, unknown>;
+  try {
+    was = settingsFields(parseTrainArgs(recorded));
+  } catch (error) {
+    return [`its recorded command no longer parses: ${(error as Error).message}`];
+  }
+  const now = settingsFields(parseTrainArgs(planned));
+  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  return [...new Set([...Object.keys(now), ...Object.keys(was)])]
+    .filter((k) => !RESUMABLE_SETTINGS.has(k) && canonicalJson(now[k]) !== canonicalJson(was[k]))
+    .sort()
+    .map((k) => `${k}: ${show(was[k])} → ${show(now[k])}`);
 }
 
 /** What `reproduce --adopt` (adopt.ts) writes beside a run it copied from another cache. */
