@@ -87,4 +87,29 @@ describe('wasm backend', () => {
     const r = tf.matMul(a2, b2).dataSync();
     t.dataSync().forEach((v, i) => expect(v).toBeCloseTo(r[i]!, 5));
   });
+
+  it('mm runs large batched products per batch element on wasm, with the values and gradients of tf.matMul', async () => {
+    await initBackend('wasm');
+    // 50 x 32 x 40 = 64,000 multiply-adds per batch element: above the threshold for one 2D product each.
+    const a = tf.tensor3d(values(3 * 50 * 32, 9), [3, 50, 32]);
+    const b = tf.tensor3d(values(3 * 40 * 32, 10), [3, 40, 32]);
+    const up = tf.tensor3d(values(3 * 50 * 40, 11), [3, 50, 40]);
+    const prof = await tf.profile(() => mm(a, b, false, true));
+    const products = prof.kernels.filter((k) => k.name === 'BatchMatMul');
+    expect(products).toHaveLength(3);
+    expect(products.every((k) => k.inputShapes[0]!.length === 2)).toBe(true);
+    const fwd = mm(a, b, false, true).dataSync();
+    const fwdRef = tf.matMul(a, b, false, true).dataSync();
+    fwd.forEach((v, i) => expect(v).toBeCloseTo(fwdRef[i]!, 4));
+    const ours = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y, false, true), up)))([a, b]);
+    const ref = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), up)))([a, b]);
+    for (let k = 0; k < 2; k++) {
+      expect(ours[k]!.shape).toEqual(ref[k]!.shape);
+      const r = ref[k]!.dataSync();
+      ours[k]!.dataSync().forEach((v, i) => expect(v).toBeCloseTo(r[i]!, 4));
+    }
+    // A small batched product stays one batched kernel.
+    const small = await tf.profile(() => mm(tf.ones([4, 10, 8]), tf.ones([4, 8, 10])));
+    expect(small.kernels.filter((k) => k.name === 'BatchMatMul').map((k) => k.inputShapes[0])).toEqual([[4, 10, 8]]);
+  });
 });
