@@ -61,6 +61,8 @@ export interface StudyRun {
   /** What this run changes against the default CHORD-pre (train-cli flags). */
   readonly extra: readonly string[];
   readonly mechanism: string;
+  /** The mechanism (short name) this one adds a change to, where it is not plain CHORD-pre's first change. */
+  readonly buildsOn?: string;
 }
 
 /** Where the study keeps its own runs of a dataset. */
@@ -101,8 +103,8 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
   const out: StudyRun[] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
-      const add = (name: string, method: StudyRun['method'], extra: string[], mechanism: string) =>
-        out.push({ key: studyKey(backbone, name, seed), name, backbone, method, seed, extra, mechanism });
+      const add = (name: string, method: StudyRun['method'], extra: string[], mechanism: string, buildsOn?: string) =>
+        out.push({ key: studyKey(backbone, name, seed), name, backbone, method, seed, extra, mechanism, ...(buildsOn ? { buildsOn } : {}) });
       add('quant', 'quant', [], 'uniform 3 bits, retrained on the frozen Base (the bar)');
       add(
         'chord',
@@ -135,6 +137,7 @@ function mechanismRuns(seeds: readonly number[]): StudyRun[] {
         'chord',
         ['--z-norm', '--contrast', '1'],
         "CHORD with z standardized and contrast 1 (own strategy's loss below the rolled batch's by 0.02 nats): with z standardized the strategies differ between users, so the contrast term has something to push",
+        'chord-znorm',
       );
       const longer = backbone === 'sasrec' ? 100 : 50;
       add(`chord-gru${longer}`, 'chord', ['--gru-window', String(longer)], `CHORD with a ${longer}-click GRU window (z sees more than the backbone's input)`);
@@ -272,6 +275,8 @@ interface OverSeeds {
   vsQuant: ReturnType<typeof paired> | null;
   vsQuantChordExamples: ReturnType<typeof paired> | null;
   ownVsOtherUser: ReturnType<typeof paired> | null;
+  /** Against the mechanism this one builds on (StudyRun.buildsOn), on the same seeds: what the added change is worth. */
+  vsBuildsOn: { mechanism: string; difference: ReturnType<typeof paired> | null } | null;
 }
 
 /**
@@ -305,6 +310,9 @@ export function overSeeds(runs: readonly StudyRun[], own: ReadonlyMap<string, Us
       vsQuant: against(controlOf('quant')),
       vsQuantChordExamples: against(controlOf(CHORD_EXAMPLES_CONTROL)),
       ownVsOtherUser: against((r) => otherUser.get(r.key)),
+      vsBuildsOn: group[0]!.buildsOn
+        ? { mechanism: `${group[0]!.backbone}-${group[0]!.buildsOn}`, difference: against((r) => own.get(studyKey(r.backbone, r.buildsOn!, r.seed))) }
+        : null,
     });
   }
   return out;
@@ -344,9 +352,10 @@ function markdownReport(dataset: string, rows: StudyRow[], pooled: readonly Over
       'Over seeds',
       [
         'Each mechanism run on two seeds or more: test NDCG@10, mean over its seeds, and its paired differences over those seeds (each',
-        "user's difference averaged over the seeds first, then the 95% interval over users; the seeds share the test users).",
+        "user's difference averaged over the seeds first, then the 95% interval over users; the seeds share the test users). \"− what it",
+        'builds on": against the mechanism it adds one change to, on the same seeds (– where that one is missing on a seed).',
       ],
-      ['mechanism', 'seeds', 'NDCG@10', 'masked', '− Quant-pre (unmasked)', '(masked)', '− quant-chord-examples (unmasked)', '(masked)', 'own − another user\'s (unmasked)', '(masked)'],
+      ['mechanism', 'seeds', 'NDCG@10', 'masked', '− Quant-pre (unmasked)', '(masked)', '− quant-chord-examples (unmasked)', '(masked)', 'own − another user\'s (unmasked)', '(masked)', '− what it builds on (unmasked)', '(masked)'],
       pooled.map((p) => [
         p.mechanism,
         p.seeds.join(', '),
@@ -358,6 +367,8 @@ function markdownReport(dataset: string, rows: StudyRow[], pooled: readonly Over
         cell(p.vsQuantChordExamples, 'masked'),
         cell(p.ownVsOtherUser, 'unmasked'),
         cell(p.ownVsOtherUser, 'masked'),
+        p.vsBuildsOn ? `${p.vsBuildsOn.mechanism}: ${cell(p.vsBuildsOn.difference, 'unmasked')}` : '–',
+        p.vsBuildsOn ? cell(p.vsBuildsOn.difference, 'masked') : '–',
       ]),
     );
   }

@@ -108,5 +108,23 @@ describe('a mechanism over its seeds', () => {
     const q = pooled.find((p) => p.mechanism === 'sasrec-quant')!;
     expect(q.vsQuant).toBeNull();
     expect(q.ownVsOtherUser).toBeNull();
+    // z-norm builds on plain CHORD-pre, so it is set against Quant-pre only.
+    expect(z.vsBuildsOn).toBeNull();
+  });
+
+  it('sets a mechanism that adds a change to another against that one, on the same seeds', () => {
+    const runs = studyRuns([1, 2]).filter((r) => r.backbone === 'sasrec' && ['chord-znorm', 'chord-znorm-contrast1'].includes(r.name));
+    expect(runs.find((r) => r.name === 'chord-znorm-contrast1')!.buildsOn).toBe('chord-znorm');
+    const own = new Map<string, ReturnType<typeof ranks>>();
+    // The contrast runs put user 2 at rank 0 on both seeds; z-norm alone never does.
+    for (const r of runs) own.set(r.key, ranks(r.name === 'chord-znorm' ? [99, 99, 99, 99] : [99, 99, 0, 99]));
+    const contrast = overSeeds(runs, own, new Map()).find((p) => p.mechanism === 'sasrec-chord-znorm-contrast1')!;
+    expect(contrast.vsBuildsOn!.mechanism).toBe('sasrec-chord-znorm');
+    expect(contrast.vsBuildsOn!.difference!.unmasked.mean).toBeCloseTo(1 / 4, 12);
+    // Without z-norm on seed 2 the comparison is missing, not made on seed 1 alone.
+    const withoutSeed2 = new Map(own);
+    withoutSeed2.delete('sasrec-chord-znorm-pre-s2');
+    const partial = overSeeds(runs.filter((r) => r.key !== 'sasrec-chord-znorm-pre-s2'), withoutSeed2, new Map());
+    expect(partial.find((p) => p.mechanism === 'sasrec-chord-znorm-contrast1')!.vsBuildsOn!.difference).toBeNull();
   });
 });
