@@ -408,11 +408,11 @@ export function recordedArgs(training: Pick<Training, 'command'>): string[] | un
  * lower cap stopped resumes, see staleReason) and the T budgets (evaluated after training, no part
  * of what trained).
  */
-const RESUMABLE_SETTINGS: ReadonlySet<string> = new Set(['epochs', 'budgets']);
+const SETTINGS_NOT_COMPARED: ReadonlySet<string> = new Set(['epochs', 'budgets']);
 
 /**
  * How a finished run's recorded training differs from the planned arguments, one `setting:
- * recorded → planned` per difference (RESUMABLE_SETTINGS aside); empty where it is the planned
+ * recorded → planned` per difference (SETTINGS_NOT_COMPARED aside); empty where it is the planned
  * training. A command train-cli no longer parses, or none, is a difference too.
  */
 export function settingsChanges(planned: readonly string[], training: Pick<Training, 'command'>): string[] {
@@ -427,7 +427,7 @@ export function settingsChanges(planned: readonly string[], training: Pick<Train
   const now = settingsFields(parseTrainArgs(planned));
   const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
   return [...new Set([...Object.keys(now), ...Object.keys(was)])]
-    .filter((k) => !RESUMABLE_SETTINGS.has(k) && canonicalJson(now[k]) !== canonicalJson(was[k]))
+    .filter((k) => !SETTINGS_NOT_COMPARED.has(k) && canonicalJson(now[k]) !== canonicalJson(was[k]))
     .sort()
     .map((k) => `${k}: ${show(was[k])} → ${show(now[k])}`);
 }
