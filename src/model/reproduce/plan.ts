@@ -94,9 +94,9 @@ const ML100K_EXTRA_ARGS = (): readonly string[] => ['--watch-test'];
 /**
  * ML-100K's hypernet runs: SASRec standardizes z before the hypernet (`--z-norm`). On
  * frozen-pretrained SASRec validation picked it over plain CHORD on both seeds that ran both and
- * over Quant-pre on each of five (study, results/strategy-study.md). Caser keeps plain z: on its one seed validation tied (FINDINGS.md).
- * The ablations (+Custom, +Weighted) take it too, so the ladder up to CHORD differs in one part at
- * a time.
+ * over Quant-pre on each of five (study, results/strategy-study.md). Caser keeps plain z: on its
+ * one seed validation tied (FINDINGS.md). The ablations (+Custom, +Weighted) take it too, so the
+ * ladder up to CHORD differs in one part at a time.
  */
 const ML100K_HYPERNET_ARGS = (backbone: BackboneKind): readonly string[] => (backbone === 'sasrec' ? ['--z-norm'] : []);
 const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, extraArgs: ML100K_EXTRA_ARGS, hypernetArgs: ML100K_HYPERNET_ARGS };
