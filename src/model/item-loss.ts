@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../core/rng.ts';
-import { mm, softmaxCrossEntropy } from './nn.ts';
+import { mm } from './nn.ts';
 
 export const ITEM_LOSSES = ['softmax', 'sampled', 'gbce'] as const;
 export type ItemLossKind = (typeof ITEM_LOSSES)[number];
@@ -131,74 +131,115 @@ export class NegativeSampler {
 
 /**
  * The most logits ([target rows x items]) the full softmax forms at once. Above it the loss runs in
- * row chunks (chunkedSoftmaxLoss): a Sports step of 6,400 target rows over 18,358 items would
- * otherwise hold several 470 MB tensors and run tfjs-wasm out of memory (XNNPACK status 6, then
- * "memory access out of bounds"). At or below it nothing changes: an ML-100K step has at most
- * 128 x 50 x 1,153 (7.4M) logits. The Amazon sets' largest steps (Toys 76M, Sports 117M) are chunked.
+ * row chunks and its backward recomputes each chunk's exponentials: a Sports step of 6,400 target
+ * rows over 18,358 items would otherwise hold several 470 MB tensors and run tfjs-wasm out of
+ * memory (XNNPACK status 6, then "memory access out of bounds"). At or below it the forward's
+ * exponentials are kept for the backward: an ML-100K step has at most 128 x 50 x 1,153 (7.4M)
+ * logits. The Amazon sets' largest steps (Toys 76M, Sports 117M) are chunked.
  */
 export const FULL_SOFTMAX_MAX_LOGITS = 16 * 1024 * 1024;
 
 /**
  * Mean full-softmax cross-entropy of `rows` [M, d] over `table` [N, d] (+ `bias` [N]) with
- * targets `targets` [M], computed `chunkRows` rows at a time so that no [M, N] tensor is ever
- * formed: the forward keeps each row's log-sum-exp, and the backward recomputes a chunk's
- * softmax P to give dRows = g·(P·table − table[t]), dTable = g·(Pᵀ·rows − Σ_{t} rows),
- * dBias = g·(Σ P − counts(t)), with g = dy / M. The value and gradients of softmaxCrossEntropy of
- * rows·tableᵀ + bias, up to float rounding.
+ * targets `targets` [M], `chunkRows` rows at a time (one piece when M ≤ chunkRows).
+ *
+ * Written out rather than left to autodiff because the [M, N] passes are most of a step on a
+ * large catalogue (a Sports step's logits are ~12M values against ~2M multiply-adds of the
+ * backbone per target row): autodiff of logSoftmax + one-hot + mul + sum makes about a dozen such
+ * passes; this makes four (max, sub, exp, sum), all in the forward. With E = exp(logits − max)
+ * and s its row sums (P = E / s):
+ *   value  = mean(max + log s − logit[target]),
+ *   dRows  = g·((E·table) / s − table[t]),   dTable = g·(Eᵀ·(rows / s) − Σ_t rows),
+ *   dBias  = g·((1/s)ᵀ·E − counts(t)),       g = dy / M,
+ * so 1/s scales [M, d] and [M] operands, never an [M, N] one. In one piece E is kept for the
+ * backward; in chunks each chunk's E is recomputed from the kept row maxima, so no [M, N] tensor
+ * is ever formed. The value and gradients of softmaxCrossEntropy of rows·tableᵀ + bias, up to
+ * float rounding.
  */
-export function chunkedSoftmaxLoss(
+export function fullSoftmaxLoss(
   rows: tf.Tensor2D,
   table: tf.Tensor2D,
   bias: tf.Tensor1D | undefined,
   targets: tf.Tensor1D,
-  chunkRows: number,
+  chunkRows = Math.max(1, Math.floor(FULL_SOFTMAX_MAX_LOGITS / table.shape[0])),
 ): tf.Scalar {
   const m = rows.shape[0];
   const n = table.shape[0];
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new RangeError(`chunkRows ${chunkRows} must be a positive integer`);
   const starts = Array.from({ length: Math.ceil(m / chunkRows) }, (_, i) => i * chunkRows);
-  const slice = <T extends tf.Tensor>(t: T, start: number): T => t.slice(start, Math.min(chunkRows, m - start)) as T;
-  const logitsOf = (rc: tf.Tensor2D, t: tf.Tensor2D, b: tf.Tensor1D) => tf.add(mm(rc, t, false, true), b) as tf.Tensor2D;
-  const op = tf.customGrad((rIn, tIn, bIn, save) => {
-    const [r, t, b] = [rIn as tf.Tensor2D, tIn as tf.Tensor2D, bIn as tf.Tensor1D];
-    const lse = tf.tidy(() => tf.concat(starts.map((s) => tf.logSumExp(logitsOf(slice(r, s), t, b), 1))) as tf.Tensor1D);
-    // The backward reads only what the engine keeps for it: a tensor it does not save may be gone by then.
-    (save as tf.GradSaveFunc)([r, t, b, lse]);
-    const value = tf.tidy(() => {
-      const picked = tf.add(tf.sum(tf.mul(r, tf.gather(t, targets)), 1), tf.gather(b, targets));
-      return tf.mean(tf.sub(lse, picked)) as tf.Scalar;
+  const onePiece = starts.length === 1;
+  const slice = <T extends tf.Tensor>(t: T, start: number): T => (onePiece ? t : (t.slice(start, Math.min(chunkRows, m - start)) as T));
+  // Untransposed products only (see mm): the table is transposed once, the [M, N] operands never.
+  const exponentials = (rc: tf.Tensor2D, tT: tf.Tensor2D, b: tf.Tensor1D | undefined, rowMax?: tf.Tensor1D) =>
+    tf.tidy(() => {
+      const logits = tf.matMul(rc, tT);
+      const biased = b ? tf.add(logits, b) : logits;
+      const max = rowMax ?? (tf.max(biased, 1) as tf.Tensor1D);
+      return { max, e: tf.exp(tf.sub(biased, max.expandDims(1))) as tf.Tensor2D };
     });
+  const op = tf.customGrad((...args) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [r, t, b] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D | undefined];
+    const forward = tf.tidy(() => {
+      const tT = tf.transpose(t) as tf.Tensor2D;
+      const maxes: tf.Tensor1D[] = [];
+      const sums: tf.Tensor1D[] = [];
+      let kept: tf.Tensor2D | undefined;
+      for (const s of starts) {
+        const { max, e } = exponentials(slice(r, s), tT, b);
+        maxes.push(max);
+        sums.push(tf.sum(e, 1));
+        if (onePiece) kept = e;
+        else e.dispose();
+      }
+      const max = onePiece ? maxes[0]! : (tf.concat(maxes) as tf.Tensor1D);
+      const sum = onePiece ? sums[0]! : (tf.concat(sums) as tf.Tensor1D);
+      const picked = tf.sum(tf.mul(r, tf.gather(t, targets)), 1);
+      const logit = b ? tf.add(picked, tf.gather(b, targets)) : picked;
+      const value = tf.mean(tf.sub(tf.add(max, tf.log(sum)), logit)) as tf.Scalar;
+      return { value, max, inverseSum: tf.reciprocal(sum) as tf.Tensor1D, kept };
+    });
+    // The backward reads only what the engine keeps for it: a tensor it does not save may be gone by then.
+    save([r, t, ...(b ? [b] : []), forward.max, forward.inverseSum, ...(forward.kept ? [forward.kept] : [])]);
     return {
-      value,
+      value: forward.value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [r, t, b, lse] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+          const [r, t] = saved as [tf.Tensor2D, tf.Tensor2D];
+          const b = bias ? (saved[2] as tf.Tensor1D) : undefined;
+          const rest = saved.slice(b ? 3 : 2);
+          const [max, inverseSum, kept] = rest as [tf.Tensor1D, tf.Tensor1D, tf.Tensor2D | undefined];
+          const tT = onePiece ? undefined : (tf.transpose(t) as tf.Tensor2D);
           const dRows: tf.Tensor[] = [];
-          let dTable: tf.Tensor = tf.zeros([n, t.shape[1]]);
-          let dBias: tf.Tensor = tf.zeros([n]);
+          let dTableT: tf.Tensor = tf.zeros([t.shape[1], n]);
+          let dBias: tf.Tensor = tf.zeros([1, n]);
           for (const s of starts) {
-            // One chunk's softmax at a time: the only [chunk, N] tensors alive are this chunk's.
             const step = tf.tidy(() => {
               const rc = slice(r, s);
-              const tc = slice(targets, s);
-              const p = tf.exp(tf.sub(logitsOf(rc, t, b), slice(lse, s).expandDims(1))) as tf.Tensor2D;
+              const w = slice(inverseSum, s).expandDims(1);
+              const e = kept ?? exponentials(rc, tT!, b, slice(max, s)).e;
               return {
-                rows: tf.sub(mm(p, t), tf.gather(t, tc)),
-                table: tf.add(dTable, tf.sub(mm(p, rc, true, false), tf.unsortedSegmentSum(rc, tc, n))),
-                bias: tf.add(dBias, tf.sub(tf.sum(p, 0), tf.unsortedSegmentSum(tf.onesLike(tc).toFloat(), tc, n))),
+                rows: tf.mul(tf.matMul(e, t), w),
+                tableT: tf.add(dTableT, tf.matMul(tf.transpose(tf.mul(rc, w)), e)),
+                bias: b ? tf.add(dBias, tf.matMul(tf.transpose(w), e)) : dBias,
               };
             });
-            tf.dispose([dTable, dBias]);
+            if (step.bias !== dBias) dBias.dispose();
+            dTableT.dispose();
             dRows.push(step.rows);
-            dTable = step.table;
+            dTableT = step.tableT;
             dBias = step.bias;
           }
           const g = tf.div(dy, m);
-          return [tf.mul(tf.concat(dRows), g), tf.mul(dTable, g), tf.mul(dBias, g)];
+          const gradRows = tf.mul(tf.sub(onePiece ? dRows[0]! : tf.concat(dRows), tf.gather(t, targets)), g);
+          const gradTable = tf.mul(tf.sub(tf.transpose(dTableT), tf.unsortedSegmentSum(r, targets, n)), g);
+          if (!b) return [gradRows, gradTable];
+          const counts = tf.unsortedSegmentSum(tf.onesLike(targets).toFloat(), targets, n);
+          return [gradRows, gradTable, tf.mul(tf.sub(dBias.reshape([n]), counts), g)];
         }),
     };
-  }) as (r: tf.Tensor, t: tf.Tensor, b: tf.Tensor) => tf.Scalar;
-  return op(rows, table, bias ?? tf.zeros([n]));
+  }) as (...inputs: tf.Tensor[]) => tf.Scalar;
+  return bias ? op(rows, table, bias) : op(rows, table);
 }
 
 /** Large enough to remove a logit from a softmax, finite so no inf − inf appears. */
@@ -217,11 +258,7 @@ export function itemLoss(
   negatives?: SampledNegatives,
 ): tf.Scalar {
   if (!negatives) {
-    const m = rows.shape[0];
-    const n = table.shape[0];
-    if (m * n > FULL_SOFTMAX_MAX_LOGITS) return chunkedSoftmaxLoss(rows, table, bias, targets, Math.max(1, Math.floor(FULL_SOFTMAX_MAX_LOGITS / n)));
-    const logits = mm(rows, table, false, true) as tf.Tensor2D;
-    return softmaxCrossEntropy(bias ? (tf.add(logits, bias) as tf.Tensor2D) : logits, targets);
+    return fullSoftmaxLoss(rows, table, bias, targets);
   }
   let pos = tf.sum(tf.mul(rows, tf.gather(table, targets)), 1); // [M]
   let neg = mm(rows, tf.gather(table, negatives.cols), false, true); // [M, K]

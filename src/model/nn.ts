@@ -66,17 +66,6 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean, seed: () 
 }
 
 /**
- * Cross-entropy of full-softmax logits [M, N] against targets (column indices, int32 [M]),
- * averaged over rows.
- */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  const n = logits.shape[1];
-  const logp = tf.logSoftmax(logits);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(targets, n)), 1);
-  return tf.neg(tf.mean(picked)) as tf.Scalar;
-}
-
-/**
  * Min–max fake quantization with one range per group of the last `groupDims` dims (1: per token;
  * rank - 1: per example), straight-through: the gradient passes unchanged to x. Plain f32 step
  * (max - min) / (2^bits - 1) and round half to even; core's restricted-step quantizer differs

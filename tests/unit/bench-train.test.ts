@@ -27,4 +27,18 @@ describe('benchSteps', () => {
     expect(r.wallSecondsPerStep).toBeGreaterThan(0);
     expect(r.cpuMinutesPerEpoch).toBeCloseTo((r.stepsPerEpoch * r.cpuSecondsPerStep) / 60, 10);
   });
+
+  it('buckets SASRec windows by length (Caser reads fixed windows) and counts the target rows', () => {
+    const bucketed = benchSteps(ds, 'sasrec', 'base', 1, 20);
+    expect(bucketed.lengthBuckets).toBe(20);
+    expect(benchSteps(ds, 'caser', 'base', 1, 20).lengthBuckets).toBe(0);
+    // Base trains every target of a user's one window, CHORD the last zTargets (10) of windows
+    // every 10 items: with 40 clicks a shopper, a batch of 128 windows holds fewer targets.
+    const long = prepareDataset(generateShop({ seed: 3, numItems: 80, numShoppers: 200, clicksPerShopper: 40 }).interactions, { k: 3 }).split;
+    const base = benchSteps(long, 'sasrec', 'base', 1);
+    const chord = benchSteps(long, 'sasrec', 'chord', 1);
+    expect(base.meanTargetRows).toBeGreaterThan(0);
+    expect(bucketed.meanTargetRows).toBeGreaterThan(0);
+    expect(chord.meanTargetRows).toBeLessThan(base.meanTargetRows);
+  });
 });

@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.ts';
 import { initBackend } from '../../src/model/backend.ts';
-import { chunkedSoftmaxLoss, FULL_SOFTMAX_MAX_LOGITS, gbceBeta, itemLoss, NegativeSampler, type ItemLossSpec, type SampledNegatives } from '../../src/model/item-loss.ts';
-import { softmaxCrossEntropy } from '../../src/model/nn.ts';
+import { fullSoftmaxLoss, FULL_SOFTMAX_MAX_LOGITS, gbceBeta, itemLoss, NegativeSampler, type ItemLossSpec, type SampledNegatives } from '../../src/model/item-loss.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -38,6 +37,11 @@ function loss(withBias: boolean, negatives?: SampledNegatives): number {
 
 function negatives(kind: 'sampled' | 'gbce', cols: number[], logExpected: number[], beta = 1): SampledNegatives {
   return { kind, cols: tf.tensor1d(cols, 'int32'), logExpected: tf.tensor1d(logExpected), beta };
+}
+
+/** The reference: tfjs's own softmax cross-entropy of logits [M, N] against target columns, averaged over rows. */
+function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(targets, logits.shape[1]), logits) as tf.Scalar;
 }
 
 describe('itemLoss', () => {
@@ -133,7 +137,7 @@ describe('NegativeSampler', () => {
   });
 });
 
-describe('full softmax in row chunks (catalogues whose [rows x items] logits would not fit)', () => {
+describe('fullSoftmaxLoss: one piece, or row chunks for catalogues whose [rows x items] logits would not fit', () => {
   const rng = new Rng(17);
   const m = 7;
   const n = 11;
@@ -160,13 +164,13 @@ describe('full softmax in row chunks (catalogues whose [rows x items] logits wou
     for (const chunk of [1, 3, 7, 50]) {
       it(`${withBias ? 'with' : 'without'} a bias, chunks of ${chunk} rows: the value and every gradient of the one-piece loss`, () => {
         const chunked = withBias
-          ? tf.grads((r, t, b) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, chunk))
-          : tf.grads((r, t) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, undefined, targetsT, chunk));
+          ? tf.grads((r, t, b) => fullSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, chunk))
+          : tf.grads((r, t) => fullSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, undefined, targetsT, chunk));
         const whole = withBias ? tf.grads((r, t, b) => plain(r, t, b)) : tf.grads((r, t) => plain(r, t));
         const args = withBias ? [R, T, B] : [R, T];
         const got = chunked(args);
         const want = whole(args);
-        const value = withBias ? chunkedSoftmaxLoss(R, T, B, targetsT, chunk) : chunkedSoftmaxLoss(R, T, undefined, targetsT, chunk);
+        const value = withBias ? fullSoftmaxLoss(R, T, B, targetsT, chunk) : fullSoftmaxLoss(R, T, undefined, targetsT, chunk);
         expect(value.dataSync()[0]).toBeCloseTo((withBias ? plain(R, T, B) : plain(R, T)).dataSync()[0]!, 5);
         got.forEach((g, i) => {
           expect(g.shape).toEqual(want[i]!.shape);
@@ -178,15 +182,23 @@ describe('full softmax in row chunks (catalogues whose [rows x items] logits wou
     }
   }
 
-  it('leaves no tensors behind after a forward and backward', () => {
-    const before = tf.memory().numTensors;
-    const g = tf.grads((r, t, b) => chunkedSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, 3))([R, T, B]);
-    tf.dispose(g);
-    expect(tf.memory().numTensors).toBe(before);
+  for (const chunk of [3, 7]) {
+    it(`leaves no tensors behind after a forward and backward (${chunk < m ? 'chunks' : 'one piece'})`, () => {
+      const before = tf.memory().numTensors;
+      const g = tf.grads((r, t, b) => fullSoftmaxLoss(r as tf.Tensor2D, t as tf.Tensor2D, b as tf.Tensor1D, targetsT, chunk))([R, T, B]);
+      tf.dispose(g);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('is itemLoss without negatives, in one piece up to FULL_SOFTMAX_MAX_LOGITS logits', () => {
+    expect(FULL_SOFTMAX_MAX_LOGITS).toBeGreaterThanOrEqual(128 * 50 * 1153); // an ML-100K step of 128 full windows
+    expect(itemLoss(R, T, B, targetsT).dataSync()[0]).toBe(fullSoftmaxLoss(R, T, B, targetsT).dataSync()[0]);
+    expect(itemLoss(R, T, B, targetsT).dataSync()[0]).toBeCloseTo(plain(R, T, B).dataSync()[0]!, 5);
   });
 
-  it('itemLoss keeps the one-piece softmax up to FULL_SOFTMAX_MAX_LOGITS logits (what every committed run used)', () => {
-    expect(FULL_SOFTMAX_MAX_LOGITS).toBeGreaterThanOrEqual(128 * 50 * 1153); // an ML-100K step of 128 full windows
-    expect(itemLoss(R, T, B, targetsT).dataSync()[0]).toBe(plain(R, T, B).dataSync()[0]);
+  it('refuses a chunk size that is not a positive integer', () => {
+    expect(() => fullSoftmaxLoss(R, T, B, targetsT, 0)).toThrow(RangeError);
+    expect(() => fullSoftmaxLoss(R, T, B, targetsT, 2.5)).toThrow(RangeError);
   });
 });

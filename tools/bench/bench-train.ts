@@ -1,6 +1,6 @@
 /**
- * Training-step benchmark: `npm run bench:train [-- --data <path>] [--steps 6] [--only caser,chord]
- * [--out results/bench-train.json]`.
+ * Training-step benchmark: `npm run bench:train [-- --data <path>] [--k-core 10] [--length-buckets 0]
+ * [--steps 6] [--only caser,chord] [--out results/bench-train.json]`.
  *
  * CPU seconds per optimisation step (forward, backward, Adam) of every method on both backbones,
  * at the train CLI's batch sizes (SASRec 128, Caser 512) on the tfjs wasm backend, and what that
@@ -9,7 +9,11 @@
  * Models are random-frozen (a frozen-pretrained one costs the same per step).
  *
  * Default data: a generated shop of ML-100K's size (943 shoppers, 1,152 items, ~100 clicks each),
- * so anyone can run it; `--data ../shared/datasets/ml-100k` measures on the real split.
+ * so anyone can run it; `--data ../shared/datasets/ml-100k` measures on the real split. A shop-size
+ * catalogue as reproduce trains it: `--data ../shared/datasets/amazon-sports/Sports_and_Outdoors.txt
+ * --k-core 0 --length-buckets 20 --only sasrec` (SASRec's batches of similar length, cut).
+ * Windows are the training loop's: Base and Quant train every target of a window, the hypernet
+ * methods CHORD's windows.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SingleBar } from 'cli-progress';
@@ -21,14 +25,14 @@ import { parseArgs } from 'node:util';
 import { BACKBONE_KINDS, type BackboneKind } from '../../src/core/backbones.ts';
 import { runCli, UsageError } from '../../src/cli/run-cli.ts';
 import { generateFrozenWeights } from '../../src/core/frozen.ts';
-import { METHODS, type Method } from '../../src/core/methods.ts';
+import { isHypernetMethod, METHODS, type Method } from '../../src/core/methods.ts';
 import { loadDataset } from '../../src/data/load.ts';
 import { prepareDataset } from '../../src/data/split.ts';
 import { generateShop } from '../../src/data/synthetic.ts';
 import type { SplitDataset } from '../../src/data/types.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/chord/data.ts';
-import { GroupedAdam } from '../../src/model/chord/loop.ts';
+import { GroupedAdam, lengthBatches } from '../../src/model/chord/loop.ts';
 import { makeBackbone } from '../../src/model/chord/run.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone } from '../../src/model/chord/model.ts';
 import { createBaseModel } from '../../src/model/model.ts';
@@ -46,6 +50,10 @@ export interface StepBench {
   readonly backbone: BackboneKind;
   readonly method: Method;
   readonly batchSize: number;
+  /** Batches of similar window length, cut to their longest (SASRec; 0 = off). */
+  readonly lengthBuckets: number;
+  /** Mean target rows per timed step (what the item loss is computed on). */
+  readonly meanTargetRows: number;
   readonly stepsPerEpoch: number;
   readonly stepsTimed: number;
   readonly cpuSecondsPerStep: number;
@@ -70,27 +78,36 @@ function makeModel(backbone: ChordBackbone, method: Method, seed: number): Stepp
 }
 
 /** Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method. */
-export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number): StepBench {
+export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number, lengthBuckets = 0): StepBench {
   const seed = 1;
   // reproduce's settings: dropout 0.5, maxLen 50, Caser's shared user row.
   const backbone = makeBackbone({ backbone: kind, dropout: 0.5, maxLen: 50, caserUser: 'shared' }, ds);
+  const buckets = backbone.acceptsShortWindows ? lengthBuckets : 0;
   const model = makeModel(backbone, method, seed);
-  const ex = chordExamples(backbone, ds.train, 0, { gruLen: CHORD_DEFAULTS.gruWindow, zTargets: CHORD_DEFAULTS.zTargets });
+  const zTargets = isHypernetMethod(method) ? CHORD_DEFAULTS.zTargets : backbone.inputLen;
+  const ex = chordExamples(backbone, ds.train, 0, { gruLen: CHORD_DEFAULTS.gruWindow, zTargets });
   const batchSize = BATCH[kind];
   const order = Array.from({ length: ex.count }, (_, i) => i);
   const rng = new Rng(seed);
   rng.shuffle(order);
+  const bucketed = buckets > 0 ? lengthBatches(ex, order, batchSize, buckets, rng) : undefined;
+  const batchAt = (s: number) => {
+    if (bucketed) return chordBatch(ex, bucketed[s % bucketed.length]!, true);
+    const from = (s * batchSize) % Math.max(1, ex.count - batchSize);
+    return chordBatch(ex, order.slice(from, from + batchSize));
+  };
   const adam = new GroupedAdam(1e-3, 1e-3, 0);
   const ctx = { training: true, seed: () => rng.seed() };
   let cpu0 = 0;
   let wall0 = 0;
+  let targetRows = 0;
   for (let s = 0; s < WARMUP_STEPS + steps; s++) {
     if (s === WARMUP_STEPS) {
       cpu0 = cpuSeconds();
       wall0 = performance.now();
     }
-    const from = (s * batchSize) % Math.max(1, ex.count - batchSize);
-    const batch = chordBatch(ex, order.slice(from, from + batchSize));
+    const batch = batchAt(s);
+    if (s >= WARMUP_STEPS) targetRows += batch.targetRows.shape[0];
     trainStep(model, adam, batch, ctx);
     disposeChordBatch(batch);
   }
@@ -102,6 +119,8 @@ export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method,
     backbone: kind,
     method,
     batchSize,
+    lengthBuckets: buckets,
+    meanTargetRows: targetRows / steps,
     stepsPerEpoch,
     stepsTimed: steps,
     cpuSecondsPerStep,
@@ -113,15 +132,28 @@ export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method,
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { data: { type: 'string' }, steps: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      data: { type: 'string' },
+      'k-core': { type: 'string' },
+      'length-buckets': { type: 'string' },
+      steps: { type: 'string' },
+      only: { type: 'string' },
+      out: { type: 'string' },
+    },
   });
   const steps = Number(values.steps ?? 6);
   if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--steps must be a positive integer, got '${values.steps}'`);
+  const k = Number(values['k-core'] ?? 10);
+  if (!Number.isInteger(k) || k < 0) throw new UsageError(`--k-core must be an integer >= 0, got '${values['k-core']}'`);
+  const lengthBuckets = Number(values['length-buckets'] ?? 0);
+  if (!Number.isInteger(lengthBuckets) || lengthBuckets < 0) {
+    throw new UsageError(`--length-buckets must be an integer >= 0, got '${values['length-buckets']}'`);
+  }
   const only = (values.only ?? '').split(',').filter(Boolean);
   const out = resolve(values.out ?? 'results/bench-train.json');
   await initBackend('wasm');
   const interactions = values.data ? loadDataset(values.data).interactions : generateShop(ML100K_SIZED_SHOP).interactions;
-  const ds = prepareDataset(interactions, { k: 10 }).split;
+  const ds = prepareDataset(interactions, { k }).split;
   const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
   const configs = BACKBONE_KINDS.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
   if (configs.length === 0) throw new UsageError(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
@@ -131,7 +163,7 @@ async function main(argv: string[]): Promise<void> {
   const rows: StepBench[] = [];
   for (const [b, m] of configs) {
     bar.update(rows.length, { config: `${b} ${m}` });
-    rows.push(benchSteps(ds, b, m, steps));
+    rows.push(benchSteps(ds, b, m, steps, lengthBuckets));
   }
   bar.update(rows.length, { config: 'done' });
   bar.stop();
@@ -139,7 +171,7 @@ async function main(argv: string[]): Promise<void> {
     format: 'chord-bench-train',
     version: 1,
     command: `npm run bench:train -- ${argv.join(' ')}`.trim(),
-    data: { name: dataName, users: ds.numUsers, items: ds.numItems },
+    data: { name: dataName, kCore: k, users: ds.numUsers, items: ds.numItems },
     backend: tf.getBackend(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverageAtStart: loadAverage, node: process.version },
     date: new Date().toISOString(),
@@ -149,16 +181,19 @@ async function main(argv: string[]): Promise<void> {
   writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   for (const r of rows) {
     console.log(
-      `${r.backbone.padEnd(6)} ${r.method.padEnd(8)} ${r.cpuSecondsPerStep.toFixed(3)} s/step CPU (wall ${r.wallSecondsPerStep.toFixed(3)}), ` +
+      `${r.backbone.padEnd(6)} ${r.method.padEnd(8)} ${r.cpuSecondsPerStep.toFixed(3)} s/step CPU (wall ${r.wallSecondsPerStep.toFixed(3)}, ` +
+        `${r.meanTargetRows.toFixed(0)} target rows), ` +
         `${r.stepsPerEpoch} steps/epoch -> ${r.cpuMinutesPerEpoch.toFixed(2)} CPU min/epoch`,
     );
   }
   console.log(`wrote ${out} (load average at start ${loadAverage.toFixed(2)} on ${os.cpus().length} CPUs)`);
 }
 
-const USAGE = `usage: npm run bench:train -- [--data <path>] [--steps 6] [--only caser,chord] [--out results/bench-train.json]
+const USAGE = `usage: npm run bench:train -- [--data <path>] [--k-core 10] [--length-buckets 0] [--steps 6]
+                             [--only caser,chord] [--out results/bench-train.json]
   CPU seconds per training step of every method on both backbones (tfjs wasm); --only keeps the configs
-  matching every token; without --data, a generated shop of ML-100K's size.`;
+  matching every token; without --data, a generated shop of ML-100K's size. --k-core 0 for the
+  already-filtered Amazon sets; --length-buckets as train's (SASRec only).`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await runCli({ program: 'bench:train', usage: USAGE, main });
