@@ -81,7 +81,7 @@ function studyKey(backbone: StudyRun['backbone'], name: string, seed: number): s
 const CHORD_EXAMPLES_CONTROL = 'quant-chord-examples';
 
 /** The study's mechanism runs on a dataset with a reproduce profile of its own (its CPU budget is finite). */
-const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL, 'chord-znorm']);
+const PROFILE_MECHANISMS: ReadonlySet<string> = new Set(['chord-gate', CHORD_EXAMPLES_CONTROL, 'chord-znorm', 'chord-znorm-contrast1']);
 
 /** The study's runs, in the order they are worth training. */
 export function studyRuns(seeds: readonly number[] = [1], dataset = 'ml-100k'): StudyRun[] {

@@ -46,7 +46,7 @@ describe('strategy study on an Amazon set', () => {
   writeFileSync(data, '');
   const runs = studyRuns([1], 'amazon-toys');
 
-  it("takes Quant-pre and CHORD-pre from reproduce's runs and adds only the gating, examples-control and z-standardization runs", () => {
+  it("takes Quant-pre and CHORD-pre from reproduce's runs and adds only the gating, examples-control, z-standardization and z + contrast runs", () => {
     const sasrec = runs.filter((r) => r.backbone === 'sasrec');
     expect(sasrec.map((r) => [r.key, r.reproduceKey])).toEqual([
       ['sasrec-quant-pre-s1', 'sasrec-quant-pre-s1'],
@@ -54,6 +54,7 @@ describe('strategy study on an Amazon set', () => {
       ['sasrec-chord-gate-pre-s1', undefined],
       ['sasrec-quant-chord-examples-pre-s1', undefined],
       ['sasrec-chord-znorm-pre-s1', undefined],
+      ['sasrec-chord-znorm-contrast1-pre-s1', undefined],
     ]);
     const control = parseTrainArgs(studyTrainArgs(sasrec.find((r) => r.key === 'sasrec-quant-chord-examples-pre-s1')!, data)).run;
     const quantTwin = planRuns([1]).find((r) => r.key === 'sasrec-quant-pre-s1')!;
