@@ -60,7 +60,8 @@ export function gbceBeta(negatives: number, numItems: number, t: number): number
  */
 export class NegativeSampler {
   private readonly cdf: Float64Array | undefined;
-  private readonly logExpected: tf.Tensor1D;
+  /** [numItems]: log(K·q) of every item. */
+  readonly logExpected: tf.Tensor1D;
   readonly beta: number;
 
   constructor(

@@ -2,7 +2,7 @@
  * Reproduces the paper's ML-100K tables with the committed code, and the same rows on other datasets:
  *
  *   npm run reproduce -- --data ../shared/datasets/ml-100k [--only sasrec,chord] [--seeds 1,2,3] [--list] [--report]
- *     [--diagnostics <dir>] [--cache <dir>] [--jobs 1]
+ *     [--diagnostics <dir>] [--cache <dir>] [--jobs 1] [--workers 1]
  *   npm run reproduce -- --data ../shared/datasets/amazon-toys/Toys_and_Games.txt --seeds 1
  *
  * A dataset is named by its folder; plan.ts's DATASET_PROFILES says what each trains differently (the
@@ -21,7 +21,8 @@
  * (reproduce/adopt.ts), so a run the strategy study already trained is not trained twice.
  *
  * `--jobs N` trains N runs at once (reproduce/queue.ts; tfjs-wasm uses one thread, so N = the machine's cores), a
- * frozen-pretrained run starting once its Base has finished.
+ * frozen-pretrained run starting once its Base has finished. `--workers N` splits every step of a Base or Quant
+ * run over N threads (train --workers; the other methods train on one): a single run on an idle machine.
  *
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
@@ -68,6 +69,7 @@ import {
   type StaleRun,
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
+import { DATA_PARALLEL_METHODS } from './chord/parallel.ts';
 import { runQueue } from './reproduce/queue.ts';
 import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons, watchedTestRows } from './reproduce/report.ts';
 
@@ -93,6 +95,8 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
       /** Runs trained at once (each a one-thread tfjs-wasm process): the machine's cores. */
       jobs: { type: 'string', default: '1' },
+      /** Threads per Base or Quant run (train --workers): how a run trains, not what, so finished runs stay finished. */
+      workers: { type: 'string', default: '1' },
       /** Cache folders (comma-separated) whose finished runs with a planned run's settings are copied in (reproduce/adopt.ts). */
       adopt: { type: 'string' },
     },
@@ -109,6 +113,9 @@ async function main(): Promise<void> {
   const seeds = values.seeds.split(',').map(Number);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${values.jobs}`);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
+  const withWorkers = (r: RunSpec, args: string[]) => (workers > 1 && DATA_PARALLEL_METHODS.includes(r.method) ? [...args, '--workers', String(workers)] : args);
   const plan = planRuns(seeds).filter(profile.keep);
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
@@ -222,7 +229,7 @@ async function main(): Promise<void> {
         renameSync(join(cache, r.key), aside);
         console.log(`\n${r.key}: ${why.reason}; the old run is in ${aside}`);
       }
-      await runTrain(trainArgs(r, values.data!, cache, profile), r.key);
+      await runTrain(withWorkers(r, trainArgs(r, values.data!, cache, profile)), r.key);
     }
     refresh();
     await readShares(false);
@@ -237,12 +244,13 @@ async function main(): Promise<void> {
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1] [--adopt <cache dir>,...]
+       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1] [--workers 1] [--adopt <cache dir>,...]
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
   more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
-  what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each).
+  what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each);
+  --workers N splits each step of a Base or Quant run over N threads.
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
   trained with a planned run's very settings, instead of training them again; the results name each one.`;
 

@@ -298,6 +298,9 @@ describe('reproduce plan and aggregation', () => {
     expect(budgets).toBeGreaterThan(0);
     reordered[budgets] = '2';
     expect(staleReason(chord, trained(reordered), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();
+    // Nor how a Base's steps were computed: over two threads (train --workers) is the same training.
+    const base = spec('sasrec-base-s1');
+    expect(staleReason(base, trained([...trainArgs(base, DATA, cache, ml), '--workers', '2']), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();
     // Caser keeps plain z on ML-100K.
     const caser = spec('caser-chord-l2468-b0.125-s1');
     expect(staleReason(caser, trained(trainArgs(caser, DATA, cache, ml)), { data: DATA, cacheDir: cache, profile: ml })).toBeUndefined();

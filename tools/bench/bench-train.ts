@@ -1,6 +1,6 @@
 /**
  * Training-step benchmark: `npm run bench:train [-- --data <path>] [--k-core 10] [--length-buckets 0]
- * [--steps 6] [--only caser,chord] [--out results/bench-train.json]`.
+ * [--workers 1] [--steps 6] [--only caser,chord] [--out results/bench-train.json]`.
  *
  * CPU seconds per optimisation step (forward, backward, Adam) of every method on both backbones,
  * at the train CLI's batch sizes (SASRec 128, Caser 512) on the tfjs wasm backend, and what that
@@ -24,7 +24,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKBONE_KINDS, type BackboneKind } from '../../src/core/backbones.ts';
 import { runCli, UsageError } from '../../src/cli/run-cli.ts';
-import { generateFrozenWeights } from '../../src/core/frozen.ts';
 import { isHypernetMethod, METHODS, type Method } from '../../src/core/methods.ts';
 import { loadDataset } from '../../src/data/load.ts';
 import { prepareDataset } from '../../src/data/split.ts';
@@ -33,12 +32,11 @@ import type { SplitDataset } from '../../src/data/types.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/chord/data.ts';
 import { GroupedAdam, lengthBatches } from '../../src/model/chord/loop.ts';
-import { makeBackbone } from '../../src/model/chord/run.ts';
-import { CHORD_DEFAULTS, createChordModel, type ChordBackbone } from '../../src/model/chord/model.ts';
-import { createBaseModel } from '../../src/model/model.ts';
+import { buildReplica, makeBackbone, RUN_DEFAULTS } from '../../src/model/chord/run.ts';
+import { CHORD_DEFAULTS } from '../../src/model/chord/model.ts';
+import { DATA_PARALLEL_METHODS, DataParallelSteps, type ReplicaSpec } from '../../src/model/chord/parallel.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { trainStep, type Steppable } from '../../src/model/train.ts';
-import type { ChordBatch } from '../../src/model/chord/model.ts';
+import { trainStep } from '../../src/model/train.ts';
 
 const BATCH = { sasrec: 128, caser: 512 } as const;
 const WARMUP_STEPS = 2;
@@ -50,6 +48,8 @@ export interface StepBench {
   readonly backbone: BackboneKind;
   readonly method: Method;
   readonly batchSize: number;
+  /** Threads each step is split over (train --workers; 1 = one thread). */
+  readonly workers: number;
   /** Batches of similar window length, cut to their longest (SASRec; 0 = off). */
   readonly lengthBuckets: number;
   /** Mean target rows per timed step (what the item loss is computed on). */
@@ -58,8 +58,10 @@ export interface StepBench {
   readonly stepsTimed: number;
   readonly cpuSecondsPerStep: number;
   readonly wallSecondsPerStep: number;
-  /** stepsPerEpoch x cpuSecondsPerStep / 60. */
+  /** stepsPerEpoch x cpuSecondsPerStep / 60 (all threads). */
   readonly cpuMinutesPerEpoch: number;
+  /** stepsPerEpoch x wallSecondsPerStep / 60: what `workers` threads buy, on an otherwise idle machine. */
+  readonly wallMinutesPerEpoch: number;
 }
 
 function cpuSeconds(): number {
@@ -67,23 +69,22 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-function makeModel(backbone: ChordBackbone, method: Method, seed: number): Steppable<ChordBatch> & { dispose(): void } {
-  if (method === 'base') {
-    const base = createBaseModel(backbone, seed);
-    return { variables: base.variables, loss: (b, ctx) => base.loss(b, ctx), dispose: () => tf.dispose(Object.values(base.variables)) };
-  }
-  const frozen = new Map(generateFrozenWeights({ seed, layers: backbone.layers() }).map((l) => [l.spec.name, l.weights]));
-  const model = createChordModel(backbone, frozen, { method, ...CHORD_DEFAULTS, seed });
-  return { variables: model.variables, loss: (b, ctx) => model.loss(b, ctx), dispose: () => model.dispose() };
+/** The replica spec of a run with reproduce's settings (dropout 0.5, maxLen 50, Caser's shared user row). */
+function benchSpec(ds: SplitDataset, kind: BackboneKind, method: Method): ReplicaSpec {
+  const options = { ...RUN_DEFAULTS, backbone: kind, method, seed: 1, dropout: 0.5, maxLen: 50, caserUser: 'shared', init: 'random' };
+  return { options, numItems: ds.numItems, numUsers: ds.numUsers, backend: 'wasm' };
 }
 
-/** Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method. */
-export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number, lengthBuckets = 0): StepBench {
+/**
+ * Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method; with
+ * `workers` > 1 (Base and Quant), each step split over that many threads (train --workers).
+ */
+export async function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number, lengthBuckets = 0, workers = 1): Promise<StepBench> {
   const seed = 1;
-  // reproduce's settings: dropout 0.5, maxLen 50, Caser's shared user row.
+  const spec = benchSpec(ds, kind, method);
   const backbone = makeBackbone({ backbone: kind, dropout: 0.5, maxLen: 50, caserUser: 'shared' }, ds);
   const buckets = backbone.acceptsShortWindows ? lengthBuckets : 0;
-  const model = makeModel(backbone, method, seed);
+  const model = buildReplica(spec);
   const zTargets = isHypernetMethod(method) ? CHORD_DEFAULTS.zTargets : backbone.inputLen;
   const ex = chordExamples(backbone, ds.train, 0, { gruLen: CHORD_DEFAULTS.gruWindow, zTargets });
   const batchSize = BATCH[kind];
@@ -91,26 +92,39 @@ export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method,
   const rng = new Rng(seed);
   rng.shuffle(order);
   const bucketed = buckets > 0 ? lengthBatches(ex, order, batchSize, buckets, rng) : undefined;
-  const batchAt = (s: number) => {
-    if (bucketed) return chordBatch(ex, bucketed[s % bucketed.length]!, true);
+  const batchIndices = (s: number): number[] => {
+    if (bucketed) return bucketed[s % bucketed.length]!;
     const from = (s * batchSize) % Math.max(1, ex.count - batchSize);
-    return chordBatch(ex, order.slice(from, from + batchSize));
+    return order.slice(from, from + batchSize);
   };
+  const parallel = workers > 1 ? DataParallelSteps.start(spec, workers) : undefined;
+  parallel?.setExamples(ex);
   const adam = new GroupedAdam(1e-3, 1e-3, 0);
   const ctx = { training: true, seed: () => rng.seed() };
   let cpu0 = 0;
   let wall0 = 0;
   let targetRows = 0;
-  for (let s = 0; s < WARMUP_STEPS + steps; s++) {
-    if (s === WARMUP_STEPS) {
-      cpu0 = cpuSeconds();
-      wall0 = performance.now();
+  try {
+    for (let s = 0; s < WARMUP_STEPS + steps; s++) {
+      if (s === WARMUP_STEPS) {
+        cpu0 = cpuSeconds();
+        wall0 = performance.now();
+      }
+      const idx = batchIndices(s);
+      const batch = chordBatch(ex, idx, bucketed !== undefined);
+      if (s >= WARMUP_STEPS) targetRows += batch.targetRows.shape[0];
+      if (parallel) {
+        disposeChordBatch(batch);
+        await parallel.step(model, adam, idx, bucketed !== undefined, ctx);
+      } else {
+        trainStep(model, adam, batch, ctx);
+        disposeChordBatch(batch);
+      }
     }
-    const batch = batchAt(s);
-    if (s >= WARMUP_STEPS) targetRows += batch.targetRows.shape[0];
-    trainStep(model, adam, batch, ctx);
-    disposeChordBatch(batch);
+  } finally {
+    await parallel?.close();
   }
+  // Worker threads' CPU counts too: process.cpuUsage is the whole process's.
   const cpuSecondsPerStep = (cpuSeconds() - cpu0) / steps;
   const wallSecondsPerStep = (performance.now() - wall0) / 1000 / steps;
   model.dispose();
@@ -119,6 +133,7 @@ export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method,
     backbone: kind,
     method,
     batchSize,
+    workers,
     lengthBuckets: buckets,
     meanTargetRows: targetRows / steps,
     stepsPerEpoch,
@@ -126,6 +141,7 @@ export function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method,
     cpuSecondsPerStep,
     wallSecondsPerStep,
     cpuMinutesPerEpoch: (stepsPerEpoch * cpuSecondsPerStep) / 60,
+    wallMinutesPerEpoch: (stepsPerEpoch * wallSecondsPerStep) / 60,
   };
 }
 
@@ -136,6 +152,7 @@ async function main(argv: string[]): Promise<void> {
       data: { type: 'string' },
       'k-core': { type: 'string' },
       'length-buckets': { type: 'string' },
+      workers: { type: 'string' },
       steps: { type: 'string' },
       only: { type: 'string' },
       out: { type: 'string' },
@@ -153,9 +170,12 @@ async function main(argv: string[]): Promise<void> {
   const out = resolve(values.out ?? 'results/bench-train.json');
   await initBackend('wasm');
   const interactions = values.data ? loadDataset(values.data).interactions : generateShop(ML100K_SIZED_SHOP).interactions;
+  const workers = Number(values.workers ?? 1);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${values.workers}'`);
   const ds = prepareDataset(interactions, { k }).split;
   const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
-  const configs = BACKBONE_KINDS.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
+  const methods = workers > 1 ? DATA_PARALLEL_METHODS : METHODS;
+  const configs = BACKBONE_KINDS.flatMap((b) => methods.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
   if (configs.length === 0) throw new UsageError(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
   const loadAverage = os.loadavg()[0]!;
   const bar = new SingleBar({ format: 'bench:train [{bar}] {value}/{total} {config}', hideCursor: true });
@@ -163,7 +183,7 @@ async function main(argv: string[]): Promise<void> {
   const rows: StepBench[] = [];
   for (const [b, m] of configs) {
     bar.update(rows.length, { config: `${b} ${m}` });
-    rows.push(benchSteps(ds, b, m, steps, lengthBuckets));
+    rows.push(await benchSteps(ds, b, m, steps, lengthBuckets, workers));
   }
   bar.update(rows.length, { config: 'done' });
   bar.stop();
@@ -182,18 +202,19 @@ async function main(argv: string[]): Promise<void> {
   for (const r of rows) {
     console.log(
       `${r.backbone.padEnd(6)} ${r.method.padEnd(8)} ${r.cpuSecondsPerStep.toFixed(3)} s/step CPU (wall ${r.wallSecondsPerStep.toFixed(3)}, ` +
-        `${r.meanTargetRows.toFixed(0)} target rows), ` +
+        `${r.meanTargetRows.toFixed(0)} target rows${r.workers > 1 ? `, ${r.workers} threads` : ''}), ` +
         `${r.stepsPerEpoch} steps/epoch -> ${r.cpuMinutesPerEpoch.toFixed(2)} CPU min/epoch`,
     );
   }
   console.log(`wrote ${out} (load average at start ${loadAverage.toFixed(2)} on ${os.cpus().length} CPUs)`);
 }
 
-const USAGE = `usage: npm run bench:train -- [--data <path>] [--k-core 10] [--length-buckets 0] [--steps 6]
+const USAGE = `usage: npm run bench:train -- [--data <path>] [--k-core 10] [--length-buckets 0] [--workers 1] [--steps 6]
                              [--only caser,chord] [--out results/bench-train.json]
   CPU seconds per training step of every method on both backbones (tfjs wasm); --only keeps the configs
   matching every token; without --data, a generated shop of ML-100K's size. --k-core 0 for the
-  already-filtered Amazon sets; --length-buckets as train's (SASRec only).`;
+  already-filtered Amazon sets; --length-buckets and --workers as train's (--workers > 1: Base and Quant;
+  compare wall s/step, on an otherwise idle machine).`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await runCli({ program: 'bench:train', usage: USAGE, main });

@@ -28,6 +28,7 @@ import { Rng } from '../../core/rng.ts';
 import { selectionScore, trainStep, type GradientApplier, type SelectionMetric, type Steppable } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import type { ChordBatch } from './model.ts';
+import type { DataParallelSteps } from './parallel.ts';
 
 /** A model the loop trains: Base or a quantized method, on batches with GRU windows. */
 export type Trainable = Steppable<ChordBatch>;
@@ -55,6 +56,8 @@ export interface LoopOptions {
   readonly lengthBuckets?: number;
   /** Draws each step's shared negatives for a sampled loss; none = full softmax. */
   readonly negatives?: NegativeSampler;
+  /** Steps split over worker threads (parallel.ts); none = this thread alone. */
+  readonly parallel?: DataParallelSteps;
   /**
    * The paper's protocol, never a selection: after each validation, also rank the test users and
    * record it (EpochLog.watchedTest), so a report can set the best test epoch beside the
@@ -234,6 +237,7 @@ export async function trainLoop(
     const ex = examples(rng.int(inputLen));
     const order = Array.from({ length: ex.count }, (_, i) => i);
     rng.shuffle(order);
+    opts.parallel?.setExamples(ex);
     const buckets = opts.lengthBuckets ?? 0;
     const batches = buckets > 0 ? lengthBatches(ex, order, opts.batchSize, buckets, rng) : undefined;
     let steps = Math.ceil(ex.count / opts.batchSize);
@@ -259,10 +263,15 @@ export async function trainLoop(
     let lossSum = 0;
     for (let s = 0; s < steps; s++) {
       const ts = performance.now();
-      const batch = batches ? chordBatch(ex, batches[s]!, true) : chordBatch(ex, order.slice(s * opts.batchSize, (s + 1) * opts.batchSize));
+      const idx = batches ? batches[s]! : order.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
       const negatives = opts.negatives?.sample(rng);
-      lossSum += trainStep(model, adam, negatives ? { ...batch, negatives } : batch, ctx);
-      disposeChordBatch(batch);
+      if (opts.parallel) {
+        lossSum += await opts.parallel.step(model, adam, idx, batches !== undefined, ctx, negatives);
+      } else {
+        const batch = chordBatch(ex, idx, batches !== undefined);
+        lossSum += trainStep(model, adam, negatives ? { ...batch, negatives } : batch, ctx);
+        disposeChordBatch(batch);
+      }
       negatives?.cols.dispose();
       stepSeconds += (performance.now() - ts) / 1000;
       stepsTimed++;

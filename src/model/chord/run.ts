@@ -34,6 +34,7 @@ import { createGruParams, gruTensors } from './gru.ts';
 import { hypernetConfig, hypernetTensors } from './hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
 import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
+import { DataParallelSteps, type ReplicaSpec } from './parallel.ts';
 import { uniformLevelTable } from '../../core/strategy-controls.ts';
 
 /** ChordOptions' model settings (Base uses only the seed; zDim sizes its GRU) and the run's. */
@@ -90,6 +91,11 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   readonly zNorm?: boolean;
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
+  /**
+   * Threads that share each step (parallel.ts; Base and Quant only): 1 (default) trains on this
+   * thread alone. How a run trains, not what: not a setting, so a run resumes with any count.
+   */
+  readonly workers?: number;
   readonly progress: boolean;
   readonly command: string;
   readonly log: (line: string) => void;
@@ -126,7 +132,7 @@ function caserUser(o: Pick<RunOptions, 'caserUser'>): 'table' | 'shared' {
 }
 
 /** A run's backbone for dataset `ds` (also what bench:train times). */
-export function makeBackbone(o: Pick<RunOptions, 'backbone' | 'dropout' | 'maxLen' | 'caserUser'>, ds: SplitDataset): ChordBackbone {
+export function makeBackbone(o: Pick<RunOptions, 'backbone' | 'dropout' | 'maxLen' | 'caserUser'>, ds: Pick<SplitDataset, 'numItems' | 'numUsers'>): ChordBackbone {
   const common = { numItems: ds.numItems, numUsers: ds.numUsers, dropout: o.dropout };
   return o.backbone === 'sasrec' ? createSasrec({ ...common, maxLen: o.maxLen }) : createCaser({ ...common, userEmbedding: caserUser(o) });
 }
@@ -154,6 +160,13 @@ function hostTensors(map: ParamMap, names: readonly string[]): TensorMap {
   const out: TensorMap = new Map();
   for (const n of names) out.set(n, { shape: [...map[n]!.shape], data: new Float32Array(map[n]!.dataSync()) });
   return out;
+}
+
+/** A data-parallel worker's copy of the run's model (parallel.ts); its weights come with each step. */
+export function buildReplica(spec: ReplicaSpec): Trainable & { dispose(): void } {
+  const o = { ...(spec.options as unknown as Omit<RunOptions, 'log'>), log: () => {} };
+  const backbone = makeBackbone(o, spec);
+  return buildModel(o, backbone, o.init === 'pretrained' ? loadPretrained(o.pretrainedDir!) : undefined);
 }
 
 /**
@@ -334,6 +347,24 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   // Only a method with a hypernet has z in its loss. Base and Quant keep every target of every
   // window, as Base always did, unless chordExamples asks for CHORD's windows.
   const windows = { gruLen: o.gruWindow, zTargets: isHypernetMethod(o.method) || o.chordExamples ? o.zTargets : backbone.inputLen };
+  const workers = o.workers ?? 1;
+  let parallel: DataParallelSteps | undefined;
+  if (workers > 1) {
+    const { log: _log, ...options } = o;
+    const backend = tf.getBackend();
+    if (backend !== 'wasm' && backend !== 'cpu') throw new ChordTrainError('CHORD_BAD_OPTION', `--workers needs the wasm or cpu backend, not ${backend}`);
+    parallel = DataParallelSteps.start(
+      {
+        options: options as unknown as Record<string, unknown>,
+        numItems: ds.numItems,
+        numUsers: ds.numUsers,
+        backend,
+        ...(sampler ? { logExpected: sampler.logExpected.dataSync() as Float32Array } : {}),
+      },
+      workers,
+    );
+    o.log(`data-parallel: each step split over ${workers} threads`);
+  }
   const loop = await trainLoop(
     model,
     (shift) => chordExamples(backbone, ds.train, shift, windows),
@@ -354,12 +385,13 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
       ...(o.maxStepsPerEpoch === undefined ? {} : { maxStepsPerEpoch: o.maxStepsPerEpoch }),
       ...(sampler ? { negatives: sampler } : {}),
       ...(lengthBuckets > 0 ? { lengthBuckets } : {}),
+      ...(parallel ? { parallel } : {}),
       ...(testDuring ? { watchTest: () => evaluateUsers(testDuring, ds.numItems, model.scorer(testDuring)) } : {}),
       settings,
       progress: o.progress,
       log: o.log,
     },
-  );
+  ).finally(() => parallel?.close());
   sampler?.dispose();
   // Over every epoch of the run, including those before a resume: training steps + validations.
   const trainSeconds = loop.history.reduce((a, e) => a + e.trainSeconds + (e.evalSeconds ?? 0), 0);
@@ -377,7 +409,8 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     options: { ...settings, epochs: o.epochs, patience: o.patience, evalEvery: o.evalEvery, budgets: o.budgets, pretrainedDir: o.pretrainedDir },
     data: { name: o.dataName, users: ds.numUsers, items: ds.numItems },
     epochs: { run: loop.epochsRun, best: loop.bestEpoch, stoppedEarly: loop.stoppedEarly },
-    timing: { trainSeconds, meanStepSeconds: loop.meanStepSeconds, meanStepCpuSeconds },
+    // The threads of the session that finished the run (a resumed run may have had another count).
+    timing: { trainSeconds, meanStepSeconds: loop.meanStepSeconds, meanStepCpuSeconds, ...(workers > 1 ? { workers } : {}) },
     // The checkout that finished the run (a resumed run's earlier sessions may have had another).
     code: codeRevision(),
     validationDuringTraining: loop.bestValid,
@@ -430,6 +463,7 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
       sessionCpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
       meanStepSeconds: loop.meanStepSeconds,
       meanStepCpuSeconds,
+      ...(workers > 1 ? { workers } : {}),
     },
   };
   writeArtifact(artifactDir, { ...dep.artifact, training: final }, { itemTable: 'fp32' });

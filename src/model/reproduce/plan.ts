@@ -367,11 +367,12 @@ export function staleReason(
  * A train-cli invocation's settings, flat: what makes two invocations the same training. They are
  * compared as train-cli parses them, so flag order and defaults spelled out or left implicit do not
  * matter. The output folder, --resume, --no-progress, --watch-test (a record only: a test proves it
- * trains and selects nothing differently) and the model id (derived from the settings) do not
- * count; the Base counts by its folder's name, the data by its dataset's.
+ * trains and selects nothing differently), --workers (how the steps are computed, not what) and the
+ * model id (derived from the settings) do not count; the Base counts by its folder's name, the data
+ * by its dataset's.
  */
 export function settingsFields(args: TrainCliArgs): Record<string, unknown> {
-  const { out: _out, resume: _resume, command: _command, modelId: _modelId, watchTest: _watchTest, pretrainedDir, ...run } = args.run;
+  const { out: _out, resume: _resume, command: _command, modelId: _modelId, watchTest: _watchTest, workers: _workers, pretrainedDir, ...run } = args.run;
   const fields: Record<string, unknown> = {
     data: datasetName(args.data),
     kCore: args.kCore,
