@@ -154,7 +154,7 @@ export const FULL_SOFTMAX_MAX_LOGITS = 16 * 1024 * 1024;
  *   dBias  = g·((1/s)ᵀ·E − counts(t)),       g = dy / M,
  * so 1/s scales [M, d] and [M] operands, never an [M, N] one. In one piece E is kept for the
  * backward; in chunks each chunk's E is recomputed from the kept row maxima, so no [M, N] tensor
- * is ever formed. The value and gradients of softmaxCrossEntropy of rows·tableᵀ + bias, up to
+ * is ever formed. The value and gradients of softmax cross-entropy of rows·tableᵀ + bias, up to
  * float rounding.
  */
 export function fullSoftmaxLoss(
