@@ -25,11 +25,13 @@ import type { Method } from '../../core/methods.ts';
 import { Rng } from '../../core/rng.ts';
 import type { ForwardCtx } from '../backbone.ts';
 import type { SampledNegatives } from '../item-loss.ts';
-import type { GradientApplier } from '../train.ts';
+import type { GradientApplier, Steppable } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import { ChordTrainError } from './errors.ts';
 import type { ChordBatch } from './model.ts';
-import type { Trainable } from './loop.ts';
+
+/** A model the loop trains (loop.ts Trainable). */
+type Trainable = Steppable<ChordBatch>;
 
 /** The methods whose loss is a mean over independent target rows: the ones workers can split. */
 export const DATA_PARALLEL_METHODS: readonly Method[] = ['base', 'quant'];
