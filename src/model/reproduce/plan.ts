@@ -96,7 +96,8 @@ const ML100K_EXTRA_ARGS = (): readonly string[] => ['--watch-test'];
  * frozen-pretrained SASRec validation picked it over plain CHORD on both seeds that ran both and
  * over Quant-pre on each of five (study, results/strategy-study.md). Caser keeps plain z: on its
  * one seed validation tied (FINDINGS.md). The ablations (+Custom, +Weighted) take it too, so the
- * ladder up to CHORD differs in one part at a time.
+ * ladder up to CHORD differs in one part at a time. The contrast term on top (`--contrast 1`) did
+ * not win validation: z-norm alone validated higher on three seeds of five.
  */
 const ML100K_HYPERNET_ARGS = (backbone: BackboneKind): readonly string[] => (backbone === 'sasrec' ? ['--z-norm'] : []);
 const ML100K_PROFILE: DatasetProfile = { ...DEFAULT_PROFILE, extraArgs: ML100K_EXTRA_ARGS, hypernetArgs: ML100K_HYPERNET_ARGS };
