@@ -152,7 +152,14 @@ function levelShare(a: ReturnType<typeof userStrategy>, b: ReturnType<typeof use
  * Runs the probe on the deployed artifact of `artifactDir` (named in the result) over the test
  * users of `ds` (the artifact's dataset and split).
  */
-export function probeStrategy(dep: Deployment, artifactDir: string, ds: SplitDataset, gruWindow: number): ProbeResult {
+export function probeStrategy(
+  dep: Deployment,
+  artifactDir: string,
+  ds: SplitDataset,
+  gruWindow: number,
+  /** Arms the caller has already ranked with these very options (the study's own and another user's strategy). */
+  ranked: Partial<Record<'honest' | 'otherUser', UserRanks>> = {},
+): ProbeResult {
   if (!dep.hypernet) throw new UsageError(`${dep.artifact.manifest.modelId} has no hypernet: the probe needs a personalised model`);
   const test = testHistories(ds);
   const other = anotherUser(ds.numUsers);
@@ -165,7 +172,7 @@ export function probeStrategy(dep: Deployment, artifactDir: string, ds: SplitDat
     otherUser: { ...base, strategyUser: other },
   };
   const ranks = {} as Record<ProbeArm, UserRanks>;
-  for (const arm of PROBE_ARMS) ranks[arm] = rankDeployment(dep, test, arms[arm]);
+  for (const arm of PROBE_ARMS) ranks[arm] = (arm === 'honest' || arm === 'otherUser' ? ranked[arm] : undefined) ?? rankDeployment(dep, test, arms[arm]);
   const pair = (a: ProbeArm, b: ProbeArm) => ({
     unmasked: pairedDifference(ndcgs(ranks[a].unmasked), ndcgs(ranks[b].unmasked)),
     masked: pairedDifference(ndcgs(ranks[a].masked), ndcgs(ranks[b].masked)),

@@ -213,7 +213,9 @@ async function evaluateRun(
   const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
   const own = rankDeployment(dep, test, opts);
   const otherUser = personalised ? rankDeployment(dep, test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
-  const probe = personalised ? probeStrategy(dep, artifactDir, ds, opts.gruWindow) : undefined;
+  // The probe's honest and another-user arms are these two rankings, where it ranks with the same options (no w3a3).
+  const ranked = opts.activationBits === undefined ? { honest: own, ...(otherUser ? { otherUser } : {}) } : {};
+  const probe = personalised ? probeStrategy(dep, artifactDir, ds, opts.gruWindow, ranked) : undefined;
   const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));

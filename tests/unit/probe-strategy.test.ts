@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/model/backend.ts';
-import { prepareDeployment } from '../../src/model/chord/deployed.ts';
+import { testHistories } from '../../src/model/chord/data.ts';
+import { anotherUser, prepareDeployment, rankDeployment } from '../../src/model/chord/deployed.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
 import { readArtifact } from '../../src/model/export.ts';
 import { inputSpread, inputSpreadLine, PROBE_ARMS, probeLines, probeStrategy } from '../../tools/probe-strategy.ts';
@@ -37,6 +38,10 @@ describe('strategy probe', () => {
     expect(r.channelsChanged.otherUser).toBeGreaterThan(0);
     expect(r.meanAbsLog2RankShift.honest_vs_otherUser).toBeGreaterThanOrEqual(0);
     expect(probeLines(r).length).toBe(1 + PROBE_ARMS.length + 3 + 2);
+    // The study hands over the two arms it has ranked already (own and another user's strategy): the same probe.
+    const test = testHistories(ds);
+    const ranked = { honest: rankDeployment(dep, test, { gruWindow: 6 }), otherUser: rankDeployment(dep, test, { gruWindow: 6, strategyUser: anotherUser(ds.numUsers) }) };
+    expect(probeStrategy(dep, run.artifactDir, ds, 6, ranked)).toEqual(r);
 
     // Where the users' differences go: z varies between users, and so (channels change above) do the scores.
     const spread = inputSpread(dep, ds, 6, 10);
