@@ -35,15 +35,24 @@ export interface GradientApplier {
   apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void;
 }
 
-/** One optimisation step; returns the batch loss. */
-export function trainStep<B>(model: Steppable<B>, adam: GradientApplier, batch: B, ctx: ForwardCtx): number {
+/**
+ * The batch loss and its gradient for every trainable variable, keyed by the variable's name in
+ * `model.variables`. The caller disposes `value` and the gradients.
+ */
+export function namedGradients<B>(model: Steppable<B>, batch: B, ctx: ForwardCtx): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const names = Object.keys(model.variables).sort();
   const varList = names.map((n) => model.variables[n]!);
   const byTfName = new Map(varList.map((v, i) => [v.name, names[i]!]));
   const { value, grads } = tf.variableGrads(() => model.loss(batch, ctx), varList);
   const named: Record<string, tf.Tensor> = {};
   for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
-  adam.apply(model.variables, named);
+  return { value, grads: named };
+}
+
+/** One optimisation step; returns the batch loss. */
+export function trainStep<B>(model: Steppable<B>, adam: GradientApplier, batch: B, ctx: ForwardCtx): number {
+  const { value, grads } = namedGradients(model, batch, ctx);
+  adam.apply(model.variables, grads);
   const loss = value.dataSync()[0]!;
   tf.dispose([value, ...Object.values(grads)]);
   return loss;

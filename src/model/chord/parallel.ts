@@ -25,7 +25,7 @@ import type { Method } from '../../core/methods.ts';
 import { Rng } from '../../core/rng.ts';
 import type { ForwardCtx } from '../backbone.ts';
 import type { SampledNegatives } from '../item-loss.ts';
-import type { GradientApplier, Steppable } from '../train.ts';
+import { namedGradients, type GradientApplier, type Steppable } from '../train.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import { ChordTrainError } from './errors.ts';
 import type { ChordBatch } from './model.ts';
@@ -81,12 +81,9 @@ export function shardGradients(
 ): { rows: number; loss: number; grads: Record<string, Float32Array> } {
   const rows = batch.targetRows.shape[0];
   if (rows === 0) return { rows, loss: 0, grads: {} };
-  const names = Object.keys(model.variables).sort();
-  const varList = names.map((n) => model.variables[n]!);
-  const byTfName = new Map(varList.map((v, i) => [v.name, names[i]!]));
-  const { value, grads } = tf.variableGrads(() => model.loss(batch, ctx), varList);
+  const { value, grads } = namedGradients(model, batch, ctx);
   const out: Record<string, Float32Array> = {};
-  for (const [tfName, g] of Object.entries(grads)) out[byTfName.get(tfName)!] = g.dataSync() as Float32Array;
+  for (const [name, g] of Object.entries(grads)) out[name] = g.dataSync() as Float32Array;
   const loss = value.dataSync()[0]!;
   tf.dispose([value, ...Object.values(grads)]);
   return { rows, loss, grads: out };
