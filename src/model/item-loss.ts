@@ -213,7 +213,7 @@ export function fullSoftmaxLoss(
           const tT = onePiece ? undefined : (tf.transpose(t) as tf.Tensor2D);
           const dRows: tf.Tensor[] = [];
           let dTableT: tf.Tensor = tf.zeros([t.shape[1], n]);
-          let dBias: tf.Tensor = tf.zeros([1, n]);
+          let dBias: tf.Tensor | undefined = b ? tf.zeros([1, n]) : undefined;
           for (const s of starts) {
             const step = tf.tidy(() => {
               const rc = slice(r, s);
@@ -222,11 +222,10 @@ export function fullSoftmaxLoss(
               return {
                 rows: tf.mul(tf.matMul(e, t), w),
                 tableT: tf.add(dTableT, tf.matMul(tf.transpose(tf.mul(rc, w)), e)),
-                bias: b ? tf.add(dBias, tf.matMul(tf.transpose(w), e)) : dBias,
+                ...(dBias ? { bias: tf.add(dBias, tf.matMul(tf.transpose(w), e)) } : {}),
               };
             });
-            if (step.bias !== dBias) dBias.dispose();
-            dTableT.dispose();
+            tf.dispose([dTableT, ...(dBias ? [dBias] : [])]);
             dRows.push(step.rows);
             dTableT = step.tableT;
             dBias = step.bias;
@@ -234,7 +233,7 @@ export function fullSoftmaxLoss(
           const g = tf.div(dy, m);
           const gradRows = tf.mul(tf.sub(onePiece ? dRows[0]! : tf.concat(dRows), tf.gather(t, targets)), g);
           const gradTable = tf.mul(tf.sub(tf.transpose(dTableT), tf.unsortedSegmentSum(r, targets, n)), g);
-          if (!b) return [gradRows, gradTable];
+          if (!dBias) return [gradRows, gradTable];
           const counts = tf.unsortedSegmentSum(tf.onesLike(targets).toFloat(), targets, n);
           return [gradRows, gradTable, tf.mul(tf.sub(dBias.reshape([n]), counts), g)];
         }),
