@@ -103,7 +103,6 @@ export async function benchSteps(ds: SplitDataset, kind: BackboneKind, method: M
   const ctx = { training: true, seed: () => rng.seed() };
   let cpu0 = 0;
   let wall0 = 0;
-  let targetRows = 0;
   try {
     for (let s = 0; s < WARMUP_STEPS + steps; s++) {
       if (s === WARMUP_STEPS) {
@@ -111,12 +110,10 @@ export async function benchSteps(ds: SplitDataset, kind: BackboneKind, method: M
         wall0 = performance.now();
       }
       const idx = batchIndices(s);
-      const batch = chordBatch(ex, idx, bucketed !== undefined);
-      if (s >= WARMUP_STEPS) targetRows += batch.targetRows.shape[0];
       if (parallel) {
-        disposeChordBatch(batch);
         await parallel.step(model, adam, idx, bucketed !== undefined, ctx);
       } else {
+        const batch = chordBatch(ex, idx, bucketed !== undefined);
         trainStep(model, adam, batch, ctx);
         disposeChordBatch(batch);
       }
@@ -128,6 +125,13 @@ export async function benchSteps(ds: SplitDataset, kind: BackboneKind, method: M
   const cpuSecondsPerStep = (cpuSeconds() - cpu0) / steps;
   const wallSecondsPerStep = (performance.now() - wall0) / 1000 / steps;
   model.dispose();
+  // The timed steps' target rows, counted outside the timing (a split step never forms the whole batch).
+  let targetRows = 0;
+  for (let s = WARMUP_STEPS; s < WARMUP_STEPS + steps; s++) {
+    const batch = chordBatch(ex, batchIndices(s), bucketed !== undefined);
+    targetRows += batch.targetRows.shape[0];
+    disposeChordBatch(batch);
+  }
   const stepsPerEpoch = Math.ceil(ex.count / batchSize);
   return {
     backbone: kind,
