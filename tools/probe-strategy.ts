@@ -27,6 +27,7 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
+import { DeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
 import { anotherUser, prepareDeployment, rankDeployment, userStrategy, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
@@ -152,14 +153,16 @@ function levelShare(a: ReturnType<typeof userStrategy>, b: ReturnType<typeof use
  * Runs the probe on the deployed artifact of `artifactDir` (named in the result) over the test
  * users of `ds` (the artifact's dataset and split).
  */
-export function probeStrategy(
+export async function probeStrategy(
   dep: Deployment,
   artifactDir: string,
   ds: SplitDataset,
   gruWindow: number,
   /** Arms the caller has already ranked with these very options (the study's own and another user's strategy). */
   ranked: Partial<Record<'honest' | 'otherUser', UserRanks>> = {},
-): ProbeResult {
+  /** Threads for the arms' rankings, started on `dep` (default: this thread alone). */
+  threads?: DeploymentWorkers,
+): Promise<ProbeResult> {
   if (!dep.hypernet) throw new UsageError(`${dep.artifact.manifest.modelId} has no hypernet: the probe needs a personalised model`);
   const test = testHistories(ds);
   const other = anotherUser(ds.numUsers);
@@ -172,7 +175,9 @@ export function probeStrategy(
     otherUser: { ...base, strategyUser: other },
   };
   const ranks = {} as Record<ProbeArm, UserRanks>;
-  for (const arm of PROBE_ARMS) ranks[arm] = (arm === 'honest' || arm === 'otherUser' ? ranked[arm] : undefined) ?? rankDeployment(dep, test, arms[arm]);
+  for (const arm of PROBE_ARMS) {
+    ranks[arm] = (arm === 'honest' || arm === 'otherUser' ? ranked[arm] : undefined) ?? (threads ? await threads.rank(test, arms[arm]) : rankDeployment(dep, test, arms[arm]));
+  }
   const pair = (a: ProbeArm, b: ProbeArm) => ({
     unmasked: pairedDifference(ndcgs(ranks[a].unmasked), ndcgs(ranks[b].unmasked)),
     masked: pairedDifference(ndcgs(ranks[a].masked), ndcgs(ranks[b].masked)),
@@ -214,20 +219,28 @@ export function probeLines(r: ProbeResult): string[] {
   return lines;
 }
 
-const USAGE = `usage: npm run probe -- <artifact dir> --data <dataset> [--k-core 10] [--gru-window N] [--out result.json]
+const USAGE = `usage: npm run probe -- <artifact dir> --data <dataset> [--k-core 10] [--gru-window N] [--workers 1] [--out result.json]
 
 Ranks every test user with the strategy from the honest history, history + own test item, history +
 another user's test item, and another user's history (backbone input unchanged); prints NDCG@10 per
 arm, paired differences with 95% intervals, the mean |Δ log2 rank| and the channels changed; then
 where the hypernet's input loses the users' differences (GRU state, trunk, channel scores).
---gru-window defaults to the run's own (training.json).`;
+--gru-window defaults to the run's own (training.json); --workers N ranks on N threads.`;
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { data: { type: 'string' }, 'k-core': { type: 'string', default: '10' }, 'gru-window': { type: 'string' }, out: { type: 'string' } },
+    options: {
+      data: { type: 'string' },
+      'k-core': { type: 'string', default: '10' },
+      'gru-window': { type: 'string' },
+      workers: { type: 'string', default: '1' },
+      out: { type: 'string' },
+    },
   });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
   if (positionals.length !== 1) throw new UsageError('give exactly one artifact directory');
   if (!values.data) throw new UsageError('--data <dataset> is required');
   const dir = positionals[0]!;
@@ -236,7 +249,13 @@ async function main(argv: string[]): Promise<void> {
   const gruWindow = Number(values['gru-window'] ?? training?.options?.gruWindow ?? 20);
   const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
   const dep = await prepareDeployment(artifact);
-  const result = probeStrategy(dep, dir, ds, gruWindow);
+  const threads = DeploymentWorkers.start(dep, workers);
+  let result: ProbeResult;
+  try {
+    result = await probeStrategy(dep, dir, ds, gruWindow, {}, threads);
+  } finally {
+    await threads.close();
+  }
   for (const line of probeLines(result)) console.log(line);
   const spread = inputSpread(dep, ds, gruWindow);
   console.log(`  ${inputSpreadLine(spread)}`);

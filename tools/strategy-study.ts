@@ -30,7 +30,8 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
-import { anotherUser, prepareDeployment, rankDeployment, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
+import { DeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
+import { anotherUser, prepareDeployment, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 import {
@@ -200,6 +201,7 @@ async function evaluateRun(
   training: Training,
   ds: SplitDataset,
   personalised: boolean,
+  workers: number,
 ): Promise<RunEval> {
   const hash = createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
   const file = join(cacheDir, `${key}.eval.json`);
@@ -211,11 +213,19 @@ async function evaluateRun(
   const dep = await deployment();
   const test = testHistories(ds);
   const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
-  const own = rankDeployment(dep, test, opts);
-  const otherUser = personalised ? rankDeployment(dep, test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
-  // The probe's honest and another-user arms are these two rankings, where it ranks with the same options (no w3a3).
-  const ranked = opts.activationBits === undefined ? { honest: own, ...(otherUser ? { otherUser } : {}) } : {};
-  const probe = personalised ? probeStrategy(dep, artifactDir, ds, opts.gruWindow, ranked) : undefined;
+  const threads = DeploymentWorkers.start(dep, workers);
+  let own: UserRanks;
+  let otherUser: UserRanks | undefined;
+  let probe: ProbeResult | undefined;
+  try {
+    own = await threads.rank(test, opts);
+    otherUser = personalised ? await threads.rank(test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
+    // The probe's honest and another-user arms are these two rankings, where it ranks with the same options (no w3a3).
+    const ranked = opts.activationBits === undefined ? { honest: own, ...(otherUser ? { otherUser } : {}) } : {};
+    probe = personalised ? await probeStrategy(dep, artifactDir, ds, opts.gruWindow, ranked, threads) : undefined;
+  } finally {
+    await threads.close();
+  }
   const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));
@@ -224,13 +234,18 @@ async function evaluateRun(
 }
 
 /** The paper's Quant as post-training quantization: the Base's shipped weights at uniform 3 bits, no retraining. */
-async function ptqRanks(baseDeployment: () => Promise<Deployment>, ds: SplitDataset, activationBits?: number): Promise<UserRanks> {
+async function ptqRanks(baseDeployment: () => Promise<Deployment>, ds: SplitDataset, workers: number, activationBits?: number): Promise<UserRanks> {
   const dep = await baseDeployment();
   const quantized = new Map([...dep.frozen].map(([name, w]) => {
     const spec = dep.artifact.manifest.layers.find((l) => l.name === name)!;
     return [name, fakeQuantize(w, spec.shape, 3)];
   }));
-  return rankDeployment({ ...dep, frozen: quantized }, testHistories(ds), { gruWindow: 20, ...(activationBits ? { activationBits } : {}) });
+  const threads = DeploymentWorkers.start({ ...dep, frozen: quantized }, workers);
+  try {
+    return await threads.rank(testHistories(ds), { gruWindow: 20, ...(activationBits ? { activationBits } : {}) });
+  } finally {
+    await threads.close();
+  }
 }
 
 const hrs = (r: Int32Array) => Float64Array.from(r, (x) => hitAtK(x, 10));
@@ -455,8 +470,12 @@ async function main(argv: string[]): Promise<void> {
       list: { type: 'boolean', default: false },
       train: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1' },
     },
   });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
+  const withWorkers = (args: string[]) => (workers > 1 ? [...args, '--workers', String(workers)] : args);
   if (!values.data) throw new UsageError('--data <dataset dir or file> is required');
   const data = values.data;
   const dataset = datasetName(data);
@@ -475,12 +494,12 @@ async function main(argv: string[]): Promise<void> {
     const plan = planRuns(seeds);
     for (const r of runs) {
       const base = selectRuns(plan, [baseKey(r)])[0]!;
-      if (!findTraining(join(reproduceCache, base.key))) await runTrain(trainArgs(base, data, reproduceCache, profile), base.key);
+      if (!findTraining(join(reproduceCache, base.key))) await runTrain(withWorkers(trainArgs(base, data, reproduceCache, profile)), base.key);
       if (r.reproduceKey) {
         if (!findTraining(runDir(r))) console.error(`${r.key} is reproduce's ${r.reproduceKey}: train it with npm run reproduce -- --data ${data} --only ${r.reproduceKey}`);
         continue;
       }
-      if (!findTraining(runDir(r))) await runTrain(studyTrainArgs(r, data), r.key);
+      if (!findTraining(runDir(r))) await runTrain(withWorkers(studyTrainArgs(r, data)), r.key);
     }
   }
   if (!values.report && values.train) return;
@@ -494,7 +513,7 @@ async function main(argv: string[]): Promise<void> {
     if (!run) continue;
     const personalised = r.method !== 'quant';
     const deployment = lazyDeployment(run.artifactDir);
-    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, deployment, run.training, ds, personalised);
+    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, deployment, run.training, ds, personalised, workers);
     ranksOf.set(r.key, ev.ranks.own);
     if (ev.ranks.otherUser) otherUserRanksOf.set(r.key, ev.ranks.otherUser);
     const quant = ranksOf.get(studyKey(r.backbone, 'quant', r.seed));
@@ -530,10 +549,10 @@ async function main(argv: string[]): Promise<void> {
       const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
       if (!base) continue;
       const baseDeployment = lazyDeployment(base.artifactDir);
-      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, base.training, ds, false)).ranks.own;
+      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, base.training, ds, false, workers)).ranks.own;
       const quantPre = ranksOf.get(studyKey(backbone, 'quant', seed));
       for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
-        const r = await ptqRanks(baseDeployment, ds, bits);
+        const r = await ptqRanks(baseDeployment, ds, workers, bits);
         ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });
       }
       ptq.push({ key: `${backbone} s${seed}`, label: 'Base fp32', test: metrics(baseRanks), vsBase: paired(baseRanks, baseRanks), vsQuantPre: quantPre ? paired(baseRanks, quantPre) : null });
@@ -548,10 +567,11 @@ async function main(argv: string[]): Promise<void> {
   console.log(`results/${name}.md: ${rows.length} runs`);
 }
 
-const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report]
+const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report] [--workers 1]
 
 --list shows which study runs are done; --train trains the missing ones (reproduce's Base first) into
 .cache/study/ (.cache/study-<dataset>/ for datasets other than ML-100K); --report writes
-results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs.`;
+results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs. --workers N gives each
+training N threads (train --workers) and ranks the report's evaluations on N threads.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'study', usage: USAGE, main });

@@ -64,23 +64,44 @@ export interface UserRanks {
   readonly masked: Int32Array;
 }
 
-/**
- * Ranks every user's target against all items, unmasked and masked, scoring users in batches of
- * similar history length (a backbone that trims left padding then runs short windows for short
- * histories), and hands each user's score row, ranks and history mask (set only during the call)
- * to `visit`, in that batch order. Returns how many users were ranked.
- */
-function rankEach(
-  set: EvalSet,
-  numItems: number,
-  score: UserScorer,
-  batchSize: number,
-  visit: (user: number, row: Float32Array, ranks: { unmasked: number; masked: number }, history: Uint8Array) => void,
-): number {
+/** The users of `set` with a target, in user order. */
+export function usersWithTarget(set: EvalSet): number[] {
   const users: number[] = [];
   for (let u = 0; u < set.histories.length; u++) if (set.targets[u]! > 0) users.push(u);
+  return users;
+}
+
+/**
+ * Per ranked user, in user order: the target's 0-based rank unmasked and masked, and the share of
+ * the unmasked top-10 that is the user's history. A part of an evaluation that can be computed
+ * over any subset of the users and merged (summarizeUserRows): the same numbers whatever the split.
+ */
+export interface UserRankRows {
+  readonly users: Int32Array;
+  readonly unmasked: Int32Array;
+  readonly masked: Int32Array;
+  readonly historyShare10: Float64Array;
+}
+
+/**
+ * Ranks the target of each of `users` (default: every user with a target) against all items,
+ * unmasked and masked, scoring them in batches of similar history length (a backbone that trims
+ * left padding then runs short windows for short histories).
+ */
+export function rankUserRows(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128, users: readonly number[] = usersWithTarget(set)): UserRankRows {
+  const inOrder = [...users].sort((a, b) => a - b);
+  for (const u of inOrder) {
+    if (!(set.targets[u]! > 0)) throw new RangeError(`user ${u} has no target to rank`);
+  }
+  const slot = new Map(inOrder.map((u, i) => [u, i]));
+  const rows = {
+    users: Int32Array.from(inOrder),
+    unmasked: new Int32Array(inOrder.length),
+    masked: new Int32Array(inOrder.length),
+    historyShare10: new Float64Array(inOrder.length),
+  };
   // Stable: equal lengths keep user order.
-  const byLength = [...users].sort((a, b) => set.histories[a]!.length - set.histories[b]!.length);
+  const byLength = [...inOrder].sort((a, b) => set.histories[a]!.length - set.histories[b]!.length);
   const mask = new Uint8Array(numItems);
   for (let start = 0; start < byLength.length; start += batchSize) {
     const batch = byLength.slice(start, start + batchSize);
@@ -90,39 +111,39 @@ function rankEach(
       const target = set.targets[u]! - 1;
       const h = set.histories[u]!;
       for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 1;
-      visit(u, row, { unmasked: rankOf(row, target), masked: rankOf(row, target, mask) }, mask);
-      for (let i = 0; i < h.length; i++) if (h[i]! > 0) mask[h[i]! - 1] = 0;
+      const i = slot.get(u)!;
+      rows.unmasked[i] = rankOf(row, target);
+      rows.masked[i] = rankOf(row, target, mask);
+      rows.historyShare10[i] = historyShareAtK(row, mask, 10);
+      for (let j = 0; j < h.length; j++) if (h[j]! > 0) mask[h[j]! - 1] = 0;
     });
   }
-  return users.length;
+  return rows;
 }
 
 /**
- * Full-ranking metrics of every user with a target, unmasked and masked, and each user's ranks
- * behind them, from one scoring pass. Both the Base loop (window scorer) and CHORD (whole-history
- * scorer) evaluate through this. Means are summed in user order, whatever order users were scored in.
+ * The metrics and per-user ranks of parts of one evaluation (disjoint users), merged in user
+ * order: means are summed in user order whatever the split, so they do not depend on it.
  */
-export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): { result: EvalResult; ranks: UserRanks } {
-  const numUsers = set.histories.length;
-  const unmaskedOf = new Int32Array(numUsers).fill(-1);
-  const maskedOf = new Int32Array(numUsers);
-  const shareOf = new Float64Array(numUsers);
-  const n = rankEach(set, numItems, score, batchSize, (u, row, ranks, history) => {
-    unmaskedOf[u] = ranks.unmasked;
-    maskedOf[u] = ranks.masked;
-    shareOf[u] = historyShareAtK(row, history, 10);
-  });
+export function summarizeUserRows(parts: readonly UserRankRows[]): { result: EvalResult; ranks: UserRanks } {
+  const n = parts.reduce((a, p) => a + p.users.length, 0);
+  const order: Array<[part: number, row: number]> = [];
+  parts.forEach((p, k) => p.users.forEach((_, i) => order.push([k, i])));
+  order.sort((a, b) => parts[a[0]]!.users[a[1]]! - parts[b[0]]!.users[b[1]]!);
   const unmasked = new RankingMetrics([5, 10]);
   const masked = new RankingMetrics([5, 10]);
-  const users: number[] = [];
+  const ranks = { users: new Int32Array(n), unmasked: new Int32Array(n), masked: new Int32Array(n) };
   let historyShareSum = 0;
-  for (let u = 0; u < numUsers; u++) {
-    if (unmaskedOf[u]! < 0) continue;
-    unmasked.add(unmaskedOf[u]!);
-    masked.add(maskedOf[u]!);
-    historyShareSum += shareOf[u]!;
-    users.push(u);
-  }
+  order.forEach(([k, i], j) => {
+    const p = parts[k]!;
+    if (j > 0 && p.users[i] === ranks.users[j - 1]) throw new RangeError(`user ${p.users[i]} is in two parts of one evaluation`);
+    ranks.users[j] = p.users[i]!;
+    ranks.unmasked[j] = p.unmasked[i]!;
+    ranks.masked[j] = p.masked[i]!;
+    unmasked.add(p.unmasked[i]!);
+    masked.add(p.masked[i]!);
+    historyShareSum += p.historyShare10[i]!;
+  });
   return {
     result: {
       users: n,
@@ -130,12 +151,17 @@ export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: User
       masked: toMetrics(masked.summary()),
       historyShare10: historyShareSum / n,
     },
-    ranks: {
-      users: Int32Array.from(users),
-      unmasked: Int32Array.from(users, (u) => unmaskedOf[u]!),
-      masked: Int32Array.from(users, (u) => maskedOf[u]!),
-    },
+    ranks,
   };
+}
+
+/**
+ * Full-ranking metrics of every user with a target, unmasked and masked, and each user's ranks
+ * behind them, from one scoring pass. Both the Base loop (window scorer) and CHORD (whole-history
+ * scorer) evaluate through this.
+ */
+export function evaluateAndRankUsers(set: EvalSet, numItems: number, score: UserScorer, batchSize = 128): { result: EvalResult; ranks: UserRanks } {
+  return summarizeUserRows([rankUserRows(set, numItems, score, batchSize)]);
 }
 
 /** Full-ranking metrics of every user with a target, unmasked and masked (evaluateAndRankUsers' means). */

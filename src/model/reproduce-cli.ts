@@ -21,8 +21,8 @@
  * (reproduce/adopt.ts), so a run the strategy study already trained is not trained twice.
  *
  * `--jobs N` trains N runs at once (reproduce/queue.ts; tfjs-wasm uses one thread, so N = the machine's cores), a
- * frozen-pretrained run starting once its Base has finished. `--workers N` splits every step of a Base or Quant
- * run over N threads (train --workers; the other methods train on one): a single run on an idle machine.
+ * frozen-pretrained run starting once its Base has finished. `--workers N` gives each run N threads (train
+ * --workers: Base and Quant split every step, every run its final evaluation): a single run on an idle machine.
  *
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
@@ -69,7 +69,6 @@ import {
   type StaleRun,
 } from './reproduce/plan.ts';
 import { markdown } from './reproduce/markdown.ts';
-import { DATA_PARALLEL_METHODS } from './chord/parallel.ts';
 import { runQueue } from './reproduce/queue.ts';
 import { aggregate, chooseChordMode, compareSeeds, controlComparisons, pairedComparisons, watchedTestRows } from './reproduce/report.ts';
 
@@ -95,7 +94,7 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
       /** Runs trained at once (each a one-thread tfjs-wasm process): the machine's cores. */
       jobs: { type: 'string', default: '1' },
-      /** Threads per Base or Quant run (train --workers): how a run trains, not what, so finished runs stay finished. */
+      /** Threads per run (train --workers): how a run computes, not what, so finished runs stay finished. */
       workers: { type: 'string', default: '1' },
       /** Cache folders (comma-separated) whose finished runs with a planned run's settings are copied in (reproduce/adopt.ts). */
       adopt: { type: 'string' },
@@ -115,7 +114,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${values.jobs}`);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
-  const withWorkers = (r: RunSpec, args: string[]) => (workers > 1 && DATA_PARALLEL_METHODS.includes(r.method) ? [...args, '--workers', String(workers)] : args);
+  const withWorkers = (args: string[]) => (workers > 1 ? [...args, '--workers', String(workers)] : args);
   const plan = planRuns(seeds).filter(profile.keep);
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
@@ -229,7 +228,7 @@ async function main(): Promise<void> {
         renameSync(join(cache, r.key), aside);
         console.log(`\n${r.key}: ${why.reason}; the old run is in ${aside}`);
       }
-      await runTrain(withWorkers(r, trainArgs(r, values.data!, cache, profile)), r.key);
+      await runTrain(withWorkers(trainArgs(r, values.data!, cache, profile)), r.key);
     }
     refresh();
     await readShares(false);
@@ -250,7 +249,7 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
   more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
   what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each);
-  --workers N splits each step of a Base or Quant run over N threads.
+  --workers N gives each run N threads (Base and Quant split each step, every run its final evaluation).
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
   trained with a planned run's very settings, instead of training them again; the results name each one.`;
 

@@ -33,8 +33,9 @@
  * profile sets it, but not for Caser on ML-100K nor for SASRec on Amazon Toys)
  * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
  * its longest window; 0 = plain shuffled batches)
- * --workers [1] (Base and Quant: split each step over this many threads, one core each (chord/parallel.ts); how a
- * run trains, not what, so a run resumes with any count)
+ * --workers [1] (threads, one core each: Base and Quant split each step over them (chord/parallel.ts), every method
+ * its final evaluation (chord/deploy-workers.ts); the hypernet methods train on one, their loss couples a batch's
+ * rows. How a run computes, not what, so a run resumes with any count)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
  * scores a shopper; table: the paper's per-training-user rows, replaced by their mean on the page).
  * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
@@ -50,7 +51,6 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../cli/run-cli.ts';
 import { validateLevelTable } from '../core/allocation.ts';
 import { METHODS, type Method } from '../core/methods.ts';
-import { DATA_PARALLEL_METHODS } from './chord/parallel.ts';
 import { describeCoreThreshold, parseCoreThreshold, type CoreThreshold } from '../data/kcore.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
@@ -194,9 +194,6 @@ export function parseTrainArgs(argv: readonly string[], command: string = argv.j
   if (lengthBuckets > 0 && kind !== 'sasrec') throw bad('--length-buckets applies to --backbone sasrec (Caser reads a fixed window)');
   const workers = num(values.workers, 1, 'workers');
   if (!Number.isInteger(workers) || workers < 1) throw bad(`--workers must be a positive integer, got ${workers}`);
-  if (workers > 1 && !DATA_PARALLEL_METHODS.includes(method)) {
-    throw bad(`--workers splits the steps of ${DATA_PARALLEL_METHODS.join(' and ')} (a mean over independent target rows); ${method} couples a batch's rows`);
-  }
   const levelTable = validateLevelTable(values.levels ? numList(values.levels, 'levels') : RUN_DEFAULTS.levelTable);
   const seed = num(values.seed, 1, 'seed');
   const out = values.out ?? join('.cache', 'runs', `${kind}-${method}${init === 'pretrained' ? '-pre' : ''}-s${seed}`);
@@ -340,7 +337,8 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--length-buckets N] [--watch-test] [--chord-examples] [--z-norm] [--workers N]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   --z-norm is off by default; validation picked it for SASRec on ML-100K only (not Caser there, not SASRec on
-  Amazon Toys), and reproduce sets it there. --workers 2 splits each Base or Quant step over two cores.
+  Amazon Toys), and reproduce sets it there. --workers 2 splits each Base or Quant step, and every final
+  evaluation, over two cores.
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;
 

@@ -2,7 +2,7 @@
  * Data-parallel training (`train --workers N`, src/model/chord/parallel.ts) with real worker
  * threads: without dropout a step split over two threads moves every weight as the one-thread step
  * does (up to float rounding), with full softmax and with a sampled loss; a run trains, records
- * its threads and resumes with another count; CHORD's methods are refused.
+ * its threads and resumes with another count; CHORD's methods train on one thread.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -149,8 +149,11 @@ describe('train --workers', () => {
     expect(resumed.loop.history[0]!.loss).toBe(first.loop.history[0]!.loss);
   }, 300_000);
 
-  it('refuses the methods whose loss couples a batch, and a count below 1', () => {
-    expect(() => parseTrainArgs(['--data', 'x', '--method', 'chord', '--workers', '2'])).toThrow(/--workers splits the steps of base and quant/);
+  it("splits the steps of Base and Quant only (CHORD's threads go to its final evaluation), and refuses a count below 1", () => {
+    expect(parseTrainArgs(['--data', 'x', '--method', 'chord', '--workers', '2']).run.workers).toBe(2);
+    const { log: _log, ...chord } = runOptions({ method: 'chord' });
+    const spec: ReplicaSpec = { options: chord as unknown as Record<string, unknown>, numItems: ds.numItems, numUsers: ds.numUsers, backend: 'wasm' };
+    expect(() => DataParallelSteps.start(spec, 2)).toThrow(/--workers trains base and quant/);
     expect(() => parseTrainArgs(['--data', 'x', '--workers', '0'])).toThrow(/--workers must be a positive integer/);
     expect(parseTrainArgs(['--data', 'x', '--method', 'quant', '--workers', '2']).run.workers).toBe(2);
     expect(parseTrainArgs(['--data', 'x']).run.workers).toBeUndefined();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/model/backend.ts';
 import { testHistories } from '../../src/model/chord/data.ts';
+import { DeploymentWorkers } from '../../src/model/chord/deploy-workers.ts';
 import { anotherUser, prepareDeployment, rankDeployment } from '../../src/model/chord/deployed.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
 import { readArtifact } from '../../src/model/export.ts';
@@ -26,7 +27,7 @@ describe('strategy probe', () => {
     const ds = cyclicSplit(24, 12);
     const run = await runTraining(tinyRunOptions(dir, { method: 'chord', budgets: [] }), ds);
     const dep = await prepareDeployment(readArtifact(run.artifactDir));
-    const r = probeStrategy(dep, run.artifactDir, ds, 6);
+    const r = await probeStrategy(dep, run.artifactDir, ds, 6);
     expect(r.artifact).toBe(run.artifactDir);
     expect(r.users).toBe(24);
     expect(r.ndcg10.honest.unmasked).toBe(run.test.unmasked.ndcg10);
@@ -41,7 +42,14 @@ describe('strategy probe', () => {
     // The study hands over the two arms it has ranked already (own and another user's strategy): the same probe.
     const test = testHistories(ds);
     const ranked = { honest: rankDeployment(dep, test, { gruWindow: 6 }), otherUser: rankDeployment(dep, test, { gruWindow: 6, strategyUser: anotherUser(ds.numUsers) }) };
-    expect(probeStrategy(dep, run.artifactDir, ds, 6, ranked)).toEqual(r);
+    expect(await probeStrategy(dep, run.artifactDir, ds, 6, ranked)).toEqual(r);
+    // On two threads (probe --workers 2): the same probe.
+    const threads = DeploymentWorkers.start(dep, 2);
+    try {
+      expect(await probeStrategy(dep, run.artifactDir, ds, 6, {}, threads)).toEqual(r);
+    } finally {
+      await threads.close();
+    }
 
     // Where the users' differences go: z varies between users, and so (channels change above) do the scores.
     const spread = inputSpread(dep, ds, 6, 10);

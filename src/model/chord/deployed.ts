@@ -14,11 +14,10 @@ import { Hypernet } from '../../core/hypernet.ts';
 import { frozenWeightsOrigin, resolveFrozenWeights } from '../../core/manifest.ts';
 import { fakeQuantize } from '../../core/quantize.ts';
 import type { Strategy } from '../../core/strategy.ts';
-import type { EvalResult, UserRanks, UserScorer } from '../evaluate.ts';
+import { rankUserRows, summarizeUserRows, usersWithTarget, type EvalResult, type UserRankRows, type UserRanks, type UserScorer } from '../evaluate.ts';
 import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
 import { ChordTrainError } from './errors.ts';
-import { evaluateAndRankUsers } from './evaluate.ts';
 
 export interface DeployOptions {
   /** N of the page's GruProfiler (window mode). */
@@ -78,7 +77,7 @@ export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deploy
   const { manifest } = artifact;
   const layers = await resolveFrozenWeights(manifest, artifact.backbone);
   const frozen = new Map<string, Float32Array>(layers.map((l) => [l.spec.name, l.weights]));
-  const hypernet = artifact.hypernet ? new Hypernet(artifact.hypernet.config, artifact.hypernet.tensors) : undefined;
+  const hypernet = hypernetOf(artifact);
   const frozenInfo = manifest.layers.map((l) => ({
     rowLength: l.rowLength,
     ranges: channelRangesFromWeights(frozen.get(l.name)!, l.outChannels, l.rowLength),
@@ -92,6 +91,23 @@ export async function prepareDeployment(artifact: ArtifactFiles): Promise<Deploy
     gru: gruWeightsFromTensors(artifact.gru),
     itemEmbeddings: itemEmbeddingsFromTensors(artifact.backbone),
   };
+}
+
+function hypernetOf(artifact: ArtifactFiles): Hypernet | undefined {
+  return artifact.hypernet ? new Hypernet(artifact.hypernet.config, artifact.hypernet.tensors) : undefined;
+}
+
+/** A Deployment without its Hypernet object: what structured clone carries to a worker thread. */
+export type PortableDeployment = Omit<Deployment, 'hypernet'>;
+
+export function portableDeployment(dep: Deployment): PortableDeployment {
+  const { hypernet: _hypernet, ...rest } = dep;
+  return rest;
+}
+
+/** The Deployment again, its Hypernet rebuilt from the artifact's tensors. */
+export function deploymentFromPortable(p: PortableDeployment): Deployment {
+  return { ...p, hypernet: hypernetOf(p.artifact) };
 }
 
 /** The dequantized layer weights of one strategy (core's quantizer, per-channel widths). */
@@ -128,10 +144,10 @@ export function userStrategy(dep: Deployment, history: ArrayLike<number>, opts: 
 }
 
 /**
- * The page's scoring of `set`'s users through the deployment path, and the mean average bits of
- * the strategies it applied so far (undefined for fp32 Base).
+ * The page's scoring of `set`'s users through the deployment path, and the average bits of the
+ * strategy each scored user got (none for fp32 Base).
  */
-function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions): { score: UserScorer; averageBits: () => number | undefined } {
+function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions): { score: UserScorer; bitsOf: Map<number, number> | undefined } {
   const { manifest, backbone } = dep.artifact;
   const rowLengths = manifest.layers.map((l) => l.rowLength);
   const numItems = manifest.numItems;
@@ -140,8 +156,7 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
   const fixed = dep.hypernet ? undefined : dep.frozen;
   const forward: BackboneForward = createForward(manifest, backbone, fixed ?? dep.frozen, forwardOptions);
   const ids = Int32Array.from({ length: numItems }, (_, i) => i + 1);
-  let bitsSum = 0;
-  let bitsUsers = 0;
+  const bitsOf = fixed ? undefined : new Map<number, number>();
   // Quantizing the frozen weights is most of a user's cost; users with the strategy of the user
   // before them (every user under Quant) reuse the weights already set.
   let applied: Strategy | undefined;
@@ -149,12 +164,11 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
     const out = new Float32Array(users.length * numItems);
     users.forEach((u, k) => {
       const history = set.histories[u]!;
-      if (!fixed) {
+      if (bitsOf) {
         const clicks = opts.strategyHistory?.(u) ?? set.histories[opts.strategyUser?.(u) ?? u]!;
         const own = userStrategy(dep, clicks, opts);
         const strategy = opts.strategyControl ? opts.strategyControl(own, u) : own;
-        bitsSum += averageBits(strategy, rowLengths);
-        bitsUsers++;
+        bitsOf.set(u, averageBits(strategy, rowLengths));
         if (!applied || !sameStrategy(applied, strategy)) forward.setWeights(strategyWeights(dep, strategy));
         applied = strategy;
       }
@@ -163,14 +177,39 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
     });
     return out;
   };
-  return { score, averageBits: () => (bitsUsers ? bitsSum / bitsUsers : undefined) };
+  return { score, bitsOf };
+}
+
+/** One part of a deployment evaluation: its users' ranks and (with a hypernet) their strategies' average bits. */
+export interface DeploymentRows {
+  readonly rows: UserRankRows;
+  /** Per user of `rows` (same order); absent for fp32 Base. */
+  readonly bits?: Float64Array;
+}
+
+/**
+ * Ranks `users` of `set` (default: every user with a target) through the deployment path: a part
+ * of an evaluation that deploy-workers.ts computes on several threads and mergeDeploymentRows joins.
+ */
+export function rankDeploymentRows(dep: Deployment, set: HistorySet, opts: DeployOptions, users?: readonly number[]): DeploymentRows {
+  const { score, bitsOf } = deploymentScorer(dep, set, opts);
+  const rows = rankUserRows(set, dep.artifact.manifest.numItems, score, 128, users ?? usersWithTarget(set));
+  return { rows, ...(bitsOf ? { bits: Float64Array.from(rows.users, (u) => bitsOf.get(u)!) } : {}) };
+}
+
+/** The metrics, per-user ranks and mean bits (summed in user order) of the parts of one deployment evaluation. */
+export function mergeDeploymentRows(parts: readonly DeploymentRows[]): { result: DeployedEval; ranks: UserRanks } {
+  const { result, ranks } = summarizeUserRows(parts.map((p) => p.rows));
+  const bitsOf = new Map<number, number>();
+  for (const p of parts) p.bits?.forEach((b, i) => bitsOf.set(p.rows.users[i]!, b));
+  let sum = 0;
+  for (const u of ranks.users) sum += bitsOf.get(u) ?? 0;
+  return { result: { ...result, averageBits: bitsOf.size ? sum / bitsOf.size : undefined }, ranks };
 }
 
 /** Full-ranking metrics of the artifact on `set` through the deployment path, and each user's ranks behind them. */
 export function evaluateAndRankDeployment(dep: Deployment, set: HistorySet, opts: DeployOptions): { result: DeployedEval; ranks: UserRanks } {
-  const scorer = deploymentScorer(dep, set, opts);
-  const { result, ranks } = evaluateAndRankUsers(set, dep.artifact.manifest.numItems, scorer.score);
-  return { result: { ...result, averageBits: scorer.averageBits() }, ranks };
+  return mergeDeploymentRows([rankDeploymentRows(dep, set, opts)]);
 }
 
 /** Full-ranking metrics of the artifact on `set` through the deployment path. */

@@ -20,7 +20,6 @@
  *   step     the shard's example indices, trim, the current weights, a dropout seed, negatives
  */
 import * as tf from '@tensorflow/tfjs';
-import { Worker } from 'node:worker_threads';
 import type { Method } from '../../core/methods.ts';
 import { Rng } from '../../core/rng.ts';
 import type { ForwardCtx } from '../backbone.ts';
@@ -29,6 +28,7 @@ import { namedGradients, type GradientApplier, type Steppable } from '../train.t
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import { ChordTrainError } from './errors.ts';
 import type { ChordBatch } from './model.ts';
+import { RequestWorker, type WorkerErrorReply } from './worker-thread.ts';
 
 /** A model the loop trains (loop.ts Trainable). */
 type Trainable = Steppable<ChordBatch>;
@@ -64,7 +64,7 @@ export interface StepReply {
   readonly grads: Record<string, Float32Array>;
 }
 
-export type WorkerMessage = StepReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+export type WorkerMessage = StepReply | WorkerErrorReply;
 
 /** Shard k of a batch: its examples k, k + N, k + 2N, … */
 export function shardIndices(idx: ArrayLike<number>, shards: number, k: number): Int32Array {
@@ -106,65 +106,10 @@ export function combineGradients(parts: readonly Pick<StepReply, 'rows' | 'grads
 
 const WORKER_URL = new URL('./step-worker.ts', import.meta.url);
 
-/**
- * A worker thread running `entry`. Node does not carry the parent's TypeScript loader (tsx,
- * `node --import tsx`) into worker threads, so a .ts entry is loaded by a small script that
- * registers tsx's ESM hooks in the worker first.
- */
-function startWorker(entry: URL, workerData: unknown): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const source = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(source, { eval: true, workerData });
-}
-
-interface Pending {
-  resolve: (r: StepReply) => void;
-  reject: (e: Error) => void;
-}
-
-/** A worker thread holding one replica; at most one step in flight. */
-class StepWorker {
-  private pending: Pending | undefined;
-  private failure: Error | undefined;
-  constructor(private readonly worker: Worker) {
-    worker.on('message', (m: WorkerMessage) => {
-      const p = this.pending;
-      this.pending = undefined;
-      if (!p) return;
-      if (m.type === 'grads') p.resolve(m);
-      else p.reject(new ChordTrainError('CHORD_WORKER_FAILED', `training worker failed: ${m.message}`));
-    });
-    const fail = (e: Error) => {
-      this.failure = e;
-      this.pending?.reject(e);
-      this.pending = undefined;
-    };
-    worker.on('error', (e) => fail(new ChordTrainError('CHORD_WORKER_FAILED', `training worker crashed: ${e.message}`, { cause: e })));
-    worker.on('exit', (code) => {
-      if (code !== 0) fail(new ChordTrainError('CHORD_WORKER_FAILED', `training worker exited with code ${code}`));
-    });
-  }
-  post(message: unknown): void {
-    if (this.failure) throw this.failure;
-    this.worker.postMessage(message);
-  }
-  step(request: StepRequest): Promise<StepReply> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage(request);
-    });
-  }
-  async close(): Promise<void> {
-    await this.worker.terminate();
-  }
-}
-
 /** This thread plus `workers − 1` worker threads stepping one model. */
 export class DataParallelSteps {
   private ex: ChordExamples | undefined;
-  private constructor(private readonly workers: readonly StepWorker[]) {}
+  private constructor(private readonly workers: readonly RequestWorker<StepReply>[]) {}
 
   /** Starts `count − 1` worker threads (count ≥ 2) for a run of `spec`. */
   static start(spec: ReplicaSpec, count: number): DataParallelSteps {
@@ -176,7 +121,7 @@ export class DataParallelSteps {
         `--workers trains ${DATA_PARALLEL_METHODS.join(' and ')} (a loss that is a mean over independent target rows); ${method} couples the rows of a batch`,
       );
     }
-    const workers = Array.from({ length: count - 1 }, () => new StepWorker(startWorker(WORKER_URL, spec)));
+    const workers = Array.from({ length: count - 1 }, () => new RequestWorker<StepReply>(WORKER_URL, spec, 'training worker'));
     return new DataParallelSteps(workers);
   }
 
@@ -199,14 +144,14 @@ export class DataParallelSteps {
     for (const [name, v] of Object.entries(model.variables)) weights[name] = v.dataSync() as Float32Array;
     const negativesMessage = negatives ? { kind: negatives.kind, cols: negatives.cols.dataSync() as Int32Array, beta: negatives.beta } : undefined;
     const replies = this.workers.map((w, i) =>
-      w.step({
+      w.request({
         type: 'step',
         idx: shardIndices(idx, this.count, i + 1),
         trim,
         weights,
         seed: ctx.seed(),
         ...(negativesMessage ? { negatives: negativesMessage } : {}),
-      }),
+      } satisfies StepRequest),
     );
     const own = shardIndices(idx, this.count, 0);
     const parts: Array<Pick<StepReply, 'rows' | 'grads' | 'loss'>> = [];

@@ -26,7 +26,8 @@ import { codeRevision } from '../provenance.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, sampleUsers, testHistories, validationHistories, VALIDATION_SAMPLE_SEED, type HistorySet } from './data.ts';
-import { anotherUser, evaluateDeployment, prepareDeployment, type DeployedEval } from './deployed.ts';
+import { DeploymentWorkers } from './deploy-workers.ts';
+import { anotherUser, prepareDeployment, type DeployedEval } from './deployed.ts';
 import { ChordTrainError } from './errors.ts';
 import { evaluateUsers, modelScorer, type UserScorer } from './evaluate.ts';
 import { scoresToHost } from '../evaluate.ts';
@@ -34,7 +35,7 @@ import { createGruParams, gruTensors } from './gru.ts';
 import { hypernetConfig, hypernetTensors } from './hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
 import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
-import { DataParallelSteps, type ReplicaSpec } from './parallel.ts';
+import { DATA_PARALLEL_METHODS, DataParallelSteps, type ReplicaSpec } from './parallel.ts';
 import { uniformLevelTable } from '../../core/strategy-controls.ts';
 
 /** ChordOptions' model settings (Base uses only the seed; zDim sizes its GRU) and the run's. */
@@ -92,8 +93,10 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
   /**
-   * Threads that share each step (parallel.ts; Base and Quant only): 1 (default) trains on this
-   * thread alone. How a run trains, not what: not a setting, so a run resumes with any count.
+   * Threads the run uses (default 1): Base and Quant split each step over them (parallel.ts), and
+   * every method splits its final evaluation (deploy-workers.ts); the hypernet methods train on this
+   * thread (a batch's rows are coupled). How a run computes, not what: not a setting, so a run
+   * resumes with any count.
    */
   readonly workers?: number;
   readonly progress: boolean;
@@ -349,7 +352,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const windows = { gruLen: o.gruWindow, zTargets: isHypernetMethod(o.method) || o.chordExamples ? o.zTargets : backbone.inputLen };
   const workers = o.workers ?? 1;
   let parallel: DataParallelSteps | undefined;
-  if (workers > 1) {
+  if (workers > 1 && !DATA_PARALLEL_METHODS.includes(o.method)) {
+    o.log(`${workers} threads for the final evaluation; ${o.method} trains on one (its loss couples a batch's rows)`);
+  } else if (workers > 1) {
     const { log: _log, ...options } = o;
     const backend = tf.getBackend();
     if (backend !== 'wasm' && backend !== 'cpu') throw new ChordTrainError('CHORD_BAD_OPTION', `--workers needs the wasm or cpu backend, not ${backend}`);
@@ -435,21 +440,28 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const te = performance.now();
   const dep = await prepareDeployment(readArtifact(artifactDir));
   const deployOpts = { gruWindow: o.gruWindow, ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }) };
-  const validEval = evaluateDeployment(dep, valid, deployOpts);
-  o.log(metricsLine(`valid (deployed, ${validEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, validEval));
-  const testEval = evaluateDeployment(dep, test, deployOpts);
-  o.log(metricsLine(`test  (deployed, ${testEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, testEval));
+  const evaluation = DeploymentWorkers.start(dep, workers);
+  let validEval: DeployedEval;
+  let testEval: DeployedEval;
   const budgets: Record<string, DeployedEval> = {};
-  for (const b of dep.hypernet ? o.budgets : []) {
-    const r = evaluateDeployment(dep, test, { ...deployOpts, budget: b });
-    budgets[String(b)] = r;
-    o.log(metricsLine(`test  (T budget ${b}: ${r.averageBits?.toFixed(3)} bits)`, r));
-  }
-  // Personalisation check: every user gets the strategy of the next user instead of their own.
   let testOthersStrategy: DeployedEval | undefined;
-  if (dep.hypernet && o.method !== 'quant') {
-    testOthersStrategy = evaluateDeployment(dep, test, { ...deployOpts, strategyUser: anotherUser(ds.numUsers) });
-    o.log(metricsLine(`test  (another user's strategy)`, testOthersStrategy));
+  try {
+    validEval = await evaluation.evaluate(valid, deployOpts);
+    o.log(metricsLine(`valid (deployed, ${validEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, validEval));
+    testEval = await evaluation.evaluate(test, deployOpts);
+    o.log(metricsLine(`test  (deployed, ${testEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, testEval));
+    for (const b of dep.hypernet ? o.budgets : []) {
+      const r = await evaluation.evaluate(test, { ...deployOpts, budget: b });
+      budgets[String(b)] = r;
+      o.log(metricsLine(`test  (T budget ${b}: ${r.averageBits?.toFixed(3)} bits)`, r));
+    }
+    // Personalisation check: every user gets the strategy of the next user instead of their own.
+    if (dep.hypernet && o.method !== 'quant') {
+      testOthersStrategy = await evaluation.evaluate(test, { ...deployOpts, strategyUser: anotherUser(ds.numUsers) });
+      o.log(metricsLine(`test  (another user's strategy)`, testOthersStrategy));
+    }
+  } finally {
+    await evaluation.close();
   }
   const evalSeconds = (performance.now() - te) / 1000;
   const final = {

@@ -9,6 +9,7 @@ import type { SampledNegatives } from '../item-loss.ts';
 import { chordBatch, disposeChordBatch, type ChordExamples } from './data.ts';
 import { shardCtx, shardGradients, type ReplicaSpec, type StepRequest, type WorkerMessage } from './parallel.ts';
 import { buildReplica } from './run.ts';
+import { errorReply } from './worker-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('step-worker.ts runs as a worker thread (parallel.ts starts it)');
@@ -54,7 +55,6 @@ port.on('message', (m: { type: 'examples'; ex: ChordExamples } | StepRequest) =>
     const buffers = reply.type === 'grads' ? Object.values(reply.grads).map((g) => g.buffer as ArrayBuffer) : [];
     port.postMessage(reply, buffers);
   } catch (e) {
-    const err = e as Error;
-    port.postMessage({ type: 'error', message: err.message, ...(err.stack ? { stack: err.stack } : {}) } satisfies WorkerMessage);
+    port.postMessage(errorReply(e) satisfies WorkerMessage);
   }
 });
