@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       /** A second protocol on the same data (plan.ts DATASET_PROFILES, e.g. ml-100k-items21); default: the data's own. */
       profile: { type: 'string' },
       only: { type: 'string' },
-      seeds: { type: 'string', default: '1,2,3' },
+      seeds: { type: 'string', default: DEFAULT_SEEDS },
       /** Default: .cache/reproduce for ML-100K, .cache/reproduce-<dataset> for any other. */
       cache: { type: 'string' },
       results: { type: 'string', default: 'results' },
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     return;
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
-  const command = `npm run reproduce -- --data ${values.data}${values.profile ? ` --profile ${values.profile}` : ''}`;
+  const command = reproduceCommand(values.data, values.profile, values.seeds);
   const cacheDir = cache.replace(/[\\/]+$/, '');
   const diagnosticsDir = values.diagnostics ?? join(dirname(cacheDir), `${basename(cacheDir)}-diagnostics`);
   let split: SplitDataset | undefined;
@@ -240,6 +240,16 @@ async function main(): Promise<void> {
   await readShares(true);
   write();
   console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
+}
+
+const DEFAULT_SEEDS = '1,2,3';
+
+/**
+ * The command the results name as their source: seeds other than the default are part of the plan
+ * the report counts runs against, so a rerun of the command must give them.
+ */
+export function reproduceCommand(data: string, profile: string | undefined, seeds: string): string {
+  return `npm run reproduce -- --data ${data}${profile ? ` --profile ${profile}` : ''}${seeds === DEFAULT_SEEDS ? '' : ` --seeds ${seeds}`}`;
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]

@@ -6,6 +6,7 @@ import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_P
 import { markdown, perSeedTables, trainingTimeTable, watchedTestTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds, watchedTest, watchedTestRows } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
+import { reproduceCommand } from '../../src/model/reproduce-cli.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 
 const DATA = 'data/ml-100k';
@@ -428,5 +429,13 @@ describe('the best watched test epoch (the paper\'s protocol)', () => {
     expect(watchedTestRows(finished)).toEqual([{ config: 'sasrec-chord-l2468-b0.125', seeds: 2, selected_test_ndcg10: 0.055, best_test_ndcg10: 0.075 }]);
     expect(watchedTestTable(finished).join('\n')).toContain('| `sasrec-chord-l2468-b0.125` | 2 | 0.0550 | 0.0750 | +0.0200 |');
     expect(watchedTestTable(new Map([finishedRun('sasrec-quant-s1', 0.05)]))).toEqual([]);
+  });
+});
+
+describe('reproduceCommand', () => {
+  it('names the seeds when they are not the default, so a rerun plans the same runs', () => {
+    expect(reproduceCommand('d/ml-100k', undefined, '1,2,3')).toBe('npm run reproduce -- --data d/ml-100k');
+    expect(reproduceCommand('d/x.txt', undefined, '1,2')).toBe('npm run reproduce -- --data d/x.txt --seeds 1,2');
+    expect(reproduceCommand('d/ml-100k', 'ml-100k-items21', '1')).toBe('npm run reproduce -- --data d/ml-100k --profile ml-100k-items21 --seeds 1');
   });
 });
