@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
       /** Runs trained at once (each a one-thread tfjs-wasm process): the machine's cores. */
       jobs: { type: 'string', default: '1' },
-      /** Threads per run (train --workers): how a run computes, not what, so finished runs stay finished. */
+      /** Threads per run (train --workers) and per report evaluation: how a run computes, not what, so finished runs stay finished. */
       workers: { type: 'string', default: '1' },
       /** Cache folders (comma-separated) whose finished runs with a planned run's settings are copied in (reproduce/adopt.ts). */
       adopt: { type: 'string' },
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   let others = new Map<string, TestRanks>();
   /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
   const readShares = async (compute: boolean) => {
-    const opts = { diagnosticsDir, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
+    const opts = { diagnosticsDir, workers, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
     shares = await historyShares(finished, opts);
     spreads = await strategySpreads(finished, opts);
     atQuantBudget = await quantBudgetEvals(finished, opts);
@@ -259,7 +259,8 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
   more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
   what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each);
-  --workers N gives each run N threads (Base and Quant split each step, every run its final evaluation).
+  --workers N gives each run N threads (Base and Quant split each step, every run its final evaluation), and
+  the report's evaluations too.
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
   trained with a planned run's very settings, instead of training them again; the results name each one.`;
 

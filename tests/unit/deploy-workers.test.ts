@@ -1,8 +1,8 @@
 /**
  * Deployment evaluation split over real worker threads (src/model/chord/deploy-workers.ts): the
  * metrics, ranks and bits equal one thread's exactly, for CHORD (own strategy, T budget, another
- * user's strategy, strategy from other clicks) and for fp32 Base; a run trained with --workers
- * evaluates on them; bench:eval times both; a control strategy (a function) is refused; a worker's
+ * user's strategy, strategy from other clicks, named controls) and for fp32 Base; a run trained with --workers
+ * evaluates on them; bench:eval times both; a control strategy given as a function is refused; a worker's
  * failure is a typed error.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -75,7 +75,9 @@ describe('DeploymentWorkers', () => {
       { gruWindow: 6, strategyUser: anotherUser(ds.numUsers) },
       { gruWindow: 6, strategyHistory: otherTarget },
       { gruWindow: 6, activationBits: 3 },
-    ];
+      { gruWindow: 6, strategyControl: { kind: 'shuffled' } },
+      { gruWindow: 6, strategyControl: { kind: 'uniform', bits: 3 } },
+    ] as const;
     const workers = DeploymentWorkers.start(chord, 3);
     try {
       expect(workers.count).toBe(3);
@@ -104,7 +106,7 @@ describe('DeploymentWorkers', () => {
     }
   }, 120_000);
 
-  it('refuses a control strategy, which cannot cross threads, and a count below 1', async () => {
+  it('refuses a control strategy given as a function, which cannot cross threads, and a count below 1', async () => {
     const workers = DeploymentWorkers.start(chord, 2);
     try {
       const control = { gruWindow: 6, strategyControl: (s: Parameters<typeof uniformStrategy>[0]) => uniformStrategy(s, 3) };

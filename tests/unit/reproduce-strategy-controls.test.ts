@@ -149,6 +149,9 @@ describe('strategyControls: the sidecar step', () => {
     // The other diagnostics' sidecar names stay free.
     expect(existsSync(join(diagnosticsDir, `${spec.key}.json`))).toBe(false);
     await expectCached(pass, strategyControls);
+    // On two threads (reproduce --workers 2; the controls cross by name): the same values.
+    const twoThreads = await strategyControls(new Map([[spec.key, pass.run]]), { diagnosticsDir: join(diagnosticsDir, 'two'), split: () => pass.split, workers: 2 });
+    expect(twoThreads.get(spec.key)).toEqual(value);
   }, 120_000);
 });
 
@@ -166,5 +169,7 @@ describe("othersStrategyRanks: the sidecar step", () => {
     expect(sidecar).toMatchObject({ format: 'chord-others-ranks', version: 1, run: spec.key, matchesTraining: true, ranks: value });
     expect(pass.line).toMatch(/^sasrec-chord-l2468-b0\.125-s3: per-user test ranks with another user's strategy, NDCG@10 /);
     await expectCached(pass, othersStrategyRanks);
+    const twoThreads = await othersStrategyRanks(new Map([[spec.key, pass.run]]), { diagnosticsDir: join(diagnosticsDir, 'two'), split: () => pass.split, workers: 2 });
+    expect(twoThreads.get(spec.key)).toEqual(value);
   }, 120_000);
 });

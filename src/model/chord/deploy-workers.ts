@@ -6,7 +6,8 @@
  * ranks part 0. The parts merge in user order, so the metrics and ranks equal one thread's exactly.
  *
  * DeployOptions' per-user functions cannot cross threads: strategyUser and strategyHistory are
- * resolved here for the users of each part and sent as arrays; a strategyControl is refused.
+ * resolved here for the users of each part and sent as arrays; a strategyControl crosses by name
+ * (NamedControl), and one given as a function is refused.
  *
  * Messages (this thread → worker; the worker answers each `rank` with one `rows` or `error`):
  *   init  in workerData: the deployment without its Hypernet object (rebuilt from the artifact)
@@ -23,6 +24,7 @@ import {
   type Deployment,
   type DeploymentRows,
   type DeployOptions,
+  type NamedControl,
 } from './deployed.ts';
 import { ChordTrainError } from './errors.ts';
 import { RequestWorker } from './worker-thread.ts';
@@ -36,6 +38,7 @@ export interface PartOptions {
   readonly strategyUsers?: Int32Array;
   /** Per user of the part (same order): the clicks the strategy comes from. */
   readonly strategyHistories?: readonly Int32Array[];
+  readonly strategyControl?: NamedControl;
 }
 
 export interface RankRequest {
@@ -60,14 +63,17 @@ export function dealUsersByLength(set: HistorySet, users: readonly number[], par
 
 /** The options of one part: DeployOptions' per-user functions evaluated for its users. */
 export function partOptions(opts: DeployOptions, users: readonly number[]): PartOptions {
-  if (opts.strategyControl) throw new ChordTrainError('CHORD_BAD_OPTION', 'a strategy control is a function and cannot be split over worker threads: evaluate it on one');
-  const { gruWindow, budget, activationBits, strategyUser, strategyHistory } = opts;
+  const { gruWindow, budget, activationBits, strategyUser, strategyHistory, strategyControl } = opts;
+  if (typeof strategyControl === 'function') {
+    throw new ChordTrainError('CHORD_BAD_OPTION', 'a strategy control given as a function cannot cross to worker threads: name it (NamedControl) or evaluate on one thread');
+  }
   return {
     gruWindow,
     ...(budget === undefined ? {} : { budget }),
     ...(activationBits === undefined ? {} : { activationBits }),
     ...(strategyUser ? { strategyUsers: Int32Array.from(users, (u) => strategyUser(u)) } : {}),
     ...(strategyHistory ? { strategyHistories: users.map((u) => Int32Array.from(strategyHistory(u))) } : {}),
+    ...(strategyControl ? { strategyControl } : {}),
   };
 }
 
@@ -86,6 +92,7 @@ export function deployOptionsOf(part: PartOptions, users: ArrayLike<number>): De
     ...(part.activationBits === undefined ? {} : { activationBits: part.activationBits }),
     ...(strategyUsers ? { strategyUser: (u: number) => strategyUsers[at(u)]! } : {}),
     ...(strategyHistories ? { strategyHistory: (u: number) => strategyHistories[at(u)]! } : {}),
+    ...(part.strategyControl ? { strategyControl: part.strategyControl } : {}),
   };
 }
 
@@ -115,7 +122,7 @@ export class DeploymentWorkers {
     const [mine, ...theirs] = dealUsersByLength(set, usersWithTarget(set), this.count);
     // Every part's options before any thread starts, so a refused option fails first.
     const options = theirs.map((users) => partOptions(opts, users));
-    if (opts.strategyControl) partOptions(opts, []);
+    if (typeof opts.strategyControl === 'function') partOptions(opts, []);
     const replies = this.workers.map((w, i) =>
       w.request({ type: 'rank', set, users: Int32Array.from(theirs[i]!), options: options[i]! } satisfies RankRequest),
     );

@@ -14,6 +14,7 @@ import { Hypernet } from '../../core/hypernet.ts';
 import { frozenWeightsOrigin, resolveFrozenWeights } from '../../core/manifest.ts';
 import { fakeQuantize } from '../../core/quantize.ts';
 import type { Strategy } from '../../core/strategy.ts';
+import { shuffleChannelsWithinLayers, uniformStrategy } from '../../core/strategy-controls.ts';
 import { rankUserRows, summarizeUserRows, usersWithTarget, type EvalResult, type UserRankRows, type UserRanks, type UserScorer } from '../evaluate.ts';
 import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
@@ -39,9 +40,27 @@ export interface DeployOptions {
   /**
    * Replaces the strategy a user gets, after T (default: none). A diagnostic: core's control
    * strategies (channels shuffled within each layer, one uniform width) measure what the
-   * hypernet's choice of channels is worth.
+   * hypernet's choice of channels is worth. A named control (NamedControl) can also be evaluated
+   * on worker threads (deploy-workers.ts), a function only on this one.
    */
-  readonly strategyControl?: (strategy: Strategy, user: number) => Strategy;
+  readonly strategyControl?: ((strategy: Strategy, user: number) => Strategy) | NamedControl;
+}
+
+/**
+ * Core's control strategies by name (core/strategy-controls.ts): `shuffled` gives each user their own
+ * widths on channels shuffled within each layer (seeded by the user index), `uniform` every channel
+ * `bits` bits.
+ */
+export type NamedControl = { readonly kind: 'shuffled' } | { readonly kind: 'uniform'; readonly bits: number };
+
+/** The strategy a named control puts in place of user `user`'s own. */
+export function namedControl(control: NamedControl): (strategy: Strategy, user: number) => Strategy {
+  switch (control.kind) {
+    case 'shuffled':
+      return (s, u) => shuffleChannelsWithinLayers(s, u);
+    case 'uniform':
+      return (s) => uniformStrategy(s, control.bits);
+  }
 }
 
 /**
@@ -157,6 +176,7 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
   const forward: BackboneForward = createForward(manifest, backbone, fixed ?? dep.frozen, forwardOptions);
   const ids = Int32Array.from({ length: numItems }, (_, i) => i + 1);
   const bitsOf = fixed ? undefined : new Map<number, number>();
+  const control = typeof opts.strategyControl === 'object' ? namedControl(opts.strategyControl) : opts.strategyControl;
   // Quantizing the frozen weights is most of a user's cost; users with the strategy of the user
   // before them (every user under Quant) reuse the weights already set.
   let applied: Strategy | undefined;
@@ -167,7 +187,7 @@ function deploymentScorer(dep: Deployment, set: HistorySet, opts: DeployOptions)
       if (bitsOf) {
         const clicks = opts.strategyHistory?.(u) ?? set.histories[opts.strategyUser?.(u) ?? u]!;
         const own = userStrategy(dep, clicks, opts);
-        const strategy = opts.strategyControl ? opts.strategyControl(own, u) : own;
+        const strategy = control ? control(own, u) : own;
         bitsOf.set(u, averageBits(strategy, rowLengths));
         if (!applied || !sameStrategy(applied, strategy)) forward.setWeights(strategyWeights(dep, strategy));
         applied = strategy;

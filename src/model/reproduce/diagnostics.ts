@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { RankingMetrics } from '../../core/metrics.ts';
 import { strategySpread, type StrategySpread } from '../../core/strategy-spread.ts';
 import type { Strategy } from '../../core/strategy.ts';
-import { shuffleChannelsWithinLayers, uniformStrategy } from '../../core/strategy-controls.ts';
+import type { DeploymentWorkers } from '../chord/deploy-workers.ts';
+import type { NamedControl } from '../chord/deployed.ts';
 import type { SplitDataset } from '../../data/types.ts';
 import { personalised, QUANT_BUDGET, type RecordedEval, type FinishedRun, type Training } from './plan.ts';
 
@@ -61,6 +62,8 @@ export interface DiagnosticsOptions {
   /** The test split the runs were trained on; without it, missing diagnostics stay missing (no evaluation). */
   split?: () => SplitDataset;
   log?: (line: string) => void;
+  /** Threads each evaluation is split over (chord/deploy-workers.ts; default 1): the same numbers, sooner on idle cores. */
+  workers?: number;
 }
 
 /** One diagnostic kept in sidecars: what it is called, which runs have it, and how it is computed. */
@@ -75,7 +78,7 @@ interface SidecarDiagnostic<S extends { format: string; version: number; artifac
   recorded?: (run: FinishedRun) => V | undefined;
   /** Runs the diagnostic means something for. */
   applies: (run: FinishedRun) => boolean;
-  compute: (key: string, run: FinishedRun, hash: string, ds: SplitDataset) => Promise<S>;
+  compute: (key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number) => Promise<S>;
   value: (sidecar: S) => V;
   /** The log line of a freshly computed sidecar, after "<key>: ". */
   describe: (sidecar: S) => string;
@@ -111,7 +114,7 @@ async function sidecarValues<S extends { format: string; version: number; artifa
     if (!opts.split) continue;
     let sidecar: S;
     try {
-      sidecar = await d.compute(key, run, hash, opts.split());
+      sidecar = await d.compute(key, run, hash, opts.split(), opts.workers ?? 1);
     } catch (err) {
       // One unreadable artifact costs its own diagnostic, not the report.
       opts.log?.(`${key}: no ${d.name} (${err instanceof Error ? err.message : String(err)})`);
@@ -157,16 +160,26 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
     throw new Error(`${key}: trained on ${training.data.users} users × ${training.data.items} items, the data has ${ds.numUsers} × ${ds.numItems}`);
   }
   // Loaded here, not at the top: they pull in tfjs, which --list and the report rewrites never need.
-  const [{ manifestForBackbone, readArtifact }, deployed, { testHistories }] = await Promise.all([
+  const [{ manifestForBackbone, readArtifact }, deployed, { testHistories }, threadsModule] = await Promise.all([
     import('../export.ts'),
     import('../chord/deployed.ts'),
     import('../chord/data.ts'),
+    import('../chord/deploy-workers.ts'),
   ]);
   const files = readArtifact(artifactDir!);
   // An artifact from before manifests said frozenWeights ships its weights under a seed manifest;
   // the manifest writeArtifact would give it, in memory only: the run directory stays as it is.
   const dep = await deployed.prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
-  return { dep, deployed, options: training.options, test: testHistories(ds) };
+  /** Runs `f` with the deployment's evaluations split over `workers` threads, closed after. */
+  const onThreads = async <T>(workers: number, f: (threads: DeploymentWorkers) => Promise<T>): Promise<T> => {
+    const threads = threadsModule.DeploymentWorkers.start(dep, workers);
+    try {
+      return await f(threads);
+    } finally {
+      await threads.close();
+    }
+  };
+  return { dep, deployed, options: training.options, test: testHistories(ds), onThreads };
 }
 
 /** A re-evaluation's NDCG@10 equals one training.json recorded under both protocols, to the bit: the run's own evaluation. */
@@ -185,10 +198,10 @@ function runDeployOptions(options: NonNullable<Training['options']>): { gruWindo
   return { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) };
 }
 
-async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<HistoryShareSidecar> {
+async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<HistoryShareSidecar> {
   const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
-  const r = deployed.evaluateDeployment(dep, test, runDeployOptions(options));
+  const { options, test, onThreads } = await deployRun(key, run, ds);
+  const r = await onThreads(workers, (threads) => threads.evaluate(test, runDeployOptions(options)));
   return {
     format: 'chord-history-share',
     version: 1,
@@ -293,11 +306,11 @@ export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opt
   });
 }
 
-async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<QuantBudgetSidecar> {
+async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<QuantBudgetSidecar> {
   const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const { options, test, onThreads } = await deployRun(key, run, ds);
   // train-cli's evaluation at one of its --budgets (chord/run.ts), with the options it evaluated the run with.
-  const r = deployed.evaluateDeployment(dep, test, { ...runDeployOptions(options), budget: QUANT_BUDGET });
+  const r = await onThreads(workers, (threads) => threads.evaluate(test, { ...runDeployOptions(options), budget: QUANT_BUDGET }));
   return { format: 'chord-quant-budget', version: 1, run: key, artifactHash: hash, budget: QUANT_BUDGET, test: r, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -336,11 +349,12 @@ async function rankRun<F extends string>(
   ds: SplitDataset,
   recorded: RecordedEval | undefined,
   strategies: 'own' | 'another user',
+  workers: number,
 ): Promise<RanksSidecar<F>> {
   const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const { deployed, options, test, onThreads } = await deployRun(key, run, ds);
   const strategyUser = strategies === 'another user' ? { strategyUser: deployed.anotherUser(ds.numUsers) } : {};
-  const ranks = sidecarRanks(deployed.rankDeployment(dep, test, { ...runDeployOptions(options), ...strategyUser }));
+  const ranks = sidecarRanks(await onThreads(workers, (threads) => threads.rank(test, { ...runDeployOptions(options), ...strategyUser })));
   return {
     format,
     version: 1,
@@ -363,7 +377,7 @@ export function testRanks(finished: ReadonlyMap<string, FinishedRun>, opts: Diag
     version: 1,
     file: (key) => `${key}.ranks.json`,
     applies: () => true,
-    compute: (key, run, hash, ds) => rankRun('chord-test-ranks', key, run, hash, ds, run.training.metrics.test, 'own'),
+    compute: (key, run, hash, ds, workers) => rankRun('chord-test-ranks', key, run, hash, ds, run.training.metrics.test, 'own', workers),
     value: (s) => s.ranks,
     describe: (s) =>
       `per-user test ranks of ${s.ranks.users.length} users (${s.seconds.toFixed(1)}s` +
@@ -393,7 +407,7 @@ export function othersStrategyRanks(finished: ReadonlyMap<string, FinishedRun>, 
     version: 1,
     file: (key) => `${key}.others-ranks.json`,
     applies: (run) => personalised(run.spec.method),
-    compute: (key, run, hash, ds) => rankRun('chord-others-ranks', key, run, hash, ds, run.training.metrics.testOthersStrategy, 'another user'),
+    compute: (key, run, hash, ds, workers) => rankRun('chord-others-ranks', key, run, hash, ds, run.training.metrics.testOthersStrategy, 'another user', workers),
     value: (s) => s.ranks,
     describe: (s) =>
       `per-user test ranks with another user's strategy, NDCG@10 ${f4(meanNdcg10(s.ranks.unmasked))} (masked ${f4(meanNdcg10(s.ranks.masked))}; ${s.seconds.toFixed(1)}s` +
@@ -452,21 +466,24 @@ export function strategyControls(finished: ReadonlyMap<string, FinishedRun>, opt
   });
 }
 
-async function evaluateStrategyControls(key: string, run: FinishedRun, hash: string, ds: SplitDataset): Promise<StrategyControlsSidecar> {
+async function evaluateStrategyControls(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<StrategyControlsSidecar> {
   const t0 = performance.now();
-  const { dep, deployed, options, test } = await deployRun(key, run, ds);
+  const { options, test, onThreads } = await deployRun(key, run, ds);
   const base = runDeployOptions(options);
-  const control = (strategyControl: (s: Strategy, user: number) => Strategy): ControlEval => {
-    const { result, ranks } = deployed.evaluateAndRankDeployment(dep, test, { ...base, strategyControl });
-    return { test: result, ranks: sidecarRanks(ranks) };
-  };
+  const [shuffled, uniform] = await onThreads(workers, async (threads) => {
+    const control = async (strategyControl: NamedControl): Promise<ControlEval> => {
+      const { result, ranks } = await threads.evaluateAndRank(test, { ...base, strategyControl });
+      return { test: result, ranks: sidecarRanks(ranks) };
+    };
+    return [await control({ kind: 'shuffled' }), await control({ kind: 'uniform', bits: QUANT_BUDGET })];
+  });
   return {
     format: 'chord-strategy-controls',
     version: 2,
     run: key,
     artifactHash: hash,
-    shuffled: control((s, u) => shuffleChannelsWithinLayers(s, u)),
-    uniform: control((s) => uniformStrategy(s, QUANT_BUDGET)),
+    shuffled,
+    uniform,
     uniformBits: QUANT_BUDGET,
     seconds: (performance.now() - t0) / 1000,
   };
