@@ -22,7 +22,8 @@
  *
  * `--jobs N` trains N runs at once (reproduce/queue.ts; tfjs-wasm uses one thread, so N = the machine's cores), a
  * frozen-pretrained run starting once its Base has finished. `--workers N` gives each run N threads (train
- * --workers: Base and Quant split every step, every run its final evaluation): a single run on an idle machine.
+ * --workers: its steps, unless --z-norm or --contrast couple a batch, and its final evaluation): a single run on an
+ * idle machine.
  *
  * Selection happens on validation only (early stopping inside train-cli); test numbers are read from
  * training.json, which train-cli computes once at the end through the deployment path.
@@ -259,8 +260,8 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
   more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
   what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each);
-  --workers N gives each run N threads (Base and Quant split each step, every run its final evaluation), and
-  the report's evaluations too.
+  --workers N gives each run N threads (its steps unless --z-norm or --contrast couple a batch, its final
+  evaluation), and the report's evaluations too.
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
   trained with a planned run's very settings, instead of training them again; the results name each one.`;
 

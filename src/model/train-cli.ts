@@ -33,9 +33,9 @@
  * profile sets it, but not for Caser on ML-100K nor for SASRec on Amazon Toys)
  * --length-buckets [0] (SASRec: batches of similar window length from chunks of this many batches, each cut to
  * its longest window; 0 = plain shuffled batches)
- * --workers [1] (threads, one core each: Base and Quant split each step over them (chord/parallel.ts), every method
- * its final evaluation (chord/deploy-workers.ts); the hypernet methods train on one, their loss couples a batch's
- * rows. How a run computes, not what, so a run resumes with any count)
+ * --workers [1] (threads, one core each: each step is split over them (chord/parallel.ts) unless --z-norm or
+ * --contrast couple a batch's rows (then the steps run on one), and so is the final evaluation
+ * (chord/deploy-workers.ts). How a run computes, not what, so a run resumes with any count)
  * --max-steps N (cap steps per epoch) --no-progress --caser-user [shared] (one learned user row, as the page
  * scores a shopper; table: the paper's per-training-user rows, replaced by their mean on the page).
  * Output (default --out .cache/runs/<backbone>-<method>[-pre]-s<seed>): <out>/checkpoint/
@@ -337,8 +337,8 @@ const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|ca
        [--length-buckets N] [--watch-test] [--chord-examples] [--z-norm] [--workers N]
   <path>: a RecBole .inter file or folder, a MovieLens u.data, or a sequence file (.txt/.seq; see the README).
   --z-norm is off by default; validation picked it for SASRec on ML-100K only (not Caser there, not SASRec on
-  Amazon Toys), and reproduce sets it there. --workers 2 splits each Base or Quant step, and every final
-  evaluation, over two cores.
+  Amazon Toys), and reproduce sets it there. --workers 2 splits each step (unless --z-norm or --contrast
+  couple a batch's rows) and the final evaluation over two cores.
   Writes a checkpoint and the artifact <out>/<modelId>/ (manifest.json, items, backbone.*, gru.*, hypernet.json,
   hyper.*, training.json); src/model/train-cli.ts's header explains every option and its default.`;
 

@@ -2,7 +2,8 @@
  * Data-parallel training (`train --workers N`, src/model/chord/parallel.ts) with real worker
  * threads: without dropout a step split over two threads moves every weight as the one-thread step
  * does (up to float rounding), with full softmax and with a sampled loss; a run trains, records
- * its threads and resumes with another count; CHORD's methods train on one thread.
+ * its threads and resumes with another count; a loss that couples a batch's rows (z-norm, contrast)
+ * trains on one thread.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { prepareDataset } from '../../src/data/split.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/chord/data.ts';
 import { lengthBatches } from '../../src/model/chord/loop.ts';
-import { combineGradients, DataParallelSteps, shardIndices, type ReplicaSpec } from '../../src/model/chord/parallel.ts';
+import { combineGradients, dataParallelRefusal, DataParallelSteps, shardIndices, type ReplicaSpec } from '../../src/model/chord/parallel.ts';
 import { buildReplica, makeBackbone, RUN_DEFAULTS, runTraining, type RunOptions } from '../../src/model/chord/run.ts';
 import { NegativeSampler } from '../../src/model/item-loss.ts';
 import { trainStep } from '../../src/model/train.ts';
@@ -77,9 +78,16 @@ class RecordingSgd {
 }
 
 describe('a step over two threads', () => {
-  for (const [kind, loss] of [['sasrec', 'softmax'], ['sasrec', 'sampled'], ['caser', 'softmax']] as const) {
-    it(`gives the one-thread step's loss and gradient without dropout (${kind}, ${loss} loss)`, async () => {
-      const o = runOptions({ backbone: kind, ...(loss === 'sampled' ? { loss: { ...RUN_DEFAULTS.loss, kind: 'sampled', negatives: 32 } } : {}) });
+  const cases = [
+    ['sasrec', 'base', 'softmax'],
+    ['sasrec', 'base', 'sampled'],
+    ['caser', 'base', 'softmax'],
+    ['sasrec', 'chord', 'softmax'],
+    ['caser', 'weighted', 'softmax'],
+  ] as const;
+  for (const [kind, method, loss] of cases) {
+    it(`gives the one-thread step's loss and gradient without dropout (${kind} ${method}, ${loss} loss)`, async () => {
+      const o = runOptions({ backbone: kind, method, ...(loss === 'sampled' ? { loss: { ...RUN_DEFAULTS.loss, kind: 'sampled', negatives: 32 } } : {}) });
       const sampler = loss === 'sampled' ? new NegativeSampler(o.loss!, ds.numItems, ds.train) : undefined;
       const { log: _log, ...options } = o;
       const spec: ReplicaSpec = {
@@ -93,7 +101,8 @@ describe('a step over two threads', () => {
       const two = buildReplica(spec);
       for (const [name, v] of Object.entries(two.variables)) v.assign(one.variables[name]!);
       const backbone = makeBackbone(o, ds);
-      const ex = chordExamples(backbone, ds.train, 0, { gruLen: o.gruWindow, zTargets: backbone.inputLen });
+      // The windows training uses: every target for Base, CHORD's leak-free last zTargets for the hypernet methods.
+      const ex = chordExamples(backbone, ds.train, 0, { gruLen: o.gruWindow, zTargets: method === 'base' ? backbone.inputLen : o.zTargets });
       const order = Array.from({ length: ex.count }, (_, i) => i);
       // SASRec on length-bucketed batches, cut (as the Amazon profiles train); Caser's fixed windows.
       const trim = kind === 'sasrec';
@@ -149,11 +158,15 @@ describe('train --workers', () => {
     expect(resumed.loop.history[0]!.loss).toBe(first.loop.history[0]!.loss);
   }, 300_000);
 
-  it("splits the steps of Base and Quant only (CHORD's threads go to its final evaluation), and refuses a count below 1", () => {
-    expect(parseTrainArgs(['--data', 'x', '--method', 'chord', '--workers', '2']).run.workers).toBe(2);
-    const { log: _log, ...chord } = runOptions({ method: 'chord' });
-    const spec: ReplicaSpec = { options: chord as unknown as Record<string, unknown>, numItems: ds.numItems, numUsers: ds.numUsers, backend: 'wasm' };
-    expect(() => DataParallelSteps.start(spec, 2)).toThrow(/--workers trains base and quant/);
+  it("refuses to split the steps of a loss that couples a batch's rows (z-norm, contrast), and a count below 1", () => {
+    expect(parseTrainArgs(['--data', 'x', '--method', 'chord', '--z-norm', '--workers', '2']).run.workers).toBe(2);
+    const spec = (over: Partial<RunOptions>): ReplicaSpec => {
+      const { log: _log, ...options } = runOptions({ method: 'chord', ...over });
+      return { options: options as unknown as Record<string, unknown>, numItems: ds.numItems, numUsers: ds.numUsers, backend: 'wasm' };
+    };
+    expect(() => DataParallelSteps.start(spec({ zNorm: true }), 2)).toThrow(/--z-norm standardizes z by the batch's statistics/);
+    expect(() => DataParallelSteps.start(spec({ contrast: 1 }), 2)).toThrow(/--contrast compares each row with the rolled batch/);
+    expect(dataParallelRefusal({ zNorm: false, contrast: 0 })).toBeUndefined();
     expect(() => parseTrainArgs(['--data', 'x', '--workers', '0'])).toThrow(/--workers must be a positive integer/);
     expect(parseTrainArgs(['--data', 'x', '--method', 'quant', '--workers', '2']).run.workers).toBe(2);
     expect(parseTrainArgs(['--data', 'x']).run.workers).toBeUndefined();

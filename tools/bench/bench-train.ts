@@ -34,7 +34,7 @@ import { chordBatch, chordExamples, disposeChordBatch } from '../../src/model/ch
 import { GroupedAdam, lengthBatches } from '../../src/model/chord/loop.ts';
 import { buildReplica, makeBackbone, RUN_DEFAULTS } from '../../src/model/chord/run.ts';
 import { CHORD_DEFAULTS } from '../../src/model/chord/model.ts';
-import { DATA_PARALLEL_METHODS, DataParallelSteps, type ReplicaSpec } from '../../src/model/chord/parallel.ts';
+import { DataParallelSteps, type ReplicaSpec } from '../../src/model/chord/parallel.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { trainStep } from '../../src/model/train.ts';
 
@@ -77,7 +77,7 @@ function benchSpec(ds: SplitDataset, kind: BackboneKind, method: Method): Replic
 
 /**
  * Times `steps` optimisation steps (after WARMUP_STEPS) of one backbone and method; with
- * `workers` > 1 (Base and Quant), each step split over that many threads (train --workers).
+ * `workers` > 1, each step split over that many threads (train --workers; no --z-norm or --contrast here).
  */
 export async function benchSteps(ds: SplitDataset, kind: BackboneKind, method: Method, steps: number, lengthBuckets = 0, workers = 1): Promise<StepBench> {
   const seed = 1;
@@ -178,8 +178,7 @@ async function main(argv: string[]): Promise<void> {
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${values.workers}'`);
   const ds = prepareDataset(interactions, { k }).split;
   const dataName = values.data ?? `generateShop(${JSON.stringify(ML100K_SIZED_SHOP)})`;
-  const methods = workers > 1 ? DATA_PARALLEL_METHODS : METHODS;
-  const configs = BACKBONE_KINDS.flatMap((b) => methods.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
+  const configs = BACKBONE_KINDS.flatMap((b) => METHODS.map((m) => [b, m] as const)).filter(([b, m]) => only.every((t) => t === b || t === m));
   if (configs.length === 0) throw new UsageError(`--only ${values.only} selects nothing (backbones ${BACKBONE_KINDS.join(', ')}; methods ${METHODS.join(', ')})`);
   const loadAverage = os.loadavg()[0]!;
   const bar = new SingleBar({ format: 'bench:train [{bar}] {value}/{total} {config}', hideCursor: true });
@@ -217,8 +216,8 @@ const USAGE = `usage: npm run bench:train -- [--data <path>] [--k-core 10] [--le
                              [--only caser,chord] [--out results/bench-train.json]
   CPU seconds per training step of every method on both backbones (tfjs wasm); --only keeps the configs
   matching every token; without --data, a generated shop of ML-100K's size. --k-core 0 for the
-  already-filtered Amazon sets; --length-buckets and --workers as train's (--workers > 1: Base and Quant;
-  compare wall s/step, on an otherwise idle machine).`;
+  already-filtered Amazon sets; --length-buckets and --workers as train's (compare wall s/step, on an
+  otherwise idle machine).`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await runCli({ program: 'bench:train', usage: USAGE, main });

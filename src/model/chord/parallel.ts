@@ -8,9 +8,10 @@
  * replicas receive the new weights with the next step. The optimizer state, checkpoints and
  * resume stay in this thread, so a run may resume with another worker count.
  *
- * Only for methods whose loss is a mean over independent target rows (Base and Quant). CHORD's
- * methods couple a batch (z standardized by the batch's statistics, the contrast term's rolled
- * batch), so a shard's gradient is not a share of the batch's. Dropout masks come from per-shard
+ * Only for losses that are a mean over independent target rows: every method, each row's strategy
+ * coming from its own window, unless z is standardized by the batch's statistics (--z-norm) or the
+ * contrast term compares each row with the rolled batch (--contrast); then a shard's gradient is not
+ * a share of the batch's. Dropout masks come from per-shard
  * seeds, so a run is reproducible for a given worker count but not equal to a one-thread run;
  * without dropout the step equals the one-thread step up to float rounding.
  *
@@ -20,7 +21,6 @@
  *   step     the shard's example indices, trim, the current weights, a dropout seed, negatives
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Method } from '../../core/methods.ts';
 import { Rng } from '../../core/rng.ts';
 import type { ForwardCtx } from '../backbone.ts';
 import type { SampledNegatives } from '../item-loss.ts';
@@ -33,8 +33,18 @@ import { RequestWorker, type WorkerErrorReply } from './worker-thread.ts';
 /** A model the loop trains (loop.ts Trainable). */
 type Trainable = Steppable<ChordBatch>;
 
-/** The methods whose loss is a mean over independent target rows: the ones workers can split. */
-export const DATA_PARALLEL_METHODS: readonly Method[] = ['base', 'quant'];
+/** What decides whether a run's loss couples a batch's rows (RunOptions' fields). */
+export interface CouplingOptions {
+  readonly zNorm?: boolean;
+  readonly contrast?: number;
+}
+
+/** Why a run's steps cannot be split over threads (its loss couples a batch's rows), or undefined when they can. */
+export function dataParallelRefusal(o: CouplingOptions): string | undefined {
+  if (o.zNorm) return "--z-norm standardizes z by the batch's statistics";
+  if ((o.contrast ?? 0) > 0) return '--contrast compares each row with the rolled batch';
+  return undefined;
+}
 
 /** What a worker needs to build its replica (structured-cloneable). */
 export interface ReplicaSpec {
@@ -114,13 +124,8 @@ export class DataParallelSteps {
   /** Starts `count − 1` worker threads (count ≥ 2) for a run of `spec`. */
   static start(spec: ReplicaSpec, count: number): DataParallelSteps {
     if (!Number.isInteger(count) || count < 2) throw new ChordTrainError('CHORD_BAD_OPTION', `data-parallel training needs 2 or more workers, got ${count}`);
-    const method = spec.options['method'] as Method;
-    if (!DATA_PARALLEL_METHODS.includes(method)) {
-      throw new ChordTrainError(
-        'CHORD_BAD_OPTION',
-        `--workers trains ${DATA_PARALLEL_METHODS.join(' and ')} (a loss that is a mean over independent target rows); ${method} couples the rows of a batch`,
-      );
-    }
+    const refusal = dataParallelRefusal(spec.options as CouplingOptions);
+    if (refusal) throw new ChordTrainError('CHORD_BAD_OPTION', `data-parallel steps need a loss that is a mean over independent rows: ${refusal}`);
     const workers = Array.from({ length: count - 1 }, () => new RequestWorker<StepReply>(WORKER_URL, spec, 'training worker'));
     return new DataParallelSteps(workers);
   }

@@ -35,7 +35,7 @@ import { createGruParams, gruTensors } from './gru.ts';
 import { hypernetConfig, hypernetTensors } from './hypernet.ts';
 import { CHORD_DEFAULTS, createChordModel, type ChordBackbone, type ChordModel, type ChordOptions } from './model.ts';
 import { trainLoop, type LoopResult, type Trainable } from './loop.ts';
-import { DATA_PARALLEL_METHODS, DataParallelSteps, type ReplicaSpec } from './parallel.ts';
+import { dataParallelRefusal, DataParallelSteps, type ReplicaSpec } from './parallel.ts';
 import { uniformLevelTable } from '../../core/strategy-controls.ts';
 
 /** ChordOptions' model settings (Base uses only the seed; zDim sizes its GRU) and the run's. */
@@ -93,9 +93,9 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   /** Batches of similar window length, cut to their longest window (loop.ts LoopOptions.lengthBuckets); 0 = off. */
   readonly lengthBuckets?: number;
   /**
-   * Threads the run uses (default 1): Base and Quant split each step over them (parallel.ts), and
-   * every method splits its final evaluation (deploy-workers.ts); the hypernet methods train on this
-   * thread (a batch's rows are coupled). How a run computes, not what: not a setting, so a run
+   * Threads the run uses (default 1): each step is split over them (parallel.ts) unless the loss
+   * couples a batch's rows (--z-norm, --contrast: then it trains on this thread), and the final
+   * evaluation always is (deploy-workers.ts). How a run computes, not what: not a setting, so a run
    * resumes with any count.
    */
   readonly workers?: number;
@@ -352,8 +352,9 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const windows = { gruLen: o.gruWindow, zTargets: isHypernetMethod(o.method) || o.chordExamples ? o.zTargets : backbone.inputLen };
   const workers = o.workers ?? 1;
   let parallel: DataParallelSteps | undefined;
-  if (workers > 1 && !DATA_PARALLEL_METHODS.includes(o.method)) {
-    o.log(`${workers} threads for the final evaluation; ${o.method} trains on one (its loss couples a batch's rows)`);
+  const refusal = dataParallelRefusal(o);
+  if (workers > 1 && refusal) {
+    o.log(`${workers} threads for the final evaluation; the steps run on one (${refusal}, which couples a batch's rows)`);
   } else if (workers > 1) {
     const { log: _log, ...options } = o;
     const backend = tf.getBackend();
