@@ -234,8 +234,30 @@ async function evaluateRun(
 }
 
 /** The paper's Quant as post-training quantization: the Base's shipped weights at uniform 3 bits, no retraining. */
-async function ptqRanks(baseDeployment: () => Promise<Deployment>, ds: SplitDataset, workers: number, activationBits?: number): Promise<UserRanks> {
-  const dep = await baseDeployment();
+export async function ptqRanks(
+  cacheDir: string,
+  baseKey: string,
+  baseArtifactDir: string,
+  baseDeployment: () => Promise<Deployment>,
+  ds: SplitDataset,
+  workers: number,
+  activationBits?: number,
+): Promise<UserRanks> {
+  // Cached like a run's evaluation: by the Base's training.json, which changes whenever the Base does.
+  const hash = createHash('sha256').update(readFileSync(join(baseArtifactDir, 'training.json'))).digest('hex');
+  const file = join(cacheDir, `${baseKey}.ptq-w3${activationBits ? `a${activationBits}` : ''}.json`);
+  if (existsSync(file)) {
+    const c = JSON.parse(readFileSync(file, 'utf8'));
+    if (c.hash === hash) return fromPlain(c.ranks);
+  }
+  const ranks = await ptqRanksOf(await baseDeployment(), ds, workers, activationBits);
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(file, JSON.stringify({ hash, ranks: toPlain(ranks) }));
+  return ranks;
+}
+
+/** The Base's layer weights at uniform 3 bits (activations at `activationBits` too), every test user ranked. */
+async function ptqRanksOf(dep: Deployment, ds: SplitDataset, workers: number, activationBits?: number): Promise<UserRanks> {
   const quantized = new Map([...dep.frozen].map(([name, w]) => {
     const spec = dep.artifact.manifest.layers.find((l) => l.name === name)!;
     return [name, fakeQuantize(w, spec.shape, 3)];
@@ -552,7 +574,7 @@ async function main(argv: string[]): Promise<void> {
       const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, base.training, ds, false, workers)).ranks.own;
       const quantPre = ranksOf.get(studyKey(backbone, 'quant', seed));
       for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
-        const r = await ptqRanks(baseDeployment, ds, workers, bits);
+        const r = await ptqRanks(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, ds, workers, bits);
         ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });
       }
       ptq.push({ key: `${backbone} s${seed}`, label: 'Base fp32', test: metrics(baseRanks), vsBase: paired(baseRanks, baseRanks), vsQuantPre: quantPre ? paired(baseRanks, quantPre) : null });

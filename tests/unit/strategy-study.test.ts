@@ -1,14 +1,22 @@
 /**
  * The strategy study's runs are train runs on reproduce's Base of the same backbone and seed, with
- * reproduce's settings, each changing only what its mechanism says.
+ * reproduce's settings, each changing only what its mechanism says; the paper's post-training Quant
+ * is ranked once per Base and cached.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
-import { overSeeds, studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
+import { fakeQuantize } from '../../src/core/quantize.ts';
+import { initBackend } from '../../src/model/backend.ts';
+import { testHistories } from '../../src/model/chord/data.ts';
+import { prepareDeployment, rankDeployment } from '../../src/model/chord/deployed.ts';
+import { runTraining } from '../../src/model/chord/run.ts';
+import { readArtifact } from '../../src/model/export.ts';
+import { overSeeds, ptqRanks, studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
+import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
 describe('strategy study plan', () => {
   const runs = studyRuns([1, 2]);
@@ -128,4 +136,36 @@ describe('a mechanism over its seeds', () => {
     const partial = overSeeds(runs.filter((r) => r.key !== 'sasrec-chord-znorm-pre-s2'), withoutSeed2, new Map());
     expect(partial.find((p) => p.mechanism === 'sasrec-chord-znorm-contrast1')!.vsBuildsOn!.difference).toBeNull();
   });
+});
+
+describe('post-training Quant of a Base', () => {
+  it('ranks the Base at uniform 3 bits, caches the ranks by its training.json, and ranks again when that changes', async () => {
+    await initBackend('wasm');
+    const dir = mkdtempSync(join(tmpdir(), 'study-ptq-'));
+    try {
+      const ds = cyclicSplit(24, 12);
+      const base = await runTraining(tinyRunOptions(dir, { method: 'base', gruWindow: 20 }), ds);
+      const dep = await prepareDeployment(readArtifact(base.artifactDir));
+      const quantized = new Map([...dep.frozen].map(([name, w]) => [name, fakeQuantize(w, dep.artifact.manifest.layers.find((l) => l.name === name)!.shape, 3)]));
+      const expected = rankDeployment({ ...dep, frozen: quantized }, testHistories(ds), { gruWindow: 20 });
+      const cache = join(dir, 'study');
+      let deployed = 0;
+      const deployment = async () => (deployed++, dep);
+      expect(await ptqRanks(cache, 'sasrec-base-s3', base.artifactDir, deployment, ds, 2)).toEqual(expected);
+      expect(readdirSync(cache)).toEqual(['sasrec-base-s3.ptq-w3.json']);
+      // From the cache: the Base is not deployed again.
+      expect(await ptqRanks(cache, 'sasrec-base-s3', base.artifactDir, deployment, ds, 1)).toEqual(expected);
+      expect(deployed).toBe(1);
+      // w3a3 is its own entry.
+      await ptqRanks(cache, 'sasrec-base-s3', base.artifactDir, deployment, ds, 1, 3);
+      expect(readdirSync(cache).sort()).toEqual(['sasrec-base-s3.ptq-w3.json', 'sasrec-base-s3.ptq-w3a3.json']);
+      expect(deployed).toBe(2);
+      // A retrained Base (another training.json) is ranked again.
+      appendFileSync(join(base.artifactDir, 'training.json'), '\n');
+      await ptqRanks(cache, 'sasrec-base-s3', base.artifactDir, deployment, ds, 1);
+      expect(deployed).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
