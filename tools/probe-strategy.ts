@@ -27,8 +27,8 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
-import { DeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
-import { anotherUser, prepareDeployment, rankDeployment, userStrategy, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
+import { DeploymentWorkers, withDeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
+import { anotherUser, prepareDeployment, userStrategy, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 
@@ -161,7 +161,7 @@ export async function probeStrategy(
   /** Arms the caller has already ranked with these very options (the study's own and another user's strategy). */
   ranked: Partial<Record<'honest' | 'otherUser', UserRanks>> = {},
   /** Threads for the arms' rankings, started on `dep` (default: this thread alone). */
-  threads?: DeploymentWorkers,
+  threads: DeploymentWorkers = DeploymentWorkers.start(dep, 1),
 ): Promise<ProbeResult> {
   if (!dep.hypernet) throw new UsageError(`${dep.artifact.manifest.modelId} has no hypernet: the probe needs a personalised model`);
   const test = testHistories(ds);
@@ -176,7 +176,7 @@ export async function probeStrategy(
   };
   const ranks = {} as Record<ProbeArm, UserRanks>;
   for (const arm of PROBE_ARMS) {
-    ranks[arm] = (arm === 'honest' || arm === 'otherUser' ? ranked[arm] : undefined) ?? (threads ? await threads.rank(test, arms[arm]) : rankDeployment(dep, test, arms[arm]));
+    ranks[arm] = (arm === 'honest' || arm === 'otherUser' ? ranked[arm] : undefined) ?? (await threads.rank(test, arms[arm]));
   }
   const pair = (a: ProbeArm, b: ProbeArm) => ({
     unmasked: pairedDifference(ndcgs(ranks[a].unmasked), ndcgs(ranks[b].unmasked)),
@@ -249,13 +249,7 @@ async function main(argv: string[]): Promise<void> {
   const gruWindow = Number(values['gru-window'] ?? training?.options?.gruWindow ?? 20);
   const ds = prepareDataset(loadDataset(values.data).interactions, { k: parseCoreThreshold(values['k-core']!) }).split;
   const dep = await prepareDeployment(artifact);
-  const threads = DeploymentWorkers.start(dep, workers);
-  let result: ProbeResult;
-  try {
-    result = await probeStrategy(dep, dir, ds, gruWindow, {}, threads);
-  } finally {
-    await threads.close();
-  }
+  const result = await withDeploymentWorkers(dep, workers, (threads) => probeStrategy(dep, dir, ds, gruWindow, {}, threads));
   for (const line of probeLines(result)) console.log(line);
   const spread = inputSpread(dep, ds, gruWindow);
   console.log(`  ${inputSpreadLine(spread)}`);

@@ -30,8 +30,8 @@ import { loadDataset } from '../src/data/load.ts';
 import { prepareDataset } from '../src/data/split.ts';
 import type { SplitDataset } from '../src/data/types.ts';
 import { testHistories } from '../src/model/chord/data.ts';
-import { DeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
-import { anotherUser, prepareDeployment, type Deployment, type DeployOptions } from '../src/model/chord/deployed.ts';
+import { withDeploymentWorkers } from '../src/model/chord/deploy-workers.ts';
+import { anotherUser, prepareDeployment, recordedDeployOptions, type Deployment } from '../src/model/chord/deployed.ts';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import { readArtifact } from '../src/model/export.ts';
 import {
@@ -192,6 +192,18 @@ function lazyDeployment(artifactDir: string): () => Promise<Deployment> {
   return () => (dep ??= prepareDeployment(readArtifact(artifactDir)));
 }
 
+/** A finished run's cache key: the hash of its training.json, which changes whenever the run does. */
+function trainingHash(artifactDir: string): string {
+  return createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
+}
+
+/** What `file` caches, when it was computed for the run of `hash`. */
+function readCached(file: string, hash: string): Record<string, any> | undefined {
+  if (!existsSync(file)) return undefined;
+  const c = JSON.parse(readFileSync(file, 'utf8'));
+  return c.hash === hash ? c : undefined;
+}
+
 /** Ranks (own strategy, another user's) and the probe of a finished run, cached by training.json's hash. */
 async function evaluateRun(
   cacheDir: string,
@@ -203,29 +215,22 @@ async function evaluateRun(
   personalised: boolean,
   workers: number,
 ): Promise<RunEval> {
-  const hash = createHash('sha256').update(readFileSync(join(artifactDir, 'training.json'))).digest('hex');
+  const hash = trainingHash(artifactDir);
   const file = join(cacheDir, `${key}.eval.json`);
-  if (existsSync(file)) {
-    const c = JSON.parse(readFileSync(file, 'utf8'));
-    if (c.hash === hash) return { hash, ranks: { own: fromPlain(c.ranks.own), ...(c.ranks.otherUser ? { otherUser: fromPlain(c.ranks.otherUser) } : {}) }, ...(c.probe ? { probe: c.probe } : {}) };
-  }
+  const c = readCached(file, hash);
+  if (c) return { hash, ranks: { own: fromPlain(c.ranks.own), ...(c.ranks.otherUser ? { otherUser: fromPlain(c.ranks.otherUser) } : {}) }, ...(c.probe ? { probe: c.probe } : {}) };
   const t0 = performance.now();
   const dep = await deployment();
   const test = testHistories(ds);
-  const opts: DeployOptions = { gruWindow: training.options?.gruWindow ?? 20, ...(training.options?.activationBits ? { activationBits: training.options.activationBits } : {}) };
-  const threads = DeploymentWorkers.start(dep, workers);
-  let own: UserRanks;
-  let otherUser: UserRanks | undefined;
-  let probe: ProbeResult | undefined;
-  try {
-    own = await threads.rank(test, opts);
-    otherUser = personalised ? await threads.rank(test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
+  const opts = recordedDeployOptions(training.options);
+  const { own, otherUser, probe } = await withDeploymentWorkers(dep, workers, async (threads) => {
+    const own = await threads.rank(test, opts);
+    const otherUser = personalised ? await threads.rank(test, { ...opts, strategyUser: anotherUser(ds.numUsers) }) : undefined;
     // The probe's honest and another-user arms are these two rankings, where it ranks with the same options (no w3a3).
     const ranked = opts.activationBits === undefined ? { honest: own, ...(otherUser ? { otherUser } : {}) } : {};
-    probe = personalised ? await probeStrategy(dep, artifactDir, ds, opts.gruWindow, ranked, threads) : undefined;
-  } finally {
-    await threads.close();
-  }
+    const probe = personalised ? await probeStrategy(dep, artifactDir, ds, opts.gruWindow, ranked, threads) : undefined;
+    return { own, otherUser, probe };
+  });
   const result = { hash, ranks: { own, ...(otherUser ? { otherUser } : {}) }, ...(probe ? { probe } : {}) };
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: { own: toPlain(own), ...(otherUser ? { otherUser: toPlain(otherUser) } : {}) }, ...(probe ? { probe } : {}) }));
@@ -243,13 +248,11 @@ export async function ptqRanks(
   workers: number,
   activationBits?: number,
 ): Promise<UserRanks> {
-  // Cached like a run's evaluation: by the Base's training.json, which changes whenever the Base does.
-  const hash = createHash('sha256').update(readFileSync(join(baseArtifactDir, 'training.json'))).digest('hex');
+  // Cached like a run's evaluation: by the Base's training.json.
+  const hash = trainingHash(baseArtifactDir);
   const file = join(cacheDir, `${baseKey}.ptq-w3${activationBits ? `a${activationBits}` : ''}.json`);
-  if (existsSync(file)) {
-    const c = JSON.parse(readFileSync(file, 'utf8'));
-    if (c.hash === hash) return fromPlain(c.ranks);
-  }
+  const c = readCached(file, hash);
+  if (c) return fromPlain(c.ranks);
   const ranks = await ptqRanksOf(await baseDeployment(), ds, workers, activationBits);
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ hash, ranks: toPlain(ranks) }));
@@ -262,12 +265,8 @@ async function ptqRanksOf(dep: Deployment, ds: SplitDataset, workers: number, ac
     const spec = dep.artifact.manifest.layers.find((l) => l.name === name)!;
     return [name, fakeQuantize(w, spec.shape, 3)];
   }));
-  const threads = DeploymentWorkers.start({ ...dep, frozen: quantized }, workers);
-  try {
-    return await threads.rank(testHistories(ds), { gruWindow: 20, ...(activationBits ? { activationBits } : {}) });
-  } finally {
-    await threads.close();
-  }
+  const opts = { gruWindow: 20, ...(activationBits ? { activationBits } : {}) };
+  return withDeploymentWorkers({ ...dep, frozen: quantized }, workers, (threads) => threads.rank(testHistories(ds), opts));
 }
 
 const hrs = (r: Int32Array) => Float64Array.from(r, (x) => hitAtK(x, 10));

@@ -21,8 +21,8 @@ import { loadDataset } from '../../src/data/load.ts';
 import { prepareDataset } from '../../src/data/split.ts';
 import type { SplitDataset } from '../../src/data/types.ts';
 import { sampleUsers, testHistories, VALIDATION_SAMPLE_SEED } from '../../src/model/chord/data.ts';
-import { DeploymentWorkers } from '../../src/model/chord/deploy-workers.ts';
-import { evaluateAndRankDeployment, prepareDeployment } from '../../src/model/chord/deployed.ts';
+import { withDeploymentWorkers } from '../../src/model/chord/deploy-workers.ts';
+import { evaluateAndRankDeployment, prepareDeployment, recordedDeployOptions } from '../../src/model/chord/deployed.ts';
 import { readArtifact } from '../../src/model/export.ts';
 
 export interface EvalBench {
@@ -43,25 +43,17 @@ export interface EvalBench {
 export async function benchEvaluation(artifactDir: string, ds: SplitDataset, workers: number, users?: number): Promise<EvalBench> {
   const artifact = readArtifact(artifactDir);
   const dep = await prepareDeployment(artifact);
-  // The run's own deployment options (training.json writes an unset activationBits as null).
-  const training = artifact.training as { options?: { gruWindow?: number; activationBits?: number | null } };
-  const activationBits = training.options?.activationBits ?? undefined;
-  const opts = { gruWindow: training.options?.gruWindow ?? 20, ...(activationBits === undefined ? {} : { activationBits }) };
+  const opts = recordedDeployOptions((artifact.training as { options?: { gruWindow?: number; activationBits?: number | null } }).options);
   const all = testHistories(ds);
   const test = users === undefined ? all : sampleUsers(all, users, VALIDATION_SAMPLE_SEED);
   const t0 = performance.now();
   const one = evaluateAndRankDeployment(dep, test, opts);
   const oneThreadSeconds = (performance.now() - t0) / 1000;
-  const threads = DeploymentWorkers.start(dep, workers);
-  let split: Awaited<ReturnType<DeploymentWorkers['evaluateAndRank']>>;
-  let splitSeconds: number;
-  try {
+  const { split, splitSeconds } = await withDeploymentWorkers(dep, workers, async (threads) => {
     const t1 = performance.now();
-    split = await threads.evaluateAndRank(test, opts);
-    splitSeconds = (performance.now() - t1) / 1000;
-  } finally {
-    await threads.close();
-  }
+    const split = await threads.evaluateAndRank(test, opts);
+    return { split, splitSeconds: (performance.now() - t1) / 1000 };
+  });
   if (!isDeepStrictEqual(split, one)) throw new Error(`${workers} threads ranked ${artifactDir} differently from one thread`);
   return {
     modelId: artifact.manifest.modelId,

@@ -150,3 +150,13 @@ export class DeploymentWorkers {
     await Promise.all(this.workers.map((w) => w.close()));
   }
 }
+
+/** Runs `f` with `dep`'s evaluations split over `count` threads (1: this one alone), the threads closed after. */
+export async function withDeploymentWorkers<T>(dep: Deployment, count: number, f: (threads: DeploymentWorkers) => Promise<T>): Promise<T> {
+  const threads = DeploymentWorkers.start(dep, count);
+  try {
+    return await f(threads);
+  } finally {
+    await threads.close();
+  }
+}

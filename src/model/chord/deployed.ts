@@ -19,6 +19,7 @@ import { rankUserRows, summarizeUserRows, usersWithTarget, type EvalResult, type
 import type { ArtifactFiles } from '../export.ts';
 import type { HistorySet } from './data.ts';
 import { ChordTrainError } from './errors.ts';
+import { CHORD_DEFAULTS } from './model.ts';
 
 export interface DeployOptions {
   /** N of the page's GruProfiler (window mode). */
@@ -44,6 +45,15 @@ export interface DeployOptions {
    * on worker threads (deploy-workers.ts), a function only on this one.
    */
   readonly strategyControl?: ((strategy: Strategy, user: number) => Strategy) | NamedControl;
+}
+
+/**
+ * The options a run's own final evaluation deployed it with, from the options its training.json
+ * records (activationBits null when off; without a GRU window, CHORD's default).
+ */
+export function recordedDeployOptions(options: { readonly gruWindow?: number; readonly activationBits?: number | null } | undefined): DeployOptions {
+  const activationBits = options?.activationBits ?? undefined;
+  return { gruWindow: options?.gruWindow ?? CHORD_DEFAULTS.gruWindow, ...(activationBits === undefined ? {} : { activationBits }) };
 }
 
 /**

@@ -26,7 +26,7 @@ import { codeRevision } from '../provenance.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, sampleUsers, testHistories, validationHistories, VALIDATION_SAMPLE_SEED, type HistorySet } from './data.ts';
-import { DeploymentWorkers } from './deploy-workers.ts';
+import { withDeploymentWorkers } from './deploy-workers.ts';
 import { anotherUser, prepareDeployment, type DeployedEval } from './deployed.ts';
 import { ChordTrainError } from './errors.ts';
 import { evaluateUsers, modelScorer, type UserScorer } from './evaluate.ts';
@@ -441,29 +441,25 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const te = performance.now();
   const dep = await prepareDeployment(readArtifact(artifactDir));
   const deployOpts = { gruWindow: o.gruWindow, ...(o.activationBits === undefined ? {} : { activationBits: o.activationBits }) };
-  const evaluation = DeploymentWorkers.start(dep, workers);
-  let validEval: DeployedEval;
-  let testEval: DeployedEval;
-  const budgets: Record<string, DeployedEval> = {};
-  let testOthersStrategy: DeployedEval | undefined;
-  try {
-    validEval = await evaluation.evaluate(valid, deployOpts);
+  const { validEval, testEval, budgets, testOthersStrategy } = await withDeploymentWorkers(dep, workers, async (evaluation) => {
+    const validEval = await evaluation.evaluate(valid, deployOpts);
     o.log(metricsLine(`valid (deployed, ${validEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, validEval));
-    testEval = await evaluation.evaluate(test, deployOpts);
+    const testEval = await evaluation.evaluate(test, deployOpts);
     o.log(metricsLine(`test  (deployed, ${testEval.averageBits?.toFixed(3) ?? 'fp32'} bits)`, testEval));
+    const budgets: Record<string, DeployedEval> = {};
     for (const b of dep.hypernet ? o.budgets : []) {
       const r = await evaluation.evaluate(test, { ...deployOpts, budget: b });
       budgets[String(b)] = r;
       o.log(metricsLine(`test  (T budget ${b}: ${r.averageBits?.toFixed(3)} bits)`, r));
     }
     // Personalisation check: every user gets the strategy of the next user instead of their own.
+    let testOthersStrategy: DeployedEval | undefined;
     if (dep.hypernet && o.method !== 'quant') {
       testOthersStrategy = await evaluation.evaluate(test, { ...deployOpts, strategyUser: anotherUser(ds.numUsers) });
       o.log(metricsLine(`test  (another user's strategy)`, testOthersStrategy));
     }
-  } finally {
-    await evaluation.close();
-  }
+    return { validEval, testEval, budgets, testOthersStrategy };
+  });
   const evalSeconds = (performance.now() - te) / 1000;
   const final = {
     ...training,

@@ -12,7 +12,7 @@ import type { Strategy } from '../../core/strategy.ts';
 import type { DeploymentWorkers } from '../chord/deploy-workers.ts';
 import type { NamedControl } from '../chord/deployed.ts';
 import type { SplitDataset } from '../../data/types.ts';
-import { personalised, QUANT_BUDGET, type RecordedEval, type FinishedRun, type Training } from './plan.ts';
+import { personalised, QUANT_BUDGET, type RecordedEval, type FinishedRun } from './plan.ts';
 
 export const f4 = (x: number) => x.toFixed(4);
 
@@ -170,16 +170,16 @@ async function deployRun(key: string, run: FinishedRun, ds: SplitDataset) {
   // An artifact from before manifests said frozenWeights ships its weights under a seed manifest;
   // the manifest writeArtifact would give it, in memory only: the run directory stays as it is.
   const dep = await deployed.prepareDeployment({ ...files, manifest: manifestForBackbone(files.manifest, files.backbone) });
-  /** Runs `f` with the deployment's evaluations split over `workers` threads, closed after. */
-  const onThreads = async <T>(workers: number, f: (threads: DeploymentWorkers) => Promise<T>): Promise<T> => {
-    const threads = threadsModule.DeploymentWorkers.start(dep, workers);
-    try {
-      return await f(threads);
-    } finally {
-      await threads.close();
-    }
+  return {
+    dep,
+    deployed,
+    options: training.options,
+    /** The options of train-cli's final evaluation of the run. */
+    deployOpts: deployed.recordedDeployOptions(training.options),
+    test: testHistories(ds),
+    /** Runs `f` with the deployment's evaluations split over `workers` threads. */
+    onThreads: <T>(workers: number, f: (threads: DeploymentWorkers) => Promise<T>) => threadsModule.withDeploymentWorkers(dep, workers, f),
   };
-  return { dep, deployed, options: training.options, test: testHistories(ds), onThreads };
 }
 
 /** A re-evaluation's NDCG@10 equals one training.json recorded under both protocols, to the bit: the run's own evaluation. */
@@ -192,16 +192,10 @@ function sidecarRanks(r: { users: ArrayLike<number>; unmasked: ArrayLike<number>
   return { users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) };
 }
 
-/** The deployment options of train-cli's final evaluation of a run, from its recorded options. */
-function runDeployOptions(options: NonNullable<Training['options']>): { gruWindow: number; activationBits?: number } {
-  const bits = options.activationBits;
-  return { gruWindow: options.gruWindow, ...(bits === null ? {} : { activationBits: bits }) };
-}
-
 async function evaluateHistoryShare(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<HistoryShareSidecar> {
   const t0 = performance.now();
-  const { options, test, onThreads } = await deployRun(key, run, ds);
-  const r = await onThreads(workers, (threads) => threads.evaluate(test, runDeployOptions(options)));
+  const { deployOpts, test, onThreads } = await deployRun(key, run, ds);
+  const r = await onThreads(workers, (threads) => threads.evaluate(test, deployOpts));
   return {
     format: 'chord-history-share',
     version: 1,
@@ -308,9 +302,9 @@ export function quantBudgetEvals(finished: ReadonlyMap<string, FinishedRun>, opt
 
 async function evaluateQuantBudget(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<QuantBudgetSidecar> {
   const t0 = performance.now();
-  const { options, test, onThreads } = await deployRun(key, run, ds);
+  const { deployOpts, test, onThreads } = await deployRun(key, run, ds);
   // train-cli's evaluation at one of its --budgets (chord/run.ts), with the options it evaluated the run with.
-  const r = await onThreads(workers, (threads) => threads.evaluate(test, { ...runDeployOptions(options), budget: QUANT_BUDGET }));
+  const r = await onThreads(workers, (threads) => threads.evaluate(test, { ...deployOpts, budget: QUANT_BUDGET }));
   return { format: 'chord-quant-budget', version: 1, run: key, artifactHash: hash, budget: QUANT_BUDGET, test: r, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -352,9 +346,9 @@ async function rankRun<F extends string>(
   workers: number,
 ): Promise<RanksSidecar<F>> {
   const t0 = performance.now();
-  const { deployed, options, test, onThreads } = await deployRun(key, run, ds);
+  const { deployed, deployOpts, test, onThreads } = await deployRun(key, run, ds);
   const strategyUser = strategies === 'another user' ? { strategyUser: deployed.anotherUser(ds.numUsers) } : {};
-  const ranks = sidecarRanks(await onThreads(workers, (threads) => threads.rank(test, { ...runDeployOptions(options), ...strategyUser })));
+  const ranks = sidecarRanks(await onThreads(workers, (threads) => threads.rank(test, { ...deployOpts, ...strategyUser })));
   return {
     format,
     version: 1,
@@ -468,8 +462,7 @@ export function strategyControls(finished: ReadonlyMap<string, FinishedRun>, opt
 
 async function evaluateStrategyControls(key: string, run: FinishedRun, hash: string, ds: SplitDataset, workers: number): Promise<StrategyControlsSidecar> {
   const t0 = performance.now();
-  const { options, test, onThreads } = await deployRun(key, run, ds);
-  const base = runDeployOptions(options);
+  const { deployOpts: base, test, onThreads } = await deployRun(key, run, ds);
   const [shuffled, uniform] = await onThreads(workers, async (threads) => {
     const control = async (strategyControl: NamedControl): Promise<ControlEval> => {
       const { result, ranks } = await threads.evaluateAndRank(test, { ...base, strategyControl });
