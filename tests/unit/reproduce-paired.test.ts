@@ -56,6 +56,30 @@ describe('pairedComparisons', () => {
     expect(pairedComparisons(finished, new Map())).toEqual([]);
   });
 
+  it("sets the windows-trained runs against Quant on CHORD's examples, in each mode, and that control against Quant", () => {
+    const withControls = new Map([
+      ...finished,
+      finishedRun('sasrec-custom-l2468-b0.125-s1', 0.06),
+      finishedRun('sasrec-quant-examples-s1', 0.05),
+      finishedRun('sasrec-quant-examples-pre-s1', 0.05),
+    ]);
+    const ranked = new Map([
+      ...all,
+      ['sasrec-custom-l2468-b0.125-s1', ranks([0, 0, 50, 60])],
+      ['sasrec-quant-examples-s1', ranks([0, 20, 50, 60])],
+      ['sasrec-quant-examples-pre-s1', ranks([0, 0, 0, 60])],
+    ]);
+    const out = pairedComparisons(withControls, ranked);
+    const find = (a: string, b: string) => out.find((c) => c.a === a && c.b === b);
+    // custom − control: user 1 from rank 20 to 0 on the one seed with both.
+    expect(find('custom', 'quant-examples')).toMatchObject({ seeds: [1], ndcg10: { unmasked: pairedDifference([0, 1, 0, 0], [0, 0, 0, 0]) } });
+    expect(find('quant-examples', 'quant')!.ndcg10.unmasked.mean).toBe(0);
+    // The frozen-pretrained control is its own column: user 2 at rank 0 only there.
+    expect(find('chord-pre', 'quant-examples-pre')!.ndcg10.unmasked).toEqual(pairedDifference([0, 0, -1, 0], [0, 0, 0, 0]));
+    expect(find('quant-examples-pre', 'quant-pre')!.ndcg10.unmasked).toEqual(pairedDifference([0, 0, 1, 0], [0, 0, 0, 0]));
+    expect(find('chord', 'quant-examples')).toBeUndefined(); // no random-frozen CHORD here
+  });
+
   it('refuses runs that ranked other test users', () => {
     const other = new Map(all);
     other.set('sasrec-quant-s2', { users: [0, 1, 2, 5], unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] });

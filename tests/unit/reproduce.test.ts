@@ -34,6 +34,23 @@ describe('reproduce plan and aggregation', () => {
     expect(pre.map((r) => r.key)).toContain('sasrec-quant-pre-s2');
   });
 
+  it("plans SASRec Quant on CHORD's examples in both modes on every seed, its own key and --chord-examples", () => {
+    const plan = planRuns([1, 2]);
+    const controls = plan.filter((r) => r.group === 'examples');
+    expect(controls.map((r) => r.key)).toEqual(['sasrec-quant-examples-s1', 'sasrec-quant-examples-pre-s1', 'sasrec-quant-examples-s2', 'sasrec-quant-examples-pre-s2']);
+    for (const r of plan) {
+      const parsed = parseTrainArgs(trainArgs(r, DATA, '.cache/reproduce')).run;
+      expect(parsed.chordExamples === true, r.key).toBe(r.chordExamples);
+    }
+    // The control differs from its Quant in the examples alone: same mode, same Base.
+    const settings = (key: string) => trainArgs(plan.find((r) => r.key === key)!, DATA, 'c');
+    expect(settings('sasrec-quant-examples-pre-s2').filter((a) => a !== '--chord-examples')).toEqual(settings('sasrec-quant-pre-s2').map((a) => a.replace('sasrec-quant-pre-s2', 'sasrec-quant-examples-pre-s2')));
+    expect(settings('sasrec-quant-examples-s1')).toContain('random');
+    // ML-100K trains them; the Amazon profiles and the item-filter variant do not (their study has the frozen-pretrained one).
+    expect(planRuns([1]).filter(datasetProfile('ml-100k').keep).filter((r) => r.chordExamples)).toHaveLength(2);
+    for (const name of ['ml-100k-items21', 'amazon-toys', 'amazon-sports']) expect(planRuns([1]).filter(DATASET_PROFILES[name]!.keep).some((r) => r.chordExamples), name).toBe(false);
+  });
+
   it('--only keeps the runs matching every token: backbone, method, group, seed or a whole run key', () => {
     const plan = planRuns([1, 2, 3]);
     const keys = (tokens: string[]) => selectRuns(plan, tokens).map((r) => r.key);

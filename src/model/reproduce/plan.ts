@@ -13,7 +13,7 @@ import type { CodeRevision } from '../provenance.ts';
 import { parseTrainArgs, type TrainCliArgs } from '../train-cli.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 
-export type Group = 'headline' | 'levels' | 'beta' | 'w3a3' | 'pretrained';
+export type Group = 'headline' | 'levels' | 'beta' | 'w3a3' | 'pretrained' | 'examples';
 
 export interface RunSpec {
   key: string;
@@ -25,6 +25,11 @@ export interface RunSpec {
   seed: number;
   w3a3: boolean;
   pretrained: boolean;
+  /**
+   * Quant trained on CHORD's examples (train-cli --chord-examples; SASRec only): the control that
+   * says how much of a personalised run's lead over Quant the examples alone give a uniform model.
+   */
+  chordExamples: boolean;
   budgets: number[];
 }
 
@@ -139,7 +144,7 @@ export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
   'amazon-sports': {
     kCore: 0,
     extraArgs: amazonArgs(SPORTS_LOSS_ARGS),
-    keep: (r) => r.method === 'base' || (r.backbone === 'sasrec' && r.pretrained && (r.method === 'quant' || r.method === 'chord')),
+    keep: (r) => r.method === 'base' || (r.backbone === 'sasrec' && r.pretrained && r.group === 'pretrained' && (r.method === 'quant' || r.method === 'chord')),
   },
 };
 
@@ -189,6 +194,7 @@ export function personalised(method: Method): boolean {
 export function runKey(r: Omit<RunSpec, 'key' | 'budgets'>): string {
   const parts: string[] = [r.backbone, r.method];
   if (r.method !== 'base' && r.method !== 'quant') parts.push(`l${r.levels.replace(/,/g, '')}`, `b${r.beta}`);
+  if (r.chordExamples) parts.push('examples');
   if (r.w3a3) parts.push('w3a3');
   if (r.pretrained) parts.push('pre');
   parts.push(`s${r.seed}`);
@@ -203,7 +209,7 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
   const budgets = (r: Omit<RunSpec, 'key' | 'budgets'>): number[] =>
     !personalised(r.method) ? [] : r.group === 'headline' && r.method === 'chord' ? [QUANT_BUDGET, ...DEPLOY_BUDGETS] : [QUANT_BUDGET];
   const add = (r: Omit<RunSpec, 'key' | 'budgets'>) => out.push({ ...r, budgets: budgets(r), key: runKey(r) });
-  const base = { levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA, w3a3: false, pretrained: false };
+  const base = { levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA, w3a3: false, pretrained: false, chordExamples: false };
   // Headline rows first, one seed at a time, so a partial run already covers every method.
   for (const seed of seeds) {
     for (const backbone of BACKBONE_KINDS) {
@@ -222,6 +228,13 @@ export function planRuns(seeds: readonly number[]): RunSpec[] {
     for (const backbone of BACKBONE_KINDS) {
       for (const method of ['quant', 'custom', 'weighted'] as const) add({ ...base, group: 'pretrained', backbone, method, pretrained: true, seed });
     }
+  }
+  // Each windows-trained SASRec run (CHORD and its ablations) trains on other examples than Quant: every
+  // 10 items a window whose last 10 targets it trains. Quant on those very examples, in both modes,
+  // separates what the examples give a uniform model from what the strategies add. Caser's Quant
+  // already trains on the windows its CHORD does.
+  for (const seed of seeds) {
+    for (const pretrained of [false, true]) add({ ...base, group: 'examples', backbone: 'sasrec', method: 'quant', chordExamples: true, pretrained, seed });
   }
   const s = seeds[0]!;
   for (const backbone of BACKBONE_KINDS) {
@@ -243,7 +256,7 @@ export function selectRuns(plan: readonly RunSpec[], tokens: readonly string[]):
 
 /** The key of the Base run of r's backbone and seed: the Base a frozen-pretrained run freezes. */
 export function baseRunKey(r: RunSpec): string {
-  return runKey({ ...r, method: 'base', group: 'headline', pretrained: false, w3a3: false, levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA });
+  return runKey({ ...r, method: 'base', group: 'headline', pretrained: false, w3a3: false, chordExamples: false, levels: DEFAULT_LEVELS_ARG, beta: DEFAULT_BETA });
 }
 
 /**
@@ -258,6 +271,7 @@ export function trainArgs(r: RunSpec, data: string, cacheDir: string, profile: D
   args.push(...profile.extraArgs(r.backbone));
   if (personalised(r.method)) args.push(...(profile.hypernetArgs?.(r.backbone) ?? []));
   if (r.w3a3) args.push('--w3a3');
+  if (r.chordExamples) args.push('--chord-examples');
   if (r.pretrained) args.push('--init', 'pretrained', '--pretrained', join(cacheDir, baseRunKey(r)));
   else if (r.method !== 'base') args.push('--init', 'random');
   if (r.backbone === 'caser') args.push('--caser-user', 'shared');

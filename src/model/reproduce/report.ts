@@ -247,11 +247,14 @@ function hasDefaultQuantization(spec: RunSpec): boolean {
   return spec.levels === DEFAULT_LEVELS_ARG && spec.beta === DEFAULT_BETA && !spec.w3a3;
 }
 
-/** A per-seed column: a headline method, or a quantized method on the frozen-pretrained backbone ("<method>-pre"). */
-export type SeedColumn = Method | `${Exclude<Method, 'base'>}-pre`;
+/**
+ * A per-seed column: a headline method, or a quantized method on the frozen-pretrained backbone
+ * ("<method>-pre"), or Quant on CHORD's examples in either mode ("quant-examples[-pre]").
+ */
+export type SeedColumn = Method | `${Exclude<Method, 'base'>}-pre` | 'quant-examples' | 'quant-examples-pre';
 
-/** Every SeedColumn: the headline methods, then the quantized ones on the frozen-pretrained backbone. */
-const SEED_COLUMNS: readonly SeedColumn[] = [...METHODS, ...METHODS.filter((m) => m !== 'base').map((m) => `${m}-pre` as const)];
+/** Every SeedColumn: the headline methods, the quantized ones on the frozen-pretrained backbone, then the examples controls. */
+const SEED_COLUMNS: readonly SeedColumn[] = [...METHODS, ...METHODS.filter((m) => m !== 'base').map((m) => `${m}-pre` as const), 'quant-examples', 'quant-examples-pre'];
 
 /** One seed's test NDCG@10 per method (headline runs, plus the frozen-pretrained runs as "<method>-pre"). */
 export interface SeedComparison {
@@ -271,6 +274,7 @@ export interface SeedComparison {
 
 /** The per-seed column of a run: its method, with "-pre" on the frozen-pretrained backbone. */
 function seedColumn(spec: RunSpec): SeedColumn {
+  if (spec.chordExamples) return spec.pretrained ? 'quant-examples-pre' : 'quant-examples';
   return spec.pretrained && spec.method !== 'base' ? `${spec.method}-pre` : spec.method;
 }
 
@@ -354,6 +358,13 @@ export const PAIRED_COMPARISONS: readonly (readonly [SeedColumn, SeedColumn])[] 
   ['chord-pre', 'weighted-pre'],
   ['chord-pre', 'quant-pre'],
   ['chord-pre', 'base'],
+  // What the examples give a uniform model, and what each windows-trained run has beyond that (SASRec).
+  ['quant-examples', 'quant'],
+  ['custom', 'quant-examples'],
+  ['chord', 'quant-examples'],
+  ['quant-examples-pre', 'quant-pre'],
+  ['custom-pre', 'quant-examples-pre'],
+  ['chord-pre', 'quant-examples-pre'],
 ];
 
 /** Test NDCG@10 of method a minus method b on the same users, with its 95% interval, per protocol. */
@@ -398,9 +409,9 @@ export function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users
   return { users: users.length, ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') } };
 }
 
-/** The runs compared seed by seed and paired: default quantization, headline or frozen-pretrained. */
+/** The runs compared seed by seed and paired: default quantization, headline, frozen-pretrained or an examples control. */
 function pairedRun(spec: RunSpec): boolean {
-  return hasDefaultQuantization(spec) && (spec.group === 'headline' || spec.group === 'pretrained');
+  return hasDefaultQuantization(spec) && (spec.group === 'headline' || spec.group === 'pretrained' || spec.group === 'examples');
 }
 
 /**
