@@ -37,8 +37,13 @@
  * on the test users, cached in sidecars (.cache/reproduce-diagnostics/<key>.json,
  * <key>.strategy-spread.json and <key>.budget-3.json, keyed by the artifact's SHA-256) so the run
  * directories stay untouched and only a retrained artifact is evaluated again.
- * `--report` and the end of a normal reproduce compute the missing ones; the rewrites after each run
- * only read the sidecars.
+ * `--report` and every finished run compute the missing ones (the run's own in seconds to minutes).
+ *
+ * Each rewrite also records every finished run of the cache, its training.json and its sidecars
+ * without the weights, in results/runs/<dataset>/<key>.json.gz (`--records <dir>`;
+ * reproduce/records.ts). Committed, they carry the finished runs into a checkout without the
+ * cache: a recorded run counts as finished while the plan gives it the same settings, and the
+ * report is built from records and cached runs alike.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -51,6 +56,7 @@ import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { adoptRuns } from './reproduce/adopt.ts';
+import { readRunRecords, recordsDir, writeRunRecords } from './reproduce/records.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   chooseProfile,
@@ -62,6 +68,7 @@ import {
   planRuns,
   runTrain,
   selectRuns,
+  settingsChanges,
   staleReason,
   trainArgs,
   type RecordedEval,
@@ -99,6 +106,8 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '1' },
       /** Cache folders (comma-separated) whose finished runs with a planned run's settings are copied in (reproduce/adopt.ts). */
       adopt: { type: 'string' },
+      /** The committed records of finished runs (reproduce/records.ts); default: <results>/runs/<dataset>. */
+      records: { type: 'string' },
     },
   });
   if (!values.data) throw new UsageError('--data <path> is required (e.g. ../shared/datasets/ml-100k)');
@@ -120,12 +129,19 @@ async function main(): Promise<void> {
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
   const stale = new Map<string, StaleRun>();
+  const recordsAt = values.records ?? recordsDir(values.results, dataset);
+  const records = readRunRecords(recordsAt);
   const refresh = () => {
     for (const spec of plan) {
       const t = findTraining(join(cache, spec.key));
       const why = t && staleReason(spec, t, { data: values.data!, cacheDir: cache, profile });
+      const record = records.get(spec.key);
       if (t && !why) {
         finished.set(spec.key, { spec, ...t });
+        stale.delete(spec.key);
+      } else if (record && settingsChanges(trainArgs(spec, values.data!, cache, profile), record.training).length === 0) {
+        // Finished in an earlier checkout: its record stands in for it (a record of other settings does not).
+        finished.set(spec.key, { spec, training: record.training, recorded: record });
         stale.delete(spec.key);
       } else {
         finished.delete(spec.key);
@@ -145,9 +161,20 @@ async function main(): Promise<void> {
   if (values.list) {
     for (const r of selected) {
       const why = stale.get(r.key);
-      console.log(finished.has(r.key) ? `done  ${r.key}` : why ? `todo  ${r.key} (${why.reason})` : `todo  ${r.key}`);
+      const run = finished.get(r.key);
+      const from = run && !run.artifactDir ? ` (record, commit ${run.training.code?.commit?.slice(0, 7) ?? 'not recorded'})` : '';
+      console.log(run ? `done  ${r.key}${from}` : why ? `todo  ${r.key} (${why.reason})` : `todo  ${r.key}`);
     }
     return;
+  }
+  // A record keeps no weights: a frozen-pretrained run cannot start from a Base known only from its record.
+  const weightless = todo.filter((r) => r.pretrained && finished.has(baseRunKey(r)) && !finished.get(baseRunKey(r))!.artifactDir);
+  if (!values.report && weightless.length > 0) {
+    const bases = [...new Set(weightless.map(baseRunKey))];
+    throw new UsageError(
+      `${weightless.map((r) => r.key).join(', ')} freeze${weightless.length === 1 ? 's' : ''} ${bases.join(', ')}, kept only as a record in ${recordsAt} (no weights). ` +
+        `Put the Base's run folder into ${cache}, or remove its record to train it again; or leave these runs out with --only.`,
+    );
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
   const command = reproduceCommand(values.data, values.profile, values.seeds);
@@ -161,7 +188,7 @@ async function main(): Promise<void> {
   let ranks = new Map<string, TestRanks>();
   let controls = new Map<string, StrategyControls>();
   let others = new Map<string, TestRanks>();
-  /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds per run). */
+  /** Reads the sidecar diagnostics (computing the missing ones only when asked: that takes seconds to minutes per run). */
   const readShares = async (compute: boolean) => {
     const opts = { diagnosticsDir, workers, ...(compute ? { split: loadSplit, log: (l: string) => console.log(l) } : {}) };
     shares = await historyShares(finished, opts);
@@ -194,7 +221,9 @@ async function main(): Promise<void> {
       watched_test: watchedTestRows(finished),
     };
     writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone }));
+    const recorded = writeRunRecords(finished, diagnosticsDir, recordsAt);
+    if (recorded.length > 0) console.log(`recorded ${recorded.join(', ')} in ${recordsAt}`);
+    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, recordsDir: recordsAt, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone }));
   };
   await readShares(values.report);
   write();
@@ -208,6 +237,7 @@ async function main(): Promise<void> {
   );
   bar.start(todo.length, 0, { run: todo[0]?.key ?? '-' });
   const todoKeys = new Set(todo.map((r) => r.key));
+  let diagnosing: Promise<void> = Promise.resolve();
   let done = 0;
   // A frozen-pretrained run starts once its Base is finished (or when its Base is not run here).
   const ready = (r: RunSpec) => {
@@ -232,8 +262,12 @@ async function main(): Promise<void> {
       await runTrain(withWorkers(trainArgs(r, values.data!, cache, profile)), r.key);
     }
     refresh();
-    await readShares(false);
-    write();
+    // The finished run's diagnostics now, not at the end: its record then holds them even if this
+    // invocation never ends. One at a time when several runs finish together.
+    await (diagnosing = diagnosing.then(async () => {
+      await readShares(true);
+      write();
+    }));
     bar.update(++done, { run: r.key });
   });
   bar.update(todo.length, { run: 'done' });
@@ -254,7 +288,7 @@ export function reproduceCommand(data: string, profile: string | undefined, seed
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
-       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--jobs 1] [--workers 1] [--adopt <cache dir>,...]
+       [--profile <name>] [--diagnostics <dir>] [--cache <dir>] [--records <dir>] [--jobs 1] [--workers 1] [--adopt <cache dir>,...]
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
@@ -263,7 +297,9 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   --workers N gives each run N threads (its steps unless --z-norm or --contrast couple a batch, its final
   evaluation), and the report's evaluations too.
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
-  trained with a planned run's very settings, instead of training them again; the results name each one.`;
+  trained with a planned run's very settings, instead of training them again; the results name each one.
+  Every finished run is also recorded without its weights (training.json, per-user ranks, diagnostics) in
+  results/runs/<dataset>/<key>.json.gz (--records <dir>): committed, a checkout without the cache counts it as finished.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });

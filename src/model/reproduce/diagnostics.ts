@@ -38,7 +38,7 @@ const hashCache = new Map<string, { stamp: string; hash: string }>();
  * the report is rewritten after each run: the bytes are read again only when a file's name, size
  * or mtime changed (a retrained run rewrites its artifact).
  */
-function artifactHash(dir: string): string {
+export function artifactHash(dir: string): string {
   const files = readdirSync(dir)
     .sort()
     .map((name) => ({ name, path: join(dir, name), stat: statSync(join(dir, name)) }))
@@ -87,7 +87,8 @@ interface SidecarDiagnostic<S extends { format: string; version: number; artifac
 /**
  * The value of diagnostic `d` per finished run: recorded by the run, else the sidecar of this very
  * artifact (same format and version), else (with `split`) computed from the artifact and written to
- * a new sidecar. A run whose artifact cannot be read is logged and left out.
+ * a new sidecar. A run whose artifact cannot be read is logged and left out; a run known from its
+ * committed record (records.ts) has the sidecars it kept, and nothing is computed for it.
  */
 async function sidecarValues<S extends { format: string; version: number; artifactHash: string }, V>(
   finished: ReadonlyMap<string, FinishedRun>,
@@ -101,7 +102,13 @@ async function sidecarValues<S extends { format: string; version: number; artifa
       out.set(key, recorded);
       continue;
     }
-    if (!run.artifactDir || !d.applies(run)) continue;
+    if (!d.applies(run)) continue;
+    if (!run.artifactDir) {
+      // A run known from its record: the sidecar it kept, when it was computed from the recorded artifact.
+      const kept = run.recorded?.sidecars[d.file(key)] as S | undefined;
+      if (kept?.format === d.format && kept.version === d.version && kept.artifactHash === run.recorded!.artifactHash) out.set(key, d.value(kept));
+      continue;
+    }
     const hash = artifactHash(run.artifactDir);
     const file = join(opts.diagnosticsDir, d.file(key));
     if (existsSync(file)) {

@@ -312,11 +312,23 @@ export interface Training {
   /** Per epoch; watchedTest only in runs trained with --watch-test (the paper's protocol). */
   history?: Array<{ epoch: number; valid?: RecordedEval; watchedTest?: RecordedEval }>;
 }
-/** A finished run; artifactDir is where its training.json lies. */
+/** A diagnostic's sidecar as diagnostics.ts writes it: what it is, and the artifact it was computed from. */
+export interface RecordedSidecar {
+  format: string;
+  version: number;
+  artifactHash: string;
+}
+
+/**
+ * A finished run: artifactDir is where its training.json lies in the cache; a run known from its
+ * committed record (records.ts) has none, and `recorded` instead: the hash of the artifact it
+ * trained and its diagnostics' sidecars by file name.
+ */
 export interface FinishedRun {
   spec: RunSpec;
   training: Training;
   artifactDir?: string;
+  recorded?: { artifactHash: string; sidecars: Readonly<Record<string, RecordedSidecar>> };
 }
 
 /**

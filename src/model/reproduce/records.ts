@@ -1,0 +1,107 @@
+/**
+ * Finished reproduce runs as the repository keeps them: per run, its training.json and the sidecars
+ * of its diagnostics (diagnostics.ts), without the weights, in results/runs/<dataset>/<key>.json.gz.
+ *
+ * A run's artifact lives in .cache/, which a fresh checkout does not have, and a full table takes
+ * more machine time than one session has. With the records committed, a later checkout still has
+ * every finished run's metrics, per-user ranks and control evaluations: `reproduce` counts a
+ * recorded run as finished (while the plan still gives it the settings it trained with), builds
+ * the report from records and cached runs alike, and trains only what neither has. A record is
+ * written, or rewritten where it changed, for every finished run of the cache each time the report
+ * is. What a record cannot do is stand in for weights: a frozen-pretrained run needs its Base's
+ * artifact in the cache.
+ *
+ *   format: chord-run-record, version 1
+ *   { format, version, key, artifactHash, training, sidecars: { <sidecar file name>: <sidecar> } }
+ *   gzip (no timestamp, so equal records are equal bytes)
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { ChordTrainError } from '../chord/errors.ts';
+import { artifactHash } from './diagnostics.ts';
+import type { FinishedRun, RecordedSidecar, Training } from './plan.ts';
+
+export interface RunRecord {
+  format: 'chord-run-record';
+  version: 1;
+  key: string;
+  /** SHA-256 of the artifact the run trained (diagnostics.ts artifactHash): every sidecar here was computed from it. */
+  artifactHash: string;
+  training: Training;
+  /** The run's diagnostics by sidecar file name, as diagnostics.ts writes them. */
+  sidecars: Record<string, RecordedSidecar>;
+}
+
+/** A record file that is not one (CHORD_BAD_RUN_RECORD): its path and what is wrong, so a damaged file is named, never skipped. */
+function badRecord(file: string, why: string): ChordTrainError {
+  return new ChordTrainError('CHORD_BAD_RUN_RECORD', `${file}: not a readable run record (${why})`);
+}
+
+const SUFFIX = '.json.gz';
+
+/** Where a dataset's records live under a results folder. */
+export function recordsDir(resultsDir: string, dataset: string): string {
+  return join(resultsDir, 'runs', dataset);
+}
+
+/** The sidecars of `key` in `diagnosticsDir` computed from the artifact of `hash` (`<key>.json` and `<key>.<name>.json`). */
+function sidecarsOf(key: string, hash: string, diagnosticsDir: string): Record<string, RecordedSidecar> {
+  if (!existsSync(diagnosticsDir)) return {};
+  const out: Record<string, RecordedSidecar> = {};
+  for (const name of readdirSync(diagnosticsDir).sort()) {
+    if (!name.endsWith('.json') || !(name === `${key}.json` || name.startsWith(`${key}.`))) continue;
+    const sidecar = JSON.parse(readFileSync(join(diagnosticsDir, name), 'utf8')) as RecordedSidecar;
+    if (sidecar.artifactHash === hash) out[name] = sidecar;
+  }
+  return out;
+}
+
+/** The record of a finished run of the cache (one with its artifact). */
+export function runRecord(key: string, run: FinishedRun, diagnosticsDir: string): RunRecord {
+  if (!run.artifactDir) throw new Error(`${key}: a record is made from a run with its artifact`);
+  const hash = artifactHash(run.artifactDir);
+  return { format: 'chord-run-record', version: 1, key, artifactHash: hash, training: run.training, sidecars: sidecarsOf(key, hash, diagnosticsDir) };
+}
+
+/**
+ * Writes the record of every finished run that has its artifact, where the file is missing or
+ * differs; returns the keys written. Runs that are records already are left as they are.
+ */
+export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diagnosticsDir: string, dir: string): string[] {
+  const written: string[] = [];
+  for (const [key, run] of finished) {
+    if (!run.artifactDir) continue;
+    const bytes = gzipSync(`${JSON.stringify(runRecord(key, run, diagnosticsDir))}\n`);
+    const file = join(dir, `${key}${SUFFIX}`);
+    if (existsSync(file) && readFileSync(file).equals(bytes)) continue;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, bytes);
+    written.push(key);
+  }
+  return written;
+}
+
+/** Every record in `dir` by key (none where the folder does not exist); a damaged file throws CHORD_BAD_RUN_RECORD. */
+export function readRunRecords(dir: string): Map<string, RunRecord> {
+  const out = new Map<string, RunRecord>();
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir).sort()) {
+    if (!name.endsWith(SUFFIX)) continue;
+    const file = join(dir, name);
+    let record: RunRecord;
+    try {
+      record = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as RunRecord;
+    } catch (error) {
+      throw badRecord(file, (error as Error).message);
+    }
+    const key = name.slice(0, -SUFFIX.length);
+    if (record?.format !== 'chord-run-record' || record.version !== 1) throw badRecord(file, `format ${String(record?.format)} version ${String(record?.version)}`);
+    if (record.key !== key) throw badRecord(file, `it records ${record.key}`);
+    if (typeof record.artifactHash !== 'string' || !record.training?.metrics?.test || typeof record.sidecars !== 'object' || record.sidecars === null) {
+      throw badRecord(file, 'no artifact hash, test metrics or sidecars');
+    }
+    out.set(key, record);
+  }
+  return out;
+}

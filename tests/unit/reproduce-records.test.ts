@@ -1,0 +1,130 @@
+/**
+ * Committed run records (reproduce/records.ts): a real tiny run's training.json and sidecars kept
+ * without its weights, read back as a finished run whose diagnostics need no artifact; and
+ * reproduce-cli in a checkout without the cache, reporting from the records alone.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { othersStrategyRanks, testRanks, type TestRanks } from '../../src/model/reproduce/diagnostics.ts';
+import { datasetProfile, planRuns, trainArgs, type FinishedRun } from '../../src/model/reproduce/plan.ts';
+import { readRunRecords, recordsDir, writeRunRecords, type RunRecord } from '../../src/model/reproduce/records.ts';
+import { tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
+
+const run = promisify(execFile);
+
+describe('run records', () => {
+  const tmp = tempRunDir('reproduce-records-');
+
+  it("keeps a run's training.json and its own sidecars, reads them back with no artifact, and names a damaged file", async () => {
+    const tiny = await tinyFinishedRun(tmp());
+    const key = tiny.spec.key;
+    const diagnosticsDir = join(tmp(), 'diagnostics');
+    const runs = new Map<string, FinishedRun>([[key, tiny.run]]);
+    const ranks = await testRanks(runs, { diagnosticsDir, split: () => tiny.split });
+    const others = await othersStrategyRanks(runs, { diagnosticsDir, split: () => tiny.split });
+    // Beside them: a sidecar of another run whose key starts like this one's, and one of an older artifact.
+    writeFileSync(join(diagnosticsDir, `${key}0.ranks.json`), JSON.stringify({ format: 'chord-test-ranks', version: 1, artifactHash: 'x' }));
+    writeFileSync(join(diagnosticsDir, `${key}.budget-3.json`), JSON.stringify({ format: 'chord-quant-budget', version: 1, artifactHash: 'older' }));
+
+    const dir = recordsDir(join(tmp(), 'results'), 'ml-100k');
+    expect(writeRunRecords(runs, diagnosticsDir, dir)).toEqual([key]);
+    // Equal records are equal bytes: nothing is rewritten.
+    expect(writeRunRecords(runs, diagnosticsDir, dir)).toEqual([]);
+    const record = readRunRecords(dir).get(key)!;
+    expect(record.training).toEqual(tiny.training);
+    expect(Object.keys(record.sidecars).sort()).toEqual([`${key}.others-ranks.json`, `${key}.ranks.json`]);
+
+    // The record as a finished run: the same diagnostics, nothing evaluated (no split to evaluate with).
+    const fromRecord = new Map<string, FinishedRun>([[key, { spec: tiny.spec, training: record.training, recorded: record }]]);
+    expect(await testRanks(fromRecord, { diagnosticsDir: join(tmp(), 'none') })).toEqual(ranks);
+    expect(await othersStrategyRanks(fromRecord, { diagnosticsDir: join(tmp(), 'none') })).toEqual(others);
+    // A sidecar of another artifact than the recorded one is not used.
+    const tampered = { ...record, artifactHash: 'another' };
+    expect(await testRanks(new Map([[key, { spec: tiny.spec, training: record.training, recorded: tampered }]]), { diagnosticsDir })).toEqual(new Map());
+
+    // Damaged or misplaced records are named, never skipped.
+    const bad = join(tmp(), 'bad');
+    mkdirSync(bad);
+    writeFileSync(join(bad, `${key}.json.gz`), readFileSync(join(dir, `${key}.json.gz`)).subarray(0, 40));
+    expect(() => readRunRecords(bad)).toThrow(expect.objectContaining({ name: 'ChordTrainError', code: 'CHORD_BAD_RUN_RECORD' }));
+    expect(() => readRunRecords(bad)).toThrow(new RegExp(`${key}\\.json\\.gz: not a readable run record`));
+    writeFileSync(join(bad, `${key}.json.gz`), gzipSync(JSON.stringify({ ...record, key: 'sasrec-base-s1' })));
+    expect(() => readRunRecords(bad)).toThrow(/it records sasrec-base-s1/);
+    writeFileSync(join(bad, `${key}.json.gz`), gzipSync(JSON.stringify({ ...record, version: 2 })));
+    expect(() => readRunRecords(bad)).toThrow(/format chord-run-record version 2/);
+    expect(readRunRecords(join(tmp(), 'missing'))).toEqual(new Map());
+  }, 120_000);
+});
+
+describe('reproduce from records, in a checkout without the cache', () => {
+  const tmp = tempRunDir('reproduce-records-cli-');
+  const DATA = 'nowhere/ml-100k';
+  const profile = datasetProfile('ml-100k');
+  const plan = planRuns([1]).filter(profile.keep);
+
+  /** A record of planned run `key` as a finished run in another checkout leaves it: its planned command, its test ranks. */
+  function record(key: string, ranks: TestRanks, commit: string): RunRecord {
+    const spec = plan.find((r) => r.key === key)!;
+    const ndcg = 0.05;
+    const evalOf = { unmasked: { ndcg5: ndcg, ndcg10: ndcg, hr5: ndcg, hr10: ndcg }, masked: { ndcg5: ndcg, ndcg10: ndcg, hr5: ndcg, hr10: ndcg }, averageBits: 3 };
+    return {
+      format: 'chord-run-record',
+      version: 1,
+      key,
+      artifactHash: `hash-${key}`,
+      training: {
+        modelId: `m-${key}`,
+        command: `node src/model/train-cli.ts ${trainArgs(spec, DATA, '.cache/reproduce', profile).join(' ')}`,
+        timing: { trainSeconds: 60, meanStepSeconds: 1 },
+        epochs: { run: 9, best: 3, stoppedEarly: true },
+        code: { commit: `${commit}${'0'.repeat(40 - commit.length)}`, dirty: false },
+        metrics: { test: evalOf, testAtBudget: {} },
+      },
+      sidecars: { [`${key}.ranks.json`]: { format: 'chord-test-ranks', version: 1, artifactHash: `hash-${key}`, ranks } as never },
+    };
+  }
+
+  it('lists recorded runs as done with their commit, reports paired numbers from them, and refuses to freeze a Base it has no weights of', async () => {
+    const results = join(tmp(), 'results');
+    const dir = recordsDir(results, 'ml-100k');
+    mkdirSync(dir, { recursive: true });
+    const users = [0, 1, 2, 3];
+    const write = (r: RunRecord) => writeFileSync(join(dir, `${r.key}.json.gz`), gzipSync(JSON.stringify(r)));
+    write(record('sasrec-base-s1', { users, unmasked: [0, 0, 50, 60], masked: [0, 0, 50, 60] }, 'aaaaaaa'));
+    write(record('sasrec-quant-s1', { users, unmasked: [0, 20, 50, 60], masked: [0, 20, 50, 60] }, 'bbbbbbb'));
+    // A record of other settings than the plan gives the run now does not count.
+    const old = record('caser-base-s1', { users, unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] }, 'ccccccc');
+    write({ ...old, training: { ...old.training, command: `${old.training.command} --lr 0.5` } });
+
+    const cli = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', 'src/model/reproduce-cli.ts', '--data', DATA, '--seeds', '1', '--cache', join(tmp(), 'cache'), '--results', results, ...args]);
+    const list = (await cli('--list')).stdout;
+    expect(list).toContain('2 finished');
+    expect(list).toContain('done  sasrec-base-s1 (record, commit aaaaaaa)');
+    expect(list).toContain('done  sasrec-quant-s1 (record, commit bbbbbbb)');
+    expect(list).toMatch(/todo {2}caser-base-s1\n/);
+
+    await cli('--report');
+    const json = JSON.parse(readFileSync(join(results, 'ml-100k.json'), 'utf8'));
+    expect(json.rows.map((r: { runs: string[] }) => r.runs[0])).toContain('sasrec-quant-s1');
+    const baseQuant = json.paired_ndcg10.find((c: { a: string; b: string }) => c.a === 'base' && c.b === 'quant');
+    expect(baseQuant).toMatchObject({ backbone: 'sasrec', seeds: [1], users: 4 });
+    expect(baseQuant.ndcg10.unmasked.mean).toBeCloseTo(1 / 4, 12); // user 1: rank 0 against rank 20
+    expect(readFileSync(join(results, 'ml-100k.md'), 'utf8')).toContain(`and 2 kept as records in ${dir}`);
+    // The report writes no record of its own for runs that are records already.
+    expect(existsSync(join(tmp(), 'cache'))).toBe(false);
+
+    // sasrec-quant-pre-s1 freezes sasrec-base-s1, of which this checkout has the record only.
+    const refused = await cli('--only', 'sasrec-quant-pre-s1').then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).toBe(2);
+    expect(refused?.stderr).toMatch(/sasrec-quant-pre-s1 freezes sasrec-base-s1, kept only as a record in .* \(no weights\)/);
+    rmSync(results, { recursive: true, force: true });
+  }, 120_000);
+});
