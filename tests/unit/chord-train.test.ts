@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServedModel } from '../../src/cloud/artifacts.ts';
 import { averageBits } from '../../src/core/allocation.ts';
@@ -196,6 +196,8 @@ describe('other methods and backbones', () => {
     expect(state.settings.chordExamples).toBe(true);
     const plainState = JSON.parse(readFileSync(join(dir, 'quant-plain', 'checkpoint', 'state.json'), 'utf8'));
     expect(plainState.settings.chordExamples).toBeUndefined();
+    // Another model than plain Quant: its own artifact id.
+    expect(basename(chordEx.artifactDir)).toBe(`${basename(plain.artifactDir).replace(/-s(\d+)$/, '-examples-s$1')}`);
     await expect(runTraining(options({ method: 'chord', chordExamples: true, out: join(dir, 'chord-ex') }), tinySplit())).rejects.toThrow(/--chord-examples/);
   }, 120_000);
 

@@ -317,7 +317,8 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
   const pretrained = o.init === 'pretrained' ? loadPretrained(o.pretrainedDir!) : undefined;
   const model = buildModel(o, backbone, pretrained);
   const tag = o.method === 'base' || o.method === 'quant' ? '' : `-b${String(o.beta).replace('.', '')}-l${o.levelTable.join('')}`;
-  const modelId = o.modelId ?? slugify(`${o.backbone}-${o.dataName}-${o.method}${tag}${o.init === 'pretrained' ? '-pre' : ''}-s${o.seed}`);
+  // Quant on CHORD's examples is another model than Quant: its own id, so both can be served side by side.
+  const modelId = o.modelId ?? slugify(`${o.backbone}-${o.dataName}-${o.method}${tag}${o.chordExamples ? '-examples' : ''}${o.init === 'pretrained' ? '-pre' : ''}-s${o.seed}`);
   const settings = {
     data: o.dataName,
     backbone: o.backbone,
