@@ -39,11 +39,12 @@
  * directories stay untouched and only a retrained artifact is evaluated again.
  * `--report` and every finished run compute the missing ones (the run's own in seconds to minutes).
  *
- * Each rewrite also records every finished run of the cache, its training.json and its sidecars
- * without the weights, in results/runs/<dataset>/<key>.json.gz (`--records <dir>`;
- * reproduce/records.ts). Committed, they carry the finished runs into a checkout without the
- * cache: a recorded run counts as finished while the plan gives it the same settings, and the
- * report is built from records and cached runs alike.
+ * Each rewrite also records every finished run of the cache, its training.json and its sidecars,
+ * in results/runs/<dataset>/<key>.json.gz (`--records <dir>`; reproduce/records.ts), without
+ * weights but for a Base's best checkpoint. Committed, they carry the finished runs into a checkout
+ * without the cache: a recorded run counts as finished while the plan gives it the same settings,
+ * the report is built from records and cached runs alike, and a frozen-pretrained run freezes its
+ * Base's recorded weights.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -56,7 +57,7 @@ import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { adoptRuns } from './reproduce/adopt.ts';
-import { readRunRecords, recordsDir, writeRunRecords } from './reproduce/records.ts';
+import { readRunRecords, recordsDir, restoreBaseWeights, writeRunRecords } from './reproduce/records.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
   chooseProfile,
@@ -167,12 +168,17 @@ async function main(): Promise<void> {
     }
     return;
   }
-  // A record keeps no weights: a frozen-pretrained run cannot start from a Base known only from its record.
-  const weightless = todo.filter((r) => r.pretrained && finished.has(baseRunKey(r)) && !finished.get(baseRunKey(r))!.artifactDir);
-  if (!values.report && weightless.length > 0) {
+  // A frozen-pretrained run whose Base is a record: the record's weights go back into the cache first.
+  const weightless = values.report
+    ? []
+    : todo.filter((r) => {
+        const base = finished.get(baseRunKey(r));
+        return r.pretrained && base !== undefined && !base.artifactDir && !restoreBaseWeights(recordsAt, base.spec.key, join(cache, base.spec.key));
+      });
+  if (weightless.length > 0) {
     const bases = [...new Set(weightless.map(baseRunKey))];
     throw new UsageError(
-      `${weightless.map((r) => r.key).join(', ')} freeze${weightless.length === 1 ? 's' : ''} ${bases.join(', ')}, kept only as a record in ${recordsAt} (no weights). ` +
+      `${weightless.map((r) => r.key).join(', ')} freeze${weightless.length === 1 ? 's' : ''} ${bases.join(', ')}, kept as a record in ${recordsAt} without its weights (<key>.best.json and .bin). ` +
         `Put the Base's run folder into ${cache}, or remove its record to train it again; or leave these runs out with --only.`,
     );
   }
@@ -299,7 +305,8 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   --adopt copies in the finished runs of other cache folders (e.g. the strategy study's .cache/study) that were
   trained with a planned run's very settings, instead of training them again; the results name each one.
   Every finished run is also recorded without its weights (training.json, per-user ranks, diagnostics) in
-  results/runs/<dataset>/<key>.json.gz (--records <dir>): committed, a checkout without the cache counts it as finished.`;
+  results/runs/<dataset>/<key>.json.gz (--records <dir>), a Base with the weights its frozen-pretrained runs freeze:
+  committed, a checkout without the cache counts them as finished and trains the rest from the same Bases.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await runCli({ program: 'reproduce', usage: REPRODUCE_USAGE, main });

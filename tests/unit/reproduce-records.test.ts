@@ -1,18 +1,19 @@
 /**
  * Committed run records (reproduce/records.ts): a real tiny run's training.json and sidecars kept
  * without its weights, read back as a finished run whose diagnostics need no artifact; and
- * reproduce-cli in a checkout without the cache, reporting from the records alone.
+ * reproduce-cli in a checkout without the cache, reporting from the records alone and freezing a
+ * Base from its recorded weights.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { othersStrategyRanks, testRanks, type TestRanks } from '../../src/model/reproduce/diagnostics.ts';
 import { datasetProfile, planRuns, trainArgs, type FinishedRun } from '../../src/model/reproduce/plan.ts';
-import { readRunRecords, recordsDir, writeRunRecords, type RunRecord } from '../../src/model/reproduce/records.ts';
-import { tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
+import { readRunRecords, recordsDir, restoreBaseWeights, writeRunRecords, type RunRecord } from '../../src/model/reproduce/records.ts';
+import { planned, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
 
 const run = promisify(execFile);
 
@@ -57,6 +58,20 @@ describe('run records', () => {
     writeFileSync(join(bad, `${key}.json.gz`), gzipSync(JSON.stringify({ ...record, version: 2 })));
     expect(() => readRunRecords(bad)).toThrow(/format chord-run-record version 2/);
     expect(readRunRecords(join(tmp(), 'missing'))).toEqual(new Map());
+
+    // A Base's record comes with the checkpoint its frozen-pretrained runs freeze, and it goes back into a cache as it was.
+    const base = planned('sasrec-base-s3');
+    const checkpoint = join(dirname(tiny.result.artifactDir), 'checkpoint');
+    expect(writeRunRecords(new Map([[base.key, { ...tiny.run, spec: base }]]), diagnosticsDir, dir)).toEqual([base.key]);
+    for (const f of ['best.json', 'best.bin']) expect(readFileSync(join(dir, `${base.key}.${f}`))).toEqual(readFileSync(join(checkpoint, f)));
+    expect(readdirSync(dir).filter((f) => f.startsWith(key))).toEqual([`${key}.json.gz`]); // a CHORD run's record has no weights
+    const cacheRun = join(tmp(), 'fresh-cache', base.key);
+    expect(restoreBaseWeights(dir, base.key, cacheRun)).toBe(true);
+    for (const f of ['best.json', 'best.bin']) {
+      expect(readFileSync(join(cacheRun, 'checkpoint', f))).toEqual(readFileSync(join(checkpoint, f)));
+      expect(statSync(join(cacheRun, 'checkpoint', f)).mtimeMs).toBe(0);
+    }
+    expect(restoreBaseWeights(dir, 'caser-base-s3', join(tmp(), 'fresh-cache', 'caser-base-s3'))).toBe(false);
   }, 120_000);
 });
 
@@ -88,25 +103,30 @@ describe('reproduce from records, in a checkout without the cache', () => {
     };
   }
 
-  it('lists recorded runs as done with their commit, reports paired numbers from them, and refuses to freeze a Base it has no weights of', async () => {
+  it('lists recorded runs as done with their commit, reports paired numbers from them, and freezes a Base from its recorded weights only', async () => {
     const results = join(tmp(), 'results');
+    const cache = join(tmp(), 'cache');
     const dir = recordsDir(results, 'ml-100k');
     mkdirSync(dir, { recursive: true });
     const users = [0, 1, 2, 3];
     const write = (r: RunRecord) => writeFileSync(join(dir, `${r.key}.json.gz`), gzipSync(JSON.stringify(r)));
     write(record('sasrec-base-s1', { users, unmasked: [0, 0, 50, 60], masked: [0, 0, 50, 60] }, 'aaaaaaa'));
+    writeFileSync(join(dir, 'sasrec-base-s1.best.json'), '{"kept":"json"}');
+    writeFileSync(join(dir, 'sasrec-base-s1.best.bin'), Buffer.from([1, 2, 3]));
     write(record('sasrec-quant-s1', { users, unmasked: [0, 20, 50, 60], masked: [0, 20, 50, 60] }, 'bbbbbbb'));
+    write(record('caser-base-s1', { users, unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] }, 'ccccccc')); // no weights kept
     // A record of other settings than the plan gives the run now does not count.
-    const old = record('caser-base-s1', { users, unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] }, 'ccccccc');
+    const old = record('caser-quant-s1', { users, unmasked: [0, 0, 0, 0], masked: [0, 0, 0, 0] }, 'ddddddd');
     write({ ...old, training: { ...old.training, command: `${old.training.command} --lr 0.5` } });
 
     const cli = (...args: string[]) =>
-      run(process.execPath, ['--import', 'tsx', 'src/model/reproduce-cli.ts', '--data', DATA, '--seeds', '1', '--cache', join(tmp(), 'cache'), '--results', results, ...args]);
+      run(process.execPath, ['--import', 'tsx', 'src/model/reproduce-cli.ts', '--data', DATA, '--seeds', '1', '--cache', cache, '--results', results, ...args]);
+    const failure = (...args: string[]) => cli(...args).then(() => undefined, (e: { code: number; stderr: string; stdout: string }) => e);
     const list = (await cli('--list')).stdout;
-    expect(list).toContain('2 finished');
+    expect(list).toContain('3 finished');
     expect(list).toContain('done  sasrec-base-s1 (record, commit aaaaaaa)');
     expect(list).toContain('done  sasrec-quant-s1 (record, commit bbbbbbb)');
-    expect(list).toMatch(/todo {2}caser-base-s1\n/);
+    expect(list).toMatch(/todo {2}caser-quant-s1\n/);
 
     await cli('--report');
     const json = JSON.parse(readFileSync(join(results, 'ml-100k.json'), 'utf8'));
@@ -114,17 +134,21 @@ describe('reproduce from records, in a checkout without the cache', () => {
     const baseQuant = json.paired_ndcg10.find((c: { a: string; b: string }) => c.a === 'base' && c.b === 'quant');
     expect(baseQuant).toMatchObject({ backbone: 'sasrec', seeds: [1], users: 4 });
     expect(baseQuant.ndcg10.unmasked.mean).toBeCloseTo(1 / 4, 12); // user 1: rank 0 against rank 20
-    expect(readFileSync(join(results, 'ml-100k.md'), 'utf8')).toContain(`and 2 kept as records in ${dir}`);
-    // The report writes no record of its own for runs that are records already.
-    expect(existsSync(join(tmp(), 'cache'))).toBe(false);
+    expect(readFileSync(join(results, 'ml-100k.md'), 'utf8')).toContain(`and 3 kept as records in ${dir}`);
+    // The report writes nothing into the cache for runs that are records.
+    expect(existsSync(cache)).toBe(false);
 
-    // sasrec-quant-pre-s1 freezes sasrec-base-s1, of which this checkout has the record only.
-    const refused = await cli('--only', 'sasrec-quant-pre-s1').then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
+    // caser-quant-pre-s1 freezes caser-base-s1, whose record has no weights: refused before anything trains.
+    const refused = await failure('--only', 'caser-quant-pre-s1');
     expect(refused?.code).toBe(2);
-    expect(refused?.stderr).toMatch(/sasrec-quant-pre-s1 freezes sasrec-base-s1, kept only as a record in .* \(no weights\)/);
+    expect(refused?.stderr).toMatch(/caser-quant-pre-s1 freezes caser-base-s1, kept as a record in .* without its weights/);
+    expect(existsSync(cache)).toBe(false);
+    // sasrec-quant-pre-s1 freezes sasrec-base-s1: its weights go back into the cache, and training starts (and stops at the missing data).
+    const started = await failure('--only', 'sasrec-quant-pre-s1');
+    expect(started?.stderr).not.toMatch(/kept as a record/);
+    expect(started?.stderr).toMatch(/sasrec-quant-pre-s1/);
+    expect(readFileSync(join(cache, 'sasrec-base-s1', 'checkpoint', 'best.json'), 'utf8')).toBe('{"kept":"json"}');
+    expect(readFileSync(join(cache, 'sasrec-base-s1', 'checkpoint', 'best.bin'))).toEqual(Buffer.from([1, 2, 3]));
     rmSync(results, { recursive: true, force: true });
   }, 120_000);
 });

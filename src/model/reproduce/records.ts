@@ -8,15 +8,17 @@
  * recorded run as finished (while the plan still gives it the settings it trained with), builds
  * the report from records and cached runs alike, and trains only what neither has. A record is
  * written, or rewritten where it changed, for every finished run of the cache each time the report
- * is. What a record cannot do is stand in for weights: a frozen-pretrained run needs its Base's
- * artifact in the cache.
+ * is. A record has no weights, with one exception: a Base's record comes with the weights its
+ * frozen-pretrained runs freeze (the checkpoint's best.json and best.bin, as they are, in
+ * <key>.best.json and <key>.best.bin beside it), which reproduce puts back into the cache before
+ * such a run trains, so every frozen-pretrained run of a seed freezes the same Base in every checkout.
  *
  *   format: chord-run-record, version 1
  *   { format, version, key, artifactHash, training, sidecars: { <sidecar file name>: <sidecar> } }
  *   gzip (no timestamp, so equal records are equal bytes)
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ChordTrainError } from '../chord/errors.ts';
 import { artifactHash } from './diagnostics.ts';
@@ -65,8 +67,8 @@ export function runRecord(key: string, run: FinishedRun, diagnosticsDir: string)
 }
 
 /**
- * Writes the record of every finished run that has its artifact, where the file is missing or
- * differs; returns the keys written. Runs that are records already are left as they are.
+ * Writes the record of every finished run that has its artifact (a Base's with its weights), where
+ * a file is missing or differs; returns the keys written. Runs that are records already are left as they are.
  */
 export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diagnosticsDir: string, dir: string): string[] {
   const written: string[] = [];
@@ -74,12 +76,53 @@ export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diag
     if (!run.artifactDir) continue;
     const bytes = gzipSync(`${JSON.stringify(runRecord(key, run, diagnosticsDir))}\n`);
     const file = join(dir, `${key}${SUFFIX}`);
-    if (existsSync(file) && readFileSync(file).equals(bytes)) continue;
+    const weights = recordBaseWeights(key, run, dir);
+    if (existsSync(file) && readFileSync(file).equals(bytes)) {
+      if (weights) written.push(key);
+      continue;
+    }
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, bytes);
     written.push(key);
   }
   return written;
+}
+
+/** The tensor set a frozen-pretrained run freezes (chord/run.ts loadPretrained): the Base's best checkpoint. */
+const BASE_WEIGHTS = ['best.json', 'best.bin'] as const;
+
+/** Copies `from` to `to` unless `to` holds the same bytes already; true when it copied. */
+function copyIfChanged(from: string, to: string): boolean {
+  const bytes = readFileSync(from);
+  if (existsSync(to) && readFileSync(to).equals(bytes)) return false;
+  writeFileSync(to, bytes);
+  return true;
+}
+
+/** Keeps a finished Base's best checkpoint beside its record (the run folder is the artifact's parent); true when it wrote. */
+function recordBaseWeights(key: string, run: FinishedRun, dir: string): boolean {
+  if (run.spec.method !== 'base' || !run.artifactDir) return false;
+  const checkpoint = join(dirname(run.artifactDir), 'checkpoint');
+  if (!BASE_WEIGHTS.every((f) => existsSync(join(checkpoint, f)))) return false;
+  mkdirSync(dir, { recursive: true });
+  return BASE_WEIGHTS.map((f) => copyIfChanged(join(checkpoint, f), join(dir, `${key}.${f}`))).some(Boolean);
+}
+
+/**
+ * Puts a recorded Base's weights back where a frozen-pretrained run reads them
+ * (<runDir>/checkpoint/best.json|bin); false when its record has none. They are dated to the epoch:
+ * a run already trained from this Base must not look older than it (plan.ts staleReason).
+ */
+export function restoreBaseWeights(dir: string, key: string, runDir: string): boolean {
+  const kept = BASE_WEIGHTS.map((f) => join(dir, `${key}.${f}`));
+  if (!kept.every((f) => existsSync(f))) return false;
+  const checkpoint = join(runDir, 'checkpoint');
+  mkdirSync(checkpoint, { recursive: true });
+  BASE_WEIGHTS.forEach((f, i) => {
+    copyFileSync(kept[i]!, join(checkpoint, f));
+    utimesSync(join(checkpoint, f), 0, 0);
+  });
+  return true;
 }
 
 /** Every record in `dir` by key (none where the folder does not exist); a damaged file throws CHORD_BAD_RUN_RECORD. */
