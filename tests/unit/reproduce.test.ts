@@ -46,9 +46,9 @@ describe('reproduce plan and aggregation', () => {
     const settings = (key: string) => trainArgs(plan.find((r) => r.key === key)!, DATA, 'c');
     expect(settings('sasrec-quant-examples-pre-s2').filter((a) => a !== '--chord-examples')).toEqual(settings('sasrec-quant-pre-s2').map((a) => a.replace('sasrec-quant-pre-s2', 'sasrec-quant-examples-pre-s2')));
     expect(settings('sasrec-quant-examples-s1')).toContain('random');
-    // ML-100K trains them; the Amazon profiles and the item-filter variant do not (their study has the frozen-pretrained one).
-    expect(planRuns([1]).filter(datasetProfile('ml-100k').keep).filter((r) => r.chordExamples)).toHaveLength(2);
-    for (const name of ['ml-100k-items21', 'amazon-toys', 'amazon-sports']) expect(planRuns([1]).filter(DATASET_PROFILES[name]!.keep).some((r) => r.chordExamples), name).toBe(false);
+    // ML-100K and Toys train them; Sports (its study has the frozen-pretrained one) and the item-filter variant do not.
+    for (const name of ['ml-100k', 'amazon-toys']) expect(planRuns([1]).filter(DATASET_PROFILES[name]!.keep).filter((r) => r.chordExamples), name).toHaveLength(2);
+    for (const name of ['ml-100k-items21', 'amazon-sports']) expect(planRuns([1]).filter(DATASET_PROFILES[name]!.keep).some((r) => r.chordExamples), name).toBe(false);
   });
 
   it('--only keeps the runs matching every token: backbone, method, group, seed or a whole run key', () => {
@@ -342,7 +342,8 @@ describe('dataset profiles', () => {
   it('trains the Amazon sets without a k-core, SASRec on length buckets; Toys with the sampled loss, Sports with full softmax', () => {
     const toys = datasetProfile('amazon-toys');
     const plan = planRuns([1]).filter(toys.keep);
-    expect(plan.every((r) => r.group === 'headline' || r.group === 'pretrained')).toBe(true);
+    expect(plan.every((r) => r.group === 'headline' || r.group === 'pretrained' || r.group === 'examples')).toBe(true);
+    expect(plan.filter((r) => r.chordExamples).map((r) => r.key)).toEqual(['sasrec-quant-examples-s1', 'sasrec-quant-examples-pre-s1']);
     expect(plan.filter((r) => r.method === 'chord').map((r) => r.key).sort()).toEqual(['caser-chord-l2468-b0.125-pre-s1', 'caser-chord-l2468-b0.125-s1', 'sasrec-chord-l2468-b0.125-pre-s1', 'sasrec-chord-l2468-b0.125-s1']);
     for (const r of plan) {
       const parsed = parseTrainArgs(trainArgs(r, 'd/amazon-toys/Toys_and_Games.txt', '.cache/reproduce-amazon-toys', toys));

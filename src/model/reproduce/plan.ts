@@ -138,8 +138,9 @@ export const DATASET_PROFILES: Readonly<Record<string, DatasetProfile>> = {
     hypernetArgs: ML100K_HYPERNET_ARGS,
     keep: (r) => (r.group === 'headline' && (r.method === 'base' || r.method === 'quant' || r.method === 'chord')) || (r.group === 'pretrained' && (r.method === 'quant' || r.method === 'chord')),
   },
-  // Every headline method on both backbones, random-frozen and frozen-pretrained; no ablations.
-  'amazon-toys': { kCore: 0, extraArgs: amazonArgs(TOYS_LOSS_ARGS), keep: (r) => r.group === 'headline' || r.group === 'pretrained' },
+  // Every headline method on both backbones, random-frozen and frozen-pretrained, and SASRec Quant on
+  // CHORD's examples in both modes (the frozen-pretrained one is the strategy study's control too); no ablations.
+  'amazon-toys': { kCore: 0, extraArgs: amazonArgs(TOYS_LOSS_ARGS), keep: (r) => r.group === 'headline' || r.group === 'pretrained' || r.group === 'examples' },
   // Base for both backbones, and SASRec's Quant and CHORD on the frozen Base.
   'amazon-sports': {
     kCore: 0,
