@@ -47,6 +47,7 @@ import {
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
+import { partialNote, reportTarget, withNote } from '../src/model/reproduce/partial.ts';
 import { pairOverSeeds, watchedTest, type WatchedTest } from '../src/model/reproduce/report.ts';
 import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
 
@@ -583,16 +584,21 @@ async function main(argv: string[]): Promise<void> {
   mkdirSync('results', { recursive: true });
   const name = dataset === 'ml-100k' ? 'strategy-study' : `strategy-study-${dataset}`;
   const pooled = overSeeds(rowRuns, ranksOf, otherUserRanksOf);
-  writeFileSync(join('results', `${name}.json`), `${JSON.stringify({ dataset, command, rows, overSeeds: pooled, ptq }, null, 1)}\n`);
-  writeFileSync(join('results', `${name}.md`), markdownReport(dataset, rows, pooled, ptq, command));
-  console.log(`results/${name}.md: ${rows.length} runs`);
+  // A checkout without the runs of the committed report writes beside it, never over it (reproduce/partial.ts).
+  const target = reportTarget('results', name, new Set(rows.map((r) => r.key)), (j) => (j as { rows: { key: string }[] }).rows.map((r) => r.key));
+  const partial = target.missing.length > 0 ? { partial: { of: `${name}.json`, missing: target.missing } } : {};
+  writeFileSync(join('results', `${target.name}.json`), `${JSON.stringify({ ...partial, dataset, command, rows, overSeeds: pooled, ptq }, null, 1)}\n`);
+  const md = markdownReport(dataset, rows, pooled, ptq, command);
+  writeFileSync(join('results', `${target.name}.md`), target.missing.length > 0 ? withNote(md, partialNote(name, target.missing)) : md);
+  console.log(`results/${target.name}.md: ${rows.length} runs`);
 }
 
 const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report] [--workers 1]
 
 --list shows which study runs are done; --train trains the missing ones (reproduce's Base first) into
 .cache/study/ (.cache/study-<dataset>/ for datasets other than ML-100K); --report writes
-results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs. --workers N gives each
+results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs, or <name>.partial.* beside
+a committed report that has runs this checkout lacks. --workers N gives each
 training N threads (train --workers) and ranks the report's evaluations on N threads.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'study', usage: USAGE, main });

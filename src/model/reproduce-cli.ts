@@ -15,7 +15,8 @@
  * only does what is missing. `--only a,b` keeps runs that match every token (backbone, method, ablation group,
  * s<seed> or a run key); `--list` shows what is done and what is not; `--report` only rewrites the results files.
  * After every finished run it rewrites results/<dataset>.json and .md from all finished runs, so partial
- * progress is always on disk.
+ * progress is always on disk; where results/<dataset>.json reports runs this checkout does not have,
+ * into results/<dataset>.partial.json and .md instead (reproduce/partial.ts), so no committed row is lost.
  *
  * `--adopt <dir>,...` copies in finished runs of other caches trained with a planned run's very settings
  * (reproduce/adopt.ts), so a run the strategy study already trained is not trained twice.
@@ -57,6 +58,7 @@ import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { adoptRuns } from './reproduce/adopt.ts';
+import { partialNote, reportTarget, withNote } from './reproduce/partial.ts';
 import { readRunRecords, recordsDir, restoreBaseWeights, writeRunRecords } from './reproduce/records.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
@@ -226,15 +228,20 @@ async function main(): Promise<void> {
       controls_paired_ndcg10: controlPaired,
       watched_test: watchedTestRows(finished),
     };
-    writeFileSync(join(values.results, `${dataset}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    // Never fewer runs than the committed table reports: a report short of them is written beside it.
+    const target = reportTarget(values.results, dataset, new Set(finished.keys()), (j) => (j as typeof json).rows.flatMap((r) => r.runs));
+    const partial = target.missing.length > 0 ? { partial: { of: `${dataset}.json`, missing: target.missing } } : {};
+    writeFileSync(join(values.results, `${target.name}.json`), `${JSON.stringify({ ...partial, ...json }, null, 2)}\n`);
     const recorded = writeRunRecords(finished, diagnosticsDir, recordsAt);
     if (recorded.length > 0) console.log(`recorded ${recorded.join(', ')} in ${recordsAt}`);
-    writeFileSync(join(values.results, `${dataset}.md`), markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, recordsDir: recordsAt, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone }));
+    const md = markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, recordsDir: recordsAt, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone });
+    writeFileSync(join(values.results, `${target.name}.md`), target.missing.length > 0 ? withNote(md, partialNote(dataset, target.missing)) : md);
+    return target.name;
   };
   await readShares(values.report);
-  write();
+  const written = write();
   if (values.report) {
-    console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md from ${finished.size} finished runs`);
+    console.log(`wrote ${join(values.results, `${written}.json`)} and .md from ${finished.size} finished runs`);
     return;
   }
   const bar = new cliProgress.SingleBar(
@@ -279,8 +286,7 @@ async function main(): Promise<void> {
   bar.update(todo.length, { run: 'done' });
   bar.stop();
   await readShares(true);
-  write();
-  console.log(`wrote ${join(values.results, `${dataset}.json`)} and .md (${finished.size}/${plan.length} runs)`);
+  console.log(`wrote ${join(values.results, `${write()}.json`)} and .md (${finished.size}/${plan.length} runs)`);
 }
 
 const DEFAULT_SEEDS = '1,2,3';

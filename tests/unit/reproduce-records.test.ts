@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { othersStrategyRanks, testRanks, type TestRanks } from '../../src/model/reproduce/diagnostics.ts';
 import { datasetProfile, planRuns, trainArgs, type FinishedRun } from '../../src/model/reproduce/plan.ts';
+import { partialNote, reportTarget, withNote } from '../../src/model/reproduce/partial.ts';
 import { readRunRecords, recordsDir, restoreBaseWeights, writeRunRecords, type RunRecord } from '../../src/model/reproduce/records.ts';
 import { planned, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
 
@@ -138,6 +139,22 @@ describe('reproduce from records, in a checkout without the cache', () => {
     // The report writes nothing into the cache for runs that are records.
     expect(existsSync(cache)).toBe(false);
 
+    // A committed table with runs this checkout lacks is never rewritten from fewer: the report goes beside it.
+    const full = JSON.stringify({ rows: [{ runs: ['sasrec-base-s1'] }, { runs: ['sasrec-chord-l2468-b0.125-s1', 'sasrec-chord-l2468-b0.125-s2'] }] });
+    writeFileSync(join(results, 'ml-100k.json'), full);
+    await cli('--report');
+    expect(readFileSync(join(results, 'ml-100k.json'), 'utf8')).toBe(full);
+    const partial = JSON.parse(readFileSync(join(results, 'ml-100k.partial.json'), 'utf8'));
+    expect(partial.partial).toEqual({ of: 'ml-100k.json', missing: ['sasrec-chord-l2468-b0.125-s1', 'sasrec-chord-l2468-b0.125-s2'] });
+    expect(partial.rows).toEqual(json.rows);
+    const partialMd = readFileSync(join(results, 'ml-100k.partial.md'), 'utf8').split('\n');
+    expect(partialMd[0]).toBe('# ml-100k: CHORD reproduction');
+    expect(partialMd[2]).toMatch(/^\*\*Partial report\.\*\* `ml-100k\.md` stays the full table: it reports 2 runs this report does not have \(sasrec-chord-l2468-b0\.125-s1, sasrec-chord-l2468-b0\.125-s2\)/);
+    // Once the report has every run the table lists, the table itself is rewritten.
+    writeFileSync(join(results, 'ml-100k.json'), JSON.stringify({ rows: [{ runs: ['sasrec-base-s1'] }] }));
+    await cli('--report');
+    expect(JSON.parse(readFileSync(join(results, 'ml-100k.json'), 'utf8')).rows).toEqual(json.rows);
+
     // caser-quant-pre-s1 freezes caser-base-s1, whose record has no weights: refused before anything trains.
     const refused = await failure('--only', 'caser-quant-pre-s1');
     expect(refused?.code).toBe(2);
@@ -151,4 +168,17 @@ describe('reproduce from records, in a checkout without the cache', () => {
     expect(readFileSync(join(cache, 'sasrec-base-s1', 'checkpoint', 'best.bin'))).toEqual(Buffer.from([1, 2, 3]));
     rmSync(results, { recursive: true, force: true });
   }, 120_000);
+});
+
+describe('reportTarget: never a committed table rewritten from fewer runs', () => {
+  const tmp = tempRunDir('reproduce-partial-');
+  const keys = (j: unknown) => (j as { rows: { key: string }[] }).rows.map((r) => r.key);
+
+  it('writes the full file where there is none or it reports nothing missing, the partial one otherwise', () => {
+    expect(reportTarget(tmp(), 'strategy-study', new Set(['a']), keys)).toEqual({ name: 'strategy-study', missing: [] });
+    writeFileSync(join(tmp(), 'strategy-study.json'), JSON.stringify({ rows: [{ key: 'b' }, { key: 'a' }, { key: 'c' }, { key: 'b' }] }));
+    expect(reportTarget(tmp(), 'strategy-study', new Set(['a']), keys)).toEqual({ name: 'strategy-study.partial', missing: ['b', 'c'] });
+    expect(reportTarget(tmp(), 'strategy-study', new Set(['a', 'b', 'c', 'd']), keys)).toEqual({ name: 'strategy-study', missing: [] });
+    expect(withNote('# T\n\nbody', partialNote('strategy-study', ['b', 'c']))).toMatch(/^# T\n\n\*\*Partial report\.\*\* `strategy-study\.md` stays the full table: it reports 2 runs .*\(b, c\).*\n\nbody$/);
+  });
 });
