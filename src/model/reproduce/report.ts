@@ -361,9 +361,11 @@ export const PAIRED_COMPARISONS: readonly (readonly [SeedColumn, SeedColumn])[] 
   // What the examples give a uniform model, and what each windows-trained run has beyond that (SASRec).
   ['quant-examples', 'quant'],
   ['custom', 'quant-examples'],
+  ['weighted', 'quant-examples'],
   ['chord', 'quant-examples'],
   ['quant-examples-pre', 'quant-pre'],
   ['custom-pre', 'quant-examples-pre'],
+  ['weighted-pre', 'quant-examples-pre'],
   ['chord-pre', 'quant-examples-pre'],
 ];
 
