@@ -47,7 +47,7 @@ import {
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
-import { partialNote, reportTarget, withNote } from '../src/model/reproduce/partial.ts';
+import { writeReport } from '../src/model/reproduce/partial.ts';
 import { pairOverSeeds, watchedTest, type WatchedTest } from '../src/model/reproduce/report.ts';
 import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
 
@@ -585,12 +585,12 @@ async function main(argv: string[]): Promise<void> {
   const name = dataset === 'ml-100k' ? 'strategy-study' : `strategy-study-${dataset}`;
   const pooled = overSeeds(rowRuns, ranksOf, otherUserRanksOf);
   // A checkout without the runs of the committed report writes beside it, never over it (reproduce/partial.ts).
-  const target = reportTarget('results', name, new Set(rows.map((r) => r.key)), (j) => (j as { rows: { key: string }[] }).rows.map((r) => r.key));
-  const partial = target.missing.length > 0 ? { partial: { of: `${name}.json`, missing: target.missing } } : {};
-  writeFileSync(join('results', `${target.name}.json`), `${JSON.stringify({ ...partial, dataset, command, rows, overSeeds: pooled, ptq }, null, 1)}\n`);
-  const md = markdownReport(dataset, rows, pooled, ptq, command);
-  writeFileSync(join('results', `${target.name}.md`), target.missing.length > 0 ? withNote(md, partialNote(name, target.missing)) : md);
-  console.log(`results/${target.name}.md: ${rows.length} runs`);
+  const written = writeReport('results', name, new Set(rows.map((r) => r.key)), (j) => (j as { rows: { key: string }[] }).rows.map((r) => r.key), {
+    json: { dataset, command, rows, overSeeds: pooled, ptq },
+    markdown: markdownReport(dataset, rows, pooled, ptq, command),
+    indent: 1,
+  });
+  console.log(`results/${written}.md: ${rows.length} runs`);
 }
 
 const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report] [--workers 1]

@@ -47,7 +47,7 @@
  * the report is built from records and cached runs alike, and a frozen-pretrained run freezes its
  * Base's recorded weights.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -58,7 +58,7 @@ import { loadDataset } from '../data/load.ts';
 import { prepareDataset } from '../data/split.ts';
 import type { SplitDataset } from '../data/types.ts';
 import { adoptRuns } from './reproduce/adopt.ts';
-import { partialNote, reportTarget, withNote } from './reproduce/partial.ts';
+import { writeReport } from './reproduce/partial.ts';
 import { readRunRecords, recordsDir, restoreBaseWeights, writeRunRecords } from './reproduce/records.ts';
 import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls, strategySpreads, testRanks, type StrategyControls, type TestRanks } from './reproduce/diagnostics.ts';
 import {
@@ -228,15 +228,12 @@ async function main(): Promise<void> {
       controls_paired_ndcg10: controlPaired,
       watched_test: watchedTestRows(finished),
     };
+    const md = markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, recordsDir: recordsAt, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone });
     // Never fewer runs than the committed table reports: a report short of them is written beside it.
-    const target = reportTarget(values.results, dataset, new Set(finished.keys()), (j) => (j as typeof json).rows.flatMap((r) => r.runs));
-    const partial = target.missing.length > 0 ? { partial: { of: `${dataset}.json`, missing: target.missing } } : {};
-    writeFileSync(join(values.results, `${target.name}.json`), `${JSON.stringify({ ...partial, ...json }, null, 2)}\n`);
+    const written = writeReport(values.results, dataset, new Set(finished.keys()), (j) => (j as typeof json).rows.flatMap((r) => r.runs), { json, markdown: md, indent: 2 });
     const recorded = writeRunRecords(finished, diagnosticsDir, recordsAt);
     if (recorded.length > 0) console.log(`recorded ${recorded.join(', ')} in ${recordsAt}`);
-    const md = markdown(dataset, command, rows, plan, finished, paired, controlPaired, { cacheDir, recordsDir: recordsAt, kCore: profile.kCore, ...(profile.variantOf ? { published: profile.variantOf } : {}), trainArgs: trainArgsByBackbone, hypernetArgs: hypernetArgsByBackbone });
-    writeFileSync(join(values.results, `${target.name}.md`), target.missing.length > 0 ? withNote(md, partialNote(dataset, target.missing)) : md);
-    return target.name;
+    return written;
   };
   await readShares(values.report);
   const written = write();

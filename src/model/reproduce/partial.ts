@@ -5,7 +5,7 @@
  * `<name>.partial.json` and `.md` instead, and the full file stays as it is until a report holds
  * every run it lists.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ReportTarget {
@@ -41,4 +41,24 @@ export function partialNote(fullName: string, missing: readonly string[]): strin
 export function withNote(markdown: string, note: string): string {
   const [title, ...rest] = markdown.split('\n');
   return [title, '', note, ...rest].join('\n');
+}
+
+/**
+ * Writes a report's JSON (`indent` spaces) and markdown under reportTarget's name in `dir`: the full
+ * files, or the partial ones with what the full table has beyond them (a `partial` field, an opening
+ * note). Returns the name written.
+ */
+export function writeReport(
+  dir: string,
+  name: string,
+  present: ReadonlySet<string>,
+  reportedRuns: (json: unknown) => readonly string[],
+  report: { readonly json: object; readonly markdown: string; readonly indent: number },
+): string {
+  const target = reportTarget(dir, name, present, reportedRuns);
+  const partial = target.missing.length > 0;
+  const json = partial ? { partial: { of: `${name}.json`, missing: target.missing }, ...report.json } : report.json;
+  writeFileSync(join(dir, `${target.name}.json`), `${JSON.stringify(json, null, report.indent)}\n`);
+  writeFileSync(join(dir, `${target.name}.md`), partial ? withNote(report.markdown, partialNote(name, target.missing)) : report.markdown);
+  return target.name;
 }
