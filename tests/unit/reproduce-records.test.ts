@@ -72,6 +72,17 @@ describe('run records', () => {
       expect(readFileSync(join(cacheRun, 'checkpoint', f))).toEqual(readFileSync(join(checkpoint, f)));
       expect(statSync(join(cacheRun, 'checkpoint', f)).mtimeMs).toBe(0);
     }
+    // Restored again (the next invocation's runs): equal files stay the same files, a damaged one is replaced whole.
+    const json = join(cacheRun, 'checkpoint', 'best.json');
+    const bin = join(cacheRun, 'checkpoint', 'best.bin');
+    const untouched = { ino: statSync(json).ino, ctimeMs: statSync(json).ctimeMs };
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    writeFileSync(bin, readFileSync(bin).subarray(0, 100));
+    expect(restoreBaseWeights(dir, base.key, cacheRun)).toBe(true);
+    expect({ ino: statSync(json).ino, ctimeMs: statSync(json).ctimeMs }).toEqual(untouched);
+    expect(readFileSync(bin)).toEqual(readFileSync(join(checkpoint, 'best.bin')));
+    expect(statSync(bin).mtimeMs).toBe(0);
+    expect(readdirSync(join(cacheRun, 'checkpoint')).sort()).toEqual(['best.bin', 'best.json']);
     expect(restoreBaseWeights(dir, 'caser-base-s3', join(tmp(), 'fresh-cache', 'caser-base-s3'))).toBe(false);
   }, 120_000);
 });

@@ -17,7 +17,7 @@
  *   { format, version, key, artifactHash, training, sidecars: { <sidecar file name>: <sidecar> } }
  *   gzip (no timestamp, so equal records are equal bytes)
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ChordTrainError } from '../chord/errors.ts';
@@ -119,8 +119,16 @@ export function restoreBaseWeights(dir: string, key: string, runDir: string): bo
   const checkpoint = join(runDir, 'checkpoint');
   mkdirSync(checkpoint, { recursive: true });
   BASE_WEIGHTS.forEach((f, i) => {
-    copyFileSync(kept[i]!, join(checkpoint, f));
-    utimesSync(join(checkpoint, f), 0, 0);
+    const to = join(checkpoint, f);
+    const bytes = readFileSync(kept[i]!);
+    // Another invocation's run may be reading these files right now: equal bytes stay untouched, new ones arrive whole.
+    if (existsSync(to) && readFileSync(to).equals(bytes)) {
+      if (statSync(to).mtimeMs !== 0) utimesSync(to, 0, 0);
+      return;
+    }
+    writeFileSync(`${to}.tmp`, bytes);
+    utimesSync(`${to}.tmp`, 0, 0);
+    renameSync(`${to}.tmp`, to);
   });
   return true;
 }
