@@ -184,6 +184,17 @@ async function main(): Promise<void> {
         `Put the Base's run folder into ${cache}, or remove its record to train it again; or leave these runs out with --only.`,
     );
   }
+  // A frozen-pretrained run freezes its Base's best checkpoint, which exists, and changes, while that Base
+  // trains: selected without an unfinished Base (--only, or another invocation training it), it waits for nothing.
+  const todoKeys = new Set(todo.map((r) => r.key));
+  const baseless = values.report ? [] : todo.filter((r) => r.pretrained && !finished.has(baseRunKey(r)) && !todoKeys.has(baseRunKey(r)));
+  if (baseless.length > 0) {
+    const bases = [...new Set(baseless.map(baseRunKey))];
+    throw new UsageError(
+      `${baseless.map((r) => r.key).join(', ')} freeze${baseless.length === 1 ? 's' : ''} ${bases.join(', ')}, not finished in ${cache} nor in ${recordsAt}. ` +
+        `Select ${bases.length === 1 ? 'it' : 'them'} too (--only ${[...baseless.map((r) => r.key), ...bases].join(',')}), or wait until the invocation training ${bases.length === 1 ? 'it' : 'them'} is done.`,
+    );
+  }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
   const command = reproduceCommand(values.data, values.profile, values.seeds);
   const cacheDir = cache.replace(/[\\/]+$/, '');
@@ -246,15 +257,13 @@ async function main(): Promise<void> {
     cliProgress.Presets.shades_classic,
   );
   bar.start(todo.length, 0, { run: todo[0]?.key ?? '-' });
-  const todoKeys = new Set(todo.map((r) => r.key));
   let diagnosing: Promise<void> = Promise.resolve();
   let done = 0;
-  // A frozen-pretrained run starts once its Base is finished (or when its Base is not run here).
+  // A frozen-pretrained run starts once its Base is finished (a Base not run here is finished already).
   const ready = (r: RunSpec) => {
     if (!r.pretrained) return true;
-    const base = baseRunKey(r);
     refresh();
-    return !todoKeys.has(base) || finished.has(base);
+    return finished.has(baseRunKey(r));
   };
   await runQueue(todo, jobs, ready, async (r) => {
     bar.update(done, { run: r.key });

@@ -171,6 +171,12 @@ describe('reproduce from records, in a checkout without the cache', () => {
     expect(refused?.code).toBe(2);
     expect(refused?.stderr).toMatch(/caser-quant-pre-s1 freezes caser-base-s1, kept as a record in .* without its weights/);
     expect(existsSync(cache)).toBe(false);
+    // sasrec-quant-pre-s2 freezes sasrec-base-s2, which neither the cache nor the records have: refused, never
+    // started on whatever checkpoint a Base in training has written so far.
+    const baseless = await failure('--seeds', '1,2', '--only', 'sasrec-quant-pre-s2');
+    expect(baseless?.code).toBe(2);
+    expect(baseless?.stderr).toMatch(/sasrec-quant-pre-s2 freezes sasrec-base-s2, not finished in .* nor in .*\. Select it too \(--only sasrec-quant-pre-s2,sasrec-base-s2\)/);
+    expect(existsSync(cache)).toBe(false);
     // sasrec-quant-pre-s1 freezes sasrec-base-s1: its weights go back into the cache, and training starts (and stops at the missing data).
     const started = await failure('--only', 'sasrec-quant-pre-s1');
     expect(started?.stderr).not.toMatch(/kept as a record/);
