@@ -17,6 +17,9 @@
  * probe (tools/probe-strategy.ts). The paper's protocol, labelled as not a result: the Base quantized
  * to uniform 3 bits after training (no retraining), with and without 3-bit activations.
  * Evaluations are cached per artifact (.cache/study/<key>.eval.json, keyed by training.json's hash).
+ * Every finished run the report reads is also kept, without weights, as a record in
+ * results/runs/<dataset>/study/ (tools/study-records.ts): a checkout without the cache reports from the
+ * records, and --train trains only what neither has, freezing reproduce's recorded Base where it kept one.
  */
 import { createHash } from 'node:crypto';
 import { UsageError, runCli } from '../src/cli/run-cli.ts';
@@ -44,12 +47,15 @@ import {
   reproduceCacheDir,
   runTrain,
   selectRuns,
+  settingsChanges,
   trainArgs,
   type Training,
 } from '../src/model/reproduce/plan.ts';
 import { writeReport } from '../src/model/reproduce/partial.ts';
+import { readRunRecords, recordsDir, restoreBaseWeights } from '../src/model/reproduce/records.ts';
 import { pairOverSeeds, watchedTest, type WatchedTest } from '../src/model/reproduce/report.ts';
 import { inputSpread, mean, ndcgs, probeStrategy, type InputSpread, type ProbeResult } from './probe-strategy.ts';
+import { fromPlain, readStudyRecords, studyRecordsDir, toPlain, writeStudyRecord, type StudyRecord } from './study-records.ts';
 
 export interface StudyRun {
   readonly key: string;
@@ -177,12 +183,6 @@ interface RunEval {
   readonly probe?: ProbeResult;
 }
 
-const toPlain = (r: UserRanks) => ({ users: Array.from(r.users), unmasked: Array.from(r.unmasked), masked: Array.from(r.masked) });
-const fromPlain = (r: { users: number[]; unmasked: number[]; masked: number[] }): UserRanks => ({
-  users: Int32Array.from(r.users),
-  unmasked: Int32Array.from(r.unmasked),
-  masked: Int32Array.from(r.masked),
-});
 
 /**
  * A finished run's artifact, read and deployed on first use only: the evaluation (when not cached),
@@ -367,11 +367,18 @@ function tableSection(out: string[], title: string, intro: readonly string[], he
   for (const row of rows) out.push(`| ${row.join(' | ')} |`);
 }
 
-function markdownReport(dataset: string, rows: StudyRow[], pooled: readonly OverSeeds[], ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>, command: string): string {
+function markdownReport(
+  dataset: string,
+  rows: StudyRow[],
+  pooled: readonly OverSeeds[],
+  ptq: Array<{ key: string; label: string; test: ReturnType<typeof metrics>; vsBase: ReturnType<typeof paired>; vsQuantPre: ReturnType<typeof paired> | null }>,
+  command: string,
+  recordsAt: string,
+): string {
   const out: string[] = [];
   const title = DATASET_TITLES[dataset] ?? dataset;
   out.push(`# Can the personal strategy earn its bits? (${title})`, '');
-  out.push(`Written by \`${command}\` from the finished runs in ${studyCacheDir(dataset)}/ (each a \`train\` run on the same seed's frozen Base`);
+  out.push(`Written by \`${command}\` from the finished runs in ${studyCacheDir(dataset)}/ and those kept as records in ${recordsAt}/ (each a \`train\` run on the same seed's frozen Base`);
   out.push('of `reproduce`; settings as reproduce plus the one change in "mechanism"). Test NDCG@10 / HR@10 over all items, unmasked');
   out.push('(the paper\'s protocol) and masked (the user\'s history excluded). Selection is on validation NDCG@10 only.');
   out.push('Paired columns: per-user NDCG@10 difference on the same test users with its 95% interval; `*` = the interval excludes 0.', '');
@@ -482,6 +489,39 @@ function markdownReport(dataset: string, rows: StudyRow[], pooled: readonly Over
   return `${out.join('\n')}\n`;
 }
 
+/** A finished run of the cache as the study records it: its evaluation (cached by training.json's hash) and, personalised, its input spread. */
+export async function recordRun(
+  studyCache: string,
+  key: string,
+  run: { artifactDir: string; training: Training },
+  ds: () => SplitDataset,
+  personalised: boolean,
+  workers: number,
+): Promise<StudyRecord> {
+  const deployment = lazyDeployment(run.artifactDir);
+  const ev = await evaluateRun(studyCache, key, run.artifactDir, deployment, run.training, ds(), personalised, workers);
+  const spread = personalised ? inputSpread(await deployment(), ds(), run.training.options?.gruWindow ?? 20) : undefined;
+  return {
+    format: 'chord-study-record',
+    version: 1,
+    key,
+    trainingHash: ev.hash,
+    training: run.training,
+    ranks: { own: toPlain(ev.ranks.own), ...(ev.ranks.otherUser ? { otherUser: toPlain(ev.ranks.otherUser) } : {}) },
+    ...(ev.probe ? { probe: ev.probe } : {}),
+    ...(spread ? { inputSpread: spread } : {}),
+  };
+}
+
+/** A Base of the cache as the study records it: its ranks and those of its post-training 3-bit variants (each cached). */
+export async function recordBase(studyCache: string, key: string, run: { artifactDir: string; training: Training }, ds: () => SplitDataset, workers: number): Promise<StudyRecord> {
+  const deployment = lazyDeployment(run.artifactDir);
+  const ev = await evaluateRun(studyCache, key, run.artifactDir, deployment, run.training, ds(), false, workers);
+  const w3 = await ptqRanks(studyCache, key, run.artifactDir, deployment, ds(), workers);
+  const w3a3 = await ptqRanks(studyCache, key, run.artifactDir, deployment, ds(), workers, 3);
+  return { format: 'chord-study-record', version: 1, key, trainingHash: ev.hash, training: run.training, ranks: { own: toPlain(ev.ranks.own) }, ptq: { w3: toPlain(w3), w3a3: toPlain(w3a3) } };
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -493,6 +533,7 @@ async function main(argv: string[]): Promise<void> {
       train: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
       workers: { type: 'string', default: '1' },
+      results: { type: 'string', default: 'results' },
     },
   });
   const workers = Number(values.workers);
@@ -504,57 +545,81 @@ async function main(argv: string[]): Promise<void> {
   const profile = datasetProfile(dataset);
   const reproduceCache = reproduceCacheDir(dataset);
   const studyCache = studyCacheDir(dataset);
+  const recordsAt = studyRecordsDir(values.results, dataset);
+  const recorded = readStudyRecords(recordsAt);
   const runDir = (r: StudyRun) => (r.reproduceKey ? join(reproduceCache, r.reproduceKey) : join(studyCache, r.key));
   const seeds = values.seeds.split(',').map(Number);
   const only = values.only?.split(',');
   const runs = studyRuns(seeds, dataset).filter((r) => !only || only.includes(r.key));
   if (values.list) {
-    for (const r of runs) console.log(`${findTraining(runDir(r)) ? 'done' : 'todo'}  ${r.key}  ${r.mechanism}${r.reproduceKey ? ` (reproduce's ${r.reproduceKey})` : ''}`);
+    for (const r of runs) {
+      const record = recorded.get(r.key);
+      const status = findTraining(runDir(r)) ? 'done' : record ? `done (record, commit ${record.training.code?.commit?.slice(0, 7) ?? 'not recorded'})` : 'todo';
+      console.log(`${status}  ${r.key}  ${r.mechanism}${r.reproduceKey ? ` (reproduce's ${r.reproduceKey})` : ''}`);
+    }
     return;
   }
   if (values.train) {
     const plan = planRuns(seeds);
+    const baseRecordsAt = recordsDir(values.results, dataset);
+    const baseRecords = readRunRecords(baseRecordsAt);
     for (const r of runs) {
+      if (findTraining(runDir(r)) || recorded.has(r.key)) continue;
       const base = selectRuns(plan, [baseKey(r)])[0]!;
-      if (!findTraining(join(reproduceCache, base.key))) await runTrain(withWorkers(trainArgs(base, data, reproduceCache, profile)), base.key);
+      const baseArgs = trainArgs(base, data, reproduceCache, profile);
+      if (!findTraining(join(reproduceCache, base.key))) {
+        // reproduce's recorded Base, where it kept its weights, is the one every frozen-pretrained run of this seed freezes.
+        const record = baseRecords.get(base.key);
+        const restored = record && settingsChanges(baseArgs, record.training).length === 0 && restoreBaseWeights(baseRecordsAt, base.key, join(reproduceCache, base.key));
+        if (!restored) await runTrain(withWorkers(baseArgs), base.key);
+      }
       if (r.reproduceKey) {
         if (!findTraining(runDir(r))) console.error(`${r.key} is reproduce's ${r.reproduceKey}: train it with npm run reproduce -- --data ${data} --only ${r.reproduceKey}`);
         continue;
       }
-      if (!findTraining(runDir(r))) await runTrain(withWorkers(studyTrainArgs(r, data)), r.key);
+      await runTrain(withWorkers(studyTrainArgs(r, data)), r.key);
     }
   }
   if (!values.report && values.train) return;
-  const ds = prepareDataset(loadDataset(data).interactions, { k: profile.kCore }).split;
+  let split: SplitDataset | undefined;
+  const ds = () => (split ??= prepareDataset(loadDataset(data).interactions, { k: profile.kCore }).split);
+  /** A run's record: made from its artifact where the cache has it (and kept), the committed one otherwise. */
+  const recordOf = async (key: string, dir: string, make: (run: { artifactDir: string; training: Training }) => Promise<StudyRecord>) => {
+    const run = findTraining(dir);
+    if (!run) return recorded.get(key);
+    const record = await make(run);
+    if (writeStudyRecord(recordsAt, record)) console.error(`recorded ${key} in ${recordsAt}`);
+    return record;
+  };
   const rows: StudyRow[] = [];
   const rowRuns: StudyRun[] = [];
   const ranksOf = new Map<string, UserRanks>();
   const otherUserRanksOf = new Map<string, UserRanks>();
   for (const r of studyRuns(seeds, dataset)) {
-    const run = findTraining(runDir(r));
-    if (!run) continue;
     const personalised = r.method !== 'quant';
-    const deployment = lazyDeployment(run.artifactDir);
-    const ev = await evaluateRun(studyCache, r.key, run.artifactDir, deployment, run.training, ds, personalised, workers);
-    ranksOf.set(r.key, ev.ranks.own);
-    if (ev.ranks.otherUser) otherUserRanksOf.set(r.key, ev.ranks.otherUser);
+    const record = await recordOf(r.key, runDir(r), (run) => recordRun(studyCache, r.key, run, ds, personalised, workers));
+    if (!record) continue;
+    const own = fromPlain(record.ranks.own);
+    const otherUser = record.ranks.otherUser ? fromPlain(record.ranks.otherUser) : undefined;
+    ranksOf.set(r.key, own);
+    if (otherUser) otherUserRanksOf.set(r.key, otherUser);
     const quant = ranksOf.get(studyKey(r.backbone, 'quant', r.seed));
-    const t = run.training;
+    const t = record.training;
     rows.push({
       key: r.key,
       mechanism: r.mechanism,
       validNdcg10: t.metrics.valid?.unmasked.ndcg10 ?? null,
-      test: metrics(ev.ranks.own),
+      test: metrics(own),
       averageBits: t.metrics.test.averageBits ?? null,
       testAt3Bits: t.metrics.testAtBudget['3']?.unmasked.ndcg10 ?? null,
       epochs: t.epochs ?? null,
       trainMinutes: t.timing.trainSeconds / 60,
       commit: t.code?.commit?.slice(0, 7) ?? null,
-      vsQuant: personalised && quant ? paired(ev.ranks.own, quant) : null,
+      vsQuant: personalised && quant ? paired(own, quant) : null,
       vsQuantChordExamples: null,
-      ownVsOtherUser: ev.ranks.otherUser ? paired(ev.ranks.own, ev.ranks.otherUser) : null,
-      probe: ev.probe ?? null,
-      inputSpread: personalised ? inputSpread(await deployment(), ds, t.options?.gruWindow ?? 20) : null,
+      ownVsOtherUser: otherUser ? paired(own, otherUser) : null,
+      probe: record.probe ?? null,
+      inputSpread: record.inputSpread ?? null,
       watchedTest: watchedTest(t),
     });
     rowRuns.push(r);
@@ -568,37 +633,37 @@ async function main(argv: string[]): Promise<void> {
   const ptq: Parameters<typeof markdownReport>[3] = [];
   for (const seed of seeds) {
     for (const backbone of ['caser', 'sasrec'] as const) {
-      const base = findTraining(join(reproduceCache, baseKey({ backbone, seed })));
-      if (!base) continue;
-      const baseDeployment = lazyDeployment(base.artifactDir);
-      const baseRanks = (await evaluateRun(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, base.training, ds, false, workers)).ranks.own;
+      const key = baseKey({ backbone, seed });
+      const record = await recordOf(key, join(reproduceCache, key), (run) => recordBase(studyCache, key, run, ds, workers));
+      if (!record?.ptq) continue;
+      const baseRanks = fromPlain(record.ranks.own);
       const quantPre = ranksOf.get(studyKey(backbone, 'quant', seed));
-      for (const [label, bits] of [['PTQ w3', undefined], ['PTQ w3a3', 3]] as const) {
-        const r = await ptqRanks(studyCache, baseKey({ backbone, seed }), base.artifactDir, baseDeployment, ds, workers, bits);
+      for (const [label, r] of [['PTQ w3', fromPlain(record.ptq.w3)], ['PTQ w3a3', fromPlain(record.ptq.w3a3)]] as const) {
         ptq.push({ key: `${backbone} s${seed}`, label, test: metrics(r), vsBase: paired(r, baseRanks), vsQuantPre: quantPre ? paired(r, quantPre) : null });
       }
       ptq.push({ key: `${backbone} s${seed}`, label: 'Base fp32', test: metrics(baseRanks), vsBase: paired(baseRanks, baseRanks), vsQuantPre: quantPre ? paired(baseRanks, quantPre) : null });
     }
   }
   const command = `npm run study -- --data ${data} --seeds ${values.seeds} --report`;
-  mkdirSync('results', { recursive: true });
+  mkdirSync(values.results, { recursive: true });
   const name = dataset === 'ml-100k' ? 'strategy-study' : `strategy-study-${dataset}`;
   const pooled = overSeeds(rowRuns, ranksOf, otherUserRanksOf);
   // A checkout without the runs of the committed report writes beside it, never over it (reproduce/partial.ts).
-  const written = writeReport('results', name, new Set(rows.map((r) => r.key)), (j) => (j as { rows: { key: string }[] }).rows.map((r) => r.key), {
+  const written = writeReport(values.results, name, new Set(rows.map((r) => r.key)), (j) => (j as { rows: { key: string }[] }).rows.map((r) => r.key), {
     json: { dataset, command, rows, overSeeds: pooled, ptq },
-    markdown: markdownReport(dataset, rows, pooled, ptq, command),
+    markdown: markdownReport(dataset, rows, pooled, ptq, command, recordsAt),
     indent: 1,
   });
-  console.log(`results/${written}.md: ${rows.length} runs`);
+  console.log(`${join(values.results, written)}.md: ${rows.length} runs`);
 }
 
-const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report] [--workers 1]
+const USAGE = `usage: npm run study -- --data <dataset dir or file> [--seeds 1] [--only key,...] [--list] [--train] [--report] [--workers 1] [--results results]
 
---list shows which study runs are done; --train trains the missing ones (reproduce's Base first) into
-.cache/study/ (.cache/study-<dataset>/ for datasets other than ML-100K); --report writes
-results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished runs, or <name>.partial.* beside
-a committed report that has runs this checkout lacks. --workers N gives each
-training N threads (train --workers) and ranks the report's evaluations on N threads.`;
+--list shows which study runs are done (in the cache, or kept as a record); --train trains the missing ones
+(reproduce's Base first, or its recorded weights) into .cache/study/ (.cache/study-<dataset>/ for datasets other
+than ML-100K); --report writes results/strategy-study.json and .md (strategy-study-<dataset>.*) from the finished
+runs and the records, or <name>.partial.* beside a committed report that has runs this checkout lacks, and records
+every run it read from the cache in <results>/runs/<dataset>/study/. --workers N gives each training N threads
+(train --workers) and ranks the report's evaluations on N threads.`;
 
 if (import.meta.url === `file://${process.argv[1]}`) void runCli({ program: 'study', usage: USAGE, main });

@@ -3,9 +3,12 @@
  * reproduce's settings, each changing only what its mechanism says; the paper's post-training Quant
  * is ranked once per Base and cached.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
@@ -15,7 +18,8 @@ import { testHistories } from '../../src/model/chord/data.ts';
 import { prepareDeployment, rankDeployment } from '../../src/model/chord/deployed.ts';
 import { runTraining } from '../../src/model/chord/run.ts';
 import { readArtifact } from '../../src/model/export.ts';
-import { overSeeds, ptqRanks, studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
+import { overSeeds, ptqRanks, recordBase, studyRuns, studyTrainArgs } from '../../tools/strategy-study.ts';
+import { readStudyRecords, studyRecordsDir, toPlain, writeStudyRecord, type PlainRanks, type StudyRecord } from '../../tools/study-records.ts';
 import { cyclicSplit, tinyRunOptions } from '../fixtures/tiny-training.ts';
 
 describe('strategy study plan', () => {
@@ -164,8 +168,87 @@ describe('post-training Quant of a Base', () => {
       appendFileSync(join(base.artifactDir, 'training.json'), '\n');
       await ptqRanks(cache, 'sasrec-base-s3', base.artifactDir, deployment, ds, 1);
       expect(deployed).toBe(3);
+
+      // The study's record of the Base: its own ranks and both PTQ variants, read back as written.
+      const training = JSON.parse(readFileSync(join(base.artifactDir, 'training.json'), 'utf8'));
+      const record = await recordBase(cache, 'sasrec-base-s3', { artifactDir: base.artifactDir, training }, () => ds, 1);
+      expect(record.ptq!.w3).toEqual(toPlain(expected));
+      expect(record.ranks.own).toEqual(toPlain(rankDeployment(dep, testHistories(ds), { gruWindow: 20 })));
+      const records = join(dir, 'records');
+      expect(writeStudyRecord(records, record)).toBe(true);
+      expect(writeStudyRecord(records, record)).toBe(false); // equal records are equal bytes
+      expect(readStudyRecords(records).get('sasrec-base-s3')).toEqual(record);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('the study from its records, in a checkout without the cache', () => {
+  const run = promisify(execFile);
+  // A dataset name no cache holds, so the report can only read the records.
+  const root = mkdtempSync(join(tmpdir(), 'study-records-'));
+  const name = basename(root).toLowerCase();
+  const DATA = join(root, name);
+  const results = join(root, 'results');
+  const dir = studyRecordsDir(results, name);
+  const users = [0, 1, 2, 3];
+  const ranks = (unmasked: number[]): PlainRanks => ({ users, unmasked, masked: unmasked });
+  const metric = { ndcg5: 0.1, ndcg10: 0.1, hr5: 0.1, hr10: 0.1 };
+  function record(key: string, own: PlainRanks, extra: Partial<StudyRecord> = {}): StudyRecord {
+    return {
+      format: 'chord-study-record',
+      version: 1,
+      key,
+      trainingHash: `hash-${key}`,
+      training: {
+        modelId: `m-${key}`,
+        command: 'node src/model/train-cli.ts',
+        timing: { trainSeconds: 120, meanStepSeconds: 1 },
+        epochs: { run: 9, best: 3, stoppedEarly: true },
+        code: { commit: `abcdef1${'0'.repeat(33)}`, dirty: false },
+        metrics: { test: { unmasked: metric, masked: metric, averageBits: 3 }, testAtBudget: {}, valid: { unmasked: metric, masked: metric } },
+      } as never,
+      ranks: { own },
+      ...extra,
+    };
+  }
+  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'tools/strategy-study.ts', '--data', DATA, '--results', results, ...args]);
+
+  it('lists recorded runs as done, reports paired numbers and the paper\'s protocol from them alone, and names a damaged record', async () => {
+    try {
+      // Quant-pre: every user at rank 99. z-norm: users 0 and 1 at rank 0 with their own strategy, user 0 only with another's.
+      writeStudyRecord(dir, record('sasrec-quant-pre-s1', ranks([99, 99, 99, 99])));
+      writeStudyRecord(dir, record('sasrec-chord-znorm-pre-s1', ranks([0, 0, 99, 99]), { ranks: { own: ranks([0, 0, 99, 99]), otherUser: ranks([0, 99, 99, 99]) } }));
+      writeStudyRecord(dir, record('sasrec-base-s1', ranks([0, 99, 99, 99]), { ptq: { w3: ranks([99, 99, 99, 99]), w3a3: ranks([0, 0, 0, 99]) } }));
+
+      const list = (await cli('--list')).stdout;
+      expect(list).toMatch(/^done \(record, commit abcdef1\) {2}sasrec-quant-pre-s1 /m);
+      expect(list).toMatch(/^done \(record, commit abcdef1\) {2}sasrec-chord-znorm-pre-s1 /m);
+      expect(list).toMatch(/^todo {2}sasrec-chord-pre-s1 /m);
+
+      await cli('--report');
+      const json = JSON.parse(readFileSync(join(results, `strategy-study-${name}.json`), 'utf8'));
+      expect(json.rows.map((r: { key: string }) => r.key)).toEqual(['sasrec-quant-pre-s1', 'sasrec-chord-znorm-pre-s1']);
+      const z = json.rows[1];
+      expect(z.test.ndcg10).toBeCloseTo(2 / 4, 12);
+      expect(z.vsQuant.unmasked.mean).toBeCloseTo(2 / 4, 12);
+      expect(z.ownVsOtherUser.unmasked.mean).toBeCloseTo(1 / 4, 12);
+      expect(z.commit).toBe('abcdef1');
+      expect(z.trainMinutes).toBe(2);
+      expect(json.ptq.map((p: { label: string }) => p.label)).toEqual(['PTQ w3', 'PTQ w3a3', 'Base fp32']);
+      expect(json.ptq[1].vsBase.unmasked.mean).toBeCloseTo(2 / 4, 12);
+      expect(json.ptq[1].vsQuantPre.unmasked.mean).toBeCloseTo(3 / 4, 12);
+      expect(readFileSync(join(results, `strategy-study-${name}.md`), 'utf8')).toContain(`those kept as records in ${dir}/`);
+      // Nothing was trained, evaluated or cached.
+      expect(existsSync(join('.cache', `study-${name}`))).toBe(false);
+      expect(existsSync(join('.cache', `reproduce-${name}`))).toBe(false);
+
+      writeFileSync(join(dir, 'sasrec-quant-pre-s1.json.gz'), gzipSync(JSON.stringify({ ...record('sasrec-quant-pre-s1', ranks([99])), ranks: { own: { users, unmasked: [1], masked: [1] } } })));
+      const damaged = await cli('--report').then(() => undefined, (e: { stderr: string }) => e);
+      expect(damaged?.stderr).toMatch(/sasrec-quant-pre-s1\.json\.gz: not a readable run record \(no training hash, test metrics or ranks\)/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   }, 120_000);
 });

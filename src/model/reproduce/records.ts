@@ -36,11 +36,41 @@ export interface RunRecord {
 }
 
 /** A record file that is not one (CHORD_BAD_RUN_RECORD): its path and what is wrong, so a damaged file is named, never skipped. */
-function badRecord(file: string, why: string): ChordTrainError {
+export function badRecord(file: string, why: string): ChordTrainError {
   return new ChordTrainError('CHORD_BAD_RUN_RECORD', `${file}: not a readable run record (${why})`);
 }
 
 const SUFFIX = '.json.gz';
+
+/**
+ * Writes `value` to `file` as gzipped JSON (no timestamp, so equal values are equal bytes) unless the
+ * file holds those bytes already; true when it wrote.
+ */
+export function writeRecordFile(file: string, value: unknown): boolean {
+  const bytes = gzipSync(`${JSON.stringify(value)}\n`);
+  if (existsSync(file) && readFileSync(file).equals(bytes)) return false;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, bytes);
+  return true;
+}
+
+/** A gzipped JSON record file's value; a file that is none throws CHORD_BAD_RUN_RECORD naming it. */
+export function readRecordFile(file: string): unknown {
+  try {
+    return JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
+  } catch (error) {
+    throw badRecord(file, (error as Error).message);
+  }
+}
+
+/** The keys of the record files in `dir` (none where it does not exist), in name order. */
+export function recordKeys(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(SUFFIX))
+    .sort()
+    .map((name) => name.slice(0, -SUFFIX.length));
+}
 
 /** Where a dataset's records live under a results folder. */
 export function recordsDir(resultsDir: string, dataset: string): string {
@@ -74,16 +104,8 @@ export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diag
   const written: string[] = [];
   for (const [key, run] of finished) {
     if (!run.artifactDir) continue;
-    const bytes = gzipSync(`${JSON.stringify(runRecord(key, run, diagnosticsDir))}\n`);
-    const file = join(dir, `${key}${SUFFIX}`);
-    const weights = recordBaseWeights(key, run, dir);
-    if (existsSync(file) && readFileSync(file).equals(bytes)) {
-      if (weights) written.push(key);
-      continue;
-    }
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(file, bytes);
-    written.push(key);
+    const wrote = writeRecordFile(join(dir, `${key}${SUFFIX}`), runRecord(key, run, diagnosticsDir));
+    if (recordBaseWeights(key, run, dir) || wrote) written.push(key);
   }
   return written;
 }
@@ -136,17 +158,9 @@ export function restoreBaseWeights(dir: string, key: string, runDir: string): bo
 /** Every record in `dir` by key (none where the folder does not exist); a damaged file throws CHORD_BAD_RUN_RECORD. */
 export function readRunRecords(dir: string): Map<string, RunRecord> {
   const out = new Map<string, RunRecord>();
-  if (!existsSync(dir)) return out;
-  for (const name of readdirSync(dir).sort()) {
-    if (!name.endsWith(SUFFIX)) continue;
-    const file = join(dir, name);
-    let record: RunRecord;
-    try {
-      record = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as RunRecord;
-    } catch (error) {
-      throw badRecord(file, (error as Error).message);
-    }
-    const key = name.slice(0, -SUFFIX.length);
+  for (const key of recordKeys(dir)) {
+    const file = join(dir, `${key}${SUFFIX}`);
+    const record = readRecordFile(file) as RunRecord;
     if (record?.format !== 'chord-run-record' || record.version !== 1) throw badRecord(file, `format ${String(record?.format)} version ${String(record?.version)}`);
     if (record.key !== key) throw badRecord(file, `it records ${record.key}`);
     if (typeof record.artifactHash !== 'string' || !record.training?.metrics?.test || typeof record.sidecars !== 'object' || record.sidecars === null) {
