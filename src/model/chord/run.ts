@@ -292,6 +292,8 @@ function metricsLine(label: string, r: EvalResult): string {
 
 export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunResult> {
   const t0 = performance.now();
+  // Read before training: a checkout moved to another commit while this process trains must not claim the run.
+  const code = codeRevision();
   if (o.init === 'pretrained' && o.method === 'base') throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs a quantized method');
   if (o.init === 'pretrained' && !o.pretrainedDir) throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs --pretrained <base run dir>');
   if (o.activationBits !== undefined && o.method === 'base') {
@@ -418,8 +420,8 @@ export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunR
     epochs: { run: loop.epochsRun, best: loop.bestEpoch, stoppedEarly: loop.stoppedEarly },
     // The threads of the session that finished the run (a resumed run may have had another count).
     timing: { trainSeconds, meanStepSeconds: loop.meanStepSeconds, meanStepCpuSeconds, ...(workers > 1 ? { workers } : {}) },
-    // The checkout that finished the run (a resumed run's earlier sessions may have had another).
-    code: codeRevision(),
+    // The checkout of the session that finished the run, as it started (a resumed run's earlier sessions may have had another).
+    code,
     validationDuringTraining: loop.bestValid,
     history: loop.history,
     command: o.command,
