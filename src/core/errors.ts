@@ -98,7 +98,7 @@ export const ERROR_CODES = {
   // ---- model (training) ----
   BackendInitError: ['BACKEND_INIT'],
   CheckpointError: ['CHECKPOINT_INVALID'],
-  ChordTrainError: ['CHORD_BAD_OPTION', 'CHORD_BAD_DATA', 'CHORD_BAD_ARTIFACT', 'CHORD_WORKER_FAILED', 'CHORD_BAD_RUN_RECORD'],
+  ChordTrainError: ['CHORD_BAD_OPTION', 'CHORD_BAD_DATA', 'CHORD_BAD_ARTIFACT', 'CHORD_WORKER_FAILED', 'CHORD_BAD_RUN_RECORD', 'CHORD_RUN_BUSY'],
   LayerWeightsError: ['MODEL_BAD_WEIGHTS'],
 
   // ---- gpu ----

@@ -58,6 +58,7 @@ import { initBackend, type BackendName } from './backend.ts';
 import { ITEM_LOSSES, NEGATIVE_SAMPLERS, type ItemLossKind, type NegativeSamplerKind } from './item-loss.ts';
 import { ChordTrainError } from './chord/errors.ts';
 import { RUN_DEFAULTS, runTraining, type RunOptions, type RunResult } from './chord/run.ts';
+import { lockRun } from './run-lock.ts';
 import type { SelectionMetric } from './train.ts';
 
 
@@ -308,23 +309,29 @@ export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, com
   };
 
   mkdirSync(args.run.out, { recursive: true });
-  await initBackend(args.backend);
-  const loaded = loadDataset(args.data);
-  const ds = prepareDataset(loaded.interactions, { k: args.kCore }).split;
-  print(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${describeCoreThreshold(args.kCore)}); output ${args.run.out}`);
+  // Until it returns or throws, no other process trains into this folder (run-lock.ts).
+  const release = await lockRun(args.run.out, print);
+  try {
+    await initBackend(args.backend);
+    const loaded = loadDataset(args.data);
+    const ds = prepareDataset(loaded.interactions, { k: args.kCore }).split;
+    print(`data ${loaded.file}: ${ds.numUsers} users, ${ds.numItems} items (${describeCoreThreshold(args.kCore)}); output ${args.run.out}`);
 
-  let base: RunResult | undefined;
-  if (args.autoBase) {
-    const o = autoBaseOptions(args.run);
-    print(`--init pretrained: training the Base fp32 model first, into ${o.out}`);
-    base = await runTraining(runWith(o, '[base] '), ds);
-    if (progress) print(`[base] ${testLine(base)}`);
-    print(`[base] artifact: ${base.artifactDir}`);
+    let base: RunResult | undefined;
+    if (args.autoBase) {
+      const o = autoBaseOptions(args.run);
+      print(`--init pretrained: training the Base fp32 model first, into ${o.out}`);
+      base = await runTraining(runWith(o, '[base] '), ds);
+      if (progress) print(`[base] ${testLine(base)}`);
+      print(`[base] artifact: ${base.artifactDir}`);
+    }
+    const result = await runTraining(runWith(args.run, ''), ds);
+    if (progress) print(testLine(result));
+    print(`artifact: ${result.artifactDir}`);
+    return { ...(base ? { base } : {}), result };
+  } finally {
+    await release();
   }
-  const result = await runTraining(runWith(args.run, ''), ds);
-  if (progress) print(testLine(result));
-  print(`artifact: ${result.artifactDir}`);
-  return { ...(base ? { base } : {}), result };
 }
 
 const TRAIN_USAGE = `usage: npm run train -- --data <path> [--backbone sasrec|caser] [--method base|quant|custom|weighted|chord]

@@ -1,7 +1,8 @@
 // `npm run train`'s arguments and its frozen-pretrained default: without --pretrained, the Base
 // fp32 model is trained first into <out>/base and the requested method freezes its weights. The
 // whole command runs here on a tiny generated dataset, a few steps per run.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { formatAtomicInter } from '../../src/data/recbole.ts';
 import type { Interaction } from '../../src/data/types.ts';
 import { ChordTrainError } from '../../src/model/chord/errors.ts';
 import { readArtifact } from '../../src/model/export.ts';
+import { runLockPath } from '../../src/model/run-lock.ts';
 import { autoBaseOptions, parseTrainArgs, trainCli } from '../../src/model/train-cli.ts';
 import { COMMON_ARGS } from '../../src/model/reproduce/plan.ts';
 import { cyclicSequences } from '../fixtures/tiny-training.ts';
@@ -167,6 +169,36 @@ describe('train-cli on tiny data', () => {
     expect(again.filter((l) => epochLine.test(l))).toEqual([]);
     expect(testMetrics(resumed.result.artifactDir)).toEqual(testMetrics(result.artifactDir));
   }, 180_000);
+
+  it('refuses a run folder another live process is training into, and takes one whose holder was killed once its lock is stale', async () => {
+    const out = join(dir, 'busy');
+    mkdirSync(out);
+    // Another process takes the folder's lock as train does, and is killed without releasing it.
+    const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
+      const { lockRun } = await import(${JSON.stringify(join(process.cwd(), 'src/model/run-lock.ts'))});
+      await lockRun(${JSON.stringify(out)});
+      console.log('locked');
+      setInterval(() => {}, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+      holder.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
+    });
+    const busy = await trainCli(tiny('busy'), { print: () => {}, tty: false }).then(() => undefined, (e: unknown) => e);
+    expect(busy).toBeInstanceOf(ChordTrainError);
+    expect(busy).toMatchObject({ code: 'CHORD_RUN_BUSY' });
+    expect((busy as Error).message).toContain(`${out} is being trained by another process`);
+    expect(readdirSync(out)).toEqual(['train.lock']); // nothing trained, nothing written
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.on('exit', resolve));
+    // The killed holder's lock stays until it is stale (its time is 10 minutes old), then train takes it and releases it at the end.
+    await expect(trainCli(tiny('busy'), { print: () => {}, tty: false })).rejects.toMatchObject({ code: 'CHORD_RUN_BUSY' });
+    const old = new Date(Date.now() - 11 * 60_000);
+    utimesSync(runLockPath(out), old, old);
+    const { result } = await trainCli(tiny('busy', '--init', 'random'), { print: () => {}, tty: false });
+    expect(testMetrics(result.artifactDir)).toBeDefined();
+    expect(existsSync(runLockPath(out))).toBe(false);
+  }, 120_000);
 
   it('--init random trains no Base and freezes the seed\'s weights', async () => {
     const { base, result } = await trainCli(tiny('random', '--init', 'random'), { print: () => {}, tty: false });
