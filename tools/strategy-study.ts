@@ -546,11 +546,27 @@ async function main(argv: string[]): Promise<void> {
   const reproduceCache = reproduceCacheDir(dataset);
   const studyCache = studyCacheDir(dataset);
   const recordsAt = studyRecordsDir(values.results, dataset);
-  const recorded = readStudyRecords(recordsAt);
-  const runDir = (r: StudyRun) => (r.reproduceKey ? join(reproduceCache, r.reproduceKey) : join(studyCache, r.key));
   const seeds = values.seeds.split(',').map(Number);
+  const plan = planRuns(seeds);
+  const baseSpec = (r: Pick<StudyRun, 'backbone' | 'seed'>) => selectRuns(plan, [baseKey(r)])[0]!;
+  const allRuns = studyRuns(seeds, dataset);
+  // What the study trains each run (and each Base) with now: a record stands for its run while it recorded these settings.
+  const plannedArgs = new Map<string, string[]>();
+  for (const r of allRuns) {
+    plannedArgs.set(r.key, studyTrainArgs(r, data));
+    plannedArgs.set(baseKey(r), trainArgs(baseSpec(r), data, reproduceCache, profile));
+  }
+  const recorded = new Map<string, StudyRecord>();
+  for (const [key, record] of readStudyRecords(recordsAt)) {
+    const planned = plannedArgs.get(key);
+    if (!planned) continue;
+    const changes = settingsChanges(planned, record.training);
+    if (changes.length === 0) recorded.set(key, record);
+    else console.error(`${key}: its record in ${recordsAt} trained with other settings than the study's now (${changes.join('; ')}), so it is not used`);
+  }
+  const runDir = (r: StudyRun) => (r.reproduceKey ? join(reproduceCache, r.reproduceKey) : join(studyCache, r.key));
   const only = values.only?.split(',');
-  const runs = studyRuns(seeds, dataset).filter((r) => !only || only.includes(r.key));
+  const runs = allRuns.filter((r) => !only || only.includes(r.key));
   if (values.list) {
     for (const r of runs) {
       const record = recorded.get(r.key);
@@ -560,12 +576,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (values.train) {
-    const plan = planRuns(seeds);
     const baseRecordsAt = recordsDir(values.results, dataset);
     const baseRecords = readRunRecords(baseRecordsAt);
     for (const r of runs) {
       if (findTraining(runDir(r)) || recorded.has(r.key)) continue;
-      const base = selectRuns(plan, [baseKey(r)])[0]!;
+      const base = baseSpec(r);
       const baseArgs = trainArgs(base, data, reproduceCache, profile);
       if (!findTraining(join(reproduceCache, base.key))) {
         // reproduce's recorded Base, where it kept its weights, is the one every frozen-pretrained run of this seed freezes.
@@ -595,7 +610,7 @@ async function main(argv: string[]): Promise<void> {
   const rowRuns: StudyRun[] = [];
   const ranksOf = new Map<string, UserRanks>();
   const otherUserRanksOf = new Map<string, UserRanks>();
-  for (const r of studyRuns(seeds, dataset)) {
+  for (const r of allRuns) {
     const personalised = r.method !== 'quant';
     const record = await recordOf(r.key, runDir(r), (run) => recordRun(studyCache, r.key, run, ds, personalised, workers));
     if (!record) continue;

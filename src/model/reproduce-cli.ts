@@ -166,7 +166,8 @@ async function main(): Promise<void> {
       const why = stale.get(r.key);
       const run = finished.get(r.key);
       const from = run && !run.artifactDir ? ` (record, commit ${run.training.code?.commit?.slice(0, 7) ?? 'not recorded'})` : '';
-      console.log(run ? `done  ${r.key}${from}` : why ? `todo  ${r.key} (${why.reason})` : `todo  ${r.key}`);
+      const base = r.pretrained && !finished.has(baseRunKey(r)) ? ` (freezes ${baseRunKey(r)}, not finished: selected alone it is refused)` : '';
+      console.log(run ? `done  ${r.key}${from}` : why ? `todo  ${r.key} (${why.reason})` : `todo  ${r.key}${base}`);
     }
     return;
   }
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
     const bases = [...new Set(baseless.map(baseRunKey))];
     throw new UsageError(
       `${baseless.map((r) => r.key).join(', ')} freeze${baseless.length === 1 ? 's' : ''} ${bases.join(', ')}, not finished in ${cache} nor in ${recordsAt}. ` +
-        `Select ${bases.length === 1 ? 'it' : 'them'} too (--only ${[...baseless.map((r) => r.key), ...bases].join(',')}), or wait until the invocation training ${bases.length === 1 ? 'it' : 'them'} is done.`,
+        `Train ${bases.length === 1 ? 'it' : 'them'} first (--only ${bases.join(' and --only ')}), or wait until the invocation training ${bases.length === 1 ? 'it' : 'them'} is done.`,
     );
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.

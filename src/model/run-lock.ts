@@ -24,12 +24,14 @@ export function runLockPath(out: string): string {
 /**
  * Takes the lock of run folder `out` (which must exist) and returns its release; a folder another
  * live process holds is CHORD_RUN_BUSY. `warn` hears when the lock was lost while held (the holder
- * stalled past STALE_MS): training goes on, as nothing it has written is wrong.
+ * stalled past STALE_MS): training goes on, as nothing it has written is wrong, and the release
+ * then does nothing.
  */
 export async function lockRun(out: string, warn: (line: string) => void = (line) => console.error(line)): Promise<() => Promise<void>> {
   const lockfilePath = runLockPath(out);
+  let release: () => Promise<void>;
   try {
-    return await lockfile.lock(out, {
+    release = await lockfile.lock(out, {
       lockfilePath,
       realpath: false,
       stale: STALE_MS,
@@ -43,4 +45,10 @@ export async function lockRun(out: string, warn: (line: string) => void = (line)
       `${out} is being trained by another process (${lockfilePath} is held). Wait for it to end; a lock left by a process that was killed frees itself after ${STALE_MS / 60_000} minutes.`,
     );
   }
+  // A lock lost while held (warned about above) has nothing left to release: the run's own outcome stands.
+  return () =>
+    release().catch((e: unknown) => {
+      const code = (e as { code?: string }).code;
+      if (code !== 'ERELEASED' && code !== 'ENOTACQUIRED') throw e;
+    });
 }

@@ -58,6 +58,7 @@ import { initBackend, type BackendName } from './backend.ts';
 import { ITEM_LOSSES, NEGATIVE_SAMPLERS, type ItemLossKind, type NegativeSamplerKind } from './item-loss.ts';
 import { ChordTrainError } from './chord/errors.ts';
 import { RUN_DEFAULTS, runTraining, type RunOptions, type RunResult } from './chord/run.ts';
+import { codeRevision } from './provenance.ts';
 import { lockRun } from './run-lock.ts';
 import type { SelectionMetric } from './train.ts';
 
@@ -294,6 +295,8 @@ export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, com
   const args = parseTrainArgs(argv, command);
   const print = io.print ?? ((line: string) => console.log(line));
   const progress = !args.noProgress && (io.tty ?? process.stdout.isTTY === true);
+  // The code this process loaded: read now, as the checkout may move on while it trains.
+  const code = codeRevision();
   const runWith = (o: CliRunOptions, prefix: string) => {
     mkdirSync(o.out, { recursive: true });
     const logFile = join(o.out, 'train.log');
@@ -301,7 +304,7 @@ export async function trainCli(argv: readonly string[], io: TrainCliIo = {}, com
       appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
       if (!progress) print(`${prefix}${line}`);
     };
-    return { ...o, progress, log };
+    return { ...o, progress, log, code };
   };
   const testLine = (r: RunResult) => {
     const t = r.test;

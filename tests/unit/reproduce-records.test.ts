@@ -175,7 +175,8 @@ describe('reproduce from records, in a checkout without the cache', () => {
     // started on whatever checkpoint a Base in training has written so far.
     const baseless = await failure('--seeds', '1,2', '--only', 'sasrec-quant-pre-s2');
     expect(baseless?.code).toBe(2);
-    expect(baseless?.stderr).toMatch(/sasrec-quant-pre-s2 freezes sasrec-base-s2, not finished in .* nor in .*\. Select it too \(--only sasrec-quant-pre-s2,sasrec-base-s2\)/);
+    expect(baseless?.stderr).toMatch(/sasrec-quant-pre-s2 freezes sasrec-base-s2, not finished in .* nor in .*\. Train it first \(--only sasrec-base-s2\)/);
+    expect((await cli('--seeds', '1,2', '--list')).stdout).toMatch(/todo {2}sasrec-quant-pre-s2 \(freezes sasrec-base-s2, not finished: selected alone it is refused\)\n/);
     expect(existsSync(cache)).toBe(false);
     // sasrec-quant-pre-s1 freezes sasrec-base-s1: its weights go back into the cache, and training starts (and stops at the missing data).
     const started = await failure('--only', 'sasrec-quant-pre-s1');

@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
 import { planRuns, trainArgs, datasetProfile } from '../../src/model/reproduce/plan.ts';
+import { recordsDir } from '../../src/model/reproduce/records.ts';
 import { fakeQuantize } from '../../src/core/quantize.ts';
 import { initBackend } from '../../src/model/backend.ts';
 import { testHistories } from '../../src/model/chord/data.ts';
@@ -195,6 +196,13 @@ describe('the study from its records, in a checkout without the cache', () => {
   const users = [0, 1, 2, 3];
   const ranks = (unmasked: number[]): PlainRanks => ({ users, unmasked, masked: unmasked });
   const metric = { ndcg5: 0.1, ndcg10: 0.1, hr5: 0.1, hr10: 0.1 };
+  const plan = planRuns([1]);
+  /** The train command the study gives `key` now (a study run, or a Base as reproduce trains it). */
+  const commandOf = (key: string) => {
+    const run = studyRuns([1], name).find((r) => r.key === key);
+    const args = run ? studyTrainArgs(run, DATA) : trainArgs(plan.find((r) => r.key === key)!, DATA, join('.cache', `reproduce-${name}`), datasetProfile(name));
+    return `node src/model/train-cli.ts ${args.join(' ')}`;
+  };
   function record(key: string, own: PlainRanks, extra: Partial<StudyRecord> = {}): StudyRecord {
     return {
       format: 'chord-study-record',
@@ -203,7 +211,7 @@ describe('the study from its records, in a checkout without the cache', () => {
       trainingHash: `hash-${key}`,
       training: {
         modelId: `m-${key}`,
-        command: 'node src/model/train-cli.ts',
+        command: commandOf(key),
         timing: { trainSeconds: 120, meanStepSeconds: 1 },
         epochs: { run: 9, best: 3, stoppedEarly: true },
         code: { commit: `abcdef1${'0'.repeat(33)}`, dirty: false },
@@ -215,7 +223,7 @@ describe('the study from its records, in a checkout without the cache', () => {
   }
   const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'tools/strategy-study.ts', '--data', DATA, '--results', results, ...args]);
 
-  it('lists recorded runs as done, reports paired numbers and the paper\'s protocol from them alone, and names a damaged record', async () => {
+  it('lists recorded runs as done, reports from them alone, trains neither them nor a recorded Base, and names a damaged or outdated record', async () => {
     try {
       // Quant-pre: every user at rank 99. z-norm: users 0 and 1 at rank 0 with their own strategy, user 0 only with another's.
       writeStudyRecord(dir, record('sasrec-quant-pre-s1', ranks([99, 99, 99, 99])));
@@ -244,11 +252,39 @@ describe('the study from its records, in a checkout without the cache', () => {
       expect(existsSync(join('.cache', `study-${name}`))).toBe(false);
       expect(existsSync(join('.cache', `reproduce-${name}`))).toBe(false);
 
+      // A record of other settings than the study gives its run now is not used (and says why).
+      const gate = record('sasrec-chord-gate-pre-s1', ranks([0, 0, 0, 0]));
+      writeStudyRecord(dir, { ...gate, training: { ...gate.training, command: `${gate.training.command} --lr 0.5` } });
+      const stale = await cli('--report');
+      expect(stale.stderr).toMatch(/sasrec-chord-gate-pre-s1: its record in .* trained with other settings than the study's now \(lr: 0\.5 → 0\.002\)/);
+      expect(JSON.parse(readFileSync(join(results, `strategy-study-${name}.json`), 'utf8')).rows).toHaveLength(2);
+      expect((await cli('--list')).stdout).toMatch(/^todo {2}sasrec-chord-gate-pre-s1 /m);
+
+      // --train leaves recorded runs alone: nothing to train, no Base, no cache.
+      await cli('--train', '--only', 'sasrec-quant-pre-s1,sasrec-chord-znorm-pre-s1');
+      expect(existsSync(join('.cache', `reproduce-${name}`))).toBe(false);
+      // A run to train freezes reproduce's recorded Base: its weights go back into reproduce's cache, no Base is
+      // trained, and the run itself starts (and stops at the missing data).
+      const baseRecords = recordsDir(results, name);
+      writeFileSync(
+        join(baseRecords, 'sasrec-base-s1.json.gz'),
+        gzipSync(JSON.stringify({ format: 'chord-run-record', version: 1, key: 'sasrec-base-s1', artifactHash: 'h', training: record('sasrec-base-s1', ranks([0, 0, 0, 0])).training, sidecars: {} })),
+      );
+      writeFileSync(join(baseRecords, 'sasrec-base-s1.best.json'), '{"kept":"json"}');
+      writeFileSync(join(baseRecords, 'sasrec-base-s1.best.bin'), Buffer.from([4, 5, 6]));
+      const started = await cli('--train', '--only', 'sasrec-chord-gate-pre-s1').then(() => undefined, (e: { stderr: string }) => e);
+      expect(started?.stderr).toMatch(/sasrec-chord-gate-pre-s1/);
+      const checkpoint = join('.cache', `reproduce-${name}`, 'sasrec-base-s1', 'checkpoint');
+      expect(readFileSync(join(checkpoint, 'best.json'), 'utf8')).toBe('{"kept":"json"}');
+      expect(readFileSync(join(checkpoint, 'best.bin'))).toEqual(Buffer.from([4, 5, 6]));
+      expect(readdirSync(join('.cache', `reproduce-${name}`, 'sasrec-base-s1'))).toEqual(['checkpoint']); // no Base trained
+
       writeFileSync(join(dir, 'sasrec-quant-pre-s1.json.gz'), gzipSync(JSON.stringify({ ...record('sasrec-quant-pre-s1', ranks([99])), ranks: { own: { users, unmasked: [1], masked: [1] } } })));
       const damaged = await cli('--report').then(() => undefined, (e: { stderr: string }) => e);
       expect(damaged?.stderr).toMatch(/sasrec-quant-pre-s1\.json\.gz: not a readable run record \(no training hash, test metrics or ranks\)/);
     } finally {
       rmSync(root, { recursive: true, force: true });
+      for (const cache of [`study-${name}`, `reproduce-${name}`]) rmSync(join('.cache', cache), { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 180_000);
 });

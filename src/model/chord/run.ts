@@ -22,7 +22,7 @@ import { createBaseModel } from '../model.ts';
 import { ITEM_LOSS_DEFAULTS, NegativeSampler, type ItemLossSpec } from '../item-loss.ts';
 import { countParams, type ParamMap } from '../params.ts';
 import { createSasrec } from '../sasrec.ts';
-import { codeRevision } from '../provenance.ts';
+import { codeRevision, type CodeRevision } from '../provenance.ts';
 import { VALIDATED_TRAINING } from '../training-defaults.ts';
 import type { SelectionMetric } from '../train.ts';
 import { chordExamples, historyWindows, sampleUsers, testHistories, validationHistories, VALIDATION_SAMPLE_SEED, type HistorySet } from './data.ts';
@@ -64,6 +64,11 @@ export interface RunOptions extends Omit<ChordOptions, 'method'> {
   readonly out: string;
   readonly modelId?: string;
   readonly resume: boolean;
+  /**
+   * The checkout whose code this process runs, recorded in training.json; read when runTraining
+   * starts where unset (train reads it once at its own start, before a Base it trains first).
+   */
+  readonly code?: CodeRevision | null;
   readonly maxStepsPerEpoch?: number;
   /** The training loss (full softmax by default, or a sampled loss: item-loss.ts). */
   readonly loss?: ItemLossSpec;
@@ -293,7 +298,7 @@ function metricsLine(label: string, r: EvalResult): string {
 export async function runTraining(o: RunOptions, ds: SplitDataset): Promise<RunResult> {
   const t0 = performance.now();
   // Read before training: a checkout moved to another commit while this process trains must not claim the run.
-  const code = codeRevision();
+  const code = o.code === undefined ? codeRevision() : o.code;
   if (o.init === 'pretrained' && o.method === 'base') throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs a quantized method');
   if (o.init === 'pretrained' && !o.pretrainedDir) throw new ChordTrainError('CHORD_BAD_OPTION', '--init pretrained needs --pretrained <base run dir>');
   if (o.activationBits !== undefined && o.method === 'base') {

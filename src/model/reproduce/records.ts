@@ -17,7 +17,8 @@
  *   { format, version, key, artifactHash, training, sidecars: { <sidecar file name>: <sidecar> } }
  *   gzip (no timestamp, so equal records are equal bytes)
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ChordTrainError } from '../chord/errors.ts';
@@ -50,8 +51,23 @@ export function writeRecordFile(file: string, value: unknown): boolean {
   const bytes = gzipSync(`${JSON.stringify(value)}\n`);
   if (existsSync(file) && readFileSync(file).equals(bytes)) return false;
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, bytes);
+  replaceFile(file, bytes);
   return true;
+}
+
+/**
+ * Writes `bytes` to `file` whole: through a temporary file of this process's own, renamed over it,
+ * so a reader (or a second writer) never sees a partly written file.
+ */
+function replaceFile(file: string, bytes: Uint8Array, mtime?: number): void {
+  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+  try {
+    writeFileSync(temp, bytes);
+    if (mtime !== undefined) utimesSync(temp, mtime, mtime);
+    renameSync(temp, file);
+  } finally {
+    rmSync(temp, { force: true });
+  }
 }
 
 /** A gzipped JSON record file's value; a file that is none throws CHORD_BAD_RUN_RECORD naming it. */
@@ -143,14 +159,13 @@ export function restoreBaseWeights(dir: string, key: string, runDir: string): bo
   BASE_WEIGHTS.forEach((f, i) => {
     const to = join(checkpoint, f);
     const bytes = readFileSync(kept[i]!);
-    // Another invocation's run may be reading these files right now: equal bytes stay untouched, new ones arrive whole.
+    // Another invocation's run may be reading these files right now: equal bytes stay untouched, new ones arrive
+    // whole (each file on its own: a reader between the two renames sees a new best.json with the old best.bin).
     if (existsSync(to) && readFileSync(to).equals(bytes)) {
       if (statSync(to).mtimeMs !== 0) utimesSync(to, 0, 0);
       return;
     }
-    writeFileSync(`${to}.tmp`, bytes);
-    utimesSync(`${to}.tmp`, 0, 0);
-    renameSync(`${to}.tmp`, to);
+    replaceFile(to, bytes, 0);
   });
   return true;
 }
