@@ -35,7 +35,7 @@ const LAYER_PACKAGES: Record<Layer, readonly string[] | typeof ANYTHING> = {
   core: ['zod'],
   cli: ['node:'],
   data: ['node:'],
-  model: ['node:', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'cli-progress'],
+  model: ['node:', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'cli-progress', 'proper-lockfile'],
   gpu: [],
   sw: [],
   device: ['idb'],
