@@ -497,8 +497,8 @@ export async function recordRun(
   ds: () => SplitDataset,
   personalised: boolean,
   workers: number,
+  deployment = lazyDeployment(run.artifactDir),
 ): Promise<StudyRecord> {
-  const deployment = lazyDeployment(run.artifactDir);
   const ev = await evaluateRun(studyCache, key, run.artifactDir, deployment, run.training, ds(), personalised, workers);
   const spread = personalised ? inputSpread(await deployment(), ds(), run.training.options?.gruWindow ?? 20) : undefined;
   return {
@@ -516,10 +516,10 @@ export async function recordRun(
 /** A Base of the cache as the study records it: its ranks and those of its post-training 3-bit variants (each cached). */
 export async function recordBase(studyCache: string, key: string, run: { artifactDir: string; training: Training }, ds: () => SplitDataset, workers: number): Promise<StudyRecord> {
   const deployment = lazyDeployment(run.artifactDir);
-  const ev = await evaluateRun(studyCache, key, run.artifactDir, deployment, run.training, ds(), false, workers);
+  const record = await recordRun(studyCache, key, run, ds, false, workers, deployment);
   const w3 = await ptqRanks(studyCache, key, run.artifactDir, deployment, ds(), workers);
   const w3a3 = await ptqRanks(studyCache, key, run.artifactDir, deployment, ds(), workers, 3);
-  return { format: 'chord-study-record', version: 1, key, trainingHash: ev.hash, training: run.training, ranks: { own: toPlain(ev.ranks.own) }, ptq: { w3: toPlain(w3), w3a3: toPlain(w3a3) } };
+  return { ...record, ptq: { w3: toPlain(w3), w3a3: toPlain(w3a3) } };
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import type { UserRanks } from '../src/model/evaluate.ts';
 import type { Training } from '../src/model/reproduce/plan.ts';
-import { badRecord, readRecordFile, recordKeys, recordsDir, writeRecordFile } from '../src/model/reproduce/records.ts';
+import { readRecords, recordFile, recordsDir, writeRecordFile } from '../src/model/reproduce/records.ts';
 import type { InputSpread, ProbeResult } from './probe-strategy.ts';
 
 export interface PlainRanks {
@@ -50,11 +50,9 @@ export function studyRecordsDir(resultsDir: string, dataset: string): string {
   return join(recordsDir(resultsDir, dataset), 'study');
 }
 
-const file = (dir: string, key: string) => join(dir, `${key}.json.gz`);
-
 /** Writes `record` unless its file holds it already; true when it wrote. */
 export function writeStudyRecord(dir: string, record: StudyRecord): boolean {
-  return writeRecordFile(file(dir, record.key), record);
+  return writeRecordFile(recordFile(dir, record.key), record);
 }
 
 const isRanks = (r: PlainRanks | undefined): boolean =>
@@ -62,19 +60,9 @@ const isRanks = (r: PlainRanks | undefined): boolean =>
 
 /** Every study record in `dir` by key (none where it does not exist); a damaged file throws CHORD_BAD_RUN_RECORD naming it. */
 export function readStudyRecords(dir: string): Map<string, StudyRecord> {
-  const out = new Map<string, StudyRecord>();
-  for (const key of recordKeys(dir)) {
-    const path = file(dir, key);
-    const record = readRecordFile(path) as StudyRecord;
-    if (record?.format !== 'chord-study-record' || record.version !== 1) throw badRecord(path, `format ${String(record?.format)} version ${String(record?.version)}`);
-    if (record.key !== key) throw badRecord(path, `it records ${record.key}`);
-    if (typeof record.trainingHash !== 'string' || !record.training?.metrics?.test || !isRanks(record.ranks?.own)) {
-      throw badRecord(path, 'no training hash, test metrics or ranks');
-    }
-    if ((record.ranks.otherUser && !isRanks(record.ranks.otherUser)) || (record.ptq && !(isRanks(record.ptq.w3) && isRanks(record.ptq.w3a3)))) {
-      throw badRecord(path, 'ranks of unequal lengths');
-    }
-    out.set(key, record);
-  }
-  return out;
+  return readRecords<StudyRecord>(dir, 'chord-study-record', (record) => {
+    if (typeof record.trainingHash !== 'string' || !record.training?.metrics?.test || !isRanks(record.ranks?.own)) return 'no training hash, test metrics or ranks';
+    if ((record.ranks.otherUser && !isRanks(record.ranks.otherUser)) || (record.ptq && !(isRanks(record.ptq.w3) && isRanks(record.ptq.w3a3)))) return 'ranks of unequal lengths';
+    return undefined;
+  });
 }

@@ -37,7 +37,7 @@ export interface RunRecord {
 }
 
 /** A record file that is not one (CHORD_BAD_RUN_RECORD): its path and what is wrong, so a damaged file is named, never skipped. */
-export function badRecord(file: string, why: string): ChordTrainError {
+function badRecord(file: string, why: string): ChordTrainError {
   return new ChordTrainError('CHORD_BAD_RUN_RECORD', `${file}: not a readable run record (${why})`);
 }
 
@@ -48,18 +48,20 @@ const SUFFIX = '.json.gz';
  * file holds those bytes already; true when it wrote.
  */
 export function writeRecordFile(file: string, value: unknown): boolean {
-  const bytes = gzipSync(`${JSON.stringify(value)}\n`);
-  if (existsSync(file) && readFileSync(file).equals(bytes)) return false;
   mkdirSync(dirname(file), { recursive: true });
-  replaceFile(file, bytes);
-  return true;
+  return writeIfChanged(file, gzipSync(`${JSON.stringify(value)}\n`));
 }
 
 /**
- * Writes `bytes` to `file` whole: through a temporary file of this process's own, renamed over it,
- * so a reader (or a second writer) never sees a partly written file.
+ * Writes `bytes` to `file` (dated `mtime` where given) unless it holds them already; true when it
+ * wrote. Another process may be reading the file: equal bytes stay untouched, new ones arrive whole,
+ * through a temporary file of this process's own renamed over it.
  */
-function replaceFile(file: string, bytes: Uint8Array, mtime?: number): void {
+function writeIfChanged(file: string, bytes: Uint8Array, mtime?: number): boolean {
+  if (existsSync(file) && readFileSync(file).equals(bytes)) {
+    if (mtime !== undefined && statSync(file).mtimeMs !== mtime) utimesSync(file, mtime, mtime);
+    return false;
+  }
   const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   try {
     writeFileSync(temp, bytes);
@@ -68,24 +70,43 @@ function replaceFile(file: string, bytes: Uint8Array, mtime?: number): void {
   } finally {
     rmSync(temp, { force: true });
   }
+  return true;
 }
 
-/** A gzipped JSON record file's value; a file that is none throws CHORD_BAD_RUN_RECORD naming it. */
-export function readRecordFile(file: string): unknown {
-  try {
-    return JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
-  } catch (error) {
-    throw badRecord(file, (error as Error).message);
+/** The file of record `key` in `dir`. */
+export function recordFile(dir: string, key: string): string {
+  return join(dir, `${key}${SUFFIX}`);
+}
+
+/**
+ * Every record file in `dir` by key (none where it does not exist), each checked to be `format`
+ * version 1 of its own key and then by `problem` (what is wrong with it, or undefined); a damaged
+ * file throws CHORD_BAD_RUN_RECORD naming it, never skipped.
+ */
+export function readRecords<R extends { format: string; version: number; key: string }>(
+  dir: string,
+  format: R['format'],
+  problem: (record: R) => string | undefined,
+): Map<string, R> {
+  const out = new Map<string, R>();
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir).sort()) {
+    if (!name.endsWith(SUFFIX)) continue;
+    const key = name.slice(0, -SUFFIX.length);
+    const file = recordFile(dir, key);
+    let record: R;
+    try {
+      record = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as R;
+    } catch (error) {
+      throw badRecord(file, (error as Error).message);
+    }
+    if (record?.format !== format || record.version !== 1) throw badRecord(file, `format ${String(record?.format)} version ${String(record?.version)}`);
+    if (record.key !== key) throw badRecord(file, `it records ${record.key}`);
+    const why = problem(record);
+    if (why) throw badRecord(file, why);
+    out.set(key, record);
   }
-}
-
-/** The keys of the record files in `dir` (none where it does not exist), in name order. */
-export function recordKeys(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((name) => name.endsWith(SUFFIX))
-    .sort()
-    .map((name) => name.slice(0, -SUFFIX.length));
+  return out;
 }
 
 /** Where a dataset's records live under a results folder. */
@@ -120,7 +141,7 @@ export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diag
   const written: string[] = [];
   for (const [key, run] of finished) {
     if (!run.artifactDir) continue;
-    const wrote = writeRecordFile(join(dir, `${key}${SUFFIX}`), runRecord(key, run, diagnosticsDir));
+    const wrote = writeRecordFile(recordFile(dir, key), runRecord(key, run, diagnosticsDir));
     if (recordBaseWeights(key, run, dir) || wrote) written.push(key);
   }
   return written;
@@ -129,21 +150,13 @@ export function writeRunRecords(finished: ReadonlyMap<string, FinishedRun>, diag
 /** The tensor set a frozen-pretrained run freezes (chord/run.ts loadPretrained): the Base's best checkpoint. */
 const BASE_WEIGHTS = ['best.json', 'best.bin'] as const;
 
-/** Copies `from` to `to` unless `to` holds the same bytes already; true when it copied. */
-function copyIfChanged(from: string, to: string): boolean {
-  const bytes = readFileSync(from);
-  if (existsSync(to) && readFileSync(to).equals(bytes)) return false;
-  writeFileSync(to, bytes);
-  return true;
-}
-
 /** Keeps a finished Base's best checkpoint beside its record (the run folder is the artifact's parent); true when it wrote. */
 function recordBaseWeights(key: string, run: FinishedRun, dir: string): boolean {
   if (run.spec.method !== 'base' || !run.artifactDir) return false;
   const checkpoint = join(dirname(run.artifactDir), 'checkpoint');
   if (!BASE_WEIGHTS.every((f) => existsSync(join(checkpoint, f)))) return false;
   mkdirSync(dir, { recursive: true });
-  return BASE_WEIGHTS.map((f) => copyIfChanged(join(checkpoint, f), join(dir, `${key}.${f}`))).some(Boolean);
+  return BASE_WEIGHTS.map((f) => writeIfChanged(join(dir, `${key}.${f}`), readFileSync(join(checkpoint, f)))).some(Boolean);
 }
 
 /**
@@ -156,32 +169,17 @@ export function restoreBaseWeights(dir: string, key: string, runDir: string): bo
   if (!kept.every((f) => existsSync(f))) return false;
   const checkpoint = join(runDir, 'checkpoint');
   mkdirSync(checkpoint, { recursive: true });
-  BASE_WEIGHTS.forEach((f, i) => {
-    const to = join(checkpoint, f);
-    const bytes = readFileSync(kept[i]!);
-    // Another invocation's run may be reading these files right now: equal bytes stay untouched, new ones arrive
-    // whole (each file on its own: a reader between the two renames sees a new best.json with the old best.bin).
-    if (existsSync(to) && readFileSync(to).equals(bytes)) {
-      if (statSync(to).mtimeMs !== 0) utimesSync(to, 0, 0);
-      return;
-    }
-    replaceFile(to, bytes, 0);
-  });
+  // Another invocation's run may be reading these files right now (writeIfChanged); each file is replaced on its
+  // own, so a reader between the two renames sees a new best.json with the old best.bin.
+  BASE_WEIGHTS.forEach((f, i) => writeIfChanged(join(checkpoint, f), readFileSync(kept[i]!), 0));
   return true;
 }
 
 /** Every record in `dir` by key (none where the folder does not exist); a damaged file throws CHORD_BAD_RUN_RECORD. */
 export function readRunRecords(dir: string): Map<string, RunRecord> {
-  const out = new Map<string, RunRecord>();
-  for (const key of recordKeys(dir)) {
-    const file = join(dir, `${key}${SUFFIX}`);
-    const record = readRecordFile(file) as RunRecord;
-    if (record?.format !== 'chord-run-record' || record.version !== 1) throw badRecord(file, `format ${String(record?.format)} version ${String(record?.version)}`);
-    if (record.key !== key) throw badRecord(file, `it records ${record.key}`);
-    if (typeof record.artifactHash !== 'string' || !record.training?.metrics?.test || typeof record.sidecars !== 'object' || record.sidecars === null) {
-      throw badRecord(file, 'no artifact hash, test metrics or sidecars');
-    }
-    out.set(key, record);
-  }
-  return out;
+  return readRecords<RunRecord>(dir, 'chord-run-record', (record) =>
+    typeof record.artifactHash !== 'string' || !record.training?.metrics?.test || typeof record.sidecars !== 'object' || record.sidecars === null
+      ? 'no artifact hash, test metrics or sidecars'
+      : undefined,
+  );
 }
