@@ -45,3 +45,72 @@ export function pairedDifference(a: ArrayLike<number>, b: ArrayLike<number>): Pa
   const half = Z95 * Math.sqrt(sq / (n - 1) / n);
   return { n, mean, lo: mean - half, hi: mean + half };
 }
+
+/**
+ * How the noise of a paired difference averaged over training seeds splits. Each seed s gives each
+ * user u a difference d(s, u) = μ + a(u) + c(s) + e(s, u): a(u) stays with the user whatever the
+ * seed, c(s) is a seed's shift shared by every user (one run simply better), e(s, u) the rest.
+ * Estimated by a two-way analysis of variance without replication (users × seeds), each component
+ * clamped at 0. pairedDifference over seed-averaged users sees a and e but counts c once per user,
+ * as if users were its only units; halfWidthAt counts it once per seed.
+ */
+export interface SeedNoise {
+  readonly seeds: number;
+  readonly users: number;
+  /** var(a): between users; more seeds never shrink it, only more users do. */
+  readonly user: number;
+  /** var(c): the shift a seed gives every user. */
+  readonly seedShift: number;
+  /** var(e): a user's difference from seed to seed, beyond the shift. */
+  readonly residual: number;
+}
+
+/** SeedNoise from each seed's per-user differences (same users, same order, on every seed). */
+export function seedNoise(perSeed: readonly ArrayLike<number>[]): SeedNoise {
+  const seeds = perSeed.length;
+  if (seeds < 2) throw new PairedInputError(`splitting the noise over seeds needs at least 2 seeds, got ${seeds}`);
+  const users = perSeed[0]!.length;
+  if (users < 2) throw new PairedInputError(`splitting the noise over seeds needs at least 2 users, got ${users}`);
+  const userMean = new Float64Array(users);
+  const seedMean = new Float64Array(seeds);
+  for (let s = 0; s < seeds; s++) {
+    const d = perSeed[s]!;
+    if (d.length !== users) throw new PairedInputError(`seed ${s}: ${d.length} users, seed 0 has ${users}`);
+    for (let u = 0; u < users; u++) {
+      const x = d[u]!;
+      if (!Number.isFinite(x)) throw new PairedInputError(`seed ${s}, user ${u}: difference ${x} is not finite`);
+      userMean[u] = userMean[u]! + x / seeds;
+      seedMean[s] = seedMean[s]! + x / users;
+    }
+  }
+  const grand = seedMean.reduce((t, x) => t + x, 0) / seeds;
+  let ssResidual = 0;
+  for (let s = 0; s < seeds; s++) {
+    for (let u = 0; u < users; u++) ssResidual += (perSeed[s]![u]! - userMean[u]! - seedMean[s]! + grand) ** 2;
+  }
+  const msResidual = ssResidual / ((seeds - 1) * (users - 1));
+  const msSeed = (users * seedMean.reduce((t, x) => t + (x - grand) ** 2, 0)) / (seeds - 1);
+  const msUser = (seeds * userMean.reduce((t, x) => t + (x - grand) ** 2, 0)) / (users - 1);
+  return {
+    seeds,
+    users,
+    user: Math.max(0, (msUser - msResidual) / seeds),
+    seedShift: Math.max(0, (msSeed - msResidual) / users),
+    residual: msResidual,
+  };
+}
+
+/** The 95% half-width of the mean difference over `seeds` seeds on the same users, each seed's shift counted once. */
+export function halfWidthAt(noise: SeedNoise, seeds: number): number {
+  return Z95 * Math.sqrt(noise.user / noise.users + noise.seedShift / seeds + noise.residual / (seeds * noise.users));
+}
+
+/**
+ * The fewest seeds whose 95% interval would exclude 0 if the mean difference stayed `mean` and the
+ * noise split as measured: a projection for planning runs, not a result. null when none up to
+ * `maxSeeds` would, as when the users' own spread alone is wider than the mean (more users needed).
+ */
+export function seedsToResolve(mean: number, noise: SeedNoise, maxSeeds = 100): number | null {
+  for (let k = 1; k <= maxSeeds; k++) if (halfWidthAt(noise, k) < Math.abs(mean)) return k;
+  return null;
+}

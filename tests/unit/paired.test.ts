@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChordError } from '../../src/core/errors.ts';
-import { pairedDifference, PairedInputError } from '../../src/core/paired.ts';
+import { halfWidthAt, pairedDifference, PairedInputError, seedNoise, seedsToResolve } from '../../src/core/paired.ts';
+import { fillNormal } from '../../src/core/prng.ts';
 
 describe('pairedDifference', () => {
   it('gives the mean per-user difference with a normal 95% interval from the sample standard deviation', () => {
@@ -39,3 +40,61 @@ describe('pairedDifference', () => {
     expect(() => pairedDifference([], [])).toThrow(expect.objectContaining({ code: 'PAIRED_INPUT' }));
   });
 });
+
+describe('seedNoise', () => {
+  // d(s, u) = mu + a(u) + c(s) + e(s, u) with known variances: the estimates find them.
+  const simulate = (seeds: number, users: number, sd: { user: number; seedShift: number; residual: number }) => {
+    const a = fillNormal(new Float32Array(users), 11, 1, 0, sd.user);
+    const c = fillNormal(new Float32Array(seeds), 11, 2, 0, sd.seedShift);
+    return Array.from({ length: seeds }, (_, s) => {
+      const e = fillNormal(new Float32Array(users), 11, 10 + s, 0, sd.residual);
+      return Array.from({ length: users }, (_, u) => 0.002 + a[u]! + c[s]! + e[u]!);
+    });
+  };
+
+  it('splits a seed-averaged difference into the user part, the seed shift and the rest', () => {
+    const n = seedNoise(simulate(40, 4000, { user: 0.03, seedShift: 0.004, residual: 0.1 }));
+    expect(n).toMatchObject({ seeds: 40, users: 4000 });
+    expect(Math.sqrt(n.user)).toBeCloseTo(0.03, 2);
+    expect(Math.sqrt(n.residual)).toBeCloseTo(0.1, 2);
+    expect(Math.sqrt(n.seedShift)).toBeGreaterThan(0.002);
+    expect(Math.sqrt(n.seedShift)).toBeLessThan(0.007);
+  });
+
+  it('has no seed shift where every seed is the same run and clamps components at 0', () => {
+    const d = [0.1, -0.2, 0.3, 0, 0.05];
+    const same = seedNoise([d, d, d]);
+    expect(same.seedShift).toBe(0);
+    expect(same.residual).toBeCloseTo(0, 15);
+    expect(same.user).toBeCloseTo(sampleVariance(d), 12);
+    // A pure shift: each seed moves every user by the same amount, users otherwise equal.
+    const shift = seedNoise([[1, 1, 1], [2, 2, 2], [3, 3, 3]]);
+    expect(shift).toEqual({ seeds: 3, users: 3, user: 0, seedShift: 1, residual: 0 });
+  });
+
+  it('projects the interval over more seeds: the shift and the rest shrink, the user part stays', () => {
+    const noise = { seeds: 3, users: 900, user: 9e-4, seedShift: 1e-6, residual: 1.2e-2 };
+    const z = 1.959963984540054;
+    expect(halfWidthAt(noise, 3)).toBeCloseTo(z * Math.sqrt(9e-4 / 900 + 1e-6 / 3 + 1.2e-2 / 2700), 15);
+    expect(halfWidthAt(noise, 10)).toBeLessThan(halfWidthAt(noise, 3));
+    expect(halfWidthAt(noise, 1e9)).toBeCloseTo(z * Math.sqrt(9e-4 / 900), 6);
+    const k = seedsToResolve(0.0025, noise)!;
+    expect(halfWidthAt(noise, k)).toBeLessThan(0.0025);
+    expect(halfWidthAt(noise, k - 1)).toBeGreaterThanOrEqual(0.0025);
+    expect(seedsToResolve(-0.0025, noise)).toBe(k);
+    // Below the users' own spread no number of seeds resolves it.
+    expect(seedsToResolve(0.9 * z * Math.sqrt(9e-4 / 900), noise)).toBeNull();
+  });
+
+  it('refuses fewer than two seeds or users, unequal users and non-finite values with a typed error', () => {
+    for (const bad of [[[1, 2]], [[1], [2]], [[1, 2], [1]], [[1, 2], [NaN, 0]]]) {
+      expect(() => seedNoise(bad)).toThrow(PairedInputError);
+    }
+  });
+});
+
+/** Sample variance (n − 1). */
+function sampleVariance(d: number[]): number {
+  const m = d.reduce((t, x) => t + x, 0) / d.length;
+  return d.reduce((t, x) => t + (x - m) ** 2, 0) / (d.length - 1);
+}

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ndcgAtK } from '../../src/core/metrics.ts';
-import { pairedDifference } from '../../src/core/paired.ts';
+import { halfWidthAt, pairedDifference, seedNoise, seedsToResolve } from '../../src/core/paired.ts';
 import { meanNdcg10, testRanks, type TestRanks, type TestRanksSidecar } from '../../src/model/reproduce/diagnostics.ts';
-import { pairedTable } from '../../src/model/reproduce/markdown.ts';
+import { pairedTable, seedProjectionTable } from '../../src/model/reproduce/markdown.ts';
 import { pairedComparisons } from '../../src/model/reproduce/report.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { dirState, expectCached, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
@@ -98,6 +98,45 @@ describe('pairedComparisons', () => {
     const starred = pairedTable([{ backbone: 'caser', a: 'chord-pre', b: 'base', seeds: [1], users: 9, ndcg10: { unmasked: { n: 9, mean: 0.01, lo: 0.002, hi: 0.018 }, masked: { n: 9, mean: -0.01, lo: -0.02, hi: -0.001 } } }]);
     expect(starred.at(-1)).toBe('| caser | chord-pre − base | 1 | +0.0100 [+0.0020, +0.0180] * | −0.0100 [−0.0200, −0.0010] * |');
     expect(pairedTable([])).toEqual([]);
+  });
+});
+
+describe('seedProjectionTable', () => {
+  const finished = new Map([
+    finishedRun('sasrec-base-s1', 0.06),
+    finishedRun('sasrec-base-s2', 0.06),
+    finishedRun('sasrec-quant-s1', 0.05),
+    finishedRun('sasrec-quant-s2', 0.05),
+    finishedRun('sasrec-quant-pre-s1', 0.05),
+  ]);
+  // Twenty users. Base finds every user at rank 0; Quant misses users 0–9 on seed 1 and users 0–8
+  // and 10 on seed 2 (the masked ranks equal Base's), so each seed's differences are 1 for ten users.
+  const at = (missed: (u: number) => boolean) => Array.from({ length: 20 }, (_, u) => (missed(u) ? 50 : 0));
+  const top = at(() => false);
+  const all = new Map([
+    ['sasrec-base-s1', ranks(top)],
+    ['sasrec-base-s2', ranks(top)],
+    ['sasrec-quant-s1', ranks(at((u) => u < 10), top)],
+    ['sasrec-quant-s2', ranks(at((u) => u < 9 || u === 10), top)],
+    ['sasrec-quant-pre-s1', ranks(top)],
+  ]);
+
+  it('splits the noise of differences run on two seeds or more and projects the seeds that would resolve them', () => {
+    const out = pairedComparisons(finished, all);
+    const bq = out.find((c) => c.a === 'base' && c.b === 'quant')!;
+    expect(bq.noise!.unmasked).toEqual(seedNoise([at((u) => u < 10).map((r) => (r ? 1 : 0)), at((u) => u < 9 || u === 10).map((r) => (r ? 1 : 0))]));
+    // One seed: nothing to split.
+    expect(out.find((c) => c.b === 'quant-pre')!.noise).toBeUndefined();
+    const lines = seedProjectionTable(out);
+    expect(lines).toContain('## How many seeds would resolve it? (a projection for planning, not a result)');
+    const n = bq.noise!.unmasked;
+    const needed = seedsToResolve(bq.ndcg10.unmasked.mean, n);
+    expect(needed).not.toBeNull();
+    expect(lines.at(-1)).toBe(
+      `| sasrec | base − quant | 1, 2 | +0.5000 | ±${halfWidthAt(n, 2).toFixed(4)} | ±${halfWidthAt(n, 10).toFixed(4)} | ${needed} | +0.0000 | ±0.0000 | ±0.0000 | more users |`,
+    );
+    expect(lines.filter((l) => l.startsWith('| sasrec |'))).toHaveLength(1);
+    expect(seedProjectionTable(pairedComparisons(finished, new Map([...all].filter(([k]) => !k.endsWith('s2')))))).toEqual([]);
   });
 });
 

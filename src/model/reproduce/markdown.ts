@@ -6,7 +6,7 @@ import { f4 } from './diagnostics.ts';
 import type { BackboneKind } from '../../core/backbones.ts';
 import { METHODS, type Method } from '../../core/methods.ts';
 import { adoptedFrom, personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
-import type { PairedDifference } from '../../core/paired.ts';
+import { halfWidthAt, seedsToResolve, type PairedDifference, type SeedNoise } from '../../core/paired.ts';
 import { chooseChordMode, compareSeeds, configKey, mean, watchedTestRows, type ControlComparison, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 import { describeCoreThreshold, type CoreThreshold } from '../../data/kcore.ts';
 
@@ -282,6 +282,45 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
   return lines;
 }
 
+/** Seeds the projection section looks ahead to. */
+const PROJECTED_SEEDS = 10;
+
+/**
+ * The markdown section "How many seeds would resolve it?": for each paired difference over two
+ * seeds or more (and each configuration's own strategy minus another user's), the noise split by
+ * core seedNoise and projected by halfWidthAt / seedsToResolve. A planning aid, labelled as such.
+ */
+export function seedProjectionTable(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[] = []): string[] {
+  const rows: { backbone: string; label: string; seeds: number[]; d: { unmasked: PairedDifference; masked: PairedDifference }; noise: { unmasked: SeedNoise; masked: SeedNoise } }[] = [
+    ...comparisons.flatMap((c) => (c.noise ? [{ backbone: c.backbone, label: `${c.a} − ${c.b}`, seeds: c.seeds, d: c.ndcg10, noise: c.noise }] : [])),
+    ...controls.flatMap((c) =>
+      c.ownMinusOthersNoise ? [{ backbone: c.backbone, label: `${c.column}: own − another user's`, seeds: c.seeds, d: c.ownMinusOthers, noise: c.ownMinusOthersNoise }] : [],
+    ),
+  ];
+  if (rows.length === 0) return [];
+  const k = PROJECTED_SEEDS;
+  const cells = (d: PairedDifference, n: SeedNoise) => {
+    const needed = seedsToResolve(d.mean, n);
+    return [signed(d.mean), `±${halfWidthAt(n, n.seeds).toFixed(4)}`, `±${halfWidthAt(n, k).toFixed(4)}`, needed === null ? 'more users' : String(needed)];
+  };
+  const lines = [
+    '',
+    '## How many seeds would resolve it? (a projection for planning, not a result)',
+    '',
+    "Each seed's per-user NDCG@10 differences split into a part that stays with the user whatever the seed, a shift a seed gives every user, and the rest (a two-way analysis of variance, users × seeds; `src/core/paired.ts`). " +
+      `"± now": the 95% half-width at the seeds run, each seed's shift counted once per seed (the intervals above count users as the only units, so they leave that shift out); "± at ${k}": the same over ${k} seeds of the same test users; ` +
+      '"seeds": the fewest seeds whose interval would exclude 0 if the mean stayed where it is, "more users" where the users\' own spread alone is wider than the mean. ' +
+      'The seed shift is estimated from the seeds run (seeds − 1 degrees of freedom), so over three seeds it is rough, and where it is large the intervals above are too narrow: on the random-frozen rows each seed is another random backbone.',
+    '',
+    `| backbone | difference | seeds | unmasked | ± now | ± at ${k} | seeds | masked | ± now | ± at ${k} | seeds |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.backbone} | ${r.label} | ${r.seeds.join(', ')} | ${[...cells(r.d.unmasked, r.noise.unmasked), ...cells(r.d.masked, r.noise.masked)].join(' | ')} |`);
+  }
+  return lines;
+}
+
 /**
  * The markdown section "At the Quant budget": each headline CHORD-family configuration and
  * frozen-pretrained CHORD at its trained bits and through T to QUANT_BUDGET, Quant beside them.
@@ -420,6 +459,7 @@ export function markdown(
   }
   lines.push(...perSeedTables(compareSeeds(finished)));
   lines.push(...pairedTable(paired));
+  lines.push(...seedProjectionTable(paired, controls));
   lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
   for (const c of chooseChordMode(finished)) {
     lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);

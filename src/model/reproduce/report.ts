@@ -4,7 +4,7 @@
  */
 import { strategyBitstreamSize } from '../../core/bitstream.ts';
 import { ndcgAtK } from '../../core/metrics.ts';
-import { pairedDifference, type PairedDifference } from '../../core/paired.ts';
+import { pairedDifference, seedNoise, type PairedDifference, type SeedNoise } from '../../core/paired.ts';
 import type { StrategySpread } from '../../core/strategy-spread.ts';
 import type { StrategyControls, TestRanks } from './diagnostics.ts';
 import { BACKBONE_KINDS, backboneLayers, DEFAULT_CASER_DIMS, DEFAULT_SASREC_DIMS, type BackboneKind } from '../../core/backbones.ts';
@@ -370,14 +370,12 @@ export const PAIRED_COMPARISONS: readonly (readonly [SeedColumn, SeedColumn])[] 
 ];
 
 /** Test NDCG@10 of method a minus method b on the same users, with its 95% interval, per protocol. */
-export interface PairedComparison {
+export interface PairedComparison extends PairedOverSeeds {
   backbone: BackboneKind;
   a: SeedColumn;
   b: SeedColumn;
   /** The seeds where both runs have per-user ranks; each user's difference is averaged over them. */
   seeds: number[];
-  users: number;
-  ndcg10: { unmasked: PairedDifference; masked: PairedDifference };
 }
 
 /** Per-user test ranks of two models on the same seed. */
@@ -394,12 +392,20 @@ export interface RanksOfUsers {
   readonly masked: ArrayLike<number>;
 }
 
+/** Two runs' test NDCG@10 difference, paired on users over seeds (pairOverSeeds). */
+export interface PairedOverSeeds {
+  users: number;
+  ndcg10: { unmasked: PairedDifference; masked: PairedDifference };
+  /** With two seeds or more: how the difference's noise splits over users and seeds (core seedNoise). */
+  noise?: { unmasked: SeedNoise; masked: SeedNoise };
+}
+
 /**
  * NDCG@10 of a minus b over users, per protocol: each user's difference averaged over the seeds
  * first, then the mean and 95% interval over users (core pairedDifference). Seeds share the users,
  * so averaging per user first keeps users the independent units. Throws when runs ranked other users.
  */
-export function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users: number; ndcg10: { unmasked: PairedDifference; masked: PairedDifference } } {
+export function pairOverSeeds(pairs: readonly SeedPair[], what: string): PairedOverSeeds {
   const users = Array.from(pairs[0]!.a.users);
   for (const p of pairs) {
     if (![p.a.users, p.b.users].every((u) => u.length === users.length && users.every((x, i) => u[i] === x))) {
@@ -408,7 +414,13 @@ export function pairOverSeeds(pairs: readonly SeedPair[], what: string): { users
   }
   const perUser = (side: 'a' | 'b', protocol: 'unmasked' | 'masked') => users.map((_, i) => mean(pairs.map((p) => ndcgAtK(p[side][protocol][i]!, 10))));
   const diff = (protocol: 'unmasked' | 'masked') => pairedDifference(perUser('a', protocol), perUser('b', protocol));
-  return { users: users.length, ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') } };
+  const noise = (protocol: 'unmasked' | 'masked') =>
+    seedNoise(pairs.map((p) => users.map((_, i) => ndcgAtK(p.a[protocol][i]!, 10) - ndcgAtK(p.b[protocol][i]!, 10))));
+  return {
+    users: users.length,
+    ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') },
+    ...(pairs.length > 1 ? { noise: { unmasked: noise('unmasked'), masked: noise('masked') } } : {}),
+  };
 }
 
 /** The runs compared seed by seed and paired: default quantization, headline, frozen-pretrained or an examples control. */
@@ -450,6 +462,8 @@ export interface ControlComparison {
   users: number;
   /** Own minus every user given the next user's strategy: what the personalisation is worth. */
   ownMinusOthers: { unmasked: PairedDifference; masked: PairedDifference };
+  /** With two seeds or more: how own minus another user's noise splits over users and seeds. */
+  ownMinusOthersNoise?: { unmasked: SeedNoise; masked: SeedNoise };
   /** Own minus the same widths per layer on shuffled channels: what the choice of channels is worth. */
   ownMinusShuffled: { unmasked: PairedDifference; masked: PairedDifference };
   /** Own minus every channel at the uniform width: what the mixed widths are worth. */
@@ -487,12 +501,14 @@ export function controlComparisons(
           `${backbone} ${column} vs its ${control} control`,
         );
       const shuffled = vs('shuffled');
+      const others = vs('others');
       out.push({
         backbone,
         column,
         seeds: runs.map((r) => r.seed),
         users: shuffled.users,
-        ownMinusOthers: vs('others').ndcg10,
+        ownMinusOthers: others.ndcg10,
+        ...(others.noise ? { ownMinusOthersNoise: others.noise } : {}),
         ownMinusShuffled: shuffled.ndcg10,
         ownMinusUniform: vs('uniform').ndcg10,
       });
