@@ -271,7 +271,7 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
     '',
     '## Are the differences more than noise? Paired on the same test users',
     '',
-    "Test NDCG@10 of the first run minus the second, per test user (averaged over the seeds where both exist), then the mean over users with its 95% interval (normal approximation; users are the independent units). A * marks an interval that excludes 0: a difference this test set resolves; the others are within its noise. `-pre`: on the frozen-pretrained backbone (the same seed's Base, frozen).",
+    "Test NDCG@10 of the first run minus the second, per test user (averaged over the seeds where both exist), then the mean over users with its 95% interval (normal approximation; users are the independent units). A * marks an interval that excludes 0: a difference this test set resolves; the others are within its noise. The seeds run are taken as they are: a shift one seed gives every user is not in these intervals (the next section measures it; where it is large, as between random-frozen runs, these intervals are too narrow). `-pre`: on the frozen-pretrained backbone (the same seed's Base, frozen).",
     '',
     '| backbone | difference | seeds | NDCG@10 unmasked [95% CI] | masked [95% CI] |',
     '|---|---|---|---|---|',
