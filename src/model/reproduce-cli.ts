@@ -64,6 +64,8 @@ import { historyShares, othersStrategyRanks, quantBudgetEvals, strategyControls,
 import {
   chooseProfile,
   COMMON_ARGS,
+  DEFAULT_SEEDS,
+  runsName,
   findTraining,
   kCoreArgs,
   reproduceCacheDir,
@@ -95,7 +97,8 @@ async function main(): Promise<void> {
       /** A second protocol on the same data (plan.ts DATASET_PROFILES, e.g. ml-100k-items21); default: the data's own. */
       profile: { type: 'string' },
       only: { type: 'string' },
-      seeds: { type: 'string', default: DEFAULT_SEEDS },
+      /** Default: the profile's seeds (plan.ts DEFAULT_SEEDS unless the profile names others). */
+      seeds: { type: 'string' },
       /** Default: .cache/reproduce for ML-100K, .cache/reproduce-<dataset> for any other. */
       cache: { type: 'string' },
       results: { type: 'string', default: 'results' },
@@ -121,8 +124,11 @@ async function main(): Promise<void> {
     throw new UsageError(`--profile: ${(error as Error).message}`);
   }
   const { name: dataset, profile } = chosen;
-  const cache = values.cache ?? reproduceCacheDir(dataset);
-  const seeds = values.seeds.split(',').map(Number);
+  const runsAt = runsName(dataset, profile);
+  const cache = values.cache ?? reproduceCacheDir(runsAt);
+  const defaultSeeds = (profile.seeds ?? DEFAULT_SEEDS).join(',');
+  const seedsArg = values.seeds ?? defaultSeeds;
+  const seeds = seedsArg.split(',').map(Number);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${values.jobs}`);
   const workers = Number(values.workers);
@@ -132,7 +138,7 @@ async function main(): Promise<void> {
   const selected = values.only ? selectRuns(plan, values.only.split(',').map((s) => s.trim())) : plan;
   const finished = new Map<string, FinishedRun>();
   const stale = new Map<string, StaleRun>();
-  const recordsAt = values.records ?? recordsDir(values.results, dataset);
+  const recordsAt = values.records ?? recordsDir(values.results, runsAt);
   const records = readRunRecords(recordsAt);
   const refresh = () => {
     for (const spec of plan) {
@@ -197,7 +203,7 @@ async function main(): Promise<void> {
     );
   }
   // Rows come from every finished run, whichever invocation (and --only) trained it.
-  const command = reproduceCommand(values.data, values.profile, values.seeds);
+  const command = reproduceCommand(values.data, values.profile, seedsArg, defaultSeeds);
   const cacheDir = cache.replace(/[\\/]+$/, '');
   const diagnosticsDir = values.diagnostics ?? join(dirname(cacheDir), `${basename(cacheDir)}-diagnostics`);
   let split: SplitDataset | undefined;
@@ -296,14 +302,12 @@ async function main(): Promise<void> {
   console.log(`wrote ${join(values.results, `${write()}.json`)} and .md (${finished.size}/${plan.length} runs)`);
 }
 
-const DEFAULT_SEEDS = '1,2,3';
-
 /**
- * The command the results name as their source: seeds other than the default are part of the plan
- * the report counts runs against, so a rerun of the command must give them.
+ * The command the results name as their source: seeds other than the profile's default are part of
+ * the plan the report counts runs against, so a rerun of the command must give them.
  */
-export function reproduceCommand(data: string, profile: string | undefined, seeds: string): string {
-  return `npm run reproduce -- --data ${data}${profile ? ` --profile ${profile}` : ''}${seeds === DEFAULT_SEEDS ? '' : ` --seeds ${seeds}`}`;
+export function reproduceCommand(data: string, profile: string | undefined, seeds: string, defaultSeeds = DEFAULT_SEEDS.join(',')): string {
+  return `npm run reproduce -- --data ${data}${profile ? ` --profile ${profile}` : ''}${seeds === defaultSeeds ? '' : ` --seeds ${seeds}`}`;
 }
 
 const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file> [--only sasrec,chord,s1] [--seeds 1,2,3] [--list] [--report]
@@ -311,7 +315,9 @@ const REPRODUCE_USAGE = `usage: npm run reproduce -- --data <dataset dir or file
   Trains every run of the paper's ML-100K tables that is not done yet (resumable; .cache/reproduce/<key>/, or
   .cache/reproduce-<dataset>/ for another dataset, named by its folder) and rewrites results/<dataset>.json and .md.
   --profile ml-100k-items21 runs the second ML-100K protocol (the paper's item counts: items with 21 ratings or
-  more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
+  more), into .cache/reproduce-ml-100k-items21/ and results/ml-100k-items21.*; --profile ml-100k-seeds plans seeds 1-8
+  of frozen-pretrained SASRec's Base, Quant, Quant on CHORD's examples, +Custom and CHORD, in ML-100K's own cache and
+  records (its seeds 1-3 are those runs), into results/ml-100k-seeds.*. --only keeps runs matching every token (backbone, method, ablation group, s<seed> or a run key); --list shows
   what is done and why a run is due; --report only rewrites the results; --jobs N trains N runs at once (one core each);
   --workers N gives each run N threads (its steps unless --z-norm or --contrast couple a batch, its final
   evaluation), and the report's evaluations too.

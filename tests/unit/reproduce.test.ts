@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
+import { chooseProfile, DATASET_PROFILES, datasetName, datasetProfile, DEFAULT_PROFILE, EPOCH_CAP, findTraining, planRuns, QUANT_BUDGET, reproduceCacheDir, runsName, selectRuns, staleReason, trainArgs } from '../../src/model/reproduce/plan.ts';
 import { markdown, perSeedTables, trainingTimeTable, watchedTestTable } from '../../src/model/reproduce/markdown.ts';
 import { aggregate, chooseChordMode, compareSeeds, watchedTest, watchedTestRows } from '../../src/model/reproduce/report.ts';
 import { parseTrainArgs } from '../../src/model/train-cli.ts';
@@ -412,6 +412,32 @@ describe('dataset profiles', () => {
     expect(chooseProfile('d/ml-100k', undefined)).toEqual({ name: 'ml-100k', profile: datasetProfile('ml-100k') });
     expect(() => chooseProfile('d/amazon-toys', 'ml-100k-items21')).toThrow(/is for ml-100k, not amazon-toys/);
     expect(() => chooseProfile('d/ml-100k', 'ml-1m')).toThrow(/no profile "ml-1m"/);
+  });
+});
+
+describe('a profile that plans more seeds of another profile\'s runs', () => {
+  it("plans ML-100K's frozen-pretrained SASRec strategy runs on seeds 1–8 in ML-100K's own cache and records, with ML-100K's settings", () => {
+    const { name, profile } = chooseProfile('d/ml-100k', 'ml-100k-seeds');
+    expect(name).toBe('ml-100k-seeds');
+    expect(runsName(name, profile)).toBe('ml-100k');
+    expect(runsName('ml-100k', datasetProfile('ml-100k'))).toBe('ml-100k');
+    expect(reproduceCacheDir(runsName(name, profile))).toBe(join('.cache', 'reproduce'));
+    const plan = planRuns(profile.seeds!).filter(profile.keep);
+    expect(plan).toHaveLength(40);
+    expect(new Set(plan.map((r) => r.seed))).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8]));
+    expect(plan.filter((r) => r.seed === 4).map((r) => r.key).sort()).toEqual([
+      'sasrec-base-s4', 'sasrec-chord-l2468-b0.125-pre-s4', 'sasrec-custom-l2468-b0.125-pre-s4', 'sasrec-quant-examples-pre-s4', 'sasrec-quant-pre-s4',
+    ]);
+    // Seeds 1–3 are ML-100K's runs, trained with the very same arguments, so each is trained once.
+    const own = datasetProfile('ml-100k');
+    const ml100k = new Map(planRuns([1, 2, 3]).filter(own.keep).map((r) => [r.key, r]));
+    for (const r of plan.filter((x) => x.seed <= 3)) {
+      expect(trainArgs(r, 'd/ml-100k', '.cache/reproduce', profile), r.key).toEqual(trainArgs(ml100k.get(r.key)!, 'd/ml-100k', '.cache/reproduce', own));
+    }
+    expect(() => chooseProfile('d/amazon-toys', 'ml-100k-seeds')).toThrow(/is for ml-100k, not amazon-toys/);
+    // Its own seeds are its default: the command it reports needs no --seeds.
+    expect(reproduceCommand('d/ml-100k', name, '1,2,3,4,5,6,7,8', profile.seeds!.join(','))).toBe('npm run reproduce -- --data d/ml-100k --profile ml-100k-seeds');
+    expect(reproduceCommand('d/ml-100k', name, '1,2,3', profile.seeds!.join(','))).toBe('npm run reproduce -- --data d/ml-100k --profile ml-100k-seeds --seeds 1,2,3');
   });
 });
 
