@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ndcgAtK } from '../../src/core/metrics.ts';
 import { halfWidthAt, pairedDifference, seedNoise, seedsToResolve } from '../../src/core/paired.ts';
 import { meanNdcg10, testRanks, type TestRanks, type TestRanksSidecar } from '../../src/model/reproduce/diagnostics.ts';
-import { pairedTable, seedProjectionTable } from '../../src/model/reproduce/markdown.ts';
+import { pairedTable, rankGainTable, seedProjectionTable } from '../../src/model/reproduce/markdown.ts';
 import { pairedComparisons } from '../../src/model/reproduce/report.ts';
 import { finishedRun } from '../fixtures/reproduce-runs.ts';
 import { dirState, expectCached, tempRunDir, tinyFinishedRun } from '../fixtures/reproduce-sidecars.ts';
@@ -95,7 +95,8 @@ describe('pairedComparisons', () => {
     // This interval contains 0 (4 users): no star; masked is an exact 0.
     expect(d.lo).toBeLessThan(0);
     expect(row).toBe(`| sasrec | base − quant | 1, 2 | ${sign(d.mean)} [${sign(d.lo)}, ${sign(d.hi)}] | +0.0000 [+0.0000, +0.0000] |`);
-    const starred = pairedTable([{ backbone: 'caser', a: 'chord-pre', b: 'base', seeds: [1], users: 9, ndcg10: { unmasked: { n: 9, mean: 0.01, lo: 0.002, hi: 0.018 }, masked: { n: 9, mean: -0.01, lo: -0.02, hi: -0.001 } } }]);
+    const ndcg10 = { unmasked: { n: 9, mean: 0.01, lo: 0.002, hi: 0.018 }, masked: { n: 9, mean: -0.01, lo: -0.02, hi: -0.001 } };
+    const starred = pairedTable([{ backbone: 'caser', a: 'chord-pre', b: 'base', seeds: [1], users: 9, ndcg10, log2RankGain: ndcg10 }]);
     expect(starred.at(-1)).toBe('| caser | chord-pre − base | 1 | +0.0100 [+0.0020, +0.0180] * | −0.0100 [−0.0200, −0.0010] * |');
     expect(pairedTable([])).toEqual([]);
   });
@@ -124,12 +125,12 @@ describe('seedProjectionTable', () => {
   it('splits the noise of differences run on two seeds or more and projects the seeds that would resolve them', () => {
     const out = pairedComparisons(finished, all);
     const bq = out.find((c) => c.a === 'base' && c.b === 'quant')!;
-    expect(bq.noise!.unmasked).toEqual(seedNoise([at((u) => u < 10).map((r) => (r ? 1 : 0)), at((u) => u < 9 || u === 10).map((r) => (r ? 1 : 0))]));
+    expect(bq.noise!.ndcg10.unmasked).toEqual(seedNoise([at((u) => u < 10).map((r) => (r ? 1 : 0)), at((u) => u < 9 || u === 10).map((r) => (r ? 1 : 0))]));
     // One seed: nothing to split.
     expect(out.find((c) => c.b === 'quant-pre')!.noise).toBeUndefined();
     const lines = seedProjectionTable(out);
     expect(lines).toContain('## How many seeds would resolve it? (a projection for planning, not a result)');
-    const n = bq.noise!.unmasked;
+    const n = bq.noise!.ndcg10.unmasked;
     const needed = seedsToResolve(bq.ndcg10.unmasked.mean, n);
     expect(needed).not.toBeNull();
     expect(lines.at(-1)).toBe(
@@ -137,6 +138,34 @@ describe('seedProjectionTable', () => {
     );
     expect(lines.filter((l) => l.startsWith('| sasrec |'))).toHaveLength(1);
     expect(seedProjectionTable(pairedComparisons(finished, new Map([...all].filter(([k]) => !k.endsWith('s2')))))).toEqual([]);
+  });
+
+  it("pairs the target's log2 rank too, which sees moves outside the top 10, and tables it with and without the seed shift", () => {
+    // Seed 1: Quant ranks user 0's target 3rd (rank 2) where Base ranks it 1st, and user 1's 100th
+    // against Base's 20th: both outside the top 10 for user 1, so NDCG@10 sees only user 0.
+    const two = new Map([finishedRun('sasrec-base-s1', 0.06), finishedRun('sasrec-quant-s1', 0.05)]);
+    const out = pairedComparisons(two, new Map([
+      ['sasrec-base-s1', ranks([0, 20])],
+      ['sasrec-quant-s1', ranks([2, 99])],
+    ]));
+    const bq = out[0]!;
+    expect(bq.log2RankGain.unmasked).toEqual(pairedDifference([Math.log2(3) - Math.log2(1), Math.log2(100) - Math.log2(21)], [0, 0]));
+    expect(bq.ndcg10.unmasked.mean).toBeCloseTo((1 - ndcgAtK(2, 10)) / 2, 12);
+    expect(bq.noise).toBeUndefined();
+    const lines = rankGainTable(out);
+    expect(lines).toContain("## The target's rank: the same differences on a finer measure (secondary)");
+    const g = bq.log2RankGain.unmasked;
+    const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
+    // Both users' targets rank higher under Base: the interval excludes 0 (starred).
+    expect(g.lo).toBeGreaterThan(0);
+    const cell = `${sign(g.mean)} [${sign(g.lo)}, ${sign(g.hi)}] *`;
+    expect(lines.at(-1)).toBe(`| sasrec | base − quant | 1 | ${cell} | – | ${cell} | – |`);
+    // Over two seeds the seed shift is counted.
+    const both = pairedComparisons(finished, all).find((c) => c.a === 'base' && c.b === 'quant')!;
+    const n = both.noise!.log2RankGain.unmasked;
+    expect(n).toEqual(seedNoise([at((u) => u < 10).map((r) => Math.log2(r + 1)), at((u) => u < 9 || u === 10).map((r) => Math.log2(r + 1))]));
+    expect(rankGainTable([both]).at(-1)).toContain(`| ±${halfWidthAt(n, 2).toFixed(4)} |`);
+    expect(rankGainTable([])).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ import type { BackboneKind } from '../../core/backbones.ts';
 import { METHODS, type Method } from '../../core/methods.ts';
 import { adoptedFrom, personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
 import { halfWidthAt, seedsToResolve, type PairedDifference, type SeedNoise } from '../../core/paired.ts';
-import { chooseChordMode, compareSeeds, configKey, mean, watchedTestRows, type ControlComparison, type PairedComparison, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
+import { chooseChordMode, compareSeeds, configKey, mean, watchedTestRows, type ControlComparison, type PairedComparison, type PairedOverSeeds, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 import { describeCoreThreshold, type CoreThreshold } from '../../data/kcore.ts';
 
 /** Published NDCG@10 / HR@10 beside ours, and under which protocol they were measured. */
@@ -285,18 +285,22 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
 /** Seeds the projection section looks ahead to. */
 const PROJECTED_SEEDS = 10;
 
+/** The rows of the sections below: each paired comparison, then each configuration's own strategy minus another user's. */
+function pairedRows(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[]): { backbone: string; label: string; seeds: number[]; paired: PairedOverSeeds }[] {
+  return [
+    ...comparisons.map((c) => ({ backbone: c.backbone, label: `${c.a} − ${c.b}`, seeds: c.seeds, paired: c })),
+    ...controls.map((c) => ({ backbone: c.backbone, label: `${c.column}: own − another user's`, seeds: c.seeds, paired: c.others })),
+  ];
+}
+
 /**
  * The markdown section "How many seeds would resolve it?": for each paired difference over two
- * seeds or more (and each configuration's own strategy minus another user's), the noise split by
- * core seedNoise and projected by halfWidthAt / seedsToResolve. A planning aid, labelled as such.
+ * seeds or more (and each configuration's own strategy minus another user's), the noise of its
+ * NDCG@10 split by core seedNoise and projected by halfWidthAt / seedsToResolve. A planning aid,
+ * labelled as such.
  */
 export function seedProjectionTable(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[] = []): string[] {
-  const rows: { backbone: string; label: string; seeds: number[]; d: { unmasked: PairedDifference; masked: PairedDifference }; noise: { unmasked: SeedNoise; masked: SeedNoise } }[] = [
-    ...comparisons.flatMap((c) => (c.noise ? [{ backbone: c.backbone, label: `${c.a} − ${c.b}`, seeds: c.seeds, d: c.ndcg10, noise: c.noise }] : [])),
-    ...controls.flatMap((c) =>
-      c.ownMinusOthersNoise ? [{ backbone: c.backbone, label: `${c.column}: own − another user's`, seeds: c.seeds, d: c.ownMinusOthers, noise: c.ownMinusOthersNoise }] : [],
-    ),
-  ];
+  const rows = pairedRows(comparisons, controls).filter((r) => r.paired.noise);
   if (rows.length === 0) return [];
   const k = PROJECTED_SEEDS;
   const cells = (d: PairedDifference, n: SeedNoise) => {
@@ -315,8 +319,39 @@ export function seedProjectionTable(comparisons: readonly PairedComparison[], co
     `| backbone | difference | seeds | unmasked | ± now | ± at ${k} | seeds | masked | ± now | ± at ${k} | seeds |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const r of rows) {
-    lines.push(`| ${r.backbone} | ${r.label} | ${r.seeds.join(', ')} | ${[...cells(r.d.unmasked, r.noise.unmasked), ...cells(r.d.masked, r.noise.masked)].join(' | ')} |`);
+  for (const { backbone, label, seeds, paired } of rows) {
+    const n = paired.noise!.ndcg10;
+    lines.push(`| ${backbone} | ${label} | ${seeds.join(', ')} | ${[...cells(paired.ndcg10.unmasked, n.unmasked), ...cells(paired.ndcg10.masked, n.masked)].join(' | ')} |`);
+  }
+  return lines;
+}
+
+/**
+ * The markdown section "The target's rank": the same paired comparisons on the log2 rank of each
+ * user's test item (PairedOverSeeds.log2RankGain), a secondary measure that counts every rank.
+ */
+export function rankGainTable(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[] = []): string[] {
+  const rows = pairedRows(comparisons, controls);
+  if (rows.length === 0) return [];
+  const withShift = (p: PairedOverSeeds, protocol: 'unmasked' | 'masked') => {
+    const n = p.noise?.log2RankGain[protocol];
+    return n ? `±${halfWidthAt(n, n.seeds).toFixed(4)}` : '–';
+  };
+  const lines = [
+    '',
+    "## The target's rank: the same differences on a finer measure (secondary)",
+    '',
+    "How much higher the first run ranks each user's test item than the second: log2(rank of the second + 1) − log2(rank of the first + 1), " +
+      'positive where the first ranks it higher (+0.1 is a rank about 7% higher), averaged per user over the seeds, then the mean over users with its 95% interval (* excludes 0). ' +
+      '"± with shift": the half-width with each seed\'s shift counted once per seed, as in the projection above. ' +
+      'It counts every rank, so it sees a strategy that moves targets without moving them into or out of the top 10; NDCG@10 stays the measure of the targets.',
+    '',
+    '| backbone | difference | seeds | unmasked [95% CI] | ± with shift | masked [95% CI] | ± with shift |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const { backbone, label, seeds, paired } of rows) {
+    const g = paired.log2RankGain;
+    lines.push(`| ${backbone} | ${label} | ${seeds.join(', ')} | ${pairedCell(g.unmasked)} | ${withShift(paired, 'unmasked')} | ${pairedCell(g.masked)} | ${withShift(paired, 'masked')} |`);
   }
   return lines;
 }
@@ -460,6 +495,7 @@ export function markdown(
   lines.push(...perSeedTables(compareSeeds(finished)));
   lines.push(...pairedTable(paired));
   lines.push(...seedProjectionTable(paired, controls));
+  lines.push(...rankGainTable(paired, controls));
   lines.push('', '## CHORD mode, chosen on validation', '', '| backbone | seeds | valid NDCG@10 random-frozen | valid NDCG@10 frozen-pretrained | better |', '|---|---|---|---|---|');
   for (const c of chooseChordMode(finished)) {
     lines.push(`| ${c.backbone} | ${c.seeds.join(', ')} | ${f(c.valid_ndcg10.random)} | ${f(c.valid_ndcg10.pretrained)} | ${c.default} |`);

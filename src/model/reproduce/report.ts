@@ -392,16 +392,30 @@ export interface RanksOfUsers {
   readonly masked: ArrayLike<number>;
 }
 
-/** Two runs' test NDCG@10 difference, paired on users over seeds (pairOverSeeds). */
+type ByProtocol<T> = { unmasked: T; masked: T };
+
+/** Two runs' per-user test differences, paired on users over seeds (pairOverSeeds). */
 export interface PairedOverSeeds {
   users: number;
-  ndcg10: { unmasked: PairedDifference; masked: PairedDifference };
-  /** With two seeds or more: how the difference's noise splits over users and seeds (core seedNoise). */
-  noise?: { unmasked: SeedNoise; masked: SeedNoise };
+  ndcg10: ByProtocol<PairedDifference>;
+  /**
+   * How much higher a ranks each user's target than b does: log2(rank_b + 1) − log2(rank_a + 1),
+   * positive where a ranks it higher. A second, finer measure of the same rankings: it counts every
+   * rank, so it sees moves of the target that stay outside (or inside) the top 10.
+   */
+  log2RankGain: ByProtocol<PairedDifference>;
+  /** With two seeds or more: how each difference's noise splits over users and seeds (core seedNoise). */
+  noise?: { ndcg10: ByProtocol<SeedNoise>; log2RankGain: ByProtocol<SeedNoise> };
 }
 
+/** A user's score of a 0-based target rank under each measure of PairedOverSeeds. */
+const RANK_SCORES = {
+  ndcg10: (rank: number) => ndcgAtK(rank, 10),
+  log2RankGain: (rank: number) => -Math.log2(rank + 1),
+} as const;
+
 /**
- * NDCG@10 of a minus b over users, per protocol: each user's difference averaged over the seeds
+ * a minus b over users, per measure and protocol: each user's difference averaged over the seeds
  * first, then the mean and 95% interval over users (core pairedDifference). Seeds share the users,
  * so averaging per user first keeps users the independent units. Throws when runs ranked other users.
  */
@@ -412,14 +426,20 @@ export function pairOverSeeds(pairs: readonly SeedPair[], what: string): PairedO
       throw new Error(`${what}, seed ${p.seed}: the runs ranked other test users`);
     }
   }
-  const perUser = (side: 'a' | 'b', protocol: 'unmasked' | 'masked') => users.map((_, i) => mean(pairs.map((p) => ndcgAtK(p[side][protocol][i]!, 10))));
-  const diff = (protocol: 'unmasked' | 'masked') => pairedDifference(perUser('a', protocol), perUser('b', protocol));
-  const noise = (protocol: 'unmasked' | 'masked') =>
-    seedNoise(pairs.map((p) => users.map((_, i) => ndcgAtK(p.a[protocol][i]!, 10) - ndcgAtK(p.b[protocol][i]!, 10))));
+  const perSeed = (score: (rank: number) => number, protocol: 'unmasked' | 'masked') =>
+    pairs.map((p) => users.map((_, i) => score(p.a[protocol][i]!) - score(p.b[protocol][i]!)));
+  const byProtocol = <T>(f: (protocol: 'unmasked' | 'masked') => T): ByProtocol<T> => ({ unmasked: f('unmasked'), masked: f('masked') });
+  const diff = (score: (rank: number) => number) =>
+    byProtocol((protocol) => {
+      const d = perSeed(score, protocol);
+      return pairedDifference(users.map((_, i) => mean(d.map((x) => x[i]!))), new Float64Array(users.length));
+    });
+  const noise = (score: (rank: number) => number) => byProtocol((protocol) => seedNoise(perSeed(score, protocol)));
   return {
     users: users.length,
-    ndcg10: { unmasked: diff('unmasked'), masked: diff('masked') },
-    ...(pairs.length > 1 ? { noise: { unmasked: noise('unmasked'), masked: noise('masked') } } : {}),
+    ndcg10: diff(RANK_SCORES.ndcg10),
+    log2RankGain: diff(RANK_SCORES.log2RankGain),
+    ...(pairs.length > 1 ? { noise: { ndcg10: noise(RANK_SCORES.ndcg10), log2RankGain: noise(RANK_SCORES.log2RankGain) } } : {}),
   };
 }
 
@@ -462,8 +482,8 @@ export interface ControlComparison {
   users: number;
   /** Own minus every user given the next user's strategy: what the personalisation is worth. */
   ownMinusOthers: { unmasked: PairedDifference; masked: PairedDifference };
-  /** With two seeds or more: how own minus another user's noise splits over users and seeds. */
-  ownMinusOthersNoise?: { unmasked: SeedNoise; masked: SeedNoise };
+  /** Own minus another user's in full: NDCG@10, the target's rank, and their noise over seeds. */
+  others: PairedOverSeeds;
   /** Own minus the same widths per layer on shuffled channels: what the choice of channels is worth. */
   ownMinusShuffled: { unmasked: PairedDifference; masked: PairedDifference };
   /** Own minus every channel at the uniform width: what the mixed widths are worth. */
@@ -508,7 +528,7 @@ export function controlComparisons(
         seeds: runs.map((r) => r.seed),
         users: shuffled.users,
         ownMinusOthers: others.ndcg10,
-        ...(others.noise ? { ownMinusOthersNoise: others.noise } : {}),
+        others,
         ownMinusShuffled: shuffled.ndcg10,
         ownMinusUniform: vs('uniform').ndcg10,
       });
