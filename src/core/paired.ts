@@ -51,8 +51,8 @@ export function pairedDifference(a: ArrayLike<number>, b: ArrayLike<number>): Pa
  * user u a difference d(s, u) = μ + a(u) + c(s) + e(s, u): a(u) stays with the user whatever the
  * seed, c(s) is a seed's shift shared by every user (one run simply better), e(s, u) the rest.
  * Estimated by a two-way analysis of variance without replication (users × seeds), each component
- * clamped at 0. pairedDifference over seed-averaged users sees a and e but counts c once per user,
- * as if users were its only units; halfWidthAt counts it once per seed.
+ * clamped at 0. pairedDifference over seed-averaged users sees a and e only: c is the same for
+ * every user, so it moves the mean without widening that interval; halfWidthAt counts it once per seed.
  */
 export interface SeedNoise {
   readonly seeds: number;
