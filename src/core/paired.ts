@@ -105,10 +105,16 @@ export function halfWidthAt(noise: SeedNoise, seeds: number): number {
   return Z95 * Math.sqrt(noise.user / noise.users + noise.seedShift / seeds + noise.residual / (seeds * noise.users));
 }
 
+/** The half-width no number of seeds goes below: the users' own part, which only more users shrink. */
+export function userHalfWidth(noise: SeedNoise): number {
+  return Z95 * Math.sqrt(noise.user / noise.users);
+}
+
 /**
  * The fewest seeds whose 95% interval would exclude 0 if the mean difference stayed `mean` and the
  * noise split as measured: a projection for planning runs, not a result. null when none up to
- * `maxSeeds` would, as when the users' own spread alone is wider than the mean (more users needed).
+ * `maxSeeds` would: when the users' own part alone is wider than the mean (userHalfWidth; more users
+ * needed), or when each seed's shift is large enough to need more seeds than that.
  */
 export function seedsToResolve(mean: number, noise: SeedNoise, maxSeeds = 100): number | null {
   for (let k = 1; k <= maxSeeds; k++) if (halfWidthAt(noise, k) < Math.abs(mean)) return k;

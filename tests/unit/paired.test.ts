@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ChordError } from '../../src/core/errors.ts';
-import { halfWidthAt, pairedDifference, PairedInputError, seedNoise, seedsToResolve } from '../../src/core/paired.ts';
+import { halfWidthAt, pairedDifference, PairedInputError, seedNoise, seedsToResolve, userHalfWidth } from '../../src/core/paired.ts';
 import { fillNormal } from '../../src/core/prng.ts';
 
 describe('pairedDifference', () => {
@@ -61,6 +61,21 @@ describe('seedNoise', () => {
     expect(Math.sqrt(n.seedShift)).toBeLessThan(0.007);
   });
 
+  it('gives the mean squares of a hand-computed table, residual, seed shift and user part each their own', () => {
+    // Seeds × users [[1, 2, 6], [7, 7, 13]]: user means 4, 4.5, 9.5; seed means 3, 9; grand mean 6.
+    // Residuals 0, ±0.5: MS_resid = 1 / ((2 − 1)(3 − 1)) = 0.5. MS_seed = 3 · (9 + 9) / 1 = 54, so
+    // var(c) = (54 − 0.5) / 3. MS_user = 2 · (4 + 2.25 + 12.25) / 2 = 18.5, so var(a) = (18.5 − 0.5) / 2 = 9.
+    const n = seedNoise([[1, 2, 6], [7, 7, 13]]);
+    expect(n.seeds).toBe(2);
+    expect(n.users).toBe(3);
+    expect(n.residual).toBeCloseTo(0.5, 12);
+    expect(n.seedShift).toBeCloseTo(53.5 / 3, 12);
+    expect(n.user).toBeCloseTo(9, 12);
+    const z = 1.959963984540054;
+    expect(halfWidthAt(n, 2)).toBeCloseTo(z * Math.sqrt(9 / 3 + 53.5 / 3 / 2 + 0.5 / 6), 12);
+    expect(userHalfWidth(n)).toBeCloseTo(z * Math.sqrt(9 / 3), 12);
+  });
+
   it('has no seed shift where every seed is the same run and clamps components at 0', () => {
     const d = [0.1, -0.2, 0.3, 0, 0.05];
     const same = seedNoise([d, d, d]);
@@ -83,7 +98,13 @@ describe('seedNoise', () => {
     expect(halfWidthAt(noise, k - 1)).toBeGreaterThanOrEqual(0.0025);
     expect(seedsToResolve(-0.0025, noise)).toBe(k);
     // Below the users' own spread no number of seeds resolves it.
-    expect(seedsToResolve(0.9 * z * Math.sqrt(9e-4 / 900), noise)).toBeNull();
+    expect(userHalfWidth(noise)).toBeCloseTo(z * Math.sqrt(9e-4 / 900), 15);
+    expect(seedsToResolve(0.9 * userHalfWidth(noise), noise)).toBeNull();
+    // Above it, a large seed shift can need more seeds than the search goes to.
+    const shifty = { ...noise, user: 1e-4, seedShift: 1e-4 };
+    expect(seedsToResolve(0.0015, shifty)).toBeNull();
+    expect(userHalfWidth(shifty)).toBeLessThan(0.0015);
+    expect(seedsToResolve(0.0015, shifty, 1000)).toBeGreaterThan(100);
   });
 
   it('refuses fewer than two seeds or users, unequal users and non-finite values with a typed error', () => {

@@ -134,9 +134,16 @@ describe('seedProjectionTable', () => {
     const needed = seedsToResolve(bq.ndcg10.unmasked.mean, n);
     expect(needed).not.toBeNull();
     expect(lines.at(-1)).toBe(
-      `| sasrec | base − quant | 1, 2 | +0.5000 | ±${halfWidthAt(n, 2).toFixed(4)} | ±${halfWidthAt(n, 10).toFixed(4)} | ${needed} | +0.0000 | ±0.0000 | ±0.0000 | more users |`,
+      `| sasrec | base − quant | 1, 2 | +0.5000 | ±${halfWidthAt(n, 2).toFixed(4)} | ±${halfWidthAt(n, 10).toFixed(4)} | ${needed} | +0.0000 | ±0.0000 | ±0.0000 | – |`,
     );
     expect(lines.filter((l) => l.startsWith('| sasrec |'))).toHaveLength(1);
+    // Unresolvable: by the users' own spread ("more users"), or by each seed's shift within 100 seeds.
+    const d = (mean: number) => ({ n: 900, mean, lo: mean - 0.01, hi: mean + 0.01 });
+    const noisy = { seeds: 3, users: 900, user: 1e-4, seedShift: 1e-4, residual: 1.2e-2 };
+    const row = (mean: number) =>
+      seedProjectionTable([{ ...bq, ndcg10: { unmasked: d(mean), masked: d(mean) }, noise: { ndcg10: { unmasked: noisy, masked: noisy }, log2RankGain: { unmasked: noisy, masked: noisy } } }]).at(-1)!;
+    expect(row(0.0015)).toMatch(/\| over 100 \|$/);
+    expect(row(0.0005)).toMatch(/\| more users \|$/);
     expect(seedProjectionTable(pairedComparisons(finished, new Map([...all].filter(([k]) => !k.endsWith('s2')))))).toEqual([]);
   });
 

@@ -6,7 +6,7 @@ import { f4 } from './diagnostics.ts';
 import type { BackboneKind } from '../../core/backbones.ts';
 import { METHODS, type Method } from '../../core/methods.ts';
 import { adoptedFrom, personalised, QUANT_BUDGET, type FinishedRun, type RunSpec } from './plan.ts';
-import { halfWidthAt, seedsToResolve, type PairedDifference, type SeedNoise } from '../../core/paired.ts';
+import { halfWidthAt, seedsToResolve, userHalfWidth, type PairedDifference, type SeedNoise } from '../../core/paired.ts';
 import { chooseChordMode, compareSeeds, configKey, mean, watchedTestRows, type ControlComparison, type PairedComparison, type PairedOverSeeds, type ResultRow, type SeedColumn, type SeedComparison } from './report.ts';
 import { describeCoreThreshold, type CoreThreshold } from '../../data/kcore.ts';
 
@@ -271,7 +271,7 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
     '',
     '## Are the differences more than noise? Paired on the same test users',
     '',
-    "Test NDCG@10 of the first run minus the second, per test user (averaged over the seeds where both exist), then the mean over users with its 95% interval (normal approximation; users are the independent units). A * marks an interval that excludes 0: a difference this test set resolves; the others are within its noise. The seeds run are taken as they are: a shift one seed gives every user is not in these intervals (the next section measures it; where it is large, as between random-frozen runs, these intervals are too narrow). `-pre`: on the frozen-pretrained backbone (the same seed's Base, frozen).",
+    "Test NDCG@10 of the first run minus the second, per test user (averaged over the seeds where both exist), then the mean over users with its 95% interval (normal approximation; users are the independent units). A * marks an interval that excludes 0: a difference this test set resolves; the others are within its noise. The seeds run are taken as they are: a shift one seed gives every user is not in these intervals (\"How many seeds would resolve it?\" measures it wherever two seeds or more ran; where it is large, as between random-frozen runs, these intervals are too narrow). `-pre`: on the frozen-pretrained backbone (the same seed's Base, frozen).",
     '',
     '| backbone | difference | seeds | NDCG@10 unmasked [95% CI] | masked [95% CI] |',
     '|---|---|---|---|---|',
@@ -282,8 +282,9 @@ export function pairedTable(comparisons: readonly PairedComparison[]): string[] 
   return lines;
 }
 
-/** Seeds the projection section looks ahead to. */
+/** Seeds the projection section looks ahead to, and the most it searches for the seeds that would resolve a difference. */
 const PROJECTED_SEEDS = 10;
+const MAX_PROJECTED_SEEDS = 100;
 
 /** The rows of the sections below: each paired comparison, then each configuration's own strategy minus another user's. */
 function pairedRows(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[]): { backbone: string; label: string; seeds: number[]; paired: PairedOverSeeds }[] {
@@ -303,17 +304,20 @@ export function seedProjectionTable(comparisons: readonly PairedComparison[], co
   const rows = pairedRows(comparisons, controls).filter((r) => r.paired.noise);
   if (rows.length === 0) return [];
   const k = PROJECTED_SEEDS;
-  const cells = (d: PairedDifference, n: SeedNoise) => {
-    const needed = seedsToResolve(d.mean, n);
-    return [signed(d.mean), `±${halfWidthAt(n, n.seeds).toFixed(4)}`, `±${halfWidthAt(n, k).toFixed(4)}`, needed === null ? 'more users' : String(needed)];
+  const seedsCell = (mean: number, n: SeedNoise) => {
+    const needed = seedsToResolve(mean, n, MAX_PROJECTED_SEEDS);
+    if (needed !== null) return String(needed);
+    if (mean === 0) return '–';
+    return userHalfWidth(n) >= Math.abs(mean) ? 'more users' : `over ${MAX_PROJECTED_SEEDS}`;
   };
+  const cells = (d: PairedDifference, n: SeedNoise) => [signed(d.mean), `±${halfWidthAt(n, n.seeds).toFixed(4)}`, `±${halfWidthAt(n, k).toFixed(4)}`, seedsCell(d.mean, n)];
   const lines = [
     '',
     '## How many seeds would resolve it? (a projection for planning, not a result)',
     '',
     "Each seed's per-user NDCG@10 differences split into a part that stays with the user whatever the seed, a shift a seed gives every user, and the rest (a two-way analysis of variance, users × seeds; `src/core/paired.ts`). " +
       `"± now": the 95% half-width at the seeds run, each seed's shift counted once per seed (the intervals above count users as the only units, so they leave that shift out); "± at ${k}": the same over ${k} seeds of the same test users; ` +
-      '"seeds": the fewest seeds whose interval would exclude 0 if the mean stayed where it is, "more users" where the users\' own spread alone is wider than the mean. ' +
+      `"seeds": the fewest seeds whose interval would exclude 0 if the mean stayed where it is; "more users" where the users' own spread alone is wider than the mean, so no number of seeds would; "over ${MAX_PROJECTED_SEEDS}" where each seed's shift needs more seeds than that. ` +
       'The seed shift is estimated from the seeds run (seeds − 1 degrees of freedom), so over three seeds it is rough, and where it is large the intervals above are too narrow: on the random-frozen rows each seed is another random backbone.',
     '',
     `| backbone | difference | seeds | unmasked | ± now | ± at ${k} | seeds | masked | ± now | ± at ${k} | seeds |`,
@@ -343,7 +347,7 @@ export function rankGainTable(comparisons: readonly PairedComparison[], controls
     '',
     "How much higher the first run ranks each user's test item than the second: log2(rank of the second + 1) − log2(rank of the first + 1), " +
       'positive where the first ranks it higher (+0.1 is a rank about 7% higher), averaged per user over the seeds, then the mean over users with its 95% interval (* excludes 0). ' +
-      '"± with shift": the half-width with each seed\'s shift counted once per seed, as in the projection above. ' +
+      '"± with shift": the half-width with each seed\'s shift counted once per seed, as in "How many seeds would resolve it?" ("–" with one seed). ' +
       'It counts every rank, so it sees a strategy that moves targets without moving them into or out of the top 10; NDCG@10 stays the measure of the targets.',
     '',
     '| backbone | difference | seeds | unmasked [95% CI] | ± with shift | masked [95% CI] | ± with shift |',
