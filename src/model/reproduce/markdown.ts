@@ -317,10 +317,10 @@ export function seedProjectionTable(comparisons: readonly PairedComparison[], co
     '',
     "Each seed's per-user NDCG@10 differences split into a part that stays with the user whatever the seed, a shift a seed gives every user, and the rest (a two-way analysis of variance, users × seeds; `src/core/paired.ts`). " +
       `"± now": the 95% half-width at the seeds run, each seed's shift counted once per seed (the intervals above count users as the only units, so they leave that shift out); "± at ${k}": the same over ${k} seeds of the same test users; ` +
-      `"seeds": the fewest seeds whose interval would exclude 0 if the mean stayed where it is; "more users" where the users' own spread alone is wider than the mean, so no number of seeds would; "over ${MAX_PROJECTED_SEEDS}" where each seed's shift needs more seeds than that. ` +
+      `"seeds to resolve": the fewest seeds whose interval would exclude 0 if the mean stayed where it is; "more users" where the users' own spread alone is wider than the mean, so no number of seeds would; "over ${MAX_PROJECTED_SEEDS}" where each seed's shift needs more seeds than that. ` +
       'The seed shift is estimated from the seeds run (seeds − 1 degrees of freedom), so over three seeds it is rough, and where it is large the intervals above are too narrow: on the random-frozen rows each seed is another random backbone.',
     '',
-    `| backbone | difference | seeds | unmasked | ± now | ± at ${k} | seeds | masked | ± now | ± at ${k} | seeds |`,
+    `| backbone | difference | seeds | unmasked | ± now | ± at ${k} | seeds to resolve | masked | ± now | ± at ${k} | seeds to resolve |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { backbone, label, seeds, paired } of rows) {
