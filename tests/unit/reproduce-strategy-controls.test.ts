@@ -94,7 +94,7 @@ describe('controlComparisons', () => {
     expect(out.map((c) => [c.backbone, c.column, c.seeds])).toEqual([['sasrec', 'chord', [1, 2]]]);
     const c = out[0]!;
     expect(c.users).toBe(3);
-    expect(c.ownMinusOthers.unmasked).toEqual(pairedDifference([1 - ndcgAtK(1, 10), 0, 0], [0, 0, 0]));
+    expect(c.ownMinusOthers.ndcg10.unmasked).toEqual(pairedDifference([1 - ndcgAtK(1, 10), 0, 0], [0, 0, 0]));
     expect(c.ownMinusShuffled.unmasked).toEqual(pairedDifference([(1 - ndcgAtK(3, 10)) / 2, 0, 0], [0, 0, 0]));
     expect(c.ownMinusUniform.unmasked).toEqual(pairedDifference([1, 0, 0], [0, 0, 0]));
     expect(c.ownMinusUniform.masked).toEqual({ n: 3, mean: 0, lo: 0, hi: 0 });

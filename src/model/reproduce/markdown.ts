@@ -133,7 +133,7 @@ export function strategyControlsTable(rows: readonly ResultRow[], paired: readon
     '|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of paired) {
-    const cells = [c.ownMinusOthers, c.ownMinusShuffled, c.ownMinusUniform].flatMap((d) => [pairedCell(d.unmasked), pairedCell(d.masked)]);
+    const cells = [c.ownMinusOthers.ndcg10, c.ownMinusShuffled, c.ownMinusUniform].flatMap((d) => [pairedCell(d.unmasked), pairedCell(d.masked)]);
     lines.push(`| ${c.backbone} | ${c.column} | ${c.seeds.join(', ')} | ${cells.join(' | ')} |`);
   }
   return lines;
@@ -290,7 +290,7 @@ const MAX_PROJECTED_SEEDS = 100;
 function pairedRows(comparisons: readonly PairedComparison[], controls: readonly ControlComparison[]): { backbone: string; label: string; seeds: number[]; paired: PairedOverSeeds }[] {
   return [
     ...comparisons.map((c) => ({ backbone: c.backbone, label: `${c.a} − ${c.b}`, seeds: c.seeds, paired: c })),
-    ...controls.map((c) => ({ backbone: c.backbone, label: `${c.column}: own − another user's`, seeds: c.seeds, paired: c.others })),
+    ...controls.map((c) => ({ backbone: c.backbone, label: `${c.column}: own − another user's`, seeds: c.seeds, paired: c.ownMinusOthers })),
   ];
 }
 

@@ -426,20 +426,20 @@ export function pairOverSeeds(pairs: readonly SeedPair[], what: string): PairedO
       throw new Error(`${what}, seed ${p.seed}: the runs ranked other test users`);
     }
   }
-  const perSeed = (score: (rank: number) => number, protocol: 'unmasked' | 'masked') =>
-    pairs.map((p) => users.map((_, i) => score(p.a[protocol][i]!) - score(p.b[protocol][i]!)));
   const byProtocol = <T>(f: (protocol: 'unmasked' | 'masked') => T): ByProtocol<T> => ({ unmasked: f('unmasked'), masked: f('masked') });
-  const diff = (score: (rank: number) => number) =>
-    byProtocol((protocol) => {
-      const d = perSeed(score, protocol);
-      return pairedDifference(users.map((_, i) => mean(d.map((x) => x[i]!))), new Float64Array(users.length));
-    });
-  const noise = (score: (rank: number) => number) => byProtocol((protocol) => seedNoise(perSeed(score, protocol)));
+  // Each measure's per-seed differences, computed once for both the interval and the noise split.
+  const differences = (score: (rank: number) => number) =>
+    byProtocol((protocol) => pairs.map((p) => users.map((_, i) => score(p.a[protocol][i]!) - score(p.b[protocol][i]!))));
+  const diff = (d: ByProtocol<number[][]>) =>
+    byProtocol((protocol) => pairedDifference(users.map((_, i) => mean(d[protocol].map((x) => x[i]!))), new Float64Array(users.length)));
+  const noise = (d: ByProtocol<number[][]>) => byProtocol((protocol) => seedNoise(d[protocol]));
+  const ndcg10 = differences(RANK_SCORES.ndcg10);
+  const rank = differences(RANK_SCORES.log2RankGain);
   return {
     users: users.length,
-    ndcg10: diff(RANK_SCORES.ndcg10),
-    log2RankGain: diff(RANK_SCORES.log2RankGain),
-    ...(pairs.length > 1 ? { noise: { ndcg10: noise(RANK_SCORES.ndcg10), log2RankGain: noise(RANK_SCORES.log2RankGain) } } : {}),
+    ndcg10: diff(ndcg10),
+    log2RankGain: diff(rank),
+    ...(pairs.length > 1 ? { noise: { ndcg10: noise(ndcg10), log2RankGain: noise(rank) } } : {}),
   };
 }
 
@@ -480,10 +480,11 @@ export interface ControlComparison {
   /** The seeds with per-user ranks for the own strategies, another user's and both controls. */
   seeds: number[];
   users: number;
-  /** Own minus every user given the next user's strategy: what the personalisation is worth. */
-  ownMinusOthers: { unmasked: PairedDifference; masked: PairedDifference };
-  /** Own minus another user's in full: NDCG@10, the target's rank, and their noise over seeds. */
-  others: PairedOverSeeds;
+  /**
+   * Own minus every user given the next user's strategy: what the personalisation is worth, in full
+   * (NDCG@10, the target's rank, and their noise over seeds).
+   */
+  ownMinusOthers: PairedOverSeeds;
   /** Own minus the same widths per layer on shuffled channels: what the choice of channels is worth. */
   ownMinusShuffled: { unmasked: PairedDifference; masked: PairedDifference };
   /** Own minus every channel at the uniform width: what the mixed widths are worth. */
@@ -521,14 +522,12 @@ export function controlComparisons(
           `${backbone} ${column} vs its ${control} control`,
         );
       const shuffled = vs('shuffled');
-      const others = vs('others');
       out.push({
         backbone,
         column,
         seeds: runs.map((r) => r.seed),
         users: shuffled.users,
-        ownMinusOthers: others.ndcg10,
-        others,
+        ownMinusOthers: vs('others'),
         ownMinusShuffled: shuffled.ndcg10,
         ownMinusUniform: vs('uniform').ndcg10,
       });
