@@ -188,10 +188,10 @@ export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMa
     '',
     '## Training time',
     '',
-    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on one core of a 2-core machine that trained two runs at once. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
+    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on a 2-core machine; threads is the run's `train --workers` (its seeds' values): a one-thread run here usually shared the machine with a second training, a two-thread run split each step over both cores and had the machine to itself. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
     '',
-    '| configuration | seeds | epochs (best) | minutes per run (max) | s/step wall (CPU) |',
-    '|---|---|---|---|---|',
+    '| configuration | seeds | threads | epochs (best) | minutes per run (max) | s/step wall (CPU) |',
+    '|---|---|---|---|---|---|',
   ];
   const f1 = (x: number) => x.toFixed(1);
   for (const [config, runs] of groups) {
@@ -201,7 +201,8 @@ export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMa
     const epochs = runs.map((r) => r.training.epochs);
     const epochCell = epochs.every((e) => e !== undefined) ? `${f1(mean(epochs.map((e) => e!.run)))} (${f1(mean(epochs.map((e) => e!.best)))})` : '–';
     const cpuCell = cpu.every((c): c is number => typeof c === 'number') ? ` (${mean(cpu).toFixed(2)})` : '';
-    lines.push(`| \`${config}\` | ${runs.length} | ${epochCell} | ${f1(mean(minutes))} (${f1(Math.max(...minutes))}) | ${mean(t.map((x) => x.meanStepSeconds)).toFixed(2)}${cpuCell} |`);
+    const threadsCell = [...new Set(t.map((x) => x.workers ?? 1))].sort((a, b) => a - b).join(', ');
+    lines.push(`| \`${config}\` | ${runs.length} | ${threadsCell} | ${epochCell} | ${f1(mean(minutes))} (${f1(Math.max(...minutes))}) | ${mean(t.map((x) => x.meanStepSeconds)).toFixed(2)}${cpuCell} |`);
   }
   return lines;
 }
