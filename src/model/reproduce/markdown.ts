@@ -188,7 +188,7 @@ export function trainingTimeTable(plan: readonly RunSpec[], finished: ReadonlyMa
     '',
     '## Training time',
     '',
-    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on a 2-core machine; threads is the run's `train --workers` (its seeds' values): a one-thread run here usually shared the machine with a second training, a two-thread run split each step over both cores and had the machine to itself. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
+    "Per configuration, mean over its finished seeds: epochs run (best epoch), minutes of training (steps and validations, summed over the sessions of a resumed run; the slowest seed in brackets), and seconds per training step, wall (CPU). Measured with tfjs's wasm backend on a 2-core machine; threads is the run's `train --workers` (its seeds' values): a one-thread run here usually shared the machine with a second training, and a two-thread run split each step over both cores. A frozen-pretrained run's minutes leave out its Base, which is its own row.",
     '',
     '| configuration | seeds | threads | epochs (best) | minutes per run (max) | s/step wall (CPU) |',
     '|---|---|---|---|---|---|',
