@@ -168,17 +168,18 @@ describe('reproduce plan and aggregation', () => {
   it('tables training time per configuration in plan order, mean over seeds with the slowest seed', () => {
     const t = (trainSeconds: number, cpu: number | null) => ({ timing: { trainSeconds, meanStepSeconds: 2, meanStepCpuSeconds: cpu } });
     const finished = new Map([
-      finishedRun('sasrec-chord-l2468-b0.125-s2', 0.05, {}, undefined, undefined, 3, { ...t(1800, 1.5), epochs: { run: 30, best: 24, stoppedEarly: true } }),
-      finishedRun('sasrec-base-s1', 0.06, {}, undefined, undefined, 32, { timing: { ...t(600, 1).timing, workers: 2 } }),
+      // seed 2 ran on two threads (train --workers 2), seed 1 on one
+      finishedRun('sasrec-chord-l2468-b0.125-s2', 0.05, {}, undefined, undefined, 3, { timing: { ...t(1800, 1.5).timing, workers: 2 }, epochs: { run: 30, best: 24, stoppedEarly: true } }),
+      finishedRun('sasrec-base-s1', 0.06, {}, undefined, undefined, 32, t(600, 1)),
       finishedRun('sasrec-chord-l2468-b0.125-s1', 0.05, {}, undefined, undefined, 3, { ...t(1200, null), epochs: { run: 20, best: 13, stoppedEarly: true } }),
     ]);
     const lines = trainingTimeTable(planRuns([1, 2, 3]), finished);
     expect(lines).toContain('## Training time');
     // Configurations in plan order (Base first), whatever the map's order.
     expect(lines.filter((l) => l.startsWith('| `'))).toEqual([
-      '| `sasrec-base` | 1 | 2 | 20.0 (14.0) | 10.0 (10.0) | 2.00 (1.00) |',
+      '| `sasrec-base` | 1 | 1 | 20.0 (14.0) | 10.0 (10.0) | 2.00 (1.00) |',
       // one seed without a CPU time: no CPU mean over the other
-      '| `sasrec-chord-l2468-b0.125` | 2 | 1 | 25.0 (18.5) | 25.0 (30.0) | 2.00 |',
+      '| `sasrec-chord-l2468-b0.125` | 2 | 1, 2 | 25.0 (18.5) | 25.0 (30.0) | 2.00 |',
     ]);
     expect(trainingTimeTable(planRuns([1]), new Map())).toEqual([]);
   });

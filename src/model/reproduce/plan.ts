@@ -331,9 +331,9 @@ export interface Training {
   command: string;
   /**
    * Seconds spent training, over every session of a resumed run (steps + validations), and the mean
-   * step in wall and CPU seconds (CPU null where it was not measured).
+   * step in wall and CPU seconds (CPU null where it was not measured), and the run's `train --workers`
+   * (absent for one thread).
    */
-  /** `workers`: the run's `train --workers`, absent for one thread. */
   timing: { trainSeconds: number; meanStepSeconds: number; meanStepCpuSeconds?: number | null; workers?: number };
   epochs?: { run: number; best: number; stoppedEarly: boolean };
   /** The git commit that finished the run; absent in runs older than the record. */
